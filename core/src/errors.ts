@@ -1,0 +1,62 @@
+/**
+ * Typed broker errors. Each code carries the AMQP 0-9-1 reply code it maps to and
+ * whether it is a soft error (closes the channel / session) or a hard error (closes
+ * the connection). Each protocol adapter renders these in its own wire format:
+ * AMQP close frames, STOMP ERROR frames, MQTT return codes / disconnects.
+ */
+export const ErrorCodes = {
+  CONTENT_TOO_LARGE: { replyCode: 311, scope: 'channel' },
+  NO_ROUTE: { replyCode: 312, scope: 'channel' },
+  NO_CONSUMERS: { replyCode: 313, scope: 'channel' },
+  CONNECTION_FORCED: { replyCode: 320, scope: 'connection' },
+  INVALID_PATH: { replyCode: 402, scope: 'connection' },
+  ACCESS_REFUSED: { replyCode: 403, scope: 'channel' },
+  NOT_FOUND: { replyCode: 404, scope: 'channel' },
+  RESOURCE_LOCKED: { replyCode: 405, scope: 'channel' },
+  PRECONDITION_FAILED: { replyCode: 406, scope: 'channel' },
+  FRAME_ERROR: { replyCode: 501, scope: 'connection' },
+  SYNTAX_ERROR: { replyCode: 502, scope: 'connection' },
+  COMMAND_INVALID: { replyCode: 503, scope: 'connection' },
+  CHANNEL_ERROR: { replyCode: 504, scope: 'connection' },
+  UNEXPECTED_FRAME: { replyCode: 505, scope: 'connection' },
+  RESOURCE_ERROR: { replyCode: 506, scope: 'connection' },
+  NOT_ALLOWED: { replyCode: 530, scope: 'connection' },
+  NOT_IMPLEMENTED: { replyCode: 540, scope: 'connection' },
+  INTERNAL_ERROR: { replyCode: 541, scope: 'connection' },
+} as const satisfies Record<string, { replyCode: number; scope: 'channel' | 'connection' }>;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+export type ErrorScope = 'channel' | 'connection';
+
+const brand = Symbol.for('junction.BrokerError');
+
+export class BrokerError extends Error {
+  readonly code: ErrorCode;
+  readonly replyCode: number;
+  /** channel: soft error, the session ends; connection: hard error, the connection ends. */
+  readonly scope: ErrorScope;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; scope?: ErrorScope }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'BrokerError';
+    this.code = code;
+    this.replyCode = ErrorCodes[code].replyCode;
+    this.scope = options?.scope ?? ErrorCodes[code].scope;
+  }
+
+  // Symbol.for branding so `instanceof` works across duplicate installs of @junction/core.
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+  }
+
+  get [brand](): true {
+    return true;
+  }
+}
+
+export const notFound = (what: string): BrokerError => new BrokerError('NOT_FOUND', `NOT_FOUND - no ${what}`);
+export const preconditionFailed = (why: string): BrokerError =>
+  new BrokerError('PRECONDITION_FAILED', `PRECONDITION_FAILED - ${why}`);
+export const accessRefused = (why: string): BrokerError => new BrokerError('ACCESS_REFUSED', `ACCESS_REFUSED - ${why}`);
+export const resourceLocked = (why: string): BrokerError =>
+  new BrokerError('RESOURCE_LOCKED', `RESOURCE_LOCKED - ${why}`);
