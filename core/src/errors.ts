@@ -45,7 +45,7 @@ export class BrokerError extends Error {
   }
 
   // Symbol.for branding so `instanceof` works across duplicate installs of @junction/core.
-  static [Symbol.hasInstance](value: unknown): boolean {
+  static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
   }
 

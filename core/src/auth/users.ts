@@ -1,0 +1,112 @@
+/**
+ * Users, tags and per-vhost permissions, shared by every protocol. Permissions are
+ * RabbitMQ's: three regular expressions per user and vhost (configure, write, read)
+ * matched against resource names; the default exchange is named "amq.default" for them.
+ */
+import { BrokerError } from '../errors.js';
+import { hashPassword, verifyPassword } from './password.js';
+
+export interface User {
+  readonly name: string;
+  readonly passwordHash: string;
+  readonly tags: readonly string[];
+}
+
+export interface Permission {
+  readonly configure: string;
+  readonly write: string;
+  readonly read: string;
+}
+
+export type Access = 'configure' | 'write' | 'read';
+
+interface CompiledPermission extends Permission {
+  readonly regex: Record<Access, RegExp>;
+}
+
+export class UserStore {
+  private readonly users = new Map<string, User>();
+  /** vhost -> user -> permission */
+  private readonly permissions = new Map<string, Map<string, CompiledPermission>>();
+
+  list(): User[] {
+    return [...this.users.values()];
+  }
+
+  get(name: string): User | undefined {
+    return this.users.get(name);
+  }
+
+  put(user: User): void {
+    this.users.set(user.name, user);
+  }
+
+  add(name: string, password: string, tags: readonly string[] = []): User {
+    const user = { name, passwordHash: hashPassword(password), tags };
+    this.put(user);
+    return user;
+  }
+
+  delete(name: string): boolean {
+    for (const perms of this.permissions.values()) perms.delete(name);
+    return this.users.delete(name);
+  }
+
+  check(name: string, password: string): User | undefined {
+    const user = this.users.get(name);
+    return user && verifyPassword(password, user.passwordHash) ? user : undefined;
+  }
+
+  setPermission(vhost: string, user: string, p: Permission): void {
+    let perms = this.permissions.get(vhost);
+    if (!perms) this.permissions.set(vhost, (perms = new Map()));
+    perms.set(user, { ...p, regex: { configure: anchored(p.configure), write: anchored(p.write), read: anchored(p.read) } });
+  }
+
+  clearPermission(vhost: string, user: string): boolean {
+    return this.permissions.get(vhost)?.delete(user) ?? false;
+  }
+
+  clearVhost(vhost: string): void {
+    this.permissions.delete(vhost);
+  }
+
+  permission(vhost: string, user: string): Permission | undefined {
+    const p = this.permissions.get(vhost)?.get(user);
+    return p && { configure: p.configure, write: p.write, read: p.read };
+  }
+
+  allPermissions(): { vhost: string; user: string; permission: Permission }[] {
+    const out: { vhost: string; user: string; permission: Permission }[] = [];
+    for (const [vhost, perms] of this.permissions) {
+      for (const [user, p] of perms) out.push({ vhost, user, permission: { configure: p.configure, write: p.write, read: p.read } });
+    }
+    return out;
+  }
+
+  hasVhostAccess(vhost: string, user: string): boolean {
+    return this.permissions.get(vhost)?.has(user) ?? false;
+  }
+
+  /** Throws ACCESS_REFUSED unless `user` may `access` the resource. */
+  authorize(vhost: string, user: string, access: Access, kind: 'queue' | 'exchange', name: string): void {
+    const p = this.permissions.get(vhost)?.get(user);
+    const resource = kind === 'exchange' && name === '' ? 'amq.default' : name;
+    if (!p || !p.regex[access].test(resource)) {
+      throw new BrokerError(
+        'ACCESS_REFUSED',
+        `ACCESS_REFUSED - access to ${kind} '${resource}' in vhost '${vhost}' refused for user '${user}'`,
+      );
+    }
+  }
+}
+
+function anchored(pattern: string): RegExp {
+  // RabbitMQ matches permissions with re:run, i.e. unanchored; '' matches nothing.
+  if (pattern === '') return /(?!)/;
+  try {
+    return new RegExp(pattern);
+  } catch {
+    throw new BrokerError('PRECONDITION_FAILED', `PRECONDITION_FAILED - invalid permission regex '${pattern}'`);
+  }
+}

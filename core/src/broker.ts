@@ -1,0 +1,221 @@
+/**
+ * The broker: vhosts, users, the store and the connections of every protocol. It is the
+ * BrokerApi adapters are given, and recovers its state from the store at start.
+ */
+import { isIP } from 'node:net';
+import { pino, type Logger } from 'pino';
+import { UserStore } from './auth/users.js';
+import { BrokerConnection } from './connection.js';
+import { BrokerError, notFound, preconditionFailed } from './errors.js';
+import { BrokerEvents } from './events.js';
+import type { ExchangeType } from './exchanges/exchange-type.js';
+import { ExchangeTypeRegistry } from './exchanges/registry.js';
+import type { BrokerApi, ConnectionControl, ConnectionInfo, Credentials, Principal } from './session.js';
+import type { DefinitionChange, Definitions, Store } from './storage/store.js';
+import { MemoryStore } from './storage/memory-store.js';
+import { Vhost } from './vhost.js';
+
+export interface BrokerOptions {
+  store?: Store;
+  logger?: Logger;
+  /** The user created in a fresh store; null creates none. Default guest/guest. */
+  defaultUser?: { username: string; password: string } | null;
+  /** Users allowed to connect from loopback addresses only (RabbitMQ's loopback_users). Default ['guest']. */
+  loopbackUsers?: readonly string[];
+  exchangeTypes?: readonly ExchangeType[];
+}
+
+export class Broker implements BrokerApi {
+  readonly vhosts = new Map<string, Vhost>();
+  readonly users = new UserStore();
+  readonly events = new BrokerEvents();
+  readonly connections = new Map<string, BrokerConnection>();
+  readonly exchangeTypes: ExchangeTypeRegistry;
+  readonly log: Logger;
+  readonly store: Store;
+  readonly startedAt = Date.now();
+  private readonly loopbackUsers: ReadonlySet<string>;
+  private messageId = 0;
+  private closing = false;
+
+  private constructor(options: BrokerOptions) {
+    this.store = options.store ?? new MemoryStore();
+    this.log = options.logger ?? pino({ level: 'silent' });
+    this.exchangeTypes = new ExchangeTypeRegistry(options.exchangeTypes);
+    this.loopbackUsers = new Set(options.loopbackUsers ?? ['guest']);
+  }
+
+  /** Opens the store, recovers definitions and messages, or creates the defaults. */
+  static async start(options: BrokerOptions = {}): Promise<Broker> {
+    const broker = new Broker(options);
+    const state = await broker.store.open();
+    broker.messageId = state.maxMessageId;
+    if (state.definitions) {
+      await broker.recover(state.definitions, state.messages.bind(state));
+    } else {
+      await broker.addVhost('/');
+      const u = options.defaultUser === undefined ? { username: 'guest', password: 'guest' } : options.defaultUser;
+      if (u) {
+        await broker.putUser(u.username, { password: u.password, tags: ['administrator'] });
+        await broker.setPermission('/', u.username, { configure: '.*', write: '.*', read: '.*' });
+      }
+    }
+    return broker;
+  }
+
+  private async recover(defs: Definitions, messages: Awaited<ReturnType<Store['open']>>['messages']): Promise<void> {
+    for (const v of defs.vhosts) this.vhosts.set(v.name, this.newVhost(v.name));
+    for (const u of defs.users) this.users.put({ name: u.name, passwordHash: u.passwordHash, tags: u.tags });
+    for (const p of defs.permissions) this.users.setPermission(p.vhost, p.user, p);
+    for (const p of defs.policies) this.vhosts.get(p.vhost)?.policies.put(p);
+    for (const x of defs.exchanges) {
+      this.vhosts.get(x.vhost)?.restoreExchange(x.name, x.type, {
+        durable: true,
+        autoDelete: x.autoDelete,
+        internal: x.internal,
+        arguments: x.arguments,
+      });
+    }
+    let restored = 0;
+    for (const q of defs.queues) {
+      const vhost = this.vhosts.get(q.vhost);
+      if (!vhost) continue;
+      const queue = vhost.restoreQueue(q.name, q.autoDelete, q.arguments);
+      for await (const r of messages({ vhost: q.vhost, queue: q.name })) {
+        queue.restore({
+          messageId: r.messageId,
+          msg: r.message,
+          priority: 0,
+          expiresAt: r.expiresAt,
+          deliveryCount: r.deliveryCount,
+          size: r.message.body.length,
+          persisted: true,
+        });
+        restored++;
+      }
+    }
+    for (const b of defs.bindings) {
+      const vhost = this.vhosts.get(b.vhost);
+      const dest = b.destinationType === 'queue' ? vhost?.queues.get(b.destination) : vhost?.exchanges.get(b.destination);
+      if (vhost && dest) await vhost.bind(b.source, dest, b.routingKey, b.arguments).catch(() => {});
+    }
+    this.log.info({ vhosts: defs.vhosts.length, queues: defs.queues.length, messages: restored }, 'recovered from store');
+  }
+
+  nextMessageId(): number {
+    return ++this.messageId;
+  }
+
+  private newVhost(name: string): Vhost {
+    return new Vhost(name, this);
+  }
+
+  vhost(name: string): Vhost {
+    const v = this.vhosts.get(name);
+    if (!v) throw notFound(`vhost '${name}'`);
+    return v;
+  }
+
+  // ---- BrokerApi ----------------------------------------------------------------------------
+
+  async authenticate(creds: Credentials, conn: ConnectionInfo): Promise<Principal> {
+    const user = this.users.check(creds.username, creds.password);
+    if (!user) {
+      throw new BrokerError('ACCESS_REFUSED', `ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile.`, {
+        scope: 'connection',
+      });
+    }
+    if (this.loopbackUsers.has(user.name) && !isLoopback(conn.remoteAddress)) {
+      throw new BrokerError('ACCESS_REFUSED', `ACCESS_REFUSED - user '${user.name}' can only connect via localhost`, {
+        scope: 'connection',
+      });
+    }
+    return { username: user.name, tags: user.tags };
+  }
+
+  connect(principal: Principal, vhostName: string, info: ConnectionInfo, control: ConnectionControl): BrokerConnection {
+    if (this.closing) throw new BrokerError('CONNECTION_FORCED', 'CONNECTION_FORCED - broker is shutting down');
+    const vhost = this.vhosts.get(vhostName);
+    if (!vhost) throw new BrokerError('NOT_ALLOWED', `NOT_ALLOWED - vhost '${vhostName}' not found`);
+    if (!this.users.hasVhostAccess(vhostName, principal.username)) {
+      throw new BrokerError('NOT_ALLOWED', `NOT_ALLOWED - access to vhost '${vhostName}' refused for user '${principal.username}'`);
+    }
+    const conn = new BrokerConnection(info, principal, vhost, this.users, control, (c) => {
+      this.connections.delete(c.id);
+      if (this.events.observed) this.events.emit('connectionClosed', { id: c.id, protocol: c.info.protocol });
+    });
+    this.connections.set(info.id, conn);
+    if (this.events.observed) this.events.emit('connectionOpened', { id: info.id, protocol: info.protocol });
+    return conn;
+  }
+
+  // ---- administration (management API, config, definitions import) ------------------------
+
+  async addVhost(name: string): Promise<Vhost> {
+    let v = this.vhosts.get(name);
+    if (v) return v;
+    v = this.newVhost(name);
+    this.vhosts.set(name, v);
+    await this.writeDefinitions([{ op: 'put', kind: 'vhost', value: { name } }]);
+    return v;
+  }
+
+  async deleteVhost(name: string): Promise<void> {
+    const v = this.vhost(name);
+    for (const c of [...this.connections.values()]) {
+      if (c.vhost === name) await c.control.close(`vhost '${name}' is deleted`);
+    }
+    for (const q of [...v.queues.values()]) await v.removeQueue(q);
+    this.vhosts.delete(name);
+    this.users.clearVhost(name);
+    await this.writeDefinitions([{ op: 'delete', kind: 'vhost', key: { name } }]);
+  }
+
+  async putUser(name: string, opts: { password?: string; passwordHash?: string; tags?: readonly string[] }): Promise<void> {
+    if (!name) throw preconditionFailed('user name must not be empty');
+    const prev = this.users.get(name);
+    const user =
+      opts.password !== undefined
+        ? this.users.add(name, opts.password, opts.tags ?? prev?.tags ?? [])
+        : { name, passwordHash: opts.passwordHash ?? prev?.passwordHash ?? '', tags: opts.tags ?? prev?.tags ?? [] };
+    this.users.put(user);
+    await this.writeDefinitions([{ op: 'put', kind: 'user', value: { name, passwordHash: user.passwordHash, tags: [...user.tags] } }]);
+  }
+
+  async deleteUser(name: string): Promise<boolean> {
+    const had = this.users.delete(name);
+    if (had) await this.writeDefinitions([{ op: 'delete', kind: 'user', key: { name } }]);
+    return had;
+  }
+
+  async setPermission(vhost: string, user: string, p: { configure: string; write: string; read: string }): Promise<void> {
+    this.vhost(vhost);
+    this.users.setPermission(vhost, user, p);
+    await this.writeDefinitions([{ op: 'put', kind: 'permission', value: { vhost, user, ...p } }]);
+  }
+
+  async clearPermission(vhost: string, user: string): Promise<void> {
+    if (this.users.clearPermission(vhost, user)) {
+      await this.writeDefinitions([{ op: 'delete', kind: 'permission', key: { vhost, user } }]);
+    }
+  }
+
+  private async writeDefinitions(changes: DefinitionChange[]): Promise<void> {
+    if (this.store.capabilities.durable) await this.store.writeDefinitions(changes);
+  }
+
+  /** Graceful stop: ask every adapter connection to close, then flush and close the store. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    await Promise.allSettled([...this.connections.values()].map((c) => c.control.close('broker shutdown')));
+    for (const c of [...this.connections.values()]) await c.close();
+    await this.store.close();
+  }
+}
+
+export function isLoopback(address: string): boolean {
+  if (address === '::1' || address === 'localhost') return true;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return isIP(v4) === 4 && v4.startsWith('127.');
+}

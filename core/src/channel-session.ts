@@ -1,0 +1,447 @@
+/**
+ * The Session implementation: one per AMQP channel, MQTT client or STOMP connection.
+ * It owns delivery tags, unacked deliveries, consumers, prefetch (per consumer and per
+ * session), flow, transport back-pressure, confirm ordering and transactions.
+ */
+import { randomBytes } from 'node:crypto';
+import type { UserStore } from './auth/users.js';
+import { BrokerError, accessRefused, notFound, preconditionFailed } from './errors.js';
+import type { Exchange } from './exchanges/exchange.js';
+import type { Message } from './message.js';
+import { Consumer, type ConsumerOwner } from './queues/consumer.js';
+import type { Queue } from './queues/queue.js';
+import type { QueuedMessage } from './queues/queued-message.js';
+import type {
+  ConsumeOptions,
+  DeliverySink,
+  ExchangeDeclaration,
+  GetResult,
+  PublishOptions,
+  PublishOutcome,
+  QueueDeclaration,
+  QueueDeclared,
+  Session,
+  SettleOutcome,
+  Transaction,
+} from './session.js';
+import type { FieldTable } from './message.js';
+import type { Vhost } from './vhost.js';
+
+interface Unacked {
+  readonly queue: Queue;
+  readonly entry: QueuedMessage;
+  readonly consumer: Consumer | null;
+}
+
+interface PendingOutcome {
+  outcome: PublishOutcome;
+  done: (o: PublishOutcome) => void;
+  ready: boolean;
+}
+
+/** What a session needs from the connection that opened it. */
+export interface SessionParent {
+  readonly id: string;
+  readonly username: string;
+  readonly vhost: Vhost;
+  readonly users: UserStore;
+  sessionClosed(s: ChannelSession): void;
+  queueDeclared(q: Queue): void;
+}
+
+const NO_ROUTE = { replyCode: 312, replyText: 'NO_ROUTE' };
+
+let sessionCounter = 0;
+
+export class ChannelSession implements Session, ConsumerOwner {
+  readonly id = `s${++sessionCounter}`;
+  private nextTag = 0;
+  private readonly unacked = new Map<number, Unacked>();
+  readonly consumers = new Map<string, Consumer>();
+  private defaultPrefetch = 0;
+  private globalPrefetch = 0;
+  private consumerUnacked = 0;
+  private flowActive = true;
+  private transportBlocked = false;
+  private closed = false;
+  private readonly pending: PendingOutcome[] = [];
+  /** Exchanges this session may write to, checked once (permissions are per user, not per message). */
+  private readonly writable = new Set<string>();
+
+  constructor(private readonly parent: SessionParent) {}
+
+  get connectionId(): string {
+    return this.parent.id;
+  }
+
+  private get vhost(): Vhost {
+    return this.parent.vhost;
+  }
+
+  private authorize(access: 'configure' | 'write' | 'read', kind: 'queue' | 'exchange', name: string): void {
+    this.parent.users.authorize(this.vhost.name, this.parent.username, access, kind, name);
+  }
+
+  get unackedCount(): number {
+    return this.unacked.size;
+  }
+
+  // ---- topology ---------------------------------------------------------------------------
+
+  async declareExchange(d: ExchangeDeclaration): Promise<void> {
+    this.assertOpen();
+    if (!d.passive) this.authorize('configure', 'exchange', d.name);
+    const ae = d.arguments?.['alternate-exchange'];
+    if (!d.passive && typeof ae === 'string') {
+      // RabbitMQ: declaring an alternate exchange needs write on the AE and read on this one.
+      this.authorize('write', 'exchange', ae);
+      this.authorize('read', 'exchange', d.name);
+    }
+    await this.vhost.declareExchange(d);
+  }
+
+  async deleteExchange(name: string, opts: { ifUnused?: boolean } = {}): Promise<void> {
+    this.assertOpen();
+    this.authorize('configure', 'exchange', name);
+    await this.vhost.deleteExchange(name, opts.ifUnused ?? false);
+  }
+
+  async declareQueue(d: QueueDeclaration): Promise<QueueDeclared> {
+    this.assertOpen();
+    if (!d.passive && d.name !== '') this.authorize('configure', 'queue', d.name);
+    const r = await this.vhost.declareQueue(d, this.parent.id);
+    if (d.exclusive && !d.passive) {
+      const q = this.vhost.queues.get(r.queue);
+      if (q) this.parent.queueDeclared(q);
+    }
+    return r;
+  }
+
+  async deleteQueue(name: string, opts: { ifUnused?: boolean; ifEmpty?: boolean } = {}): Promise<number> {
+    this.assertOpen();
+    this.authorize('configure', 'queue', name);
+    return this.vhost.deleteQueue(name, opts, this.parent.id);
+  }
+
+  async purgeQueue(name: string): Promise<number> {
+    this.assertOpen();
+    this.authorize('read', 'queue', name);
+    return this.vhost.purgeQueue(name, this.parent.id);
+  }
+
+  async bindQueue(queue: string, exchange: string, routingKey: string, args: FieldTable = {}): Promise<void> {
+    this.assertOpen();
+    const q = this.vhost.queue(queue, this.parent.id);
+    this.authorize('write', 'queue', queue);
+    this.authorize('read', 'exchange', exchange);
+    await this.vhost.bind(exchange, q, routingKey, args);
+  }
+
+  async unbindQueue(queue: string, exchange: string, routingKey: string, args: FieldTable = {}): Promise<void> {
+    this.assertOpen();
+    const q = this.vhost.queue(queue, this.parent.id);
+    this.authorize('write', 'queue', queue);
+    this.authorize('read', 'exchange', exchange);
+    await this.vhost.unbind(exchange, q, routingKey, args);
+  }
+
+  async bindExchange(destination: string, source: string, routingKey: string, args: FieldTable = {}): Promise<void> {
+    this.assertOpen();
+    const d = this.vhost.exchange(destination);
+    this.authorize('write', 'exchange', destination);
+    this.authorize('read', 'exchange', source);
+    await this.vhost.bind(source, d, routingKey, args);
+  }
+
+  async unbindExchange(destination: string, source: string, routingKey: string, args: FieldTable = {}): Promise<void> {
+    this.assertOpen();
+    const d = this.vhost.exchange(destination);
+    this.authorize('write', 'exchange', destination);
+    this.authorize('read', 'exchange', source);
+    await this.vhost.unbind(source, d, routingKey, args);
+  }
+
+  // ---- publishing -------------------------------------------------------------------------
+
+  publish(msg: Message, opts?: PublishOptions, done?: (outcome: PublishOutcome) => void): void {
+    this.assertOpen();
+    const x = this.publishTarget(msg);
+    const ttl = parseExpiration(msg.properties.expiration);
+    const r = this.vhost.route(x, msg, ttl);
+    const outcome: PublishOutcome =
+      r.routed === 0 && !r.rejected && opts?.mandatory ? { ok: true, returned: NO_ROUTE } : { ok: !r.rejected };
+    if (outcome.returned && this.vhost.events.observed) this.vhost.events.emit('returned', { vhost: this.vhost.name, message: msg });
+    if (!done) {
+      r.persisted?.catch(() => {});
+      return;
+    }
+    if (r.persisted === null && this.pending.length === 0) {
+      done(outcome);
+      return;
+    }
+    // Confirms go out in publish order: a transient message waits behind an earlier persistent one.
+    const p: PendingOutcome = { outcome, done, ready: r.persisted === null };
+    this.pending.push(p);
+    r.persisted?.then(
+      () => this.outcomeReady(p),
+      () => {
+        p.outcome = { ...p.outcome, ok: false };
+        this.outcomeReady(p);
+      },
+    );
+  }
+
+  private outcomeReady(p: PendingOutcome): void {
+    p.ready = true;
+    while (this.pending.length > 0 && this.pending[0]!.ready) {
+      const head = this.pending.shift()!;
+      head.done(head.outcome);
+    }
+  }
+
+  private publishTarget(msg: Message): Exchange {
+    const x = this.vhost.exchanges.get(msg.exchange);
+    if (!x) throw notFound(`exchange '${msg.exchange}' in vhost '${this.vhost.name}'`);
+    if (!this.writable.has(msg.exchange)) {
+      this.authorize('write', 'exchange', msg.exchange);
+      this.writable.add(msg.exchange);
+    }
+    if (x.options.internal) throw accessRefused(`cannot publish to internal exchange '${x.name}' in vhost '${this.vhost.name}'`);
+    const userId = msg.properties.userId;
+    if (userId !== undefined && userId !== this.parent.username) {
+      throw preconditionFailed(`user_id property set to '${userId}' but authenticated user was '${this.parent.username}'`);
+    }
+    return x;
+  }
+
+  // ---- consuming --------------------------------------------------------------------------
+
+  async consume(queue: string, opts: ConsumeOptions, sink: DeliverySink): Promise<string> {
+    this.assertOpen();
+    const q = this.vhost.queue(queue, this.parent.id);
+    this.authorize('read', 'queue', queue);
+    const tag = opts.consumerTag || `amq.ctag-${randomBytes(16).toString('base64url')}`;
+    if (this.consumers.has(tag)) {
+      throw new BrokerError('NOT_ALLOWED', `NOT_ALLOWED - attempt to reuse consumer tag '${tag}'`);
+    }
+    const existing = q.consumers.all();
+    if (existing.some((c) => c.spec.exclusive) || (opts.exclusive && existing.length > 0)) {
+      throw accessRefused(`queue '${queue}' in vhost '${this.vhost.name}' in exclusive use`);
+    }
+    const xPriority = opts.arguments?.['x-priority'];
+    const priority = opts.priority ?? (typeof xPriority === 'number' ? xPriority : 0);
+    const c = new Consumer(
+      q,
+      this,
+      {
+        tag,
+        noAck: opts.noAck ?? false,
+        exclusive: opts.exclusive ?? false,
+        priority,
+        prefetch: opts.prefetch ?? this.defaultPrefetch,
+        filter: opts.filter,
+        arguments: opts.arguments ?? {},
+      },
+      sink,
+    );
+    this.consumers.set(tag, c);
+    q.addConsumer(c, false);
+    // Deliveries start on the next turn, after the adapter has answered consume-ok
+    // (AMQP 0-9-1: basic.consume-ok precedes the first basic.deliver).
+    setImmediate(() => q.dispatch());
+    return tag;
+  }
+
+  async cancel(consumerTag: string): Promise<void> {
+    const c = this.consumers.get(consumerTag);
+    if (!c) return;
+    this.consumers.delete(consumerTag);
+    c.queue.removeConsumer(c);
+  }
+
+  async get(queue: string, opts: { noAck?: boolean } = {}): Promise<GetResult | null> {
+    this.assertOpen();
+    const q = this.vhost.queue(queue, this.parent.id);
+    this.authorize('read', 'queue', queue);
+    const e = q.take();
+    if (!e) return null;
+    const tag = ++this.nextTag;
+    const redelivered = e.deliveryCount > 0;
+    e.deliveryCount++;
+    if (opts.noAck) q.acked(e, false);
+    else {
+      q.unacked++;
+      this.unacked.set(tag, { queue: q, entry: e, consumer: null });
+    }
+    return {
+      message: e.msg,
+      deliveryTag: tag,
+      redelivered,
+      consumerTag: '',
+      queue: q.name,
+      exchange: e.msg.exchange,
+      routingKey: e.msg.routingKey,
+      messageCount: q.messageCount,
+    };
+  }
+
+  // ConsumerOwner
+  hasCredit(): boolean {
+    return (
+      !this.closed && this.flowActive && !this.transportBlocked && (this.globalPrefetch === 0 || this.consumerUnacked < this.globalPrefetch)
+    );
+  }
+
+  deliver(c: Consumer, q: Queue, e: QueuedMessage): void {
+    const tag = ++this.nextTag;
+    const redelivered = e.deliveryCount > 0;
+    e.deliveryCount++;
+    if (c.spec.noAck) q.acked(e, false);
+    else {
+      this.unacked.set(tag, { queue: q, entry: e, consumer: c });
+      c.unacked++;
+      this.consumerUnacked++;
+    }
+    const events = this.vhost.events;
+    if (events.observed) events.emit('delivered', { vhost: this.vhost.name, queue: q.name, message: e.msg, consumerTag: c.tag });
+    const more = c.sink.deliver({
+      message: e.msg,
+      deliveryTag: tag,
+      redelivered,
+      consumerTag: c.tag,
+      queue: q.name,
+      exchange: e.msg.exchange,
+      routingKey: e.msg.routingKey,
+    });
+    if (!more) this.transportBlocked = true;
+  }
+
+  consumerCancelled(c: Consumer, reason: BrokerError): void {
+    if (this.consumers.get(c.tag) !== c) return;
+    this.consumers.delete(c.tag);
+    c.sink.cancelled(reason);
+  }
+
+  // ---- settling ---------------------------------------------------------------------------
+
+  settle(deliveryTag: number, outcome: SettleOutcome, multiple = false): void {
+    this.assertOpen();
+    const touched = new Set<Queue>();
+    if (multiple) {
+      // Tags increase and the map keeps insertion order: walk from the oldest up to the tag.
+      // AMQP 0-9-1 basic.ack: multiple with tag 0 means "everything outstanding".
+      for (const [tag, u] of this.unacked) {
+        if (deliveryTag !== 0 && tag > deliveryTag) break;
+        this.unacked.delete(tag);
+        this.apply(u, outcome);
+        touched.add(u.queue);
+      }
+    } else {
+      const u = this.unacked.get(deliveryTag);
+      if (!u) throw preconditionFailed(`unknown delivery tag ${deliveryTag}`);
+      this.unacked.delete(deliveryTag);
+      this.apply(u, outcome);
+      touched.add(u.queue);
+    }
+    this.redispatch(touched);
+  }
+
+  private apply(u: Unacked, outcome: SettleOutcome): void {
+    if (u.consumer) {
+      u.consumer.unacked--;
+      this.consumerUnacked--;
+    }
+    if (outcome === 'ack') u.queue.acked(u.entry, true);
+    else if (outcome === 'requeue') u.queue.requeue(u.entry);
+    else u.queue.rejected(u.entry);
+  }
+
+  /** Freed credit or requeued messages: let the affected queues (and, with a session-wide limit, all of ours) deliver. */
+  private redispatch(touched: Set<Queue>): void {
+    if (this.globalPrefetch > 0) for (const c of this.consumers.values()) touched.add(c.queue);
+    for (const q of touched) q.dispatch();
+  }
+
+  recover(_requeue: boolean): void {
+    this.assertOpen();
+    // Both forms requeue: the messages come back flagged redelivered, to whichever
+    // consumer is next (RabbitMQ implements basic.recover the same way).
+    this.settle(0, 'requeue', true);
+  }
+
+  qos(prefetchCount: number, global: boolean): void {
+    if (global) this.globalPrefetch = prefetchCount;
+    else this.defaultPrefetch = prefetchCount;
+    this.redispatch(new Set());
+  }
+
+  flow(active: boolean): void {
+    this.flowActive = active;
+    if (active) this.redispatch(new Set([...this.consumers.values()].map((c) => c.queue)));
+  }
+
+  resume(): void {
+    if (!this.transportBlocked) return;
+    this.transportBlocked = false;
+    this.redispatch(new Set([...this.consumers.values()].map((c) => c.queue)));
+  }
+
+  beginTransaction(): Transaction {
+    const ops: (() => void)[] = [];
+    const outcomes: Promise<PublishOutcome>[] = [];
+    return {
+      publish: (msg, opts) => {
+        this.assertOpen();
+        // Check what can be checked now, so a bad publish fails at once rather than at commit.
+        this.publishTarget(msg);
+        parseExpiration(msg.properties.expiration);
+        ops.push(() => outcomes.push(new Promise((resolve) => this.publish(msg, opts, resolve))));
+      },
+      settle: (tag, outcome, multiple = false) => {
+        this.assertOpen();
+        if (!multiple && !this.unacked.has(tag)) throw preconditionFailed(`unknown delivery tag ${tag}`);
+        ops.push(() => this.settle(tag, outcome, multiple));
+      },
+      commit: async () => {
+        const run = ops.splice(0);
+        outcomes.length = 0;
+        for (const op of run) op();
+        return Promise.all(outcomes);
+      },
+      rollback: () => {
+        ops.length = 0;
+      },
+    };
+  }
+
+  // ---- lifecycle --------------------------------------------------------------------------
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const c of this.consumers.values()) c.queue.removeConsumer(c);
+    this.consumers.clear();
+    const touched = new Set<Queue>();
+    // Requeue in delivery order so each message returns to its original place.
+    for (const u of this.unacked.values()) {
+      if (u.consumer) u.consumer.unacked--;
+      u.queue.requeue(u.entry);
+      touched.add(u.queue);
+    }
+    this.unacked.clear();
+    this.consumerUnacked = 0;
+    for (const q of touched) q.dispatch();
+    this.parent.sessionClosed(this);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new BrokerError('CHANNEL_ERROR', 'CHANNEL_ERROR - session is closed');
+  }
+}
+
+/** AMQP expiration: a decimal string of milliseconds >= 0. */
+export function parseExpiration(expiration: string | undefined): number | undefined {
+  if (expiration === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(expiration)) throw preconditionFailed(`invalid expiration '${expiration}'`);
+  return Number(expiration);
+}

@@ -1,0 +1,57 @@
+import type { UserStore } from './auth/users.js';
+import { ChannelSession } from './channel-session.js';
+import type { Queue } from './queues/queue.js';
+import type { Connection, ConnectionControl, ConnectionInfo, Principal } from './session.js';
+import type { Vhost } from './vhost.js';
+
+/** A client connection's footprint in the core: its sessions and its exclusive queues. */
+export class BrokerConnection implements Connection {
+  readonly sessions = new Set<ChannelSession>();
+  readonly openedAt = Date.now();
+  private readonly exclusive = new Set<Queue>();
+  private closed = false;
+
+  constructor(
+    readonly info: ConnectionInfo,
+    readonly principal: Principal,
+    readonly vhostRef: Vhost,
+    readonly users: UserStore,
+    readonly control: ConnectionControl,
+    private readonly onClosed: (c: BrokerConnection) => void,
+  ) {}
+
+  get id(): string {
+    return this.info.id;
+  }
+
+  get vhost(): string {
+    return this.vhostRef.name;
+  }
+
+  get username(): string {
+    return this.principal.username;
+  }
+
+  openSession(): ChannelSession {
+    const s = new ChannelSession({
+      id: this.info.id,
+      username: this.principal.username,
+      vhost: this.vhostRef,
+      users: this.users,
+      sessionClosed: (x) => this.sessions.delete(x),
+      queueDeclared: (q) => this.exclusive.add(q),
+    });
+    this.sessions.add(s);
+    return s;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of [...this.sessions]) await s.close();
+    // AMQP 0-9-1 queue.declare exclusive: the queue is deleted when its connection closes.
+    for (const q of this.exclusive) await this.vhostRef.removeQueue(q);
+    this.exclusive.clear();
+    this.onClosed(this);
+  }
+}

@@ -1,0 +1,14 @@
+/** @junction/core: the protocol-independent routing core. Adapters use only what is exported here. */
+export * from './errors.js';
+export * from './message.js';
+export * from './session.js';
+export type { BrokerEventMap, DeathReason } from './events.js';
+export { BrokerEvents } from './events.js';
+export { Broker, isLoopback, type BrokerOptions } from './broker.js';
+export type * from './storage/store.js';
+export { MemoryStore } from './storage/memory-store.js';
+export type { ExchangeType, BindingIndex, Binding, Destination, Routable } from './exchanges/exchange-type.js';
+export { TopicTrie } from './exchanges/topic-trie.js';
+export { hashPassword, verifyPassword } from './auth/password.js';
+export type { User, Permission } from './auth/users.js';
+export type { Policy } from './policies.js';

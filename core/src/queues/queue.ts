@@ -1,0 +1,397 @@
+/**
+ * A classic queue: ready messages in strict priority order, consumers with credit, TTL,
+ * length limits, dead-lettering and auto-delete/expiry. It dispatches synchronously when
+ * something changes (a publish, an ack, a new consumer), so a message that can be
+ * delivered at once never waits for a timer.
+ */
+import { BrokerError } from '../errors.js';
+import type { BrokerEvents, DeathReason } from '../events.js';
+import type { Destination } from '../exchanges/exchange-type.js';
+import type { FieldTable, Message } from '../message.js';
+import type { Consumer } from './consumer.js';
+import { ConsumerSet } from './consumer-set.js';
+import { PriorityBuffer } from './priority-buffer.js';
+import type { QueuedMessage } from './queued-message.js';
+import type { QueueSettings } from './queue-settings.js';
+
+/** What a queue needs from its vhost. */
+export interface QueueHost {
+  readonly name: string;
+  readonly events: BrokerEvents;
+  /** Republishes a message a queue gives up on, per the queue's dead-letter settings. */
+  deadLetter(queue: Queue, entries: readonly QueuedMessage[], reason: DeathReason): void;
+  /** The store forgets these entries (acked, dropped, expired). */
+  forget(queue: Queue, entries: readonly QueuedMessage[]): void;
+  /** x-expires ran out, or auto-delete's last consumer left. */
+  unused(queue: Queue): void;
+}
+
+export interface QueueOptions {
+  durable: boolean;
+  autoDelete: boolean;
+  /** Owning connection id for exclusive queues. */
+  exclusiveOwner: string | null;
+  arguments: FieldTable;
+}
+
+export interface QueueStats {
+  published: number;
+  delivered: number;
+  acked: number;
+  redelivered: number;
+  deadLettered: number;
+  dropped: number;
+}
+
+export type EnqueueResult = QueuedMessage | 'rejected';
+
+export class Queue implements Destination {
+  readonly kind = 'queue' as const;
+  ready: PriorityBuffer;
+  readyBytes = 0;
+  /** Delivered, not yet settled. */
+  unacked = 0;
+  readonly consumers: ConsumerSet;
+  readonly stats: QueueStats = { published: 0, delivered: 0, acked: 0, redelivered: 0, deadLettered: 0, dropped: 0 };
+  deleted = false;
+
+  private nextSeq = 1;
+  private dispatching = false;
+  private redispatch = false;
+  private mayExpire: boolean;
+  private ttlTimer: NodeJS.Timeout | undefined;
+  private ttlTimerAt = 0;
+  private expiresTimer: NodeJS.Timeout | undefined;
+  private hadConsumer = false;
+
+  constructor(
+    readonly host: QueueHost,
+    readonly name: string,
+    readonly options: QueueOptions,
+    public settings: QueueSettings,
+  ) {
+    this.ready = new PriorityBuffer(settings.maxPriority);
+    this.consumers = new ConsumerSet(settings.singleActiveConsumer);
+    this.mayExpire = settings.messageTtl !== undefined;
+    this.touch();
+  }
+
+  get durable(): boolean {
+    return this.options.durable;
+  }
+
+  get messageCount(): number {
+    return this.ready.length;
+  }
+
+  get consumerCount(): number {
+    return this.consumers.size;
+  }
+
+  /** Applies new settings from a policy change; priority levels are fixed at declaration. */
+  updateSettings(settings: QueueSettings): void {
+    this.settings = { ...settings, maxPriority: this.settings.maxPriority, singleActiveConsumer: this.settings.singleActiveConsumer };
+    this.mayExpire ||= settings.messageTtl !== undefined;
+    this.enforceLimits();
+    this.touch();
+    this.dispatch();
+  }
+
+  /**
+   * Adds a message. `ttl` is the message's own expiration in ms (undefined: none).
+   * Returns the entry, or 'rejected' when a reject-publish limit refused it.
+   */
+  enqueue(msg: Message, messageId: number, ttl: number | undefined, persisted: boolean, now: number): EnqueueResult {
+    const s = this.settings;
+    const size = msg.body.length;
+    if (s.overflow !== 'drop-head' && this.wouldOverflow(size)) {
+      if (s.overflow === 'reject-publish-dlx') {
+        const entry = this.entry(msg, messageId, 0, false, size);
+        this.stats.deadLettered++;
+        this.host.deadLetter(this, [entry], 'maxlen');
+      }
+      return 'rejected';
+    }
+    const effectiveTtl = ttl === undefined ? s.messageTtl : s.messageTtl === undefined ? ttl : Math.min(ttl, s.messageTtl);
+    const expiresAt = effectiveTtl === undefined ? 0 : now + effectiveTtl;
+    const entry = this.entry(msg, messageId, expiresAt, persisted, size);
+    this.stats.published++;
+    this.ready.push(entry);
+    this.readyBytes += size;
+    if (this.host.events.observed) this.host.events.emit('enqueued', { vhost: this.host.name, queue: this.name, message: msg });
+    if (expiresAt !== 0) this.mayExpire = true;
+    this.dispatch();
+    if (s.maxLength !== undefined || s.maxLengthBytes !== undefined) this.enforceLimits();
+    if (expiresAt !== 0 && this.ready.length > 0) {
+      // AMQP/RabbitMQ: a message with TTL 0 is delivered if a consumer can take it now, else it expires.
+      if (effectiveTtl === 0) this.expireDue(now + 1);
+      else this.scheduleExpiry(expiresAt);
+    }
+    return entry;
+  }
+
+  private entry(msg: Message, messageId: number, expiresAt: number, persisted: boolean, size: number): QueuedMessage {
+    return {
+      seq: this.nextSeq++,
+      messageId,
+      msg,
+      priority: this.ready.levelOf(msg.properties.priority),
+      expiresAt,
+      deliveryCount: 0,
+      size,
+      persisted,
+    };
+  }
+
+  /** Puts back an entry recovered from the store (restart): no dispatch, no events. */
+  restore(entry: Omit<QueuedMessage, 'seq'>): void {
+    const e: QueuedMessage = { ...entry, seq: this.nextSeq++, priority: this.ready.levelOf(entry.msg.properties.priority) };
+    this.ready.push(e);
+    this.readyBytes += e.size;
+    if (e.expiresAt !== 0) {
+      this.mayExpire = true;
+      this.scheduleExpiry(e.expiresAt);
+    }
+  }
+
+  private wouldOverflow(incoming: number): boolean {
+    const { maxLength, maxLengthBytes } = this.settings;
+    return (
+      (maxLength !== undefined && this.ready.length + 1 > maxLength) ||
+      (maxLengthBytes !== undefined && this.readyBytes + incoming > maxLengthBytes)
+    );
+  }
+
+  /** drop-head: discard (dead-letter) the oldest messages until the queue is within its limits. */
+  private enforceLimits(): void {
+    const { maxLength, maxLengthBytes, overflow } = this.settings;
+    if (overflow !== 'drop-head') return;
+    const dropped: QueuedMessage[] = [];
+    while (
+      this.ready.length > 0 &&
+      ((maxLength !== undefined && this.ready.length > maxLength) ||
+        (maxLengthBytes !== undefined && this.readyBytes > maxLengthBytes))
+    ) {
+      const e = this.ready.shiftLowest()!;
+      this.readyBytes -= e.size;
+      dropped.push(e);
+    }
+    if (dropped.length) this.giveUp(dropped, 'maxlen');
+  }
+
+  /** Dead-letters (or drops, without a DLX) entries that left the queue for good. */
+  giveUp(entries: readonly QueuedMessage[], reason: DeathReason): void {
+    this.host.forget(this, entries);
+    if (this.settings.deadLetterExchange !== undefined) {
+      this.stats.deadLettered += entries.length;
+      this.host.deadLetter(this, entries, reason);
+    } else {
+      this.stats.dropped += entries.length;
+      if (this.host.events.observed) {
+        for (const e of entries) this.host.events.emit('dropped', { vhost: this.host.name, queue: this.name, message: e.msg, reason });
+      }
+    }
+  }
+
+  dispatch(): void {
+    if (this.dispatching) {
+      this.redispatch = true;
+      return;
+    }
+    if (this.consumers.size === 0 || this.ready.length === 0) return;
+    this.dispatching = true;
+    try {
+      do {
+        this.redispatch = false;
+        this.dispatchReady();
+      } while (this.redispatch && !this.deleted);
+    } finally {
+      this.dispatching = false;
+    }
+  }
+
+  private dispatchReady(): void {
+    const now = this.mayExpire ? Date.now() : 0;
+    const ready = this.ready;
+    while (ready.length > 0) {
+      const e = ready.peek()!;
+      if (e.expiresAt !== 0 && e.expiresAt < now) {
+        this.expireDue(now);
+        continue;
+      }
+      const c = this.consumers.next(e.msg);
+      if (!c) {
+        if (this.consumers.hasFilters && this.consumers.anyReady()) this.dispatchFiltered(now);
+        return;
+      }
+      ready.shift();
+      this.readyBytes -= e.size;
+      this.deliverTo(c, e);
+    }
+  }
+
+  /**
+   * The head matches no consumer's filter (selector): look further down the queue for
+   * messages that some consumer with credit accepts, so one unselected message does not
+   * block the queue for everyone.
+   */
+  private dispatchFiltered(now: number): void {
+    const scanLimit = 10_000;
+    for (;;) {
+      let chosen: Consumer | undefined;
+      const e = this.ready.takeFirst((m) => {
+        if (m.expiresAt !== 0 && m.expiresAt < now) return false;
+        chosen = this.consumers.next(m.msg);
+        return chosen !== undefined;
+      }, scanLimit);
+      if (!e || !chosen) return;
+      this.readyBytes -= e.size;
+      this.deliverTo(chosen, e);
+    }
+  }
+
+  private deliverTo(c: Consumer, e: QueuedMessage): void {
+    this.stats.delivered++;
+    if (e.deliveryCount > 0) this.stats.redelivered++;
+    if (!c.spec.noAck) this.unacked++;
+    c.owner.deliver(c, this, e);
+  }
+
+  /** basic.get: the next live message, or undefined. */
+  take(): QueuedMessage | undefined {
+    this.touch();
+    const now = this.mayExpire ? Date.now() : 0;
+    for (;;) {
+      const e = this.ready.peek();
+      if (!e) return undefined;
+      if (e.expiresAt !== 0 && e.expiresAt < now) {
+        this.expireDue(now);
+        continue;
+      }
+      this.ready.shift();
+      this.readyBytes -= e.size;
+      this.stats.delivered++;
+      if (e.deliveryCount > 0) this.stats.redelivered++;
+      return e;
+    }
+  }
+
+  /** A delivery was acked (or delivered with no-ack): it leaves the queue for good. */
+  acked(e: QueuedMessage, wasUnacked: boolean): void {
+    if (wasUnacked) this.unacked--;
+    this.stats.acked++;
+    if (e.persisted) this.host.forget(this, [e]);
+    if (this.host.events.observed) this.host.events.emit('acked', { vhost: this.host.name, queue: this.name, message: e.msg });
+  }
+
+  /** A delivery comes back: to its original place, flagged redelivered. */
+  requeue(e: QueuedMessage): void {
+    this.unacked--;
+    if (this.deleted) return;
+    this.ready.requeue(e);
+    this.readyBytes += e.size;
+    if (this.host.events.observed) this.host.events.emit('requeued', { vhost: this.host.name, queue: this.name, message: e.msg });
+    this.enforceLimits();
+  }
+
+  /** A delivery was rejected without requeue. */
+  rejected(e: QueuedMessage): void {
+    this.unacked--;
+    if (this.deleted) return;
+    this.giveUp([e], 'rejected');
+  }
+
+  addConsumer(c: Consumer, dispatchNow = true): void {
+    this.consumers.add(c);
+    this.hadConsumer = true;
+    this.touch();
+    if (this.host.events.observed) this.host.events.emit('consumerAdded', { vhost: this.host.name, queue: this.name, consumerTag: c.tag });
+    if (dispatchNow) this.dispatch();
+  }
+
+  removeConsumer(c: Consumer): void {
+    if (!this.consumers.remove(c)) return;
+    if (this.host.events.observed) this.host.events.emit('consumerRemoved', { vhost: this.host.name, queue: this.name, consumerTag: c.tag });
+    this.touch();
+    // AMQP 0-9-1 queue.declare auto-delete: deleted when its last consumer is gone (never if it had none).
+    if (this.options.autoDelete && this.hadConsumer && this.consumers.size === 0) this.host.unused(this);
+    else this.dispatch();
+  }
+
+  purge(): number {
+    const all = this.ready.clear();
+    this.readyBytes = 0;
+    this.host.forget(this, all);
+    this.stats.dropped += all.length;
+    if (this.host.events.observed) {
+      for (const e of all) this.host.events.emit('dropped', { vhost: this.host.name, queue: this.name, message: e.msg, reason: 'purged' });
+    }
+    return all.length;
+  }
+
+  /** Marks the queue gone; the vhost cancels its consumers and unbinds it. Returns the messages it held. */
+  destroy(): number {
+    this.deleted = true;
+    clearTimeout(this.ttlTimer);
+    clearTimeout(this.expiresTimer);
+    return this.purge();
+  }
+
+  /** Any use (declare, consume, get) restarts the x-expires clock. */
+  touch(): void {
+    const { expires } = this.settings;
+    if (expires === undefined || this.deleted) return;
+    clearTimeout(this.expiresTimer);
+    if (this.consumers.size > 0) return;
+    this.expiresTimer = setTimeout(() => {
+      if (this.consumers.size === 0 && !this.deleted) this.host.unused(this);
+    }, expires);
+    this.expiresTimer.unref();
+  }
+
+  /** Removes every expired message at the head of each priority level. */
+  private expireDue(now: number): void {
+    const expired: QueuedMessage[] = [];
+    for (;;) {
+      const head = this.ready.peek();
+      if (!head || head.expiresAt === 0 || head.expiresAt >= now) {
+        // Lower levels may have expired heads too: sweep them without delivering.
+        const lower = this.ready.takeFirst((m) => m.expiresAt !== 0 && m.expiresAt < now, 64);
+        if (!lower) break;
+        this.readyBytes -= lower.size;
+        expired.push(lower);
+        continue;
+      }
+      this.ready.shift();
+      this.readyBytes -= head.size;
+      expired.push(head);
+    }
+    if (expired.length) this.giveUp(expired, 'expired');
+    const next = this.ready.peek();
+    if (next && next.expiresAt !== 0) this.scheduleExpiry(next.expiresAt);
+  }
+
+  private scheduleExpiry(at: number): void {
+    if (this.ttlTimer !== undefined && this.ttlTimerAt <= at) return;
+    clearTimeout(this.ttlTimer);
+    this.ttlTimerAt = at;
+    this.ttlTimer = setTimeout(
+      () => {
+        this.ttlTimer = undefined;
+        this.ttlTimerAt = 0;
+        if (this.deleted) return;
+        this.expireDue(Date.now());
+        this.dispatch();
+      },
+      Math.max(0, at - Date.now() + 1),
+    );
+    this.ttlTimer.unref();
+  }
+}
+
+export function isQueue(d: Destination): d is Queue {
+  return d.kind === 'queue';
+}
+
+export const queueGone = (name: string, vhost: string): BrokerError =>
+  new BrokerError('NOT_FOUND', `NOT_FOUND - no queue '${name}' in vhost '${vhost}'`);

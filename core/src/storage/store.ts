@@ -1,0 +1,159 @@
+/**
+ * The storage seam: the only way the core persists anything. Backends live in
+ * packages/storage-*; the core never imports one. A store batches: many enqueue/remove
+ * calls may share one durable commit (group commit), and each returned promise settles
+ * when the commit that holds its write is durable: publisher confirms wait for that.
+ */
+import type { FieldTable, MessageProperties } from '../message.js';
+
+export interface StoreCapabilities {
+  /** false: nothing survives a restart (memory); the core then skips message writes entirely. */
+  readonly durable: boolean;
+  /** Several broker nodes may share this store (needs dispatch arbitration). */
+  readonly sharedAcrossNodes: boolean;
+  /** Writes can wait for replicas (mirrored queues). */
+  readonly replicated: boolean;
+}
+
+export interface StoredMessage {
+  readonly id: number;
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly properties: MessageProperties;
+  readonly body: Buffer;
+}
+
+export interface QueueRef {
+  readonly vhost: string;
+  readonly queue: string;
+}
+
+export interface StoredEntry extends QueueRef {
+  readonly messageId: number;
+  /** Epoch ms; 0 = never. */
+  readonly expiresAt: number;
+  /** > 0: was delivered before, so it is redelivered after a restart. */
+  readonly deliveryCount: number;
+}
+
+export interface EnqueueRecord extends StoredEntry {
+  readonly message: StoredMessage;
+}
+
+export interface ExchangeDefinition {
+  vhost: string;
+  name: string;
+  type: string;
+  durable: boolean;
+  autoDelete: boolean;
+  internal: boolean;
+  arguments: FieldTable;
+}
+
+export interface QueueDefinition {
+  vhost: string;
+  name: string;
+  durable: boolean;
+  autoDelete: boolean;
+  arguments: FieldTable;
+}
+
+export interface BindingDefinition {
+  vhost: string;
+  source: string;
+  destination: string;
+  destinationType: 'queue' | 'exchange';
+  routingKey: string;
+  arguments: FieldTable;
+}
+
+export interface PolicyDefinitionRecord {
+  vhost: string;
+  name: string;
+  pattern: string;
+  applyTo: 'queues' | 'exchanges' | 'all';
+  priority: number;
+  definition: FieldTable;
+}
+
+export interface UserDefinition {
+  name: string;
+  passwordHash: string;
+  tags: string[];
+}
+
+export interface PermissionDefinition {
+  vhost: string;
+  user: string;
+  configure: string;
+  write: string;
+  read: string;
+}
+
+export interface Definitions {
+  vhosts: { name: string; description?: string }[];
+  users: UserDefinition[];
+  permissions: PermissionDefinition[];
+  exchanges: ExchangeDefinition[];
+  queues: QueueDefinition[];
+  bindings: BindingDefinition[];
+  policies: PolicyDefinitionRecord[];
+}
+
+export type DefinitionChange =
+  | { op: 'put'; kind: 'vhost'; value: Definitions['vhosts'][number] }
+  | { op: 'put'; kind: 'user'; value: UserDefinition }
+  | { op: 'put'; kind: 'permission'; value: PermissionDefinition }
+  | { op: 'put'; kind: 'exchange'; value: ExchangeDefinition }
+  | { op: 'put'; kind: 'queue'; value: QueueDefinition }
+  | { op: 'put'; kind: 'binding'; value: BindingDefinition }
+  | { op: 'put'; kind: 'policy'; value: PolicyDefinitionRecord }
+  | { op: 'delete'; kind: 'vhost'; key: { name: string } }
+  | { op: 'delete'; kind: 'user'; key: { name: string } }
+  | { op: 'delete'; kind: 'permission'; key: { vhost: string; user: string } }
+  | { op: 'delete'; kind: 'exchange'; key: { vhost: string; name: string } }
+  | { op: 'delete'; kind: 'queue'; key: { vhost: string; name: string } }
+  | { op: 'delete'; kind: 'binding'; key: BindingDefinition }
+  | { op: 'delete'; kind: 'policy'; key: { vhost: string; name: string } };
+
+export interface RecoveredState {
+  /** null: a fresh store; the broker creates its defaults (vhost "/", the default user). */
+  definitions: Definitions | null;
+  /** Entries per durable queue, in enqueue order (ascending messageId). */
+  messages(queue: QueueRef): AsyncIterable<EnqueueRecord>;
+  /** Highest message id ever stored, so new ids never collide. */
+  maxMessageId: number;
+}
+
+export interface RetainedMessage {
+  readonly topic: string;
+  readonly message: StoredMessage;
+}
+
+export interface MqttSessionState {
+  /** Subscriptions: topic filter -> QoS. */
+  subscriptions: Record<string, number>;
+  [key: string]: unknown;
+}
+
+export interface Store {
+  readonly capabilities: StoreCapabilities;
+  open(): Promise<RecoveredState>;
+  /** Flushes the pending group commit, then releases the backend. */
+  close(): Promise<void>;
+  writeDefinitions(changes: readonly DefinitionChange[]): Promise<void>;
+  /** Resolves once every record is durable (one group commit). */
+  enqueue(records: readonly EnqueueRecord[], opts?: { minReplicas?: number }): Promise<void>;
+  /** Ack / drop / expire; the message body goes when no queue references it. */
+  remove(entries: readonly (QueueRef & { messageId: number })[]): Promise<void>;
+  /** Redelivered flag survives restarts: the entry was handed to a consumer. */
+  markDelivered(entries: readonly (QueueRef & { messageId: number })[]): Promise<void>;
+  /** Drops every entry of a queue (purge, delete). */
+  dropQueue(queue: QueueRef): Promise<void>;
+  putRetained(vhost: string, topic: string, msg: StoredMessage | null): Promise<void>;
+  retained(vhost: string): AsyncIterable<RetainedMessage>;
+  putMqttSession(vhost: string, clientId: string, state: MqttSessionState | null): Promise<void>;
+  mqttSessions(vhost: string): AsyncIterable<{ clientId: string; state: MqttSessionState }>;
+}
+
+export type StoreFactory<C = unknown> = (config: C) => Store;

@@ -1,0 +1,458 @@
+/**
+ * A virtual host: the namespace that owns exchanges, queues, bindings and policies, and
+ * the place where a publish is routed into queues. Permission checks happen in the
+ * session, before anything here is called.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { BrokerError, accessRefused, notFound, preconditionFailed, resourceLocked } from './errors.js';
+import type { BrokerEvents, DeathReason } from './events.js';
+import type { Binding, Destination } from './exchanges/exchange-type.js';
+import { Exchange, bindingId } from './exchanges/exchange.js';
+import { invalidExchangeType } from './exchanges/invalid.js';
+import type { ExchangeTypeRegistry } from './exchanges/registry.js';
+import { route, type RoutingScope } from './exchanges/route.js';
+import type { FieldTable, Message } from './message.js';
+import { PolicySet, type Policy } from './policies.js';
+import { deadLetteredMessage, isDeathCycle } from './queues/dead-letter.js';
+import { Queue, type QueueHost } from './queues/queue.js';
+import type { QueuedMessage } from './queues/queued-message.js';
+import { equivalenceArgs, queueSettings } from './queues/queue-settings.js';
+import type { ExchangeDeclaration, QueueDeclaration, QueueDeclared } from './session.js';
+import type { DefinitionChange, EnqueueRecord, Store } from './storage/store.js';
+
+/** What a vhost needs from its broker. */
+export interface VhostContext {
+  readonly store: Store;
+  readonly events: BrokerEvents;
+  readonly exchangeTypes: ExchangeTypeRegistry;
+  readonly log: Logger;
+  nextMessageId(): number;
+}
+
+export interface RouteResult {
+  /** Queues that took the message. */
+  routed: number;
+  /** A queue refused it (reject-publish): the publisher gets a nack. */
+  rejected: boolean;
+  /** Settles when every persistent copy is durable; null when nothing needed storing. */
+  persisted: Promise<void> | null;
+}
+
+const builtinExchanges: [string, string][] = [
+  ['', 'direct'],
+  ['amq.direct', 'direct'],
+  ['amq.fanout', 'fanout'],
+  ['amq.topic', 'topic'],
+  ['amq.headers', 'headers'],
+  ['amq.match', 'headers'],
+];
+
+export class Vhost implements QueueHost, RoutingScope {
+  readonly exchanges = new Map<string, Exchange>();
+  readonly queues = new Map<string, Queue>();
+  readonly policies = new PolicySet();
+  /** Bindings by destination, to unbind a deleted queue or exchange everywhere. */
+  private readonly bindingsTo = new Map<Destination, Set<Binding>>();
+  /** Persistent queue entries whose store write is still being assembled (see route()). */
+  private readonly assembling = new Set<string>();
+  private readonly forgottenWhileAssembling = new Set<string>();
+
+  constructor(
+    readonly name: string,
+    private readonly ctx: VhostContext,
+  ) {
+    for (const [n, type] of builtinExchanges) {
+      const x = new Exchange(name, n, ctx.exchangeTypes.get(type), { durable: true, autoDelete: false, internal: false, arguments: {} });
+      this.exchanges.set(n, x);
+    }
+  }
+
+  get events(): BrokerEvents {
+    return this.ctx.events;
+  }
+
+  // ---- exchanges ----------------------------------------------------------------------
+
+  exchange(name: string): Exchange {
+    const x = this.exchanges.get(name);
+    if (!x) throw notFound(`exchange '${name}' in vhost '${this.name}'`);
+    return x;
+  }
+
+  async declareExchange(d: ExchangeDeclaration): Promise<void> {
+    const existing = this.exchanges.get(d.name);
+    if (d.passive) {
+      if (!existing) throw notFound(`exchange '${d.name}' in vhost '${this.name}'`);
+      return;
+    }
+    if (d.name === '' || (d.name.startsWith('amq.') && !existing)) {
+      throw accessRefused(`exchange name '${d.name}' contains reserved prefix 'amq.*'`);
+    }
+    const args = d.arguments ?? {};
+    if (existing) {
+      this.checkEquivalent('exchange', d.name, [
+        ['type', d.type, existing.type.name],
+        ['durable', d.durable ?? false, existing.options.durable],
+        ['auto_delete', d.autoDelete ?? false, existing.options.autoDelete],
+        ['internal', d.internal ?? false, existing.options.internal],
+        ['alternate-exchange', args['alternate-exchange'], existing.options.arguments['alternate-exchange']],
+      ]);
+      return;
+    }
+    const type = this.ctx.exchangeTypes.get(d.type);
+    const x = new Exchange(this.name, d.name, type, {
+      durable: d.durable ?? false,
+      autoDelete: d.autoDelete ?? false,
+      internal: d.internal ?? false,
+      arguments: args,
+    });
+    this.applyExchangePolicy(x);
+    this.exchanges.set(d.name, x);
+    if (x.durable) await this.persist([{ op: 'put', kind: 'exchange', value: this.exchangeDefinition(x) }]);
+    if (this.events.observed) this.events.emit('exchangeDeclared', { vhost: this.name, exchange: d.name });
+  }
+
+  /** Recovery: an exchange from the store, even if its type is gone. */
+  restoreExchange(name: string, typeName: string, options: Exchange['options']): void {
+    const type = this.ctx.exchangeTypes.has(typeName) ? this.ctx.exchangeTypes.get(typeName) : invalidExchangeType(typeName);
+    const x = new Exchange(this.name, name, type, options);
+    this.applyExchangePolicy(x);
+    this.exchanges.set(name, x);
+  }
+
+  async deleteExchange(name: string, ifUnused: boolean): Promise<void> {
+    if (name === '' || builtinExchanges.some(([n]) => n === name)) {
+      throw accessRefused(`operation not permitted on exchange '${name || 'amq.default'}'`);
+    }
+    const x = this.exchanges.get(name);
+    // RabbitMQ: deleting an exchange that does not exist succeeds (idempotent delete).
+    if (!x) return;
+    if (ifUnused && x.bindings.size > 0) throw preconditionFailed(`exchange '${name}' in vhost '${this.name}' in use`);
+    await this.removeExchange(x);
+  }
+
+  private async removeExchange(x: Exchange): Promise<void> {
+    this.exchanges.delete(x.name);
+    const changes: DefinitionChange[] = [];
+    for (const b of [...x.bindings.values()]) this.dropBinding(x, b, changes);
+    for (const b of [...(this.bindingsTo.get(x) ?? [])]) {
+      const source = this.exchanges.get(b.source);
+      if (source) this.dropBinding(source, b, changes);
+    }
+    this.bindingsTo.delete(x);
+    if (x.durable) changes.push({ op: 'delete', kind: 'exchange', key: { vhost: this.name, name: x.name } });
+    await this.persist(changes);
+    if (this.events.observed) this.events.emit('exchangeDeleted', { vhost: this.name, exchange: x.name });
+  }
+
+  // ---- queues ---------------------------------------------------------------------------
+
+  queue(name: string, connectionId?: string): Queue {
+    const q = this.queues.get(name);
+    if (!q) throw notFound(`queue '${name}' in vhost '${this.name}'`);
+    if (connectionId !== undefined) this.checkExclusive(q, connectionId);
+    return q;
+  }
+
+  private checkExclusive(q: Queue, connectionId: string): void {
+    const owner = q.options.exclusiveOwner;
+    if (owner !== null && owner !== connectionId) {
+      throw resourceLocked(`cannot obtain exclusive access to locked queue '${q.name}' in vhost '${this.name}'`);
+    }
+  }
+
+  async declareQueue(d: QueueDeclaration, connectionId: string): Promise<QueueDeclared> {
+    const existing = this.queues.get(d.name);
+    if (d.passive) {
+      if (!existing) throw notFound(`queue '${d.name}' in vhost '${this.name}'`);
+      this.checkExclusive(existing, connectionId);
+      existing.touch();
+      return { queue: existing.name, messageCount: existing.messageCount, consumerCount: existing.consumerCount };
+    }
+    const args = d.arguments ?? {};
+    if (existing) {
+      this.checkExclusive(existing, connectionId);
+      this.checkEquivalent('queue', d.name, [
+        ['durable', d.durable ?? false, existing.options.durable],
+        ['exclusive', d.exclusive ?? false, existing.options.exclusiveOwner !== null],
+        ['auto_delete', d.autoDelete ?? false, existing.options.autoDelete],
+        ...equivalenceArgs.map((k): [string, unknown, unknown] => [k, args[k], existing.options.arguments[k]]),
+      ]);
+      existing.touch();
+      return { queue: existing.name, messageCount: existing.messageCount, consumerCount: existing.consumerCount };
+    }
+    const name = d.name === '' ? `amq.gen-${randomBytes(16).toString('base64url')}` : d.name;
+    if (d.name.startsWith('amq.')) throw accessRefused(`queue name '${d.name}' contains reserved prefix 'amq.*'`);
+    const qt = args['x-queue-type'];
+    if (qt !== undefined && qt !== 'classic') {
+      throw preconditionFailed(`invalid arg 'x-queue-type': '${String(qt)}' is not supported (classic only)`);
+    }
+    const settings = queueSettings(args, this.policies.match('queues', name)?.definition);
+    const q = new Queue(this, name, {
+      durable: (d.durable ?? false) && !d.exclusive,
+      autoDelete: d.autoDelete ?? false,
+      exclusiveOwner: d.exclusive ? connectionId : null,
+      arguments: args,
+    }, settings);
+    this.queues.set(name, q);
+    if (q.durable) await this.persist([{ op: 'put', kind: 'queue', value: this.queueDefinition(q) }]);
+    if (this.events.observed) this.events.emit('queueDeclared', { vhost: this.name, queue: name });
+    return { queue: name, messageCount: 0, consumerCount: 0 };
+  }
+
+  /** Recovery: a durable queue from the store. */
+  restoreQueue(name: string, autoDelete: boolean, args: FieldTable): Queue {
+    let settings;
+    try {
+      settings = queueSettings(args, this.policies.match('queues', name)?.definition);
+    } catch (err) {
+      this.ctx.log.warn({ err, queue: name, vhost: this.name }, 'stored queue arguments are invalid; using defaults');
+      settings = queueSettings({});
+    }
+    const q = new Queue(this, name, { durable: true, autoDelete, exclusiveOwner: null, arguments: args }, settings);
+    this.queues.set(name, q);
+    return q;
+  }
+
+  async deleteQueue(name: string, opts: { ifUnused?: boolean; ifEmpty?: boolean }, connectionId: string | null): Promise<number> {
+    const q = this.queues.get(name);
+    // RabbitMQ: deleting a queue that does not exist succeeds with a count of 0.
+    if (!q) return 0;
+    if (connectionId !== null) this.checkExclusive(q, connectionId);
+    if (opts.ifUnused && q.consumerCount > 0) throw preconditionFailed(`queue '${name}' in vhost '${this.name}' in use`);
+    if (opts.ifEmpty && q.messageCount > 0) throw preconditionFailed(`queue '${name}' in vhost '${this.name}' is not empty`);
+    return this.removeQueue(q);
+  }
+
+  async removeQueue(q: Queue): Promise<number> {
+    if (this.queues.get(q.name) !== q) return 0;
+    this.queues.delete(q.name);
+    const count = q.destroy();
+    const changes: DefinitionChange[] = [];
+    for (const b of [...(this.bindingsTo.get(q) ?? [])]) {
+      const source = this.exchanges.get(b.source);
+      if (source) this.dropBinding(source, b, changes);
+    }
+    this.bindingsTo.delete(q);
+    const gone = new BrokerError('NOT_FOUND', `NOT_FOUND - queue '${q.name}' in vhost '${this.name}' was deleted`);
+    for (const c of [...q.consumers.all()]) {
+      q.consumers.remove(c);
+      c.owner.consumerCancelled(c, gone);
+    }
+    if (q.durable) {
+      changes.push({ op: 'delete', kind: 'queue', key: { vhost: this.name, name: q.name } });
+      if (this.ctx.store.capabilities.durable) await this.ctx.store.dropQueue({ vhost: this.name, queue: q.name });
+    }
+    await this.persist(changes);
+    if (this.events.observed) this.events.emit('queueDeleted', { vhost: this.name, queue: q.name });
+    return count;
+  }
+
+  purgeQueue(name: string, connectionId: string): number {
+    return this.queue(name, connectionId).purge();
+  }
+
+  // ---- bindings -------------------------------------------------------------------------
+
+  async bind(source: string, destination: Destination, routingKey: string, args: FieldTable): Promise<void> {
+    if (source === '') throw accessRefused(`operation not permitted on the default exchange`);
+    const x = this.exchange(source);
+    x.type.validateBinding(routingKey, args);
+    const b: Binding = { source, destination, routingKey, args, id: bindingId(destination, routingKey, args) };
+    if (!x.addBinding(b)) return;
+    let set = this.bindingsTo.get(destination);
+    if (!set) this.bindingsTo.set(destination, (set = new Set()));
+    set.add(b);
+    const destDurable = destination.kind === 'queue' ? (destination as Queue).durable : (destination as Exchange).durable;
+    if (x.durable && destDurable) await this.persist([{ op: 'put', kind: 'binding', value: this.bindingDefinition(b) }]);
+  }
+
+  async unbind(source: string, destination: Destination, routingKey: string, args: FieldTable): Promise<void> {
+    if (source === '') throw accessRefused(`operation not permitted on the default exchange`);
+    const x = this.exchange(source);
+    const b = x.bindings.get(bindingId(destination, routingKey, args));
+    if (!b) return;
+    const changes: DefinitionChange[] = [];
+    this.dropBinding(x, b, changes);
+    await this.persist(changes);
+  }
+
+  private dropBinding(x: Exchange, b: Binding, changes: DefinitionChange[]): void {
+    x.removeBinding(b.id);
+    this.bindingsTo.get(b.destination)?.delete(b);
+    if (x.durable) changes.push({ op: 'delete', kind: 'binding', key: this.bindingDefinition(b) });
+    // AMQP 0-9-1 exchange.declare auto-delete: deleted when its last binding goes.
+    if (x.options.autoDelete && x.bindings.size === 0 && this.exchanges.get(x.name) === x) {
+      void this.removeExchange(x).catch((err: unknown) => this.ctx.log.error({ err }, 'auto-delete of exchange failed'));
+    }
+  }
+
+  bindings(): Binding[] {
+    const out: Binding[] = [];
+    for (const x of this.exchanges.values()) out.push(...x.bindings.values());
+    return out;
+  }
+
+  // ---- publishing -----------------------------------------------------------------------
+
+  /** Routes a message from the exchange it names into queues. The caller checked access and the exchange. */
+  route(x: Exchange, msg: Message, ttl: number | undefined): RouteResult {
+    const queues = route(this, x, msg);
+    if (queues.length === 0) return { routed: 0, rejected: false, persisted: null };
+    return this.enqueueTo(queues, msg, ttl);
+  }
+
+  private enqueueTo(queues: readonly Queue[], msg: Message, ttl: number | undefined): RouteResult {
+    const id = this.ctx.nextMessageId();
+    const now = Date.now();
+    const persistent = msg.properties.deliveryMode === 2 && this.ctx.store.capabilities.durable;
+    let records: EnqueueRecord[] | null = null;
+    let rejected = false;
+    let routed = 0;
+    for (const q of queues) {
+      const persisted = persistent && q.durable;
+      // A persistent entry may be forgotten (drop-head, TTL 0) before its write is even
+      // submitted: track it so that write is skipped rather than left dangling.
+      const key = persisted ? `${q.name}\u0000${id}` : '';
+      if (persisted) this.assembling.add(key);
+      const r = q.enqueue(msg, id, ttl, persisted, now);
+      if (r === 'rejected') rejected = true;
+      else {
+        routed++;
+        if (persisted) {
+          this.assembling.delete(key);
+          if (this.forgottenWhileAssembling.delete(key)) continue;
+          (records ??= []).push({
+            vhost: this.name,
+            queue: q.name,
+            messageId: id,
+            expiresAt: r.expiresAt,
+            deliveryCount: 0,
+            message: { id, exchange: msg.exchange, routingKey: msg.routingKey, properties: msg.properties, body: msg.body },
+          });
+        }
+      }
+      if (persisted) this.assembling.delete(key);
+    }
+    return { routed, rejected, persisted: records ? this.ctx.store.enqueue(records) : null };
+  }
+
+  // ---- QueueHost ------------------------------------------------------------------------
+
+  deadLetter(queue: Queue, entries: readonly QueuedMessage[], reason: DeathReason): void {
+    const dlx = queue.settings.deadLetterExchange;
+    const x = dlx === undefined ? undefined : this.exchanges.get(dlx);
+    const now = Date.now();
+    for (const e of entries) {
+      if (this.events.observed) this.events.emit('deadLettered', { vhost: this.name, queue: queue.name, message: e.msg, reason });
+      if (!x || dlx === undefined) continue;
+      const msg = deadLetteredMessage(e.msg, queue.name, reason, dlx, queue.settings.deadLetterRoutingKey, now);
+      const targets = route(this, x, msg).filter((q) => !isDeathCycle(msg, q.name));
+      if (targets.length === 0) continue;
+      const r = this.enqueueTo(targets, msg, undefined);
+      r.persisted?.catch((err: unknown) => this.ctx.log.error({ err }, 'storing a dead-lettered message failed'));
+    }
+  }
+
+  forget(queue: Queue, entries: readonly QueuedMessage[]): void {
+    if (!this.ctx.store.capabilities.durable) return;
+    const refs: { vhost: string; queue: string; messageId: number }[] = [];
+    for (const e of entries) {
+      if (!e.persisted) continue;
+      const key = `${queue.name}\u0000${e.messageId}`;
+      if (this.assembling.has(key)) this.forgottenWhileAssembling.add(key);
+      else refs.push({ vhost: this.name, queue: queue.name, messageId: e.messageId });
+    }
+    if (refs.length) this.ctx.store.remove(refs).catch((err: unknown) => this.ctx.log.error({ err }, 'store remove failed'));
+  }
+
+  unused(queue: Queue): void {
+    void this.removeQueue(queue).catch((err: unknown) => this.ctx.log.error({ err }, 'auto-delete of queue failed'));
+  }
+
+  // ---- policies -------------------------------------------------------------------------
+
+  async setPolicy(p: Policy): Promise<void> {
+    this.policies.put(p);
+    this.reapplyPolicies();
+    await this.persist([{ op: 'put', kind: 'policy', value: { vhost: this.name, ...p } }]);
+  }
+
+  async deletePolicy(name: string): Promise<boolean> {
+    const had = this.policies.delete(name);
+    this.reapplyPolicies();
+    if (had) await this.persist([{ op: 'delete', kind: 'policy', key: { vhost: this.name, name } }]);
+    return had;
+  }
+
+  reapplyPolicies(): void {
+    for (const q of this.queues.values()) {
+      try {
+        q.updateSettings(queueSettings(q.options.arguments, this.policies.match('queues', q.name)?.definition));
+      } catch (err) {
+        this.ctx.log.warn({ err, queue: q.name }, 'policy not applied');
+      }
+    }
+    for (const x of this.exchanges.values()) this.applyExchangePolicy(x);
+  }
+
+  private applyExchangePolicy(x: Exchange): void {
+    const own = x.options.arguments['alternate-exchange'];
+    const policyAe = this.policies.match('exchanges', x.name)?.definition['alternate-exchange'];
+    x.alternateExchange = typeof own === 'string' ? own : typeof policyAe === 'string' ? policyAe : undefined;
+  }
+
+  // ---- definitions ----------------------------------------------------------------------
+
+  exchangeDefinition(x: Exchange) {
+    return {
+      vhost: this.name,
+      name: x.name,
+      type: x.type.name,
+      durable: x.options.durable,
+      autoDelete: x.options.autoDelete,
+      internal: x.options.internal,
+      arguments: x.options.arguments,
+    };
+  }
+
+  queueDefinition(q: Queue) {
+    return { vhost: this.name, name: q.name, durable: q.durable, autoDelete: q.options.autoDelete, arguments: q.options.arguments };
+  }
+
+  bindingDefinition(b: Binding) {
+    return {
+      vhost: this.name,
+      source: b.source,
+      destination: b.destination.name,
+      destinationType: b.destination.kind,
+      routingKey: b.routingKey,
+      arguments: b.args,
+    };
+  }
+
+  private async persist(changes: DefinitionChange[]): Promise<void> {
+    if (changes.length && this.ctx.store.capabilities.durable) await this.ctx.store.writeDefinitions(changes);
+  }
+
+  private checkEquivalent(kind: string, name: string, pairs: [string, unknown, unknown][]): void {
+    for (const [field, received, current] of pairs) {
+      if (!same(received, current)) {
+        throw preconditionFailed(
+          `inequivalent arg '${field}' for ${kind} '${name}' in vhost '${this.name}': received ${show(received)} but current is ${show(current)}`,
+        );
+      }
+    }
+  }
+}
+
+function same(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if ((typeof a === 'number' || typeof a === 'bigint') && (typeof b === 'number' || typeof b === 'bigint')) return BigInt(a) === BigInt(b);
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function show(v: unknown): string {
+  return v === undefined ? 'none' : `'${String(v)}'`;
+}
