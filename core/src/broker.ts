@@ -37,6 +37,8 @@ export class Broker implements BrokerApi {
   private readonly loopbackUsers: ReadonlySet<string>;
   private messageId = 0;
   private closing = false;
+  /** Why publishers are blocked (RabbitMQ's resource alarm), or null. */
+  private alarm: string | null = null;
 
   private constructor(options: BrokerOptions) {
     this.store = options.store ?? new MemoryStore();
@@ -145,8 +147,16 @@ export class Broker implements BrokerApi {
       if (this.events.observed) this.events.emit('connectionClosed', { id: c.id, protocol: c.info.protocol });
     });
     this.connections.set(info.id, conn);
+    if (this.alarm !== null) control.setBlocked?.(true, this.alarm);
     if (this.events.observed) this.events.emit('connectionOpened', { id: info.id, protocol: info.protocol });
     return conn;
+  }
+
+  /** Sets or clears a resource alarm: every connection is told to stop (or resume) reading publishes. */
+  setAlarm(reason: string | null): void {
+    if (reason === this.alarm) return;
+    this.alarm = reason;
+    for (const c of this.connections.values()) c.control.setBlocked?.(reason !== null, reason ?? '');
   }
 
   // ---- administration (management API, config, definitions import) ------------------------

@@ -12,3 +12,5 @@ export { TopicTrie } from './exchanges/topic-trie.js';
 export { hashPassword, verifyPassword } from './auth/password.js';
 export type { User, Permission } from './auth/users.js';
 export type { Policy } from './policies.js';
+export type * from './adapter.js';
+export { compileSelector, MAX_SELECTOR_LENGTH, MAX_SELECTOR_DEPTH, type SelectorPredicate } from './selector/index.js';
