@@ -1,0 +1,74 @@
+/**
+ * `junction start [--flag value ...]`: runs the broker until SIGTERM/SIGINT, then shuts
+ * down gracefully (stop accepting, close connections so unacked messages return to their
+ * queues, flush the store).
+ */
+import { parseArgs } from 'node:util';
+import { envName, loadConfig, settings } from './config.js';
+import { createLogger } from './logger.js';
+import { startBroker } from './start-broker.js';
+
+const usage = `Usage: junction start [options]
+
+Options (each also settable as an environment variable JUNCTION_<NAME>, e.g. JUNCTION_AMQP_PORT):
+  --config <file>            JSON config file (also JUNCTION_CONFIG)
+${Object.entries(settings)
+  .map(([k, s]) => `  --${`${k} <value>`.padEnd(25)} ${s.describe} (${envName(k)})`)
+  .join('\n')}
+  -h, --help                 this text
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(usage);
+    return command === undefined ? 1 : 0;
+  }
+  if (command !== 'start') {
+    process.stderr.write(`junction: unknown command '${command}'\n\n${usage}`);
+    return 1;
+  }
+  let config;
+  try {
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        ...Object.fromEntries(Object.keys(settings).map((k) => [k, { type: 'string' as const }])),
+      },
+      strict: true,
+    });
+    if (values.help) {
+      process.stdout.write(usage);
+      return 0;
+    }
+    const { config: file, help: _help, ...flags } = values;
+    config = loadConfig({ file, env: process.env, flags: flags as Record<string, string> });
+  } catch (err) {
+    process.stderr.write(`junction: ${(err as Error).message}\n\n${usage}`);
+    return 1;
+  }
+  const log = createLogger(config.logLevel);
+  const handle = await startBroker({
+    ports: { amqp: config.amqp?.port ?? null },
+    storage: config.storage,
+    host: config.amqp?.host ?? '0.0.0.0',
+    logger: log,
+    config,
+  });
+  log.info({ ports: handle.ports, storage: config.storage }, 'Junction started');
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info({ signal }, 'shutting down');
+      handle.close({ drainMs: 5000 }).then(resolve, (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        resolve();
+      });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  log.info('stopped');
+  return 0;
+}

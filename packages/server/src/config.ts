@@ -1,0 +1,106 @@
+/**
+ * Configuration: defaults, then a JSON config file, then JUNCTION_* environment
+ * variables, then command-line flags; each layer overrides the one before.
+ */
+import { readFileSync } from 'node:fs';
+
+export interface ListenerConfig {
+  port: number;
+  host: string;
+}
+
+export interface JunctionConfig {
+  amqp: ListenerConfig & { frameMax: number; channelMax: number; heartbeat: number; maxMessageSize: number } | null;
+  mqtt: ListenerConfig & { wsPort: number | null } | null;
+  stomp: ListenerConfig & { wsPort: number | null } | null;
+  http: ListenerConfig | null;
+  storage: string;
+  logLevel: string;
+  defaultUser: { username: string; password: string } | null;
+  loopbackUsers: string[];
+  /** Block publishers (connection.blocked) when the process's RSS exceeds this many bytes; 0 = never. */
+  memoryHighWatermark: number;
+}
+
+export const defaults: JunctionConfig = {
+  amqp: { port: 5672, host: '0.0.0.0', frameMax: 131072, channelMax: 2047, heartbeat: 60, maxMessageSize: 128 * 1024 * 1024 },
+  mqtt: null,
+  stomp: null,
+  http: null,
+  storage: 'memory',
+  logLevel: 'info',
+  defaultUser: { username: 'guest', password: 'guest' },
+  loopbackUsers: ['guest'],
+  memoryHighWatermark: 0,
+};
+
+/** A flat key -> setter table shared by env vars and flags, so both stay in step with the docs. */
+export const settings: Record<string, { describe: string; apply: (c: JunctionConfig, v: string) => void }> = {
+  'amqp-port': { describe: 'AMQP 0-9-1 port (0 = ephemeral, "off" disables)', apply: (c, v) => (c.amqp = v === 'off' ? null : { ...(c.amqp ?? defaults.amqp!), port: int(v) }) },
+  'amqp-host': { describe: 'AMQP listen address', apply: (c, v) => c.amqp && (c.amqp.host = v) },
+  'frame-max': { describe: 'largest AMQP frame offered in connection.tune', apply: (c, v) => c.amqp && (c.amqp.frameMax = int(v)) },
+  'channel-max': { describe: 'most AMQP channels per connection', apply: (c, v) => c.amqp && (c.amqp.channelMax = int(v)) },
+  heartbeat: { describe: 'AMQP heartbeat offered, seconds (0 = off)', apply: (c, v) => c.amqp && (c.amqp.heartbeat = int(v)) },
+  'max-message-size': { describe: 'largest message body accepted, bytes', apply: (c, v) => c.amqp && (c.amqp.maxMessageSize = int(v)) },
+  'mqtt-port': { describe: 'MQTT port ("off" disables)', apply: (c, v) => (c.mqtt = v === 'off' ? null : { ...(c.mqtt ?? { host: '0.0.0.0', wsPort: null }), port: int(v) }) },
+  'mqtt-ws-port': { describe: 'MQTT over WebSocket port, path /ws', apply: (c, v) => c.mqtt && (c.mqtt.wsPort = v === 'off' ? null : int(v)) },
+  'stomp-port': { describe: 'STOMP port ("off" disables)', apply: (c, v) => (c.stomp = v === 'off' ? null : { ...(c.stomp ?? { host: '0.0.0.0', wsPort: null }), port: int(v) }) },
+  'stomp-ws-port': { describe: 'STOMP over WebSocket port, path /ws', apply: (c, v) => c.stomp && (c.stomp.wsPort = v === 'off' ? null : int(v)) },
+  'http-port': { describe: 'management HTTP port ("off" disables)', apply: (c, v) => (c.http = v === 'off' ? null : { host: c.http?.host ?? '0.0.0.0', port: int(v) }) },
+  storage: { describe: 'storage backend: memory', apply: (c, v) => (c.storage = v) },
+  'log-level': { describe: 'pino log level: fatal, error, warn, info, debug, trace, silent', apply: (c, v) => (c.logLevel = v) },
+  'default-user': { describe: 'user:password created in a fresh store ("none" for no user)', apply: (c, v) => (c.defaultUser = v === 'none' ? null : userPass(v)) },
+  'loopback-users': { describe: 'comma-separated users allowed from loopback only', apply: (c, v) => (c.loopbackUsers = v ? v.split(',') : []) },
+  'memory-high-watermark': { describe: 'RSS bytes above which publishers are blocked (0 = never)', apply: (c, v) => (c.memoryHighWatermark = int(v)) },
+};
+
+function int(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`expected a non-negative integer, got '${v}'`);
+  return n;
+}
+
+function userPass(v: string): { username: string; password: string } {
+  const i = v.indexOf(':');
+  if (i <= 0) throw new Error(`expected user:password, got '${v}'`);
+  return { username: v.slice(0, i), password: v.slice(i + 1) };
+}
+
+export const envName = (key: string): string => `JUNCTION_${key.toUpperCase().replaceAll('-', '_')}`;
+
+export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; flags?: Record<string, string> } = {}): JunctionConfig {
+  const config: JunctionConfig = structuredClone(defaults);
+  const env = opts.env ?? {};
+  const file = opts.file ?? env['JUNCTION_CONFIG'];
+  if (file) mergeFile(config, JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>);
+  for (const [key, s] of Object.entries(settings)) {
+    const v = env[envName(key)];
+    if (v !== undefined) applyOne(key, s, config, v, envName(key));
+  }
+  for (const [key, v] of Object.entries(opts.flags ?? {})) {
+    const s = settings[key];
+    if (!s) throw new Error(`unknown option --${key}`);
+    applyOne(key, s, config, v, `--${key}`);
+  }
+  return config;
+}
+
+function applyOne(key: string, s: (typeof settings)[string], config: JunctionConfig, v: string, source: string): void {
+  try {
+    s.apply(config, v);
+  } catch (err) {
+    throw new Error(`${source}: ${(err as Error).message}`, { cause: err });
+  }
+  void key;
+}
+
+/** The config file uses the same nested shape as JunctionConfig; unknown keys are an error, not a silent no-op. */
+function mergeFile(config: JunctionConfig, file: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(file)) {
+    if (!(k in config)) throw new Error(`config file: unknown key '${k}'`);
+    const current = (config as unknown as Record<string, unknown>)[k];
+    const base = current ?? (defaults as unknown as Record<string, unknown>)[k] ?? {};
+    (config as unknown as Record<string, unknown>)[k] =
+      v !== null && typeof v === 'object' && !Array.isArray(v) && typeof base === 'object' ? { ...(base as object), ...v } : v;
+  }
+}

@@ -1,0 +1,40 @@
+/** Method name -> handler, one module per method family (CONVENTIONS #4). */
+import type { AmqpChannel } from '../channel.js';
+import * as basic from './basic.js';
+import * as channel from './channel.js';
+import * as confirmTx from './confirm-tx.js';
+import * as exchange from './exchange.js';
+import * as queue from './queue.js';
+
+// Each handler takes its method's decoded arguments; the codec guarantees their shape.
+type Handler = (ch: AmqpChannel, args: never) => void | Promise<void>;
+
+export const handlers: Record<string, Handler | undefined> = {
+  'channel.open': channel.reopen,
+  'channel.flow': channel.flow,
+  'channel.flow-ok': channel.ignore,
+  'channel.close-ok': channel.ignore,
+  'access.request': channel.accessRequest,
+  'exchange.declare': exchange.declare,
+  'exchange.delete': exchange.remove,
+  'exchange.bind': exchange.bind,
+  'exchange.unbind': exchange.unbind,
+  'queue.declare': queue.declare,
+  'queue.bind': queue.bind,
+  'queue.unbind': queue.unbind,
+  'queue.purge': queue.purge,
+  'queue.delete': queue.remove,
+  'basic.qos': basic.qos,
+  'basic.consume': basic.consume,
+  'basic.cancel': basic.cancel,
+  'basic.get': basic.get,
+  'basic.ack': basic.ack,
+  'basic.reject': basic.reject,
+  'basic.nack': basic.nack,
+  'basic.recover': basic.recover,
+  'basic.recover-async': basic.recoverAsync,
+  'confirm.select': confirmTx.confirmSelect,
+  'tx.select': confirmTx.txSelect,
+  'tx.commit': confirmTx.txCommit,
+  'tx.rollback': confirmTx.txRollback,
+};

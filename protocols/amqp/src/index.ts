@@ -1,0 +1,2 @@
+export { createAmqpAdapter, defaultAmqpConfig } from './server.js';
+export type { AmqpConfig } from './connection.js';
