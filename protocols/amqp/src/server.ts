@@ -72,11 +72,13 @@ export function createAmqpAdapter(broker: BrokerApi, config: Partial<AmqpConfig>
       await connections.get(id)?.closeByBroker(reason);
     },
     async close({ drainMs }) {
-      await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+      // Stop accepting now; server.close() only calls back once every socket is gone.
+      const stopped = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
       servers.length = 0;
       const closing = Promise.all([...connections.values()].map((c) => c.closeByBroker('broker shutdown')));
       await Promise.race([closing, new Promise((r) => setTimeout(r, Math.max(drainMs, 100)).unref())]);
       for (const c of connections.values()) c.socket.destroy();
+      await stopped;
     },
   };
 }
