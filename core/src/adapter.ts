@@ -28,7 +28,8 @@ export interface ConnectionSnapshot {
   clientId?: string;
   channels?: number;
   clientProperties?: Record<string, unknown>;
-  state: 'starting' | 'running' | 'blocked' | 'closing';
+  /** flow: held back by publisher flow control; blocked: by a resource alarm. */
+  state: 'starting' | 'running' | 'flow' | 'blocked' | 'closing';
   bytesIn: number;
   bytesOut: number;
 }

@@ -26,6 +26,7 @@ import type {
 } from './session.js';
 import type { FieldTable } from './message.js';
 import type { Vhost } from './vhost.js';
+import type { PublisherFlow } from './flow.js';
 
 interface Unacked {
   readonly queue: Queue;
@@ -42,6 +43,7 @@ interface PendingOutcome {
 /** What a session needs from the connection that opened it. */
 export interface SessionParent {
   readonly id: string;
+  readonly flow: PublisherFlow;
   readonly username: string;
   readonly vhost: Vhost;
   readonly users: UserStore;
@@ -168,6 +170,7 @@ export class ChannelSession implements Session, ConsumerOwner {
     const x = this.publishTarget(msg);
     const ttl = parseExpiration(msg.properties.expiration);
     const r = this.vhost.route(x, msg, ttl);
+    if (r.congested) for (const q of r.congested) this.parent.flow.hold(q);
     const outcome: PublishOutcome =
       r.routed === 0 && !r.rejected && opts?.mandatory ? { ok: true, returned: NO_ROUTE } : { ok: !r.rejected };
     if (outcome.returned && this.vhost.events.observed) this.vhost.events.emit('returned', { vhost: this.vhost.name, message: msg });

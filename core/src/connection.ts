@@ -1,5 +1,6 @@
 import type { UserStore } from './auth/users.js';
 import { ChannelSession } from './channel-session.js';
+import { PublisherFlow } from './flow.js';
 import type { Queue } from './queues/queue.js';
 import type { Connection, ConnectionControl, ConnectionInfo, Principal } from './session.js';
 import type { Vhost } from './vhost.js';
@@ -10,6 +11,7 @@ export class BrokerConnection implements Connection {
   readonly openedAt = Date.now();
   private readonly exclusive = new Set<Queue>();
   private closed = false;
+  readonly flow: PublisherFlow;
 
   constructor(
     readonly info: ConnectionInfo,
@@ -18,7 +20,9 @@ export class BrokerConnection implements Connection {
     readonly users: UserStore,
     readonly control: ConnectionControl,
     private readonly onClosed: (c: BrokerConnection) => void,
-  ) {}
+  ) {
+    this.flow = new PublisherFlow(control);
+  }
 
   get id(): string {
     return this.info.id;
@@ -35,6 +39,7 @@ export class BrokerConnection implements Connection {
   openSession(): ChannelSession {
     const s = new ChannelSession({
       id: this.info.id,
+      flow: this.flow,
       username: this.principal.username,
       vhost: this.vhostRef,
       users: this.users,

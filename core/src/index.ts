@@ -14,3 +14,4 @@ export type { User, Permission } from './auth/users.js';
 export type { Policy } from './policies.js';
 export type * from './adapter.js';
 export { compileSelector, MAX_SELECTOR_LENGTH, MAX_SELECTOR_DEPTH, type SelectorPredicate } from './selector/index.js';
+export { FLOW_HIGH, FLOW_LOW, FLOW_MAX_HOLD_MS } from './flow.js';

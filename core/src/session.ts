@@ -171,6 +171,8 @@ export interface ConnectionControl {
   close(reason: string): Promise<void>;
   /** connection.blocked / unblocked (memory alarm): adapters stop reading publishes. */
   setBlocked?(blocked: boolean, reason: string): void;
+  /** Publisher flow control: stop (true) or resume (false) reading from this connection. See flow.ts. */
+  throttle?(on: boolean): void;
 }
 
 export interface BrokerApi {

@@ -37,6 +37,8 @@ export interface RouteResult {
   rejected: boolean;
   /** Settles when every persistent copy is durable; null when nothing needed storing. */
   persisted: Promise<void> | null;
+  /** Queues whose consumers fall behind: the publisher should be held back (flow.ts). */
+  congested: Queue[] | null;
 }
 
 const builtinExchanges: [string, string][] = [
@@ -299,7 +301,7 @@ export class Vhost implements QueueHost, RoutingScope {
   /** Routes a message from the exchange it names into queues. The caller checked access and the exchange. */
   route(x: Exchange, msg: Message, ttl: number | undefined): RouteResult {
     const queues = route(this, x, msg);
-    if (queues.length === 0) return { routed: 0, rejected: false, persisted: null };
+    if (queues.length === 0) return { routed: 0, rejected: false, persisted: null, congested: null };
     return this.enqueueTo(queues, msg, ttl);
   }
 
@@ -310,6 +312,7 @@ export class Vhost implements QueueHost, RoutingScope {
     let records: EnqueueRecord[] | null = null;
     let rejected = false;
     let routed = 0;
+    let congested: Queue[] | null = null;
     for (const q of queues) {
       const persisted = persistent && q.durable;
       // A persistent entry may be forgotten (drop-head, TTL 0) before its write is even
@@ -334,8 +337,9 @@ export class Vhost implements QueueHost, RoutingScope {
         }
       }
       if (persisted) this.assembling.delete(key);
+      if (q.congested) (congested ??= []).push(q);
     }
-    return { routed, rejected, persisted: records ? this.ctx.store.enqueue(records) : null };
+    return { routed, rejected, persisted: records ? this.ctx.store.enqueue(records) : null, congested };
   }
 
   // ---- QueueHost ------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import { BrokerError } from '../errors.js';
 import type { BrokerEvents, DeathReason } from '../events.js';
 import type { Destination } from '../exchanges/exchange-type.js';
 import type { FieldTable, Message } from '../message.js';
+import { FLOW_HIGH, FLOW_LOW, type FlowHolder } from '../flow.js';
 import type { Consumer } from './consumer.js';
 import { ConsumerSet } from './consumer-set.js';
 import { PriorityBuffer } from './priority-buffer.js';
@@ -54,6 +55,8 @@ export class Queue implements Destination {
   readonly consumers: ConsumerSet;
   readonly stats: QueueStats = { published: 0, delivered: 0, acked: 0, redelivered: 0, deadLettered: 0, dropped: 0 };
   deleted = false;
+  /** Publishers held back by this queue's backlog (flow.ts). */
+  readonly flowHolders = new Set<FlowHolder>();
 
   private nextSeq = 1;
   private dispatching = false;
@@ -86,6 +89,19 @@ export class Queue implements Destination {
 
   get consumerCount(): number {
     return this.consumers.size;
+  }
+
+  /** Consumers are falling behind: publishers into this queue should wait. */
+  get congested(): boolean {
+    return this.ready.length >= FLOW_HIGH && this.consumers.size > 0;
+  }
+
+  /** Lets held publishers go once the backlog is small again (or nobody consumes, or the queue is gone). */
+  private releaseFlow(): void {
+    if (this.flowHolders.size === 0) return;
+    if (this.ready.length > FLOW_LOW && this.consumers.size > 0 && !this.deleted) return;
+    for (const h of this.flowHolders) h.release(this);
+    this.flowHolders.clear();
   }
 
   /** Applies new settings from a policy change; priority levels are fixed at declaration. */
@@ -208,6 +224,7 @@ export class Queue implements Destination {
     } finally {
       this.dispatching = false;
     }
+    this.releaseFlow();
   }
 
   private dispatchReady(): void {
@@ -316,11 +333,13 @@ export class Queue implements Destination {
     // AMQP 0-9-1 queue.declare auto-delete: deleted when its last consumer is gone (never if it had none).
     if (this.options.autoDelete && this.hadConsumer && this.consumers.size === 0) this.host.unused(this);
     else this.dispatch();
+    this.releaseFlow();
   }
 
   purge(): number {
     const all = this.ready.clear();
     this.readyBytes = 0;
+    this.releaseFlow();
     this.host.forget(this, all);
     this.stats.dropped += all.length;
     if (this.host.events.observed) {

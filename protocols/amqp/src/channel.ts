@@ -15,6 +15,8 @@ interface ContentInProgress {
   readonly routingKey: string;
   readonly mandatory: boolean;
   properties: MessageProperties | undefined;
+  /** The header's encoded properties, reused verbatim when the message is delivered over AMQP. */
+  propertyBytes: Buffer | undefined;
   bodySize: number;
   received: number;
   chunks: Buffer[];
@@ -52,7 +54,7 @@ export class AmqpChannel {
       const m = decodeMethod(payload);
       if (m.classId === PUBLISH_CLASS && m.methodId === PUBLISH_METHOD) {
         const a = m.args as { exchange: string; routingKey: string; mandatory: boolean };
-        this.content = { exchange: a.exchange, routingKey: a.routingKey, mandatory: a.mandatory, properties: undefined, bodySize: 0, received: 0, chunks: [] };
+        this.content = { exchange: a.exchange, routingKey: a.routingKey, mandatory: a.mandatory, properties: undefined, propertyBytes: undefined, bodySize: 0, received: 0, chunks: [] };
         return;
       }
       this.onMethod(m);
@@ -64,6 +66,7 @@ export class AmqpChannel {
       const h = decodeContentHeader(payload);
       if (h.classId !== PUBLISH_CLASS) throw new BrokerError('UNEXPECTED_FRAME', `UNEXPECTED_FRAME - content header for class ${h.classId}`);
       c.properties = h.properties;
+      c.propertyBytes = h.propertyBytes;
       c.bodySize = h.bodySize;
       if (h.bodySize > this.conn.config.maxMessageSize) {
         this.content = undefined;
@@ -155,7 +158,13 @@ export class AmqpChannel {
 
   private completePublish(c: ContentInProgress, body: Buffer): void {
     this.content = undefined;
-    const msg: Message = { exchange: c.exchange, routingKey: c.routingKey, properties: c.properties ?? {}, body };
+    const msg: Message = {
+      exchange: c.exchange,
+      routingKey: c.routingKey,
+      properties: c.properties ?? {},
+      body,
+      encodedProperties: c.propertyBytes && { protocol: 'amqp', bytes: c.propertyBytes },
+    };
     this.run({ classId: PUBLISH_CLASS, methodId: PUBLISH_METHOD }, () => this.publish(msg, c.mandatory));
   }
 

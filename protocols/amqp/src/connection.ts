@@ -82,7 +82,7 @@ export class AmqpConnection {
   private closeTimer: NodeJS.Timeout | undefined;
   /** A resource alarm is set: stop reading once this connection publishes. */
   private alarm = false;
-  private readingPaused = false;
+  private readonly pausedBy = new Set<'alarm' | 'flow'>();
   private framingBroken = false;
 
   constructor(
@@ -191,7 +191,7 @@ export class AmqpConnection {
     if (this.state !== 'open') {
       throw new BrokerError('CHANNEL_ERROR', `CHANNEL_ERROR - frame on channel ${channel} before connection.open`);
     }
-    if (type === FrameType.METHOD && this.alarm && !this.readingPaused && this.channels.has(channel)) {
+    if (type === FrameType.METHOD && this.alarm && !this.pausedBy.has('alarm') && this.channels.has(channel)) {
       this.maybePauseForAlarm();
     }
     const ch = this.channels.get(channel);
@@ -309,6 +309,7 @@ export class AmqpConnection {
     this.core = this.broker.connect(this.principal!, vhost, this.info, {
       close: (reason) => this.closeByBroker(reason),
       setBlocked: (blocked, reason) => this.setBlocked(blocked, reason),
+      throttle: (on) => this.pauseReading('flow', on),
     });
     this.state = 'open';
     clearTimeout(this.closeTimer);
@@ -341,16 +342,26 @@ export class AmqpConnection {
       if (blocked) this.sendMethod(0, 'connection.blocked', { reason });
       else this.sendMethod(0, 'connection.unblocked', {});
     }
-    if (!blocked && this.readingPaused) {
-      this.readingPaused = false;
-      this.socket.resume();
-    }
+    if (!blocked) this.pauseReading('alarm', false);
   }
 
   /** RabbitMQ blocks a connection's reading only once it publishes during an alarm. */
   private maybePauseForAlarm(): void {
-    this.readingPaused = true;
-    this.socket.pause();
+    this.pauseReading('alarm', true);
+  }
+
+  /** Reading stops while any reason holds: a resource alarm, or publisher flow control. */
+  private pauseReading(reason: 'alarm' | 'flow', on: boolean): void {
+    const before = this.pausedBy.size;
+    if (on) this.pausedBy.add(reason);
+    else this.pausedBy.delete(reason);
+    if (before === 0 && this.pausedBy.size > 0) this.socket.pause();
+    else if (before > 0 && this.pausedBy.size === 0 && this.state !== 'closed') this.socket.resume();
+  }
+
+  /** In "flow": held back by publisher flow control (shown by management as RabbitMQ does). */
+  get inFlow(): boolean {
+    return this.pausedBy.has('flow');
   }
 
   // ---- writing ------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ export function createAmqpAdapter(broker: BrokerApi, config: Partial<AmqpConfig>
           connectedAt: c.connectedAt,
           channels: c.channels.size,
           clientProperties: c.clientProperties as Record<string, unknown>,
-          state: c.state === 'open' ? 'running' : c.state === 'closing' || c.state === 'closed' ? 'closing' : 'starting',
+          state: c.state === 'open' ? (c.inFlow ? 'flow' : 'running') : c.state === 'closing' || c.state === 'closed' ? 'closing' : 'starting',
           bytesIn: c.bytesIn,
           bytesOut: c.writer.bytesOut,
         };
