@@ -5,11 +5,8 @@
  * AMQP close frames, STOMP ERROR frames, MQTT return codes / disconnects.
  */
 export const ErrorCodes = {
-  CONTENT_TOO_LARGE: { replyCode: 311, scope: 'channel' },
   NO_ROUTE: { replyCode: 312, scope: 'channel' },
-  NO_CONSUMERS: { replyCode: 313, scope: 'channel' },
   CONNECTION_FORCED: { replyCode: 320, scope: 'connection' },
-  INVALID_PATH: { replyCode: 402, scope: 'connection' },
   ACCESS_REFUSED: { replyCode: 403, scope: 'channel' },
   NOT_FOUND: { replyCode: 404, scope: 'channel' },
   RESOURCE_LOCKED: { replyCode: 405, scope: 'channel' },
@@ -19,7 +16,6 @@ export const ErrorCodes = {
   COMMAND_INVALID: { replyCode: 503, scope: 'connection' },
   CHANNEL_ERROR: { replyCode: 504, scope: 'connection' },
   UNEXPECTED_FRAME: { replyCode: 505, scope: 'connection' },
-  RESOURCE_ERROR: { replyCode: 506, scope: 'connection' },
   NOT_ALLOWED: { replyCode: 530, scope: 'connection' },
   NOT_IMPLEMENTED: { replyCode: 540, scope: 'connection' },
   INTERNAL_ERROR: { replyCode: 541, scope: 'connection' },

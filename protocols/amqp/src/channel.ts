@@ -53,7 +53,9 @@ export class AmqpChannel {
       if (this.content) throw new BrokerError('UNEXPECTED_FRAME', `UNEXPECTED_FRAME - expected content frame on channel ${this.number}, got a method`);
       const m = decodeMethod(payload);
       if (m.classId === PUBLISH_CLASS && m.methodId === PUBLISH_METHOD) {
-        const a = m.args as { exchange: string; routingKey: string; mandatory: boolean };
+        const a = m.args as { exchange: string; routingKey: string; mandatory: boolean; immediate: boolean };
+        // RabbitMQ dropped immediate in 3.0 and refuses it the same way.
+        if (a.immediate) throw new BrokerError('NOT_IMPLEMENTED', 'NOT_IMPLEMENTED - immediate=true');
         this.content = { exchange: a.exchange, routingKey: a.routingKey, mandatory: a.mandatory, properties: undefined, propertyBytes: undefined, bodySize: 0, received: 0, chunks: [] };
         return;
       }

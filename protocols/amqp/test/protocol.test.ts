@@ -95,6 +95,15 @@ describe('AMQP connection state machine', () => {
     expect(replyCode(closeFrom(d.received(), 0)!.payload)).toBe(501);
   });
 
+  it('refuses immediate=true with 540, as RabbitMQ does', async () => {
+    const c = await handshake();
+    c.socket.write(method('ChannelOpen', 1, { outOfBand: '' }));
+    c.socket.write(method('BasicPublish', 1, { exchange: '', routingKey: 'q', mandatory: false, immediate: true }));
+    await until(() => closeFrom(c.received(), 0), 'connection.close');
+    expect(replyCode(closeFrom(c.received(), 0)!.payload)).toBe(540);
+    c.socket.destroy();
+  });
+
   it('refuses a frame larger than the negotiated frame-max with 501', async () => {
     const c = await handshake();
     c.socket.write(frame(3, 1, Buffer.alloc(200_000)));
