@@ -1,0 +1,146 @@
+/**
+ * AMQP scenarios, run the same way against every target: amqplib clients in their own
+ * processes, a warm-up, then a measured window.
+ *
+ * Client settings (identical for every target): consumers prefetch 1000 and ack with
+ * multiple=true every 100 messages; transient producers respect amqplib's back-pressure
+ * ('drain'); confirming producers keep at most 256 publishes unconfirmed.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import amqp from 'amqplib';
+import { percentile, type Row } from './stats.js';
+import type { Job } from './worker.js';
+
+export type Measurement = Omit<Row, 'values'> & { value: number };
+
+export interface Scenario {
+  name: string;
+  run(url: string, opts: { seconds: number; warmup: number }): Promise<Measurement[]>;
+}
+
+const workerPath = fileURLToPath(new URL('./worker.js', import.meta.url));
+
+interface Worker {
+  child: ChildProcess;
+  ask<T>(cmd: string): Promise<T>;
+}
+
+async function startWorker(job: Job): Promise<Worker> {
+  const child = fork(workerPath, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const pending: ((m: Record<string, unknown>) => void)[] = [];
+  let failed: string | undefined;
+  child.on('message', (m: Record<string, unknown>) => {
+    if (typeof m['error'] === 'string') failed = m['error'];
+    pending.shift()?.(m);
+  });
+  const ask = <T>(cmd: string): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      if (failed) return reject(new Error(failed));
+      pending.push((m) => (failed ? reject(new Error(failed)) : resolve(m as T)));
+      child.send({ cmd, job });
+    });
+  await ask('start');
+  return { child, ask };
+}
+
+async function stopAll(workers: Worker[]): Promise<void> {
+  await Promise.all(
+    workers.map(
+      (w) =>
+        new Promise<void>((r) => {
+          if (w.child.exitCode !== null) return r();
+          w.child.once('exit', () => r());
+          w.child.send({ cmd: 'stop' });
+        }),
+    ),
+  );
+}
+
+const sleep = (s: number) => new Promise((r) => setTimeout(r, s * 1000));
+let uniq = 0;
+
+/** 1 producer -> exchange -> `queues` queues -> one consumer each; throughput = deliveries/s summed. */
+function throughput(name: string, size: number, confirms: boolean, queues: number): Scenario {
+  return {
+    name,
+    async run(url, { seconds, warmup }) {
+      const conn = await amqp.connect(url);
+      const ch = await conn.createChannel();
+      const tag = `bench-${process.pid}-${++uniq}`;
+      const names = Array.from({ length: queues }, (_, i) => `${tag}-q${i}`);
+      let exchange = '';
+      let routingKey = names[0]!;
+      if (queues > 1) {
+        exchange = `${tag}-fanout`;
+        routingKey = '';
+        await ch.assertExchange(exchange, 'fanout', { autoDelete: false });
+      }
+      for (const q of names) {
+        await ch.assertQueue(q, { durable: false });
+        if (exchange) await ch.bindQueue(q, exchange, '');
+      }
+      const consumers = await Promise.all(names.map((queue) => startWorker({ kind: 'consume', url, queue, prefetch: 1000, ackEvery: 100 })));
+      const producer = await startWorker({ kind: 'produce', url, exchange, routingKey, size, confirms, window: 256 });
+      try {
+        await sleep(warmup);
+        const count = async () => (await Promise.all(consumers.map((c) => c.ask<{ count: number }>('count')))).reduce((a, b) => a + b.count, 0);
+        const c0 = await count();
+        const t0 = performance.now();
+        await sleep(seconds);
+        const c1 = await count();
+        const rate = (c1 - c0) / ((performance.now() - t0) / 1000);
+        return [{ scenario: name, metric: 'msg/s delivered', better: 'higher' as const, value: rate }];
+      } finally {
+        await stopAll([producer, ...consumers]);
+        for (const q of names) await ch.deleteQueue(q).catch(() => {});
+        if (exchange) await ch.deleteExchange(exchange).catch(() => {});
+        await conn.close().catch(() => {});
+      }
+    },
+  };
+}
+
+/** Publish-to-delivery latency at a fixed publish rate; producer and consumer in separate processes. */
+function latency(rate: number, size: number): Scenario {
+  const name = `latency 1->1, ${size} B at ${rate.toLocaleString('en-US')} msg/s`;
+  return {
+    name,
+    async run(url, { seconds, warmup }) {
+      const conn = await amqp.connect(url);
+      const ch = await conn.createChannel();
+      const queue = `bench-${process.pid}-${++uniq}-lat`;
+      await ch.assertQueue(queue, { durable: false });
+      const consumer = await startWorker({ kind: 'latency-consume', url, queue });
+      const producer = await startWorker({ kind: 'latency-produce', url, queue, rate, size });
+      try {
+        await sleep(warmup);
+        await consumer.ask('samples'); // drop the warm-up
+        await sleep(seconds);
+        const { samples } = await consumer.ask<{ samples: number[] }>('samples');
+        samples.sort((a, b) => a - b);
+        return (
+          [
+            ['p50', 0.5],
+            ['p95', 0.95],
+            ['p99', 0.99],
+            ['max', 1],
+          ] as const
+        ).map(([metric, p]) => ({ scenario: name, metric: `${metric} ms`, better: 'lower' as const, value: percentile(samples, p) }));
+      } finally {
+        await stopAll([producer, consumer]);
+        await ch.deleteQueue(queue).catch(() => {});
+        await conn.close().catch(() => {});
+      }
+    },
+  };
+}
+
+export const amqpScenarios: Scenario[] = [
+  throughput('1->1 transient, 16 B', 16, false, 1),
+  throughput('1->1 transient, 1 KiB', 1024, false, 1),
+  throughput('1->1 confirms, 16 B', 16, true, 1),
+  throughput('1->1 confirms, 1 KiB', 1024, true, 1),
+  throughput('fanout 1->4, 16 B', 16, false, 4),
+  latency(5000, 16),
+];

@@ -1,0 +1,79 @@
+/**
+ * npm run bench -- [--junction] [--rabbitmq] [--target name=amqp://...]... [--scenario text]
+ *                  [--seconds N] [--warmup N] [--rounds N]
+ *
+ * Runs every scenario against every target in one process, interleaving targets round by
+ * round (machines here are shared and noisy: interleaving spreads the noise evenly), takes
+ * each target's median over the rounds, and prints a markdown table with each target's
+ * ratio to the first one. Default: --junction --rabbitmq when rabbitmq-server is installed.
+ */
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { amqpScenarios } from './amqp-scenarios.js';
+import { startJunction, startRabbitMq, type RunningPeer } from './peers.js';
+import { median, ratioTable, type Row } from './stats.js';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      junction: { type: 'boolean' },
+      rabbitmq: { type: 'boolean' },
+      target: { type: 'string', multiple: true },
+      scenario: { type: 'string' },
+      seconds: { type: 'string', default: '5' },
+      warmup: { type: 'string', default: '2' },
+      rounds: { type: 'string', default: '3' },
+    },
+  });
+  const explicit = values.junction || values.rabbitmq || (values.target?.length ?? 0) > 0;
+  const wantJunction = values.junction ?? !explicit;
+  const wantRabbit = values.rabbitmq ?? (!explicit && existsSync('/usr/sbin/rabbitmq-server'));
+  const targets: RunningPeer[] = [];
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+  try {
+    if (wantJunction) targets.push(await startJunction());
+    if (wantRabbit) targets.push(await startRabbitMq());
+    for (const t of values.target ?? []) {
+      const i = t.indexOf('=');
+      if (i <= 0) throw new Error(`--target wants name=url, got '${t}'`);
+      targets.push({ name: t.slice(0, i), url: t.slice(i + 1), rss: () => undefined, stop: async () => {} });
+    }
+    if (targets.length === 0) throw new Error('no targets');
+    const scenarios = amqpScenarios.filter((s) => !values.scenario || s.name.includes(values.scenario));
+    const seconds = Number(values.seconds);
+    const warmup = Number(values.warmup);
+    const rounds = Number(values.rounds);
+    const samples = new Map<string, { row: Omit<Row, 'values'>; byTarget: Map<string, number[]> }>();
+    for (const s of scenarios) {
+      for (let round = 1; round <= rounds; round++) {
+        for (const t of targets) {
+          log(`${s.name} | ${t.name} | round ${round}/${rounds}`);
+          for (const r of await s.run(t.url, { seconds, warmup })) {
+            const key = `${r.scenario}\u0000${r.metric}`;
+            let e = samples.get(key);
+            if (!e) samples.set(key, (e = { row: { scenario: r.scenario, metric: r.metric, better: r.better }, byTarget: new Map() }));
+            let list = e.byTarget.get(t.name);
+            if (!list) e.byTarget.set(t.name, (list = []));
+            list.push(r.value);
+          }
+        }
+      }
+    }
+    const rows: Row[] = [...samples.values()].map(({ row, byTarget }) => ({
+      ...row,
+      values: Object.fromEntries([...byTarget].map(([name, v]) => [name, median(v)])),
+    }));
+    const rss = targets.map((t) => `${t.name} ${((t.rss() ?? NaN) / 2 ** 20).toFixed(0)} MiB`).join(', ');
+    process.stdout.write(
+      `\nAMQP, amqplib clients, median of ${rounds} rounds of ${seconds} s (after ${warmup} s warm-up), one machine, one run.\n\n` +
+        `${ratioTable(rows, targets.map((t) => t.name))}\n\nBroker RSS at the end: ${rss}\n`,
+    );
+  } finally {
+    for (const t of targets) await t.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
