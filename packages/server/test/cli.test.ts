@@ -3,9 +3,15 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+const children: ReturnType<typeof spawn>[] = [];
+
+// A failed test must not leave a broker running.
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+});
 
 function startCli(args: string[]) {
   // Run the TypeScript sources directly (tsx), resolving workspace packages to their src/.
@@ -13,6 +19,7 @@ function startCli(args: string[]) {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, JUNCTION_LOG_LEVEL: 'info' },
   });
+  children.push(child);
   const lines: Record<string, unknown>[] = [];
   createInterface({ input: child.stdout! }).on('line', (l) => {
     try {
