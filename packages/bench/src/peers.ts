@@ -115,7 +115,7 @@ export async function startRabbitMq(): Promise<RunningPeer> {
   });
   await waitForPort(port, 60_000, 'RabbitMQ');
   const beam = () => {
-    const r = spawnSync('pgrep', ['-f', `-sname ${node}`], { encoding: 'utf8' });
+    const r = spawnSync('pgrep', ['-f', `beam.*${node}`], { encoding: 'utf8' });
     return Number(r.stdout.trim().split('\n')[0]) || undefined;
   };
   return {
