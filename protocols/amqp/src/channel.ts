@@ -106,12 +106,12 @@ export class AmqpChannel {
       });
       return;
     }
-    const handler = handlers[m.name];
+    const handler = handlers[m.name] as ((ch: AmqpChannel, args: unknown) => void | Promise<void>) | undefined;
     if (!handler) {
       // Methods only a server sends, or that this server does not implement.
       throw new BrokerError('COMMAND_INVALID', `COMMAND_INVALID - unexpected method ${m.name} from a client`);
     }
-    this.run(m, () => handler(this, m.args as never));
+    this.run(m, () => handler(this, m.args));
   }
 
   /**

@@ -1,26 +1,27 @@
 import { randomBytes } from 'node:crypto';
-import { BrokerError, type FieldTable } from '@junction/core';
+import { BrokerError } from '@junction/core';
 import type { AmqpChannel } from '../channel.js';
 import { encodeContent } from '../wire/index.js';
+import type {
+  BasicAckArgs,
+  BasicCancelArgs,
+  BasicConsumeArgs,
+  BasicGetArgs,
+  BasicNackArgs,
+  BasicQosArgs,
+  BasicRecoverArgs,
+  BasicRecoverAsyncArgs,
+  BasicRejectArgs,
+} from '../wire/methods.gen.js';
 
-export function qos(ch: AmqpChannel, a: { prefetchSize: number; prefetchCount: number; global: boolean }): void {
+export function qos(ch: AmqpChannel, a: BasicQosArgs): void {
   // RabbitMQ does not implement prefetch-size either; refusing beats silently ignoring it.
   if (a.prefetchSize !== 0) throw new BrokerError('NOT_IMPLEMENTED', 'NOT_IMPLEMENTED - prefetch_size!=0 (' + a.prefetchSize + ')');
   ch.session.qos(a.prefetchCount, a.global);
   ch.conn.sendMethod(ch.number, 'basic.qos-ok', {});
 }
 
-interface ConsumeArgs {
-  queue: string;
-  consumerTag: string;
-  noLocal: boolean;
-  noAck: boolean;
-  exclusive: boolean;
-  nowait: boolean;
-  arguments: FieldTable;
-}
-
-export async function consume(ch: AmqpChannel, a: ConsumeArgs): Promise<void> {
+export async function consume(ch: AmqpChannel, a: BasicConsumeArgs): Promise<void> {
   const queue = a.queue === '' ? ch.lastQueue : a.queue;
   if (queue === '') throw new BrokerError('NOT_FOUND', 'NOT_FOUND - no previously declared queue');
   const tag = a.consumerTag || `amq.ctag-${randomBytes(16).toString('base64url')}`;
@@ -39,12 +40,12 @@ export async function consume(ch: AmqpChannel, a: ConsumeArgs): Promise<void> {
   if (!a.nowait) ch.conn.sendMethod(ch.number, 'basic.consume-ok', { consumerTag: tag });
 }
 
-export async function cancel(ch: AmqpChannel, a: { consumerTag: string; nowait: boolean }): Promise<void> {
+export async function cancel(ch: AmqpChannel, a: BasicCancelArgs): Promise<void> {
   await ch.session.cancel(a.consumerTag);
   if (!a.nowait) ch.conn.sendMethod(ch.number, 'basic.cancel-ok', { consumerTag: a.consumerTag });
 }
 
-export async function get(ch: AmqpChannel, a: { queue: string; noAck: boolean }): Promise<void> {
+export async function get(ch: AmqpChannel, a: BasicGetArgs): Promise<void> {
   const queue = a.queue === '' ? ch.lastQueue : a.queue;
   const r = await ch.session.get(queue, { noAck: a.noAck });
   if (!r) {
@@ -62,31 +63,30 @@ export async function get(ch: AmqpChannel, a: { queue: string; noAck: boolean })
   );
 }
 
-export function ack(ch: AmqpChannel, a: { deliveryTag: number | bigint; multiple: boolean }): void {
+export function ack(ch: AmqpChannel, a: BasicAckArgs): void {
   settle(ch, a.deliveryTag, 'ack', a.multiple);
 }
 
-export function reject(ch: AmqpChannel, a: { deliveryTag: number | bigint; requeue: boolean }): void {
+export function reject(ch: AmqpChannel, a: BasicRejectArgs): void {
   settle(ch, a.deliveryTag, a.requeue ? 'requeue' : 'reject', false);
 }
 
 /** RabbitMQ extension: basic.nack, a reject that can cover many deliveries. */
-export function nack(ch: AmqpChannel, a: { deliveryTag: number | bigint; multiple: boolean; requeue: boolean }): void {
+export function nack(ch: AmqpChannel, a: BasicNackArgs): void {
   settle(ch, a.deliveryTag, a.requeue ? 'requeue' : 'reject', a.multiple);
 }
 
-function settle(ch: AmqpChannel, tag: number | bigint, outcome: 'ack' | 'requeue' | 'reject', multiple: boolean): void {
-  const t = Number(tag);
-  if (ch.tx) ch.tx.settle(t, outcome, multiple);
-  else ch.session.settle(t, outcome, multiple);
+function settle(ch: AmqpChannel, tag: number, outcome: 'ack' | 'requeue' | 'reject', multiple: boolean): void {
+  if (ch.tx) ch.tx.settle(tag, outcome, multiple);
+  else ch.session.settle(tag, outcome, multiple);
 }
 
-export function recover(ch: AmqpChannel, a: { requeue: boolean }): void {
+export function recover(ch: AmqpChannel, a: BasicRecoverArgs): void {
   ch.session.recover(a.requeue);
   ch.conn.sendMethod(ch.number, 'basic.recover-ok', {});
 }
 
 /** Deprecated in 0-9-1 but still sent by old clients: recover without a reply. */
-export function recoverAsync(ch: AmqpChannel, a: { requeue: boolean }): void {
+export function recoverAsync(ch: AmqpChannel, a: BasicRecoverAsyncArgs): void {
   ch.session.recover(a.requeue);
 }

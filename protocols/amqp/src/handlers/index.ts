@@ -1,15 +1,16 @@
 /** Method name -> handler, one module per method family (CONVENTIONS #4). */
 import type { AmqpChannel } from '../channel.js';
+import type { ArgsOf, MethodName } from '../wire/methods.gen.js';
 import * as basic from './basic.js';
 import * as channel from './channel.js';
 import * as confirmTx from './confirm-tx.js';
 import * as exchange from './exchange.js';
 import * as queue from './queue.js';
 
-// Each handler takes its method's decoded arguments; the codec guarantees their shape.
-type Handler = (ch: AmqpChannel, args: never) => void | Promise<void>;
+// Each handler takes its own method's decoded arguments (checked here against the generated types).
+type Handlers = { [N in MethodName]?: (ch: AmqpChannel, args: ArgsOf<N>) => void | Promise<void> };
 
-export const handlers: Record<string, Handler | undefined> = {
+export const handlers: Handlers = {
   'channel.open': channel.reopen,
   'channel.flow': channel.flow,
   'channel.flow-ok': channel.ignore,

@@ -1,5 +1,6 @@
-import { BrokerError, type FieldTable } from '@junction/core';
+import { BrokerError } from '@junction/core';
 import type { AmqpChannel } from '../channel.js';
+import type { QueueBindArgs, QueueDeclareArgs, QueueDeleteArgs, QueuePurgeArgs, QueueUnbindArgs } from '../wire/methods.gen.js';
 
 /** AMQP 0-9-1 §1.7.2: an empty queue name means the last queue declared on this channel. */
 function queueName(ch: AmqpChannel, name: string): string {
@@ -8,17 +9,7 @@ function queueName(ch: AmqpChannel, name: string): string {
   return ch.lastQueue;
 }
 
-interface DeclareArgs {
-  queue: string;
-  passive: boolean;
-  durable: boolean;
-  exclusive: boolean;
-  autoDelete: boolean;
-  nowait: boolean;
-  arguments: FieldTable;
-}
-
-export async function declare(ch: AmqpChannel, a: DeclareArgs): Promise<void> {
+export async function declare(ch: AmqpChannel, a: QueueDeclareArgs): Promise<void> {
   const r = await ch.session.declareQueue({
     name: a.passive ? queueName(ch, a.queue) : a.queue,
     passive: a.passive,
@@ -31,15 +22,7 @@ export async function declare(ch: AmqpChannel, a: DeclareArgs): Promise<void> {
   if (!a.nowait) ch.conn.sendMethod(ch.number, 'queue.declare-ok', { queue: r.queue, messageCount: r.messageCount, consumerCount: r.consumerCount });
 }
 
-interface BindArgs {
-  queue: string;
-  exchange: string;
-  routingKey: string;
-  nowait?: boolean;
-  arguments: FieldTable;
-}
-
-export async function bind(ch: AmqpChannel, a: BindArgs): Promise<void> {
+export async function bind(ch: AmqpChannel, a: QueueBindArgs): Promise<void> {
   const q = queueName(ch, a.queue);
   // §1.7.2.3: an empty routing key with an empty queue name binds with the queue's name.
   const key = a.queue === '' && a.routingKey === '' ? q : a.routingKey;
@@ -47,17 +30,17 @@ export async function bind(ch: AmqpChannel, a: BindArgs): Promise<void> {
   if (!a.nowait) ch.conn.sendMethod(ch.number, 'queue.bind-ok', {});
 }
 
-export async function unbind(ch: AmqpChannel, a: BindArgs): Promise<void> {
+export async function unbind(ch: AmqpChannel, a: QueueUnbindArgs): Promise<void> {
   await ch.session.unbindQueue(queueName(ch, a.queue), a.exchange, a.routingKey, a.arguments);
   ch.conn.sendMethod(ch.number, 'queue.unbind-ok', {});
 }
 
-export async function purge(ch: AmqpChannel, a: { queue: string; nowait: boolean }): Promise<void> {
+export async function purge(ch: AmqpChannel, a: QueuePurgeArgs): Promise<void> {
   const n = await ch.session.purgeQueue(queueName(ch, a.queue));
   if (!a.nowait) ch.conn.sendMethod(ch.number, 'queue.purge-ok', { messageCount: n });
 }
 
-export async function remove(ch: AmqpChannel, a: { queue: string; ifUnused: boolean; ifEmpty: boolean; nowait: boolean }): Promise<void> {
+export async function remove(ch: AmqpChannel, a: QueueDeleteArgs): Promise<void> {
   const n = await ch.session.deleteQueue(queueName(ch, a.queue), { ifUnused: a.ifUnused, ifEmpty: a.ifEmpty });
   if (!a.nowait) ch.conn.sendMethod(ch.number, 'queue.delete-ok', { messageCount: n });
 }
