@@ -302,7 +302,7 @@ export class Vhost implements QueueHost, RoutingScope {
   route(x: Exchange, msg: Message, ttl: number | undefined): RouteResult {
     const queues = route(this, x, msg);
     if (queues.length === 0) return { routed: 0, rejected: false, persisted: null, congested: null };
-    return this.enqueueTo(queues, msg, ttl);
+    return this.enqueueTo(queues, withoutBcc(msg), ttl);
   }
 
   private enqueueTo(queues: readonly Queue[], msg: Message, ttl: number | undefined): RouteResult {
@@ -449,6 +449,14 @@ export class Vhost implements QueueHost, RoutingScope {
       }
     }
   }
+}
+
+/** RabbitMQ sender-selected distribution: BCC routes the message but is never delivered. */
+function withoutBcc(msg: Message): Message {
+  const headers = msg.properties.headers;
+  if (headers === undefined || !('BCC' in headers)) return msg;
+  const { BCC: _bcc, ...rest } = headers;
+  return { ...msg, properties: { ...msg.properties, headers: rest }, encodedProperties: undefined };
 }
 
 function same(a: unknown, b: unknown): boolean {

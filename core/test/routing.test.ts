@@ -70,6 +70,8 @@ describe('routing', () => {
     s.publish(msg('', 'a', 'x', { headers: { CC: ['b'], BCC: ['c'] } }));
     const counts = await Promise.all(['a', 'b', 'c'].map((q) => s.declareQueue({ name: q, passive: true })));
     expect(counts.map((c) => c.messageCount)).toEqual([1, 1, 1]);
+    const got = await s.get('c', { noAck: true });
+    expect(got!.message.properties.headers).toEqual({ CC: ['b'] });
   });
 
   it('checks declaration equivalence and reserved names', async () => {
