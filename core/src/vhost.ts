@@ -192,13 +192,14 @@ export class Vhost implements QueueHost, RoutingScope {
     }
     const settings = queueSettings(args, this.policies.match('queues', name)?.definition);
     const q = new Queue(this, name, {
-      durable: (d.durable ?? false) && !d.exclusive,
+      durable: d.durable ?? false,
       autoDelete: d.autoDelete ?? false,
       exclusiveOwner: d.exclusive ? connectionId : null,
       arguments: args,
     }, settings);
     this.queues.set(name, q);
-    if (q.durable) await this.persist([{ op: 'put', kind: 'queue', value: this.queueDefinition(q) }]);
+    // An exclusive queue dies with its connection, so it is never stored, durable or not.
+    if (q.stored) await this.persist([{ op: 'put', kind: 'queue', value: this.queueDefinition(q) }]);
     if (this.events.observed) this.events.emit('queueDeclared', { vhost: this.name, queue: name });
     return { queue: name, messageCount: 0, consumerCount: 0 };
   }
@@ -242,7 +243,7 @@ export class Vhost implements QueueHost, RoutingScope {
       q.consumers.remove(c);
       c.owner.consumerCancelled(c, gone);
     }
-    if (q.durable) {
+    if (q.stored) {
       changes.push({ op: 'delete', kind: 'queue', key: { vhost: this.name, name: q.name } });
       if (this.ctx.store.capabilities.durable) await this.ctx.store.dropQueue({ vhost: this.name, queue: q.name });
     }
@@ -266,7 +267,7 @@ export class Vhost implements QueueHost, RoutingScope {
     let set = this.bindingsTo.get(destination);
     if (!set) this.bindingsTo.set(destination, (set = new Set()));
     set.add(b);
-    const destDurable = destination.kind === 'queue' ? (destination as Queue).durable : (destination as Exchange).durable;
+    const destDurable = destination.kind === 'queue' ? (destination as Queue).stored : (destination as Exchange).durable;
     if (x.durable && destDurable) await this.persist([{ op: 'put', kind: 'binding', value: this.bindingDefinition(b) }]);
   }
 
@@ -314,7 +315,7 @@ export class Vhost implements QueueHost, RoutingScope {
     let routed = 0;
     let congested: Queue[] | null = null;
     for (const q of queues) {
-      const persisted = persistent && q.durable;
+      const persisted = persistent && q.stored;
       // A persistent entry may be forgotten (drop-head, TTL 0) before its write is even
       // submitted: track it so that write is skipped rather than left dangling.
       const key = persisted ? `${q.name}\u0000${id}` : '';

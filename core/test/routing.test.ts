@@ -86,3 +86,11 @@ describe('routing', () => {
     await expect(s.declareQueue({ name: 'missing', passive: true })).rejects.toMatchObject({ replyCode: 404 });
   });
 });
+
+describe('exclusive durable queues', () => {
+  it('can be redeclared as declared', async () => {
+    const { session: s } = await brokerWithSession();
+    await s.declareQueue({ name: 'ex-durable', durable: true, exclusive: true });
+    await expect(s.declareQueue({ name: 'ex-durable', durable: true, exclusive: true })).resolves.toMatchObject({ queue: 'ex-durable' });
+  });
+});

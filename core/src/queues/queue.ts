@@ -83,6 +83,11 @@ export class Queue implements Destination {
     return this.options.durable;
   }
 
+  /** Kept in the store: durable and not exclusive (an exclusive queue dies with its connection). */
+  get stored(): boolean {
+    return this.options.durable && this.options.exclusiveOwner === null;
+  }
+
   get messageCount(): number {
     return this.ready.length;
   }
