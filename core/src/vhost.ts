@@ -59,6 +59,7 @@ export class Vhost implements QueueHost, RoutingScope {
   /** Persistent queue entries whose store write is still being assembled (see route()). */
   private readonly assembling = new Set<string>();
   private readonly forgottenWhileAssembling = new Set<string>();
+  private readonly deliveredWhileAssembling = new Set<string>();
 
   constructor(
     readonly name: string,
@@ -326,18 +327,22 @@ export class Vhost implements QueueHost, RoutingScope {
         routed++;
         if (persisted) {
           this.assembling.delete(key);
+          const delivered = this.deliveredWhileAssembling.delete(key);
           if (this.forgottenWhileAssembling.delete(key)) continue;
           (records ??= []).push({
             vhost: this.name,
             queue: q.name,
             messageId: id,
             expiresAt: r.expiresAt,
-            deliveryCount: 0,
+            deliveryCount: delivered ? 1 : 0,
             message: { id, exchange: msg.exchange, routingKey: msg.routingKey, properties: msg.properties, body: msg.body },
           });
         }
       }
-      if (persisted) this.assembling.delete(key);
+      if (persisted) {
+        this.assembling.delete(key);
+        this.deliveredWhileAssembling.delete(key);
+      }
       if (q.congested) (congested ??= []).push(q);
     }
     return { routed, rejected, persisted: records ? this.ctx.store.enqueue(records) : null, congested };
@@ -370,6 +375,18 @@ export class Vhost implements QueueHost, RoutingScope {
       else refs.push({ vhost: this.name, queue: queue.name, messageId: e.messageId });
     }
     if (refs.length) this.ctx.store.remove(refs).catch((err: unknown) => this.ctx.log.error({ err }, 'store remove failed'));
+  }
+
+  firstDelivery(queue: Queue, entry: QueuedMessage): void {
+    const key = `${queue.name}\u0000${entry.messageId}`;
+    // Delivered before its write was even submitted: the write itself carries the mark.
+    if (this.assembling.has(key)) {
+      this.deliveredWhileAssembling.add(key);
+      return;
+    }
+    this.ctx.store
+      .markDelivered([{ vhost: this.name, queue: queue.name, messageId: entry.messageId }])
+      .catch((err: unknown) => this.ctx.log.error({ err }, 'store markDelivered failed'));
   }
 
   unused(queue: Queue): void {

@@ -23,6 +23,8 @@ export interface QueueHost {
   deadLetter(queue: Queue, entries: readonly QueuedMessage[], reason: DeathReason): void;
   /** The store forgets these entries (acked, dropped, expired). */
   forget(queue: Queue, entries: readonly QueuedMessage[]): void;
+  /** A stored entry was handed out for the first time: after a restart it comes back flagged redelivered. */
+  firstDelivery(queue: Queue, entry: QueuedMessage): void;
   /** x-expires ran out, or auto-delete's last consumer left. */
   unused(queue: Queue): void;
 }
@@ -274,6 +276,7 @@ export class Queue implements Destination {
 
   private deliverTo(c: Consumer, e: QueuedMessage): void {
     this.stats.delivered++;
+    if (e.persisted && e.deliveryCount === 0 && !c.spec.noAck) this.host.firstDelivery(this, e);
     if (e.deliveryCount > 0) this.stats.redelivered++;
     if (!c.spec.noAck) this.unacked++;
     c.owner.deliver(c, this, e);
@@ -294,6 +297,7 @@ export class Queue implements Destination {
       this.readyBytes -= e.size;
       this.stats.delivered++;
       if (e.deliveryCount > 0) this.stats.redelivered++;
+      if (e.persisted && e.deliveryCount === 0) this.host.firstDelivery(this, e);
       return e;
     }
   }
