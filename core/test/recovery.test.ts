@@ -8,7 +8,7 @@ import { Broker, MemoryStore, type Delivery } from '../src/index.js';
 import { collector, msg } from './helpers.js';
 
 class DurableMemoryStore extends MemoryStore {
-  override readonly capabilities = { durable: true, sharedAcrossNodes: false, replicated: false } as const;
+  override readonly capabilities = { durable: true, sharedAcrossNodes: false, replicated: false };
 }
 
 const info = (id: string) => ({ id, protocol: 'internal' as const, remoteAddress: '127.0.0.1', remotePort: 1, localPort: 2 });

@@ -13,13 +13,14 @@ import type {
   RecoveredState,
   RetainedMessage,
   Store,
+  StoreCapabilities,
   StoredMessage,
 } from './store.js';
 
 const qkey = (q: QueueRef): string => `${q.vhost}\u0000${q.queue}`;
 
 export class MemoryStore implements Store {
-  readonly capabilities = { durable: false, sharedAcrossNodes: false, replicated: false } as const;
+  readonly capabilities: StoreCapabilities = { durable: false, sharedAcrossNodes: false, replicated: false };
   private definitions: Definitions | null = null;
   private readonly entries = new Map<string, Map<number, EnqueueRecord>>();
   private readonly retainedByVhost = new Map<string, Map<string, StoredMessage>>();
