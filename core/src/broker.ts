@@ -101,6 +101,13 @@ export class Broker implements BrokerApi {
       const dest = b.destinationType === 'queue' ? vhost?.queues.get(b.destination) : vhost?.exchanges.get(b.destination);
       if (vhost && dest) await vhost.bind(b.source, dest, b.routingKey, b.arguments).catch(() => {});
     }
+    for (const vhost of this.vhosts.values()) {
+      for await (const r of this.store.retained(vhost.name)) {
+        const { exchange, routingKey, properties, body } = r.message;
+        vhost.retained.restore(r.topic, { exchange, routingKey, properties, body });
+      }
+      for await (const s of this.store.mqttSessions(vhost.name)) vhost.clientSessions.restore(s.clientId, s.state);
+    }
     this.log.info({ vhosts: defs.vhosts.length, queues: defs.queues.length, messages: restored }, 'recovered from store');
   }
 

@@ -2,7 +2,8 @@ import type { UserStore } from './auth/users.js';
 import { ChannelSession } from './channel-session.js';
 import { PublisherFlow } from './flow.js';
 import type { Queue } from './queues/queue.js';
-import type { Connection, ConnectionControl, ConnectionInfo, Principal } from './session.js';
+import type { Message } from './message.js';
+import type { ClientSessionState, Connection, ConnectionControl, ConnectionInfo, Principal, RetainedEntry } from './session.js';
 import type { Vhost } from './vhost.js';
 
 /** A client connection's footprint in the core: its sessions and its exclusive queues. */
@@ -48,6 +49,23 @@ export class BrokerConnection implements Connection {
     });
     this.sessions.add(s);
     return s;
+  }
+
+  async retain(routingKey: string, msg: Message | null): Promise<void> {
+    if (msg) this.users.authorize(this.vhost, this.username, 'write', 'exchange', msg.exchange);
+    await this.vhostRef.retained.set(routingKey, msg);
+  }
+
+  retainedMatching(pattern: string): RetainedEntry[] {
+    return this.vhostRef.retained.matching(pattern);
+  }
+
+  sessionState(clientId: string): ClientSessionState | undefined {
+    return this.vhostRef.clientSessions.get(clientId);
+  }
+
+  saveSessionState(clientId: string, state: ClientSessionState | null): Promise<void> {
+    return this.vhostRef.clientSessions.set(clientId, state);
   }
 
   async close(): Promise<void> {

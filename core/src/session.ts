@@ -157,11 +157,33 @@ export interface Session {
   close(): Promise<void>;
 }
 
+export interface RetainedEntry {
+  readonly routingKey: string;
+  readonly message: Message;
+}
+
+/** A persistent client session (MQTT clean-session=0): what must be resumed on reconnect. */
+export interface ClientSessionState {
+  /** Subscriptions: topic filter -> QoS. */
+  subscriptions: Record<string, number>;
+  [key: string]: unknown;
+}
+
 export interface Connection {
   readonly info: ConnectionInfo;
   readonly principal: Principal;
   readonly vhost: string;
   openSession(): Session;
+  /**
+   * Sets (null: clears) the retained message of a routing key in this vhost; resolves once
+   * it is durable. Checks write permission on the exchange the message names.
+   */
+  retain(routingKey: string, msg: Message | null): Promise<void>;
+  /** Retained messages whose routing key matches a topic pattern (`*`, `#`). */
+  retainedMatching(pattern: string): RetainedEntry[];
+  sessionState(clientId: string): ClientSessionState | undefined;
+  /** Resolves once durable; null forgets the session. */
+  saveSessionState(clientId: string, state: ClientSessionState | null): Promise<void>;
   /** Closes every session, deletes exclusive queues. Idempotent. */
   close(reason?: string): Promise<void>;
 }

@@ -16,6 +16,7 @@ import type { FieldTable, Message } from './message.js';
 import { PolicySet, type Policy } from './policies.js';
 import { deadLetteredMessage, isDeathCycle } from './queues/dead-letter.js';
 import { Queue, type QueueHost } from './queues/queue.js';
+import { ClientSessions, RetainedMessages } from './retained.js';
 import type { QueuedMessage } from './queues/queued-message.js';
 import { equivalenceArgs, queueSettings } from './queues/queue-settings.js';
 import type { ExchangeDeclaration, QueueDeclaration, QueueDeclared } from './session.js';
@@ -60,11 +61,17 @@ export class Vhost implements QueueHost, RoutingScope {
   private readonly assembling = new Set<string>();
   private readonly forgottenWhileAssembling = new Set<string>();
   private readonly deliveredWhileAssembling = new Set<string>();
+  /** Retained messages by routing key (MQTT retain), matched against new subscriptions. */
+  readonly retained: RetainedMessages;
+  /** Persistent client sessions (MQTT clean-session=0) by client id. */
+  readonly clientSessions: ClientSessions;
 
   constructor(
     readonly name: string,
     private readonly ctx: VhostContext,
   ) {
+    this.retained = new RetainedMessages(name, ctx);
+    this.clientSessions = new ClientSessions(name, ctx);
     for (const [n, type] of builtinExchanges) {
       const x = new Exchange(name, n, ctx.exchangeTypes.get(type), { durable: true, autoDelete: false, internal: false, arguments: {} });
       this.exchanges.set(n, x);

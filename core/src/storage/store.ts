@@ -5,6 +5,7 @@
  * when the commit that holds its write is durable: publisher confirms wait for that.
  */
 import type { FieldTable, MessageProperties } from '../message.js';
+import type { ClientSessionState } from '../session.js';
 
 export interface StoreCapabilities {
   /** false: nothing survives a restart (memory); the core then skips message writes entirely. */
@@ -130,11 +131,8 @@ export interface RetainedMessage {
   readonly message: StoredMessage;
 }
 
-export interface MqttSessionState {
-  /** Subscriptions: topic filter -> QoS. */
-  subscriptions: Record<string, number>;
-  [key: string]: unknown;
-}
+/** Stored as the core's ClientSessionState. */
+export type MqttSessionState = ClientSessionState;
 
 export interface Store {
   readonly capabilities: StoreCapabilities;

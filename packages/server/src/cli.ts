@@ -51,9 +51,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   const log = createLogger(config.logLevel);
   const handle = await startBroker({
-    ports: { amqp: config.amqp?.port ?? null },
+    ports: { amqp: config.amqp?.port ?? null, mqtt: config.mqtt?.port ?? null, mqttWs: config.mqtt?.wsPort ?? null },
+    hosts: { amqp: config.amqp?.host, mqtt: config.mqtt?.host, mqttWs: config.mqtt?.host },
     storage: config.storage,
-    host: config.amqp?.host ?? '0.0.0.0',
     logger: log,
     config,
   });

@@ -11,7 +11,15 @@ export interface ListenerConfig {
 
 export interface JunctionConfig {
   amqp: ListenerConfig & { frameMax: number; channelMax: number; heartbeat: number; maxMessageSize: number } | null;
-  mqtt: ListenerConfig & { wsPort: number | null } | null;
+  mqtt:
+    | (ListenerConfig & {
+        wsPort: number | null;
+        allowAnonymous: boolean;
+        maxConnections: number;
+        maxInflight: number;
+        maxPacketSize: number;
+      })
+    | null;
   stomp: ListenerConfig & { wsPort: number | null } | null;
   http: ListenerConfig | null;
   storage: string;
@@ -24,7 +32,7 @@ export interface JunctionConfig {
 
 export const defaults: JunctionConfig = {
   amqp: { port: 5672, host: '0.0.0.0', frameMax: 131072, channelMax: 2047, heartbeat: 60, maxMessageSize: 128 * 1024 * 1024 },
-  mqtt: null,
+  mqtt: { port: 1883, host: '0.0.0.0', wsPort: 15675, allowAnonymous: false, maxConnections: 0, maxInflight: 100, maxPacketSize: 16 * 1024 * 1024 },
   stomp: null,
   http: null,
   storage: 'memory',
@@ -42,8 +50,13 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
   'channel-max': { describe: 'most AMQP channels per connection', apply: (c, v) => c.amqp && (c.amqp.channelMax = int(v)) },
   heartbeat: { describe: 'AMQP heartbeat offered, seconds (0 = off)', apply: (c, v) => c.amqp && (c.amqp.heartbeat = int(v)) },
   'max-message-size': { describe: 'largest message body accepted, bytes', apply: (c, v) => c.amqp && (c.amqp.maxMessageSize = int(v)) },
-  'mqtt-port': { describe: 'MQTT port ("off" disables)', apply: (c, v) => (c.mqtt = v === 'off' ? null : { ...(c.mqtt ?? { host: '0.0.0.0', wsPort: null }), port: int(v) }) },
-  'mqtt-ws-port': { describe: 'MQTT over WebSocket port, path /ws', apply: (c, v) => c.mqtt && (c.mqtt.wsPort = v === 'off' ? null : int(v)) },
+  'mqtt-port': { describe: 'MQTT port ("off" disables MQTT)', apply: (c, v) => (c.mqtt = v === 'off' ? null : { ...(c.mqtt ?? defaults.mqtt!), port: int(v) }) },
+  'mqtt-host': { describe: 'MQTT listen address', apply: (c, v) => c.mqtt && (c.mqtt.host = v) },
+  'mqtt-ws-port': { describe: 'MQTT over WebSocket port, path /ws ("off" disables)', apply: (c, v) => c.mqtt && (c.mqtt.wsPort = v === 'off' ? null : int(v)) },
+  'mqtt-allow-anonymous': { describe: 'MQTT clients without a username connect as the default user (true/false)', apply: (c, v) => c.mqtt && (c.mqtt.allowAnonymous = bool(v)) },
+  'mqtt-max-connections': { describe: 'most concurrent MQTT connections (0 = no limit)', apply: (c, v) => c.mqtt && (c.mqtt.maxConnections = int(v)) },
+  'mqtt-max-inflight': { describe: 'most unacknowledged QoS 1/2 messages in flight per MQTT client', apply: (c, v) => c.mqtt && (c.mqtt.maxInflight = int(v)) },
+  'mqtt-max-packet-size': { describe: 'largest MQTT packet accepted, bytes', apply: (c, v) => c.mqtt && (c.mqtt.maxPacketSize = int(v)) },
   'stomp-port': { describe: 'STOMP port ("off" disables)', apply: (c, v) => (c.stomp = v === 'off' ? null : { ...(c.stomp ?? { host: '0.0.0.0', wsPort: null }), port: int(v) }) },
   'stomp-ws-port': { describe: 'STOMP over WebSocket port, path /ws', apply: (c, v) => c.stomp && (c.stomp.wsPort = v === 'off' ? null : int(v)) },
   'http-port': { describe: 'management HTTP port ("off" disables)', apply: (c, v) => (c.http = v === 'off' ? null : { host: c.http?.host ?? '0.0.0.0', port: int(v) }) },
@@ -58,6 +71,12 @@ function int(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new Error(`expected a non-negative integer, got '${v}'`);
   return n;
+}
+
+function bool(v: string): boolean {
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new Error(`expected true or false, got '${v}'`);
 }
 
 function userPass(v: string): { username: string; password: string } {

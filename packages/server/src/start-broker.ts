@@ -8,36 +8,47 @@ import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { Broker, type ProtocolAdapter, type Store } from '@junction/core';
 import { createAmqpAdapter, type AmqpConfig } from '@junction/amqp';
+import { createMqttAdapter } from '@junction/mqtt';
 import { defaults, type JunctionConfig } from './config.js';
 import { createStore } from './storage.js';
 import { MemoryWatermark } from './memory-watermark.js';
 import { Waiters } from './waiters.js';
 
 export interface StartOptions {
-  /** Ports to bind; 0 = ephemeral. Omit a protocol to use the config's; null disables it. Default: AMQP only, ephemeral. */
-  ports?: { amqp?: number | null };
+  /**
+   * Ports to bind; 0 = ephemeral, null or omitted = off. Without `ports` at all: AMQP only,
+   * on an ephemeral port. `mqttWs` is MQTT over WebSocket (path /ws).
+   */
+  ports?: Partial<Record<ListenerName, number | null>>;
   /** A store instance, or a storage URL/name ('memory'). */
   storage?: Store | string;
+  /** Listen address of every listener; default 127.0.0.1. */
   host?: string;
+  /** Per-listener listen addresses, overriding `host`. */
+  hosts?: Partial<Record<ListenerName, string>>;
   logger?: Logger;
   config?: Partial<JunctionConfig>;
 }
 
 export interface BrokerHandle {
   readonly broker: Broker;
-  readonly ports: { amqp?: number };
+  readonly ports: Partial<Record<ListenerName, number>>;
   /** amqp://guest:guest@127.0.0.1:PORT for the default user. */
   readonly amqpUrl: string | undefined;
+  /** mqtt://127.0.0.1:PORT */
+  readonly mqttUrl: string | undefined;
   readonly waitFor: Waiters;
   readonly adapters: readonly ProtocolAdapter[];
   /** Stop accepting, close connections (unacked messages return to their queues), flush the store. */
   close(opts?: { drainMs?: number }): Promise<void>;
 }
 
+export type ListenerName = 'amqp' | 'mqtt' | 'mqttWs';
+
 export async function startBroker(options: StartOptions = {}): Promise<BrokerHandle> {
   const config: JunctionConfig = { ...defaults, ...options.config };
   const log = options.logger ?? pino({ level: 'silent' });
-  const host = options.host ?? '127.0.0.1';
+  const hostOf = (l: ListenerName): string => options.hosts?.[l] ?? options.host ?? '127.0.0.1';
   const store = typeof options.storage === 'object' ? options.storage : createStore(options.storage ?? config.storage);
   const broker = await Broker.start({
     store,
@@ -46,7 +57,7 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
     loopbackUsers: config.loopbackUsers,
   });
   const adapters: ProtocolAdapter[] = [];
-  const ports: { amqp?: number } = {};
+  const ports: Partial<Record<ListenerName, number>> = {};
   try {
     const amqpPort = options.ports?.amqp === undefined ? (options.ports ? null : 0) : options.ports.amqp;
     if (amqpPort !== null && config.amqp) {
@@ -58,7 +69,16 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
       };
       const amqp = createAmqpAdapter(broker, amqpConfig, log.child({ component: 'amqp' }));
       adapters.push(amqp);
-      ports.amqp = port(await amqp.listen([{ port: amqpPort, host, transport: 'tcp' }]));
+      ports.amqp = port(await amqp.listen([{ port: amqpPort, host: hostOf('amqp'), transport: 'tcp' }]));
+    }
+    const mqttPort = options.ports?.mqtt ?? null;
+    const mqttWsPort = options.ports?.mqttWs ?? null;
+    if ((mqttPort !== null || mqttWsPort !== null) && config.mqtt) {
+      const { allowAnonymous, maxConnections, maxInflight, maxPacketSize } = config.mqtt;
+      const mqtt = createMqttAdapter(broker, { allowAnonymous, maxConnections, maxInflight, maxPacketSize }, log.child({ component: 'mqtt' }));
+      adapters.push(mqtt);
+      if (mqttPort !== null) ports.mqtt = port(await mqtt.listen([{ port: mqttPort, host: hostOf('mqtt'), transport: 'tcp' }]));
+      if (mqttWsPort !== null) ports.mqttWs = port(await mqtt.listen([{ port: mqttWsPort, host: hostOf('mqttWs'), transport: 'ws', path: '/ws' }]));
     }
   } catch (err) {
     await Promise.allSettled(adapters.map((a) => a.close({ drainMs: 0 })));
@@ -72,6 +92,7 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
     broker,
     ports,
     amqpUrl: ports.amqp === undefined ? undefined : `amqp://guest:guest@127.0.0.1:${ports.amqp}`,
+    mqttUrl: ports.mqtt === undefined ? undefined : `mqtt://127.0.0.1:${ports.mqtt}`,
     waitFor: new Waiters(broker),
     adapters,
     close(opts = {}) {

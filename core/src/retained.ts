@@ -1,0 +1,101 @@
+/**
+ * Per-vhost state that outlives a connection but is not a queue: retained messages (the
+ * last message published with "retain" per routing key, handed to every new subscription
+ * whose pattern matches) and client session state (an MQTT persistent session's
+ * subscriptions). Both live in the store when it is durable, so they survive restarts.
+ *
+ * Keys are routing keys on the topic exchange, and patterns are topic binding keys, so the
+ * core matches retained messages with the same semantics as routing, whatever protocol
+ * asked.
+ */
+import type { Logger } from 'pino';
+import { TopicTrie } from './exchanges/topic-trie.js';
+import type { Message } from './message.js';
+import type { RetainedEntry } from './session.js';
+import type { MqttSessionState, Store } from './storage/store.js';
+
+
+interface Context {
+  readonly store: Store;
+  readonly log: Logger;
+  nextMessageId(): number;
+}
+
+export class RetainedMessages {
+  private readonly byKey = new Map<string, Message>();
+
+  constructor(
+    private readonly vhost: string,
+    private readonly ctx: Context,
+  ) {}
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  /** Recovery: a retained message from the store. */
+  restore(routingKey: string, message: Message): void {
+    this.byKey.set(routingKey, message);
+  }
+
+  /** Sets (or, with null, clears) the retained message of a key; resolves once it is durable. */
+  async set(routingKey: string, message: Message | null): Promise<void> {
+    if (message) this.byKey.set(routingKey, message);
+    else if (!this.byKey.delete(routingKey)) return;
+    if (!this.ctx.store.capabilities.durable) return;
+    const stored = message && {
+      id: this.ctx.nextMessageId(),
+      exchange: message.exchange,
+      routingKey,
+      properties: message.properties,
+      body: message.body,
+    };
+    await this.ctx.store.putRetained(this.vhost, routingKey, stored);
+  }
+
+  /** Retained messages whose key matches a topic binding pattern (`*` one word, `#` any). */
+  matching(pattern: string): RetainedEntry[] {
+    const out: RetainedEntry[] = [];
+    if (!pattern.includes('*') && !pattern.includes('#')) {
+      const m = this.byKey.get(pattern);
+      if (m) out.push({ routingKey: pattern, message: m });
+      return out;
+    }
+    const trie = new TopicTrie<true>();
+    trie.add(pattern, 'p', true);
+    for (const [routingKey, message] of this.byKey) {
+      let hit = false;
+      trie.match(routingKey, () => (hit = true));
+      if (hit) out.push({ routingKey, message });
+    }
+    return out;
+  }
+}
+
+/** Session state of clients that asked for one to persist (MQTT clean-session=0), by client id. */
+export class ClientSessions {
+  private readonly byClient = new Map<string, MqttSessionState>();
+
+  constructor(
+    private readonly vhost: string,
+    private readonly ctx: Context,
+  ) {}
+
+  restore(clientId: string, state: MqttSessionState): void {
+    this.byClient.set(clientId, state);
+  }
+
+  get(clientId: string): MqttSessionState | undefined {
+    return this.byClient.get(clientId);
+  }
+
+  async set(clientId: string, state: MqttSessionState | null): Promise<void> {
+    if (state) this.byClient.set(clientId, state);
+    else if (!this.byClient.delete(clientId)) return;
+    if (this.ctx.store.capabilities.durable) await this.ctx.store.putMqttSession(this.vhost, clientId, state);
+  }
+
+  get size(): number {
+    return this.byClient.size;
+  }
+}

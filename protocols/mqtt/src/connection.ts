@@ -1,0 +1,438 @@
+/**
+ * One MQTT client connection: CONNECT and authentication, the packet loop, keepalive,
+ * will messages, and the client's session (subscriptions.ts) in the core.
+ *
+ * Packets are handled strictly in order: while an asynchronous one (CONNECT, SUBSCRIBE,
+ * UNSUBSCRIBE) is in progress, reading pauses and later packets wait, so a PUBLISH that
+ * follows a SUBSCRIBE on the wire is routed after the subscription's queue is bound.
+ */
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import mqttPacket from 'mqtt-packet';
+import { BrokerError, type BrokerApi, type Connection, type Message, type Session } from '@junction/core';
+import {
+  MalformedPacket,
+  PacketReader,
+  PacketType,
+  PINGRESP,
+  ackPacket,
+  connack,
+  decodePacketId,
+  decodePublish,
+  decodeSubscribe,
+  decodeUnsubscribe,
+  publishHeader,
+  requiredFlags,
+  type PublishPacket,
+  type RawPacket,
+} from './codec.js';
+import type { MqttConfig } from './config.js';
+import { Subscriptions } from './subscriptions.js';
+import { topicNameProblem, topicToKey } from './topics.js';
+
+/** CONNACK return codes (MQTT 3.1.1 table 3.1). */
+const enum ConnectReturn {
+  Accepted = 0,
+  BadProtocolVersion = 1,
+  IdentifierRejected = 2,
+  ServerUnavailable = 3,
+  BadCredentials = 4,
+  NotAuthorized = 5,
+}
+
+/** What connections share: the broker, config, the client-id registry for takeover. */
+export interface MqttContext {
+  readonly broker: BrokerApi;
+  readonly config: MqttConfig;
+  readonly log: Logger;
+  /** A coarse clock (ms), advanced by the adapter's sweep: no Date.now() per packet. */
+  readonly clock: { now: number };
+  connectionCount(): number;
+  /** Registers a client id; returns the connection it takes over from, if any. */
+  claim(conn: MqttConnection): MqttConnection | undefined;
+  release(conn: MqttConnection): void;
+}
+
+export interface Peer {
+  remoteAddress: string;
+  remotePort: number;
+  localPort: number;
+}
+
+interface Will {
+  topic: string;
+  payload: Buffer;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+}
+
+let connectionSeq = 0;
+
+export class MqttConnection {
+  readonly id = `mqtt-${++connectionSeq}`;
+  readonly connectedAt = Date.now();
+  state: 'connecting' | 'open' | 'closing' = 'connecting';
+  clientId = '';
+  vhost: string | undefined;
+  user: string | undefined;
+  protocolVersion = 4;
+  bytesIn = 0;
+  bytesOut = 0;
+  lastSeen: number;
+  keepaliveMs = 0;
+  core: Connection | undefined;
+  session: Session | undefined;
+  subscriptions: Subscriptions | undefined;
+
+  private readonly reader: PacketReader;
+  private readonly pending: RawPacket[] = [];
+  private busy = false;
+  private readonly pauses = new Set<string>();
+  private corked = false;
+  private will: Will | undefined;
+  /** Inbound QoS 2 packet ids published but not yet released (PUBREL): duplicates are not republished. */
+  private readonly awaitingRelease = new Set<number>();
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    readonly stream: Duplex,
+    readonly peer: Peer,
+    readonly transport: 'tcp' | 'ws',
+    private readonly ctx: MqttContext,
+  ) {
+    this.lastSeen = ctx.clock.now;
+    this.reader = new PacketReader(ctx.config.maxPacketSizeBeforeConnect);
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    stream.on('drain', () => this.session?.resume());
+    stream.on('error', (err) => this.ctx.log.debug({ err, conn: this.id }, 'MQTT socket error'));
+    stream.on('close', () => void this.close('socket closed', { will: true }));
+  }
+
+  get log(): Logger {
+    return this.ctx.log;
+  }
+
+  /** A method, not a narrowed field read: it changes across awaits. */
+  private get closed(): boolean {
+    return this.state === 'closing';
+  }
+
+  get paused(): boolean {
+    return this.pauses.size > 0;
+  }
+
+  // ---- reading -------------------------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    this.bytesIn += chunk.length;
+    this.lastSeen = this.ctx.clock.now;
+    if (this.state === 'closing') return;
+    try {
+      this.reader.push(chunk, (p) => this.enqueue(p));
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private enqueue(p: RawPacket): void {
+    if (this.busy || this.pending.length > 0) {
+      this.pending.push(p);
+      this.pause('packet', true);
+      return;
+    }
+    this.run(p);
+  }
+
+  private run(p: RawPacket): void {
+    if (this.state === 'closing') return;
+    try {
+      const work = this.handle(p);
+      if (work) {
+        this.busy = true;
+        this.pause('packet', true);
+        work.then(
+          () => {
+            this.busy = false;
+            this.drainPending();
+          },
+          (err: unknown) => this.fail(err),
+        );
+      }
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private drainPending(): void {
+    while (!this.busy && this.pending.length > 0 && this.state !== 'closing') this.run(this.pending.shift()!);
+    if (!this.busy && this.pending.length === 0) this.pause('packet', false);
+  }
+
+  /** Stops (on) or resumes reading for a reason: packet order, publisher flow control, alarms. */
+  pause(reason: string, on: boolean): void {
+    if (on) {
+      if (this.pauses.size === 0) this.stream.pause();
+      this.pauses.add(reason);
+    } else if (this.pauses.delete(reason) && this.pauses.size === 0) {
+      this.stream.resume();
+    }
+  }
+
+  private handle(p: RawPacket): Promise<void> | void {
+    if (p.type !== PacketType.PUBLISH && p.flags !== requiredFlags(p.type)) {
+      throw new MalformedPacket(`reserved flags of packet type ${p.type} are wrong`);
+    }
+    if (this.state === 'connecting') {
+      if (p.type !== PacketType.CONNECT) throw new MalformedPacket('the first packet must be CONNECT');
+      return this.onConnect(p);
+    }
+    switch (p.type) {
+      case PacketType.PUBLISH:
+        return this.onPublish(decodePublish(p));
+      case PacketType.PUBACK:
+        this.subscriptions!.acknowledged(decodePacketId(p));
+        return;
+      case PacketType.PUBREC: {
+        const id = decodePacketId(p);
+        this.subscriptions!.received(id);
+        this.write(ackPacket(0x62, id));
+        return;
+      }
+      case PacketType.PUBCOMP:
+        this.subscriptions!.completed(decodePacketId(p));
+        return;
+      case PacketType.PUBREL: {
+        const id = decodePacketId(p);
+        this.awaitingRelease.delete(id);
+        this.write(ackPacket(0x70, id));
+        return;
+      }
+      case PacketType.SUBSCRIBE:
+        return this.subscriptions!.subscribe(decodeSubscribe(p));
+      case PacketType.UNSUBSCRIBE:
+        return this.subscriptions!.unsubscribe(decodeUnsubscribe(p));
+      case PacketType.PINGREQ:
+        if (p.body.length !== 0) throw new MalformedPacket('PINGREQ with a body');
+        this.write(PINGRESP);
+        return;
+      case PacketType.DISCONNECT:
+        // MQTT-3.14.4-3: a DISCONNECT discards the will.
+        this.will = undefined;
+        void this.close('client disconnected', { will: false });
+        return;
+      case PacketType.CONNECT:
+        throw new MalformedPacket('a second CONNECT'); // MQTT-3.1.0-2
+      default:
+        throw new MalformedPacket(`packet type ${p.type} is not one a client sends`);
+    }
+  }
+
+  // ---- CONNECT -------------------------------------------------------------------------------
+
+  private async onConnect(raw: RawPacket): Promise<void> {
+    const packet = parseConnect(raw.whole);
+    if (packet === 'bad-version') return this.refuse(ConnectReturn.BadProtocolVersion, 'unsupported protocol version');
+    if (!packet) throw new MalformedPacket('malformed CONNECT');
+    const cfg = this.ctx.config;
+    this.protocolVersion = packet.protocolVersion ?? 4;
+    if (this.protocolVersion !== 3 && this.protocolVersion !== 4) {
+      return this.refuse(ConnectReturn.BadProtocolVersion, `MQTT protocol level ${this.protocolVersion} is not supported`);
+    }
+    const clean = packet.clean !== false;
+    let clientId = packet.clientId;
+    if (!clientId) {
+      // MQTT-3.1.3-8: an empty client id is only allowed with a clean session.
+      if (!clean) return this.refuse(ConnectReturn.IdentifierRejected, 'empty client id without a clean session');
+      clientId = `junction-${this.id}-${Math.random().toString(36).slice(2, 10)}`;
+    }
+    if (cfg.maxConnections > 0 && this.ctx.connectionCount() > cfg.maxConnections) {
+      return this.refuse(ConnectReturn.ServerUnavailable, 'connection limit reached');
+    }
+    let creds: { username: string; password: string };
+    if (packet.username === undefined) {
+      if (!cfg.allowAnonymous) return this.refuse(ConnectReturn.NotAuthorized, 'anonymous access is disabled');
+      creds = cfg.anonymousUser;
+    } else {
+      creds = { username: packet.username, password: packet.password?.toString('utf8') ?? '' };
+    }
+    // RabbitMQ's convention: a username of `vhost:user` picks the vhost.
+    const colon = creds.username.indexOf(':');
+    const vhost = colon > 0 ? creds.username.slice(0, colon) : cfg.defaultVhost;
+    const username = colon > 0 ? creds.username.slice(colon + 1) : creds.username;
+    this.clientId = clientId;
+    const info = {
+      id: this.id,
+      protocol: 'mqtt' as const,
+      protocolVersion: this.protocolVersion === 3 ? 'MQTT 3.1' : 'MQTT 3.1.1',
+      remoteAddress: this.peer.remoteAddress,
+      remotePort: this.peer.remotePort,
+      localPort: this.peer.localPort,
+      clientId,
+    };
+    let principal;
+    try {
+      principal = await this.ctx.broker.authenticate({ username, password: creds.password }, info);
+    } catch (err) {
+      return this.refuse(ConnectReturn.BadCredentials, errorText(err));
+    }
+    if (this.closed) return;
+    try {
+      this.core = this.ctx.broker.connect(principal, vhost, info, {
+        close: (reason) => this.close(reason, { will: false }),
+        setBlocked: (blocked) => this.pause('blocked', blocked),
+        throttle: (on) => this.pause('flow', on),
+      });
+    } catch (err) {
+      return this.refuse(ConnectReturn.NotAuthorized, errorText(err));
+    }
+    this.vhost = vhost;
+    this.user = username;
+    const will = packet.will;
+    if (will) {
+      const problem = topicNameProblem(will.topic, cfg.maxTopicLevels);
+      if (problem) throw new MalformedPacket(`will topic: ${problem}`);
+      this.will = { topic: will.topic, payload: Buffer.from(will.payload), qos: (will.qos ?? 0) as 0 | 1 | 2, retain: will.retain === true };
+    }
+    // Client-id takeover (MQTT-3.1.4-2): the older connection goes first, its unacked
+    // messages back to the session's queues before this one resumes them.
+    const previous = this.ctx.claim(this);
+    if (previous) await previous.close('client id taken over by a new connection', { will: true });
+    if (this.closed) return;
+    this.session = this.core.openSession();
+    this.session.qos(cfg.maxInflight, true);
+    this.subscriptions = new Subscriptions(this, this.core, this.session, cfg, clean);
+    const sessionPresent = clean ? (await this.subscriptions.discardStored(), false) : this.subscriptions.hasStored();
+    this.keepaliveMs = (packet.keepalive ?? 0) * 1000;
+    this.reader.maxSize = cfg.maxPacketSize;
+    this.state = 'open';
+    this.write(connack(sessionPresent && this.protocolVersion === 4, ConnectReturn.Accepted));
+    if (!clean) await this.subscriptions.resumeStored();
+  }
+
+  private async refuse(code: ConnectReturn, why: string): Promise<void> {
+    this.log.info({ conn: this.id, clientId: this.clientId || undefined, code, why }, 'MQTT connection refused');
+    this.write(connack(false, code));
+    await this.close(why, { will: false });
+  }
+
+  // ---- PUBLISH in ----------------------------------------------------------------------------
+
+  private onPublish(p: PublishPacket): void {
+    const problem = topicNameProblem(p.topic, this.ctx.config.maxTopicLevels);
+    if (problem) throw new MalformedPacket(problem);
+    if (p.qos === 2 && this.awaitingRelease.has(p.packetId)) {
+      // A retransmission of a QoS 2 message already published: exactly once means not again.
+      this.write(ackPacket(0x50, p.packetId));
+      return;
+    }
+    this.publish(p.topic, p.payload, p.qos, p.retain, p.packetId);
+  }
+
+  private publish(topic: string, payload: Buffer, qos: 0 | 1 | 2, retain: boolean, packetId: number): void {
+    const routingKey = topicToKey(topic);
+    const msg: Message = {
+      exchange: 'amq.topic',
+      routingKey,
+      properties: { deliveryMode: qos > 0 ? 2 : 1, headers: { 'x-mqtt-publish-qos': qos } },
+      body: payload,
+    };
+    // A retained copy must not pin the socket chunk its payload was sliced from.
+    const retained = retain ? this.core!.retain(routingKey, payload.length > 0 ? { ...msg, body: Buffer.from(payload) } : null) : undefined;
+    if (qos === 0) {
+      retained?.catch((err: unknown) => this.fail(err));
+      this.session!.publish(msg);
+      return;
+    }
+    if (qos === 2) this.awaitingRelease.add(packetId);
+    this.session!.publish(msg, undefined, (outcome) => {
+      if (packetId === 0) return; // the will: nobody to acknowledge
+      if (!outcome.ok) {
+        // MQTT 3.1.1 has no negative acknowledgement: without PUBACK/PUBREC the client keeps
+        // the message and sends it again after reconnecting.
+        this.awaitingRelease.delete(packetId);
+        this.log.warn({ conn: this.id, topic }, 'MQTT publish refused by a queue; not acknowledged');
+        return;
+      }
+      const ack = ackPacket(qos === 1 ? 0x40 : 0x50, packetId);
+      if (retained) retained.then(() => this.write(ack), (err: unknown) => this.fail(err));
+      else this.write(ack);
+    });
+  }
+
+  // ---- writing -------------------------------------------------------------------------------
+
+  write(buf: Buffer): void {
+    if (this.stream.destroyed || this.stream.writableEnded) return;
+    this.bytesOut += buf.length;
+    // Everything written in one tick leaves in one writev.
+    if (!this.corked) {
+      this.corked = true;
+      this.stream.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.stream.uncork();
+      });
+    }
+    this.stream.write(buf);
+  }
+
+  writePublish(topic: Buffer, qos: number, packetId: number, dup: boolean, retain: boolean, payload: Buffer): boolean {
+    this.write(publishHeader(topic, qos, packetId, dup, retain, payload.length));
+    if (payload.length > 0) this.write(payload);
+    return !this.stream.writableNeedDrain;
+  }
+
+  // ---- closing -------------------------------------------------------------------------------
+
+  /** A protocol violation or an unexpected failure: MQTT 3.1.1 answers both by disconnecting. */
+  fail(err: unknown): void {
+    if (err instanceof MalformedPacket) this.log.debug({ conn: this.id, why: err.message }, 'MQTT protocol error; disconnecting');
+    else if (err instanceof BrokerError) this.log.info({ conn: this.id, why: err.message }, 'MQTT client refused; disconnecting');
+    else this.log.error({ err, conn: this.id }, 'MQTT connection failed');
+    void this.close(errorText(err), { will: true });
+  }
+
+  /** Closes once; `will`: publish the will message (abnormal end, MQTT-3.1.2-8). */
+  close(reason: string, opts: { will: boolean }): Promise<void> {
+    this.closing ??= this.doClose(reason, opts.will);
+    return this.closing;
+  }
+
+  private async doClose(reason: string, publishWill: boolean): Promise<void> {
+    this.state = 'closing';
+    this.pending.length = 0;
+    const will = publishWill ? this.will : undefined;
+    this.will = undefined;
+    if (will && this.session) {
+      try {
+        this.publish(will.topic, will.payload, will.qos, will.retain, 0);
+      } catch (err) {
+        this.log.info({ conn: this.id, err }, 'MQTT will message refused');
+      }
+    }
+    if (this.stream.writableLength > 0 && !this.stream.destroyed) this.stream.end();
+    else this.stream.destroy();
+    // A socket that never finishes ending is not allowed to linger.
+    setTimeout(() => this.stream.destroy(), 1000).unref();
+    try {
+      await this.core?.close(reason);
+    } finally {
+      this.ctx.release(this);
+    }
+  }
+}
+
+function parseConnect(whole: Buffer): mqttPacket.IConnectPacket | 'bad-version' | undefined {
+  const parser = mqttPacket.parser();
+  let packet: mqttPacket.Packet | undefined;
+  let error: Error | undefined;
+  parser.on('packet', (p: mqttPacket.Packet) => (packet = p));
+  parser.on('error', (e: Error) => (error = e));
+  parser.parse(whole);
+  if (error) return /protocol version/i.test(error.message) ? 'bad-version' : undefined;
+  return packet?.cmd === 'connect' ? packet : undefined;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,261 @@
+/**
+ * An MQTT client's subscriptions as core queues, and its outbound QoS 1/2 flows.
+ *
+ * Each subscription is a queue bound to `amq.topic` with the filter as binding key: an
+ * exclusive auto-delete queue for a clean session, a durable one for a persistent session,
+ * where QoS 1/2 messages wait while the device is offline. Queues are named after the
+ * client id and the filter, so a persistent session finds its queues again. Messages come
+ * back through a consumer per subscription; a PUBACK (or PUBREC) settles the core delivery.
+ */
+import { createHash } from 'node:crypto';
+import type { Connection, Delivery, Message, Session } from '@junction/core';
+import { ackPacket, suback } from './codec.js';
+import type { MqttConfig } from './config.js';
+import type { MqttConnection } from './connection.js';
+import { filterProblem, filterToPattern, keyToTopic, skipsDollarTopics } from './topics.js';
+
+interface Subscription {
+  filter: string;
+  qos: number;
+  queue: string;
+  consumerTag: string;
+  /** QoS 0 subscriptions consume without acknowledgements. */
+  noAck: boolean;
+  skipDollar: boolean;
+}
+
+interface Inflight {
+  /** The core delivery to settle; undefined for retained messages, which are in no queue. */
+  tag: number | undefined;
+  qos: number;
+  /** QoS 2: PUBREC received, PUBCOMP awaited. */
+  released: boolean;
+}
+
+const SUBACK_FAILURE = 0x80;
+const TOPIC_CACHE_MAX = 4096;
+
+/** The QoS a message was published with: MQTT's own header, else persistent = 1 (as RabbitMQ). */
+export function messageQos(msg: Message): number {
+  const q = msg.properties.headers?.['x-mqtt-publish-qos'];
+  if (typeof q === 'number' && q >= 0 && q <= 2) return q;
+  return msg.properties.deliveryMode === 2 ? 1 : 0;
+}
+
+function shortHash(s: string): string {
+  return createHash('sha1').update(s).digest('hex').slice(0, 16);
+}
+
+export class Subscriptions {
+  private readonly active = new Map<string, Subscription>();
+  private readonly byTag = new Map<string, Subscription>();
+  private readonly inflight = new Map<number, Inflight>();
+  private nextPacketId = 1;
+  private readonly topics = new Map<string, Buffer>();
+  private readonly ackLater: number[] = [];
+
+  constructor(
+    private readonly conn: MqttConnection,
+    private readonly core: Connection,
+    private readonly session: Session,
+    private readonly config: MqttConfig,
+    private readonly clean: boolean,
+  ) {}
+
+  get count(): number {
+    return this.active.size;
+  }
+
+  /** `mqtt-subscription-<client id>-<hash of the filter>`: stable across reconnects. */
+  queueName(filter: string): string {
+    const id = this.conn.clientId.length <= 128 ? this.conn.clientId : shortHash(this.conn.clientId);
+    return `mqtt-subscription-${id}-${shortHash(filter)}`;
+  }
+
+  // ---- persistent sessions ------------------------------------------------------------------
+
+  hasStored(): boolean {
+    return this.core.sessionState(this.conn.clientId) !== undefined;
+  }
+
+  /** A clean-session connect ends any stored session of its client id (MQTT-3.1.2-6). */
+  async discardStored(): Promise<void> {
+    const state = this.core.sessionState(this.conn.clientId);
+    if (!state) return;
+    for (const filter of Object.keys(state.subscriptions)) {
+      await this.session.deleteQueue(this.queueName(filter)).catch(() => undefined);
+    }
+    await this.core.saveSessionState(this.conn.clientId, null);
+  }
+
+  async resumeStored(): Promise<void> {
+    const state = this.core.sessionState(this.conn.clientId);
+    if (!state) return;
+    for (const [filter, qos] of Object.entries(state.subscriptions)) {
+      try {
+        await this.add(filter, qos);
+      } catch (err) {
+        this.conn.log.warn({ conn: this.conn.id, filter, err }, 'MQTT stored subscription could not be resumed');
+      }
+    }
+  }
+
+  private async save(): Promise<void> {
+    if (this.clean) return;
+    const subscriptions: Record<string, number> = {};
+    for (const s of this.active.values()) subscriptions[s.filter] = s.qos;
+    await this.core.saveSessionState(this.conn.clientId, { subscriptions });
+  }
+
+  // ---- SUBSCRIBE / UNSUBSCRIBE ---------------------------------------------------------------
+
+  async subscribe(packet: { packetId: number; subscriptions: { filter: string; qos: number }[] }): Promise<void> {
+    const codes: number[] = [];
+    const granted: Subscription[] = [];
+    for (const { filter, qos } of packet.subscriptions) {
+      const problem = filterProblem(filter, this.config.maxTopicLevels);
+      if (problem) {
+        this.conn.log.info({ conn: this.conn.id, filter, problem }, 'MQTT subscription refused');
+        codes.push(SUBACK_FAILURE);
+        continue;
+      }
+      try {
+        granted.push(await this.add(filter, qos));
+        codes.push(qos);
+      } catch (err) {
+        this.conn.log.info({ conn: this.conn.id, filter, err: (err as Error).message }, 'MQTT subscription refused');
+        codes.push(SUBACK_FAILURE);
+      }
+    }
+    await this.save();
+    this.conn.write(suback(packet.packetId, codes));
+    // MQTT-3.3.1-6: a new subscription gets the retained messages that match it.
+    for (const sub of granted) this.sendRetained(sub);
+  }
+
+  async unsubscribe(packet: { packetId: number; filters: string[] }): Promise<void> {
+    for (const filter of packet.filters) {
+      const sub = this.active.get(filter);
+      if (!sub) continue;
+      this.active.delete(filter);
+      this.byTag.delete(sub.consumerTag);
+      await this.session.cancel(sub.consumerTag);
+      await this.session.deleteQueue(sub.queue);
+    }
+    await this.save();
+    this.conn.write(ackPacket(0xb0, packet.packetId));
+  }
+
+  private async add(filter: string, qos: number): Promise<Subscription> {
+    const existing = this.active.get(filter);
+    if (existing) {
+      if (existing.qos === qos) return existing;
+      // A new QoS replaces the subscription (MQTT-3.8.4-3); its queue and backlog stay.
+      this.byTag.delete(existing.consumerTag);
+      this.active.delete(filter);
+      await this.session.cancel(existing.consumerTag);
+    }
+    const queue = this.queueName(filter);
+    await this.session.declareQueue({ name: queue, durable: !this.clean, exclusive: this.clean, autoDelete: this.clean });
+    await this.session.bindQueue(queue, 'amq.topic', filterToPattern(filter));
+    const sub: Subscription = { filter, qos, queue, consumerTag: '', noAck: qos === 0, skipDollar: skipsDollarTopics(filter) };
+    sub.consumerTag = await this.session.consume(
+      queue,
+      { noAck: sub.noAck },
+      {
+        deliver: (d) => this.deliver(sub, d),
+        cancelled: (reason) => {
+          // The queue went away under the client (deleted by an operator): the subscription ends.
+          this.active.delete(sub.filter);
+          this.byTag.delete(sub.consumerTag);
+          this.conn.log.info({ conn: this.conn.id, filter, reason: reason.message }, 'MQTT subscription cancelled by the broker');
+        },
+      },
+    );
+    this.active.set(filter, sub);
+    this.byTag.set(sub.consumerTag, sub);
+    return sub;
+  }
+
+  // ---- outbound PUBLISH ----------------------------------------------------------------------
+
+  private deliver(sub: Subscription, d: Delivery): boolean {
+    if (sub.skipDollar && d.routingKey.charCodeAt(0) === 0x24 /* $ */) {
+      if (!sub.noAck) this.acknowledgeLater(d.deliveryTag);
+      return true;
+    }
+    const qos = Math.min(sub.qos, messageQos(d.message));
+    const topic = this.topicBytes(d.routingKey);
+    if (qos === 0) {
+      if (!sub.noAck) this.acknowledgeLater(d.deliveryTag);
+      return this.conn.writePublish(topic, 0, 0, false, false, d.message.body);
+    }
+    const id = this.allocatePacketId();
+    this.inflight.set(id, { tag: d.deliveryTag, qos, released: false });
+    return this.conn.writePublish(topic, qos, id, d.redelivered, false, d.message.body);
+  }
+
+  private sendRetained(sub: Subscription): void {
+    for (const { routingKey, message } of this.core.retainedMatching(filterToPattern(sub.filter))) {
+      if (sub.skipDollar && routingKey.charCodeAt(0) === 0x24) continue;
+      const qos = Math.min(sub.qos, messageQos(message));
+      const id = qos > 0 ? this.allocatePacketId() : 0;
+      if (qos > 0) this.inflight.set(id, { tag: undefined, qos, released: false });
+      this.conn.writePublish(this.topicBytes(routingKey), qos, id, false, true, message.body);
+    }
+  }
+
+  /**
+   * A delivery the client never acknowledges (sent at QoS 0 on a QoS 1 subscription) is
+   * settled after the dispatch that produced it has returned, never from inside it.
+   */
+  private acknowledgeLater(tag: number): void {
+    if (this.ackLater.push(tag) === 1) {
+      queueMicrotask(() => {
+        for (const t of this.ackLater.splice(0)) this.session.settle(t, 'ack');
+      });
+    }
+  }
+
+  private topicBytes(routingKey: string): Buffer {
+    let b = this.topics.get(routingKey);
+    if (!b) {
+      if (this.topics.size >= TOPIC_CACHE_MAX) this.topics.clear();
+      b = Buffer.from(keyToTopic(routingKey), 'utf8');
+      this.topics.set(routingKey, b);
+    }
+    return b;
+  }
+
+  private allocatePacketId(): number {
+    // The session prefetch bounds the in-flight set far below 65535, so this finds a gap.
+    for (;;) {
+      const id = this.nextPacketId;
+      this.nextPacketId = id === 0xffff ? 1 : id + 1;
+      if (!this.inflight.has(id)) return id;
+    }
+  }
+
+  // ---- acknowledgements from the client ------------------------------------------------------
+
+  /** PUBACK: a QoS 1 delivery is done. Unknown ids are ignored, as the spec allows. */
+  acknowledged(packetId: number): void {
+    const f = this.inflight.get(packetId);
+    if (!f || f.qos !== 1) return;
+    this.inflight.delete(packetId);
+    if (f.tag !== undefined) this.session.settle(f.tag, 'ack');
+  }
+
+  /** PUBREC: the client owns the QoS 2 message now; the id stays taken until PUBCOMP. */
+  received(packetId: number): void {
+    const f = this.inflight.get(packetId);
+    if (!f || f.qos !== 2 || f.released) return;
+    f.released = true;
+    if (f.tag !== undefined) this.session.settle(f.tag, 'ack');
+  }
+
+  completed(packetId: number): void {
+    const f = this.inflight.get(packetId);
+    if (f?.released) this.inflight.delete(packetId);
+  }
+}
