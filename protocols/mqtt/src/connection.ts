@@ -423,6 +423,10 @@ export class MqttConnection {
 }
 
 function parseConnect(whole: Buffer): mqttPacket.IConnectPacket | 'bad-version' | undefined {
+  // MQTT-3.1.2-2: a known protocol name with a level we do not speak gets CONNACK 1, which
+  // needs the level before mqtt-packet (which would parse level 5 as MQTT 5) sees the rest.
+  const level = protocolLevel(whole);
+  if (level !== undefined && level !== 3 && level !== 4) return 'bad-version';
   const parser = mqttPacket.parser();
   let packet: mqttPacket.Packet | undefined;
   let error: Error | undefined;
@@ -431,6 +435,17 @@ function parseConnect(whole: Buffer): mqttPacket.IConnectPacket | 'bad-version' 
   parser.parse(whole);
   if (error) return /protocol version/i.test(error.message) ? 'bad-version' : undefined;
   return packet?.cmd === 'connect' ? packet : undefined;
+}
+
+function protocolLevel(whole: Buffer): number | undefined {
+  let pos = 1;
+  while (pos < whole.length && (whole[pos]! & 0x80) !== 0) pos++;
+  pos++;
+  if (pos + 2 > whole.length) return undefined;
+  const nameLength = whole.readUInt16BE(pos);
+  const name = whole.toString('latin1', pos + 2, pos + 2 + nameLength);
+  if (name !== 'MQTT' && name !== 'MQIsdp') return undefined;
+  return whole[pos + 2 + nameLength];
 }
 
 function errorText(err: unknown): string {
