@@ -6,65 +6,19 @@
  * multiple=true every 100 messages; transient producers respect amqplib's back-pressure
  * ('drain'); confirming producers keep at most 256 publishes unconfirmed.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
-import { percentile, type Row } from './stats.js';
-import type { Job } from './worker.js';
+import { percentile } from './stats.js';
+import { rate as deliveryRate, sleep, startWorker, stopAll, type Scenario } from './workers.js';
 
-export type Measurement = Omit<Row, 'values'> & { value: number };
-
-export interface Scenario {
-  name: string;
-  run(url: string, opts: { seconds: number; warmup: number }): Promise<Measurement[]>;
-}
-
-const workerPath = fileURLToPath(new URL('./worker.js', import.meta.url));
-
-interface Worker {
-  child: ChildProcess;
-  ask<T>(cmd: string): Promise<T>;
-}
-
-async function startWorker(job: Job): Promise<Worker> {
-  const child = fork(workerPath, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const pending: ((m: Record<string, unknown>) => void)[] = [];
-  let failed: string | undefined;
-  child.on('message', (m: Record<string, unknown>) => {
-    if (typeof m['error'] === 'string') failed = m['error'];
-    pending.shift()?.(m);
-  });
-  const ask = <T>(cmd: string): Promise<T> =>
-    new Promise<T>((resolve, reject) => {
-      if (failed) return reject(new Error(failed));
-      pending.push((m) => (failed ? reject(new Error(failed)) : resolve(m as T)));
-      child.send({ cmd, job });
-    });
-  await ask('start');
-  return { child, ask };
-}
-
-async function stopAll(workers: Worker[]): Promise<void> {
-  await Promise.all(
-    workers.map(
-      (w) =>
-        new Promise<void>((r) => {
-          if (w.child.exitCode !== null) return r();
-          w.child.once('exit', () => r());
-          w.child.send({ cmd: 'stop' });
-        }),
-    ),
-  );
-}
-
-const sleep = (s: number) => new Promise((r) => setTimeout(r, s * 1000));
 let uniq = 0;
 
 /** 1 producer -> exchange -> `queues` queues -> one consumer each; throughput = deliveries/s summed. */
 function throughput(name: string, size: number, confirms: boolean, queues: number): Scenario {
   return {
     name,
-    async run(url, { seconds, warmup }) {
+    protocols: ['amqp'],
+    async run(target, { seconds, warmup }) {
+      const url = target.urls.amqp!;
       const conn = await amqp.connect(url);
       const ch = await conn.createChannel();
       const tag = `bench-${process.pid}-${++uniq}`;
@@ -83,13 +37,7 @@ function throughput(name: string, size: number, confirms: boolean, queues: numbe
       const consumers = await Promise.all(names.map((queue) => startWorker({ kind: 'consume', url, queue, prefetch: 1000, ackEvery: 100 })));
       const producer = await startWorker({ kind: 'produce', url, exchange, routingKey, size, confirms, window: 256 });
       try {
-        await sleep(warmup);
-        const count = async () => (await Promise.all(consumers.map((c) => c.ask<{ count: number }>('count')))).reduce((a, b) => a + b.count, 0);
-        const c0 = await count();
-        const t0 = performance.now();
-        await sleep(seconds);
-        const c1 = await count();
-        const rate = (c1 - c0) / ((performance.now() - t0) / 1000);
+        const rate = await deliveryRate(consumers, seconds, warmup);
         return [{ scenario: name, metric: 'msg/s delivered', better: 'higher' as const, value: rate }];
       } finally {
         await stopAll([producer, ...consumers]);
@@ -106,7 +54,9 @@ function latency(rate: number, size: number): Scenario {
   const name = `latency 1->1, ${size} B at ${rate.toLocaleString('en-US')} msg/s`;
   return {
     name,
-    async run(url, { seconds, warmup }) {
+    protocols: ['amqp'],
+    async run(target, { seconds, warmup }) {
+      const url = target.urls.amqp!;
       const conn = await amqp.connect(url);
       const ch = await conn.createChannel();
       const queue = `bench-${process.pid}-${++uniq}-lat`;

@@ -1,16 +1,19 @@
 /**
- * npm run bench -- [--junction] [--rabbitmq] [--target name=amqp://...]... [--scenario text]
- *                  [--seconds N] [--warmup N] [--rounds N]
+ * npm run bench -- [--junction] [--rabbitmq] [--mosquitto] [--target name=amqp://...|mqtt://...]...
+ *                  [--scenario text] [--seconds N] [--warmup N] [--rounds N]
  *
- * Runs every scenario against every target in one process, interleaving targets round by
- * round (machines here are shared and noisy: interleaving spreads the noise evenly), takes
- * each target's median over the rounds, and prints a markdown table with each target's
- * ratio to the first one. Default: --junction --rabbitmq when rabbitmq-server is installed.
+ * Runs every scenario against every target that speaks its protocols, in one process,
+ * interleaving targets round by round (machines here are shared and noisy: interleaving
+ * spreads the noise evenly), takes each target's median over the rounds, and prints a
+ * markdown table with each target's ratio to the first one. Default: Junction, plus
+ * RabbitMQ and Mosquitto when installed. A --target name given twice (an amqp:// and an
+ * mqtt:// URL) is one target speaking both.
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { amqpScenarios } from './amqp-scenarios.js';
-import { startJunction, startRabbitMq, type RunningPeer } from './peers.js';
+import { mqttScenarios } from './mqtt-scenarios.js';
+import { startJunction, startMosquitto, startRabbitMq, type RunningPeer } from './peers.js';
 import { median, ratioTable, type Row } from './stats.js';
 
 async function main(): Promise<void> {
@@ -18,6 +21,7 @@ async function main(): Promise<void> {
     options: {
       junction: { type: 'boolean' },
       rabbitmq: { type: 'boolean' },
+      mosquitto: { type: 'boolean' },
       target: { type: 'string', multiple: true },
       scenario: { type: 'string' },
       seconds: { type: 'string', default: '5' },
@@ -25,21 +29,29 @@ async function main(): Promise<void> {
       rounds: { type: 'string', default: '3' },
     },
   });
-  const explicit = values.junction || values.rabbitmq || (values.target?.length ?? 0) > 0;
+  const explicit = values.junction || values.rabbitmq || values.mosquitto || (values.target?.length ?? 0) > 0;
   const wantJunction = values.junction ?? !explicit;
   const wantRabbit = values.rabbitmq ?? (!explicit && existsSync('/usr/sbin/rabbitmq-server'));
+  const wantMosquitto = values.mosquitto ?? (!explicit && existsSync('/usr/sbin/mosquitto'));
   const targets: RunningPeer[] = [];
   const log = (s: string) => process.stderr.write(`${s}\n`);
   try {
     if (wantJunction) targets.push(await startJunction());
     if (wantRabbit) targets.push(await startRabbitMq());
+    if (wantMosquitto) targets.push(await startMosquitto());
     for (const t of values.target ?? []) {
       const i = t.indexOf('=');
       if (i <= 0) throw new Error(`--target wants name=url, got '${t}'`);
-      targets.push({ name: t.slice(0, i), url: t.slice(i + 1), rss: () => undefined, stop: async () => {} });
+      const name = t.slice(0, i);
+      const url = t.slice(i + 1);
+      const protocol = url.startsWith('amqp') ? 'amqp' : url.startsWith('mqtt') ? 'mqtt' : undefined;
+      if (!protocol) throw new Error(`--target ${name}: an amqp:// or mqtt:// URL, got '${url}'`);
+      let target = targets.find((x) => x.name === name);
+      if (!target) targets.push((target = { name, urls: {}, rss: () => undefined, stop: async () => {} }));
+      target.urls[protocol] = url;
     }
     if (targets.length === 0) throw new Error('no targets');
-    const scenarios = amqpScenarios.filter((s) => !values.scenario || s.name.includes(values.scenario));
+    const scenarios = [...amqpScenarios, ...mqttScenarios].filter((s) => !values.scenario || s.name.includes(values.scenario));
     const seconds = Number(values.seconds);
     const warmup = Number(values.warmup);
     const rounds = Number(values.rounds);
@@ -47,8 +59,9 @@ async function main(): Promise<void> {
     for (const s of scenarios) {
       for (let round = 1; round <= rounds; round++) {
         for (const t of targets) {
+          if (!s.protocols.every((p) => t.urls[p])) continue;
           log(`${s.name} | ${t.name} | round ${round}/${rounds}`);
-          for (const r of await s.run(t.url, { seconds, warmup })) {
+          for (const r of await s.run(t, { seconds, warmup })) {
             const key = `${r.scenario}\u0000${r.metric}`;
             let e = samples.get(key);
             if (!e) samples.set(key, (e = { row: { scenario: r.scenario, metric: r.metric, better: r.better }, byTarget: new Map() }));
@@ -65,7 +78,7 @@ async function main(): Promise<void> {
     }));
     const rss = targets.map((t) => `${t.name} ${((t.rss() ?? NaN) / 2 ** 20).toFixed(0)} MiB`).join(', ');
     process.stdout.write(
-      `\nAMQP, amqplib clients, median of ${rounds} rounds of ${seconds} s (after ${warmup} s warm-up), one machine, one run.\n\n` +
+      `\namqplib and mqtt.js clients, median of ${rounds} rounds of ${seconds} s (after ${warmup} s warm-up), one machine, one run.\n\n` +
         `${ratioTable(rows, targets.map((t) => t.name))}\n\nBroker RSS at the end: ${rss}\n`,
     );
   } finally {

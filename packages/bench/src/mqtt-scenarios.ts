@@ -1,0 +1,123 @@
+/**
+ * MQTT scenarios, run the same way against every MQTT target (Junction, Mosquitto,
+ * RabbitMQ's MQTT plugin, any mqtt:// URL): mqtt.js clients in their own processes.
+ *
+ * Client settings (identical for every target): QoS 0 publishers wait for their socket to
+ * drain every 256 messages; QoS 1 publishers keep at most 100 publishes unacknowledged;
+ * subscribers acknowledge each QoS 1 message as mqtt.js does.
+ */
+import amqp from 'amqplib';
+import mqtt from 'mqtt';
+import { rate, sleep, startWorker, stopAll, type Measurement, type Scenario } from './workers.js';
+
+let uniq = 0;
+const tag = (): string => `bench${process.pid}x${++uniq}`;
+
+function pubSub(qos: 0 | 1, size: number): Scenario {
+  const name = `MQTT QoS ${qos} 1->1, ${size} B`;
+  return {
+    name,
+    protocols: ['mqtt'],
+    async run(target, { seconds, warmup }) {
+      const url = target.urls.mqtt!;
+      const topic = `bench/${tag()}`;
+      const sub = await startWorker({ kind: 'mqtt-sub', url, topic, qos, clientId: `${tag()}-sub` });
+      const pub = await startWorker({ kind: 'mqtt-pub', url, topic, qos, size, window: 100 });
+      try {
+        return [{ scenario: name, metric: 'msg/s delivered', better: 'higher', value: await rate([sub], seconds, warmup) }];
+      } finally {
+        await stopAll([pub, sub]);
+      }
+    },
+  };
+}
+
+const connectRate: Scenario = {
+  name: 'MQTT connect + disconnect, 8 at a time',
+  protocols: ['mqtt'],
+  async run(target, { seconds, warmup }) {
+    const w = await startWorker({ kind: 'mqtt-connect-rate', url: target.urls.mqtt!, concurrency: 8 });
+    try {
+      return [{ scenario: connectRate.name, metric: 'connections/s', better: 'higher', value: await rate([w], seconds, warmup) }];
+    } finally {
+      await stopAll([w]);
+    }
+  },
+};
+
+/** An MQTT device's QoS 0 readings into an AMQP worker's queue bound to amq.topic. */
+const mqttToAmqp: Scenario = {
+  name: 'MQTT QoS 0 -> AMQP queue, 16 B',
+  protocols: ['mqtt', 'amqp'],
+  async run(target, { seconds, warmup }) {
+    const t = tag();
+    const conn = await amqp.connect(target.urls.amqp!);
+    const ch = await conn.createChannel();
+    const queue = `${t}-q`;
+    await ch.assertQueue(queue, { durable: false });
+    await ch.bindQueue(queue, 'amq.topic', `sensors.${t}`);
+    const consumer = await startWorker({ kind: 'consume', url: target.urls.amqp!, queue, prefetch: 1000, ackEvery: 100 });
+    const pub = await startWorker({ kind: 'mqtt-pub', url: target.urls.mqtt!, topic: `sensors/${t}`, qos: 0, size: 16, window: 100 });
+    try {
+      return [{ scenario: mqttToAmqp.name, metric: 'msg/s delivered', better: 'higher', value: await rate([consumer], seconds, warmup) }];
+    } finally {
+      await stopAll([pub, consumer]);
+      await ch.deleteQueue(queue).catch(() => {});
+      await conn.close().catch(() => {});
+    }
+  },
+};
+
+/**
+ * 10,000 connections, each subscribed to its own topic, held by 4 client processes; then
+ * one message to every topic, to show each connection is reachable. Reports broker memory
+ * per connection (RSS growth / connections held).
+ */
+export function holdConnections(total: number): Scenario {
+  const name = `${total.toLocaleString('en-US')} MQTT connections held, each subscribed to its own topic`;
+  return {
+    name,
+    protocols: ['mqtt'],
+    async run(target) {
+      const url = target.urls.mqtt!;
+      const rssBefore = target.rss();
+      const procs = 4;
+      const t0 = performance.now();
+      const workers = await Promise.all(
+        Array.from({ length: procs }, (_, p) => startWorker({ kind: 'mqtt-hold', url, count: total / procs, prefix: `hold${p}${tag()}`, concurrency: 16 })),
+      );
+      const setupSeconds = (performance.now() - t0) / 1000;
+      try {
+        const status = () => Promise.all(workers.map((w) => w.ask<{ count: number; held: number; prefix: string }>('count')));
+        const first = await status();
+        const held = first.reduce((a, s) => a + s.held, 0);
+        await sleep(1);
+        const rssAfter = target.rss();
+        // Reachability: one QoS 0 message to every held connection's topic.
+        const pub = await mqtt.connectAsync(url, { username: 'guest', password: 'guest', reconnectPeriod: 0 });
+        for (const s of first) for (let i = 0; i < s.held; i++) pub.publish(`${s.prefix}/${i}`, 'ping', { qos: 0 });
+        const deadline = Date.now() + 30_000;
+        let received = 0;
+        while (Date.now() < deadline) {
+          received = (await status()).reduce((a, s) => a + s.count, 0);
+          if (received >= held) break;
+          await sleep(0.2);
+        }
+        await pub.endAsync();
+        const out: Measurement[] = [
+          { scenario: name, metric: 'connections held', better: 'higher', value: held },
+          { scenario: name, metric: 'connections reached by a publish', better: 'higher', value: received },
+          { scenario: name, metric: 'seconds to connect + subscribe all', better: 'lower', value: setupSeconds },
+        ];
+        if (rssBefore !== undefined && rssAfter !== undefined && held > 0) {
+          out.push({ scenario: name, metric: 'broker KiB RSS per connection', better: 'lower', value: (rssAfter - rssBefore) / 1024 / held });
+        }
+        return out;
+      } finally {
+        await stopAll(workers);
+      }
+    },
+  };
+}
+
+export const mqttScenarios: Scenario[] = [pubSub(0, 16), pubSub(1, 16), connectRate, mqttToAmqp, holdConnections(10_000)];

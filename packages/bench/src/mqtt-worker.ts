@@ -1,0 +1,121 @@
+/**
+ * An MQTT load process (mqtt.js, the client the issue names), forked by workers.ts.
+ * Jobs: a subscriber counting messages, a publisher (QoS 0 paced by the socket's
+ * back-pressure, QoS 1/2 with a window of unacknowledged publishes), a connection-rate
+ * loop, and a holder of many idle subscribed connections.
+ */
+import mqtt, { type MqttClient } from 'mqtt';
+
+export type MqttJob =
+  | { kind: 'mqtt-sub'; url: string; topic: string; qos: 0 | 1 | 2; clientId: string }
+  | { kind: 'mqtt-pub'; url: string; topic: string; qos: 0 | 1 | 2; size: number; window: number }
+  | { kind: 'mqtt-connect-rate'; url: string; concurrency: number }
+  | { kind: 'mqtt-hold'; url: string; count: number; prefix: string; concurrency: number };
+
+const auth = { username: 'guest', password: 'guest', reconnectPeriod: 0, connectTimeout: 30_000, keepalive: 600 };
+let count = 0;
+let stopping = false;
+const held: MqttClient[] = [];
+
+async function subscribe(j: Extract<MqttJob, { kind: 'mqtt-sub' }>): Promise<void> {
+  const c = await mqtt.connectAsync(j.url, { ...auth, clientId: j.clientId, clean: true });
+  c.on('message', () => count++);
+  await c.subscribeAsync(j.topic, { qos: j.qos });
+  held.push(c);
+}
+
+async function publish(j: Extract<MqttJob, { kind: 'mqtt-pub' }>): Promise<void> {
+  const c = await mqtt.connectAsync(j.url, { ...auth, clean: true });
+  held.push(c);
+  const body = Buffer.alloc(j.size, 0x61);
+  process.send!({ ready: true });
+  if (j.qos === 0) {
+    while (!stopping) {
+      for (let i = 0; i < 256; i++) {
+        c.publish(j.topic, body, { qos: 0 });
+        count++;
+      }
+      // mqtt.js buffers without limit; wait for its stream to drain like a well-behaved device.
+      if (c.stream.writableNeedDrain) await new Promise((r) => c.stream.once('drain', r));
+      else await new Promise((r) => setImmediate(r));
+    }
+    return;
+  }
+  let outstanding = 0;
+  let wake: (() => void) | undefined;
+  while (!stopping) {
+    if (outstanding >= j.window) {
+      await new Promise<void>((r) => (wake = r));
+      continue;
+    }
+    outstanding++;
+    c.publish(j.topic, body, { qos: j.qos }, () => {
+      outstanding--;
+      count++;
+      if (wake && outstanding < j.window / 2) {
+        const w = wake;
+        wake = undefined;
+        w();
+      }
+    });
+  }
+}
+
+/** Connect (CONNACK), then DISCONNECT, `concurrency` at a time: completed sessions per second. */
+async function connectRate(j: Extract<MqttJob, { kind: 'mqtt-connect-rate' }>): Promise<void> {
+  process.send!({ ready: true });
+  const loop = async (): Promise<void> => {
+    while (!stopping) {
+      const c = await mqtt.connectAsync(j.url, { ...auth, clean: true });
+      await c.endAsync();
+      count++;
+    }
+  };
+  await Promise.all(Array.from({ length: j.concurrency }, loop));
+}
+
+/**
+ * Opens `count` connections, each subscribed to its own topic (`prefix/<n>`, n from 0 in
+ * order of success), and keeps them. A broker that refuses more ends the loop: the
+ * number held is the result.
+ */
+async function hold(j: Extract<MqttJob, { kind: 'mqtt-hold' }>): Promise<void> {
+  prefix = j.prefix;
+  let next = 0;
+  let failed = false;
+  const open = async (): Promise<void> => {
+    while (next < j.count && !failed && !stopping) {
+      next++;
+      try {
+        const c = await mqtt.connectAsync(j.url, { ...auth, clientId: `${j.prefix}-${next}`, clean: true });
+        const topic = `${j.prefix}/${held.length}`;
+        held.push(c);
+        c.on('message', () => count++);
+        await c.subscribeAsync(topic, { qos: 0 });
+      } catch {
+        failed = true;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: j.concurrency }, open));
+}
+
+let prefix = '';
+
+process.on('message', (msg: { cmd: string; job?: MqttJob }) => {
+  if (msg.cmd === 'start') {
+    const j = msg.job!;
+    const run = j.kind === 'mqtt-sub' ? subscribe(j) : j.kind === 'mqtt-pub' ? publish(j) : j.kind === 'mqtt-connect-rate' ? connectRate(j) : hold(j);
+    // Publishers and connect loops report ready themselves; the others once set up.
+    if (j.kind === 'mqtt-sub' || j.kind === 'mqtt-hold') void run.then(() => process.send!({ ready: true }));
+    run.catch((err: unknown) => {
+      process.send!({ error: String((err as Error)?.stack ?? err) });
+      process.exit(1);
+    });
+  } else if (msg.cmd === 'count') process.send!({ count, held: held.length, prefix });
+  else if (msg.cmd === 'stop') {
+    stopping = true;
+    for (const c of held) c.end(true);
+    setTimeout(() => process.exit(0), 50);
+  }
+});
