@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { Broker, type ProtocolAdapter, type Store } from '@junction/core';
 import { createAmqpAdapter, type AmqpConfig } from '@junction/amqp';
 import { createMqttAdapter } from '@junction/mqtt';
+import { createManagementServer, type ManagementServer } from '@junction/management';
 import { defaults, type JunctionConfig } from './config.js';
 import { createStore } from './storage.js';
 import { MemoryWatermark } from './memory-watermark.js';
@@ -17,7 +18,8 @@ import { Waiters } from './waiters.js';
 export interface StartOptions {
   /**
    * Ports to bind; 0 = ephemeral, null or omitted = off. Without `ports` at all: AMQP only,
-   * on an ephemeral port. `mqttWs` is MQTT over WebSocket (path /ws).
+   * on an ephemeral port. `mqttWs` is MQTT over WebSocket (path /ws); `http` the management
+   * API, web UI, /metrics, /healthz and /readyz.
    */
   ports?: Partial<Record<ListenerName, number | null>>;
   /** A store instance, or a storage URL/name ('memory'). */
@@ -37,13 +39,15 @@ export interface BrokerHandle {
   readonly amqpUrl: string | undefined;
   /** mqtt://127.0.0.1:PORT */
   readonly mqttUrl: string | undefined;
+  /** http://127.0.0.1:PORT of the management API and UI. */
+  readonly httpUrl: string | undefined;
   readonly waitFor: Waiters;
   readonly adapters: readonly ProtocolAdapter[];
   /** Stop accepting, close connections (unacked messages return to their queues), flush the store. */
   close(opts?: { drainMs?: number }): Promise<void>;
 }
 
-export type ListenerName = 'amqp' | 'mqtt' | 'mqttWs';
+export type ListenerName = 'amqp' | 'mqtt' | 'mqttWs' | 'http';
 
 export async function startBroker(options: StartOptions = {}): Promise<BrokerHandle> {
   const config: JunctionConfig = { ...defaults, ...options.config };
@@ -58,6 +62,7 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
   });
   const adapters: ProtocolAdapter[] = [];
   const ports: Partial<Record<ListenerName, number>> = {};
+  let management: ManagementServer | undefined;
   try {
     const amqpPort = options.ports?.amqp === undefined ? (options.ports ? null : 0) : options.ports.amqp;
     if (amqpPort !== null && config.amqp) {
@@ -80,7 +85,19 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
       if (mqttPort !== null) ports.mqtt = port(await mqtt.listen([{ port: mqttPort, host: hostOf('mqtt'), transport: 'tcp' }]));
       if (mqttWsPort !== null) ports.mqttWs = port(await mqtt.listen([{ port: mqttWsPort, host: hostOf('mqttWs'), transport: 'ws', path: '/ws' }]));
     }
+    const httpPort = options.ports?.http ?? null;
+    if (httpPort !== null && config.http) {
+      management = createManagementServer({
+        broker,
+        adapters: () => adapters,
+        log: log.child({ component: 'management' }),
+        listeners: () =>
+          Object.entries(ports).map(([name, p]) => ({ protocol: listenerProtocol[name as ListenerName], port: p, ip_address: hostOf(name as ListenerName) })),
+      });
+      ports.http = (await management.listen(httpPort, hostOf('http'))).port;
+    }
   } catch (err) {
+    await management?.close();
     await Promise.allSettled(adapters.map((a) => a.close({ drainMs: 0 })));
     await broker.close();
     throw err;
@@ -93,18 +110,24 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
     ports,
     amqpUrl: ports.amqp === undefined ? undefined : `amqp://guest:guest@127.0.0.1:${ports.amqp}`,
     mqttUrl: ports.mqtt === undefined ? undefined : `mqtt://127.0.0.1:${ports.mqtt}`,
+    httpUrl: ports.http === undefined ? undefined : `http://127.0.0.1:${ports.http}`,
     waitFor: new Waiters(broker),
     adapters,
     close(opts = {}) {
       closing ??= (async () => {
         watermark?.stop();
+        management?.setReady(false);
         await Promise.allSettled(adapters.map((a) => a.close({ drainMs: opts.drainMs ?? 0 })));
+        await management?.close();
         await broker.close();
       })();
       return closing;
     },
   };
 }
+
+/** As RabbitMQ's /api/overview names its listeners. */
+const listenerProtocol: Record<ListenerName, string> = { amqp: 'amqp', mqtt: 'mqtt', mqttWs: 'http/web-mqtt', http: 'http' };
 
 function port(addresses: readonly AddressInfo[]): number {
   const a = addresses[0];

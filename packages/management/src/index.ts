@@ -1,0 +1,169 @@
+/**
+ * @junction/management: the HTTP management plane. A RabbitMQ-shaped management API under
+ * /api, Prometheus metrics at /metrics, liveness/readiness at /healthz and /readyz, and the
+ * static web UI at / and /ui/ (served from `uiDir` when given).
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import type { Broker, ProtocolAdapter } from '@junction/core';
+import { createApi } from './api.js';
+import type { VhostMeta } from './definitions.js';
+import { HttpError, sendError, sendJson, splitPath, toHttpError } from './http.js';
+import { Metrics } from './metrics.js';
+import { MessageStats, type StatsOptions } from './stats.js';
+import { serveStatic } from './static.js';
+
+export interface ManagementOptions {
+  broker: Broker;
+  adapters: () => Iterable<ProtocolAdapter>;
+  log: Logger;
+  /**
+   * Where vhost metadata the core does not keep (description, tags) lives. Default: in memory.
+   * The server may pass a map it persists.
+   */
+  store?: { vhostMeta?: VhostMeta };
+  /** Message rate sampling (default: a sample per second, rates over 5 s). */
+  rates?: StatsOptions;
+  /** Directory of the static web UI, served at / and /ui/. Default: this package's ui/ directory; null: no UI. */
+  uiDir?: string | null;
+  /** Readiness beyond the management listener itself (e.g. the protocol listeners are up). Default: ready. */
+  ready?: () => boolean;
+  /** Protocol listener addresses shown in /api/overview. */
+  listeners?: () => { protocol: string; port: number; ip_address: string }[];
+}
+
+export interface ManagementServer {
+  listen(port: number, host: string): Promise<AddressInfo>;
+  close(): Promise<void>;
+  /** Marks the broker as (not) ready for /readyz, e.g. while shutting down. */
+  setReady(ready: boolean): void;
+  readonly stats: MessageStats;
+}
+
+export function createManagementServer(opts: ManagementOptions): ManagementServer {
+  const { broker, log } = opts;
+  const uiDir = opts.uiDir === undefined ? fileURLToPath(new URL('../ui/', import.meta.url)) : opts.uiDir;
+  const stats = new MessageStats(broker, opts.rates);
+  const metrics = new Metrics(broker, opts.adapters, stats);
+  let address: AddressInfo | undefined;
+  let listening = false;
+  let closing = false;
+  let readyFlag = true;
+  const api = createApi({
+    broker,
+    adapters: opts.adapters,
+    stats,
+    vhostMeta: opts.store?.vhostMeta ?? new Map(),
+    ...(opts.listeners ? { listeners: opts.listeners } : {}),
+    port: () => address?.port ?? 0,
+    log,
+  });
+
+  const isReady = (): boolean => listening && !closing && readyFlag && (opts.ready?.() ?? true);
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const raw = req.url ?? '/';
+    const q = raw.indexOf('?');
+    const rawPath = q < 0 ? raw : raw.slice(0, q);
+    const query = new URLSearchParams(q < 0 ? '' : raw.slice(q + 1));
+    const method = req.method ?? 'GET';
+
+    if (rawPath === '/healthz') return sendJson(res, 200, { status: 'ok' });
+    if (rawPath === '/readyz') {
+      const ready = isReady();
+      return sendJson(res, ready ? 200 : 503, { status: ready ? 'ok' : 'unavailable' });
+    }
+    if (rawPath === '/metrics') {
+      const body = await metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': metrics.registry.contentType });
+      res.end(body);
+      return;
+    }
+    if (rawPath === '/api' || rawPath.startsWith('/api/')) {
+      await api.authenticate(req);
+      const segments = splitPath(rawPath);
+      const { handler, params } = api.router.match(method, segments);
+      await handler({ req, res, params, query });
+      return;
+    }
+    if (method !== 'GET' && method !== 'HEAD')
+      throw new HttpError(405, 'method_not_allowed', `method ${method} not allowed`);
+    // The web UI: GET / and /ui/... from uiDir. The UI itself is a later step.
+    if (rawPath === '/' || rawPath === '/ui' || rawPath.startsWith('/ui/')) {
+      if (uiDir !== null) {
+        const rel =
+          rawPath === '/' || rawPath === '/ui' || rawPath === '/ui/'
+            ? 'index.html'
+            : rawPath.slice('/ui/'.length);
+        if (await serveStatic(res, uiDir, rel)) return;
+      }
+    }
+    throw new HttpError(404, 'Object Not Found', 'Not Found');
+  }
+
+  const sockets = new Set<Socket>();
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      const e = toHttpError(err);
+      if (e.status >= 500) log.error({ err, url: req.url, method: req.method }, 'management request failed');
+      else
+        log.debug(
+          { url: req.url, method: req.method, status: e.status, reason: e.reason },
+          'management request refused',
+        );
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      // Drain what is left of the body so keep-alive clients see the answer.
+      req.resume();
+      sendError(res, e);
+    });
+  });
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+
+  return {
+    stats,
+    async listen(port: number, host: string): Promise<AddressInfo> {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      address = server.address() as AddressInfo;
+      listening = true;
+      log.info({ port: address.port, host: address.address }, 'management API listening');
+      return address;
+    },
+    async close(): Promise<void> {
+      if (closing) return;
+      closing = true;
+      stats.close();
+      if (!listening) return;
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        // Give in-flight requests a moment, then cut what is left.
+        setTimeout(() => {
+          for (const s of sockets) s.destroy();
+        }, 1000).unref();
+      });
+      listening = false;
+    },
+    setReady(ready: boolean): void {
+      readyFlag = ready;
+    },
+  };
+}
+
+export { MessageStats } from './stats.js';
+export type { StatsOptions } from './stats.js';
+export type { VhostMeta, RabbitDefinitions } from './definitions.js';
+export { exportDefinitions } from './definitions.js';

@@ -1,0 +1,100 @@
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { Broker, type BrokerOptions, type ProtocolAdapter } from '@junction/core';
+import { createAmqpAdapter } from '@junction/amqp';
+import { createManagementServer, type ManagementOptions, type ManagementServer } from '../src/index.js';
+
+export interface Harness {
+  broker: Broker;
+  mgmt: ManagementServer;
+  base: string;
+  amqp?: { adapter: ProtocolAdapter; url: string };
+  /** Calls the API; credentials default to guest/guest, null sends none. */
+  api(
+    method: string,
+    path: string,
+    opts?: { body?: unknown; raw?: string; auth?: [string, string] | null; headers?: Record<string, string> },
+  ): Promise<Res>;
+  close(): Promise<void>;
+}
+
+export interface Res {
+  status: number;
+  headers: Headers;
+  text: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  json: any;
+}
+
+export async function start(
+  o: { amqp?: boolean; broker?: BrokerOptions; mgmt?: Partial<ManagementOptions> } = {},
+): Promise<Harness> {
+  const log = pino({ level: process.env['LOG_LEVEL'] ?? 'silent' });
+  const broker = await Broker.start(o.broker ?? {});
+  const adapters: ProtocolAdapter[] = [];
+  let amqp: Harness['amqp'];
+  if (o.amqp) {
+    const adapter = createAmqpAdapter(broker, {}, log);
+    const [addr] = (await adapter.listen([
+      { port: 0, host: '127.0.0.1', transport: 'tcp' },
+    ])) as AddressInfo[];
+    adapters.push(adapter);
+    amqp = { adapter, url: `amqp://guest:guest@127.0.0.1:${addr!.port}` };
+  }
+  const mgmt = createManagementServer({
+    broker,
+    adapters: () => adapters,
+    log,
+    rates: { intervalMs: 100, windowMs: 2000 },
+    ...o.mgmt,
+  });
+  const addr = await mgmt.listen(0, '127.0.0.1');
+  const base = `http://127.0.0.1:${addr.port}`;
+  const h: Harness = {
+    broker,
+    mgmt,
+    base,
+    ...(amqp ? { amqp } : {}),
+    async api(method, path, opts = {}) {
+      const headers: Record<string, string> = { ...opts.headers };
+      const auth = opts.auth === undefined ? ['guest', 'guest'] : opts.auth;
+      if (auth) headers['authorization'] = `Basic ${Buffer.from(`${auth[0]}:${auth[1]}`).toString('base64')}`;
+      let body: string | undefined;
+      if (opts.raw !== undefined) body = opts.raw;
+      else if (opts.body !== undefined) body = JSON.stringify(opts.body);
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      const r = await fetch(base + path, { method, headers, ...(body !== undefined ? { body } : {}) });
+      const text = await r.text();
+      let json: unknown;
+      try {
+        json = text ? JSON.parse(text) : undefined;
+      } catch {
+        json = undefined;
+      }
+      return { status: r.status, headers: r.headers, text, json };
+    },
+    async close() {
+      await mgmt.close();
+      for (const a of adapters) await a.close({ drainMs: 0 });
+      await broker.close();
+    },
+  };
+  return h;
+}
+
+/** Resolves when `check` is truthy, polling with a deadline (never a fixed sleep). */
+export async function until<T>(
+  check: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 5000,
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export const enc = encodeURIComponent;
