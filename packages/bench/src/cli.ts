@@ -57,11 +57,17 @@ async function main(): Promise<void> {
     const rounds = Number(values.rounds);
     const samples = new Map<string, { row: Omit<Row, 'values'>; byTarget: Map<string, number[]> }>();
     for (const s of scenarios) {
-      for (let round = 1; round <= rounds; round++) {
+      const n = Math.min(rounds, s.rounds ?? rounds);
+      for (let round = 1; round <= n; round++) {
         for (const t of targets) {
           if (!s.protocols.every((p) => t.urls[p])) continue;
-          log(`${s.name} | ${t.name} | round ${round}/${rounds}`);
-          for (const r of await s.run(t, { seconds, warmup })) {
+          log(`${s.name} | ${t.name} | round ${round}/${n}`);
+          // One target failing a scenario (a peer out of file descriptors, say) leaves its cells n/a.
+          const results = await s.run(t, { seconds, warmup }).catch((err: unknown) => {
+            log(`  failed: ${(err as Error).message}`);
+            return [];
+          });
+          for (const r of results) {
             const key = `${r.scenario}\u0000${r.metric}`;
             let e = samples.get(key);
             if (!e) samples.set(key, (e = { row: { scenario: r.scenario, metric: r.metric, better: r.better }, byTarget: new Map() }));

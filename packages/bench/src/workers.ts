@@ -17,6 +17,8 @@ export interface Scenario {
   name: string;
   /** Every protocol the scenario speaks: targets without a URL for one of them are skipped. */
   protocols: readonly Protocol[];
+  /** At most this many rounds, whatever --rounds says (for long one-shot measurements). */
+  rounds?: number;
   run(target: RunningPeer, opts: { seconds: number; warmup: number }): Promise<Measurement[]>;
 }
 

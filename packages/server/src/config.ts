@@ -57,8 +57,6 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
   'mqtt-max-connections': { describe: 'most concurrent MQTT connections (0 = no limit)', apply: (c, v) => c.mqtt && (c.mqtt.maxConnections = int(v)) },
   'mqtt-max-inflight': { describe: 'most unacknowledged QoS 1/2 messages in flight per MQTT client', apply: (c, v) => c.mqtt && (c.mqtt.maxInflight = int(v)) },
   'mqtt-max-packet-size': { describe: 'largest MQTT packet accepted, bytes', apply: (c, v) => c.mqtt && (c.mqtt.maxPacketSize = int(v)) },
-  'stomp-port': { describe: 'STOMP port ("off" disables)', apply: (c, v) => (c.stomp = v === 'off' ? null : { ...(c.stomp ?? { host: '0.0.0.0', wsPort: null }), port: int(v) }) },
-  'stomp-ws-port': { describe: 'STOMP over WebSocket port, path /ws', apply: (c, v) => c.stomp && (c.stomp.wsPort = v === 'off' ? null : int(v)) },
   'http-port': { describe: 'management API, web UI and /metrics port ("off" disables)', apply: (c, v) => (c.http = v === 'off' ? null : { host: c.http?.host ?? '0.0.0.0', port: int(v) }) },
   'http-host': { describe: 'management HTTP listen address', apply: (c, v) => c.http && (c.http.host = v) },
   storage: { describe: 'storage backend: memory', apply: (c, v) => (c.storage = v) },

@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defaults, loadConfig } from '../src/config.js';
+import { defaults, envName, loadConfig, settings } from '../src/config.js';
 
 describe('configuration', () => {
   it('layers defaults, file, environment and flags, later ones winning', () => {
@@ -29,5 +29,15 @@ describe('configuration', () => {
 
   it('disables a listener with "off"', () => {
     expect(loadConfig({ flags: { 'amqp-port': 'off' } }).amqp).toBeNull();
+  });
+});
+
+describe('the README configuration table', () => {
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  it('documents every setting with its environment variable, and nothing that is not one', () => {
+    const documented = [...readme.matchAll(/^\| `--([a-z-]+)` \| `(JUNCTION_[A-Z_]+)` \|/gm)].map((m) => [m[1], m[2]]);
+    const wired = Object.keys(settings);
+    expect(documented.map(([flag]) => flag).sort()).toEqual(wired.sort());
+    for (const [flag, env] of documented) expect(env).toBe(envName(flag!));
   });
 });
