@@ -38,6 +38,44 @@ describe('publish and subscribe', () => {
     await Promise.all([sub.endAsync(), pub.endAsync()]);
   });
 
+  it('speaks MQTT 3.1 (MQIsdp) too', async () => {
+    const old = await client(server, { protocolId: 'MQIsdp', protocolVersion: 3 });
+    const got = collect(old);
+    await old.subscribeAsync('legacy/+', { qos: 1 });
+    await old.publishAsync('legacy/x', 'v3', { qos: 1 });
+    await until(() => got.length === 1, 'MQTT 3.1 round trip');
+    expect([...server.mqtt.connections()].some((c) => c.protocolVersion === 'MQTT 3.1')).toBe(true);
+    await old.endAsync();
+  });
+
+  it('publishes a QoS 2 message exactly once when the client retransmits it before PUBREL', async () => {
+    const sub = await client(server);
+    const got = collect(sub);
+    await sub.subscribeAsync('exactly/once', { qos: 2 });
+    const raw = await rawClient(server.port);
+    raw.socket.write(connectPacket({ clientId: 'qos2-raw', username: 'guest', password: 'guest' }));
+    const topic = Buffer.concat([Buffer.from([0, 12]), Buffer.from('exactly/once')]);
+    const publish = (dup: boolean, body: string): Buffer =>
+      Buffer.concat([Buffer.from([0x34 | (dup ? 8 : 0), topic.length + 2 + body.length]), topic, Buffer.from([0, 7]), Buffer.from(body)]);
+    raw.socket.write(publish(false, 'one'));
+    raw.socket.write(publish(true, 'one'));
+    // CONNACK, then PUBREC 7 for each copy.
+    await until(() => raw.received().length >= 12, 'two PUBRECs');
+    expect([...raw.received().subarray(4, 12)]).toEqual([0x50, 2, 0, 7, 0x50, 2, 0, 7]);
+    raw.socket.write(Buffer.from([0x62, 2, 0, 7])); // PUBREL
+    await until(() => raw.received().length >= 16, 'PUBCOMP');
+    expect([...raw.received().subarray(12, 16)]).toEqual([0x70, 2, 0, 7]);
+    // Packet id 7 is free again: a new message with it is a new message.
+    raw.socket.write(publish(false, 'two'));
+    await until(() => got.length === 2, 'two deliveries');
+    expect(got.map((g) => [g.payload, g.qos])).toEqual([
+      ['one', 2],
+      ['two', 2],
+    ]);
+    raw.socket.destroy();
+    await sub.endAsync();
+  });
+
   it('matches + and # wildcards, and leading wildcards skip $ topics', async () => {
     const sub = await client(server);
     const got = collect(sub);
