@@ -15,7 +15,7 @@ export default defineConfig({
       extends: true,
       test: {
         name: dir.replace('/*', ''),
-        include: [`${dir}/test/**/*.test.ts`, ...(dir === 'test' ? ['test/e2e/**/*.test.ts'] : [])],
+        include: [dir === 'test' ? 'test/**/*.test.ts' : `${dir}/test/**/*.test.ts`],
       },
     })),
   },

@@ -7,6 +7,7 @@ export { BrokerEvents } from './events.js';
 export { Broker, isLoopback, type BrokerOptions } from './broker.js';
 export type * from './storage/store.js';
 export { MemoryStore } from './storage/memory-store.js';
+export { definitionIdentity } from './storage/identity.js';
 export type { ExchangeType, BindingIndex, Binding, Destination, Routable } from './exchanges/exchange-type.js';
 export { TopicTrie } from './exchanges/topic-trie.js';
 export { hashPassword, verifyPassword } from './auth/password.js';

@@ -16,6 +16,7 @@ import type {
   StoreCapabilities,
   StoredMessage,
 } from './store.js';
+import { definitionIdentity as identity } from './identity.js';
 
 const qkey = (q: QueueRef): string => `${q.vhost}\u0000${q.queue}`;
 
@@ -99,20 +100,5 @@ export class MemoryStore implements Store {
 
   async *mqttSessions(vhost: string): AsyncIterable<{ clientId: string; state: MqttSessionState }> {
     for (const [clientId, state] of this.sessions.get(vhost) ?? []) yield { clientId, state };
-  }
-}
-
-/** The key a definition is replaced or deleted by. */
-function identity(kind: DefinitionChange['kind'], v: Record<string, unknown>): string {
-  switch (kind) {
-    case 'vhost':
-    case 'user':
-      return String(v['name']);
-    case 'permission':
-      return `${String(v['vhost'])}\u0000${String(v['user'])}`;
-    case 'binding':
-      return JSON.stringify([v['vhost'], v['source'], v['destination'], v['destinationType'], v['routingKey'], v['arguments']]);
-    default:
-      return `${String(v['vhost'])}\u0000${String(v['name'])}`;
   }
 }

@@ -23,6 +23,8 @@ export interface JunctionConfig {
   stomp: ListenerConfig & { wsPort: number | null } | null;
   http: ListenerConfig | null;
   storage: string;
+  /** Where the embedded store keeps its files. */
+  dataDir: string;
   logLevel: string;
   defaultUser: { username: string; password: string } | null;
   loopbackUsers: string[];
@@ -35,7 +37,8 @@ export const defaults: JunctionConfig = {
   mqtt: { port: 1883, host: '0.0.0.0', wsPort: 15675, allowAnonymous: false, maxConnections: 0, maxInflight: 100, maxPacketSize: 16 * 1024 * 1024 },
   stomp: null,
   http: { port: 15672, host: '0.0.0.0' },
-  storage: 'memory',
+  storage: 'embedded',
+  dataDir: 'data',
   logLevel: 'info',
   defaultUser: { username: 'guest', password: 'guest' },
   loopbackUsers: ['guest'],
@@ -59,7 +62,8 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
   'mqtt-max-packet-size': { describe: 'largest MQTT packet accepted, bytes', apply: (c, v) => c.mqtt && (c.mqtt.maxPacketSize = int(v)) },
   'http-port': { describe: 'management API, web UI and /metrics port ("off" disables)', apply: (c, v) => (c.http = v === 'off' ? null : { host: c.http?.host ?? '0.0.0.0', port: int(v) }) },
   'http-host': { describe: 'management HTTP listen address', apply: (c, v) => c.http && (c.http.host = v) },
-  storage: { describe: 'storage backend: memory', apply: (c, v) => (c.storage = v) },
+  storage: { describe: 'storage backend: embedded (LMDB in --data-dir) or memory', apply: (c, v) => (c.storage = v) },
+  'data-dir': { describe: 'directory of the embedded store', apply: (c, v) => (c.dataDir = v) },
   'log-level': { describe: 'pino log level: fatal, error, warn, info, debug, trace, silent', apply: (c, v) => (c.logLevel = v) },
   'default-user': { describe: 'user:password created in a fresh store ("none" for no user)', apply: (c, v) => (c.defaultUser = v === 'none' ? null : userPass(v)) },
   'loopback-users': { describe: 'comma-separated users allowed from loopback only', apply: (c, v) => (c.loopbackUsers = v ? v.split(',') : []) },

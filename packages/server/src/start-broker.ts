@@ -22,7 +22,10 @@ export interface StartOptions {
    * API, web UI, /metrics, /healthz and /readyz.
    */
   ports?: Partial<Record<ListenerName, number | null>>;
-  /** A store instance, or a storage URL/name ('memory'). */
+  /**
+   * A store instance, or a storage name/URL: 'memory', 'embedded' (LMDB in config.dataDir).
+   * Default: config.storage when a config is given, else 'memory'.
+   */
   storage?: Store | string;
   /** Listen address of every listener; default 127.0.0.1. */
   host?: string;
@@ -53,7 +56,8 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
   const config: JunctionConfig = { ...defaults, ...options.config };
   const log = options.logger ?? pino({ level: 'silent' });
   const hostOf = (l: ListenerName): string => options.hosts?.[l] ?? options.host ?? '127.0.0.1';
-  const store = typeof options.storage === 'object' ? options.storage : createStore(options.storage ?? config.storage);
+  const spec = options.storage ?? options.config?.storage ?? 'memory';
+  const store = typeof spec === 'object' ? spec : createStore(spec, config.dataDir);
   const broker = await Broker.start({
     store,
     logger: log.child({ component: 'core' }),

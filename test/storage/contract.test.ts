@@ -1,0 +1,168 @@
+/**
+ * The Store contract, one suite for every backend: what is written is what a reopened
+ * store gives back, in order, with shared message bodies counted and released.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { DefinitionChange, EnqueueRecord, Store, StoredMessage } from '@junction/core';
+import { backends, type BackendFixture } from './backends.js';
+
+const message = (id: number, body = `body-${id}`, priority?: number): StoredMessage => ({
+  id,
+  exchange: 'amq.topic',
+  routingKey: `k.${id}`,
+  properties: { deliveryMode: 2, headers: { n: id, nested: { ok: true } }, ...(priority === undefined ? {} : { priority }) },
+  body: Buffer.from(body),
+});
+
+const entry = (queue: string, msg: StoredMessage, extra: Partial<EnqueueRecord> = {}): EnqueueRecord => ({
+  vhost: '/',
+  queue,
+  messageId: msg.id,
+  expiresAt: 0,
+  deliveryCount: 0,
+  message: msg,
+  ...extra,
+});
+
+async function collect(store: Store, queue: string, vhost = '/'): Promise<EnqueueRecord[]> {
+  const state = await store.open();
+  const out: EnqueueRecord[] = [];
+  for await (const r of state.messages({ vhost, queue })) out.push(r);
+  return out;
+}
+
+const defs: DefinitionChange[] = [
+  { op: 'put', kind: 'vhost', value: { name: '/' } },
+  { op: 'put', kind: 'vhost', value: { name: 'iot' } },
+  { op: 'put', kind: 'user', value: { name: 'app', passwordHash: 'h1', tags: ['management'] } },
+  { op: 'put', kind: 'permission', value: { vhost: 'iot', user: 'app', configure: '.*', write: '.*', read: '^r' } },
+  { op: 'put', kind: 'exchange', value: { vhost: 'iot', name: 'events', type: 'topic', durable: true, autoDelete: false, internal: false, arguments: { 'alternate-exchange': 'ae' } } },
+  { op: 'put', kind: 'queue', value: { vhost: 'iot', name: 'orders', durable: true, autoDelete: false, arguments: { 'x-max-priority': 5 } } },
+  { op: 'put', kind: 'binding', value: { vhost: 'iot', source: 'events', destination: 'orders', destinationType: 'queue', routingKey: 'order.#', arguments: {} } },
+  { op: 'put', kind: 'policy', value: { vhost: 'iot', name: 'p', pattern: '^o', applyTo: 'queues', priority: 1, definition: { 'max-length': 10 } } },
+];
+
+for (const backend of backends) {
+  describe(`Store contract: ${backend.name}`, () => {
+    let fx: BackendFixture;
+    const stores: Store[] = [];
+    const open = async (): Promise<Store> => {
+      const s = fx.reopen();
+      stores.push(s);
+      return s;
+    };
+    /** Closes the current store and opens the data again, as after a restart. */
+    const restart = async (s: Store): Promise<Store> => {
+      await s.close();
+      return open();
+    };
+    afterEach(async () => {
+      for (const s of stores.splice(0)) await s.close().catch(() => {});
+      await fx?.cleanup();
+    });
+
+    it('starts empty', async () => {
+      fx = await backend.fresh();
+      const s = await open();
+      const state = await s.open();
+      expect(state.definitions).toBeNull();
+      expect(state.maxMessageId).toBe(0);
+    });
+
+    it('keeps definitions: puts replace by identity, deletes remove', async () => {
+      fx = await backend.fresh();
+      let s = await open();
+      await s.open();
+      await s.writeDefinitions(defs);
+      await s.writeDefinitions([
+        { op: 'put', kind: 'user', value: { name: 'app', passwordHash: 'h2', tags: [] } },
+        { op: 'delete', kind: 'policy', key: { vhost: 'iot', name: 'p' } },
+        { op: 'put', kind: 'binding', value: { vhost: 'iot', source: 'events', destination: 'orders', destinationType: 'queue', routingKey: 'x', arguments: {} } },
+        { op: 'delete', kind: 'binding', key: { vhost: 'iot', source: 'events', destination: 'orders', destinationType: 'queue', routingKey: 'x', arguments: {} } },
+      ]);
+      s = await restart(s);
+      const d = (await s.open()).definitions!;
+      expect(d.vhosts.map((v) => v.name).sort()).toEqual(['/', 'iot']);
+      expect(d.users).toEqual([{ name: 'app', passwordHash: 'h2', tags: [] }]);
+      expect(d.permissions).toEqual([{ vhost: 'iot', user: 'app', configure: '.*', write: '.*', read: '^r' }]);
+      expect(d.exchanges).toEqual([defs[4]!.op === 'put' && defs[4]!.value]);
+      expect(d.queues).toEqual([{ vhost: 'iot', name: 'orders', durable: true, autoDelete: false, arguments: { 'x-max-priority': 5 } }]);
+      expect(d.bindings).toEqual([{ vhost: 'iot', source: 'events', destination: 'orders', destinationType: 'queue', routingKey: 'order.#', arguments: {} }]);
+      expect(d.policies).toEqual([]);
+    });
+
+    it('gives back entries per queue in message-id order, bodies and properties intact, shared bodies released last', async () => {
+      fx = await backend.fresh();
+      let s = await open();
+      await s.open();
+      const shared = message(3, 'to both queues', 7);
+      await s.enqueue([entry('a', message(5)), entry('a', shared), entry('b', shared, { expiresAt: 1_900_000_000_000 }), entry('a', message(9, '\u0000binary\u00ff'))]);
+      await s.markDelivered([{ vhost: '/', queue: 'a', messageId: 5 }]);
+      s = await restart(s);
+      expect((await s.open()).maxMessageId).toBeGreaterThanOrEqual(9);
+      const a = await collect(s, 'a');
+      expect(a.map((r) => [r.messageId, r.deliveryCount, r.message.body.toString()])).toEqual([
+        [3, 0, 'to both queues'],
+        [5, 1, 'body-5'],
+        [9, 0, '\u0000binary\u00ff'],
+      ]);
+      expect(a[0]!.message).toMatchObject({ exchange: 'amq.topic', routingKey: 'k.3', properties: { deliveryMode: 2, priority: 7, headers: { n: 3, nested: { ok: true } } } });
+      expect(Buffer.isBuffer(a[0]!.message.body)).toBe(true);
+      const b = await collect(s, 'b');
+      expect(b.map((r) => [r.messageId, r.expiresAt])).toEqual([[3, 1_900_000_000_000]]);
+
+      await s.remove([{ vhost: '/', queue: 'a', messageId: 3 }]);
+      s = await restart(s);
+      expect((await collect(s, 'b')).map((r) => r.message.body.toString())).toEqual(['to both queues']);
+      await s.remove([{ vhost: '/', queue: 'b', messageId: 3 }]);
+      await s.dropQueue({ vhost: '/', queue: 'a' });
+      s = await restart(s);
+      expect(await collect(s, 'a')).toEqual([]);
+      expect(await collect(s, 'b')).toEqual([]);
+    });
+
+    it('drops a queue\'s entries when its definition is deleted', async () => {
+      fx = await backend.fresh();
+      let s = await open();
+      await s.open();
+      await s.writeDefinitions(defs);
+      await s.enqueue([{ ...entry('orders', message(1)), vhost: 'iot' }]);
+      await s.writeDefinitions([{ op: 'delete', kind: 'queue', key: { vhost: 'iot', name: 'orders' } }]);
+      s = await restart(s);
+      expect(await collect(s, 'orders', 'iot')).toEqual([]);
+    });
+
+    it('keeps retained messages and client sessions per vhost', async () => {
+      fx = await backend.fresh();
+      let s = await open();
+      await s.open();
+      await s.putRetained('/', 'a.b', message(1, 'on'));
+      await s.putRetained('/', 'a.c', message(2, 'off'));
+      await s.putRetained('iot', 'a.b', message(3, 'other vhost'));
+      await s.putRetained('/', 'a.c', null);
+      await s.putMqttSession('/', 'dev-1', { subscriptions: { 'a/#': 1 } });
+      await s.putMqttSession('/', 'dev-2', { subscriptions: { x: 0 } });
+      await s.putMqttSession('/', 'dev-2', null);
+      s = await restart(s);
+      await s.open();
+      const retained = [];
+      for await (const r of s.retained('/')) retained.push([r.topic, r.message.body.toString()]);
+      expect(retained).toEqual([['a.b', 'on']]);
+      const sessions = [];
+      for await (const x of s.mqttSessions('/')) sessions.push(x);
+      expect(sessions).toEqual([{ clientId: 'dev-1', state: { subscriptions: { 'a/#': 1 } } }]);
+    });
+
+    it('group-commits many concurrent writes, each promise settling once it is stored', async () => {
+      fx = await backend.fresh();
+      let s = await open();
+      await s.open();
+      const n = 2000;
+      await Promise.all(Array.from({ length: n }, (_, i) => s.enqueue([entry('bulk', message(i + 1))])));
+      s = await restart(s);
+      const all = await collect(s, 'bulk');
+      expect(all.length).toBe(n);
+      expect(all.every((r, i) => r.messageId === i + 1)).toBe(true);
+    });
+  });
+}
