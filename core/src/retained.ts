@@ -14,7 +14,6 @@ import type { Message } from './message.js';
 import type { RetainedEntry } from './session.js';
 import type { MqttSessionState, Store } from './storage/store.js';
 
-
 interface Context {
   readonly store: Store;
   readonly log: Logger;

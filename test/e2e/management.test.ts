@@ -26,12 +26,19 @@ async function api<T>(path: string): Promise<T> {
 describe('management through startBroker', () => {
   it('lists AMQP and MQTT connections and the MQTT subscription queue', async () => {
     const conn = await amqp.connect(broker.amqpUrl!);
-    const device = await mqtt.connectAsync(broker.mqttUrl!, { username: 'guest', password: 'guest', clientId: 'thermostat', reconnectPeriod: 0 });
+    const device = await mqtt.connectAsync(broker.mqttUrl!, {
+      username: 'guest',
+      password: 'guest',
+      clientId: 'thermostat',
+      reconnectPeriod: 0,
+    });
     await device.subscribeAsync('home/+/setpoint', { qos: 1 });
     const connections = await api<{ protocol: string; user: string }[]>('/api/connections');
     expect(connections.map((c) => c.protocol).sort()).toEqual(['AMQP 0-9-1', 'MQTT 3.1.1']);
     const queues = await api<{ name: string; consumers: number }[]>('/api/queues/%2F');
-    expect(queues.find((q) => q.name.startsWith('mqtt-subscription-thermostat-'))).toMatchObject({ consumers: 1 });
+    expect(queues.find((q) => q.name.startsWith('mqtt-subscription-thermostat-'))).toMatchObject({
+      consumers: 1,
+    });
     const overview = await api<{ listeners: { protocol: string; port: number }[] }>('/api/overview');
     expect(overview.listeners.map((l) => l.protocol).sort()).toEqual(['amqp', 'http', 'mqtt']);
     const metrics = await (await fetch(`${broker.httpUrl}/metrics`)).text();

@@ -85,11 +85,18 @@ describe('MQTT <-> AMQP', () => {
     await first.endAsync();
     const conn = await amqp.connect(broker.amqpUrl!);
     const ch = await conn.createConfirmChannel();
-    for (const c of ['reboot', 'update']) ch.publish('amq.topic', 'cmd.device-42', Buffer.from(c), { persistent: true });
+    for (const c of ['reboot', 'update'])
+      ch.publish('amq.topic', 'cmd.device-42', Buffer.from(c), { persistent: true });
     await ch.waitForConfirms();
     await conn.close();
     const got: string[] = [];
-    const again = mqtt.connect(mqttUrl, { username: 'guest', password: 'guest', clientId: 'device-42', clean: false, reconnectPeriod: 0 });
+    const again = mqtt.connect(mqttUrl, {
+      username: 'guest',
+      password: 'guest',
+      clientId: 'device-42',
+      clean: false,
+      reconnectPeriod: 0,
+    });
     clients.push(again);
     again.on('message', (_t, p) => got.push(p.toString()));
     await until(() => got.length === 2);
@@ -102,7 +109,9 @@ describe('MQTT <-> AMQP', () => {
     await ch.bindQueue(queue, 'amq.topic', 'devices.*.lwt');
     const got: string[] = [];
     await ch.consume(queue, (m) => m && got.push(m.content.toString()), { noAck: true });
-    const device = await connectMqtt({ will: { topic: 'devices/d7/lwt', payload: Buffer.from('offline'), qos: 1, retain: false } });
+    const device = await connectMqtt({
+      will: { topic: 'devices/d7/lwt', payload: Buffer.from('offline'), qos: 1, retain: false },
+    });
     (device as unknown as { stream: { destroy(): void } }).stream.destroy();
     await until(() => got.length === 1);
     expect(got).toEqual(['offline']);

@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryStore, type Store } from '@junction/core';
 import { LmdbStore } from '@junction/storage-lmdb';
+import { RedisStore } from '@junction/storage-redis';
+import { startRedis } from './redis-fixture.js';
 
 export interface BackendFixture {
   /** A new Store on the same data: what a restarted broker opens. */
@@ -42,4 +44,18 @@ export const lmdb: Backend = {
   },
 };
 
-export const backends: Backend[] = [memory, lmdb];
+/** A real redis-server per fixture (AOF, fsync always), under a non-default key prefix. */
+export const redis: Backend = {
+  name: 'redis',
+  durable: true,
+  async fresh() {
+    const server = await startRedis();
+    const keyPrefix = 'test:';
+    return {
+      reopen: () => new RedisStore({ url: server.url, keyPrefix }),
+      cleanup: () => server.cleanup(),
+    };
+  },
+};
+
+export const backends: Backend[] = [memory, lmdb, redis];

@@ -10,7 +10,11 @@ const message = (id: number, body = `body-${id}`, priority?: number): StoredMess
   id,
   exchange: 'amq.topic',
   routingKey: `k.${id}`,
-  properties: { deliveryMode: 2, headers: { n: id, nested: { ok: true } }, ...(priority === undefined ? {} : { priority }) },
+  properties: {
+    deliveryMode: 2,
+    headers: { n: id, nested: { ok: true } },
+    ...(priority === undefined ? {} : { priority }),
+  },
   body: Buffer.from(body),
 });
 
@@ -35,11 +39,59 @@ const defs: DefinitionChange[] = [
   { op: 'put', kind: 'vhost', value: { name: '/' } },
   { op: 'put', kind: 'vhost', value: { name: 'iot' } },
   { op: 'put', kind: 'user', value: { name: 'app', passwordHash: 'h1', tags: ['management'] } },
-  { op: 'put', kind: 'permission', value: { vhost: 'iot', user: 'app', configure: '.*', write: '.*', read: '^r' } },
-  { op: 'put', kind: 'exchange', value: { vhost: 'iot', name: 'events', type: 'topic', durable: true, autoDelete: false, internal: false, arguments: { 'alternate-exchange': 'ae' } } },
-  { op: 'put', kind: 'queue', value: { vhost: 'iot', name: 'orders', durable: true, autoDelete: false, arguments: { 'x-max-priority': 5 } } },
-  { op: 'put', kind: 'binding', value: { vhost: 'iot', source: 'events', destination: 'orders', destinationType: 'queue', routingKey: 'order.#', arguments: {} } },
-  { op: 'put', kind: 'policy', value: { vhost: 'iot', name: 'p', pattern: '^o', applyTo: 'queues', priority: 1, definition: { 'max-length': 10 } } },
+  {
+    op: 'put',
+    kind: 'permission',
+    value: { vhost: 'iot', user: 'app', configure: '.*', write: '.*', read: '^r' },
+  },
+  {
+    op: 'put',
+    kind: 'exchange',
+    value: {
+      vhost: 'iot',
+      name: 'events',
+      type: 'topic',
+      durable: true,
+      autoDelete: false,
+      internal: false,
+      arguments: { 'alternate-exchange': 'ae' },
+    },
+  },
+  {
+    op: 'put',
+    kind: 'queue',
+    value: {
+      vhost: 'iot',
+      name: 'orders',
+      durable: true,
+      autoDelete: false,
+      arguments: { 'x-max-priority': 5 },
+    },
+  },
+  {
+    op: 'put',
+    kind: 'binding',
+    value: {
+      vhost: 'iot',
+      source: 'events',
+      destination: 'orders',
+      destinationType: 'queue',
+      routingKey: 'order.#',
+      arguments: {},
+    },
+  },
+  {
+    op: 'put',
+    kind: 'policy',
+    value: {
+      vhost: 'iot',
+      name: 'p',
+      pattern: '^o',
+      applyTo: 'queues',
+      priority: 1,
+      definition: { 'max-length': 10 },
+    },
+  },
 ];
 
 for (const backend of backends) {
@@ -77,17 +129,58 @@ for (const backend of backends) {
       await s.writeDefinitions([
         { op: 'put', kind: 'user', value: { name: 'app', passwordHash: 'h2', tags: [] } },
         { op: 'delete', kind: 'policy', key: { vhost: 'iot', name: 'p' } },
-        { op: 'put', kind: 'binding', value: { vhost: 'iot', source: 'events', destination: 'orders', destinationType: 'queue', routingKey: 'x', arguments: {} } },
-        { op: 'delete', kind: 'binding', key: { vhost: 'iot', source: 'events', destination: 'orders', destinationType: 'queue', routingKey: 'x', arguments: {} } },
+        {
+          op: 'put',
+          kind: 'binding',
+          value: {
+            vhost: 'iot',
+            source: 'events',
+            destination: 'orders',
+            destinationType: 'queue',
+            routingKey: 'x',
+            arguments: {},
+          },
+        },
+        {
+          op: 'delete',
+          kind: 'binding',
+          key: {
+            vhost: 'iot',
+            source: 'events',
+            destination: 'orders',
+            destinationType: 'queue',
+            routingKey: 'x',
+            arguments: {},
+          },
+        },
       ]);
       s = await restart(s);
       const d = (await s.open()).definitions!;
       expect(d.vhosts.map((v) => v.name).sort()).toEqual(['/', 'iot']);
       expect(d.users).toEqual([{ name: 'app', passwordHash: 'h2', tags: [] }]);
-      expect(d.permissions).toEqual([{ vhost: 'iot', user: 'app', configure: '.*', write: '.*', read: '^r' }]);
+      expect(d.permissions).toEqual([
+        { vhost: 'iot', user: 'app', configure: '.*', write: '.*', read: '^r' },
+      ]);
       expect(d.exchanges).toEqual([defs[4]!.op === 'put' && defs[4]!.value]);
-      expect(d.queues).toEqual([{ vhost: 'iot', name: 'orders', durable: true, autoDelete: false, arguments: { 'x-max-priority': 5 } }]);
-      expect(d.bindings).toEqual([{ vhost: 'iot', source: 'events', destination: 'orders', destinationType: 'queue', routingKey: 'order.#', arguments: {} }]);
+      expect(d.queues).toEqual([
+        {
+          vhost: 'iot',
+          name: 'orders',
+          durable: true,
+          autoDelete: false,
+          arguments: { 'x-max-priority': 5 },
+        },
+      ]);
+      expect(d.bindings).toEqual([
+        {
+          vhost: 'iot',
+          source: 'events',
+          destination: 'orders',
+          destinationType: 'queue',
+          routingKey: 'order.#',
+          arguments: {},
+        },
+      ]);
       expect(d.policies).toEqual([]);
     });
 
@@ -96,7 +189,12 @@ for (const backend of backends) {
       let s = await open();
       await s.open();
       const shared = message(3, 'to both queues', 7);
-      await s.enqueue([entry('a', message(5)), entry('a', shared), entry('b', shared, { expiresAt: 1_900_000_000_000 }), entry('a', message(9, '\u0000binary\u00ff'))]);
+      await s.enqueue([
+        entry('a', message(5)),
+        entry('a', shared),
+        entry('b', shared, { expiresAt: 1_900_000_000_000 }),
+        entry('a', message(9, '\u0000binary\u00ff')),
+      ]);
       await s.markDelivered([{ vhost: '/', queue: 'a', messageId: 5 }]);
       s = await restart(s);
       expect((await s.open()).maxMessageId).toBeGreaterThanOrEqual(9);
@@ -106,7 +204,11 @@ for (const backend of backends) {
         [5, 1, 'body-5'],
         [9, 0, '\u0000binary\u00ff'],
       ]);
-      expect(a[0]!.message).toMatchObject({ exchange: 'amq.topic', routingKey: 'k.3', properties: { deliveryMode: 2, priority: 7, headers: { n: 3, nested: { ok: true } } } });
+      expect(a[0]!.message).toMatchObject({
+        exchange: 'amq.topic',
+        routingKey: 'k.3',
+        properties: { deliveryMode: 2, priority: 7, headers: { n: 3, nested: { ok: true } } },
+      });
       expect(Buffer.isBuffer(a[0]!.message.body)).toBe(true);
       const b = await collect(s, 'b');
       expect(b.map((r) => [r.messageId, r.expiresAt])).toEqual([[3, 1_900_000_000_000]]);
@@ -121,7 +223,7 @@ for (const backend of backends) {
       expect(await collect(s, 'b')).toEqual([]);
     });
 
-    it('drops a queue\'s entries when its definition is deleted', async () => {
+    it("drops a queue's entries when its definition is deleted", async () => {
       fx = await backend.fresh();
       let s = await open();
       await s.open();

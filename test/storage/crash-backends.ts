@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startRedis } from './redis-fixture.js';
 
 export interface CrashBackend {
   name: string;
@@ -15,8 +16,19 @@ export const lmdbCrash: CrashBackend = {
   seed: 1201,
   async fresh() {
     const dir = mkdtempSync(join(tmpdir(), 'junction-crash-'));
-    return { args: ['--storage', 'embedded', '--data-dir', dir], cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+    return {
+      args: ['--storage', 'embedded', '--data-dir', dir],
+      cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+    };
   },
 };
 
-export const durableBackends: CrashBackend[] = [lmdbCrash];
+/** A real redis-server (AOF, appendfsync always) that outlives every broker it serves. */
+export const redisCrash: CrashBackend = {
+  name: 'redis',
+  seed: 1202,
+  async fresh() {
+    const redis = await startRedis();
+    return { args: ['--storage', redis.url], cleanup: () => redis.cleanup() };
+  },
+};

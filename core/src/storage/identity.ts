@@ -9,7 +9,14 @@ export function definitionIdentity(kind: DefinitionChange['kind'], v: Record<str
     case 'permission':
       return `${String(v['vhost'])}\u0000${String(v['user'])}`;
     case 'binding':
-      return JSON.stringify([v['vhost'], v['source'], v['destination'], v['destinationType'], v['routingKey'], v['arguments']]);
+      return JSON.stringify([
+        v['vhost'],
+        v['source'],
+        v['destination'],
+        v['destinationType'],
+        v['routingKey'],
+        v['arguments'],
+      ]);
     default:
       return `${String(v['vhost'])}\u0000${String(v['name'])}`;
   }

@@ -44,14 +44,28 @@ export class MemoryStore implements Store {
   async close(): Promise<void> {}
 
   async writeDefinitions(changes: readonly DefinitionChange[]): Promise<void> {
-    const d = (this.definitions ??= { vhosts: [], users: [], permissions: [], exchanges: [], queues: [], bindings: [], policies: [] });
+    const d = (this.definitions ??= {
+      vhosts: [],
+      users: [],
+      permissions: [],
+      exchanges: [],
+      queues: [],
+      bindings: [],
+      policies: [],
+    });
     for (const c of changes) {
-      const list = d[`${c.kind === 'policy' ? 'policie' : c.kind}s` as keyof Definitions] as unknown as Record<string, unknown>[];
-      const key = c.op === 'put' ? identity(c.kind, c.value as unknown as Record<string, unknown>) : identity(c.kind, c.key as Record<string, unknown>);
+      const list = d[
+        `${c.kind === 'policy' ? 'policie' : c.kind}s` as keyof Definitions
+      ] as unknown as Record<string, unknown>[];
+      const key =
+        c.op === 'put'
+          ? identity(c.kind, c.value as unknown as Record<string, unknown>)
+          : identity(c.kind, c.key as Record<string, unknown>);
       const i = list.findIndex((x) => identity(c.kind, x) === key);
       if (i >= 0) list.splice(i, 1);
       if (c.op === 'put') list.push(structuredClone(c.value) as unknown as Record<string, unknown>);
-      if (c.op === 'delete' && c.kind === 'queue') this.entries.delete(qkey({ vhost: c.key.vhost, queue: c.key.name }));
+      if (c.op === 'delete' && c.kind === 'queue')
+        this.entries.delete(qkey({ vhost: c.key.vhost, queue: c.key.name }));
     }
   }
 

@@ -34,8 +34,18 @@ function throughput(name: string, size: number, confirms: boolean, queues: numbe
         await ch.assertQueue(q, { durable: false });
         if (exchange) await ch.bindQueue(q, exchange, '');
       }
-      const consumers = await Promise.all(names.map((queue) => startWorker({ kind: 'consume', url, queue, prefetch: 1000, ackEvery: 100 })));
-      const producer = await startWorker({ kind: 'produce', url, exchange, routingKey, size, confirms, window: 256 });
+      const consumers = await Promise.all(
+        names.map((queue) => startWorker({ kind: 'consume', url, queue, prefetch: 1000, ackEvery: 100 })),
+      );
+      const producer = await startWorker({
+        kind: 'produce',
+        url,
+        exchange,
+        routingKey,
+        size,
+        confirms,
+        window: 256,
+      });
       try {
         const rate = await deliveryRate(consumers, seconds, warmup);
         return [{ scenario: name, metric: 'msg/s delivered', better: 'higher' as const, value: rate }];
@@ -76,7 +86,12 @@ function latency(rate: number, size: number): Scenario {
             ['p99', 0.99],
             ['max', 1],
           ] as const
-        ).map(([metric, p]) => ({ scenario: name, metric: `${metric} ms`, better: 'lower' as const, value: percentile(samples, p) }));
+        ).map(([metric, p]) => ({
+          scenario: name,
+          metric: `${metric} ms`,
+          better: 'lower' as const,
+          value: percentile(samples, p),
+        }));
       } finally {
         await stopAll([producer, consumer]);
         await ch.deleteQueue(queue).catch(() => {});

@@ -51,7 +51,9 @@ async function main(): Promise<void> {
       target.urls[protocol] = url;
     }
     if (targets.length === 0) throw new Error('no targets');
-    const scenarios = [...amqpScenarios, ...mqttScenarios].filter((s) => !values.scenario || s.name.includes(values.scenario));
+    const scenarios = [...amqpScenarios, ...mqttScenarios].filter(
+      (s) => !values.scenario || s.name.includes(values.scenario),
+    );
     const seconds = Number(values.seconds);
     const warmup = Number(values.warmup);
     const rounds = Number(values.rounds);
@@ -70,7 +72,14 @@ async function main(): Promise<void> {
           for (const r of results) {
             const key = `${r.scenario}\u0000${r.metric}`;
             let e = samples.get(key);
-            if (!e) samples.set(key, (e = { row: { scenario: r.scenario, metric: r.metric, better: r.better }, byTarget: new Map() }));
+            if (!e)
+              samples.set(
+                key,
+                (e = {
+                  row: { scenario: r.scenario, metric: r.metric, better: r.better },
+                  byTarget: new Map(),
+                }),
+              );
             let list = e.byTarget.get(t.name);
             if (!list) e.byTarget.set(t.name, (list = []));
             list.push(r.value);
@@ -85,7 +94,10 @@ async function main(): Promise<void> {
     const rss = targets.map((t) => `${t.name} ${((t.rss() ?? NaN) / 2 ** 20).toFixed(0)} MiB`).join(', ');
     process.stdout.write(
       `\namqplib and mqtt.js clients, median of ${rounds} rounds of ${seconds} s (after ${warmup} s warm-up), one machine, one run.\n\n` +
-        `${ratioTable(rows, targets.map((t) => t.name))}\n\nBroker RSS at the end: ${rss}\n`,
+        `${ratioTable(
+          rows,
+          targets.map((t) => t.name),
+        )}\n\nBroker RSS at the end: ${rss}\n`,
     );
   } finally {
     for (const t of targets) await t.stop();

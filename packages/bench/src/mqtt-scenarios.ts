@@ -24,7 +24,14 @@ function pubSub(qos: 0 | 1, size: number): Scenario {
       const sub = await startWorker({ kind: 'mqtt-sub', url, topic, qos, clientId: `${tag()}-sub` });
       const pub = await startWorker({ kind: 'mqtt-pub', url, topic, qos, size, window: 100 });
       try {
-        return [{ scenario: name, metric: 'msg/s delivered', better: 'higher', value: await rate([sub], seconds, warmup) }];
+        return [
+          {
+            scenario: name,
+            metric: 'msg/s delivered',
+            better: 'higher',
+            value: await rate([sub], seconds, warmup),
+          },
+        ];
       } finally {
         await stopAll([pub, sub]);
       }
@@ -38,7 +45,14 @@ const connectRate: Scenario = {
   async run(target, { seconds, warmup }) {
     const w = await startWorker({ kind: 'mqtt-connect-rate', url: target.urls.mqtt!, concurrency: 8 });
     try {
-      return [{ scenario: connectRate.name, metric: 'connections/s', better: 'higher', value: await rate([w], seconds, warmup) }];
+      return [
+        {
+          scenario: connectRate.name,
+          metric: 'connections/s',
+          better: 'higher',
+          value: await rate([w], seconds, warmup),
+        },
+      ];
     } finally {
       await stopAll([w]);
     }
@@ -56,10 +70,30 @@ const mqttToAmqp: Scenario = {
     const queue = `${t}-q`;
     await ch.assertQueue(queue, { durable: false });
     await ch.bindQueue(queue, 'amq.topic', `sensors.${t}`);
-    const consumer = await startWorker({ kind: 'consume', url: target.urls.amqp!, queue, prefetch: 1000, ackEvery: 100 });
-    const pub = await startWorker({ kind: 'mqtt-pub', url: target.urls.mqtt!, topic: `sensors/${t}`, qos: 0, size: 16, window: 100 });
+    const consumer = await startWorker({
+      kind: 'consume',
+      url: target.urls.amqp!,
+      queue,
+      prefetch: 1000,
+      ackEvery: 100,
+    });
+    const pub = await startWorker({
+      kind: 'mqtt-pub',
+      url: target.urls.mqtt!,
+      topic: `sensors/${t}`,
+      qos: 0,
+      size: 16,
+      window: 100,
+    });
     try {
-      return [{ scenario: mqttToAmqp.name, metric: 'msg/s delivered', better: 'higher', value: await rate([consumer], seconds, warmup) }];
+      return [
+        {
+          scenario: mqttToAmqp.name,
+          metric: 'msg/s delivered',
+          better: 'higher',
+          value: await rate([consumer], seconds, warmup),
+        },
+      ];
     } finally {
       await stopAll([pub, consumer]);
       await ch.deleteQueue(queue).catch(() => {});
@@ -85,11 +119,20 @@ export function holdConnections(total: number): Scenario {
       const procs = 4;
       const t0 = performance.now();
       const workers = await Promise.all(
-        Array.from({ length: procs }, (_, p) => startWorker({ kind: 'mqtt-hold', url, count: total / procs, prefix: `hold${p}${tag()}`, concurrency: 16 })),
+        Array.from({ length: procs }, (_, p) =>
+          startWorker({
+            kind: 'mqtt-hold',
+            url,
+            count: total / procs,
+            prefix: `hold${p}${tag()}`,
+            concurrency: 16,
+          }),
+        ),
       );
       const setupSeconds = (performance.now() - t0) / 1000;
       try {
-        const status = () => Promise.all(workers.map((w) => w.ask<{ count: number; held: number; prefix: string }>('count')));
+        const status = () =>
+          Promise.all(workers.map((w) => w.ask<{ count: number; held: number; prefix: string }>('count')));
         const first = await status();
         const held = first.reduce((a, s) => a + s.held, 0);
         await sleep(1);
@@ -97,9 +140,17 @@ export function holdConnections(total: number): Scenario {
         // Reachability: one QoS 0 message to every held connection's topic (a broker that is
         // out of connections may refuse the publisher itself: then nothing is reached).
         let received = 0;
-        const pub = await mqtt.connectAsync(url, { username: 'guest', password: 'guest', reconnectPeriod: 0, connectTimeout: 10_000 }).catch(() => undefined);
+        const pub = await mqtt
+          .connectAsync(url, {
+            username: 'guest',
+            password: 'guest',
+            reconnectPeriod: 0,
+            connectTimeout: 10_000,
+          })
+          .catch(() => undefined);
         if (pub) {
-          for (const s of first) for (let i = 0; i < s.held; i++) pub.publish(`${s.prefix}/${i}`, 'ping', { qos: 0 });
+          for (const s of first)
+            for (let i = 0; i < s.held; i++) pub.publish(`${s.prefix}/${i}`, 'ping', { qos: 0 });
           const deadline = Date.now() + 30_000;
           while (Date.now() < deadline) {
             received = (await status()).reduce((a, s) => a + s.count, 0);
@@ -111,10 +162,20 @@ export function holdConnections(total: number): Scenario {
         const out: Measurement[] = [
           { scenario: name, metric: 'connections held', better: 'higher', value: held },
           { scenario: name, metric: 'connections reached by a publish', better: 'higher', value: received },
-          { scenario: name, metric: 'seconds to connect + subscribe all', better: 'lower', value: setupSeconds },
+          {
+            scenario: name,
+            metric: 'seconds to connect + subscribe all',
+            better: 'lower',
+            value: setupSeconds,
+          },
         ];
         if (rssBefore !== undefined && rssAfter !== undefined && held > 0) {
-          out.push({ scenario: name, metric: 'broker KiB RSS per connection', better: 'lower', value: (rssAfter - rssBefore) / 1024 / held });
+          out.push({
+            scenario: name,
+            metric: 'broker KiB RSS per connection',
+            better: 'lower',
+            value: (rssAfter - rssBefore) / 1024 / held,
+          });
         }
         return out;
       } finally {
@@ -124,4 +185,10 @@ export function holdConnections(total: number): Scenario {
   };
 }
 
-export const mqttScenarios: Scenario[] = [pubSub(0, 16), pubSub(1, 16), connectRate, mqttToAmqp, holdConnections(10_000)];
+export const mqttScenarios: Scenario[] = [
+  pubSub(0, 16),
+  pubSub(1, 16),
+  connectRate,
+  mqttToAmqp,
+  holdConnections(10_000),
+];

@@ -12,7 +12,13 @@ export type MqttJob =
   | { kind: 'mqtt-connect-rate'; url: string; concurrency: number }
   | { kind: 'mqtt-hold'; url: string; count: number; prefix: string; concurrency: number };
 
-const auth = { username: 'guest', password: 'guest', reconnectPeriod: 0, connectTimeout: 30_000, keepalive: 600 };
+const auth = {
+  username: 'guest',
+  password: 'guest',
+  reconnectPeriod: 0,
+  connectTimeout: 30_000,
+  keepalive: 600,
+};
 let count = 0;
 let stopping = false;
 const held: MqttClient[] = [];
@@ -105,7 +111,14 @@ let prefix = '';
 process.on('message', (msg: { cmd: string; job?: MqttJob }) => {
   if (msg.cmd === 'start') {
     const j = msg.job!;
-    const run = j.kind === 'mqtt-sub' ? subscribe(j) : j.kind === 'mqtt-pub' ? publish(j) : j.kind === 'mqtt-connect-rate' ? connectRate(j) : hold(j);
+    const run =
+      j.kind === 'mqtt-sub'
+        ? subscribe(j)
+        : j.kind === 'mqtt-pub'
+          ? publish(j)
+          : j.kind === 'mqtt-connect-rate'
+            ? connectRate(j)
+            : hold(j);
     // Publishers and connect loops report ready themselves; the others once set up.
     if (j.kind === 'mqtt-sub' || j.kind === 'mqtt-hold') void run.then(() => process.send!({ ready: true }));
     run.catch((err: unknown) => {

@@ -81,6 +81,7 @@ export function junctionCommand(ports: { amqp: number; mqtt: number }): string[]
     'start',
     ...['--amqp-port', String(ports.amqp), '--amqp-host', '127.0.0.1'],
     ...['--mqtt-port', String(ports.mqtt), '--mqtt-host', '127.0.0.1', '--mqtt-ws-port', 'off'],
+    ...['--stomp-port', 'off', '--http-port', 'off', '--storage', 'memory'],
     ...['--log-level', 'warn'],
   ];
 }
@@ -100,11 +101,22 @@ export async function startJunction(): Promise<RunningPeer> {
 
 /** Debian's mosquitto on a free port, anonymous, in memory; its per-client queue limit lifted so it drops nothing. */
 export async function startMosquitto(): Promise<RunningPeer> {
-  if (!existsSync('/usr/sbin/mosquitto')) throw new Error('mosquitto is not installed: apt-get install -y mosquitto');
+  if (!existsSync('/usr/sbin/mosquitto'))
+    throw new Error('mosquitto is not installed: apt-get install -y mosquitto');
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'junction-bench-mosquitto-'));
   const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'max_queued_messages 0', 'log_dest none', ''].join('\n'));
+  writeFileSync(
+    conf,
+    [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      'persistence false',
+      'max_queued_messages 0',
+      'log_dest none',
+      '',
+    ].join('\n'),
+  );
   const child = spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitForPort(port, 15_000, 'Mosquitto');
   return {

@@ -6,7 +6,10 @@ export function percentile(sorted: readonly number[], p: number): number {
 }
 
 export function median(values: readonly number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 0.5);
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
 }
 
 export interface Row {
@@ -30,7 +33,9 @@ export function ratioTable(rows: readonly Row[], targets: readonly string[]): st
       const ratio = r.better === 'higher' ? b / v : v / b;
       return Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : 'n/a';
     });
-    lines.push(`| ${[r.scenario, r.metric, ...targets.map((t) => fmt(r.values[t]))].concat(ratios).join(' | ')} |`);
+    lines.push(
+      `| ${[r.scenario, r.metric, ...targets.map((t) => fmt(r.values[t]))].concat(ratios).join(' | ')} |`,
+    );
   }
   return lines.join('\n');
 }

@@ -7,7 +7,15 @@ import amqp from 'amqplib';
 
 export type Job =
   | { kind: 'consume'; url: string; queue: string; prefetch: number; ackEvery: number }
-  | { kind: 'produce'; url: string; exchange: string; routingKey: string; size: number; confirms: boolean; window: number }
+  | {
+      kind: 'produce';
+      url: string;
+      exchange: string;
+      routingKey: string;
+      size: number;
+      confirms: boolean;
+      window: number;
+    }
   | { kind: 'latency-consume'; url: string; queue: string }
   | { kind: 'latency-produce'; url: string; queue: string; rate: number; size: number };
 
@@ -110,7 +118,13 @@ process.on('message', (msg: { cmd: string; job?: Job }) => {
   if (msg.cmd === 'start') {
     const j = msg.job!;
     const run =
-      j.kind === 'consume' ? consume(j) : j.kind === 'produce' ? produce(j) : j.kind === 'latency-consume' ? latencyConsume(j) : latencyProduce(j);
+      j.kind === 'consume'
+        ? consume(j)
+        : j.kind === 'produce'
+          ? produce(j)
+          : j.kind === 'latency-consume'
+            ? latencyConsume(j)
+            : latencyProduce(j);
     run.catch((err: unknown) => {
       process.send!({ error: String((err as Error)?.stack ?? err) });
       process.exit(1);

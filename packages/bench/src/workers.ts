@@ -33,7 +33,9 @@ const modules = {
 };
 
 export async function startWorker(job: AmqpJob | MqttJob): Promise<Worker> {
-  const child = fork(job.kind.startsWith('mqtt-') ? modules.mqtt : modules.amqp, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(job.kind.startsWith('mqtt-') ? modules.mqtt : modules.amqp, [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const pending: ((m: Record<string, unknown>) => void)[] = [];
   let failed: string | undefined;
   child.on('message', (m: Record<string, unknown>) => {
@@ -72,7 +74,11 @@ export const sleep = (s: number): Promise<void> => new Promise((r) => setTimeout
 /** Deliveries per second summed over `counters`, measured over `seconds` after `warmup`. */
 export async function rate(counters: Worker[], seconds: number, warmup: number): Promise<number> {
   await sleep(warmup);
-  const count = async () => (await Promise.all(counters.map((c) => c.ask<{ count: number }>('count')))).reduce((a, b) => a + b.count, 0);
+  const count = async () =>
+    (await Promise.all(counters.map((c) => c.ask<{ count: number }>('count')))).reduce(
+      (a, b) => a + b.count,
+      0,
+    );
   const c0 = await count();
   const t0 = performance.now();
   await sleep(seconds);

@@ -4,7 +4,9 @@
  * static web UI at / and /ui/ (served from `uiDir` when given).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo, Socket } from 'node:net';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { Broker, ProtocolAdapter } from '@junction/core';
@@ -26,7 +28,10 @@ export interface ManagementOptions {
   store?: { vhostMeta?: VhostMeta };
   /** Message rate sampling (default: a sample per second, rates over 5 s). */
   rates?: StatsOptions;
-  /** Directory of the static web UI, served at / and /ui/. Default: this package's ui/ directory; null: no UI. */
+  /**
+   * Directory of the static web UI, served at / and /ui/ (its charting library, uPlot, at
+   * /ui/vendor/uplot/ from the installed package). Default: this package's ui/ directory; null: no UI.
+   */
   uiDir?: string | null;
   /** Readiness beyond the management listener itself (e.g. the protocol listeners are up). Default: ready. */
   ready?: () => boolean;
@@ -45,6 +50,7 @@ export interface ManagementServer {
 export function createManagementServer(opts: ManagementOptions): ManagementServer {
   const { broker, log } = opts;
   const uiDir = opts.uiDir === undefined ? fileURLToPath(new URL('../ui/', import.meta.url)) : opts.uiDir;
+  const vendor = uiDir === null ? null : vendorDirs();
   const stats = new MessageStats(broker, opts.rates);
   const metrics = new Metrics(broker, opts.adapters, stats);
   let address: AddressInfo | undefined;
@@ -90,15 +96,17 @@ export function createManagementServer(opts: ManagementOptions): ManagementServe
     }
     if (method !== 'GET' && method !== 'HEAD')
       throw new HttpError(405, 'method_not_allowed', `method ${method} not allowed`);
-    // The web UI: GET / and /ui/... from uiDir. The UI itself is a later step.
-    if (rawPath === '/' || rawPath === '/ui' || rawPath.startsWith('/ui/')) {
-      if (uiDir !== null) {
-        const rel =
-          rawPath === '/' || rawPath === '/ui' || rawPath === '/ui/'
-            ? 'index.html'
-            : rawPath.slice('/ui/'.length);
-        if (await serveStatic(res, uiDir, rel)) return;
-      }
+    // The web UI: GET / and /ui/... from uiDir, vendored libraries from their packages.
+    if (uiDir !== null && (rawPath === '/' || rawPath === '/ui' || rawPath.startsWith('/ui/'))) {
+      const rel =
+        rawPath === '/' || rawPath === '/ui' || rawPath === '/ui/'
+          ? 'index.html'
+          : rawPath.slice('/ui/'.length);
+      const m = /^vendor\/([a-z0-9-]+)\/(.+)$/.exec(rel);
+      if (m) {
+        const dir = vendor?.[m[1]!];
+        if (dir !== undefined && (await serveStatic(res, dir, m[2]!))) return;
+      } else if (await serveStatic(res, uiDir, rel)) return;
     }
     throw new HttpError(404, 'Object Not Found', 'Not Found');
   }
@@ -119,6 +127,15 @@ export function createManagementServer(opts: ManagementOptions): ManagementServe
       }
       // Drain what is left of the body so keep-alive clients see the answer.
       req.resume();
+      // Scripts (the web UI) ask for no Basic challenge, or the browser would pop up its own login dialog.
+      if (
+        e.headers['www-authenticate'] !== undefined &&
+        req.headers['x-requested-with'] === 'XMLHttpRequest'
+      ) {
+        const { ['www-authenticate']: _challenge, ...headers } = e.headers;
+        sendError(res, new HttpError(e.status, e.error, e.reason, headers));
+        return;
+      }
       sendError(res, e);
     });
   });
@@ -161,6 +178,18 @@ export function createManagementServer(opts: ManagementOptions): ManagementServe
       readyFlag = ready;
     },
   };
+}
+
+/** Browser libraries the UI loads from /ui/vendor/{name}/: name -> the directory served. */
+function vendorDirs(): Record<string, string> {
+  const require = createRequire(import.meta.url);
+  const out: Record<string, string> = {};
+  try {
+    out['uplot'] = join(dirname(require.resolve('uplot/package.json')), 'dist');
+  } catch {
+    // Not installed: the UI shows its numbers without charts.
+  }
+  return out;
 }
 
 export { MessageStats } from './stats.js';

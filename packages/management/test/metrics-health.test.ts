@@ -150,8 +150,47 @@ describe('bundled web UI', () => {
       expect(html).toContain('/ui/app.js');
       const js = await fetch(`${other.base}/ui/app.js`);
       expect(js.status).toBe(200);
-      expect(await js.text()).toContain('/api/overview');
+      expect(await js.text()).toContain("from './js/overview.js'");
+      expect(await (await fetch(`${other.base}/ui/js/overview.js`)).text()).toContain('/api/overview');
       expect((await fetch(`${other.base}/ui/style.css`)).headers.get('content-type')).toMatch(/text\/css/);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('serves uPlot from its installed package under /ui/vendor/uplot/, and nothing else there', async () => {
+    const other = await start();
+    try {
+      const html = await (await fetch(`${other.base}/`)).text();
+      expect(html).toContain('/ui/vendor/uplot/uPlot.iife.min.js');
+      let r = await fetch(`${other.base}/ui/vendor/uplot/uPlot.iife.min.js`);
+      expect(r.status).toBe(200);
+      expect(r.headers.get('content-type')).toMatch(/javascript/);
+      expect(await r.text()).toContain('uPlot');
+      r = await fetch(`${other.base}/ui/vendor/uplot/uPlot.min.css`);
+      expect(r.status).toBe(200);
+      expect(r.headers.get('content-type')).toMatch(/text\/css/);
+      expect((await fetch(`${other.base}/ui/vendor/uplot/..%2Fpackage.json`)).status).toBe(404);
+      expect((await fetch(`${other.base}/ui/vendor/uplot/missing.js`)).status).toBe(404);
+      expect((await fetch(`${other.base}/ui/vendor/left-pad/index.js`)).status).toBe(404);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('answers scripts (X-Requested-With) 401 without a Basic challenge, so browsers show no dialog', async () => {
+    const other = await start();
+    try {
+      const plain = await other.api('GET', '/api/whoami', { auth: ['guest', 'wrong'] });
+      expect(plain.status).toBe(401);
+      expect(plain.headers.get('www-authenticate')).toMatch(/^Basic /);
+      const xhr = await other.api('GET', '/api/whoami', {
+        auth: ['guest', 'wrong'],
+        headers: { 'x-requested-with': 'XMLHttpRequest' },
+      });
+      expect(xhr.status).toBe(401);
+      expect(xhr.headers.get('www-authenticate')).toBeNull();
+      expect(xhr.json).toMatchObject({ error: 'not_authorised' });
     } finally {
       await other.close();
     }

@@ -1,349 +1,151 @@
-/* global document, window, fetch, sessionStorage, btoa, Blob */
-// Junction management UI: a small single-page client of the /api endpoints (no build step).
+/* global document, window */
+// Junction management UI: a small single-page client of the /api endpoints (plain ES modules,
+// no build step). Pages live in js/; each has mount(root) -> {refresh?, destroy?}.
 
-const state = {
-  auth: sessionStorage.getItem('junction-auth'),
-  tab: window.location.hash.slice(1) || 'overview',
-  timer: 0,
-};
+import { api, login, logout, resume, session, setUnauthorizedHandler } from './js/api.js';
+import { el, notify } from './js/dom.js';
+import { channelsPage, connectionsPage } from './js/connections.js';
+import { definitionsPage, permissionsPage, policiesPage, usersPage, vhostsPage } from './js/admin.js';
+import { exchangesPage } from './js/exchanges.js';
+import { overviewPage, startSampling, stopSampling } from './js/overview.js';
+import { queuesPage } from './js/queues.js';
 
-const tabs = {
-  overview: renderOverview,
-  connections: () =>
-    renderList(
-      '/api/connections',
-      ['name', 'protocol', 'user', 'vhost', 'peer_host', 'channels', 'state'],
-      closeConnectionButton,
-    ),
-  channels: () =>
-    renderList('/api/channels', ['name', 'user', 'vhost', 'consumer_count', 'messages_unacknowledged']),
-  exchanges: renderExchanges,
-  queues: renderQueues,
-  vhosts: () =>
-    renderList('/api/vhosts', [
-      'name',
-      'description',
-      'messages',
-      'messages_ready',
-      'messages_unacknowledged',
-    ]),
-  users: () => renderList('/api/users', ['name', 'tags']),
-  policies: () =>
-    renderList('/api/policies', ['vhost', 'name', 'pattern', 'apply-to', 'priority', 'definition']),
-  definitions: renderDefinitions,
-};
+const PAGES = [
+  overviewPage,
+  connectionsPage,
+  channelsPage,
+  exchangesPage,
+  queuesPage,
+  vhostsPage,
+  usersPage,
+  permissionsPage,
+  policiesPage,
+  definitionsPage,
+];
+const REFRESH_MS = 2000;
 
-const el = (tag, attrs = {}, ...children) => {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
-    else e.setAttribute(k, v);
-  }
-  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c ?? '')));
-  return e;
-};
-const { Node } = window;
+const $ = (id) => document.getElementById(id);
+let current = null; // {page, handle, timer}
 
-async function api(method, path, body) {
-  const headers = { authorization: `Basic ${state.auth}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const r = await fetch(path, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (r.status === 401) {
-    showLogin('Please log in.');
-    throw new Error('not logged in');
-  }
-  const text = await r.text();
-  const json = text ? JSON.parse(text) : undefined;
-  if (!r.ok) throw new Error(json?.reason ?? `HTTP ${r.status}`);
-  return json;
+const visiblePages = () => PAGES.filter((p) => !p.admin || session.user?.tags.includes('administrator'));
+
+function pageFromHash() {
+  const id = window.location.hash.replace(/^#\/?/, '') || 'overview';
+  return visiblePages().find((p) => p.id === id) ?? overviewPage;
 }
 
-const enc = encodeURIComponent;
-const rate = (s, k) => s?.[`${k}_details`]?.rate ?? 0;
-const show = (v) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : v);
-
-function table(rows, columns, extra) {
-  const head = el('tr', {}, ...columns.map((c) => el('th', {}, c)), ...(extra ? [el('th')] : []));
-  const body = rows.map((r) =>
-    el(
-      'tr',
-      {},
-      ...columns.map((c) => el('td', typeof r[c] === 'number' ? { class: 'num' } : {}, show(r[c]))),
-      ...(extra ? [el('td', {}, extra(r))] : []),
-    ),
-  );
-  return el('table', {}, el('thead', {}, head), el('tbody', {}, ...body));
+function unmount() {
+  if (!current) return;
+  window.clearInterval(current.timer);
+  current.handle?.destroy?.();
+  current = null;
 }
 
-async function renderOverview(main) {
-  const o = await api('GET', '/api/overview');
-  const cards = [
-    ['Connections', o.object_totals.connections],
-    ['Channels', o.object_totals.channels],
-    ['Queues', o.object_totals.queues],
-    ['Consumers', o.object_totals.consumers],
-    ['Messages', o.queue_totals.messages],
-    ['Ready', o.queue_totals.messages_ready],
-    ['Unacked', o.queue_totals.messages_unacknowledged],
-    ['Publish /s', rate(o.message_stats, 'publish')],
-    ['Deliver /s', rate(o.message_stats, 'deliver')],
-    ['Ack /s', rate(o.message_stats, 'ack')],
-  ];
-  main.append(
-    el('h2', {}, `${o.product_name} ${o.product_version} on ${o.node}`),
-    el('div', { class: 'cards' }, ...cards.map(([k, v]) => el('div', { class: 'card' }, el('b', {}, v), k))),
-  );
-}
-
-async function renderList(path, columns, extra) {
-  const rows = await api('GET', path);
-  return table(rows, columns, extra);
-}
-
-function closeConnectionButton(c) {
-  return el(
-    'button',
-    { onclick: () => act(() => api('DELETE', `/api/connections/${enc(c.name)}`)) },
-    'Close',
-  );
-}
-
-async function act(fn) {
+async function refresh(state) {
+  if (!state.handle?.refresh || state.busy) return;
+  state.busy = true;
   try {
-    await fn();
+    await state.handle.refresh();
+    state.error.hidden = true;
   } catch (err) {
-    window.alert(err.message);
+    if (current === state && session.auth) {
+      state.error.textContent = `Could not load: ${err.message}`;
+      state.error.hidden = false;
+    }
+  } finally {
+    state.busy = false;
   }
-  await render();
 }
 
-function formOf(fields, submit, label) {
-  const inputs = fields.map(([name, placeholder]) => el('input', { name, placeholder }));
-  return el(
-    'form',
-    {
-      class: 'inline',
-      onsubmit: (e) => {
-        e.preventDefault();
-        const v = Object.fromEntries(inputs.map((i) => [i.name, i.value]));
-        void act(() => submit(v));
-      },
-    },
-    ...inputs.map((i) => el('label', {}, i.placeholder, i)),
-    el('button', { type: 'submit' }, label),
-  );
-}
-
-async function renderExchanges(main) {
-  main.append(
-    formOf(
-      [
-        ['vhost', 'vhost'],
-        ['name', 'name'],
-        ['type', 'type (direct, fanout, topic, headers)'],
-      ],
-      (v) =>
-        api('PUT', `/api/exchanges/${enc(v.vhost || '/')}/${enc(v.name)}`, {
-          type: v.type || 'direct',
-          durable: true,
-        }),
-      'Add exchange',
-    ),
-    formOf(
-      [
-        ['vhost', 'vhost'],
-        ['exchange', 'exchange'],
-        ['routing_key', 'routing key'],
-        ['payload', 'payload'],
-      ],
-      async (v) => {
-        const r = await api(
-          'POST',
-          `/api/exchanges/${enc(v.vhost || '/')}/${enc(v.exchange || 'amq.default')}/publish`,
-          { routing_key: v.routing_key, payload: v.payload, payload_encoding: 'string', properties: {} },
-        );
-        window.alert(r.routed ? 'Message routed.' : 'Message published, but not routed.');
-      },
-      'Publish',
-    ),
-  );
-  return renderList(
-    '/api/exchanges',
-    ['vhost', 'name', 'type', 'durable', 'auto_delete', 'internal', 'arguments'],
-    (x) =>
-      x.name === '' || x.name.startsWith('amq.')
-        ? ''
-        : el(
-            'button',
-            { onclick: () => act(() => api('DELETE', `/api/exchanges/${enc(x.vhost)}/${enc(x.name)}`)) },
-            'Delete',
-          ),
-  );
-}
-
-async function renderQueues(main) {
-  main.append(
-    formOf(
-      [
-        ['vhost', 'vhost'],
-        ['name', 'name'],
-      ],
-      (v) => api('PUT', `/api/queues/${enc(v.vhost || '/')}/${enc(v.name)}`, { durable: true }),
-      'Add queue',
-    ),
-  );
-  const rows = (await api('GET', '/api/queues')).map((q) => ({
-    ...q,
-    publish_rate: rate(q.message_stats, 'publish'),
-    deliver_rate: rate(q.message_stats, 'deliver'),
-    ack_rate: rate(q.message_stats, 'ack'),
-  }));
-  const out = el('pre');
-  const t = table(
-    rows,
-    [
-      'vhost',
-      'name',
-      'durable',
-      'state',
-      'messages_ready',
-      'messages_unacknowledged',
-      'consumers',
-      'publish_rate',
-      'deliver_rate',
-      'ack_rate',
-    ],
-    (q) => {
-      const path = `/api/queues/${enc(q.vhost)}/${enc(q.name)}`;
-      return el(
-        'span',
-        {},
-        el(
-          'button',
-          {
-            onclick: () =>
-              api('POST', `${path}/get`, {
-                count: 5,
-                ackmode: 'ack_requeue_true',
-                encoding: 'auto',
-                truncate: 50000,
-              }).then(
-                (m) => {
-                  out.textContent = JSON.stringify(m, null, 2);
-                },
-                (e) => window.alert(e.message),
-              ),
-          },
-          'Get',
-        ),
-        el('button', { onclick: () => act(() => api('DELETE', `${path}/contents`)) }, 'Purge'),
-        el(
-          'button',
-          { onclick: () => window.confirm(`Delete queue ${q.name}?`) && act(() => api('DELETE', path)) },
-          'Delete',
-        ),
-      );
-    },
-  );
-  main.append(t, out);
-}
-
-async function renderDefinitions(main) {
-  const input = el('input', { type: 'file', accept: 'application/json' });
-  main.append(
-    el(
-      'button',
-      {
-        onclick: async () => {
-          const defs = await api('GET', '/api/definitions');
-          const a = el('a', {
-            href: URL.createObjectURL(
-              new Blob([JSON.stringify(defs, null, 2)], { type: 'application/json' }),
-            ),
-            download: 'junction-definitions.json',
-          });
-          a.click();
+function show() {
+  const page = pageFromHash();
+  unmount();
+  const main = $('main');
+  const root = el('div', { class: 'page', id: `page-${page.id}` });
+  const error = el('p', { class: 'error banner', hidden: true });
+  main.replaceChildren(error, root);
+  $('tabs').replaceChildren(
+    ...visiblePages().map((p) =>
+      el(
+        'a',
+        {
+          href: `#/${p.id}`,
+          class: p === page ? 'active' : null,
+          'aria-current': p === page ? 'page' : null,
         },
-      },
-      'Download definitions',
-    ),
-    el(
-      'form',
-      {
-        class: 'inline',
-        onsubmit: (e) => {
-          e.preventDefault();
-          const f = input.files?.[0];
-          if (f) void f.text().then((t) => act(() => api('POST', '/api/definitions', JSON.parse(t))));
-        },
-      },
-      input,
-      el('button', { type: 'submit' }, 'Import definitions'),
+        p.title,
+      ),
     ),
   );
+  document.title = `${page.title} · Junction`;
+  const state = { page, error, busy: false, handle: null, timer: 0 };
+  current = state;
+  try {
+    state.handle = page.mount(root) ?? {};
+  } catch (err) {
+    error.textContent = err.message;
+    error.hidden = false;
+    return;
+  }
+  void refresh(state);
+  state.timer = window.setInterval(() => void refresh(state), REFRESH_MS);
 }
 
-async function render() {
-  const main = document.getElementById('main');
-  const nav = document.getElementById('tabs');
-  nav.replaceChildren(
-    ...Object.keys(tabs).map((t) => el('a', { href: `#${t}`, class: t === state.tab ? 'active' : '' }, t)),
+function enter(me) {
+  $('login').hidden = true;
+  $('app').hidden = false;
+  $('who').replaceChildren(
+    el('span', { class: 'user', title: `tags: ${me.tags.join(', ') || 'none'}` }, me.name),
+    el('button', { type: 'button', class: 'small ghost', onclick: () => leave() }, 'Log out'),
   );
-  try {
-    const fresh = document.createElement('div');
-    const node = await tabs[state.tab]?.(fresh);
-    if (node) fresh.append(node);
-    main.replaceChildren(...fresh.childNodes);
-  } catch (err) {
-    if (state.auth) main.replaceChildren(el('p', { class: 'error' }, err.message));
-  }
+  startSampling();
+  show();
 }
 
-function showLogin(message) {
-  state.auth = null;
-  sessionStorage.removeItem('junction-auth');
-  document.getElementById('main').replaceChildren();
-  document.getElementById('who').replaceChildren();
-  document.getElementById('login').hidden = false;
-  document.getElementById('login-error').textContent = message ?? '';
+function leave(message) {
+  unmount();
+  stopSampling();
+  logout();
+  $('app').hidden = true;
+  $('main').replaceChildren();
+  $('who').replaceChildren();
+  $('tabs').replaceChildren();
+  $('login').hidden = false;
+  $('login-error').textContent = message ?? '';
+  $('login').elements.username.focus();
 }
 
-document.getElementById('login').addEventListener('submit', async (e) => {
-  e.preventDefault();
-  const f = new window.FormData(e.target);
-  state.auth = btoa(`${f.get('username')}:${f.get('password')}`);
-  try {
-    const me = await api('GET', '/api/whoami');
-    sessionStorage.setItem('junction-auth', state.auth);
-    e.target.hidden = true;
-    start(me);
-  } catch (err) {
-    showLogin(err.message === 'not logged in' ? 'Login failed.' : err.message);
-  }
+setUnauthorizedHandler((reason) => {
+  if (session.auth) leave(`Session ended: ${reason}`);
 });
 
-function start(me) {
-  document
-    .getElementById('who')
-    .replaceChildren(
-      `${me.name} (${me.tags.join(', ')})`,
-      el('button', { onclick: () => showLogin() }, 'Log out'),
-    );
-  window.clearInterval(state.timer);
-  state.timer = window.setInterval(() => {
-    if (!document.activeElement || document.activeElement === document.body) void render();
-  }, 5000);
-  void render();
-}
+$('login').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const f = e.target;
+  const button = f.querySelector('button');
+  button.disabled = true;
+  $('login-error').textContent = '';
+  try {
+    const me = await login(f.elements.username.value, f.elements.password.value);
+    f.elements.password.value = '';
+    enter(me);
+  } catch (err) {
+    $('login-error').textContent =
+      err.status === 401 ? 'Login failed: wrong username or password.' : `Login failed: ${err.message}`;
+  } finally {
+    button.disabled = false;
+  }
+});
 
 window.addEventListener('hashchange', () => {
-  state.tab = window.location.hash.slice(1) || 'overview';
-  void render();
+  if (session.user) show();
 });
 
-if (state.auth) api('GET', '/api/whoami').then(start, () => showLogin());
-else showLogin();
+// Back from a reload with credentials in this tab's session: skip the login form.
+resume().then(
+  (me) => (me ? enter(me) : leave()),
+  () => leave(),
+);
+
+// For the console: `junction.api('GET', '/api/overview')`.
+window.junction = { api, notify };

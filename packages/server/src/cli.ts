@@ -51,8 +51,22 @@ export async function main(argv: string[]): Promise<number> {
   }
   const log = createLogger(config.logLevel);
   const handle = await startBroker({
-    ports: { amqp: config.amqp?.port ?? null, mqtt: config.mqtt?.port ?? null, mqttWs: config.mqtt?.wsPort ?? null, http: config.http?.port ?? null },
-    hosts: { amqp: config.amqp?.host, mqtt: config.mqtt?.host, mqttWs: config.mqtt?.host, http: config.http?.host },
+    ports: {
+      amqp: config.amqp?.port ?? null,
+      mqtt: config.mqtt?.port ?? null,
+      mqttWs: config.mqtt?.wsPort ?? null,
+      stomp: config.stomp?.port ?? null,
+      stompWs: config.stomp?.wsPort ?? null,
+      http: config.http?.port ?? null,
+    },
+    hosts: {
+      amqp: config.amqp?.host,
+      mqtt: config.mqtt?.host,
+      mqttWs: config.mqtt?.host,
+      stomp: config.stomp?.host,
+      stompWs: config.stomp?.host,
+      http: config.http?.host,
+    },
     storage: config.storage,
     logger: log,
     config,

@@ -10,7 +10,9 @@ export interface ListenerConfig {
 }
 
 export interface JunctionConfig {
-  amqp: ListenerConfig & { frameMax: number; channelMax: number; heartbeat: number; maxMessageSize: number } | null;
+  amqp:
+    | (ListenerConfig & { frameMax: number; channelMax: number; heartbeat: number; maxMessageSize: number })
+    | null;
   mqtt:
     | (ListenerConfig & {
         wsPort: number | null;
@@ -20,7 +22,7 @@ export interface JunctionConfig {
         maxPacketSize: number;
       })
     | null;
-  stomp: ListenerConfig & { wsPort: number | null } | null;
+  stomp: (ListenerConfig & { wsPort: number | null }) | null;
   http: ListenerConfig | null;
   storage: string;
   /** Where the embedded store keeps its files. */
@@ -33,9 +35,24 @@ export interface JunctionConfig {
 }
 
 export const defaults: JunctionConfig = {
-  amqp: { port: 5672, host: '0.0.0.0', frameMax: 131072, channelMax: 2047, heartbeat: 60, maxMessageSize: 128 * 1024 * 1024 },
-  mqtt: { port: 1883, host: '0.0.0.0', wsPort: 15675, allowAnonymous: false, maxConnections: 0, maxInflight: 100, maxPacketSize: 16 * 1024 * 1024 },
-  stomp: null,
+  amqp: {
+    port: 5672,
+    host: '0.0.0.0',
+    frameMax: 131072,
+    channelMax: 2047,
+    heartbeat: 60,
+    maxMessageSize: 128 * 1024 * 1024,
+  },
+  mqtt: {
+    port: 1883,
+    host: '0.0.0.0',
+    wsPort: 15675,
+    allowAnonymous: false,
+    maxConnections: 0,
+    maxInflight: 100,
+    maxPacketSize: 16 * 1024 * 1024,
+  },
+  stomp: { port: 61613, host: '0.0.0.0', wsPort: 15674 },
   http: { port: 15672, host: '0.0.0.0' },
   storage: 'embedded',
   dataDir: 'data',
@@ -47,27 +64,90 @@ export const defaults: JunctionConfig = {
 
 /** A flat key -> setter table shared by env vars and flags, so both stay in step with the docs. */
 export const settings: Record<string, { describe: string; apply: (c: JunctionConfig, v: string) => void }> = {
-  'amqp-port': { describe: 'AMQP 0-9-1 port (0 = ephemeral, "off" disables)', apply: (c, v) => (c.amqp = v === 'off' ? null : { ...(c.amqp ?? defaults.amqp!), port: int(v) }) },
+  'amqp-port': {
+    describe: 'AMQP 0-9-1 port (0 = ephemeral, "off" disables)',
+    apply: (c, v) => (c.amqp = v === 'off' ? null : { ...(c.amqp ?? defaults.amqp!), port: int(v) }),
+  },
   'amqp-host': { describe: 'AMQP listen address', apply: (c, v) => c.amqp && (c.amqp.host = v) },
-  'frame-max': { describe: 'largest AMQP frame offered in connection.tune', apply: (c, v) => c.amqp && (c.amqp.frameMax = int(v)) },
-  'channel-max': { describe: 'most AMQP channels per connection', apply: (c, v) => c.amqp && (c.amqp.channelMax = int(v)) },
-  heartbeat: { describe: 'AMQP heartbeat offered, seconds (0 = off)', apply: (c, v) => c.amqp && (c.amqp.heartbeat = int(v)) },
-  'max-message-size': { describe: 'largest message body accepted, bytes', apply: (c, v) => c.amqp && (c.amqp.maxMessageSize = int(v)) },
-  'mqtt-port': { describe: 'MQTT port ("off" disables MQTT)', apply: (c, v) => (c.mqtt = v === 'off' ? null : { ...(c.mqtt ?? defaults.mqtt!), port: int(v) }) },
+  'frame-max': {
+    describe: 'largest AMQP frame offered in connection.tune',
+    apply: (c, v) => c.amqp && (c.amqp.frameMax = int(v)),
+  },
+  'channel-max': {
+    describe: 'most AMQP channels per connection',
+    apply: (c, v) => c.amqp && (c.amqp.channelMax = int(v)),
+  },
+  heartbeat: {
+    describe: 'AMQP heartbeat offered, seconds (0 = off)',
+    apply: (c, v) => c.amqp && (c.amqp.heartbeat = int(v)),
+  },
+  'max-message-size': {
+    describe: 'largest message body accepted, bytes',
+    apply: (c, v) => c.amqp && (c.amqp.maxMessageSize = int(v)),
+  },
+  'mqtt-port': {
+    describe: 'MQTT port ("off" disables MQTT)',
+    apply: (c, v) => (c.mqtt = v === 'off' ? null : { ...(c.mqtt ?? defaults.mqtt!), port: int(v) }),
+  },
   'mqtt-host': { describe: 'MQTT listen address', apply: (c, v) => c.mqtt && (c.mqtt.host = v) },
-  'mqtt-ws-port': { describe: 'MQTT over WebSocket port, path /ws ("off" disables)', apply: (c, v) => c.mqtt && (c.mqtt.wsPort = v === 'off' ? null : int(v)) },
-  'mqtt-allow-anonymous': { describe: 'MQTT clients without a username connect as the default user (true/false)', apply: (c, v) => c.mqtt && (c.mqtt.allowAnonymous = bool(v)) },
-  'mqtt-max-connections': { describe: 'most concurrent MQTT connections (0 = no limit)', apply: (c, v) => c.mqtt && (c.mqtt.maxConnections = int(v)) },
-  'mqtt-max-inflight': { describe: 'most unacknowledged QoS 1/2 messages in flight per MQTT client', apply: (c, v) => c.mqtt && (c.mqtt.maxInflight = int(v)) },
-  'mqtt-max-packet-size': { describe: 'largest MQTT packet accepted, bytes', apply: (c, v) => c.mqtt && (c.mqtt.maxPacketSize = int(v)) },
-  'http-port': { describe: 'management API, web UI and /metrics port ("off" disables)', apply: (c, v) => (c.http = v === 'off' ? null : { host: c.http?.host ?? '0.0.0.0', port: int(v) }) },
+  'mqtt-ws-port': {
+    describe: 'MQTT over WebSocket port, path /ws ("off" disables)',
+    apply: (c, v) => c.mqtt && (c.mqtt.wsPort = v === 'off' ? null : int(v)),
+  },
+  'mqtt-allow-anonymous': {
+    describe: 'MQTT clients without a username connect as the default user (true/false)',
+    apply: (c, v) => c.mqtt && (c.mqtt.allowAnonymous = bool(v)),
+  },
+  'mqtt-max-connections': {
+    describe: 'most concurrent MQTT connections (0 = no limit)',
+    apply: (c, v) => c.mqtt && (c.mqtt.maxConnections = int(v)),
+  },
+  'mqtt-max-inflight': {
+    describe: 'most unacknowledged QoS 1/2 messages in flight per MQTT client',
+    apply: (c, v) => c.mqtt && (c.mqtt.maxInflight = int(v)),
+  },
+  'mqtt-max-packet-size': {
+    describe: 'largest MQTT packet accepted, bytes',
+    apply: (c, v) => c.mqtt && (c.mqtt.maxPacketSize = int(v)),
+  },
+  'stomp-port': {
+    describe: 'STOMP port ("off" disables STOMP)',
+    apply: (c, v) => (c.stomp = v === 'off' ? null : { ...(c.stomp ?? defaults.stomp!), port: int(v) }),
+  },
+  'stomp-host': {
+    describe: 'STOMP listen address (TCP and WebSocket)',
+    apply: (c, v) => c.stomp && (c.stomp.host = v),
+  },
+  'stomp-ws-port': {
+    describe: 'STOMP over WebSocket port, path /ws ("off" disables)',
+    apply: (c, v) => c.stomp && (c.stomp.wsPort = v === 'off' ? null : int(v)),
+  },
+  'http-port': {
+    describe: 'management API, web UI and /metrics port ("off" disables)',
+    apply: (c, v) => (c.http = v === 'off' ? null : { host: c.http?.host ?? '0.0.0.0', port: int(v) }),
+  },
   'http-host': { describe: 'management HTTP listen address', apply: (c, v) => c.http && (c.http.host = v) },
-  storage: { describe: 'storage backend: embedded (LMDB in --data-dir) or memory', apply: (c, v) => (c.storage = v) },
+  storage: {
+    describe: 'storage backend: embedded (LMDB in --data-dir), redis://host:port[/db] or memory',
+    apply: (c, v) => (c.storage = v),
+  },
   'data-dir': { describe: 'directory of the embedded store', apply: (c, v) => (c.dataDir = v) },
-  'log-level': { describe: 'pino log level: fatal, error, warn, info, debug, trace, silent', apply: (c, v) => (c.logLevel = v) },
-  'default-user': { describe: 'user:password created in a fresh store ("none" for no user)', apply: (c, v) => (c.defaultUser = v === 'none' ? null : userPass(v)) },
-  'loopback-users': { describe: 'comma-separated users allowed from loopback only', apply: (c, v) => (c.loopbackUsers = v ? v.split(',') : []) },
-  'memory-high-watermark': { describe: 'RSS bytes above which publishers are blocked (0 = never)', apply: (c, v) => (c.memoryHighWatermark = int(v)) },
+  'log-level': {
+    describe: 'pino log level: fatal, error, warn, info, debug, trace, silent',
+    apply: (c, v) => (c.logLevel = v),
+  },
+  'default-user': {
+    describe: 'user:password created in a fresh store ("none" for no user)',
+    apply: (c, v) => (c.defaultUser = v === 'none' ? null : userPass(v)),
+  },
+  'loopback-users': {
+    describe: 'comma-separated users allowed from loopback only',
+    apply: (c, v) => (c.loopbackUsers = v ? v.split(',') : []),
+  },
+  'memory-high-watermark': {
+    describe: 'RSS bytes above which publishers are blocked (0 = never)',
+    apply: (c, v) => (c.memoryHighWatermark = int(v)),
+  },
 };
 
 function int(v: string): number {
@@ -90,7 +170,9 @@ function userPass(v: string): { username: string; password: string } {
 
 export const envName = (key: string): string => `JUNCTION_${key.toUpperCase().replaceAll('-', '_')}`;
 
-export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; flags?: Record<string, string> } = {}): JunctionConfig {
+export function loadConfig(
+  opts: { file?: string; env?: NodeJS.ProcessEnv; flags?: Record<string, string> } = {},
+): JunctionConfig {
   const config: JunctionConfig = structuredClone(defaults);
   const env = opts.env ?? {};
   const file = opts.file ?? env['JUNCTION_CONFIG'];
@@ -107,7 +189,13 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; flags
   return config;
 }
 
-function applyOne(key: string, s: (typeof settings)[string], config: JunctionConfig, v: string, source: string): void {
+function applyOne(
+  key: string,
+  s: (typeof settings)[string],
+  config: JunctionConfig,
+  v: string,
+  source: string,
+): void {
   try {
     s.apply(config, v);
   } catch (err) {
@@ -123,6 +211,8 @@ function mergeFile(config: JunctionConfig, file: Record<string, unknown>): void 
     const current = (config as unknown as Record<string, unknown>)[k];
     const base = current ?? (defaults as unknown as Record<string, unknown>)[k] ?? {};
     (config as unknown as Record<string, unknown>)[k] =
-      v !== null && typeof v === 'object' && !Array.isArray(v) && typeof base === 'object' ? { ...(base as object), ...v } : v;
+      v !== null && typeof v === 'object' && !Array.isArray(v) && typeof base === 'object'
+        ? { ...(base as object), ...v }
+        : v;
   }
 }

@@ -26,7 +26,10 @@ export class MemoryWatermark {
     const over = rss > this.highBytes;
     if (over === this.blocked) return;
     this.blocked = over;
-    this.log.warn({ rss, highWatermark: this.highBytes, blocked: over }, over ? 'memory alarm set' : 'memory alarm cleared');
+    this.log.warn(
+      { rss, highWatermark: this.highBytes, blocked: over },
+      over ? 'memory alarm set' : 'memory alarm cleared',
+    );
     this.broker.setAlarm(over ? 'low on memory' : null);
   }
 

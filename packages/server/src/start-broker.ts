@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { Broker, type ProtocolAdapter, type Store } from '@junction/core';
 import { createAmqpAdapter, type AmqpConfig } from '@junction/amqp';
 import { createMqttAdapter } from '@junction/mqtt';
+import { createStompAdapter } from '@junction/stomp';
 import { createManagementServer, type ManagementServer } from '@junction/management';
 import { defaults, type JunctionConfig } from './config.js';
 import { createStore } from './storage.js';
@@ -18,7 +19,8 @@ import { Waiters } from './waiters.js';
 export interface StartOptions {
   /**
    * Ports to bind; 0 = ephemeral, null or omitted = off. Without `ports` at all: AMQP only,
-   * on an ephemeral port. `mqttWs` is MQTT over WebSocket (path /ws); `http` the management
+   * on an ephemeral port. `mqttWs` and `stompWs` are MQTT and STOMP over WebSocket (path
+   * /ws); `http` the management
    * API, web UI, /metrics, /healthz and /readyz.
    */
   ports?: Partial<Record<ListenerName, number | null>>;
@@ -50,7 +52,7 @@ export interface BrokerHandle {
   close(opts?: { drainMs?: number }): Promise<void>;
 }
 
-export type ListenerName = 'amqp' | 'mqtt' | 'mqttWs' | 'http';
+export type ListenerName = 'amqp' | 'mqtt' | 'mqttWs' | 'stomp' | 'stompWs' | 'http';
 
 export async function startBroker(options: StartOptions = {}): Promise<BrokerHandle> {
   const config: JunctionConfig = { ...defaults, ...options.config };
@@ -84,10 +86,32 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
     const mqttWsPort = options.ports?.mqttWs ?? null;
     if ((mqttPort !== null || mqttWsPort !== null) && config.mqtt) {
       const { allowAnonymous, maxConnections, maxInflight, maxPacketSize } = config.mqtt;
-      const mqtt = createMqttAdapter(broker, { allowAnonymous, maxConnections, maxInflight, maxPacketSize }, log.child({ component: 'mqtt' }));
+      const mqtt = createMqttAdapter(
+        broker,
+        { allowAnonymous, maxConnections, maxInflight, maxPacketSize },
+        log.child({ component: 'mqtt' }),
+      );
       adapters.push(mqtt);
-      if (mqttPort !== null) ports.mqtt = port(await mqtt.listen([{ port: mqttPort, host: hostOf('mqtt'), transport: 'tcp' }]));
-      if (mqttWsPort !== null) ports.mqttWs = port(await mqtt.listen([{ port: mqttWsPort, host: hostOf('mqttWs'), transport: 'ws', path: '/ws' }]));
+      if (mqttPort !== null)
+        ports.mqtt = port(await mqtt.listen([{ port: mqttPort, host: hostOf('mqtt'), transport: 'tcp' }]));
+      if (mqttWsPort !== null)
+        ports.mqttWs = port(
+          await mqtt.listen([{ port: mqttWsPort, host: hostOf('mqttWs'), transport: 'ws', path: '/ws' }]),
+        );
+    }
+    const stompPort = options.ports?.stomp ?? null;
+    const stompWsPort = options.ports?.stompWs ?? null;
+    if ((stompPort !== null || stompWsPort !== null) && config.stomp) {
+      const stomp = createStompAdapter(broker, {}, log.child({ component: 'stomp' }));
+      adapters.push(stomp);
+      if (stompPort !== null)
+        ports.stomp = port(
+          await stomp.listen([{ port: stompPort, host: hostOf('stomp'), transport: 'tcp' }]),
+        );
+      if (stompWsPort !== null)
+        ports.stompWs = port(
+          await stomp.listen([{ port: stompWsPort, host: hostOf('stompWs'), transport: 'ws', path: '/ws' }]),
+        );
     }
     const httpPort = options.ports?.http ?? null;
     if (httpPort !== null && config.http) {
@@ -96,7 +120,11 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
         adapters: () => adapters,
         log: log.child({ component: 'management' }),
         listeners: () =>
-          Object.entries(ports).map(([name, p]) => ({ protocol: listenerProtocol[name as ListenerName], port: p, ip_address: hostOf(name as ListenerName) })),
+          Object.entries(ports).map(([name, p]) => ({
+            protocol: listenerProtocol[name as ListenerName],
+            port: p,
+            ip_address: hostOf(name as ListenerName),
+          })),
       });
       ports.http = (await management.listen(httpPort, hostOf('http'))).port;
     }
@@ -106,7 +134,8 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
     await broker.close();
     throw err;
   }
-  const watermark = config.memoryHighWatermark > 0 ? new MemoryWatermark(broker, config.memoryHighWatermark, log) : undefined;
+  const watermark =
+    config.memoryHighWatermark > 0 ? new MemoryWatermark(broker, config.memoryHighWatermark, log) : undefined;
 
   let closing: Promise<void> | undefined;
   return {
@@ -131,7 +160,14 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
 }
 
 /** As RabbitMQ's /api/overview names its listeners. */
-const listenerProtocol: Record<ListenerName, string> = { amqp: 'amqp', mqtt: 'mqtt', mqttWs: 'http/web-mqtt', http: 'http' };
+const listenerProtocol: Record<ListenerName, string> = {
+  amqp: 'amqp',
+  mqtt: 'mqtt',
+  mqttWs: 'http/web-mqtt',
+  stomp: 'stomp',
+  stompWs: 'http/web-stomp',
+  http: 'http',
+};
 
 function port(addresses: readonly AddressInfo[]): number {
   const a = addresses[0];

@@ -14,13 +14,19 @@ export interface WaitOptions {
 
 export type MessageMatch = string | ((msg: Message) => boolean);
 
-const matchOf = (m: MessageMatch) => (typeof m === 'string' ? (msg: Message) => msg.properties.messageId === m : m);
+const matchOf = (m: MessageMatch) =>
+  typeof m === 'string' ? (msg: Message) => msg.properties.messageId === m : m;
 
 export class Waiters {
   constructor(private readonly broker: Broker) {}
 
   /** Resolves when `check` returns a value other than undefined, re-checked on the named events. */
-  until<T>(events: (keyof BrokerEventMap)[], check: () => T | undefined, what: string, timeoutMs = 5000): Promise<T> {
+  until<T>(
+    events: (keyof BrokerEventMap)[],
+    check: () => T | undefined,
+    what: string,
+    timeoutMs = 5000,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const first = check();
       if (first !== undefined) return resolve(first);
@@ -54,7 +60,16 @@ export class Waiters {
   queueDepth(queue: string, n: number, opts: WaitOptions = {}): Promise<number> {
     const vhost = opts.vhost ?? '/';
     return this.until(
-      ['enqueued', 'delivered', 'requeued', 'dropped', 'deadLettered', 'acked', 'queueDeclared', 'queueDeleted'],
+      [
+        'enqueued',
+        'delivered',
+        'requeued',
+        'dropped',
+        'deadLettered',
+        'acked',
+        'queueDeclared',
+        'queueDeleted',
+      ],
       () => {
         const depth = this.broker.vhosts.get(vhost)?.queues.get(queue)?.messageCount;
         return depth === n ? depth : undefined;
@@ -86,7 +101,10 @@ export class Waiters {
   }
 
   /** Until a message matching `match` is dead-lettered; resolves with the reason. */
-  deadLettered(match: MessageMatch, opts: WaitOptions = {}): Promise<{ message: Message; reason: DeathReason; queue: string }> {
+  deadLettered(
+    match: MessageMatch,
+    opts: WaitOptions = {},
+  ): Promise<{ message: Message; reason: DeathReason; queue: string }> {
     const m = matchOf(match);
     return this.event('deadLettered', (e) => (m(e.message) ? e : undefined), 'a dead-lettering', opts);
   }
@@ -94,7 +112,12 @@ export class Waiters {
   /** Until a message matching `match` is enqueued anywhere (or in `queue`). */
   enqueued(match: MessageMatch, opts: WaitOptions & { queue?: string } = {}): Promise<Message> {
     const m = matchOf(match);
-    return this.event('enqueued', (e) => ((opts.queue === undefined || e.queue === opts.queue) && m(e.message) ? e.message : undefined), 'an enqueue', opts);
+    return this.event(
+      'enqueued',
+      (e) => ((opts.queue === undefined || e.queue === opts.queue) && m(e.message) ? e.message : undefined),
+      'an enqueue',
+      opts,
+    );
   }
 
   private event<K extends keyof BrokerEventMap, T>(

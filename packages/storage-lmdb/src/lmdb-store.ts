@@ -16,7 +16,7 @@
  * A body shared by several queues (fanout) is stored once and counted; it goes with its
  * last entry.
  */
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type {
@@ -86,7 +86,13 @@ export class LmdbStore implements Store {
     mkdirSync(dir, { recursive: true });
     this.lock = acquireLock(join(dir, 'junction.lock'));
     try {
-      this.root = open({ path: join(dir, 'junction.mdb'), maxDbs: 8, overlappingSync: false, compression: false });
+      checkHeader(join(dir, 'junction.mdb'));
+      this.root = open({
+        path: join(dir, 'junction.mdb'),
+        maxDbs: 8,
+        overlappingSync: false,
+        compression: false,
+      });
       this.meta = this.root.openDB({ name: 'meta' });
       this.defs = this.root.openDB({ name: 'defs' });
       this.entries = this.root.openDB({ name: 'entries' });
@@ -107,7 +113,10 @@ export class LmdbStore implements Store {
       this.lock.release();
       this.lock = undefined;
       if (err instanceof StoreStateError) throw err;
-      throw new StoreStateError(`data directory ${dir} holds no readable Junction store (corrupt or not LMDB): ${(err as Error).message}`, { cause: err });
+      throw new StoreStateError(
+        `data directory ${dir} holds no readable Junction store (corrupt or not LMDB): ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   }
 
@@ -124,7 +133,15 @@ export class LmdbStore implements Store {
   // ---- definitions ---------------------------------------------------------------------------
 
   private readDefinitions(): Definitions {
-    const d: Definitions = { vhosts: [], users: [], permissions: [], exchanges: [], queues: [], bindings: [], policies: [] };
+    const d: Definitions = {
+      vhosts: [],
+      users: [],
+      permissions: [],
+      exchanges: [],
+      queues: [],
+      bindings: [],
+      policies: [],
+    };
     for (const { key, value } of this.defs.getRange()) {
       const kind = key[0] as Kind;
       (d[listOf(kind)] as unknown[]).push(value);
@@ -136,7 +153,10 @@ export class LmdbStore implements Store {
     await this.root!.transaction(() => {
       for (const c of changes) {
         if (c.op === 'put') {
-          void this.defs.put([c.kind, identity(c.kind, c.value as unknown as Record<string, unknown>)], c.value);
+          void this.defs.put(
+            [c.kind, identity(c.kind, c.value as unknown as Record<string, unknown>)],
+            c.value,
+          );
         } else {
           void this.defs.remove([c.kind, identity(c.kind, c.key as Record<string, unknown>)]);
           if (c.kind === 'queue') this.dropEntries({ vhost: c.key.vhost, queue: c.key.name });
@@ -156,7 +176,13 @@ export class LmdbStore implements Store {
           void this.bodies.put(r.messageId, { ...existing, r: existing.r + 1 });
         } else {
           const m = r.message;
-          void this.bodies.put(r.messageId, { x: m.exchange, k: m.routingKey, p: m.properties, b: m.body, r: 1 });
+          void this.bodies.put(r.messageId, {
+            x: m.exchange,
+            k: m.routingKey,
+            p: m.properties,
+            b: m.body,
+            r: 1,
+          });
         }
       }
     });
@@ -194,12 +220,16 @@ export class LmdbStore implements Store {
 
   private dropEntries(q: QueueRef): void {
     const ids: number[] = [];
-    for (const key of this.entries.getKeys({ start: [q.vhost, q.queue], end: [q.vhost, q.queue, MAX_ID] })) ids.push(key[2] as number);
+    for (const key of this.entries.getKeys({ start: [q.vhost, q.queue], end: [q.vhost, q.queue, MAX_ID] }))
+      ids.push(key[2] as number);
     for (const id of ids) this.removeEntry(q.vhost, q.queue, id);
   }
 
   private async *iterate(q: QueueRef): AsyncIterable<EnqueueRecord> {
-    for (const { key, value } of this.entries.getRange({ start: [q.vhost, q.queue], end: [q.vhost, q.queue, MAX_ID] })) {
+    for (const { key, value } of this.entries.getRange({
+      start: [q.vhost, q.queue],
+      end: [q.vhost, q.queue, MAX_ID],
+    })) {
       const messageId = key[2] as number;
       const b = this.bodies.get(messageId);
       if (!b) continue; // an entry without its body cannot be delivered
@@ -236,6 +266,35 @@ export class LmdbStore implements Store {
     for (const { key, value } of this.sessions.getRange({ start: [vhost], end: [vhost, MAX_STRING] })) {
       yield { clientId: key[1] as string, state: value };
     }
+  }
+}
+
+/** LMDB's meta page magic, at this offset of the file's first page (64-bit builds). */
+const LMDB_MAGIC = 0xbeefc0de;
+const LMDB_MAGIC_OFFSET = 24;
+
+/**
+ * LMDB maps the file and trusts its meta pages: a file that is not LMDB can crash the
+ * process instead of failing to open. So the header is checked first, with a plain read.
+ * (Damage past the header is beyond this check: LMDB keeps no checksums.)
+ */
+function checkHeader(path: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // a fresh directory
+    throw err;
+  }
+  try {
+    const head = Buffer.alloc(LMDB_MAGIC_OFFSET + 4);
+    const n = readSync(fd, head, 0, head.length, 0);
+    if (n === 0) return; // created but never written
+    if (n < head.length || head.readUInt32LE(LMDB_MAGIC_OFFSET) !== LMDB_MAGIC) {
+      throw new Error(`${path} does not start with an LMDB meta page`);
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 

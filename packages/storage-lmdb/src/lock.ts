@@ -30,7 +30,9 @@ export function acquireLock(path: string): Lock {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number.parseInt(readFileSync(path, 'utf8'), 10);
       if (Number.isInteger(owner) && owner > 0 && isRunning(owner)) {
-        throw new DataDirLocked(`data directory is in use by another running broker (pid ${owner}, lock file ${path})`);
+        throw new DataDirLocked(
+          `data directory is in use by another running broker (pid ${owner}, lock file ${path})`,
+        );
       }
       rmSync(path, { force: true }); // stale: its owner is gone
     }

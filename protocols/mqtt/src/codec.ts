@@ -64,12 +64,18 @@ export class PacketReader {
         if (i > 4) throw new MalformedPacket('malformed remaining length');
         mult *= 128;
       }
-      if (length > this.maxSize) throw new MalformedPacket(`packet of ${length} bytes exceeds the limit of ${this.maxSize}`);
+      if (length > this.maxSize)
+        throw new MalformedPacket(`packet of ${length} bytes exceeds the limit of ${this.maxSize}`);
       const total = i + length;
       if (this.buffered < total) return;
       if (head.length < total) head = this.merge();
       const byte0 = head[0]!;
-      const packet: RawPacket = { type: byte0 >> 4, flags: byte0 & 0x0f, body: head.subarray(i, total), whole: head.subarray(0, total) };
+      const packet: RawPacket = {
+        type: byte0 >> 4,
+        flags: byte0 & 0x0f,
+        body: head.subarray(i, total),
+        whole: head.subarray(0, total),
+      };
       if (head.length === total) this.chunks.shift();
       else this.chunks[0] = head.subarray(total);
       this.buffered -= total;
@@ -116,7 +122,14 @@ export function decodePublish(p: RawPacket): PublishPacket {
     if (packetId === 0) throw new MalformedPacket('packet identifier 0');
     start += 2;
   }
-  return { topic, qos: qos as 0 | 1 | 2, retain: (p.flags & 1) === 1, dup: (p.flags & 8) === 8, packetId, payload: p.body.subarray(start) };
+  return {
+    topic,
+    qos: qos as 0 | 1 | 2,
+    retain: (p.flags & 1) === 1,
+    dup: (p.flags & 8) === 8,
+    packetId,
+    payload: p.body.subarray(start),
+  };
 }
 
 /** PUBACK, PUBREC, PUBREL, PUBCOMP: a packet identifier and nothing else. */
@@ -127,7 +140,10 @@ export function decodePacketId(p: RawPacket): number {
   return id;
 }
 
-export function decodeSubscribe(p: RawPacket): { packetId: number; subscriptions: { filter: string; qos: number }[] } {
+export function decodeSubscribe(p: RawPacket): {
+  packetId: number;
+  subscriptions: { filter: string; qos: number }[];
+} {
   const packetId = decodePacketIdPrefix(p);
   const subscriptions: { filter: string; qos: number }[] = [];
   let pos = 2;
@@ -166,7 +182,9 @@ function decodePacketIdPrefix(p: RawPacket): number {
 
 /** Fixed-header flags every packet but PUBLISH must carry (MQTT-2.2.2-1/2). */
 export function requiredFlags(type: PacketType): number {
-  return type === PacketType.PUBREL || type === PacketType.SUBSCRIBE || type === PacketType.UNSUBSCRIBE ? 2 : 0;
+  return type === PacketType.PUBREL || type === PacketType.SUBSCRIBE || type === PacketType.UNSUBSCRIBE
+    ? 2
+    : 0;
 }
 
 // ---- encoders ------------------------------------------------------------------------------
@@ -194,7 +212,14 @@ export function suback(packetId: number, codes: readonly number[]): Buffer {
 }
 
 /** The PUBLISH fixed and variable header; the payload is written after it as is (never copied). */
-export function publishHeader(topic: Buffer, qos: number, packetId: number, dup: boolean, retain: boolean, payloadLength: number): Buffer {
+export function publishHeader(
+  topic: Buffer,
+  qos: number,
+  packetId: number,
+  dup: boolean,
+  retain: boolean,
+  payloadLength: number,
+): Buffer {
   const remaining = 2 + topic.length + (qos > 0 ? 2 : 0) + payloadLength;
   const b = Buffer.allocUnsafe(1 + varintLength(remaining) + 2 + topic.length + (qos > 0 ? 2 : 0));
   b[0] = 0x30 | (dup ? 8 : 0) | (qos << 1) | (retain ? 1 : 0);

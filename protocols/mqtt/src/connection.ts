@@ -231,18 +231,23 @@ export class MqttConnection {
 
   private async onConnect(raw: RawPacket): Promise<void> {
     const packet = parseConnect(raw.whole);
-    if (packet === 'bad-version') return this.refuse(ConnectReturn.BadProtocolVersion, 'unsupported protocol version');
+    if (packet === 'bad-version')
+      return this.refuse(ConnectReturn.BadProtocolVersion, 'unsupported protocol version');
     if (!packet) throw new MalformedPacket('malformed CONNECT');
     const cfg = this.ctx.config;
     this.protocolVersion = packet.protocolVersion ?? 4;
     if (this.protocolVersion !== 3 && this.protocolVersion !== 4) {
-      return this.refuse(ConnectReturn.BadProtocolVersion, `MQTT protocol level ${this.protocolVersion} is not supported`);
+      return this.refuse(
+        ConnectReturn.BadProtocolVersion,
+        `MQTT protocol level ${this.protocolVersion} is not supported`,
+      );
     }
     const clean = packet.clean !== false;
     let clientId = packet.clientId;
     if (!clientId) {
       // MQTT-3.1.3-8: an empty client id is only allowed with a clean session.
-      if (!clean) return this.refuse(ConnectReturn.IdentifierRejected, 'empty client id without a clean session');
+      if (!clean)
+        return this.refuse(ConnectReturn.IdentifierRejected, 'empty client id without a clean session');
       clientId = `junction-${this.id}-${Math.random().toString(36).slice(2, 10)}`;
     }
     if (cfg.maxConnections > 0 && this.ctx.connectionCount() > cfg.maxConnections) {
@@ -250,7 +255,8 @@ export class MqttConnection {
     }
     let creds: { username: string; password: string };
     if (packet.username === undefined) {
-      if (!cfg.allowAnonymous) return this.refuse(ConnectReturn.NotAuthorized, 'anonymous access is disabled');
+      if (!cfg.allowAnonymous)
+        return this.refuse(ConnectReturn.NotAuthorized, 'anonymous access is disabled');
       creds = cfg.anonymousUser;
     } else {
       creds = { username: packet.username, password: packet.password?.toString('utf8') ?? '' };
@@ -291,7 +297,12 @@ export class MqttConnection {
     if (will) {
       const problem = topicNameProblem(will.topic, cfg.maxTopicLevels);
       if (problem) throw new MalformedPacket(`will topic: ${problem}`);
-      this.will = { topic: will.topic, payload: Buffer.from(will.payload), qos: (will.qos ?? 0) as 0 | 1 | 2, retain: will.retain === true };
+      this.will = {
+        topic: will.topic,
+        payload: Buffer.from(will.payload),
+        qos: (will.qos ?? 0) as 0 | 1 | 2,
+        retain: will.retain === true,
+      };
     }
     // Client-id takeover (MQTT-3.1.4-2): the older connection goes first, its unacked
     // messages back to the session's queues before this one resumes them.
@@ -301,7 +312,9 @@ export class MqttConnection {
     this.session = this.core.openSession();
     this.session.qos(cfg.maxInflight, true);
     this.subscriptions = new Subscriptions(this, this.core, this.session, cfg, clean);
-    const sessionPresent = clean ? (await this.subscriptions.discardStored(), false) : this.subscriptions.hasStored();
+    const sessionPresent = clean
+      ? (await this.subscriptions.discardStored(), false)
+      : this.subscriptions.hasStored();
     this.keepaliveMs = (packet.keepalive ?? 0) * 1000;
     this.reader.maxSize = cfg.maxPacketSize;
     this.state = 'open';
@@ -310,7 +323,10 @@ export class MqttConnection {
   }
 
   private async refuse(code: ConnectReturn, why: string): Promise<void> {
-    this.log.info({ conn: this.id, clientId: this.clientId || undefined, code, why }, 'MQTT connection refused');
+    this.log.info(
+      { conn: this.id, clientId: this.clientId || undefined, code, why },
+      'MQTT connection refused',
+    );
     this.write(connack(false, code));
     await this.close(why, { will: false });
   }
@@ -337,7 +353,9 @@ export class MqttConnection {
       body: payload,
     };
     // A retained copy must not pin the socket chunk its payload was sliced from.
-    const retained = retain ? this.core!.retain(routingKey, payload.length > 0 ? { ...msg, body: Buffer.from(payload) } : null) : undefined;
+    const retained = retain
+      ? this.core!.retain(routingKey, payload.length > 0 ? { ...msg, body: Buffer.from(payload) } : null)
+      : undefined;
     if (qos === 0) {
       retained?.catch((err: unknown) => this.fail(err));
       this.session!.publish(msg);
@@ -354,7 +372,11 @@ export class MqttConnection {
         return;
       }
       const ack = ackPacket(qos === 1 ? 0x40 : 0x50, packetId);
-      if (retained) retained.then(() => this.write(ack), (err: unknown) => this.fail(err));
+      if (retained)
+        retained.then(
+          () => this.write(ack),
+          (err: unknown) => this.fail(err),
+        );
       else this.write(ack);
     });
   }
@@ -376,7 +398,14 @@ export class MqttConnection {
     this.stream.write(buf);
   }
 
-  writePublish(topic: Buffer, qos: number, packetId: number, dup: boolean, retain: boolean, payload: Buffer): boolean {
+  writePublish(
+    topic: Buffer,
+    qos: number,
+    packetId: number,
+    dup: boolean,
+    retain: boolean,
+    payload: Buffer,
+  ): boolean {
     this.write(publishHeader(topic, qos, packetId, dup, retain, payload.length));
     if (payload.length > 0) this.write(payload);
     return !this.stream.writableNeedDrain;
@@ -386,8 +415,10 @@ export class MqttConnection {
 
   /** A protocol violation or an unexpected failure: MQTT 3.1.1 answers both by disconnecting. */
   fail(err: unknown): void {
-    if (err instanceof MalformedPacket) this.log.debug({ conn: this.id, why: err.message }, 'MQTT protocol error; disconnecting');
-    else if (err instanceof BrokerError) this.log.info({ conn: this.id, why: err.message }, 'MQTT client refused; disconnecting');
+    if (err instanceof MalformedPacket)
+      this.log.debug({ conn: this.id, why: err.message }, 'MQTT protocol error; disconnecting');
+    else if (err instanceof BrokerError)
+      this.log.info({ conn: this.id, why: err.message }, 'MQTT client refused; disconnecting');
     else this.log.error({ err, conn: this.id }, 'MQTT connection failed');
     void this.close(errorText(err), { will: true });
   }

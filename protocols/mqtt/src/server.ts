@@ -3,7 +3,12 @@
  * for takeover, and one sweep timer for every connection's keepalive and connect timeout
  * (no timer per connection: 10,000 devices cost one interval).
  */
-import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
+import {
+  createServer as createTcpServer,
+  type AddressInfo,
+  type Server as TcpServer,
+  type Socket,
+} from 'node:net';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
 import { WebSocketServer, createWebSocketStream } from 'ws';
@@ -13,7 +18,11 @@ import { MqttConnection, type MqttContext, type Peer } from './connection.js';
 
 const SWEEP_MS = 250;
 
-export function createMqttAdapter(broker: BrokerApi, config: Partial<MqttConfig>, log: Logger): ProtocolAdapter {
+export function createMqttAdapter(
+  broker: BrokerApi,
+  config: Partial<MqttConfig>,
+  log: Logger,
+): ProtocolAdapter {
   const cfg: MqttConfig = { ...defaultMqttConfig, ...config };
   const connections = new Set<MqttConnection>();
   const byClientId = new Map<string, MqttConnection>();
@@ -83,16 +92,21 @@ export function createMqttAdapter(broker: BrokerApi, config: Partial<MqttConfig>
       const bound: AddressInfo[] = [];
       for (const ep of endpoints) {
         if (ep.transport === 'tcp') {
-          const server = createTcpServer({ noDelay: true }, (socket) => accept(socket, peerOf(socket), 'tcp'));
+          const server = createTcpServer({ noDelay: true }, (socket) =>
+            accept(socket, peerOf(socket), 'tcp'),
+          );
           bound.push(await bind(server, ep));
         } else {
-          const http = createHttpServer((_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket only\n'));
+          const http = createHttpServer((_req, res) =>
+            res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket only\n'),
+          );
           // Browsers' MQTT clients ask for the "mqtt" subprotocol (older ones "mqttv3.1").
           const wss = new WebSocketServer({
             server: http,
             path: ep.path ?? '/ws',
             maxPayload: cfg.maxPacketSize + 5,
-            handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
+            handleProtocols: (protocols) =>
+              protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false,
           });
           wss.on('connection', (ws, req) => {
             const stream = createWebSocketStream(ws);
@@ -118,7 +132,14 @@ export function createMqttAdapter(broker: BrokerApi, config: Partial<MqttConfig>
           localPort: c.peer.localPort,
           connectedAt: c.connectedAt,
           clientId: c.clientId || undefined,
-          state: c.state === 'open' ? (c.paused ? 'flow' : 'running') : c.state === 'closing' ? 'closing' : 'starting',
+          state:
+            c.state === 'open'
+              ? c.paused
+                ? 'flow'
+                : 'running'
+              : c.state === 'closing'
+                ? 'closing'
+                : 'starting',
           bytesIn: c.bytesIn,
           bytesOut: c.bytesOut,
         };

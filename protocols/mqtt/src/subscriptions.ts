@@ -95,7 +95,10 @@ export class Subscriptions {
       try {
         await this.add(filter, qos);
       } catch (err) {
-        this.conn.log.warn({ conn: this.conn.id, filter, err }, 'MQTT stored subscription could not be resumed');
+        this.conn.log.warn(
+          { conn: this.conn.id, filter, err },
+          'MQTT stored subscription could not be resumed',
+        );
       }
     }
   }
@@ -109,7 +112,10 @@ export class Subscriptions {
 
   // ---- SUBSCRIBE / UNSUBSCRIBE ---------------------------------------------------------------
 
-  async subscribe(packet: { packetId: number; subscriptions: { filter: string; qos: number }[] }): Promise<void> {
+  async subscribe(packet: {
+    packetId: number;
+    subscriptions: { filter: string; qos: number }[];
+  }): Promise<void> {
     const codes: number[] = [];
     const granted: Subscription[] = [];
     for (const { filter, qos } of packet.subscriptions) {
@@ -123,7 +129,10 @@ export class Subscriptions {
         granted.push(await this.add(filter, qos));
         codes.push(qos);
       } catch (err) {
-        this.conn.log.info({ conn: this.conn.id, filter, err: (err as Error).message }, 'MQTT subscription refused');
+        this.conn.log.info(
+          { conn: this.conn.id, filter, err: (err as Error).message },
+          'MQTT subscription refused',
+        );
         codes.push(SUBACK_FAILURE);
       }
     }
@@ -156,9 +165,21 @@ export class Subscriptions {
       await this.session.cancel(existing.consumerTag);
     }
     const queue = this.queueName(filter);
-    await this.session.declareQueue({ name: queue, durable: !this.clean, exclusive: this.clean, autoDelete: this.clean });
+    await this.session.declareQueue({
+      name: queue,
+      durable: !this.clean,
+      exclusive: this.clean,
+      autoDelete: this.clean,
+    });
     await this.session.bindQueue(queue, 'amq.topic', filterToPattern(filter));
-    const sub: Subscription = { filter, qos, queue, consumerTag: '', noAck: qos === 0, skipDollar: skipsDollarTopics(filter) };
+    const sub: Subscription = {
+      filter,
+      qos,
+      queue,
+      consumerTag: '',
+      noAck: qos === 0,
+      skipDollar: skipsDollarTopics(filter),
+    };
     sub.consumerTag = await this.session.consume(
       queue,
       { noAck: sub.noAck },
@@ -168,7 +189,10 @@ export class Subscriptions {
           // The queue went away under the client (deleted by an operator): the subscription ends.
           this.active.delete(sub.filter);
           this.byTag.delete(sub.consumerTag);
-          this.conn.log.info({ conn: this.conn.id, filter, reason: reason.message }, 'MQTT subscription cancelled by the broker');
+          this.conn.log.info(
+            { conn: this.conn.id, filter, reason: reason.message },
+            'MQTT subscription cancelled by the broker',
+          );
         },
       },
     );

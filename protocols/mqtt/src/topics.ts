@@ -40,7 +40,7 @@ export function filterToPattern(filter: string): string {
  */
 export function skipsDollarTopics(filter: string): boolean {
   const c = filter.charCodeAt(0);
-  return c === 0x23 /* # */ || c === 0x2b /* + */;
+  return c === 0x23 /* # */ || c === 0x2b; /* + */
 }
 
 function countLevels(s: string): number {
@@ -66,7 +66,8 @@ export function filterProblem(filter: string, maxLevels: number): string | null 
   if (levels.length > maxLevels) return `more than ${maxLevels} topic levels`;
   for (let i = 0; i < levels.length; i++) {
     const level = levels[i]!;
-    if (level.includes('#') && (level !== '#' || i !== levels.length - 1)) return "'#' must be a whole last level";
+    if (level.includes('#') && (level !== '#' || i !== levels.length - 1))
+      return "'#' must be a whole last level";
     if (level.includes('+') && level !== '+') return "'+' must be a whole level";
   }
   return null;

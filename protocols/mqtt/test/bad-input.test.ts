@@ -8,7 +8,16 @@ import { connect as netConnect } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { MqttClient } from 'mqtt';
-import { client, collect, connectPacket, remainingLength, startServer, until, type Received, type TestServer } from './helpers.js';
+import {
+  client,
+  collect,
+  connectPacket,
+  remainingLength,
+  startServer,
+  until,
+  type Received,
+  type TestServer,
+} from './helpers.js';
 
 // A real collection before each heap reading, so the comparison is of live objects only.
 setFlagsFromString('--expose_gc');
@@ -47,7 +56,13 @@ function rng(seed: number): () => number {
   };
 }
 
-const badUtf8 = [Buffer.from([0xc3, 0x28]), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from([0xc0, 0xaf]), Buffer.from([0xff]), Buffer.from([0x61, 0x00, 0x62])];
+const badUtf8 = [
+  Buffer.from([0xc3, 0x28]),
+  Buffer.from([0xed, 0xa0, 0x80]),
+  Buffer.from([0xc0, 0xaf]),
+  Buffer.from([0xff]),
+  Buffer.from([0x61, 0x00, 0x62]),
+];
 
 interface Case {
   name: string;
@@ -66,46 +81,117 @@ function makeCase(r: () => number, i: number): Case {
   const kind = i % 16;
   switch (kind) {
     case 0:
-      return { name: 'packet before CONNECT', connected: false, bytes: packet(pick([0x30, 0x32, 0x82, 0xc0, 0xe0, 0x40, 0xa2]), rand(Math.floor(r() * 20))) };
+      return {
+        name: 'packet before CONNECT',
+        connected: false,
+        bytes: packet(pick([0x30, 0x32, 0x82, 0xc0, 0xe0, 0x40, 0xa2]), rand(Math.floor(r() * 20))),
+      };
     case 1:
-      return { name: '5-byte remaining length', connected: r() < 0.5, bytes: Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x7f]) };
+      return {
+        name: '5-byte remaining length',
+        connected: r() < 0.5,
+        bytes: Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x7f]),
+      };
     case 2: {
       const len = 64 * 1024 + 1 + Math.floor(r() * 1e6);
-      return { name: 'oversize packet', connected: r() < 0.7, bytes: Buffer.concat([Buffer.from([0x30]), remainingLength(len), rand(16)]) };
+      return {
+        name: 'oversize packet',
+        connected: r() < 0.7,
+        bytes: Buffer.concat([Buffer.from([0x30]), remainingLength(len), rand(16)]),
+      };
     }
     case 3:
-      return { name: 'bad UTF-8 topic', connected: true, bytes: packet(0x30, Buffer.concat([str(pick(badUtf8)), Buffer.from('x')])) };
+      return {
+        name: 'bad UTF-8 topic',
+        connected: true,
+        bytes: packet(0x30, Buffer.concat([str(pick(badUtf8)), Buffer.from('x')])),
+      };
     case 4:
-      return { name: 'QoS 3 publish', connected: true, bytes: packet(0x36, Buffer.concat([str('a/b'), id(1), Buffer.from('x')])) };
+      return {
+        name: 'QoS 3 publish',
+        connected: true,
+        bytes: packet(0x36, Buffer.concat([str('a/b'), id(1), Buffer.from('x')])),
+      };
     case 5:
-      return { name: 'wildcard in topic name', connected: true, bytes: packet(0x32, Buffer.concat([str(pick(['a/+', '#', 'a/#/b', '+'])), id(2), Buffer.from('x')])) };
+      return {
+        name: 'wildcard in topic name',
+        connected: true,
+        bytes: packet(0x32, Buffer.concat([str(pick(['a/+', '#', 'a/#/b', '+'])), id(2), Buffer.from('x')])),
+      };
     case 6:
-      return { name: 'packet id 0', connected: true, bytes: packet(pick([0x32, 0x40, 0x50, 0x62, 0x70]), pick([Buffer.concat([str('a'), id(0)]), id(0)])) };
+      return {
+        name: 'packet id 0',
+        connected: true,
+        bytes: packet(pick([0x32, 0x40, 0x50, 0x62, 0x70]), pick([Buffer.concat([str('a'), id(0)]), id(0)])),
+      };
     case 7:
-      return { name: 'SUBSCRIBE with wrong reserved flags', connected: true, bytes: packet(pick([0x80, 0x81, 0x83, 0xa0]), Buffer.concat([id(3), str('a'), Buffer.from([1])])) };
+      return {
+        name: 'SUBSCRIBE with wrong reserved flags',
+        connected: true,
+        bytes: packet(pick([0x80, 0x81, 0x83, 0xa0]), Buffer.concat([id(3), str('a'), Buffer.from([1])])),
+      };
     case 8:
-      return { name: 'SUBSCRIBE with bad QoS byte or no subscriptions', connected: true, bytes: packet(0x82, pick([id(4), Buffer.concat([id(4), str('a'), Buffer.from([pick([3, 4, 0x81, 0xff])])]), Buffer.concat([id(4), str('a')])])) };
+      return {
+        name: 'SUBSCRIBE with bad QoS byte or no subscriptions',
+        connected: true,
+        bytes: packet(
+          0x82,
+          pick([
+            id(4),
+            Buffer.concat([id(4), str('a'), Buffer.from([pick([3, 4, 0x81, 0xff])])]),
+            Buffer.concat([id(4), str('a')]),
+          ]),
+        ),
+      };
     case 9:
       return { name: 'second CONNECT', connected: true, bytes: CONNECT };
     case 10:
-      return { name: 'reserved packet type', connected: r() < 0.5, bytes: packet(pick([0x00, 0xf0, 0x20, 0x90, 0xb0, 0xd0]), rand(Math.floor(r() * 8))) };
+      return {
+        name: 'reserved packet type',
+        connected: r() < 0.5,
+        bytes: packet(pick([0x00, 0xf0, 0x20, 0x90, 0xb0, 0xd0]), rand(Math.floor(r() * 8))),
+      };
     case 11:
       return { name: 'random bytes', connected: r() < 0.5, bytes: rand(1 + Math.floor(r() * 64)), end: true };
     case 12:
-      return { name: 'truncated packet, then end', connected: true, bytes: packet(0x30, Buffer.concat([str('a/b'), rand(40)])).subarray(0, 5 + Math.floor(r() * 20)), end: true };
+      return {
+        name: 'truncated packet, then end',
+        connected: true,
+        bytes: packet(0x30, Buffer.concat([str('a/b'), rand(40)])).subarray(0, 5 + Math.floor(r() * 20)),
+        end: true,
+      };
     case 13: {
       const level = pick([0, 5, 6, 9, 255]);
-      const body = Buffer.concat([str('MQTT'), Buffer.from([level, 2, 0, 0]), str('c'), str('guest'), str('guest')]);
+      const body = Buffer.concat([
+        str('MQTT'),
+        Buffer.from([level, 2, 0, 0]),
+        str('c'),
+        str('guest'),
+        str('guest'),
+      ]);
       body[7] = 0xc2; // username, password, clean
-      return { name: 'CONNECT with an unsupported protocol level', connected: false, bytes: packet(0x10, body), connack: 1 };
+      return {
+        name: 'CONNECT with an unsupported protocol level',
+        connected: false,
+        bytes: packet(0x10, body),
+        connack: 1,
+      };
     }
     case 14: {
       const body = Buffer.concat([str(pick(['MQTX', 'mqtt', ''])), Buffer.from([4, 2, 0, 0]), str('c')]);
-      return { name: 'CONNECT with a bad protocol name or truncated', connected: false, bytes: packet(0x10, r() < 0.5 ? body : body.subarray(0, 3)) };
+      return {
+        name: 'CONNECT with a bad protocol name or truncated',
+        connected: false,
+        bytes: packet(0x10, r() < 0.5 ? body : body.subarray(0, 3)),
+      };
     }
     default: {
       const levels = Array.from({ length: 17 + Math.floor(r() * 10) }, () => 'l').join('/');
-      return { name: 'too many topic levels', connected: true, bytes: packet(0x30, Buffer.concat([str(levels), Buffer.from('x')])) };
+      return {
+        name: 'too many topic levels',
+        connected: true,
+        bytes: packet(0x30, Buffer.concat([str(levels), Buffer.from('x')])),
+      };
     }
   }
 }
@@ -117,7 +203,11 @@ function run(c: Case): Promise<Buffer> {
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`server did not close the connection: ${c.name} ${c.bytes.subarray(0, 32).toString('hex')}`));
+      reject(
+        new Error(
+          `server did not close the connection: ${c.name} ${c.bytes.subarray(0, 32).toString('hex')}`,
+        ),
+      );
     }, 5000);
     socket.on('data', (d: Buffer) => chunks.push(d));
     socket.on('error', () => {});

@@ -16,12 +16,17 @@ export interface TestServer {
 }
 
 /** A real core broker with MQTT (TCP and WebSocket) and AMQP listeners on ephemeral loopback ports. */
-export async function startServer(config: Partial<MqttConfig> = {}, options: BrokerOptions = {}): Promise<TestServer> {
+export async function startServer(
+  config: Partial<MqttConfig> = {},
+  options: BrokerOptions = {},
+): Promise<TestServer> {
   const broker = await Broker.start(options);
   const log = pino({ level: process.env['LOG_LEVEL'] ?? 'silent' });
   const adapter = createMqttAdapter(broker, config, log);
   const [tcp] = (await adapter.listen([{ port: 0, host: '127.0.0.1', transport: 'tcp' }])) as AddressInfo[];
-  const [ws] = (await adapter.listen([{ port: 0, host: '127.0.0.1', transport: 'ws', path: '/ws' }])) as AddressInfo[];
+  const [ws] = (await adapter.listen([
+    { port: 0, host: '127.0.0.1', transport: 'ws', path: '/ws' },
+  ])) as AddressInfo[];
   const amqp = createAmqpAdapter(broker, {}, log);
   const [a] = (await amqp.listen([{ port: 0, host: '127.0.0.1', transport: 'tcp' }])) as AddressInfo[];
   return {
@@ -41,7 +46,13 @@ export async function startServer(config: Partial<MqttConfig> = {}, options: Bro
 
 /** mqtt.js with test defaults: guest, no reconnects. */
 export function client(server: TestServer, opts: IClientOptions = {}): Promise<MqttClient> {
-  return mqtt.connectAsync(server.url, { username: 'guest', password: 'guest', reconnectPeriod: 0, connectTimeout: 5000, ...opts });
+  return mqtt.connectAsync(server.url, {
+    username: 'guest',
+    password: 'guest',
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+    ...opts,
+  });
 }
 
 /** Connects with collection already on: a resumed session's backlog arrives right after CONNACK. */
@@ -66,12 +77,18 @@ export interface Received {
 /** Collects every message a client receives. */
 export function collect(c: MqttClient): Received[] {
   const out: Received[] = [];
-  c.on('message', (topic, payload, packet) => out.push({ topic, payload: payload.toString(), qos: packet.qos, retain: packet.retain, dup: packet.dup }));
+  c.on('message', (topic, payload, packet) =>
+    out.push({ topic, payload: payload.toString(), qos: packet.qos, retain: packet.retain, dup: packet.dup }),
+  );
   return out;
 }
 
 /** Resolves when `check` is truthy, polling with a deadline (never a fixed sleep). */
-export async function until<T>(check: () => T | Promise<T>, what: string, timeoutMs = 5000): Promise<NonNullable<T>> {
+export async function until<T>(
+  check: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 5000,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
@@ -82,7 +99,9 @@ export async function until<T>(check: () => T | Promise<T>, what: string, timeou
 }
 
 /** A raw TCP client that collects everything the server sends. */
-export async function rawClient(port: number): Promise<{ socket: Socket; received: () => Buffer; closed: Promise<void> }> {
+export async function rawClient(
+  port: number,
+): Promise<{ socket: Socket; received: () => Buffer; closed: Promise<void> }> {
   const socket = netConnect(port, '127.0.0.1');
   const chunks: Buffer[] = [];
   socket.on('data', (c: Buffer) => chunks.push(c));
@@ -93,7 +112,14 @@ export async function rawClient(port: number): Promise<{ socket: Socket; receive
 }
 
 /** A CONNECT packet (MQTT 3.1.1) built by hand, for raw-socket tests. */
-export function connectPacket(opts: { clientId: string; keepalive?: number; username?: string; password?: string; clean?: boolean; will?: { topic: string; payload: string } }): Buffer {
+export function connectPacket(opts: {
+  clientId: string;
+  keepalive?: number;
+  username?: string;
+  password?: string;
+  clean?: boolean;
+  will?: { topic: string; payload: string };
+}): Buffer {
   const str = (s: string): Buffer => {
     const b = Buffer.from(s, 'utf8');
     const len = Buffer.alloc(2);

@@ -7,7 +7,13 @@ import { client, collect, rawClient, startServer, until, type TestServer } from 
 
 let server: TestServer;
 beforeAll(async () => {
-  server = await startServer({ maxPacketSize: 1024, maxTopicLevels: 4, maxConnections: 3, maxInflight: 2, connectTimeoutMs: 300 });
+  server = await startServer({
+    maxPacketSize: 1024,
+    maxTopicLevels: 4,
+    maxConnections: 3,
+    maxInflight: 2,
+    connectTimeoutMs: 300,
+  });
 });
 afterAll(async () => {
   await server.close();
@@ -53,7 +59,8 @@ describe('limits', () => {
     await slow.subscribeAsync('window/#', { qos: 1 });
     const pub = await client(server);
     for (let i = 0; i < 5; i++) await pub.publishAsync('window/x', `${i}`, { qos: 1 });
-    const queue = () => [...server.broker.vhost('/').queues.values()].find((q) => q.name.startsWith('mqtt-subscription-slow'))!;
+    const queue = () =>
+      [...server.broker.vhost('/').queues.values()].find((q) => q.name.startsWith('mqtt-subscription-slow'))!;
     await until(() => queue().unacked === 2 && queue().messageCount === 3, 'two in flight, three waiting');
     // mqtt.js hands packets to handleMessage one at a time, so only the first is held here.
     expect(pending.length).toBe(1);

@@ -5,7 +5,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import amqplib from 'amqplib';
 import mqtt from 'mqtt';
-import { client, collect, connectPacket, rawClient, resumed, startServer, until, type TestServer } from './helpers.js';
+import {
+  client,
+  collect,
+  connectPacket,
+  rawClient,
+  resumed,
+  startServer,
+  until,
+  type TestServer,
+} from './helpers.js';
 
 let server: TestServer;
 beforeAll(async () => {
@@ -33,7 +42,9 @@ describe('publish and subscribe', () => {
       ['qos/one', 'd', 0, false],
     ]);
     // Every QoS 1/2 delivery was acknowledged by mqtt.js: nothing is left unacked in the core.
-    const queues = [...server.broker.vhost('/').queues.values()].filter((q) => q.name.startsWith('mqtt-subscription-'));
+    const queues = [...server.broker.vhost('/').queues.values()].filter((q) =>
+      q.name.startsWith('mqtt-subscription-'),
+    );
     await until(() => queues.every((q) => q.unacked === 0), 'acks settled');
     await Promise.all([sub.endAsync(), pub.endAsync()]);
   });
@@ -56,7 +67,12 @@ describe('publish and subscribe', () => {
     raw.socket.write(connectPacket({ clientId: 'qos2-raw', username: 'guest', password: 'guest' }));
     const topic = Buffer.concat([Buffer.from([0, 12]), Buffer.from('exactly/once')]);
     const publish = (dup: boolean, body: string): Buffer =>
-      Buffer.concat([Buffer.from([0x34 | (dup ? 8 : 0), topic.length + 2 + body.length]), topic, Buffer.from([0, 7]), Buffer.from(body)]);
+      Buffer.concat([
+        Buffer.from([0x34 | (dup ? 8 : 0), topic.length + 2 + body.length]),
+        topic,
+        Buffer.from([0, 7]),
+        Buffer.from(body),
+      ]);
     raw.socket.write(publish(false, 'one'));
     raw.socket.write(publish(true, 'one'));
     // CONNACK, then PUBREC 7 for each copy.
@@ -81,14 +97,31 @@ describe('publish and subscribe', () => {
     const got = collect(sub);
     await sub.subscribeAsync(['home/+/temp', 'alarm/#', '#', '$SYS/#']);
     const pub = await client(server);
-    for (const t of ['home/kitchen/temp', 'home/kitchen/humidity', 'alarm', 'alarm/fire/floor1', '$SYS/broker/load']) await pub.publishAsync(t, t, { qos: 1 });
+    for (const t of [
+      'home/kitchen/temp',
+      'home/kitchen/humidity',
+      'alarm',
+      'alarm/fire/floor1',
+      '$SYS/broker/load',
+    ])
+      await pub.publishAsync(t, t, { qos: 1 });
     await until(() => got.length >= 8, 'deliveries');
     await pub.publishAsync('end', 'end', { qos: 1 });
     await until(() => got.some((m) => m.topic === 'end'), 'end marker');
     const topics = got.map((m) => m.topic).sort();
     // '#' sees every non-$ topic once; the specific filters add their own copies; '$SYS/#' sees $SYS.
     expect(topics).toEqual(
-      ['$SYS/broker/load', 'alarm', 'alarm', 'alarm/fire/floor1', 'alarm/fire/floor1', 'end', 'home/kitchen/humidity', 'home/kitchen/temp', 'home/kitchen/temp'].sort(),
+      [
+        '$SYS/broker/load',
+        'alarm',
+        'alarm',
+        'alarm/fire/floor1',
+        'alarm/fire/floor1',
+        'end',
+        'home/kitchen/humidity',
+        'home/kitchen/temp',
+        'home/kitchen/temp',
+      ].sort(),
     );
     await Promise.all([sub.endAsync(), pub.endAsync()]);
   });
@@ -122,7 +155,15 @@ describe('publish and subscribe', () => {
   });
 
   it('carries per-message priority to devices through a max-priority policy', async () => {
-    await server.broker.vhost('/').setPolicy({ name: 'mqtt-prio', pattern: '^mqtt-subscription-prio', applyTo: 'queues', priority: 0, definition: { 'max-priority': 10 } });
+    await server.broker
+      .vhost('/')
+      .setPolicy({
+        name: 'mqtt-prio',
+        pattern: '^mqtt-subscription-prio',
+        applyTo: 'queues',
+        priority: 0,
+        definition: { 'max-priority': 10 },
+      });
     const opts = { clientId: 'prio', clean: false };
     const device = await client(server, opts);
     await device.subscribeAsync('alerts/#', { qos: 1 });
@@ -136,7 +177,13 @@ describe('publish and subscribe', () => {
     const [back, got] = await resumed(server, opts);
     await until(() => got.length === 6, 'backlog');
     expect(got[0]!.payload).toBe('URGENT');
-    expect(got.slice(1).map((g) => g.payload)).toEqual(['routine-0', 'routine-1', 'routine-2', 'routine-3', 'routine-4']);
+    expect(got.slice(1).map((g) => g.payload)).toEqual([
+      'routine-0',
+      'routine-1',
+      'routine-2',
+      'routine-3',
+      'routine-4',
+    ]);
     await back.endAsync();
     const clean = await client(server, { clientId: 'prio', clean: true });
     await Promise.all([clean.endAsync(), pub.endAsync(), conn.close()]);
@@ -184,9 +231,13 @@ describe('wills', () => {
     const got = collect(watcher);
     await watcher.subscribeAsync('will/#', { qos: 1 });
 
-    const polite = await client(server, { will: { topic: 'will/polite', payload: Buffer.from('bye'), qos: 1, retain: false } });
+    const polite = await client(server, {
+      will: { topic: 'will/polite', payload: Buffer.from('bye'), qos: 1, retain: false },
+    });
     await polite.endAsync();
-    const rude = await client(server, { will: { topic: 'will/rude', payload: Buffer.from('lost'), qos: 1, retain: false } });
+    const rude = await client(server, {
+      will: { topic: 'will/rude', payload: Buffer.from('lost'), qos: 1, retain: false },
+    });
     rude.stream.destroy();
     await until(() => got.length === 1, 'will to MQTT');
     expect(got[0]).toMatchObject({ topic: 'will/rude', payload: 'lost', qos: 1 });
@@ -202,7 +253,15 @@ describe('wills', () => {
     const got = collect(watcher);
     await watcher.subscribeAsync('ka/#', { qos: 0 });
     const raw = await rawClient(server.port);
-    raw.socket.write(connectPacket({ clientId: 'silent', keepalive: 1, username: 'guest', password: 'guest', will: { topic: 'ka/silent', payload: 'timed out' } }));
+    raw.socket.write(
+      connectPacket({
+        clientId: 'silent',
+        keepalive: 1,
+        username: 'guest',
+        password: 'guest',
+        will: { topic: 'ka/silent', payload: 'timed out' },
+      }),
+    );
     await until(() => raw.received().length >= 4, 'CONNACK');
     expect([...raw.received().subarray(0, 4)]).toEqual([0x20, 2, 0, 0]);
     await raw.closed; // 1.5 x 1 s of silence
@@ -225,7 +284,12 @@ describe('sessions', () => {
     await pub.publishAsync(`cmd/device-17/set`, 'qos0 while offline', { qos: 0 });
 
     const connacks: boolean[] = [];
-    const back = mqtt.connect(server.url, { ...opts, username: 'guest', password: 'guest', reconnectPeriod: 0 });
+    const back = mqtt.connect(server.url, {
+      ...opts,
+      username: 'guest',
+      password: 'guest',
+      reconnectPeriod: 0,
+    });
     back.on('connect', (ack) => connacks.push(ack.sessionPresent));
     const got = collect(back);
     await until(() => got.length >= 21, 'offline backlog');
@@ -237,8 +301,16 @@ describe('sessions', () => {
     // A clean-session connect discards the stored session and its queue.
     const clean = await client(server, { clientId: 'device-17', clean: true });
     await clean.endAsync();
-    await until(() => ![...server.broker.vhost('/').queues.keys()].some((q) => q.includes('device-17')), 'session queue deleted');
-    const again = mqtt.connect(server.url, { ...opts, username: 'guest', password: 'guest', reconnectPeriod: 0 });
+    await until(
+      () => ![...server.broker.vhost('/').queues.keys()].some((q) => q.includes('device-17')),
+      'session queue deleted',
+    );
+    const again = mqtt.connect(server.url, {
+      ...opts,
+      username: 'guest',
+      password: 'guest',
+      reconnectPeriod: 0,
+    });
     const present = await new Promise<boolean>((r) => again.once('connect', (ack) => r(ack.sessionPresent)));
     expect(present).toBe(false);
     await Promise.all([again.endAsync(), pub.endAsync()]);
@@ -256,7 +328,13 @@ describe('sessions', () => {
     first.handleMessage = () => {}; // never PUBACK
     await pub.publishAsync('flaky/x', 'once', { qos: 1 });
     await arrived.catch(() => undefined);
-    await until(() => [...server.broker.vhost('/').queues.values()].some((q) => q.name.startsWith('mqtt-subscription-flaky') && q.unacked === 1), 'unacked');
+    await until(
+      () =>
+        [...server.broker.vhost('/').queues.values()].some(
+          (q) => q.name.startsWith('mqtt-subscription-flaky') && q.unacked === 1,
+        ),
+      'unacked',
+    );
     first.stream.destroy();
     const [back, got] = await resumed(server, opts);
     await until(() => got.length === 1, 'redelivery');
@@ -284,7 +362,9 @@ describe('sessions', () => {
 describe('authentication and permissions', () => {
   it('refuses bad credentials (4) and anonymous clients (5)', async () => {
     await expect(client(server, { password: 'wrong' })).rejects.toThrow(/Bad username or password/);
-    await expect(client(server, { username: undefined, password: undefined })).rejects.toThrow(/Not authorized/);
+    await expect(client(server, { username: undefined, password: undefined })).rejects.toThrow(
+      /Not authorized/,
+    );
   });
 
   it('lets anonymous clients in as the configured user when allowed', async () => {
@@ -312,7 +392,9 @@ describe('authentication and permissions', () => {
     expect(snapshot).toMatchObject({ vhost: 'fleet', protocol: 'mqtt', protocolVersion: 'MQTT 3.1.1' });
     await s.endAsync();
     // No permission on the default vhost at all: CONNACK 5.
-    await expect(client(server, { username: 'sensor', password: 's3cret' })).rejects.toThrow(/Not authorized/);
+    await expect(client(server, { username: 'sensor', password: 's3cret' })).rejects.toThrow(
+      /Not authorized/,
+    );
 
     // Write refused: the publish closes the connection; other clients are untouched.
     await b.setPermission('fleet', 'sensor', { configure: '.*', write: '^$', read: '.*' });
@@ -328,7 +410,11 @@ describe('authentication and permissions', () => {
 
 describe('WebSocket', () => {
   it('speaks MQTT on /ws', async () => {
-    const ws = await mqtt.connectAsync(`ws://127.0.0.1:${server.wsPort}/ws`, { username: 'guest', password: 'guest', reconnectPeriod: 0 });
+    const ws = await mqtt.connectAsync(`ws://127.0.0.1:${server.wsPort}/ws`, {
+      username: 'guest',
+      password: 'guest',
+      reconnectPeriod: 0,
+    });
     const tcp = await client(server);
     const got = collect(ws);
     await ws.subscribeAsync('web/+', { qos: 1 });

@@ -22,11 +22,27 @@ const auth = (): string[] => ['-h', '127.0.0.1', '-p', String(server.port), '-u'
 describe('mosquitto-clients', () => {
   it('mosquitto_pub -> mosquitto_sub, with a retained message and an AMQP publisher', async () => {
     await run('mosquitto_pub', [...auth(), '-t', 'mosq/retained', '-m', 'kept', '-q', '1', '-r']);
-    const sub = spawn('mosquitto_sub', [...auth(), '-t', 'mosq/#', '-q', '1', '-v', '-C', '3', '-i', 'mosq-sub']);
+    const sub = spawn('mosquitto_sub', [
+      ...auth(),
+      '-t',
+      'mosq/#',
+      '-q',
+      '1',
+      '-v',
+      '-C',
+      '3',
+      '-i',
+      'mosq-sub',
+    ]);
     let out = '';
     sub.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((r) => sub.once('exit', (code) => r(code)));
-    await until(() => [...server.mqtt.connections()].some((c) => c.clientId === 'mosq-sub') && server.broker.vhost('/').queues.size > 0, 'mosquitto_sub subscribed');
+    await until(
+      () =>
+        [...server.mqtt.connections()].some((c) => c.clientId === 'mosq-sub') &&
+        server.broker.vhost('/').queues.size > 0,
+      'mosquitto_sub subscribed',
+    );
     await until(() => out.includes('kept'), 'retained message');
     await run('mosquitto_pub', [...auth(), '-t', 'mosq/v1.0/live', '-m', 'from mosquitto_pub', '-q', '2']);
     const conn = await amqplib.connect(server.amqpUrl);
@@ -34,12 +50,29 @@ describe('mosquitto-clients', () => {
     ch.publish('amq.topic', 'mosq.amqp', Buffer.from('from amqplib'), { deliveryMode: 2 });
     await ch.waitForConfirms();
     expect(await exited).toBe(0);
-    expect(out.trim().split('\n')).toEqual(['mosq/retained kept', 'mosq/v1.0/live from mosquitto_pub', 'mosq/amqp from amqplib']);
+    expect(out.trim().split('\n')).toEqual([
+      'mosq/retained kept',
+      'mosq/v1.0/live from mosquitto_pub',
+      'mosq/amqp from amqplib',
+    ]);
     await conn.close();
   });
 
   it('mosquitto_pub with a wrong password is refused', async () => {
-    const failed = await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(server.port), '-u', 'guest', '-P', 'nope', '-t', 'x', '-m', 'y']).then(
+    const failed = await run('mosquitto_pub', [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(server.port),
+      '-u',
+      'guest',
+      '-P',
+      'nope',
+      '-t',
+      'x',
+      '-m',
+      'y',
+    ]).then(
       () => null,
       (err: { code: number; stderr: string }) => err,
     );

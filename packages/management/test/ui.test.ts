@@ -1,0 +1,215 @@
+/**
+ * The web UI in real headless Chromium (playwright-core, the system's /usr/bin/chromium):
+ * login, connections by protocol, declaring a queue, publishing to it and getting the message
+ * back, and the live overview charts. Skipped when there is no Chromium.
+ */
+import { existsSync } from 'node:fs';
+import amqp, { type Channel, type ChannelModel } from 'amqplib';
+import mqtt, { type MqttClient } from 'mqtt';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBroker, type BrokerHandle } from '@junction/server';
+
+const CHROMIUM = process.env['CHROMIUM'] ?? '/usr/bin/chromium';
+
+let b: BrokerHandle;
+let browser: Browser;
+let conn: ChannelModel;
+let ch: Channel;
+let device: MqttClient;
+
+beforeAll(async () => {
+  [b, browser] = await Promise.all([
+    startBroker({ ports: { amqp: 0, mqtt: 0, http: 0 } }),
+    chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    }),
+  ]);
+  conn = await amqp.connect(b.amqpUrl!, { clientProperties: { connection_name: 'ui-test-amqp' } });
+  conn.on('error', () => {});
+  ch = await conn.createChannel();
+  device = await mqtt.connectAsync(b.mqttUrl!, {
+    username: 'guest',
+    password: 'guest',
+    clientId: 'ui-test-device',
+    reconnectPeriod: 0,
+  });
+  device.on('error', () => {});
+});
+
+afterAll(async () => {
+  await device?.endAsync().catch(() => {});
+  await conn?.close().catch(() => {});
+  await browser?.close();
+  await b?.close();
+});
+
+/** A fresh page (own sessionStorage) that fails the test on uncaught page errors. */
+async function openUi(): Promise<{ page: Page; errors: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(b.httpUrl!);
+  return { page, errors };
+}
+
+async function logIn(page: Page, username: string, password: string): Promise<void> {
+  await page.fill('#login [name=username]', username);
+  await page.fill('#login [name=password]', password);
+  await page.click('#login button[type=submit]');
+}
+
+// No skipping: CI installs Debian's chromium (.ci/run); a missing browser is a failure.
+if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM)`);
+
+describe('web UI in Chromium', () => {
+  it('refuses a wrong password and shows no data', async () => {
+    const { page, errors } = await openUi();
+    const apiCalls: { url: string; status: number }[] = [];
+    page.on('response', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/api/')) apiCalls.push({ url: r.url(), status: r.status() });
+    });
+    await logIn(page, 'guest', 'not-the-password');
+    await expect.poll(() => page.textContent('#login-error')).toMatch(/Login failed/);
+    expect(await page.isVisible('#login')).toBe(true);
+    expect(await page.isHidden('#app')).toBe(true);
+    expect(await page.locator('#main').innerHTML()).toBe('');
+    expect(await page.locator('#tabs a').count()).toBe(0);
+    expect(await page.evaluate('sessionStorage.length')).toBe(0);
+    // Only the login check went out, and it was refused.
+    expect(apiCalls.map((c) => [new URL(c.url).pathname, c.status])).toEqual([['/api/whoami', 401]]);
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
+  it('logs in, lists connections by protocol, declares a queue, publishes to it and gets the message', async () => {
+    const { page, errors } = await openUi();
+    await logIn(page, 'guest', 'guest');
+    await page.locator('#page-overview .card').first().waitFor();
+    expect(await page.evaluate('sessionStorage.length')).toBe(1);
+
+    // Connections: both clients, then filtered by protocol.
+    await page.click('#tabs a[href="#/connections"]');
+    const rows = page.locator('#page-connections tbody tr[data-key]');
+    await expect.poll(() => rows.count()).toBe(2);
+    const protocols = async (): Promise<string[]> =>
+      (
+        await page
+          .locator(
+            '#page-connections tbody tr[data-key] .badge.amqp, #page-connections tbody tr[data-key] .badge.mqtt',
+          )
+          .allTextContents()
+      ).sort();
+    expect(await protocols()).toEqual(['AMQP 0-9-1', 'MQTT 3.1.1']);
+    expect(await page.locator('#page-connections tbody').textContent()).toContain('ui-test-device');
+    await page.click('.segmented [data-protocol=MQTT]');
+    await expect.poll(protocols).toEqual(['MQTT 3.1.1']);
+    await page.click('.segmented [data-protocol=AMQP]');
+    await expect.poll(protocols).toEqual(['AMQP 0-9-1']);
+    await page.click('.segmented [data-protocol=STOMP]');
+    await expect.poll(() => page.locator('#page-connections tbody td.empty').count()).toBe(1);
+    await page.click('.segmented [data-protocol=all]');
+    await expect.poll(() => rows.count()).toBe(2);
+
+    // Declare a queue.
+    await page.click('#tabs a[href="#/queues"]');
+    await page.fill('#declare-queue [name=name]', 'ui-orders');
+    await page.click('#declare-queue button[type=submit]');
+    const queueRow = page.locator('#page-queues tr[data-key="//ui-orders"]');
+    await queueRow.waitFor();
+    expect(b.broker.vhost('/')?.queues.has('ui-orders')).toBe(true);
+
+    // Publish to it through the default exchange.
+    await page.click('#tabs a[href="#/exchanges"]');
+    await page.locator('#publish-message [name=exchange] option[value=""]').waitFor({ state: 'attached' });
+    await page.selectOption('#publish-message [name=exchange]', '');
+    await page.fill('#publish-message [name=routing_key]', 'ui-orders');
+    await page.fill('#publish-message [name=payload]', 'hello from the browser');
+    await page.click('#publish-message button[type=submit]');
+    await page.locator('.toast', { hasText: 'Message published and routed.' }).waitFor();
+
+    // Get it back on the queue's page.
+    await page.click('#tabs a[href="#/queues"]');
+    await expect.poll(() => queueRow.locator('td').nth(3).textContent()).toBe('1');
+    await queueRow.getByRole('button', { name: 'Messages…' }).click();
+    await page.click('#get-messages button[type=submit]');
+    const payload = page.locator('#get-results .message pre.payload');
+    await expect.poll(() => payload.textContent()).toBe('hello from the browser');
+    expect(await page.locator('#get-results .message header').textContent()).toContain(
+      'routing key: ui-orders',
+    );
+
+    // Close the MQTT connection from the UI (two clicks: the second confirms).
+    const closed = new Promise<void>((resolve) => device.once('close', () => resolve()));
+    await page.click('#tabs a[href="#/connections"]');
+    const mqttRow = page.locator('#page-connections tr[data-key]', { hasText: 'ui-test-device' });
+    await mqttRow.getByRole('button', { name: 'Close' }).click();
+    await mqttRow.getByRole('button', { name: 'Confirm close?' }).click();
+    await closed;
+    await expect.poll(() => rows.count()).toBe(1);
+
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
+  it('adds a user and gives it permissions', async () => {
+    const { page, errors } = await openUi();
+    await logIn(page, 'guest', 'guest');
+    await page.click('#tabs a[href="#/users"]');
+    await page.fill('#add-user [name=name]', 'ui-operator');
+    await page.fill('#add-user [name=password]', 's3cret');
+    await page.selectOption('#add-user [name=tags]', 'management');
+    await page.click('#add-user button[type=submit]');
+    await page.locator('#page-users tr[data-key="ui-operator"]', { hasText: 'management' }).waitFor();
+    expect(b.broker.users.get('ui-operator')?.tags).toEqual(['management']);
+
+    await page.click('#tabs a[href="#/permissions"]');
+    await page
+      .locator('#set-permission [name=user] option[value="ui-operator"]')
+      .waitFor({ state: 'attached' });
+    await page.selectOption('#set-permission [name=user]', 'ui-operator');
+    await page.fill('#set-permission [name=write]', '^ui-');
+    await page.click('#set-permission button[type=submit]');
+    await page.locator('#page-permissions tr[data-key="//ui-operator"]', { hasText: '^ui-' }).waitFor();
+    expect(b.broker.users.permission('/', 'ui-operator')).toMatchObject({
+      configure: '.*',
+      write: '^ui-',
+      read: '.*',
+    });
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
+  it('plots the publish rate and the queue depth on the overview', async () => {
+    const { page, errors } = await openUi();
+    await logIn(page, 'guest', 'guest');
+    await page.locator('#page-overview .chart .uplot').first().waitFor();
+    expect(await page.locator('#page-overview .chart canvas').count()).toBe(2);
+
+    await ch.assertQueue('ui-burst', { durable: false });
+    for (let i = 0; i < 500; i++) ch.sendToQueue('ui-burst', Buffer.from(`m${i}`));
+    // The rate chart's plotted data gets a non-zero publish point, the depth chart the backlog.
+    await page.waitForFunction('window.__junctionCharts.rates.data[1].some((v) => v > 0)', undefined, {
+      timeout: 10_000,
+    });
+    await page.waitForFunction('window.__junctionCharts.depth.data[1].some((v) => v >= 500)', undefined, {
+      timeout: 10_000,
+    });
+    const publishCard = page.locator('.card', { hasText: 'Publish' }).locator('b');
+    await expect.poll(() => publishCard.textContent()).not.toBe('0/s');
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+});

@@ -1,0 +1,65 @@
+/**
+ * A data directory the store cannot trust is an error at start, never a silent empty
+ * broker: a corrupt file, a newer format, another live broker holding it.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { open } from 'lmdb';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DataDirLocked, FORMAT_VERSION, LmdbStore, StoreStateError } from '../src/index.js';
+
+const dirs: string[] = [];
+const fresh = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'junction-badstate-'));
+  dirs.push(d);
+  return d;
+};
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe('bad state at open', () => {
+  it('refuses a corrupt store file', async () => {
+    const dir = fresh();
+    writeFileSync(join(dir, 'junction.mdb'), Buffer.alloc(64 * 1024, 0x5a));
+    const err = await new LmdbStore({ dir }).open().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreStateError);
+    expect((err as Error).message).toMatch(/corrupt|not LMDB/);
+  });
+
+  it('refuses a store written by a newer format', async () => {
+    const dir = fresh();
+    const s = new LmdbStore({ dir });
+    await s.open();
+    await s.close();
+    const root = open({ path: join(dir, 'junction.mdb'), maxDbs: 8 });
+    await root.openDB({ name: 'meta' }).put('format', FORMAT_VERSION + 1);
+    await root.close();
+    const err = await new LmdbStore({ dir }).open().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreStateError);
+    expect((err as Error).message).toMatch(/newer Junction \(store format 2/);
+  });
+
+  it("refuses a directory another live broker holds, and takes over a dead one's lock", async () => {
+    const dir = fresh();
+    const a = new LmdbStore({ dir });
+    await a.open();
+    const err = await new LmdbStore({ dir }).open().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DataDirLocked);
+    expect((err as Error).message).toContain(`pid ${process.pid}`);
+    await a.close();
+
+    // Another process holds it.
+    const other = spawn('sleep', ['30']);
+    writeFileSync(join(dir, 'junction.lock'), `${other.pid}\n`);
+    await expect(new LmdbStore({ dir }).open()).rejects.toThrow(`pid ${other.pid}`);
+    other.kill('SIGKILL');
+    await new Promise((r) => other.once('exit', r));
+    // Its owner is gone (SIGKILL leaves the lock behind): the next broker takes over.
+    const b = new LmdbStore({ dir });
+    expect((await b.open()).definitions).toBeNull();
+    await b.close();
+  });
+});

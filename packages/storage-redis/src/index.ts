@@ -1,0 +1,2 @@
+/** @junction/storage-redis: the Redis store (every record in one Redis database). */
+export { RedisStore, RedisStoreError, FORMAT_VERSION, type RedisStoreOptions } from './redis-store.js';

@@ -1,0 +1,37 @@
+/** Adapter configuration and its defaults (chosen after RabbitMQ's and ActiveMQ's STOMP defaults). */
+
+export interface StompConfig {
+  /** Largest frame accepted (command + headers + body), bytes. RabbitMQ and ActiveMQ allow big bodies; 16 MiB. */
+  maxFrameSize: number;
+  /** Most headers in one frame (ActiveMQ: 1000). */
+  maxHeaders: number;
+  /** Longest header line (name + ':' + value, escaped), bytes (ActiveMQ: 10 KiB). */
+  maxHeaderLength: number;
+  /** Most concurrent subscriptions per connection. */
+  maxSubscriptions: number;
+  /**
+   * The server's heart-beat offer [cx, cy] in ms: the server can send every cx, wants to
+   * receive every cy. Negotiated with the client's per STOMP 1.1 (max of both, 0 = off).
+   */
+  heartbeat: readonly [number, number];
+  /** A connection that has not completed CONNECT by then is closed. */
+  connectTimeoutMs: number;
+  /** Used when CONNECT carries no login (RabbitMQ's stomp.default_user); null requires login. */
+  defaultUser: { login: string; passcode: string } | null;
+  /** Vhost for a missing or unknown `host` header. */
+  defaultVhost: string;
+  /** Frames buffered while an earlier frame's async work runs, before reading pauses. */
+  maxPendingFrames: number;
+}
+
+export const defaultStompConfig: StompConfig = {
+  maxFrameSize: 16 * 1024 * 1024,
+  maxHeaders: 1000,
+  maxHeaderLength: 10 * 1024,
+  maxSubscriptions: 1024,
+  heartbeat: [10_000, 10_000],
+  connectTimeoutMs: 10_000,
+  defaultUser: { login: 'guest', passcode: 'guest' },
+  defaultVhost: '/',
+  maxPendingFrames: 256,
+};

@@ -1,0 +1,231 @@
+/**
+ * Bad input at volume: more than 10,000 malformed frames over thousands of connections.
+ * Every connection must end in an ERROR frame or a close, a well-behaved client on the
+ * side must keep working throughout, and the heap must not grow without bound.
+ */
+import { connect as netConnect } from 'node:net';
+import type Client from 'stompit/lib/Client.js';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import {
+  collect,
+  sendWithReceipt,
+  startServer,
+  stompitConnect,
+  until,
+  type TestServer,
+  destroyClient,
+} from './helpers.js';
+
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startServer({
+    maxFrameSize: 32 * 1024,
+    maxHeaders: 50,
+    maxHeaderLength: 1024,
+    connectTimeoutMs: 3000,
+  });
+});
+afterAll(async () => {
+  await server.close();
+});
+
+/** Deterministic PRNG so a failure reproduces. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+const CONNECT = 'CONNECT\naccept-version:1.2\nlogin:guest\npasscode:guest\n\n\0';
+
+interface Case {
+  name: string;
+  /** Whether the server must answer with an ERROR frame (vs. merely closing). */
+  mustError: boolean;
+  data: Buffer;
+  /** Malformed frames in `data`. */
+  frames: number;
+}
+
+function makeCase(rand: () => number, i: number): Case {
+  const pick = i % 12;
+  const r = (n: number) => Math.floor(rand() * n);
+  const junk = (n: number) => Buffer.from(Array.from({ length: n }, () => r(256)));
+  switch (pick) {
+    case 0:
+      return {
+        name: 'no NUL terminator',
+        mustError: false,
+        data: Buffer.from(`${CONNECT}SEND\ndestination:/queue/f\n\nbody without end`),
+        frames: 1,
+      };
+    case 1:
+      return {
+        name: 'bad escape',
+        mustError: true,
+        data: Buffer.from(`${CONNECT}SEND\ndestination:/queue/f\nk:a\\${'xtqz'[r(4)]}b\n\n\0`),
+        frames: 1,
+      };
+    case 2:
+      return {
+        name: 'oversize header',
+        mustError: true,
+        data: Buffer.from(`${CONNECT}SEND\ndestination:/queue/f\nbig:${'h'.repeat(1100 + r(5000))}\n\n\0`),
+        frames: 1,
+      };
+    case 3: {
+      let h = '';
+      for (let k = 0; k < 51 + r(100); k++) h += `h${k}:v\n`;
+      return {
+        name: 'too many headers',
+        mustError: true,
+        data: Buffer.from(`${CONNECT}SEND\ndestination:/queue/f\n${h}\n\0`),
+        frames: 1,
+      };
+    }
+    case 4:
+      return {
+        name: 'wrong content-length',
+        mustError: true,
+        data: Buffer.from(
+          `${CONNECT}SEND\ndestination:/queue/f\ncontent-length:${r(5)}\n\nlonger body than said\0`,
+        ),
+        frames: 1,
+      };
+    case 5:
+      return {
+        name: 'bad content-length',
+        mustError: true,
+        data: Buffer.from(`${CONNECT}SEND\ndestination:/queue/f\ncontent-length:-${r(9)}x\n\n\0`),
+        frames: 1,
+      };
+    case 6:
+      return {
+        name: 'frame before CONNECT',
+        mustError: true,
+        data: Buffer.from(
+          ['SEND', 'SUBSCRIBE', 'ACK', 'BEGIN', 'DISCONNECT'][r(5)] + '\ndestination:/queue/f\n\n\0',
+        ),
+        frames: 1,
+      };
+    case 7:
+      return {
+        name: 'unknown command',
+        mustError: true,
+        data: Buffer.from(`${CONNECT}${['FROB', 'SENDX', 'CONNECTED', 'MESSAGE', 'ERROR'][r(5)]}\n\n\0`),
+        frames: 1,
+      };
+    case 8:
+      return { name: 'random bytes', mustError: false, data: junk(1 + r(300)), frames: 1 };
+    case 9:
+      return {
+        name: 'random bytes after CONNECT',
+        mustError: false,
+        data: Buffer.concat([Buffer.from(CONNECT), junk(1 + r(300))]),
+        frames: 1,
+      };
+    case 10:
+      return {
+        name: 'oversize body',
+        mustError: true,
+        data: Buffer.from(`${CONNECT}SEND\ndestination:/queue/f\n\n${'b'.repeat(33 * 1024)}\0`),
+        frames: 1,
+      };
+    default:
+      return {
+        name: 'header without colon',
+        mustError: true,
+        data: Buffer.from(`${CONNECT}SEND\ndestination:/queue/f\nnocolon\n\n\0`),
+        frames: 1,
+      };
+  }
+}
+
+/** Sends one case on a fresh connection; resolves with what the server did. */
+function runCase(port: number, c: Case): Promise<{ sawError: boolean; closed: boolean }> {
+  return new Promise((resolve) => {
+    const socket = netConnect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    let done = false;
+    const finish = (closed: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      const text = Buffer.concat(chunks).toString('latin1');
+      resolve({ sawError: /(^|\0\n*)ERROR\n/.test(text), closed });
+    };
+    const timer = setTimeout(() => finish(false), 8000);
+    socket.on('data', (d: Buffer) => chunks.push(d));
+    socket.on('error', () => {});
+    socket.on('close', () => finish(true));
+    socket.on('connect', () => {
+      socket.write(c.data);
+      // Half-close: a truncated frame then ends in a close instead of waiting for more.
+      if (!c.mustError) socket.end();
+    });
+  });
+}
+
+it('survives 10,000+ malformed frames; a good client keeps working; heap stays bounded', async () => {
+  const rand = prng(12345);
+  const good: Client = await stompitConnect(server.port);
+  const received = collect(good, { destination: '/queue/fuzz-good', ack: 'client-individual' });
+  await sendWithReceipt(good, { destination: '/queue/fuzz-sync' }, '');
+  let sent = 0;
+  let goodError: unknown;
+  let stop = false;
+  // The well-behaved client: publish with receipts and ack, continuously.
+  const goodLoop = (async () => {
+    while (!stop) {
+      await sendWithReceipt(good, { destination: '/queue/fuzz-good' }, `m${sent}`);
+      sent++;
+      const m = await until(() => received.messages[sent - 1], 'good delivery', 10_000);
+      await new Promise<void>((r) => good.ack(m.msg, {}, { onReceipt: () => r() } as never));
+    }
+  })().catch((e: unknown) => {
+    goodError = e;
+  });
+
+  const heap: number[] = [];
+  const baseline = process.memoryUsage().heapUsed;
+  const TOTAL = 10_200;
+  const CONCURRENCY = 48;
+  let next = 0;
+  let frames = 0;
+  const failures: string[] = [];
+  const byName = new Map<string, number>();
+  const worker = async () => {
+    while (next < TOTAL) {
+      const i = next++;
+      const c = makeCase(rand, i);
+      frames += c.frames;
+      const r = await runCase(server.port, c);
+      byName.set(c.name, (byName.get(c.name) ?? 0) + 1);
+      if (!r.closed || (c.mustError && !r.sawError)) {
+        if (failures.length < 10) failures.push(`${c.name}: closed=${r.closed} error=${r.sawError}`);
+      }
+      if (i % 500 === 0) heap.push(process.memoryUsage().heapUsed);
+    }
+  };
+  const sentAtStart = sent;
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  stop = true;
+  await goodLoop;
+
+  expect(failures).toEqual([]);
+  expect(frames).toBeGreaterThanOrEqual(10_000);
+  expect(byName.size).toBe(12);
+  expect(goodError).toBeUndefined();
+  // The good client made steady progress while the fuzzing ran.
+  expect(sent - sentAtStart).toBeGreaterThan(20);
+  // Every bad connection is released.
+  await until(() => [...server.adapter.connections()].length === 1, 'bad connections released', 10_000);
+  // Heap: the later samples must not have grown far beyond the start (no per-connection leak).
+  const tail = Math.min(...heap.slice(-4));
+  expect(tail - baseline).toBeLessThan(96 * 1024 * 1024);
+  destroyClient(good);
+}, 60_000);
