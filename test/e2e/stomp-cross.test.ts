@@ -1,0 +1,143 @@
+/**
+ * STOMP, AMQP and MQTT through one core: a STOMP sender reaches an AMQP queue, an AMQP
+ * publisher's properties and custom headers reach a STOMP subscriber intact, an MQTT
+ * sensor's reading reaches a STOMP topic subscriber, and a STOMP selector filters
+ * AMQP-published messages by header.
+ */
+import amqp from 'amqplib';
+import mqtt from 'mqtt';
+import stompit from 'stompit';
+import type Client from 'stompit/lib/Client.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBroker, type BrokerHandle } from '@junction/server';
+
+let broker: BrokerHandle;
+const stomps: Client[] = [];
+
+beforeAll(async () => {
+  broker = await startBroker({ ports: { amqp: 0, mqtt: 0, stomp: 0 } });
+});
+afterAll(async () => {
+  for (const s of stomps) s.destroy();
+  await broker.close();
+});
+
+function stomp(): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const c = stompit.connect(
+      { host: '127.0.0.1', port: broker.ports.stomp!, connectHeaders: { host: '/', login: 'guest', passcode: 'guest', 'heart-beat': '0,0' } },
+      (err, client) => (err ? reject(err) : resolve(client)),
+    );
+    c.on('error', () => {});
+    stomps.push(c);
+  });
+}
+
+interface Got {
+  headers: Record<string, string>;
+  body: string;
+}
+
+const consumers = (): number => [...broker.broker.vhost('/').queues.values()].reduce((n, q) => n + q.consumerCount, 0);
+
+/** Subscribes and collects messages with their headers; resolves once the broker has the subscription. */
+async function subscribe(c: Client, headers: Record<string, string>): Promise<Got[]> {
+  const got: Got[] = [];
+  const before = consumers();
+  c.subscribe({ ack: 'auto', ...headers }, (err, msg) => {
+    if (err) return;
+    msg.readString('utf8', (_e, body) => got.push({ headers: (msg as unknown as { headers: Record<string, string> }).headers, body: body ?? '' }));
+  });
+  await until(() => consumers() > before, 'a STOMP subscription');
+  return got;
+}
+
+async function until(f: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!f()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('STOMP <-> AMQP and MQTT', () => {
+  it('delivers a STOMP SEND to /queue/ to an AMQP consumer, headers as AMQP properties', async () => {
+    const conn = await amqp.connect(broker.amqpUrl!);
+    const ch = await conn.createChannel();
+    await ch.assertQueue('invoices', { durable: true });
+    const s = await stomp();
+    await new Promise<void>((resolve, reject) => {
+      const f = s.send(
+        { destination: '/queue/invoices', 'content-type': 'application/json', persistent: 'true', priority: '4', 'correlation-id': 'c-9', 'x-tenant': 'acme', receipt: 'r1' },
+        { onReceipt: () => resolve(), onError: reject } as Client.SendOptions,
+      );
+      f.end('{"total":42}');
+    });
+    const m = await ch.get('invoices', { noAck: true });
+    expect(m && m.content.toString()).toBe('{"total":42}');
+    expect(m && m.properties).toMatchObject({ contentType: 'application/json', deliveryMode: 2, priority: 4, correlationId: 'c-9', headers: { 'x-tenant': 'acme' } });
+    await conn.close();
+  });
+
+  it('delivers an AMQP publish to a STOMP subscriber with its properties and custom headers intact', async () => {
+    const s = await stomp();
+    const got = await subscribe(s, { destination: '/queue/to-stomp' });
+    const conn = await amqp.connect(broker.amqpUrl!);
+    const ch = await conn.createChannel();
+    ch.sendToQueue('to-stomp', Buffer.from('from amqp'), {
+      contentType: 'text/plain',
+      correlationId: 'corr-1',
+      replyTo: 'answers',
+      messageId: 'm-1',
+      type: 'greeting',
+      appId: 'billing',
+      persistent: true,
+      headers: { 'x-region': 'eu', 'x-attempt': 3 },
+    });
+    await until(() => got.length === 1, 'the STOMP delivery');
+    expect(got[0]!.body).toBe('from amqp');
+    expect(got[0]!.headers).toMatchObject({
+      'content-type': 'text/plain',
+      'correlation-id': 'corr-1',
+      'reply-to': 'answers', // passed through as AMQP gave it, as RabbitMQ does
+      'amqp-message-id': 'm-1',
+      type: 'greeting',
+      'app-id': 'billing',
+      persistent: 'true',
+      'x-region': 'eu',
+      'x-attempt': '3',
+    });
+    await conn.close();
+  });
+
+  it('delivers an MQTT sensor reading to a STOMP /topic/ subscriber', async () => {
+    const s = await stomp();
+    const got = await subscribe(s, { destination: '/topic/sensors.*.temp' });
+    const sensor = await mqtt.connectAsync(broker.mqttUrl!, { username: 'guest', password: 'guest', reconnectPeriod: 0 });
+    await sensor.publishAsync('sensors/hall/temp', '19.0', { qos: 1 });
+    await until(() => got.length === 1, 'the STOMP topic delivery');
+    expect(got[0]!.body).toBe('19.0');
+    expect(got[0]!.headers['destination']).toBe('/topic/sensors.hall.temp');
+    await sensor.endAsync();
+  });
+
+  it('filters AMQP-published messages with a STOMP selector on their headers', async () => {
+    const s = await stomp();
+    const got = await subscribe(s, { destination: '/queue/orders-eu', selector: "region = 'eu' AND amount > 100" });
+    const conn = await amqp.connect(broker.amqpUrl!);
+    const ch = await conn.createConfirmChannel();
+    const orders: [string, number][] = [
+      ['eu', 50],
+      ['us', 500],
+      ['eu', 150],
+      ['eu', 101],
+    ];
+    for (const [region, amount] of orders) ch.sendToQueue('orders-eu', Buffer.from(`${region}-${amount}`), { headers: { region, amount } });
+    await ch.waitForConfirms();
+    await until(() => got.length === 2, 'the selected messages');
+    expect(got.map((g) => g.body)).toEqual(['eu-150', 'eu-101']);
+    // The others stay in the queue for consumers without that selector.
+    expect(broker.broker.vhost('/').queues.get('orders-eu')!.messageCount).toBe(2);
+    await conn.close();
+  });
+});
