@@ -18,7 +18,7 @@ beforeAll(async () => {
   broker = await startBroker({ ports: { amqp: 0, mqtt: 0, stomp: 0 } });
 });
 afterAll(async () => {
-  for (const s of stomps) s.destroy();
+  for (const s of stomps) s.destroy(new Error('test over'));
   await broker.close();
 });
 
