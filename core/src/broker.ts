@@ -13,6 +13,7 @@ import { ExchangeTypeRegistry } from './exchanges/registry.js';
 import type { BrokerApi, ConnectionControl, ConnectionInfo, Credentials, Principal } from './session.js';
 import type { DefinitionChange, Definitions, Store } from './storage/store.js';
 import { MemoryStore } from './storage/memory-store.js';
+import { timedStore } from './storage/timed-store.js';
 import { Vhost } from './vhost.js';
 
 export interface BrokerOptions {
@@ -41,7 +42,7 @@ export class Broker implements BrokerApi {
   private alarm: string | null = null;
 
   private constructor(options: BrokerOptions) {
-    this.store = options.store ?? new MemoryStore();
+    this.store = timedStore(options.store ?? new MemoryStore(), this.events);
     this.log = options.logger ?? pino({ level: 'silent' });
     this.exchangeTypes = new ExchangeTypeRegistry(options.exchangeTypes);
     this.loopbackUsers = new Set(options.loopbackUsers ?? ['guest']);

@@ -23,6 +23,8 @@ export interface BrokerEventMap {
   exchangeDeleted: [{ vhost: string; exchange: string }];
   connectionOpened: [{ id: string; protocol: string }];
   connectionClosed: [{ id: string; protocol: string }];
+  /** A durable store write finished (see storage/timed-store.ts). */
+  storeCommit: [{ operation: string; seconds: number }];
 }
 
 type Listener<K extends keyof BrokerEventMap> = (...args: BrokerEventMap[K]) => void;

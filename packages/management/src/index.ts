@@ -163,6 +163,7 @@ export function createManagementServer(opts: ManagementOptions): ManagementServe
       if (closing) return;
       closing = true;
       stats.close();
+      metrics.close();
       if (!listening) return;
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

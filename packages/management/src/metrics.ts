@@ -3,7 +3,7 @@
  * message counters labeled by vhost/queue, connections per protocol, broker-wide
  * publish/deliver/ack/confirm counters and the process metrics.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Broker, ProtocolAdapter } from '@junction/core';
 import type { MessageStats, StatKey } from './stats.js';
 
@@ -31,9 +31,21 @@ const QUEUE_COUNTERS: Partial<Record<StatKey, string>> = {
 
 export class Metrics {
   readonly registry = new Registry();
+  private readonly stopCommits: () => void;
 
   constructor(broker: Broker, adapters: () => Iterable<ProtocolAdapter>, stats: MessageStats) {
     const registers = [this.registry];
+    // Store commit latency: each durable write (a group commit) as the core timed it.
+    const commits = new Histogram({
+      name: 'junction_store_commit_seconds',
+      help: 'Time from a durable store write being issued to it being committed, by operation',
+      labelNames: ['operation'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    });
+    const onCommit = (e: { operation: string; seconds: number }): void => commits.observe({ operation: e.operation }, e.seconds);
+    broker.events.on('storeCommit', onCommit);
+    this.stopCommits = () => broker.events.off('storeCommit', onCommit);
     collectDefaultMetrics({ register: this.registry });
     // Counters are read from MessageStats at scrape time: nothing extra on the message path.
     for (const [k, name] of Object.entries(GLOBAL_COUNTERS) as [StatKey, string][]) {
@@ -128,5 +140,9 @@ export class Metrics {
         this.set(broker.vhosts.size);
       },
     });
+  }
+
+  close(): void {
+    this.stopCommits();
   }
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryStore } from '@junction/core';
 import { start, until, type Harness } from './helpers.js';
 
 const uiDir = mkdtempSync(join(tmpdir(), 'junction-ui-'));
@@ -139,6 +140,29 @@ describe('metrics and health', () => {
     await closing;
     await other.broker.close();
     await expect(fetch(`${other.base}/readyz`)).rejects.toThrow();
+  });
+});
+
+describe('store commit latency', () => {
+  it('histograms every durable store write by operation', async () => {
+    // A memory store that claims durability, so the core writes persistent messages to it.
+    class DurableMemoryStore extends MemoryStore {
+      override readonly capabilities = { durable: true, sharedAcrossNodes: false, replicated: false };
+    }
+    const d = await start({ amqp: true, broker: { store: new DurableMemoryStore() } });
+    try {
+      const conn = await amqp.connect(d.amqp!.url);
+      const ch = await conn.createConfirmChannel();
+      await ch.assertQueue('durable-q', { durable: true });
+      for (let i = 0; i < 3; i++) ch.sendToQueue('durable-q', Buffer.from('x'), { persistent: true });
+      await ch.waitForConfirms();
+      await conn.close();
+      const text = await (await fetch(`${d.base}/metrics`)).text();
+      expect(sample(text, 'junction_store_commit_seconds_count{operation="enqueue"}')).toBe(3);
+      expect(sample(text, 'junction_store_commit_seconds_count{operation="writeDefinitions"}')).toBeGreaterThanOrEqual(1);
+    } finally {
+      await d.close();
+    }
   });
 });
 
