@@ -1,0 +1,81 @@
+/**
+ * What survives a restart on the embedded store, across protocols: MQTT retained messages
+ * and persistent sessions with their offline QoS 1 backlog, AMQP durable queues with their
+ * persistent (and without their transient) messages, users and permissions. STOMP durable
+ * subscriptions: protocols/stomp/test/durability.test.ts.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import amqp from 'amqplib';
+import mqtt from 'mqtt';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startBroker } from '@junction/server';
+import { LmdbStore } from '@junction/storage-lmdb';
+
+const dir = mkdtempSync(join(tmpdir(), 'junction-restart-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const start = () => startBroker({ ports: { amqp: 0, mqtt: 0 }, storage: new LmdbStore({ dir }) });
+const auth = { username: 'guest', password: 'guest', reconnectPeriod: 0 };
+
+describe('restart on the embedded store', () => {
+  it('keeps retained messages, persistent MQTT sessions and their backlog, durable queues and users', async () => {
+    let b = await start();
+    await b.broker.putUser('device', { password: 'pw', tags: [] });
+    await b.broker.setPermission('/', 'device', { configure: '.*', write: '.*', read: '.*' });
+    const pub = await mqtt.connectAsync(b.mqttUrl!, auth);
+    await pub.publishAsync('status/door', 'locked', { qos: 1, retain: true });
+    const device = await mqtt.connectAsync(b.mqttUrl!, { ...auth, username: 'device', password: 'pw', clientId: 'lock-7', clean: false });
+    await device.subscribeAsync('cmd/lock-7/#', { qos: 1 });
+    await device.endAsync();
+    await pub.publishAsync('cmd/lock-7/open', 'at 9:00', { qos: 1 });
+    await pub.endAsync();
+    const conn = await amqp.connect(b.amqpUrl!);
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue('jobs', { durable: true });
+    ch.sendToQueue('jobs', Buffer.from('persistent job'), { persistent: true });
+    ch.sendToQueue('jobs', Buffer.from('transient job'), { persistent: false });
+    await ch.waitForConfirms();
+    await conn.close();
+    await b.close();
+
+    b = await start();
+    try {
+      // The persistent session resumes with its backlog, as the device's own user.
+      const back = mqtt.connect(b.mqttUrl!, { ...auth, username: 'device', password: 'pw', clientId: 'lock-7', clean: false });
+      const got: string[] = [];
+      back.on('message', (topic, payload) => got.push(`${topic} ${payload.toString()}`));
+      const present = await new Promise<boolean>((r) => back.once('connect', (ack) => r(ack.sessionPresent)));
+      expect(present).toBe(true);
+      await until(() => got.length === 1);
+      expect(got).toEqual(['cmd/lock-7/open at 9:00']);
+      await back.endAsync();
+      // The retained message, to a new subscriber.
+      const late = await mqtt.connectAsync(b.mqttUrl!, auth);
+      const retained: string[] = [];
+      late.on('message', (topic, payload, packet) => retained.push(`${topic} ${payload.toString()} ${packet.retain}`));
+      await late.subscribeAsync('status/+', { qos: 1 });
+      await until(() => retained.length === 1);
+      expect(retained).toEqual(['status/door locked true']);
+      await late.endAsync();
+      // The durable queue kept its persistent message only.
+      const c2 = await amqp.connect(b.amqpUrl!);
+      const ch2 = await c2.createChannel();
+      const m = await ch2.get('jobs', { noAck: true });
+      expect(m && m.content.toString()).toBe('persistent job');
+      expect(await ch2.get('jobs', { noAck: true })).toBe(false);
+      await c2.close();
+    } finally {
+      await b.close();
+    }
+  });
+});
+
+async function until(f: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!f()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
