@@ -121,6 +121,21 @@ describe('STOMP <-> AMQP and MQTT', () => {
     await sensor.endAsync();
   });
 
+  it('delivers a STOMP SEND to /topic/ to an MQTT subscriber', async () => {
+    const device = await mqtt.connectAsync(broker.mqttUrl!, { username: 'guest', password: 'guest', reconnectPeriod: 0 });
+    const got: string[] = [];
+    device.on('message', (topic, payload) => got.push(`${topic} ${payload.toString()}`));
+    await device.subscribeAsync('display/+/text', { qos: 1 });
+    const s = await stomp();
+    await new Promise<void>((resolve, reject) => {
+      const f = s.send({ destination: '/topic/display.lobby.text', persistent: 'true', receipt: 'r2' }, { onReceipt: () => resolve(), onError: reject } as Client.SendOptions);
+      f.end('welcome');
+    });
+    await until(() => got.length === 1, 'the MQTT delivery');
+    expect(got).toEqual(['display/lobby/text welcome']);
+    await device.endAsync();
+  });
+
   it('filters AMQP-published messages with a STOMP selector on their headers', async () => {
     const s = await stomp();
     const got = await subscribe(s, { destination: '/queue/orders-eu', selector: "region = 'eu' AND amount > 100" });
