@@ -24,7 +24,15 @@ export interface BrokerOptions {
   /** Users allowed to connect from loopback addresses only (RabbitMQ's loopback_users). Default ['guest']. */
   loopbackUsers?: readonly string[];
   exchangeTypes?: readonly ExchangeType[];
+  /**
+   * Deep-queue paging: a durable queue on a durable store keeps at most this many ready
+   * messages (and body bytes) in memory; the rest stay in the store until the head drains.
+   * false: keep everything in memory. Default 50,000 messages / 64 MiB.
+   */
+  queuePaging?: { maxMessages?: number; maxBytes?: number } | false;
 }
+
+export const DEFAULT_PAGING = { maxMessages: 50_000, maxBytes: 64 * 1024 * 1024 };
 
 export class Broker implements BrokerApi {
   readonly vhosts = new Map<string, Vhost>();
@@ -35,6 +43,7 @@ export class Broker implements BrokerApi {
   readonly log: Logger;
   readonly store: Store;
   readonly startedAt = Date.now();
+  readonly paging: { readonly maxMessages: number; readonly maxBytes: number } | null;
   private readonly loopbackUsers: ReadonlySet<string>;
   private messageId = 0;
   private closing = false;
@@ -46,6 +55,14 @@ export class Broker implements BrokerApi {
     this.log = options.logger ?? pino({ level: 'silent' });
     this.exchangeTypes = new ExchangeTypeRegistry(options.exchangeTypes);
     this.loopbackUsers = new Set(options.loopbackUsers ?? ['guest']);
+    const paging = options.queuePaging;
+    this.paging =
+      paging === false
+        ? null
+        : {
+            maxMessages: Math.max(2, paging?.maxMessages ?? DEFAULT_PAGING.maxMessages),
+            maxBytes: Math.max(1024, paging?.maxBytes ?? DEFAULT_PAGING.maxBytes),
+          };
   }
 
   /** Opens the store, recovers definitions and messages, or creates the defaults. */
@@ -84,7 +101,21 @@ export class Broker implements BrokerApi {
       const vhost = this.vhosts.get(q.vhost);
       if (!vhost) continue;
       const queue = vhost.restoreQueue(q.name, q.autoDelete, q.arguments);
-      for await (const r of messages({ vhost: q.vhost, queue: q.name })) {
+      const ref = { vhost: q.vhost, queue: q.name };
+      const window = queue.pager;
+      let loaded = 0;
+      let loadedBytes = 0;
+      let lastId = 0;
+      let more = false;
+      for await (const r of messages(ref)) {
+        if (window && (loaded >= window.maxMessages || loadedBytes >= window.maxBytes)) {
+          // Paging: only the head's window comes into memory; the rest is counted.
+          more = true;
+          break;
+        }
+        loaded++;
+        loadedBytes += r.message.body.length;
+        lastId = r.messageId;
         queue.restore({
           messageId: r.messageId,
           msg: r.message,
@@ -95,6 +126,12 @@ export class Broker implements BrokerApi {
           persisted: true,
         });
         restored++;
+      }
+      if (more) {
+        const rest = (await this.store.countEntries(ref)) - loaded;
+        // Paged body bytes are estimated from the loaded head (reading them would load them).
+        queue.restorePaged(lastId, this.messageId, rest, Math.round((rest * loadedBytes) / Math.max(1, loaded)));
+        restored += rest;
       }
     }
     for (const b of defs.bindings) {

@@ -266,7 +266,8 @@ export class ChannelSession implements Session, ConsumerOwner {
     this.assertOpen();
     const q = this.vhost.queue(queue, this.parent.id);
     this.authorize('read', 'queue', queue);
-    const e = q.take();
+    let e = q.take();
+    if (!e && q.pagedCount > 0) e = await q.takeWhenLoaded();
     if (!e) return null;
     const tag = ++this.nextTag;
     const redelivered = e.deliveryCount > 0;

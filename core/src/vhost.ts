@@ -15,7 +15,7 @@ import { route, type RoutingScope } from './exchanges/route.js';
 import type { FieldTable, Message } from './message.js';
 import { PolicySet, type Policy } from './policies.js';
 import { deadLetteredMessage, isDeathCycle } from './queues/dead-letter.js';
-import { Queue, type QueueHost } from './queues/queue.js';
+import { Queue, type PagedEntry, type QueueHost, type QueuePager } from './queues/queue.js';
 import { ClientSessions, RetainedMessages } from './retained.js';
 import type { QueuedMessage } from './queues/queued-message.js';
 import { equivalenceArgs, queueSettings } from './queues/queue-settings.js';
@@ -28,6 +28,8 @@ export interface VhostContext {
   readonly events: BrokerEvents;
   readonly exchangeTypes: ExchangeTypeRegistry;
   readonly log: Logger;
+  /** Deep-queue paging window (messages, body bytes); null: queues keep every body in memory. */
+  readonly paging: { readonly maxMessages: number; readonly maxBytes: number } | null;
   nextMessageId(): number;
 }
 
@@ -65,6 +67,7 @@ export class Vhost implements QueueHost, RoutingScope {
   readonly retained: RetainedMessages;
   /** Persistent client sessions (MQTT clean-session=0) by client id. */
   readonly clientSessions: ClientSessions;
+  private readonly pager: QueuePager | null;
 
   constructor(
     readonly name: string,
@@ -72,6 +75,7 @@ export class Vhost implements QueueHost, RoutingScope {
   ) {
     this.retained = new RetainedMessages(name, ctx);
     this.clientSessions = new ClientSessions(name, ctx);
+    this.pager = ctx.paging ? this.makePager(ctx.paging) : null;
     for (const [n, type] of builtinExchanges) {
       const x = new Exchange(name, n, ctx.exchangeTypes.get(type), { durable: true, autoDelete: false, internal: false, arguments: {} });
       this.exchanges.set(n, x);
@@ -205,6 +209,7 @@ export class Vhost implements QueueHost, RoutingScope {
       exclusiveOwner: d.exclusive ? connectionId : null,
       arguments: args,
     }, settings);
+    q.pager = this.pagerFor(q);
     this.queues.set(name, q);
     // An exclusive queue dies with its connection, so it is never stored, durable or not.
     if (q.stored) await this.persist([{ op: 'put', kind: 'queue', value: this.queueDefinition(q) }]);
@@ -222,6 +227,7 @@ export class Vhost implements QueueHost, RoutingScope {
       settings = queueSettings({});
     }
     const q = new Queue(this, name, { durable: true, autoDelete, exclusiveOwner: null, arguments: args }, settings);
+    q.pager = this.pagerFor(q);
     this.queues.set(name, q);
     return q;
   }
@@ -352,7 +358,62 @@ export class Vhost implements QueueHost, RoutingScope {
       }
       if (q.congested) (congested ??= []).push(q);
     }
-    return { routed, rejected, persisted: records ? this.ctx.store.enqueue(records) : null, congested };
+    if (!records) return { routed, rejected, persisted: null, congested };
+    const persisted = this.ctx.store.enqueue(records);
+    for (const q of queues) if (q.pagedCount > 0) q.trackWrite(persisted);
+    return { routed, rejected, persisted, congested };
+  }
+
+  // ---- paging ---------------------------------------------------------------------------
+
+  /** Deep-queue paging: durable queues on a durable store, without priority levels. */
+  private pagerFor(q: Queue): QueuePager | null {
+    if (!this.pager || !q.stored || !this.ctx.store.capabilities.durable || q.settings.maxPriority > 0) return null;
+    return this.pager;
+  }
+
+  private makePager(window: { maxMessages: number; maxBytes: number }): QueuePager {
+    const store = this.ctx.store;
+    const log = this.ctx.log;
+    const vhost = this.name;
+    const readAfterWrites = async (q: Queue, afterId: number, limit: number) => {
+      // Let the publish being routed right now submit its write first (route() is synchronous).
+      await Promise.resolve();
+      const writes = q.writesInFlight();
+      if (writes) await writes;
+      return store.readEntries({ vhost, queue: q.name }, afterId, limit);
+    };
+    return {
+      maxMessages: window.maxMessages,
+      maxBytes: window.maxBytes,
+      async read(q, afterId, limit): Promise<PagedEntry[]> {
+        try {
+          const records = await readAfterWrites(q, afterId, limit);
+          return records.map((r) => ({
+            messageId: r.messageId,
+            msg: r.message,
+            expiresAt: r.expiresAt,
+            deliveryCount: r.deliveryCount,
+            size: r.message.body.length,
+          }));
+        } catch (err) {
+          log.error({ err, queue: q.name, vhost }, 'reading paged messages from the store failed');
+          throw err;
+        }
+      },
+      drop(q, afterId, maxId): void {
+        void (async () => {
+          let after = afterId;
+          for (;;) {
+            const records = await readAfterWrites(q, after, 1000);
+            const refs = records.filter((r) => r.messageId <= maxId).map((r) => ({ vhost, queue: q.name, messageId: r.messageId }));
+            if (refs.length) await store.remove(refs);
+            if (refs.length < records.length || records.length < 1000) return;
+            after = records[records.length - 1]!.messageId;
+          }
+        })().catch((err: unknown) => log.error({ err, queue: q.name, vhost }, 'removing purged paged messages failed'));
+      },
+    };
   }
 
   // ---- QueueHost ------------------------------------------------------------------------

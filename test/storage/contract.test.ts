@@ -255,6 +255,46 @@ for (const backend of backends) {
       expect(sessions).toEqual([{ clientId: 'dev-1', state: { subscriptions: { 'a/#': 1 } } }]);
     });
 
+    it('pages entries: readEntries after an id in ascending order with a limit, countEntries per queue', async () => {
+      fx = await backend.fresh();
+      let s = await open();
+      await s.open();
+      const shared = message(4, 'shared');
+      await s.enqueue([
+        ...[1, 2, 3, 5, 8, 13].map((id) => entry('p', message(id))),
+        entry('p', shared),
+        entry('other', shared),
+        entry('other', message(6)),
+      ]);
+      await s.markDelivered([{ vhost: '/', queue: 'p', messageId: 5 }]);
+      s = await restart(s);
+      await s.open();
+      expect(await s.countEntries({ vhost: '/', queue: 'p' })).toBe(7);
+      expect(await s.countEntries({ vhost: '/', queue: 'other' })).toBe(2);
+      expect(await s.countEntries({ vhost: '/', queue: 'none' })).toBe(0);
+      const ids = async (after: number, limit: number) =>
+        (await s.readEntries({ vhost: '/', queue: 'p' }, after, limit)).map((r) => r.messageId);
+      expect(await ids(0, 3)).toEqual([1, 2, 3]);
+      expect(await ids(3, 3)).toEqual([4, 5, 8]);
+      expect(await ids(8, 100)).toEqual([13]);
+      expect(await ids(13, 100)).toEqual([]);
+      expect(await ids(0, 0)).toEqual([]);
+      const [r4, r5] = await s.readEntries({ vhost: '/', queue: 'p' }, 3, 2);
+      expect(r4!.message.body.toString()).toBe('shared');
+      expect(Buffer.isBuffer(r4!.message.body)).toBe(true);
+      expect(r5).toMatchObject({ vhost: '/', queue: 'p', messageId: 5, deliveryCount: 1, expiresAt: 0 });
+      expect(r5!.message).toMatchObject({ id: 5, exchange: 'amq.topic', routingKey: 'k.5', properties: { headers: { n: 5 } } });
+      // Written and removed entries show up at once (no restart needed).
+      await s.remove([{ vhost: '/', queue: 'p', messageId: 2 }]);
+      await s.enqueue([entry('p', message(21))]);
+      expect(await ids(0, 100)).toEqual([1, 3, 4, 5, 8, 13, 21]);
+      expect(await s.countEntries({ vhost: '/', queue: 'p' })).toBe(7);
+      await s.dropQueue({ vhost: '/', queue: 'p' });
+      expect(await ids(0, 100)).toEqual([]);
+      expect(await s.countEntries({ vhost: '/', queue: 'p' })).toBe(0);
+      expect((await s.readEntries({ vhost: '/', queue: 'other' }, 0, 10)).map((r) => r.messageId)).toEqual([4, 6]);
+    });
+
     it('group-commits many concurrent writes, each promise settling once it is stored', async () => {
       fx = await backend.fresh();
       let s = await open();

@@ -11,6 +11,7 @@ import type { FieldTable, Message } from '../message.js';
 import { FLOW_HIGH, FLOW_LOW, type FlowHolder } from '../flow.js';
 import type { Consumer } from './consumer.js';
 import { ConsumerSet } from './consumer-set.js';
+import { Deque } from './deque.js';
 import { PriorityBuffer } from './priority-buffer.js';
 import type { QueuedMessage } from './queued-message.js';
 import type { QueueSettings } from './queue-settings.js';
@@ -48,10 +49,59 @@ export interface QueueStats {
 
 export type EnqueueResult = QueuedMessage | 'rejected';
 
+/** A stored entry read back into a queue's memory (paging). */
+export interface PagedEntry {
+  readonly messageId: number;
+  readonly msg: Message;
+  readonly expiresAt: number;
+  readonly deliveryCount: number;
+  readonly size: number;
+}
+
+/**
+ * Deep-queue paging (see PAGING-NOTES.md): a durable queue on a durable store keeps only
+ * the head of its backlog in memory; persistent messages beyond the window stay in the
+ * store only and are read back in order as the head drains.
+ */
+export interface QueuePager {
+  /** The in-memory window: ready messages and their body bytes. */
+  readonly maxMessages: number;
+  readonly maxBytes: number;
+  /** Up to `limit` stored entries of the queue after `afterId`, ascending, once the queue's writes in flight settled. */
+  read(queue: Queue, afterId: number, limit: number): Promise<PagedEntry[]>;
+  /** Purge: removes the queue's stored entries with afterId < messageId <= maxId. */
+  drop(queue: Queue, afterId: number, maxId: number): void;
+}
+
+/**
+ * The part of the backlog behind the in-memory head, in order: runs of persistent
+ * messages left in the store ('paged': the queue's stored entries in (after, maxId]) and
+ * runs of transient messages that arrived meanwhile ('mem': they cannot be stored, so they
+ * wait in memory behind the run before them, keeping FIFO order).
+ */
+type Segment =
+  | { kind: 'paged'; after: number; maxId: number; count: number; bytes: number }
+  | { kind: 'mem'; entries: QueuedMessage[]; bytes: number };
+
+/** Most entries one page-in read asks for. */
+const PAGE_READ_MAX = 4096;
+
 export class Queue implements Destination {
   readonly kind = 'queue' as const;
   ready: PriorityBuffer;
-  readyBytes = 0;
+  /** Body bytes of the in-memory ready messages. */
+  private memBytes = 0;
+  /** Set by the vhost when this queue may page (durable queue, durable store, no priorities). */
+  pager: QueuePager | null = null;
+  private readonly tail = new Deque<Segment>();
+  private tailCount = 0;
+  private tailBytes = 0;
+  private tailMemCount = 0;
+  /** A page-in read in flight, and the purge generation it belongs to. */
+  private loading: Promise<void> | null = null;
+  private loadGen = 0;
+  /** Store writes in flight while the queue has a paged tail: a page-in waits for them. */
+  private readonly pendingWrites = new Set<Promise<void>>();
   /** Delivered, not yet settled. */
   unacked = 0;
   readonly consumers: ConsumerSet;
@@ -91,7 +141,37 @@ export class Queue implements Destination {
   }
 
   get messageCount(): number {
-    return this.ready.length;
+    return this.ready.length + this.tailCount;
+  }
+
+  /** Ready body bytes, paged ones included (paged bytes are estimated after a restart). */
+  get readyBytes(): number {
+    return this.memBytes + Math.max(0, this.tailBytes);
+  }
+
+  /** Ready messages whose bodies are in memory. */
+  get inMemoryCount(): number {
+    return this.ready.length + this.tailMemCount;
+  }
+
+  /** Ready messages held only in the store (paging). */
+  get pagedCount(): number {
+    return this.tailCount - this.tailMemCount;
+  }
+
+  /** The vhost submitted a store write for this queue: a page-in must not read ahead of it. */
+  trackWrite(p: Promise<void>): void {
+    if (this.tail.length === 0) return;
+    this.pendingWrites.add(p);
+    const done = (): void => {
+      this.pendingWrites.delete(p);
+    };
+    p.then(done, done);
+  }
+
+  /** What a page-in awaits before it reads the store. */
+  writesInFlight(): Promise<unknown> | null {
+    return this.pendingWrites.size === 0 ? null : Promise.allSettled([...this.pendingWrites]);
   }
 
   get consumerCount(): number {
@@ -100,13 +180,13 @@ export class Queue implements Destination {
 
   /** Consumers are falling behind: publishers into this queue should wait. */
   get congested(): boolean {
-    return this.ready.length >= FLOW_HIGH && this.consumers.size > 0;
+    return this.messageCount >= FLOW_HIGH && this.consumers.size > 0;
   }
 
   /** Lets held publishers go once the backlog is small again (or nobody consumes, or the queue is gone). */
   private releaseFlow(): void {
     if (this.flowHolders.size === 0) return;
-    if (this.ready.length > FLOW_LOW && this.consumers.size > 0 && !this.deleted) return;
+    if (this.messageCount > FLOW_LOW && this.consumers.size > 0 && !this.deleted) return;
     for (const h of this.flowHolders) h.release(this);
     this.flowHolders.clear();
   }
@@ -139,8 +219,18 @@ export class Queue implements Destination {
     const expiresAt = effectiveTtl === undefined ? 0 : now + effectiveTtl;
     const entry = this.entry(msg, messageId, expiresAt, persisted, size);
     this.stats.published++;
+    if (this.tail.length > 0 || (persisted && this.pager !== null && this.windowFull())) {
+      // Behind a backlog: a TTL-0 message cannot be delivered now, so it expires at once.
+      if (effectiveTtl === 0) this.giveUp([entry], 'expired');
+      else {
+        this.appendTail(entry);
+        if (this.host.events.observed) this.host.events.emit('enqueued', { vhost: this.host.name, queue: this.name, message: msg });
+        if (s.maxLength !== undefined || s.maxLengthBytes !== undefined) this.enforceLimits();
+      }
+      return entry;
+    }
     this.ready.push(entry);
-    this.readyBytes += size;
+    this.memBytes += size;
     if (this.host.events.observed) this.host.events.emit('enqueued', { vhost: this.host.name, queue: this.name, message: msg });
     if (expiresAt !== 0) this.mayExpire = true;
     this.dispatch();
@@ -170,17 +260,155 @@ export class Queue implements Destination {
   restore(entry: Omit<QueuedMessage, 'seq'>): void {
     const e: QueuedMessage = { ...entry, seq: this.nextSeq++, priority: this.ready.levelOf(entry.msg.properties.priority) };
     this.ready.push(e);
-    this.readyBytes += e.size;
+    this.memBytes += e.size;
     if (e.expiresAt !== 0) {
       this.mayExpire = true;
       this.scheduleExpiry(e.expiresAt);
     }
   }
 
+  /** Recovery: `count` more stored entries after `afterId` (up to `maxId`) stay in the store for now. */
+  restorePaged(afterId: number, maxId: number, count: number, bytes: number): void {
+    if (count <= 0 || this.pager === null) return;
+    this.tail.push({ kind: 'paged', after: afterId, maxId, count, bytes });
+    this.tailCount += count;
+    this.tailBytes += bytes;
+  }
+
+  /** In-memory window full: further persistent messages stay in the store only. */
+  private windowFull(): boolean {
+    const p = this.pager!;
+    return this.ready.length >= p.maxMessages || this.memBytes >= p.maxBytes;
+  }
+
+  private belowLowMark(): boolean {
+    const p = this.pager;
+    if (p === null) return true;
+    return this.ready.length < p.maxMessages / 2 && this.memBytes < p.maxBytes / 2;
+  }
+
+  private appendTail(entry: QueuedMessage): void {
+    const last = this.tail.at(this.tail.length - 1);
+    if (entry.persisted && this.pager !== null) {
+      if (last?.kind === 'paged') {
+        last.count++;
+        last.bytes += entry.size;
+        last.maxId = entry.messageId;
+      } else {
+        this.tail.push({ kind: 'paged', after: entry.messageId - 1, maxId: entry.messageId, count: 1, bytes: entry.size });
+      }
+    } else {
+      if (last?.kind === 'mem') {
+        last.entries.push(entry);
+        last.bytes += entry.size;
+      } else {
+        this.tail.push({ kind: 'mem', entries: [entry], bytes: entry.size });
+      }
+      this.tailMemCount++;
+    }
+    this.tailCount++;
+    this.tailBytes += entry.size;
+  }
+
+  /**
+   * Tops the in-memory head up from the tail once it is below the low mark: transient runs
+   * move over at once, a paged run starts an asynchronous read (dispatch follows it).
+   * Returns true if messages were added synchronously.
+   */
+  private refill(): boolean {
+    let added = false;
+    while (this.tail.length > 0 && this.loading === null && !this.deleted && this.belowLowMark()) {
+      const seg = this.tail.peek()!;
+      if (seg.kind === 'mem') {
+        this.tail.shift();
+        for (const e of seg.entries) this.pushFromTail({ ...e, seq: this.nextSeq++ });
+        this.tailMemCount -= seg.entries.length;
+        this.tailCount -= seg.entries.length;
+        this.tailBytes -= seg.bytes;
+        added = true;
+        continue;
+      }
+      this.load(seg);
+    }
+    return added;
+  }
+
+  private pushFromTail(e: QueuedMessage): void {
+    this.ready.push(e);
+    this.memBytes += e.size;
+    if (e.expiresAt !== 0) {
+      this.mayExpire = true;
+      this.scheduleExpiry(e.expiresAt);
+    }
+  }
+
+  private load(seg: Segment & { kind: 'paged' }): void {
+    const pager = this.pager!;
+    const gen = this.loadGen;
+    const want = Math.max(1, Math.min(seg.count, PAGE_READ_MAX, pager.maxMessages - this.ready.length));
+    const loading = pager.read(this, seg.after, want).then(
+      (entries) => {
+        if (gen !== this.loadGen || this.deleted) return;
+        this.loading = null;
+        let beyond = entries.length === 0;
+        for (const r of entries) {
+          if (r.messageId > seg.maxId) {
+            beyond = true;
+            break;
+          }
+          seg.after = r.messageId;
+          seg.count--;
+          seg.bytes -= r.size;
+          this.tailCount--;
+          this.tailBytes -= r.size;
+          this.pushFromTail({
+            seq: this.nextSeq++,
+            messageId: r.messageId,
+            msg: r.msg,
+            priority: 0,
+            expiresAt: r.expiresAt,
+            deliveryCount: r.deliveryCount,
+            size: r.size,
+            persisted: true,
+          });
+        }
+        if (beyond || seg.count <= 0) {
+          // The run is exhausted: whatever it still counts never reached the store (a failed write).
+          this.tail.shift();
+          this.tailCount -= seg.count;
+          this.tailBytes -= seg.bytes;
+        }
+        if (this.tail.length === 0) this.tailBytes = 0;
+        this.dispatch();
+      },
+      () =>
+        // The host logged it; try again shortly (the read stays "in flight" until then).
+        new Promise<void>((resolve) => {
+          setTimeout(() => {
+            if (gen === this.loadGen && !this.deleted) {
+              this.loading = null;
+              this.dispatch();
+            }
+            resolve();
+          }, 1000).unref();
+        }),
+    );
+    this.loading = loading;
+  }
+
+  /** basic.get: like take(), but waits for a page-in when only paged messages are left. */
+  async takeWhenLoaded(): Promise<QueuedMessage | undefined> {
+    for (;;) {
+      const e = this.take();
+      if (e || this.tail.length === 0 || this.deleted || this.loading === null) return e;
+      await this.loading;
+    }
+  }
+
   private wouldOverflow(incoming: number): boolean {
     const { maxLength, maxLengthBytes } = this.settings;
     return (
-      (maxLength !== undefined && this.ready.length + 1 > maxLength) ||
+      (maxLength !== undefined && this.messageCount + 1 > maxLength) ||
       (maxLengthBytes !== undefined && this.readyBytes + incoming > maxLengthBytes)
     );
   }
@@ -192,11 +420,11 @@ export class Queue implements Destination {
     const dropped: QueuedMessage[] = [];
     while (
       this.ready.length > 0 &&
-      ((maxLength !== undefined && this.ready.length > maxLength) ||
+      ((maxLength !== undefined && this.messageCount > maxLength) ||
         (maxLengthBytes !== undefined && this.readyBytes > maxLengthBytes))
     ) {
       const e = this.ready.shiftLowest()!;
-      this.readyBytes -= e.size;
+      this.memBytes -= e.size;
       dropped.push(e);
     }
     if (dropped.length) this.giveUp(dropped, 'maxlen');
@@ -221,12 +449,14 @@ export class Queue implements Destination {
       this.redispatch = true;
       return;
     }
-    if (this.consumers.size === 0 || this.ready.length === 0) return;
+    if (this.consumers.size === 0) return;
+    if (this.ready.length === 0 && !this.refill()) return;
     this.dispatching = true;
     try {
       do {
         this.redispatch = false;
         this.dispatchReady();
+        if (this.tail.length > 0 && this.refill()) this.redispatch = true;
       } while (this.redispatch && !this.deleted);
     } finally {
       this.dispatching = false;
@@ -249,7 +479,7 @@ export class Queue implements Destination {
         return;
       }
       ready.shift();
-      this.readyBytes -= e.size;
+      this.memBytes -= e.size;
       this.deliverTo(c, e);
     }
   }
@@ -269,7 +499,7 @@ export class Queue implements Destination {
         return chosen !== undefined;
       }, scanLimit);
       if (!e || !chosen) return;
-      this.readyBytes -= e.size;
+      this.memBytes -= e.size;
       this.deliverTo(chosen, e);
     }
   }
@@ -287,6 +517,7 @@ export class Queue implements Destination {
     this.touch();
     const now = this.mayExpire ? Date.now() : 0;
     for (;;) {
+      if (this.tail.length > 0) this.refill();
       const e = this.ready.peek();
       if (!e) return undefined;
       if (e.expiresAt !== 0 && e.expiresAt < now) {
@@ -294,7 +525,7 @@ export class Queue implements Destination {
         continue;
       }
       this.ready.shift();
-      this.readyBytes -= e.size;
+      this.memBytes -= e.size;
       this.stats.delivered++;
       if (e.deliveryCount > 0) this.stats.redelivered++;
       if (e.persisted && e.deliveryCount === 0) this.host.firstDelivery(this, e);
@@ -315,7 +546,7 @@ export class Queue implements Destination {
     this.unacked--;
     if (this.deleted) return;
     this.ready.requeue(e);
-    this.readyBytes += e.size;
+    this.memBytes += e.size;
     if (this.host.events.observed) this.host.events.emit('requeued', { vhost: this.host.name, queue: this.name, message: e.msg });
     this.enforceLimits();
   }
@@ -347,14 +578,22 @@ export class Queue implements Destination {
 
   purge(): number {
     const all = this.ready.clear();
-    this.readyBytes = 0;
+    this.memBytes = 0;
+    const paged = this.pagedCount;
+    for (const seg of this.tail.clear()) {
+      if (seg.kind === 'mem') all.push(...seg.entries);
+      else if (!this.deleted) this.pager?.drop(this, seg.after, seg.maxId); // a deleted queue's entries all go anyway
+    }
+    this.tailCount = this.tailBytes = this.tailMemCount = 0;
+    this.loadGen++;
+    this.loading = null;
     this.releaseFlow();
     this.host.forget(this, all);
-    this.stats.dropped += all.length;
+    this.stats.dropped += all.length + paged;
     if (this.host.events.observed) {
       for (const e of all) this.host.events.emit('dropped', { vhost: this.host.name, queue: this.name, message: e.msg, reason: 'purged' });
     }
-    return all.length;
+    return all.length + paged;
   }
 
   /** Marks the queue gone; the vhost cancels its consumers and unbinds it. Returns the messages it held. */
@@ -386,12 +625,12 @@ export class Queue implements Destination {
         // Lower levels may have expired heads too: sweep them without delivering.
         const lower = this.ready.takeFirst((m) => m.expiresAt !== 0 && m.expiresAt < now, 64);
         if (!lower) break;
-        this.readyBytes -= lower.size;
+        this.memBytes -= lower.size;
         expired.push(lower);
         continue;
       }
       this.ready.shift();
-      this.readyBytes -= head.size;
+      this.memBytes -= head.size;
       expired.push(head);
     }
     if (expired.length) this.giveUp(expired, 'expired');

@@ -94,6 +94,18 @@ export class MemoryStore implements Store {
     this.entries.delete(qkey(queue));
   }
 
+  async readEntries(queue: QueueRef, afterMessageId: number, limit: number): Promise<EnqueueRecord[]> {
+    const m = this.entries.get(qkey(queue));
+    if (!m || limit <= 0) return [];
+    const out: EnqueueRecord[] = [];
+    for (const r of m.values()) if (r.messageId > afterMessageId) out.push(r);
+    return out.sort((a, b) => a.messageId - b.messageId).slice(0, limit);
+  }
+
+  async countEntries(queue: QueueRef): Promise<number> {
+    return this.entries.get(qkey(queue))?.size ?? 0;
+  }
+
   async putRetained(vhost: string, topic: string, msg: StoredMessage | null): Promise<void> {
     let m = this.retainedByVhost.get(vhost);
     if (!m) this.retainedByVhost.set(vhost, (m = new Map()));

@@ -148,6 +148,14 @@ export interface Store {
   markDelivered(entries: readonly (QueueRef & { messageId: number })[]): Promise<void>;
   /** Drops every entry of a queue (purge, delete). */
   dropQueue(queue: QueueRef): Promise<void>;
+  /**
+   * Paging (deep queues): at most `limit` entries of a queue with messageId > afterMessageId,
+   * ascending, with their bodies. Entries whose body is missing are skipped. Reflects every
+   * write whose promise has settled.
+   */
+  readEntries(queue: QueueRef, afterMessageId: number, limit: number): Promise<EnqueueRecord[]>;
+  /** How many entries a queue has in the store (recovery counts the paged tail with it). */
+  countEntries(queue: QueueRef): Promise<number>;
   putRetained(vhost: string, topic: string, msg: StoredMessage | null): Promise<void>;
   retained(vhost: string): AsyncIterable<RetainedMessage>;
   putMqttSession(vhost: string, clientId: string, state: MqttSessionState | null): Promise<void>;

@@ -27,6 +27,8 @@ export function timedStore(store: Store, events: BrokerEvents): Store {
     remove: timed('remove', (entries) => store.remove(entries)),
     markDelivered: timed('markDelivered', (entries) => store.markDelivered(entries)),
     dropQueue: timed('dropQueue', (queue) => store.dropQueue(queue)),
+    readEntries: (queue, afterMessageId, limit) => store.readEntries(queue, afterMessageId, limit),
+    countEntries: (queue) => store.countEntries(queue),
     putRetained: timed('putRetained', (vhost, topic, msg) => store.putRetained(vhost, topic, msg)),
     retained: (vhost) => store.retained(vhost),
     putMqttSession: timed('putMqttSession', (vhost, clientId, state) => store.putMqttSession(vhost, clientId, state)),

@@ -225,6 +225,38 @@ export class LmdbStore implements Store {
     for (const id of ids) this.removeEntry(q.vhost, q.queue, id);
   }
 
+  async readEntries(q: QueueRef, afterMessageId: number, limit: number): Promise<EnqueueRecord[]> {
+    const out: EnqueueRecord[] = [];
+    if (limit <= 0) return out;
+    for (const { key, value } of this.entries.getRange({
+      start: [q.vhost, q.queue, Math.floor(afterMessageId) + 1],
+      end: [q.vhost, q.queue, MAX_ID],
+    })) {
+      const r = this.record(q, key[2] as number, value);
+      if (!r) continue;
+      out.push(r);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  async countEntries(q: QueueRef): Promise<number> {
+    return this.entries.getKeysCount({ start: [q.vhost, q.queue], end: [q.vhost, q.queue, MAX_ID] });
+  }
+
+  private record(q: QueueRef, messageId: number, value: { e: number; d: number }): EnqueueRecord | undefined {
+    const b = this.bodies.get(messageId);
+    if (!b) return undefined; // an entry without its body cannot be delivered
+    return {
+      vhost: q.vhost,
+      queue: q.queue,
+      messageId,
+      expiresAt: value.e,
+      deliveryCount: value.d,
+      message: { id: messageId, exchange: b.x, routingKey: b.k, properties: b.p, body: Buffer.from(b.b) },
+    };
+  }
+
   private async *iterate(q: QueueRef): AsyncIterable<EnqueueRecord> {
     for (const { key, value } of this.entries.getRange({
       start: [q.vhost, q.queue],

@@ -316,39 +316,58 @@ export class RedisStore implements Store {
 
   /** Pages through the queue's sorted set by score, so concurrent writes cannot skip entries. */
   private async *iterate(q: QueueRef): AsyncIterable<EnqueueRecord> {
+    let after = '-inf';
+    while (true) {
+      const { ids, records } = await this.readPage(q, after, PAGE);
+      yield* records;
+      if (ids.length < PAGE) return;
+      after = `(${ids[ids.length - 1]!}`;
+    }
+  }
+
+  async readEntries(q: QueueRef, afterMessageId: number, limit: number): Promise<EnqueueRecord[]> {
+    if (limit <= 0) return [];
+    return (await this.readPage(q, `(${afterMessageId}`, limit)).records;
+  }
+
+  async countEntries(q: QueueRef): Promise<number> {
+    const redis = this.redis;
+    if (!redis) throw new RedisStoreError('the Redis store is not open');
+    return redis.zcard(this.key(`qz:${queueTag(q)}`));
+  }
+
+  /** Up to `limit` entries scored above `after` (a ZRANGEBYSCORE min), with their bodies. */
+  private async readPage(q: QueueRef, after: string, limit: number): Promise<{ ids: string[]; records: EnqueueRecord[] }> {
     const redis = this.redis;
     if (!redis) throw new RedisStoreError('the Redis store is not open');
     const tag = queueTag(q);
     const zk = this.key(`qz:${tag}`);
     const hk = this.key(`qh:${tag}`);
-    let after = '-inf';
-    while (true) {
-      const ids = await redis.zrangebyscore(zk, after, '+inf', 'LIMIT', 0, PAGE);
-      if (ids.length === 0) return;
-      const pipeline = redis.pipeline();
-      pipeline.hmget(hk, ...ids.flatMap((id) => [`e:${id}`, `d:${id}`]));
-      for (const id of ids) pipeline.hgetBuffer(this.key(`m:${id}`), 'v');
-      const replies = (await pipeline.exec()) ?? [];
-      const failed = replies.find(([err]) => err);
-      if (failed) throw new RedisStoreError(`Redis read failed (${this.safeUrl}): ${failed[0]!.message}`, { cause: failed[0] });
-      const fields = replies[0]![1] as (string | null)[];
-      for (let i = 0; i < ids.length; i++) {
-        const packed = replies[i + 1]![1] as Buffer | null;
-        if (!packed) continue; // an entry without its body cannot be delivered
-        const messageId = Number(ids[i]);
-        const b = unpack(packed) as StoredBody;
-        yield {
-          vhost: q.vhost,
-          queue: q.queue,
-          messageId,
-          expiresAt: Number(fields[2 * i] ?? 0),
-          deliveryCount: Number(fields[2 * i + 1] ?? 0),
-          message: { id: messageId, exchange: b.x, routingKey: b.k, properties: b.p, body: toBuffer(b.b) },
-        };
-      }
-      if (ids.length < PAGE) return;
-      after = `(${ids[ids.length - 1]!}`;
+    const ids = await redis.zrangebyscore(zk, after, '+inf', 'LIMIT', 0, limit);
+    const records: EnqueueRecord[] = [];
+    if (ids.length === 0) return { ids, records };
+    const pipeline = redis.pipeline();
+    pipeline.hmget(hk, ...ids.flatMap((id) => [`e:${id}`, `d:${id}`]));
+    for (const id of ids) pipeline.hgetBuffer(this.key(`m:${id}`), 'v');
+    const replies = (await pipeline.exec()) ?? [];
+    const failed = replies.find(([err]) => err);
+    if (failed) throw new RedisStoreError(`Redis read failed (${this.safeUrl}): ${failed[0]!.message}`, { cause: failed[0] });
+    const fields = replies[0]![1] as (string | null)[];
+    for (let i = 0; i < ids.length; i++) {
+      const packed = replies[i + 1]![1] as Buffer | null;
+      if (!packed) continue; // an entry without its body cannot be delivered
+      const messageId = Number(ids[i]);
+      const b = unpack(packed) as StoredBody;
+      records.push({
+        vhost: q.vhost,
+        queue: q.queue,
+        messageId,
+        expiresAt: Number(fields[2 * i] ?? 0),
+        deliveryCount: Number(fields[2 * i + 1] ?? 0),
+        message: { id: messageId, exchange: b.x, routingKey: b.k, properties: b.p, body: toBuffer(b.b) },
+      });
     }
+    return { ids, records };
   }
 
   // ---- retained messages and client sessions -------------------------------------------------
