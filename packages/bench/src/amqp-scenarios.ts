@@ -13,10 +13,11 @@ import { rate as deliveryRate, sleep, startWorker, stopAll, type Scenario } from
 let uniq = 0;
 
 /** 1 producer -> exchange -> `queues` queues -> one consumer each; throughput = deliveries/s summed. */
-function throughput(name: string, size: number, confirms: boolean, queues: number): Scenario {
+export function throughput(name: string, size: number, confirms: boolean, queues: number, persistent = false): Scenario {
   return {
     name,
     protocols: ['amqp'],
+    ...(persistent ? { persistent: true } : {}),
     async run(target, { seconds, warmup }) {
       const url = target.urls.amqp!;
       const conn = await amqp.connect(url);
@@ -31,7 +32,7 @@ function throughput(name: string, size: number, confirms: boolean, queues: numbe
         await ch.assertExchange(exchange, 'fanout', { autoDelete: false });
       }
       for (const q of names) {
-        await ch.assertQueue(q, { durable: false });
+        await ch.assertQueue(q, { durable: persistent });
         if (exchange) await ch.bindQueue(q, exchange, '');
       }
       const consumers = await Promise.all(
@@ -44,6 +45,7 @@ function throughput(name: string, size: number, confirms: boolean, queues: numbe
         routingKey,
         size,
         confirms,
+        persistent,
         window: 256,
       });
       try {

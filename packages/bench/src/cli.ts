@@ -1,20 +1,32 @@
 /**
- * npm run bench -- [--junction] [--rabbitmq] [--mosquitto] [--target name=amqp://...|mqtt://...]...
+ * npm run bench -- [--junction] [--rabbitmq] [--mosquitto] [--activemq]
+ *                  [--target name=amqp://...|mqtt://...|stomp://...]...
  *                  [--scenario text] [--seconds N] [--warmup N] [--rounds N]
  *
  * Runs every scenario against every target that speaks its protocols, in one process,
  * interleaving targets round by round (machines here are shared and noisy: interleaving
  * spreads the noise evenly), takes each target's median over the rounds, and prints a
  * markdown table with each target's ratio to the first one. Default: Junction, plus
- * RabbitMQ and Mosquitto when installed. A --target name given twice (an amqp:// and an
- * mqtt:// URL) is one target speaking both.
+ * RabbitMQ, Mosquitto and ActiveMQ when installed. A --target name given more than once
+ * (an amqp://, an mqtt:// and/or a stomp:// URL) is one target speaking each.
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { amqpScenarios } from './amqp-scenarios.js';
 import { mqttScenarios } from './mqtt-scenarios.js';
-import { startJunction, startMosquitto, startRabbitMq, type RunningPeer } from './peers.js';
+import {
+  activeMqJar,
+  startActiveMq,
+  startJunction,
+  startMosquitto,
+  startRabbitMq,
+  type RunningPeer,
+} from './peers.js';
 import { median, ratioTable, type Row } from './stats.js';
+import { stompScenarios } from './stomp-scenarios.js';
+import { persistentScenarios } from './persistent-scenarios.js';
+
+const allScenarios = [...amqpScenarios, ...persistentScenarios, ...mqttScenarios, ...stompScenarios];
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -22,6 +34,7 @@ async function main(): Promise<void> {
       junction: { type: 'boolean' },
       rabbitmq: { type: 'boolean' },
       mosquitto: { type: 'boolean' },
+      activemq: { type: 'boolean' },
       target: { type: 'string', multiple: true },
       scenario: { type: 'string' },
       seconds: { type: 'string', default: '5' },
@@ -29,29 +42,48 @@ async function main(): Promise<void> {
       rounds: { type: 'string', default: '3' },
     },
   });
-  const explicit = values.junction || values.rabbitmq || values.mosquitto || (values.target?.length ?? 0) > 0;
+  const explicit =
+    values.junction ||
+    values.rabbitmq ||
+    values.mosquitto ||
+    values.activemq ||
+    (values.target?.length ?? 0) > 0;
   const wantJunction = values.junction ?? !explicit;
   const wantRabbit = values.rabbitmq ?? (!explicit && existsSync('/usr/sbin/rabbitmq-server'));
   const wantMosquitto = values.mosquitto ?? (!explicit && existsSync('/usr/sbin/mosquitto'));
+  const wantActiveMq = values.activemq ?? (!explicit && existsSync(activeMqJar));
   const targets: RunningPeer[] = [];
   const log = (s: string) => process.stderr.write(`${s}\n`);
   try {
     if (wantJunction) targets.push(await startJunction());
+    // Persistent scenarios run against Junction on each durable backend instead of in memory.
+    const wantPersistent = allScenarios.some((s) => s.persistent && (!values.scenario || s.name.includes(values.scenario)));
+    if (wantJunction && wantPersistent) {
+      targets.push(await startJunction('embedded'));
+      if (existsSync('/usr/bin/redis-server')) targets.push(await startJunction('redis'));
+    }
     if (wantRabbit) targets.push(await startRabbitMq());
     if (wantMosquitto) targets.push(await startMosquitto());
+    if (wantActiveMq) targets.push(await startActiveMq());
     for (const t of values.target ?? []) {
       const i = t.indexOf('=');
       if (i <= 0) throw new Error(`--target wants name=url, got '${t}'`);
       const name = t.slice(0, i);
       const url = t.slice(i + 1);
-      const protocol = url.startsWith('amqp') ? 'amqp' : url.startsWith('mqtt') ? 'mqtt' : undefined;
-      if (!protocol) throw new Error(`--target ${name}: an amqp:// or mqtt:// URL, got '${url}'`);
+      const protocol = url.startsWith('amqp')
+        ? 'amqp'
+        : url.startsWith('mqtt')
+          ? 'mqtt'
+          : url.startsWith('stomp')
+            ? 'stomp'
+            : undefined;
+      if (!protocol) throw new Error(`--target ${name}: an amqp://, mqtt:// or stomp:// URL, got '${url}'`);
       let target = targets.find((x) => x.name === name);
       if (!target) targets.push((target = { name, urls: {}, rss: () => undefined, stop: async () => {} }));
       target.urls[protocol] = url;
     }
     if (targets.length === 0) throw new Error('no targets');
-    const scenarios = [...amqpScenarios, ...mqttScenarios].filter(
+    const scenarios = allScenarios.filter(
       (s) => !values.scenario || s.name.includes(values.scenario),
     );
     const seconds = Number(values.seconds);
@@ -63,6 +95,7 @@ async function main(): Promise<void> {
       for (let round = 1; round <= n; round++) {
         for (const t of targets) {
           if (!s.protocols.every((p) => t.urls[p])) continue;
+          if (t.storage && t.storage !== (s.persistent ? 'persistent' : 'transient')) continue;
           log(`${s.name} | ${t.name} | round ${round}/${n}`);
           // One target failing a scenario (a peer out of file descriptors, say) leaves its cells n/a.
           const results = await s.run(t, { seconds, warmup }).catch((err: unknown) => {
@@ -92,12 +125,17 @@ async function main(): Promise<void> {
       values: Object.fromEntries([...byTarget].map(([name, v]) => [name, median(v)])),
     }));
     const rss = targets.map((t) => `${t.name} ${((t.rss() ?? NaN) / 2 ** 20).toFixed(0)} MiB`).join(', ');
+    // One table per set of targets that ran the same scenarios (the persistent rows have
+    // Junction's durable backends, the MQTT rows Mosquitto, ...): each ratio is to the first.
+    const groups = new Map<string, Row[]>();
+    for (const r of rows) {
+      const key = targets.filter((t) => r.values[t.name] !== undefined).map((t) => t.name).join(',');
+      groups.set(key, [...(groups.get(key) ?? []), r]);
+    }
+    const tables = [...groups].map(([key, group]) => ratioTable(group, key.split(','))).join('\n\n');
     process.stdout.write(
-      `\namqplib and mqtt.js clients, median of ${rounds} rounds of ${seconds} s (after ${warmup} s warm-up), one machine, one run.\n\n` +
-        `${ratioTable(
-          rows,
-          targets.map((t) => t.name),
-        )}\n\nBroker RSS at the end: ${rss}\n`,
+      `\namqplib, mqtt.js and stompit clients, median of ${rounds} rounds of ${seconds} s (after ${warmup} s warm-up), one machine, one run.\n\n` +
+        `${tables}\n\nBroker RSS at the end: ${rss}\n`,
     );
   } finally {
     for (const t of targets) await t.stop();

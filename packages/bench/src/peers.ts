@@ -1,10 +1,10 @@
 /**
  * Brokers the benchmark starts itself on free loopback ports: Junction (this checkout's
- * build), Debian's rabbitmq-server (with its MQTT plugin) and Debian's mosquitto. Each one's default port would collide with the
- * other's, so both get fresh ports.
+ * build), Debian's rabbitmq-server (with its MQTT and STOMP plugins), Debian's mosquitto and
+ * Debian's activemq (STOMP only). Their default ports would collide, so all get fresh ports.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, copyFileSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -13,10 +13,15 @@ import { fileURLToPath } from 'node:url';
 export interface RunningPeer {
   name: string;
   /** One URL per protocol the peer speaks in this run. */
-  urls: { amqp?: string; mqtt?: string };
+  urls: { amqp?: string; mqtt?: string; stomp?: string };
   /** Resident memory of the broker process, bytes (for the report). */
   rss(): number | undefined;
   stop(): Promise<void>;
+  /**
+   * Which scenarios it takes: 'transient' (in-memory brokers), 'persistent' (durable
+   * storage), or both (RabbitMQ, a --target URL). Default: both.
+   */
+  storage?: 'transient' | 'persistent';
 }
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
@@ -53,6 +58,27 @@ function rssOf(pid: number | undefined): number | undefined {
   return Number.isFinite(kb) && kb > 0 ? kb * 1024 : undefined;
 }
 
+/** The first process below `root` (any depth) whose command line matches `pattern`. */
+function descendant(root: number | undefined, pattern: RegExp): number | undefined {
+  if (!root) return undefined;
+  const r = spawnSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' });
+  const procs = r.stdout
+    .split('\n')
+    .map((l) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3] ?? '' }));
+  const below = new Set([root]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of procs)
+      if (below.has(p.ppid) && !below.has(p.pid)) {
+        below.add(p.pid);
+        grew = true;
+      }
+  }
+  return procs.find((p) => p.pid !== root && below.has(p.pid) && pattern.test(p.args))?.pid;
+}
+
 function stopChild(child: ChildProcess, group: boolean): Promise<void> {
   return new Promise((r) => {
     if (child.exitCode !== null) return r();
@@ -75,28 +101,60 @@ function stopChild(child: ChildProcess, group: boolean): Promise<void> {
 }
 
 /** The command that starts Junction; change it here only. */
-export function junctionCommand(ports: { amqp: number; mqtt: number }): string[] {
+export function junctionCommand(ports: { amqp: number; mqtt: number; stomp: number }): string[] {
   return [
     join(repoRoot, 'packages/server/bin/junction.js'),
     'start',
     ...['--amqp-port', String(ports.amqp), '--amqp-host', '127.0.0.1'],
     ...['--mqtt-port', String(ports.mqtt), '--mqtt-host', '127.0.0.1', '--mqtt-ws-port', 'off'],
-    ...['--stomp-port', 'off', '--http-port', 'off', '--storage', 'memory'],
+    ...['--stomp-port', String(ports.stomp), '--stomp-host', '127.0.0.1', '--stomp-ws-port', 'off'],
+    ...['--http-port', 'off', '--storage', 'memory'],
     ...['--log-level', 'warn'],
   ];
 }
 
-export async function startJunction(): Promise<RunningPeer> {
-  const ports = { amqp: await freePort(), mqtt: await freePort() };
-  const child = spawn(process.execPath, junctionCommand(ports), { stdio: ['ignore', 'ignore', 'inherit'] });
+/**
+ * This checkout's broker: in memory for the transient scenarios (`junction`), or on a durable
+ * store for the persistent ones (`junction-embedded` in a temp data dir, `junction-redis` on a
+ * private redis-server with AOF and appendfsync always).
+ */
+export async function startJunction(storage: 'memory' | 'embedded' | 'redis' = 'memory'): Promise<RunningPeer> {
+  const ports = { amqp: await freePort(), mqtt: await freePort(), stomp: await freePort() };
+  const dir = storage === 'memory' ? undefined : mkdtempSync(join(tmpdir(), 'junction-bench-store-'));
+  const redis = storage === 'redis' ? await startRedisServer(dir!) : undefined;
+  const spec = storage === 'embedded' ? ['--storage', 'embedded', '--data-dir', dir!] : storage === 'redis' ? ['--storage', redis!.url] : [];
+  const command = junctionCommand(ports).concat(spec);
+  const child = spawn(process.execPath, command, { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitForPort(ports.amqp, 15_000, 'Junction');
   await waitForPort(ports.mqtt, 15_000, 'Junction MQTT');
+  await waitForPort(ports.stomp, 15_000, 'Junction STOMP');
   return {
-    name: 'junction',
-    urls: { amqp: `amqp://guest:guest@127.0.0.1:${ports.amqp}`, mqtt: `mqtt://127.0.0.1:${ports.mqtt}` },
+    name: storage === 'memory' ? 'junction' : `junction-${storage}`,
+    storage: storage === 'memory' ? 'transient' : 'persistent',
+    urls: {
+      amqp: `amqp://guest:guest@127.0.0.1:${ports.amqp}`,
+      mqtt: `mqtt://127.0.0.1:${ports.mqtt}`,
+      stomp: `stomp://127.0.0.1:${ports.stomp}`,
+    },
     rss: () => rssOf(child.pid),
-    stop: () => stopChild(child, false),
+    async stop() {
+      await stopChild(child, false);
+      await redis?.stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
   };
+}
+
+/** redis-server on a free port, AOF with fsync per write (what the storage tests use too). */
+async function startRedisServer(dir: string): Promise<{ url: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no'],
+    { stdio: 'ignore' },
+  );
+  await waitForPort(port, 15_000, 'redis-server');
+  return { url: `redis://127.0.0.1:${port}`, stop: () => stopChild(child, false) };
 }
 
 /** Debian's mosquitto on a free port, anonymous, in memory; its per-client queue limit lifted so it drops nothing. */
@@ -136,6 +194,7 @@ export async function startRabbitMq(): Promise<RunningPeer> {
   }
   const port = await freePort();
   const mqttPort = await freePort();
+  const stompPort = await freePort();
   const dist = await freePort();
   const base = mkdtempSync(join(tmpdir(), 'junction-bench-rabbitmq-'));
   // Debian's wrapper runs the broker as the rabbitmq user: it must own its directories.
@@ -146,7 +205,7 @@ export async function startRabbitMq(): Promise<RunningPeer> {
     // not root: the broker runs as us
   }
   const node = `bench${port}@localhost`;
-  writeFileSync(join(base, 'enabled_plugins'), '[rabbitmq_mqtt].\n');
+  writeFileSync(join(base, 'enabled_plugins'), '[rabbitmq_mqtt,rabbitmq_stomp].\n');
   spawnSync('chown', ['rabbitmq:rabbitmq', join(base, 'enabled_plugins')]);
   const child = spawn('/usr/sbin/rabbitmq-server', [], {
     detached: true,
@@ -159,23 +218,96 @@ export async function startRabbitMq(): Promise<RunningPeer> {
       RABBITMQ_MNESIA_BASE: join(base, 'mnesia'),
       RABBITMQ_LOG_BASE: join(base, 'log'),
       RABBITMQ_ENABLED_PLUGINS_FILE: join(base, 'enabled_plugins'),
-      RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: `-rabbitmq_mqtt tcp_listeners [${mqttPort}]`,
+      RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: `-rabbitmq_mqtt tcp_listeners [${mqttPort}] -rabbitmq_stomp tcp_listeners [${stompPort}]`,
     },
   });
   await waitForPort(port, 60_000, 'RabbitMQ');
   await waitForPort(mqttPort, 60_000, 'RabbitMQ MQTT');
-  const beam = () => {
-    const r = spawnSync('pgrep', ['-f', `beam.*${node}`], { encoding: 'utf8' });
-    return Number(r.stdout.trim().split('\n')[0]) || undefined;
-  };
+  await waitForPort(stompPort, 60_000, 'RabbitMQ STOMP');
+  // Debian's wrapper goes through `su` (a new session) and the node name is not on beam's
+  // command line: find beam.smp among the wrapper's descendants.
+  const beam = () => descendant(child.pid, /beam\.smp/);
   return {
     name: 'rabbitmq',
-    urls: { amqp: `amqp://guest:guest@127.0.0.1:${port}`, mqtt: `mqtt://127.0.0.1:${mqttPort}` },
+    urls: {
+      amqp: `amqp://guest:guest@127.0.0.1:${port}`,
+      mqtt: `mqtt://127.0.0.1:${mqttPort}`,
+      stomp: `stomp://127.0.0.1:${stompPort}`,
+    },
     rss: () => rssOf(beam()),
     async stop() {
       spawnSync('rabbitmqctl', ['-n', node, 'stop'], { stdio: 'ignore', timeout: 30_000 });
       await stopChild(child, true);
       rmSync(base, { recursive: true, force: true });
+    },
+  };
+}
+
+export const activeMqJar = '/usr/share/activemq/bin/activemq.jar';
+
+/**
+ * Debian's ActiveMQ 5.x as a private instance: a temp dir holding a copy of the Debian
+ * instance config reduced to one STOMP transport connector on 127.0.0.1, `persistent="false"`
+ * (Junction's queues here are in memory too), no JMX, no web console (Debian ships none).
+ * Started in the foreground with `java -jar activemq.jar start xbean:file:...` and the heap
+ * Debian's activemq-options gives it (-Xms512M -Xmx512M); stopped with SIGTERM.
+ */
+export async function startActiveMq(): Promise<RunningPeer> {
+  if (!existsSync(activeMqJar)) throw new Error('activemq is not installed: apt-get install -y activemq');
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'junction-bench-activemq-'));
+  const debian = '/etc/activemq/instances-available/main';
+  if (existsSync(join(debian, 'log4j2.properties')))
+    copyFileSync(join(debian, 'log4j2.properties'), join(dir, 'log4j2.properties'));
+  writeFileSync(
+    join(dir, 'activemq.xml'),
+    `<beans
+  xmlns="http://www.springframework.org/schema/beans"
+  xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+  xsi:schemaLocation="http://www.springframework.org/schema/beans http://www.springframework.org/schema/beans/spring-beans-2.0.xsd
+  http://activemq.apache.org/schema/core http://activemq.apache.org/schema/core/activemq-core.xsd">
+  <bean class="org.springframework.beans.factory.config.PropertyPlaceholderConfigurer"/>
+  <broker xmlns="http://activemq.apache.org/schema/core" brokerName="bench${port}" useJmx="false"
+          persistent="false" dataDirectory="\${activemq.base}/data">
+    <transportConnectors>
+      <transportConnector name="stomp" uri="stomp://127.0.0.1:${port}"/>
+    </transportConnectors>
+  </broker>
+</beans>
+`,
+  );
+  const out = openSync(join(dir, 'activemq.log'), 'w');
+  const child = spawn(
+    'java',
+    [
+      '-Xms512M',
+      '-Xmx512M',
+      '-Dorg.apache.activemq.UseDedicatedTaskRunner=true',
+      '-Dactivemq.home=/usr/share/activemq',
+      `-Dactivemq.base=${dir}`,
+      `-Dactivemq.conf=${dir}`,
+      `-Dactivemq.data=${join(dir, 'data')}`,
+      `-Dlog4j2.configurationFile=${join(dir, 'log4j2.properties')}`,
+      '-jar',
+      activeMqJar,
+      'start',
+      `xbean:file:${join(dir, 'activemq.xml')}`,
+    ],
+    { cwd: dir, stdio: ['ignore', out, out] },
+  );
+  try {
+    await waitForPort(port, 60_000, 'ActiveMQ');
+  } catch (err) {
+    await stopChild(child, false);
+    throw err;
+  }
+  return {
+    name: 'activemq',
+    urls: { stomp: `stomp://127.0.0.1:${port}` },
+    rss: () => rssOf(child.pid),
+    async stop() {
+      await stopChild(child, false);
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -15,6 +15,10 @@ export type Job =
       size: number;
       confirms: boolean;
       window: number;
+      /** deliveryMode 2: stored by a durable queue on a durable store. */
+      persistent?: boolean;
+      /** Stop after this many publishes (confirmed, with confirms): filling a backlog. */
+      limit?: number;
     }
   | { kind: 'latency-consume'; url: string; queue: string }
   | { kind: 'latency-produce'; url: string; queue: string; rate: number; size: number };
@@ -42,21 +46,27 @@ async function consume(j: Extract<Job, { kind: 'consume' }>): Promise<void> {
 async function produce(j: Extract<Job, { kind: 'produce' }>): Promise<void> {
   const conn = await amqp.connect(j.url);
   const body = Buffer.alloc(j.size, 0x61);
+  const options = { persistent: j.persistent === true };
   process.send!({ ready: true });
   if (j.confirms) {
     const ch = await conn.createConfirmChannel();
     let outstanding = 0;
     let wake: (() => void) | undefined;
     while (!stopping) {
+      if (j.limit !== undefined && count + outstanding >= j.limit) {
+        if (outstanding === 0) break; // the backlog is full and confirmed
+        await new Promise<void>((r) => (wake = r));
+        continue;
+      }
       if (outstanding >= j.window) {
         await new Promise<void>((r) => (wake = r));
         continue;
       }
       outstanding++;
-      const ok = ch.publish(j.exchange, j.routingKey, body, {}, () => {
+      const ok = ch.publish(j.exchange, j.routingKey, body, options, () => {
         outstanding--;
         count++;
-        if (wake && outstanding < j.window / 2) {
+        if (wake && (outstanding < j.window / 2 || j.limit !== undefined)) {
           const w = wake;
           wake = undefined;
           w();
@@ -69,7 +79,7 @@ async function produce(j: Extract<Job, { kind: 'produce' }>): Promise<void> {
     while (!stopping) {
       for (let i = 0; i < 256; i++) {
         count++;
-        if (!ch.publish(j.exchange, j.routingKey, body)) await new Promise((r) => ch.once('drain', r));
+        if (!ch.publish(j.exchange, j.routingKey, body, options)) await new Promise((r) => ch.once('drain', r));
       }
       await new Promise((r) => setImmediate(r));
     }

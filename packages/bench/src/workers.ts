@@ -8,10 +8,11 @@ import { fileURLToPath } from 'node:url';
 import type { Row } from './stats.js';
 import type { Job as AmqpJob } from './worker.js';
 import type { MqttJob } from './mqtt-worker.js';
+import type { StompJob } from './stomp-worker.js';
 import type { RunningPeer } from './peers.js';
 
 export type Measurement = Omit<Row, 'values'> & { value: number };
-export type Protocol = 'amqp' | 'mqtt';
+export type Protocol = 'amqp' | 'mqtt' | 'stomp';
 
 export interface Scenario {
   name: string;
@@ -19,6 +20,8 @@ export interface Scenario {
   protocols: readonly Protocol[];
   /** At most this many rounds, whatever --rounds says (for long one-shot measurements). */
   rounds?: number;
+  /** Needs durable storage: runs only against targets that have it (see cli.ts). */
+  persistent?: boolean;
   run(target: RunningPeer, opts: { seconds: number; warmup: number }): Promise<Measurement[]>;
 }
 
@@ -30,10 +33,16 @@ export interface Worker {
 const modules = {
   amqp: fileURLToPath(new URL('./worker.js', import.meta.url)),
   mqtt: fileURLToPath(new URL('./mqtt-worker.js', import.meta.url)),
+  stomp: fileURLToPath(new URL('./stomp-worker.js', import.meta.url)),
 };
 
-export async function startWorker(job: AmqpJob | MqttJob): Promise<Worker> {
-  const child = fork(job.kind.startsWith('mqtt-') ? modules.mqtt : modules.amqp, [], {
+export async function startWorker(job: AmqpJob | MqttJob | StompJob): Promise<Worker> {
+  const module = job.kind.startsWith('mqtt-')
+    ? modules.mqtt
+    : job.kind.startsWith('stomp-')
+      ? modules.stomp
+      : modules.amqp;
+  const child = fork(module, [], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const pending: ((m: Record<string, unknown>) => void)[] = [];
