@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 // Generates src/wire/methods.gen.ts from the AMQP 0-9-1 method table (RabbitMQ's
-// amqp-rabbitmq-0.9.1.json, in ../shared/specs): one typed args interface, decoder and
+// amqp-rabbitmq-0.9.1.json, vendored in ../spec with its licence so a clean checkout can
+// regenerate and drift-check on its own): one typed args interface, decoder and
 // encoder per method. `--check` exits 1 when the committed file differs (CI drift check).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = resolve(here, '../../..');
-const specPath = process.env.AMQP_SPEC_JSON ?? resolve(repoRoot, '..', 'shared', 'specs', 'amqp-rabbitmq-0.9.1.json');
+const specPath = process.env.AMQP_SPEC_JSON ?? resolve(here, '../spec/amqp-rabbitmq-0.9.1.json');
 const outPath = resolve(here, '../src/wire/methods.gen.ts');
 const spec = JSON.parse(readFileSync(specPath, 'utf8'));
 
