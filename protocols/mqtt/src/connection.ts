@@ -9,7 +9,7 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import mqttPacket from 'mqtt-packet';
-import { BrokerError, type BrokerApi, type Connection, type Message, type Session } from '@junction/core';
+import { BrokerError, type BrokerApi, type Connection, type Message, type MessageProperties, type Session } from '@junction/core';
 import {
   MalformedPacket,
   PacketReader,
@@ -65,6 +65,14 @@ interface Will {
   qos: 0 | 1 | 2;
   retain: boolean;
 }
+
+/**
+ * The properties of an MQTT publish depend only on its QoS: one shared, frozen object per QoS
+ * instead of two allocations per message (the core never mutates a message's properties).
+ */
+const qosProperties = (qos: number): MessageProperties =>
+  Object.freeze({ deliveryMode: qos > 0 ? 2 : 1, headers: Object.freeze({ 'x-mqtt-publish-qos': qos }) });
+const PROPERTIES_BY_QOS = [qosProperties(0), qosProperties(1), qosProperties(2)] as const;
 
 let connectionSeq = 0;
 
@@ -349,7 +357,7 @@ export class MqttConnection {
     const msg: Message = {
       exchange: 'amq.topic',
       routingKey,
-      properties: { deliveryMode: qos > 0 ? 2 : 1, headers: { 'x-mqtt-publish-qos': qos } },
+      properties: PROPERTIES_BY_QOS[qos],
       body: payload,
     };
     // A retained copy must not pin the socket chunk its payload was sliced from.
