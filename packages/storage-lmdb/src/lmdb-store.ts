@@ -1,24 +1,31 @@
 /**
- * The embedded durable store: LMDB (through the `lmdb` package) in a data directory.
+ * The embedded durable store: an LMDB index (through the `lmdb` package) and append-only
+ * segment files for message bodies (segments.ts), in one data directory.
  *
- * Durability: the environment is opened with overlappingSync off, so a write promise
- * settles only after its transaction is committed and fsynced. Group commit comes from
- * lmdb-js itself: every write issued while a commit is in flight joins the next
- * transaction, so many publishers' confirms share one fsync.
+ * Durability: the environment is opened with overlappingSync off, so a transaction settles
+ * only after it is committed and fsynced. Group commit comes from lmdb-js itself (every
+ * write issued while a commit is in flight joins the next transaction) and from the segment
+ * files (every body appended while an fdatasync runs shares the next one). An enqueue
+ * settles when both its index entries and its body are durable; the two commit in parallel,
+ * so a crash can leave an entry whose body never reached the disk: its read fails the CRC
+ * and the entry is dropped, which is right, since it was never confirmed.
  *
- * Layout (sub-databases):
+ * Layout (LMDB sub-databases):
  *   meta      'format' -> FORMAT_VERSION
  *   defs      [kind, identity] -> definition
- *   entries   [vhost, queue, messageId] -> { e: expiresAt, d: deliveryCount }
- *   bodies    messageId -> { x, k, p, b, r } (exchange, key, properties, body, refs)
+ *   entries   [vhost, queue, messageId] -> 32 bytes: expiresAt, deliveryCount at enqueue and
+ *             where the body is (segment, offset, length, CRC; see encodeEntry, segments.ts)
+ *   delivered [vhost, queue, messageId] -> 1: handed to a consumer since (a separate key, so
+ *             marking needs no read of the entry and runs on lmdb-js's write thread)
  *   retained  [vhost, routingKey] -> StoredMessage
  *   sessions  [vhost, clientId] -> state
- * A body shared by several queues (fanout) is stored once and counted; it goes with its
- * last entry.
+ * and segments/NNNNNNNN.seg holding bodies as msgpack { x: exchange, k: routingKey,
+ * p: properties, b: body }. A body shared by several queues (fanout) is written once.
  */
 import { closeSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
+import { Packr } from 'msgpackr';
 import type {
   DefinitionChange,
   Definitions,
@@ -34,9 +41,10 @@ import type {
 } from '@junction/core';
 import { definitionIdentity as identity } from '@junction/core';
 import { acquireLock, type Lock } from './lock.js';
+import { SegmentFiles, type Location } from './segments.js';
 
-/** Bumped on any incompatible change of the layout above. */
-export const FORMAT_VERSION = 1;
+/** Bumped on any incompatible change of the layout above (1: bodies inside LMDB). */
+export const FORMAT_VERSION = 2;
 
 export class StoreStateError extends Error {}
 
@@ -45,8 +53,47 @@ interface StoredBody {
   k: string;
   p: MessageProperties;
   b: Buffer;
-  r: number;
 }
+
+/**
+ * An index entry, 32 bytes (written and read per message, so no general-purpose codec):
+ * expiresAt f64, deliveryCount u32, then the body's location: segment u32, offset f64,
+ * length u32, CRC-32 u32. Little-endian.
+ */
+interface Entry extends Location {
+  e: number;
+  d: number;
+}
+const DELIVERIES_AT = 8;
+/** The value of a `delivered` mark (its key is the entry's). */
+const DELIVERED = Buffer.from([1]);
+const SEGMENT_AT = 12;
+const ENTRY_BYTES = 32;
+
+function encodeEntry(expiresAt: number, deliveryCount: number, loc: Location): Buffer {
+  const b = Buffer.allocUnsafe(ENTRY_BYTES);
+  b.writeDoubleLE(expiresAt, 0);
+  b.writeUInt32LE(deliveryCount, DELIVERIES_AT);
+  b.writeUInt32LE(loc.s, SEGMENT_AT);
+  b.writeDoubleLE(loc.o, 16);
+  b.writeUInt32LE(loc.l, 24);
+  b.writeUInt32LE(loc.c, 28);
+  return b;
+}
+
+function decodeEntry(b: Buffer): Entry {
+  return {
+    e: b.readDoubleLE(0),
+    d: b.readUInt32LE(DELIVERIES_AT),
+    s: b.readUInt32LE(SEGMENT_AT),
+    o: b.readDoubleLE(16),
+    l: b.readUInt32LE(24),
+    c: b.readUInt32LE(28),
+  };
+}
+
+/** Plain maps, no shared record structures: a segment record must decode on its own. */
+const bodyCodec = new Packr({ useRecords: false, moreTypes: true });
 
 type Kind = DefinitionChange['kind'];
 type Key = (string | number)[];
@@ -54,6 +101,8 @@ type Key = (string | number)[];
 export interface LmdbStoreOptions {
   /** The data directory; created if missing. */
   dir: string;
+  /** A body segment file takes new bodies until it holds this many bytes (default 64 MiB). */
+  segmentBytes?: number;
 }
 
 export class LmdbStore implements Store {
@@ -62,8 +111,11 @@ export class LmdbStore implements Store {
   private lock: Lock | undefined;
   private meta!: Database<unknown, string>;
   private defs!: Database<unknown, Key>;
-  private entries!: Database<{ e: number; d: number }, Key>;
-  private bodies!: Database<StoredBody, number>;
+  private entries!: Database<Buffer, Key>;
+  private delivered!: Database<Buffer, Key>;
+  /** The highest message id enqueued (or recovered). */
+  private highestId = 0;
+  private segments: SegmentFiles | undefined;
   private retainedDb!: Database<StoredMessage, Key>;
   private sessions!: Database<MqttSessionState, Key>;
 
@@ -72,8 +124,14 @@ export class LmdbStore implements Store {
   async open(): Promise<RecoveredState> {
     if (!this.root) this.openEnv();
     const fresh = this.defs.getCount() === 0;
+    // Count the entries per segment (so empty segments can go) and find the highest id.
     let maxMessageId = 0;
-    for (const key of this.bodies.getKeys({ reverse: true, limit: 1 })) maxMessageId = key;
+    for (const { key, value } of this.entries.getRange()) {
+      this.segments!.retain(value.readUInt32LE(SEGMENT_AT));
+      maxMessageId = Math.max(maxMessageId, key[2] as number);
+    }
+    this.segments!.collect();
+    this.highestId = maxMessageId;
     return {
       definitions: fresh ? null : this.readDefinitions(),
       maxMessageId,
@@ -95,8 +153,8 @@ export class LmdbStore implements Store {
       });
       this.meta = this.root.openDB({ name: 'meta' });
       this.defs = this.root.openDB({ name: 'defs' });
-      this.entries = this.root.openDB({ name: 'entries' });
-      this.bodies = this.root.openDB({ name: 'bodies' });
+      this.entries = this.root.openDB({ name: 'entries', encoding: 'binary' });
+      this.delivered = this.root.openDB({ name: 'delivered', encoding: 'binary' });
       this.retainedDb = this.root.openDB({ name: 'retained' });
       this.sessions = this.root.openDB({ name: 'sessions' });
       const format = this.meta.get('format');
@@ -106,9 +164,19 @@ export class LmdbStore implements Store {
         throw new StoreStateError(
           `data directory ${dir} was written by a newer Junction (store format ${String(format)}; this version reads up to ${FORMAT_VERSION})`,
         );
+      } else if (format < FORMAT_VERSION) {
+        throw new StoreStateError(
+          `data directory ${dir} holds store format ${format} of an earlier Junction, which kept bodies inside LMDB; this version reads format ${FORMAT_VERSION} only (export the definitions with the earlier version and import them into a fresh directory)`,
+        );
       }
+      const segmentDir = join(dir, 'segments');
+      mkdirSync(segmentDir, { recursive: true });
+      this.segments = new SegmentFiles(segmentDir, this.options.segmentBytes ?? 64 * 2 ** 20);
+      this.segments.open();
     } catch (err) {
       this.root?.close().catch(() => {});
+      void this.segments?.close();
+      this.segments = undefined;
       this.root = undefined;
       this.lock.release();
       this.lock = undefined;
@@ -126,6 +194,8 @@ export class LmdbStore implements Store {
     this.root = undefined;
     await root.flushed;
     await root.close();
+    await this.segments?.close();
+    this.segments = undefined;
     this.lock?.release();
     this.lock = undefined;
   }
@@ -150,7 +220,8 @@ export class LmdbStore implements Store {
   }
 
   async writeDefinitions(changes: readonly DefinitionChange[]): Promise<void> {
-    await this.root!.transaction(() => {
+    const upTo = this.highestId;
+    await this.write((released) => {
       for (const c of changes) {
         if (c.op === 'put') {
           void this.defs.put(
@@ -159,70 +230,108 @@ export class LmdbStore implements Store {
           );
         } else {
           void this.defs.remove([c.kind, identity(c.kind, c.key as Record<string, unknown>)]);
-          if (c.kind === 'queue') this.dropEntries({ vhost: c.key.vhost, queue: c.key.name });
+          if (c.kind === 'queue') this.dropEntries({ vhost: c.key.vhost, queue: c.key.name }, upTo, released);
         }
       }
     });
+  }
+
+  // ---- writes --------------------------------------------------------------------------------
+
+  /** Operations submitted in this turn of the event loop; one transaction runs them all. */
+  private batch: { ops: ((released: number[]) => void)[]; committed: Promise<void> } | undefined;
+
+  /**
+   * Runs `op` inside a write transaction callback (on this thread, so it can read what it
+   * changes) and settles when that transaction is durable. Every such write of one
+   * event-loop turn shares one callback: the broker removes per message, and a callback and
+   * a promise per call would cost more than the removal. `released` collects the segments
+   * of removed entries; they are released once the removal is durable.
+   *
+   * Writes that need no read (enqueue, delivery marks) are plain asynchronous puts instead:
+   * lmdb-js runs those on its write thread, off the broker's event loop. lmdb-js keeps
+   * asynchronous writes and transaction callbacks in the order they were issued; a callback
+   * runs one microtask after its ops were submitted, which only matters for queue drops
+   * (see dropEntries).
+   */
+  private write(op: (released: number[]) => void): Promise<void> {
+    let batch = this.batch;
+    if (!batch) {
+      const ops: ((released: number[]) => void)[] = [];
+      const committed = Promise.resolve().then(async () => {
+        this.batch = undefined;
+        const released: number[] = [];
+        await this.root!.transaction(() => {
+          for (const o of ops) o(released);
+        });
+        for (const s of released) this.segments?.release(s);
+      });
+      batch = this.batch = { ops, committed };
+    }
+    batch.ops.push(op);
+    return batch.committed;
   }
 
   // ---- messages ------------------------------------------------------------------------------
 
   async enqueue(records: readonly EnqueueRecord[]): Promise<void> {
-    await this.root!.transaction(() => {
-      for (const r of records) {
-        void this.entries.put([r.vhost, r.queue, r.messageId], { e: r.expiresAt, d: r.deliveryCount });
-        const existing = this.bodies.get(r.messageId);
-        if (existing) {
-          void this.bodies.put(r.messageId, { ...existing, r: existing.r + 1 });
-        } else {
-          const m = r.message;
-          void this.bodies.put(r.messageId, {
-            x: m.exchange,
-            k: m.routingKey,
-            p: m.properties,
-            b: m.body,
-            r: 1,
-          });
-        }
+    const segments = this.segments!;
+    // Records of one message (a fanout) share one body.
+    const written = new Map<number, Location>();
+    const located = records.map((r) => {
+      let loc = written.get(r.messageId);
+      if (!loc) {
+        const m = r.message;
+        loc = segments.append(bodyCodec.pack({ x: m.exchange, k: m.routingKey, p: m.properties, b: m.body }));
+        written.set(r.messageId, loc);
       }
+      segments.retain(loc.s);
+      return loc;
     });
+    let index: Promise<boolean> | undefined;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      if (r.messageId > this.highestId) this.highestId = r.messageId;
+      index = this.entries.put([r.vhost, r.queue, r.messageId], encodeEntry(r.expiresAt, r.deliveryCount, located[i]!));
+    }
+    await Promise.all([index, segments.durable()]);
   }
 
   async remove(entries: readonly (QueueRef & { messageId: number })[]): Promise<void> {
-    await this.root!.transaction(() => {
-      for (const e of entries) this.removeEntry(e.vhost, e.queue, e.messageId);
+    for (const e of entries) void this.delivered.remove([e.vhost, e.queue, e.messageId]);
+    await this.write((released) => {
+      for (const e of entries) this.removeEntry([e.vhost, e.queue, e.messageId], released);
     });
   }
 
-  private removeEntry(vhost: string, queue: string, messageId: number): void {
-    const key = [vhost, queue, messageId];
-    if (this.entries.get(key) === undefined) return;
+  /** Removes an entry inside a write transaction, noting its segment. */
+  private removeEntry(key: Key, released: number[]): void {
+    const v = this.entries.getBinaryFast(key);
+    if (v === undefined) return;
+    released.push(v.readUInt32LE(SEGMENT_AT));
     void this.entries.remove(key);
-    const body = this.bodies.get(messageId);
-    if (!body) return;
-    if (body.r <= 1) void this.bodies.remove(messageId);
-    else void this.bodies.put(messageId, { ...body, r: body.r - 1 });
   }
 
   async markDelivered(entries: readonly (QueueRef & { messageId: number })[]): Promise<void> {
-    await this.root!.transaction(() => {
-      for (const e of entries) {
-        const key = [e.vhost, e.queue, e.messageId];
-        const v = this.entries.get(key);
-        if (v) void this.entries.put(key, { e: v.e, d: v.d + 1 });
-      }
-    });
+    let last: Promise<boolean> | undefined;
+    for (const e of entries) last = this.delivered.put([e.vhost, e.queue, e.messageId], DELIVERED);
+    await last;
   }
 
   async dropQueue(queue: QueueRef): Promise<void> {
-    await this.root!.transaction(() => this.dropEntries(queue));
+    const upTo = this.highestId;
+    await this.write((released) => this.dropEntries(queue, upTo, released));
   }
 
-  private dropEntries(q: QueueRef): void {
-    const ids: number[] = [];
-    for (const key of this.entries.getKeys({ start: [q.vhost, q.queue], end: [q.vhost, q.queue, MAX_ID] }))
-      ids.push(key[2] as number);
-    for (const id of ids) this.removeEntry(q.vhost, q.queue, id);
+  /**
+   * Removes a queue's entries and marks up to message id `upTo`: the highest id enqueued when
+   * the drop was asked for. Entries are written as soon as they are enqueued, before this
+   * batch runs, so a queue deleted and declared again in one turn keeps its new messages.
+   */
+  private dropEntries(q: QueueRef, upTo: number, released: number[]): void {
+    const range = { start: [q.vhost, q.queue], end: [q.vhost, q.queue, upTo + 1] };
+    for (const key of [...this.entries.getKeys(range)]) this.removeEntry(key, released);
+    for (const key of [...this.delivered.getKeys(range)]) void this.delivered.remove(key);
   }
 
   async readEntries(q: QueueRef, afterMessageId: number, limit: number): Promise<EnqueueRecord[]> {
@@ -244,17 +353,46 @@ export class LmdbStore implements Store {
     return this.entries.getKeysCount({ start: [q.vhost, q.queue], end: [q.vhost, q.queue, MAX_ID] });
   }
 
-  private record(q: QueueRef, messageId: number, value: { e: number; d: number }): EnqueueRecord | undefined {
-    const b = this.bodies.get(messageId);
-    if (!b) return undefined; // an entry without its body cannot be delivered
+  /**
+   * An entry with its body, or undefined when the body is unreadable (see the header: an
+   * unconfirmed write cut by a crash, or a damaged disk). Such an entry cannot be
+   * delivered; it is removed so that it does not hold its segment forever.
+   */
+  private record(q: QueueRef, messageId: number, raw: Buffer): EnqueueRecord | undefined {
+    const value = decodeEntry(raw);
+    if (this.delivered.getBinaryFast([q.vhost, q.queue, messageId]) !== undefined) value.d++;
+    const bytes = this.segments!.read(value);
+    const b = bytes && decodeBody(bytes);
+    if (!b) {
+      this.unreadable.push([q.vhost, q.queue, messageId]);
+      this.scheduleUnreadableRemoval();
+      return undefined;
+    }
     return {
       vhost: q.vhost,
       queue: q.queue,
       messageId,
       expiresAt: value.e,
       deliveryCount: value.d,
-      message: { id: messageId, exchange: b.x, routingKey: b.k, properties: b.p, body: Buffer.from(b.b) },
+      message: { id: messageId, exchange: b.x, routingKey: b.k, properties: b.p, body: b.b },
     };
+  }
+
+  private readonly unreadable: Key[] = [];
+
+  private scheduleUnreadableRemoval(): void {
+    if (this.unreadable.length !== 1) return; // already scheduled
+    queueMicrotask(() => {
+      const keys = this.unreadable.splice(0);
+      if (this.root) {
+        this.write((released) => {
+          for (const key of keys) {
+            this.removeEntry(key, released);
+            void this.delivered.remove(key);
+          }
+        }).catch(() => {});
+      }
+    });
   }
 
   private async *iterate(q: QueueRef): AsyncIterable<EnqueueRecord> {
@@ -262,17 +400,8 @@ export class LmdbStore implements Store {
       start: [q.vhost, q.queue],
       end: [q.vhost, q.queue, MAX_ID],
     })) {
-      const messageId = key[2] as number;
-      const b = this.bodies.get(messageId);
-      if (!b) continue; // an entry without its body cannot be delivered
-      yield {
-        vhost: q.vhost,
-        queue: q.queue,
-        messageId,
-        expiresAt: value.e,
-        deliveryCount: value.d,
-        message: { id: messageId, exchange: b.x, routingKey: b.k, properties: b.p, body: Buffer.from(b.b) },
-      };
+      const r = this.record(q, key[2] as number, value);
+      if (r) yield r;
     }
   }
 
@@ -331,6 +460,15 @@ function checkHeader(path: string): void {
 }
 
 const MAX_ID = Number.MAX_SAFE_INTEGER;
+
+function decodeBody(bytes: Buffer): StoredBody | undefined {
+  try {
+    const b = bodyCodec.unpack(bytes) as StoredBody;
+    return b && Buffer.isBuffer(b.b) ? b : undefined;
+  } catch {
+    return undefined;
+  }
+}
 const MAX_STRING = '\uffff';
 
 function listOf(kind: Kind): keyof Definitions {

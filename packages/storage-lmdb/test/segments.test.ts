@@ -1,0 +1,150 @@
+/**
+ * Bodies live in segment files beside the LMDB index: segments are recycled once no entry
+ * points into them, a fanout's body is written once and outlives all but its last entry,
+ * and a damaged body costs that message only, never the store.
+ */
+import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { open } from 'lmdb';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { EnqueueRecord, RecoveredState, Store } from '@junction/core';
+import { LmdbStore, StoreStateError } from '../src/index.js';
+import { SegmentFiles } from '../src/segments.js';
+
+const dirs: string[] = [];
+const stores: Store[] = [];
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function freshDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'junction-segments-'));
+  dirs.push(d);
+  return d;
+}
+
+async function openStore(dir: string, segmentBytes = 16 * 1024): Promise<{ store: LmdbStore; state: RecoveredState }> {
+  const store = new LmdbStore({ dir, segmentBytes });
+  stores.push(store);
+  return { store, state: await store.open() };
+}
+
+async function reopen(store: LmdbStore, dir: string): Promise<{ store: LmdbStore; state: RecoveredState }> {
+  await store.close();
+  stores.splice(stores.indexOf(store), 1);
+  return openStore(dir);
+}
+
+function record(queue: string, id: number, size = 1024): EnqueueRecord {
+  return {
+    vhost: '/',
+    queue,
+    messageId: id,
+    expiresAt: 0,
+    deliveryCount: 0,
+    message: {
+      id,
+      exchange: 'x',
+      routingKey: `k${id}`,
+      properties: { deliveryMode: 2, headers: { n: id, tag: Buffer.from([id & 0xff]) } },
+      body: Buffer.alloc(size, id & 0xff),
+    },
+  };
+}
+
+async function ids(state: RecoveredState, queue: string): Promise<number[]> {
+  const out: number[] = [];
+  for await (const r of state.messages({ vhost: '/', queue })) out.push(r.messageId);
+  return out;
+}
+
+const segmentFiles = (dir: string): string[] => readdirSync(join(dir, 'segments')).filter((f) => f.endsWith('.seg'));
+
+describe('body segments', () => {
+  it('deletes segments once no entry points into them, and keeps the rest readable', async () => {
+    const dir = freshDir();
+    const { store } = await openStore(dir);
+    // 200 x ~1 KiB over 16 KiB segments: about 13 files.
+    await store.enqueue(Array.from({ length: 200 }, (_, i) => record('q', i + 1)));
+    expect(segmentFiles(dir).length).toBeGreaterThan(10);
+    await store.remove(Array.from({ length: 190 }, (_, i) => ({ vhost: '/', queue: 'q', messageId: i + 1 })));
+    // What is left (ids 191..200) sits in the last one or two segments, plus the active one.
+    expect(segmentFiles(dir).length).toBeLessThanOrEqual(3);
+    const again = await reopen(store, dir);
+    expect(await ids(again.state, 'q')).toEqual(Array.from({ length: 10 }, (_, i) => 191 + i));
+    const [first] = await again.store.readEntries({ vhost: '/', queue: 'q' }, 0, 1);
+    expect(first!.message.body).toEqual(Buffer.alloc(1024, 191));
+    expect(first!.message.properties.headers).toEqual({ n: 191, tag: Buffer.from([191]) });
+    expect(first!.message.routingKey).toBe('k191');
+  });
+
+  it('writes a fanout body once and keeps it until the last queue lets go', async () => {
+    const dir = freshDir();
+    const { store } = await openStore(dir, 1024 * 1024);
+    await store.enqueue([record('a', 1, 4096), record('b', 1, 4096), record('c', 1, 4096)]);
+    const bytes = segmentFiles(dir).reduce((n, f) => n + statSync(join(dir, 'segments', f)).size, 0);
+    expect(bytes).toBeGreaterThan(4096);
+    expect(bytes).toBeLessThan(2 * 4096);
+    await store.remove([
+      { vhost: '/', queue: 'a', messageId: 1 },
+      { vhost: '/', queue: 'b', messageId: 1 },
+    ]);
+    const again = await reopen(store, dir);
+    expect(await ids(again.state, 'a')).toEqual([]);
+    expect(await ids(again.state, 'c')).toEqual([1]);
+  });
+
+  it('drops an entry whose body is damaged, keeps the others, and stays usable', async () => {
+    const dir = freshDir();
+    const { store } = await openStore(dir, 1024 * 1024);
+    await store.enqueue([record('q', 1), record('q', 2), record('q', 3)]);
+    await store.close();
+    stores.splice(0);
+    // Overwrite the middle of message 2's body (records are ~1.1 KiB, in order).
+    const [file] = segmentFiles(dir);
+    const fd = openSync(join(dir, 'segments', file!), 'r+');
+    writeSync(fd, Buffer.alloc(64, 0xee), 0, 64, 1700);
+    closeSync(fd);
+    const { store: s2, state } = await openStore(dir, 1024 * 1024);
+    expect(await ids(state, 'q')).toEqual([1, 3]);
+    // The unreadable entry is removed from the index, so it no longer counts.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await s2.countEntries({ vhost: '/', queue: 'q' })).toBe(2);
+    await s2.enqueue([record('q', 4)]);
+    expect((await s2.readEntries({ vhost: '/', queue: 'q' }, 3, 10)).map((r) => r.messageId)).toEqual([4]);
+  });
+
+  it('serves bytes whose write is still in flight, and checks every read', async () => {
+    // The index can commit before the segment write does: a paging read in between must
+    // still find the body.
+    const dir = freshDir();
+    const segments = new SegmentFiles(dir, 1024);
+    segments.open();
+    const a = segments.append(Buffer.from('first body'));
+    const b = segments.append(Buffer.alloc(2000, 7)); // past maxBytes: a second segment
+    expect(b.s).toBe(a.s + 1);
+    segments.retain(a.s); // as the index entries pointing at them would
+    segments.retain(b.s);
+    const durable = segments.durable();
+    expect(segments.read(a)?.toString()).toBe('first body');
+    await durable;
+    expect(segments.read(a)?.toString()).toBe('first body');
+    expect(segments.read(b)).toEqual(Buffer.alloc(2000, 7));
+    expect(segments.read({ ...a, c: a.c ^ 1 })).toBeUndefined();
+    expect(segments.read({ ...b, o: b.o + 10 })).toBeUndefined(); // short read
+    await segments.close();
+  });
+
+  it('refuses a data directory of the earlier format that kept bodies inside LMDB', async () => {
+    const dir = freshDir();
+    const root = open({ path: join(dir, 'junction.mdb'), maxDbs: 8 });
+    await root.openDB({ name: 'defs' }).put(['vhost', '/'], { name: '/' });
+    await root.openDB({ name: 'meta' }).put('format', 1);
+    await root.close();
+    const err = await new LmdbStore({ dir }).open().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreStateError);
+    expect((err as Error).message).toMatch(/store format 1 of an earlier Junction/);
+  });
+});
