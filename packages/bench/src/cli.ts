@@ -134,7 +134,7 @@ async function main(): Promise<void> {
     }
     const tables = [...groups].map(([key, group]) => ratioTable(group, key.split(','))).join('\n\n');
     process.stdout.write(
-      `\namqplib, mqtt.js and stompit clients, median of ${rounds} rounds of ${seconds} s (after ${warmup} s warm-up), one machine, one run.\n\n` +
+      `\namqplib, mqtt.js, stompit and wire (stomp-wire.ts) clients, median of ${rounds} rounds of ${seconds} s (after ${warmup} s warm-up), one machine, one run.\n\n` +
         `${tables}\n\nBroker RSS at the end: ${rss}\n`,
     );
   } finally {

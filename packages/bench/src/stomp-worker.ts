@@ -1,17 +1,20 @@
 /**
- * A STOMP load process (stompit, the client the tests use), forked by workers.ts.
- * Jobs: a subscriber counting messages (ack auto or client-individual, one ACK per message),
+ * A STOMP load process (stompit, the client the tests use), forked by workers.ts for jobs with
+ * `client: 'stompit'` (stomp-wire-worker.ts takes `client: 'wire'`, the same jobs). Jobs: a subscriber counting messages (ack auto or client-individual, one ACK per message),
  * and a producer sending SENDs paced by the socket's back-pressure and a receipt window.
  */
 import type { Duplex } from 'node:stream';
 import stompit from 'stompit';
 
 export type StompAck = 'auto' | 'client-individual';
+/** Which load client runs the job: stompit (this module) or the lean one (stomp-wire-worker.ts). */
+export type StompClient = 'stompit' | 'wire';
 
 export type StompJob =
-  | { kind: 'stomp-sub'; url: string; destination: string; ack: StompAck; prefetch: number }
+  | { kind: 'stomp-sub'; client: StompClient; url: string; destination: string; ack: StompAck; prefetch: number }
   | {
       kind: 'stomp-pub';
+      client: StompClient;
       url: string;
       destination: string;
       size: number;

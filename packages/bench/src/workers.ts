@@ -34,13 +34,16 @@ const modules = {
   amqp: fileURLToPath(new URL('./worker.js', import.meta.url)),
   mqtt: fileURLToPath(new URL('./mqtt-worker.js', import.meta.url)),
   stomp: fileURLToPath(new URL('./stomp-worker.js', import.meta.url)),
+  stompWire: fileURLToPath(new URL('./stomp-wire-worker.js', import.meta.url)),
 };
 
 export async function startWorker(job: AmqpJob | MqttJob | StompJob): Promise<Worker> {
   const module = job.kind.startsWith('mqtt-')
     ? modules.mqtt
     : job.kind.startsWith('stomp-')
-      ? modules.stomp
+      ? (job as StompJob).client === 'wire'
+        ? modules.stompWire
+        : modules.stomp
       : modules.amqp;
   const child = fork(module, [], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

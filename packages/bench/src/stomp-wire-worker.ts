@@ -1,0 +1,110 @@
+/**
+ * A STOMP load process on the lean client (stomp-wire.ts), forked by workers.ts for jobs with
+ * `client: 'wire'`. Same jobs and settings as stomp-worker.ts (the stompit one): a subscriber
+ * counting messages (ack auto, or client-individual with one ACK frame per message) and a
+ * producer sending batches of 256 SENDs paced by the socket's drain and a receipt window.
+ */
+import { StompWire, frame } from './stomp-wire.js';
+import type { StompJob } from './stomp-worker.js';
+
+const BATCH = 256;
+
+let count = 0;
+let stopping = false;
+const held: StompWire[] = [];
+
+async function connect(url: string): Promise<StompWire> {
+  const client = await StompWire.connect(url);
+  client.onError = (err) => {
+    if (stopping) return;
+    process.send!({ error: `STOMP client error: ${err.message}` });
+    process.exit(1);
+  };
+  held.push(client);
+  return client;
+}
+
+async function subscribe(j: Extract<StompJob, { kind: 'stomp-sub' }>): Promise<void> {
+  const client = await connect(j.url);
+  client.onMessage =
+    j.ack === 'client-individual'
+      ? (m) => {
+          count++;
+          client.ack(m);
+        }
+      : () => {
+          count++;
+        };
+  // With a receipt, so the subscription is in place before the producer starts.
+  await client.subscribe({
+    id: '0',
+    destination: j.destination,
+    ack: j.ack,
+    // Junction and RabbitMQ read prefetch-count, ActiveMQ activemq.prefetchSize: everyone gets both.
+    'prefetch-count': String(j.prefetch),
+    'activemq.prefetchSize': String(j.prefetch),
+  });
+}
+
+async function publish(j: Extract<StompJob, { kind: 'stomp-pub' }>): Promise<void> {
+  const client = await connect(j.url);
+  const socket = client.socket;
+  const body = Buffer.alloc(j.size, 0x61);
+  const headers = { destination: j.destination, 'content-length': String(j.size) };
+  // Every SEND without a receipt is the same bytes: a batch of them is one prebuilt Buffer,
+  // and a run of k SENDs is a slice of it (the socket never sees a copy).
+  const one = frame('SEND', headers, body);
+  const batch = Buffer.concat(Array.from({ length: BATCH }, () => one));
+  const run = (k: number) => socket.write(batch.subarray(0, k * one.length));
+  let outstanding = 0;
+  let wake: (() => void) | undefined;
+  const receipted = () => {
+    outstanding--;
+    if (wake && outstanding < j.receiptWindow) {
+      const w = wake;
+      wake = undefined;
+      w();
+    }
+  };
+  process.send!({ ready: true });
+  let n = 0;
+  while (!stopping) {
+    // Corked, a batch leaves in one writev: runs of plain SENDs and the odd one with a receipt.
+    socket.cork();
+    let from = 0;
+    for (let i = 0; i < BATCH && !stopping; i++) {
+      if (++n % j.receiptEvery !== 0) continue;
+      if (i > from) run(i - from);
+      outstanding++;
+      socket.write(frame('SEND', { ...headers, receipt: client.receiptId(receipted) }, body));
+      from = i + 1;
+      if (outstanding >= j.receiptWindow) {
+        socket.uncork();
+        await new Promise<void>((r) => (wake = r));
+        socket.cork();
+      }
+    }
+    if (BATCH > from && !stopping) run(BATCH - from);
+    count += BATCH;
+    socket.uncork();
+    if (socket.writableNeedDrain) await new Promise((r) => socket.once('drain', r));
+    else await new Promise((r) => setImmediate(r));
+  }
+}
+
+process.on('message', (msg: { cmd: string; job?: StompJob }) => {
+  if (msg.cmd === 'start') {
+    const j = msg.job!;
+    const run = j.kind === 'stomp-sub' ? subscribe(j) : publish(j);
+    if (j.kind === 'stomp-sub') void run.then(() => process.send!({ ready: true }));
+    run.catch((err: unknown) => {
+      process.send!({ error: String((err as Error)?.stack ?? err) });
+      process.exit(1);
+    });
+  } else if (msg.cmd === 'count') process.send!({ count });
+  else if (msg.cmd === 'stop') {
+    stopping = true;
+    for (const c of held) c.close();
+    setTimeout(() => process.exit(0), 50);
+  }
+});
