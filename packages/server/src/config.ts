@@ -32,6 +32,11 @@ export interface JunctionConfig {
   loopbackUsers: string[];
   /** Block publishers (connection.blocked) when the process's RSS exceeds this many bytes; 0 = never. */
   memoryHighWatermark: number;
+  /**
+   * How much of a deep durable queue stays in memory (its head); the rest is read back from
+   * the store ahead of consumers. Whichever limit is reached first applies.
+   */
+  queueMemory: { messages: number; bytes: number };
 }
 
 export const defaults: JunctionConfig = {
@@ -60,6 +65,7 @@ export const defaults: JunctionConfig = {
   defaultUser: { username: 'guest', password: 'guest' },
   loopbackUsers: ['guest'],
   memoryHighWatermark: 0,
+  queueMemory: { messages: 50_000, bytes: 64 * 1024 * 1024 },
 };
 
 /** A flat key -> setter table shared by env vars and flags, so both stay in step with the docs. */
@@ -147,6 +153,14 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
   'memory-high-watermark': {
     describe: 'RSS bytes above which publishers are blocked (0 = never)',
     apply: (c, v) => (c.memoryHighWatermark = int(v)),
+  },
+  'queue-memory-messages': {
+    describe: 'messages of a durable queue kept in memory; deeper ones page to the store',
+    apply: (c, v) => (c.queueMemory = { ...c.queueMemory, messages: int(v) }),
+  },
+  'queue-memory-bytes': {
+    describe: 'body bytes of a durable queue kept in memory; deeper ones page to the store',
+    apply: (c, v) => (c.queueMemory = { ...c.queueMemory, bytes: int(v) }),
   },
 };
 

@@ -65,6 +65,7 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
     logger: log.child({ component: 'core' }),
     defaultUser: config.defaultUser,
     loopbackUsers: config.loopbackUsers,
+    queuePaging: { maxMessages: config.queueMemory.messages, maxBytes: config.queueMemory.bytes },
   });
   const adapters: ProtocolAdapter[] = [];
   const ports: Partial<Record<ListenerName, number>> = {};

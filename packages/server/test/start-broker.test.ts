@@ -1,5 +1,9 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import amqp from 'amqplib';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
 import { startBroker } from '../src/index.js';
 
 describe('startBroker and its waiters', () => {
@@ -39,6 +43,28 @@ describe('startBroker and its waiters', () => {
       await expect(broker.waitFor.acked('x', { timeoutMs: 50 })).rejects.toThrow(/timed out after 50 ms waiting for an ack/);
     } finally {
       await broker.close();
+    }
+  });
+
+  it('keeps only the configured head of a deep durable queue in memory', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'junction-paging-config-'));
+    const config = loadConfig({ flags: { 'queue-memory-messages': '100', 'data-dir': dataDir } });
+    const broker = await startBroker({ config, storage: 'embedded' });
+    try {
+      const conn = await amqp.connect(broker.amqpUrl!);
+      const ch = await conn.createConfirmChannel();
+      await ch.assertQueue('deep', { durable: true });
+      for (let i = 0; i < 1000; i++) ch.sendToQueue('deep', Buffer.from(String(i)), { persistent: true });
+      await ch.waitForConfirms();
+      const q = broker.broker.vhost('/')!.queues.get('deep')!;
+      expect(q.messageCount).toBe(1000);
+      expect(q.pagedCount).toBeGreaterThanOrEqual(900);
+      const first = await ch.get('deep', { noAck: true });
+      expect(first && first.content.toString()).toBe('0');
+      await conn.close();
+    } finally {
+      await broker.close();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
