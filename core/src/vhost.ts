@@ -445,16 +445,37 @@ export class Vhost implements QueueHost, RoutingScope {
     if (refs.length) this.ctx.store.remove(refs).catch((err: unknown) => this.ctx.log.error({ err }, 'store remove failed'));
   }
 
-  firstDelivery(queue: Queue, entry: QueuedMessage): void {
+  firstDelivery(queue: Queue, entry: QueuedMessage, inOrder: boolean): void {
     const key = `${queue.name}\u0000${entry.messageId}`;
     // Delivered before its write was even submitted: the write itself carries the mark.
     if (this.assembling.has(key)) {
       this.deliveredWhileAssembling.add(key);
       return;
     }
-    this.ctx.store
+    const store = this.ctx.store;
+    if (inOrder && store.markDeliveredThrough) {
+      // One mark per queue per turn covers every message the queue handed out in order.
+      if (this.deliveredThrough.size === 0) queueMicrotask(() => this.flushDeliveredThrough());
+      this.deliveredThrough.set(queue, entry.messageId);
+      return;
+    }
+    store
       .markDelivered([{ vhost: this.name, queue: queue.name, messageId: entry.messageId }])
       .catch((err: unknown) => this.ctx.log.error({ err }, 'store markDelivered failed'));
+  }
+
+  /** Queues whose in-order deliveries of this turn are not yet marked, with the newest id. */
+  private readonly deliveredThrough = new Map<Queue, number>();
+
+  private flushDeliveredThrough(): void {
+    const store = this.ctx.store;
+    for (const [queue, id] of this.deliveredThrough) {
+      if (queue.deleted) continue;
+      store
+        .markDeliveredThrough!({ vhost: this.name, queue: queue.name }, id)
+        .catch((err: unknown) => this.ctx.log.error({ err }, 'store markDeliveredThrough failed'));
+    }
+    this.deliveredThrough.clear();
   }
 
   unused(queue: Queue): void {

@@ -85,4 +85,42 @@ describe('deep-queue paging on LMDB', () => {
     expect(q2.messageCount).toBe(500);
     expect(await consume(b.s, 500)).toEqual(range(2000, 2500));
   });
+
+  it('brings back exactly the messages handed out before a restart flagged redelivered (one mark per turn for a FIFO queue)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'junction-marks-'));
+    dirs.push(dir);
+    const a = await start(dir);
+    await a.s.declareQueue({ name: 'deep', durable: true });
+    await publish(a.s, 0, 300);
+    // Take 150 (half of them from the paged tail) and ack none.
+    const got: string[] = [];
+    await new Promise<void>((resolve) => {
+      a.s.qos(150, false);
+      void a.s.consume('deep', {}, {
+        deliver(d) {
+          got.push(d.message.body.toString());
+          if (got.length === 150) resolve();
+          return true;
+        },
+        cancelled() {},
+      });
+    });
+    await a.broker.close();
+    brokers.length = 0;
+    const b = await start(dir);
+    const flags: [string, boolean][] = [];
+    await new Promise<void>((resolve) => {
+      b.s.qos(300, false);
+      void b.s.consume('deep', {}, {
+        deliver(d) {
+          flags.push([d.message.body.toString(), d.redelivered]);
+          if (flags.length === 300) resolve();
+          return true;
+        },
+        cancelled() {},
+      });
+    });
+    expect(got).toEqual(range(0, 150));
+    expect(flags).toEqual(range(0, 300).map((id, i) => [id, i < 150]));
+  });
 });

@@ -24,8 +24,12 @@ export interface QueueHost {
   deadLetter(queue: Queue, entries: readonly QueuedMessage[], reason: DeathReason): void;
   /** The store forgets these entries (acked, dropped, expired). */
   forget(queue: Queue, entries: readonly QueuedMessage[]): void;
-  /** A stored entry was handed out for the first time: after a restart it comes back flagged redelivered. */
-  firstDelivery(queue: Queue, entry: QueuedMessage): void;
+  /**
+   * A stored entry was handed out for the first time: after a restart it comes back flagged
+   * redelivered. `inOrder`: it was the oldest message never delivered (a FIFO head), so the
+   * mark may cover every older entry of the queue too.
+   */
+  firstDelivery(queue: Queue, entry: QueuedMessage, inOrder: boolean): void;
   /** x-expires ran out, or auto-delete's last consumer left. */
   unused(queue: Queue): void;
 }
@@ -480,7 +484,7 @@ export class Queue implements Destination {
       }
       ready.shift();
       this.memBytes -= e.size;
-      this.deliverTo(c, e);
+      this.deliverTo(c, e, true);
     }
   }
 
@@ -500,13 +504,15 @@ export class Queue implements Destination {
       }, scanLimit);
       if (!e || !chosen) return;
       this.memBytes -= e.size;
-      this.deliverTo(chosen, e);
+      this.deliverTo(chosen, e, false);
     }
   }
 
-  private deliverTo(c: Consumer, e: QueuedMessage): void {
+  /** @param inOrder e was the head of the queue (so every older fresh message is gone) */
+  private deliverTo(c: Consumer, e: QueuedMessage, inOrder: boolean): void {
     this.stats.delivered++;
-    if (e.persisted && e.deliveryCount === 0 && !c.spec.noAck) this.host.firstDelivery(this, e);
+    if (e.persisted && e.deliveryCount === 0 && !c.spec.noAck)
+      this.host.firstDelivery(this, e, inOrder && this.settings.maxPriority === 0);
     if (e.deliveryCount > 0) this.stats.redelivered++;
     if (!c.spec.noAck) this.unacked++;
     c.owner.deliver(c, this, e);
@@ -528,7 +534,7 @@ export class Queue implements Destination {
       this.memBytes -= e.size;
       this.stats.delivered++;
       if (e.deliveryCount > 0) this.stats.redelivered++;
-      if (e.persisted && e.deliveryCount === 0) this.host.firstDelivery(this, e);
+      if (e.persisted && e.deliveryCount === 0) this.host.firstDelivery(this, e, this.settings.maxPriority === 0);
       return e;
     }
   }

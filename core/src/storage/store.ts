@@ -146,6 +146,13 @@ export interface Store {
   remove(entries: readonly (QueueRef & { messageId: number })[]): Promise<void>;
   /** Redelivered flag survives restarts: the entry was handed to a consumer. */
   markDelivered(entries: readonly (QueueRef & { messageId: number })[]): Promise<void>;
+  /**
+   * Optional, cheaper form of markDelivered for queues that deliver in id order: every entry
+   * of `queue` with an id up to `messageId` has been handed to a consumer. One write per
+   * queue however many messages it covers; the core calls it once per event-loop turn.
+   * Entries enqueued later with lower ids do not exist (ids only grow).
+   */
+  markDeliveredThrough?(queue: QueueRef, messageId: number): Promise<void>;
   /** Drops every entry of a queue (purge, delete). */
   dropQueue(queue: QueueRef): Promise<void>;
   /**

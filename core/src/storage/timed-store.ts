@@ -26,6 +26,9 @@ export function timedStore(store: Store, events: BrokerEvents): Store {
     enqueue: timed('enqueue', (records, opts?: { minReplicas?: number }) => store.enqueue(records, opts)),
     remove: timed('remove', (entries) => store.remove(entries)),
     markDelivered: timed('markDelivered', (entries) => store.markDelivered(entries)),
+    ...(store.markDeliveredThrough
+      ? { markDeliveredThrough: timed('markDelivered', (queue, id) => store.markDeliveredThrough!(queue, id)) }
+      : {}),
     dropQueue: timed('dropQueue', (queue) => store.dropQueue(queue)),
     readEntries: (queue, afterMessageId, limit) => store.readEntries(queue, afterMessageId, limit),
     countEntries: (queue) => store.countEntries(queue),

@@ -25,6 +25,7 @@ import {
 import { median, ratioTable, type Row } from './stats.js';
 import { stompScenarios } from './stomp-scenarios.js';
 import { persistentScenarios } from './persistent-scenarios.js';
+import { waitForQuiet } from './quiet.js';
 
 const allScenarios = [...amqpScenarios, ...persistentScenarios, ...mqttScenarios, ...stompScenarios];
 
@@ -96,7 +97,8 @@ async function main(): Promise<void> {
         for (const t of targets) {
           if (!s.protocols.every((p) => t.urls[p])) continue;
           if (t.storage && t.storage !== (s.persistent ? 'persistent' : 'transient')) continue;
-          log(`${s.name} | ${t.name} | round ${round}/${n}`);
+          const waited = await waitForQuiet();
+          log(`${s.name} | ${t.name} | round ${round}/${n}${waited > 1 ? ` (waited ${waited.toFixed(0)} s for a quiet machine)` : ''}`);
           // One target failing a scenario (a peer out of file descriptors, say) leaves its cells n/a.
           const results = await s.run(t, { seconds, warmup }).catch((err: unknown) => {
             log(`  failed: ${(err as Error).message}`);

@@ -17,6 +17,8 @@
  *             where the body is (segment, offset, length, CRC; see encodeEntry, segments.ts)
  *   delivered [vhost, queue, messageId] -> 1: handed to a consumer since (a separate key, so
  *             marking needs no read of the entry and runs on lmdb-js's write thread)
+ *   through   [vhost, queue] -> f64 id: every entry of the queue up to it was delivered (a
+ *             FIFO queue's marks: one key rewritten per turn instead of a key per message)
  *   retained  [vhost, routingKey] -> StoredMessage
  *   sessions  [vhost, clientId] -> state
  * and segments/NNNNNNNN.seg holding bodies as msgpack { x: exchange, k: routingKey,
@@ -113,6 +115,7 @@ export class LmdbStore implements Store {
   private defs!: Database<unknown, Key>;
   private entries!: Database<Buffer, Key>;
   private delivered!: Database<Buffer, Key>;
+  private through!: Database<Buffer, Key>;
   /** The highest message id enqueued (or recovered). */
   private highestId = 0;
   private segments: SegmentFiles | undefined;
@@ -130,6 +133,7 @@ export class LmdbStore implements Store {
       this.segments!.retain(value.readUInt32LE(SEGMENT_AT));
       maxMessageId = Math.max(maxMessageId, key[2] as number);
     }
+    for (const { value } of this.through.getRange()) maxMessageId = Math.max(maxMessageId, value.readDoubleLE(0));
     this.segments!.collect();
     this.highestId = maxMessageId;
     return {
@@ -155,6 +159,7 @@ export class LmdbStore implements Store {
       this.defs = this.root.openDB({ name: 'defs' });
       this.entries = this.root.openDB({ name: 'entries', encoding: 'binary' });
       this.delivered = this.root.openDB({ name: 'delivered', encoding: 'binary' });
+      this.through = this.root.openDB({ name: 'through', encoding: 'binary' });
       this.retainedDb = this.root.openDB({ name: 'retained' });
       this.sessions = this.root.openDB({ name: 'sessions' });
       const format = this.meta.get('format');
@@ -318,6 +323,18 @@ export class LmdbStore implements Store {
     await last;
   }
 
+  async markDeliveredThrough(q: QueueRef, messageId: number): Promise<void> {
+    const id = Buffer.allocUnsafe(8);
+    id.writeDoubleLE(messageId, 0);
+    await this.through.put([q.vhost, q.queue], id);
+  }
+
+  /** Every entry of the queue up to this id was delivered (0: none known). */
+  private deliveredThrough(q: QueueRef): number {
+    const v = this.through.getBinaryFast([q.vhost, q.queue]);
+    return v === undefined ? 0 : v.readDoubleLE(0);
+  }
+
   async dropQueue(queue: QueueRef): Promise<void> {
     const upTo = this.highestId;
     await this.write((released) => this.dropEntries(queue, upTo, released));
@@ -332,16 +349,18 @@ export class LmdbStore implements Store {
     const range = { start: [q.vhost, q.queue], end: [q.vhost, q.queue, upTo + 1] };
     for (const key of [...this.entries.getKeys(range)]) this.removeEntry(key, released);
     for (const key of [...this.delivered.getKeys(range)]) void this.delivered.remove(key);
+    void this.through.remove([q.vhost, q.queue]);
   }
 
   async readEntries(q: QueueRef, afterMessageId: number, limit: number): Promise<EnqueueRecord[]> {
     const out: EnqueueRecord[] = [];
     if (limit <= 0) return out;
+    const through = this.deliveredThrough(q);
     for (const { key, value } of this.entries.getRange({
       start: [q.vhost, q.queue, Math.floor(afterMessageId) + 1],
       end: [q.vhost, q.queue, MAX_ID],
     })) {
-      const r = this.record(q, key[2] as number, value);
+      const r = this.record(q, key[2] as number, value, through);
       if (!r) continue;
       out.push(r);
       if (out.length >= limit) break;
@@ -358,9 +377,9 @@ export class LmdbStore implements Store {
    * unconfirmed write cut by a crash, or a damaged disk). Such an entry cannot be
    * delivered; it is removed so that it does not hold its segment forever.
    */
-  private record(q: QueueRef, messageId: number, raw: Buffer): EnqueueRecord | undefined {
+  private record(q: QueueRef, messageId: number, raw: Buffer, through: number): EnqueueRecord | undefined {
     const value = decodeEntry(raw);
-    if (this.delivered.getBinaryFast([q.vhost, q.queue, messageId]) !== undefined) value.d++;
+    if (messageId <= through || this.delivered.getBinaryFast([q.vhost, q.queue, messageId]) !== undefined) value.d++;
     const bytes = this.segments!.read(value);
     const b = bytes && decodeBody(bytes);
     if (!b) {
@@ -396,11 +415,12 @@ export class LmdbStore implements Store {
   }
 
   private async *iterate(q: QueueRef): AsyncIterable<EnqueueRecord> {
+    const through = this.deliveredThrough(q);
     for (const { key, value } of this.entries.getRange({
       start: [q.vhost, q.queue],
       end: [q.vhost, q.queue, MAX_ID],
     })) {
-      const r = this.record(q, key[2] as number, value);
+      const r = this.record(q, key[2] as number, value, through);
       if (r) yield r;
     }
   }
