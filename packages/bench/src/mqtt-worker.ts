@@ -5,6 +5,7 @@
  * loop, and a holder of many idle subscribed connections.
  */
 import mqtt, { type MqttClient } from 'mqtt';
+import { serveJobs } from './worker-ipc.js';
 
 export type MqttJob =
   | { kind: 'mqtt-sub'; url: string; topic: string; qos: 0 | 1 | 2; clientId: string }
@@ -108,27 +109,20 @@ async function hold(j: Extract<MqttJob, { kind: 'mqtt-hold' }>): Promise<void> {
 
 let prefix = '';
 
-process.on('message', (msg: { cmd: string; job?: MqttJob }) => {
-  if (msg.cmd === 'start') {
-    const j = msg.job!;
-    const run =
-      j.kind === 'mqtt-sub'
-        ? subscribe(j)
-        : j.kind === 'mqtt-pub'
-          ? publish(j)
-          : j.kind === 'mqtt-connect-rate'
-            ? connectRate(j)
-            : hold(j);
-    // Publishers and connect loops report ready themselves; the others once set up.
-    if (j.kind === 'mqtt-sub' || j.kind === 'mqtt-hold') void run.then(() => process.send!({ ready: true }));
-    run.catch((err: unknown) => {
-      process.send!({ error: String((err as Error)?.stack ?? err) });
-      process.exit(1);
-    });
-  } else if (msg.cmd === 'count') process.send!({ count, held: held.length, prefix });
-  else if (msg.cmd === 'stop') {
+serveJobs<MqttJob>({
+  run: (j) =>
+    j.kind === 'mqtt-sub'
+      ? subscribe(j)
+      : j.kind === 'mqtt-pub'
+        ? publish(j)
+        : j.kind === 'mqtt-connect-rate'
+          ? connectRate(j)
+          : hold(j),
+  // Publishers and connect loops report ready themselves; the others once set up.
+  readyWhenRun: (j) => j.kind === 'mqtt-sub' || j.kind === 'mqtt-hold',
+  answer: (cmd) => (cmd === 'count' ? { count, held: held.length, prefix } : undefined),
+  stop() {
     stopping = true;
     for (const c of held) c.end(true);
-    setTimeout(() => process.exit(0), 50);
-  }
+  },
 });

@@ -6,6 +6,7 @@
  */
 import { StompWire, frame } from './stomp-wire.js';
 import type { StompJob } from './stomp-worker.js';
+import { serveJobs } from './worker-ipc.js';
 
 const BATCH = 256;
 
@@ -92,19 +93,12 @@ async function publish(j: Extract<StompJob, { kind: 'stomp-pub' }>): Promise<voi
   }
 }
 
-process.on('message', (msg: { cmd: string; job?: StompJob }) => {
-  if (msg.cmd === 'start') {
-    const j = msg.job!;
-    const run = j.kind === 'stomp-sub' ? subscribe(j) : publish(j);
-    if (j.kind === 'stomp-sub') void run.then(() => process.send!({ ready: true }));
-    run.catch((err: unknown) => {
-      process.send!({ error: String((err as Error)?.stack ?? err) });
-      process.exit(1);
-    });
-  } else if (msg.cmd === 'count') process.send!({ count });
-  else if (msg.cmd === 'stop') {
+serveJobs<StompJob>({
+  run: (j) => (j.kind === 'stomp-sub' ? subscribe(j) : publish(j)),
+  readyWhenRun: (j) => j.kind === 'stomp-sub',
+  answer: (cmd) => (cmd === 'count' ? { count } : undefined),
+  stop() {
     stopping = true;
     for (const c of held) c.close();
-    setTimeout(() => process.exit(0), 50);
-  }
+  },
 });

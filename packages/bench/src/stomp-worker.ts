@@ -5,6 +5,7 @@
  */
 import type { Duplex } from 'node:stream';
 import stompit from 'stompit';
+import { serveJobs } from './worker-ipc.js';
 
 export type StompAck = 'auto' | 'client-individual';
 /** Which load client runs the job: stompit (this module) or the lean one (stomp-wire-worker.ts). */
@@ -125,19 +126,12 @@ async function publish(j: Extract<StompJob, { kind: 'stomp-pub' }>): Promise<voi
   }
 }
 
-process.on('message', (msg: { cmd: string; job?: StompJob }) => {
-  if (msg.cmd === 'start') {
-    const j = msg.job!;
-    const run = j.kind === 'stomp-sub' ? subscribe(j) : publish(j);
-    if (j.kind === 'stomp-sub') void run.then(() => process.send!({ ready: true }));
-    run.catch((err: unknown) => {
-      process.send!({ error: String((err as Error)?.stack ?? err) });
-      process.exit(1);
-    });
-  } else if (msg.cmd === 'count') process.send!({ count });
-  else if (msg.cmd === 'stop') {
+serveJobs<StompJob>({
+  run: (j) => (j.kind === 'stomp-sub' ? subscribe(j) : publish(j)),
+  readyWhenRun: (j) => j.kind === 'stomp-sub',
+  answer: (cmd) => (cmd === 'count' ? { count } : undefined),
+  stop() {
     stopping = true;
     for (const c of held) c.getTransportSocket().destroy();
-    setTimeout(() => process.exit(0), 50);
-  }
+  },
 });

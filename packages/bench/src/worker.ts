@@ -4,6 +4,7 @@
  * Messages from the parent: { cmd: 'start', job } | { cmd: 'count' } | { cmd: 'stop' }.
  */
 import amqp from 'amqplib';
+import { serveJobs } from './worker-ipc.js';
 
 export type Job =
   | { kind: 'consume'; url: string; queue: string; prefetch: number; ackEvery: number }
@@ -124,25 +125,17 @@ async function latencyProduce(j: Extract<Job, { kind: 'latency-produce' }>): Pro
 
 const samples: number[] = [];
 
-process.on('message', (msg: { cmd: string; job?: Job }) => {
-  if (msg.cmd === 'start') {
-    const j = msg.job!;
-    const run =
-      j.kind === 'consume'
-        ? consume(j)
-        : j.kind === 'produce'
-          ? produce(j)
-          : j.kind === 'latency-consume'
-            ? latencyConsume(j)
-            : latencyProduce(j);
-    run.catch((err: unknown) => {
-      process.send!({ error: String((err as Error)?.stack ?? err) });
-      process.exit(1);
-    });
-  } else if (msg.cmd === 'count') process.send!({ count });
-  else if (msg.cmd === 'samples') process.send!({ samples: samples.splice(0) });
-  else if (msg.cmd === 'stop') {
+serveJobs<Job>({
+  run: (j) =>
+    j.kind === 'consume'
+      ? consume(j)
+      : j.kind === 'produce'
+        ? produce(j)
+        : j.kind === 'latency-consume'
+          ? latencyConsume(j)
+          : latencyProduce(j),
+  answer: (cmd) => (cmd === 'count' ? { count } : cmd === 'samples' ? { samples: samples.splice(0) } : undefined),
+  stop() {
     stopping = true;
-    setTimeout(() => process.exit(0), 50);
-  }
+  },
 });

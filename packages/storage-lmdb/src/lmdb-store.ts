@@ -116,6 +116,11 @@ export class LmdbStore implements Store {
   private entries!: Database<Buffer, Key>;
   private delivered!: Database<Buffer, Key>;
   private through!: Database<Buffer, Key>;
+  /**
+   * Queues that have (or may have) per-message `delivered` keys: only their removals delete
+   * one. A FIFO queue marks through ids instead, so its acks skip that write.
+   */
+  private readonly marked = new Set<string>();
   /** The highest message id enqueued (or recovered). */
   private highestId = 0;
   private segments: SegmentFiles | undefined;
@@ -134,6 +139,7 @@ export class LmdbStore implements Store {
       maxMessageId = Math.max(maxMessageId, key[2] as number);
     }
     for (const { value } of this.through.getRange()) maxMessageId = Math.max(maxMessageId, value.readDoubleLE(0));
+    for (const key of this.delivered.getKeys()) this.marked.add(queueKey({ vhost: key[0] as string, queue: key[1] as string }));
     this.segments!.collect();
     this.highestId = maxMessageId;
     return {
@@ -303,7 +309,9 @@ export class LmdbStore implements Store {
   }
 
   async remove(entries: readonly (QueueRef & { messageId: number })[]): Promise<void> {
-    for (const e of entries) void this.delivered.remove([e.vhost, e.queue, e.messageId]);
+    for (const e of entries) {
+      if (this.marked.has(queueKey(e))) void this.delivered.remove([e.vhost, e.queue, e.messageId]);
+    }
     await this.write((released) => {
       for (const e of entries) this.removeEntry([e.vhost, e.queue, e.messageId], released);
     });
@@ -319,7 +327,10 @@ export class LmdbStore implements Store {
 
   async markDelivered(entries: readonly (QueueRef & { messageId: number })[]): Promise<void> {
     let last: Promise<boolean> | undefined;
-    for (const e of entries) last = this.delivered.put([e.vhost, e.queue, e.messageId], DELIVERED);
+    for (const e of entries) {
+      this.marked.add(queueKey(e));
+      last = this.delivered.put([e.vhost, e.queue, e.messageId], DELIVERED);
+    }
     await last;
   }
 
@@ -480,6 +491,8 @@ function checkHeader(path: string): void {
 }
 
 const MAX_ID = Number.MAX_SAFE_INTEGER;
+
+const queueKey = (q: QueueRef): string => `${q.vhost}\u0000${q.queue}`;
 
 function decodeBody(bytes: Buffer): StoredBody | undefined {
   try {
