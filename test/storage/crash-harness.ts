@@ -56,6 +56,9 @@ async function startBrokerProcess(storageArgs: string[]): Promise<Running> {
       'off',
       '--http-port',
       '0',
+      // A small in-memory window, so fifo's tail pages to the store within a life.
+      '--queue-memory-messages',
+      '100',
       '--http-host',
       '127.0.0.1',
       ...storageArgs,
@@ -90,25 +93,46 @@ const admin = {
   'content-type': 'application/json',
 };
 
-/** What the test knows about each message id it published. */
+/**
+ * Every message goes to both queues: `orders` (priorities: a delivery mark per message) and
+ * `fifo` (a plain queue: one "delivered through" mark per turn, and a small in-memory window,
+ * so its tail pages to the store).
+ */
+const QUEUES = ['orders', 'fifo'] as const;
+type QueueName = (typeof QUEUES)[number];
+
+/** What the test knows about each message id it published, and per queue what its consumer did. */
 interface Ledger {
   confirmed: Set<number>;
-  acked: Set<number>;
-  delivered: Set<number>;
+  acked: Record<QueueName, Set<number>>;
+  delivered: Record<QueueName, Set<number>>;
 }
 
-/** Drains `queue` after a restart, checking the ledger; returns how many came back. */
+const freshLedger = (): Ledger => ({
+  confirmed: new Set(),
+  acked: { orders: new Set(), fifo: new Set() },
+  delivered: { orders: new Set(), fifo: new Set() },
+});
+
+/** Drains each queue after a restart, checking the ledger; returns how many came back. */
 async function verify(url: string, ledger: Ledger, published: number): Promise<number> {
+  let n = 0;
+  for (const queue of QUEUES) n += await verifyQueue(url, queue, ledger, published);
+  await probeBindings(url);
+  return n;
+}
+
+async function verifyQueue(url: string, queue: QueueName, ledger: Ledger, published: number): Promise<number> {
   const conn = await amqp.connect(url);
   const ch = await conn.createChannel();
   const seen = new Map<number, boolean>();
   const twice: number[] = [];
   // Nothing else consumes yet: the queue's depth is everything that survived.
-  const { messageCount } = await ch.checkQueue('orders');
+  const { messageCount } = await ch.checkQueue(queue);
   await ch.prefetch(1000);
   await new Promise<void>((resolve) => {
     if (messageCount === 0) return resolve();
-    void ch.consume('orders', (m) => {
+    void ch.consume(queue, (m) => {
       if (!m) return;
       const id = Number(m.content.toString());
       if (seen.has(id)) twice.push(id);
@@ -117,18 +141,25 @@ async function verify(url: string, ledger: Ledger, published: number): Promise<n
       if (seen.size + twice.length === messageCount) resolve();
     });
   });
-  expect(twice, 'messages found twice in the queue').toEqual([]);
+  expect(twice, `messages found twice in ${queue}`).toEqual([]);
   for (const id of ledger.confirmed) {
-    if (!ledger.acked.has(id)) expect(seen.has(id), `confirmed message ${id} lost`).toBe(true);
+    if (!ledger.acked[queue].has(id)) expect(seen.has(id), `confirmed message ${id} lost from ${queue}`).toBe(true);
   }
   for (const [id, redelivered] of seen) {
     // Acked messages may come back (the ack may not have been stored); unknown ones may not.
-    expect(id >= 1 && id < published, `message ${id} was never published`).toBe(true);
-    if (ledger.delivered.has(id))
-      expect(redelivered, `message ${id} was delivered before the crash`).toBe(true);
+    expect(id >= 1 && id < published, `message ${id} in ${queue} was never published`).toBe(true);
+    if (ledger.delivered[queue].has(id))
+      expect(redelivered, `message ${id} was delivered from ${queue} before the crash`).toBe(true);
   }
-  // The binding survived: a publish through the topic exchange still routes.
+  // Channel first: its close-ok means every ack above was processed.
   await ch.close();
+  await conn.close();
+  return seen.size;
+}
+
+/** The bindings survived: a publish through the topic exchange still reaches every queue. */
+async function probeBindings(url: string): Promise<void> {
+  const conn = await amqp.connect(url);
   const cch = await conn.createConfirmChannel();
   cch.publish('events', 'order.check', Buffer.from('probe'), { persistent: true, mandatory: true });
   const returned = new Promise<boolean>((r) => cch.once('return', () => r(true)));
@@ -136,10 +167,11 @@ async function verify(url: string, ledger: Ledger, published: number): Promise<n
   expect(await Promise.race([returned, new Promise<boolean>((r) => setTimeout(() => r(false), 50))])).toBe(
     false,
   );
-  const probe = await cch.get('orders', { noAck: true });
-  expect(probe && probe.content.toString()).toBe('probe');
+  for (const queue of QUEUES) {
+    const probe = await cch.get(queue, { noAck: true });
+    expect(probe && probe.content.toString(), `probe through the binding to ${queue}`).toBe('probe');
+  }
   await conn.close();
-  return seen.size;
 }
 
 async function oneLife(
@@ -156,26 +188,30 @@ async function oneLife(
   await ch.assertExchange('events', 'topic', { durable: true });
   await ch.assertQueue('orders', { durable: true, arguments: { 'x-max-priority': 5 } });
   await ch.bindQueue('orders', 'events', 'order.#');
+  await ch.assertQueue('fifo', { durable: true });
+  await ch.bindQueue('fifo', 'events', 'order.#');
   const put = await fetch(`${httpUrl}/api/users/auditor`, {
     method: 'PUT',
     headers: admin,
     body: JSON.stringify({ password: 'pw', tags: 'monitoring' }),
   });
   expect([201, 204]).toContain(put.status);
-  // A consumer that acks every other message it gets.
+  // On each queue a consumer that acks every other message it gets.
   const cons = await amqp.connect(url);
   cons.on('error', () => {});
-  const cch = await cons.createChannel();
-  await cch.prefetch(50);
-  await cch.consume('orders', (m) => {
-    if (!m) return;
-    const id = Number(m.content.toString());
-    ledger.delivered.add(id);
-    if (id % 2 === 0) {
-      ledger.acked.add(id); // the ack may or may not reach the store before the kill
-      cch.ack(m);
-    }
-  });
+  for (const queue of QUEUES) {
+    const cch = await cons.createChannel();
+    await cch.prefetch(50);
+    await cch.consume(queue, (m) => {
+      if (!m) return;
+      const id = Number(m.content.toString());
+      ledger.delivered[queue].add(id);
+      if (id % 2 === 0) {
+        ledger.acked[queue].add(id); // the ack may or may not reach the store before the kill
+        cch.ack(m);
+      }
+    });
+  }
   const publishers = await Promise.all(
     Array.from({ length: 3 }, async () => {
       const c = await amqp.connect(url);
@@ -228,7 +264,7 @@ export function crashSuite(backend: CrashBackend): void {
 
     it(`loses no confirmed message over ${KILLS} SIGKILLs at random moments`, async () => {
       fx = await backend.fresh();
-      const ledger: Ledger = { confirmed: new Set(), acked: new Set(), delivered: new Set() };
+      let ledger = freshLedger();
       const nextId = { n: 1 };
       const r = rng(backend.seed);
       let recovered = 0;
@@ -236,9 +272,7 @@ export function crashSuite(backend: CrashBackend): void {
         const b = await startBrokerProcess(fx.args);
         if (life > 0) {
           recovered += await verify(b.amqpUrl, ledger, nextId.n);
-          ledger.confirmed.clear();
-          ledger.acked.clear();
-          ledger.delivered.clear();
+          ledger = freshLedger();
           // Users survive too.
           const who = await fetch(`${b.httpUrl}/api/whoami`, {
             headers: { authorization: `Basic ${Buffer.from('auditor:pw').toString('base64')}` },

@@ -11,7 +11,8 @@
  * and the entry is dropped, which is right, since it was never confirmed.
  *
  * Layout (LMDB sub-databases):
- *   meta      'format' -> FORMAT_VERSION
+ *   meta      'format' -> FORMAT_VERSION; 'flagAllUpTo' -> entries up to this id were held by
+ *             a broker that crashed, and read as delivered (see flagAllUpTo)
  *   defs      [kind, identity] -> definition
  *   entries   [vhost, queue, messageId] -> 32 bytes: expiresAt, deliveryCount at enqueue and
  *             where the body is (segment, offset, length, CRC; see encodeEntry, segments.ts)
@@ -123,6 +124,13 @@ export class LmdbStore implements Store {
   private readonly marked = new Set<string>();
   /** The highest message id enqueued (or recovered). */
   private highestId = 0;
+  /**
+   * After a crash (the lock was taken over from a dead broker), every recovered entry up to
+   * this id reads as delivered: delivery marks are written asynchronously, after the
+   * delivery left, so the last moments' marks may be missing, and "may have been delivered"
+   * is true of every message a crashed broker held. 0 if the store never saw a crash.
+   */
+  private flagAllUpTo = 0;
   private segments: SegmentFiles | undefined;
   private retainedDb!: Database<StoredMessage, Key>;
   private sessions!: Database<MqttSessionState, Key>;
@@ -133,14 +141,39 @@ export class LmdbStore implements Store {
     if (!this.root) this.openEnv();
     const fresh = this.defs.getCount() === 0;
     // Count the entries per segment (so empty segments can go) and find the highest id.
+    // Entries into the segments the last run was appending to are checked against their
+    // bytes: a crash can leave an index entry whose body was never written (never confirmed).
+    // Dropping them now keeps queue depths true; older segments were complete before the
+    // last run moved on, and a damaged body there is caught when it is read.
+    const segments = this.segments!;
+    const checkFrom = segments.lastRecovered - 1;
     let maxMessageId = 0;
+    const unwritten: Key[] = [];
     for (const { key, value } of this.entries.getRange()) {
-      this.segments!.retain(value.readUInt32LE(SEGMENT_AT));
+      const s = value.readUInt32LE(SEGMENT_AT);
+      if (s >= checkFrom && segments.read(decodeEntry(value)) === undefined) {
+        unwritten.push(key);
+        continue;
+      }
+      segments.retain(s);
       maxMessageId = Math.max(maxMessageId, key[2] as number);
+    }
+    if (unwritten.length > 0) {
+      await this.root!.transaction(() => {
+        for (const key of unwritten) void this.entries.remove(key);
+      });
     }
     for (const { value } of this.through.getRange()) maxMessageId = Math.max(maxMessageId, value.readDoubleLE(0));
     for (const key of this.delivered.getKeys()) this.marked.add(queueKey({ vhost: key[0] as string, queue: key[1] as string }));
-    this.segments!.collect();
+    segments.collect();
+    // Kept in meta, so the flags outlive the next (clean) restart too; ids never fall below it.
+    const flagged = this.meta.get('flagAllUpTo');
+    this.flagAllUpTo = typeof flagged === 'number' ? flagged : 0;
+    if (this.lock?.takenOver && maxMessageId > this.flagAllUpTo) {
+      this.flagAllUpTo = maxMessageId;
+      await this.meta.put('flagAllUpTo', maxMessageId);
+    }
+    maxMessageId = Math.max(maxMessageId, this.flagAllUpTo);
     this.highestId = maxMessageId;
     return {
       definitions: fresh ? null : this.readDefinitions(),
@@ -390,7 +423,12 @@ export class LmdbStore implements Store {
    */
   private record(q: QueueRef, messageId: number, raw: Buffer, through: number): EnqueueRecord | undefined {
     const value = decodeEntry(raw);
-    if (messageId <= through || this.delivered.getBinaryFast([q.vhost, q.queue, messageId]) !== undefined) value.d++;
+    if (
+      messageId <= through ||
+      (messageId <= this.flagAllUpTo && value.d === 0) ||
+      this.delivered.getBinaryFast([q.vhost, q.queue, messageId]) !== undefined
+    )
+      value.d++;
     const bytes = this.segments!.read(value);
     const b = bytes && decodeBody(bytes);
     if (!b) {

@@ -7,12 +7,15 @@
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 
 export interface Lock {
+  /** The previous owner died holding the lock: its last moments may not all be on disk. */
+  readonly takenOver: boolean;
   release(): void;
 }
 
 export class DataDirLocked extends Error {}
 
 export function acquireLock(path: string): Lock {
+  let takenOver = false;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(path, 'wx');
@@ -20,6 +23,7 @@ export function acquireLock(path: string): Lock {
       closeSync(fd);
       let held = true;
       return {
+        takenOver,
         release() {
           if (!held) return;
           held = false;
@@ -35,6 +39,7 @@ export function acquireLock(path: string): Lock {
         );
       }
       rmSync(path, { force: true }); // stale: its owner is gone
+      takenOver = true;
     }
   }
   throw new DataDirLocked(`could not take the lock ${path}`);

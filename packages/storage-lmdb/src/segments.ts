@@ -62,6 +62,8 @@ export class SegmentFiles {
   /** Handed to a flush that has not yet written them. */
   private writing: Pending[] = [];
   private flushing: Promise<void> | undefined;
+  /** The highest segment found at open (0: none): the last run was appending to it. */
+  lastRecovered = 0;
   private queued: Promise<void> | undefined;
 
   /**
@@ -84,6 +86,7 @@ export class SegmentFiles {
       this.segments.set(n, { n, fd, size: Number.POSITIVE_INFINITY, live: 0, newFile: false });
       last = Math.max(last, n);
     }
+    this.lastRecovered = last;
     this.active = this.create(last + 1);
   }
 

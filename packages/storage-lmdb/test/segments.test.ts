@@ -3,7 +3,8 @@
  * points into them, a fanout's body is written once and outlives all but its last entry,
  * and a damaged body costs that message only, never the store.
  */
-import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open } from 'lmdb';
@@ -114,6 +115,43 @@ describe('body segments', () => {
     expect(await s2.countEntries({ vhost: '/', queue: 'q' })).toBe(2);
     await s2.enqueue([record('q', 4)]);
     expect((await s2.readEntries({ vhost: '/', queue: 'q' }, 3, 10)).map((r) => r.messageId)).toEqual([4]);
+  });
+
+  it('after a crash, drops entries whose bodies never reached the disk and flags the rest redelivered', async () => {
+    const dir = freshDir();
+    const { store } = await openStore(dir, 1024 * 1024);
+    await store.enqueue([record('q', 1), record('q', 2), record('q', 3)]);
+    await store.markDelivered([{ vhost: '/', queue: 'q', messageId: 1 }]);
+    await store.close();
+    stores.splice(0);
+    // What SIGKILL can leave: the index committed, the last body never written (cut off), and
+    // the lock of a broker that is gone.
+    const [file] = segmentFiles(dir);
+    truncateSync(join(dir, 'segments', file!), statSync(join(dir, 'segments', file!)).size - 100);
+    const dead = spawnSync('true');
+    writeFileSync(join(dir, 'junction.lock'), `${dead.pid}\n`);
+    const { store: s2, state } = await openStore(dir, 1024 * 1024);
+    const got: [number, number][] = [];
+    for await (const r of state.messages({ vhost: '/', queue: 'q' })) got.push([r.messageId, r.deliveryCount]);
+    expect(got).toEqual([
+      [1, 1],
+      [2, 1],
+    ]);
+    expect(await s2.countEntries({ vhost: '/', queue: 'q' })).toBe(2);
+    // Messages enqueued after the restart are not flagged.
+    await s2.enqueue([record('q', 10)]);
+    expect((await s2.readEntries({ vhost: '/', queue: 'q' }, 2, 10)).map((r) => [r.messageId, r.deliveryCount])).toEqual([[10, 0]]);
+    // The flags outlive a clean restart (the crashed broker may have delivered them), new ones do not get them.
+    await s2.close();
+    stores.splice(0);
+    const { state: s3 } = await openStore(dir, 1024 * 1024);
+    const again: [number, number][] = [];
+    for await (const r of s3.messages({ vhost: '/', queue: 'q' })) again.push([r.messageId, r.deliveryCount]);
+    expect(again).toEqual([
+      [1, 1],
+      [2, 1],
+      [10, 0],
+    ]);
   });
 
   it('serves bytes whose write is still in flight, and checks every read', async () => {
