@@ -141,17 +141,18 @@ export class LmdbStore implements Store {
     if (!this.root) this.openEnv();
     const fresh = this.defs.getCount() === 0;
     // Count the entries per segment (so empty segments can go) and find the highest id.
-    // Entries into the segments the last run was appending to are checked against their
-    // bytes: a crash can leave an index entry whose body was never written (never confirmed).
-    // Dropping them now keeps queue depths true; older segments were complete before the
-    // last run moved on, and a damaged body there is caught when it is read.
+    // A crash can leave an index entry whose body was never written (never confirmed):
+    // entries past their file's end are dropped, and those into the two segments the last
+    // run was appending to are checked against their CRC, so queue depths stay true. A body
+    // damaged elsewhere is caught when it is read.
     const segments = this.segments!;
     const checkFrom = segments.lastRecovered - 1;
     let maxMessageId = 0;
     const unwritten: Key[] = [];
     for (const { key, value } of this.entries.getRange()) {
       const s = value.readUInt32LE(SEGMENT_AT);
-      if (s >= checkFrom && segments.read(decodeEntry(value)) === undefined) {
+      const loc = decodeEntry(value);
+      if (!segments.holds(loc) || (s >= checkFrom && segments.read(loc) === undefined)) {
         unwritten.push(key);
         continue;
       }

@@ -17,7 +17,7 @@
  * segment that is full and has no entries left is deleted once the commit removing its last
  * entry is durable.
  */
-import { closeSync, fdatasync, fsyncSync, openSync, readdirSync, readSync, unlinkSync, write } from 'node:fs';
+import { closeSync, fdatasync, fstatSync, fsyncSync, openSync, readdirSync, readSync, unlinkSync, write } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
@@ -83,7 +83,8 @@ export class SegmentFiles {
       if (!m) continue;
       const n = Number(m[1]);
       const fd = openSync(join(this.dir, name), 'r');
-      this.segments.set(n, { n, fd, size: Number.POSITIVE_INFINITY, live: 0, newFile: false });
+      // Never appended to again (a new active segment follows), so `size` is the file's.
+      this.segments.set(n, { n, fd, size: fstatSync(fd).size, live: 0, newFile: false });
       last = Math.max(last, n);
     }
     this.lastRecovered = last;
@@ -210,6 +211,12 @@ export class SegmentFiles {
     await this.durable().catch(() => {});
     for (const seg of this.segments.values()) closeSync(seg.fd);
     this.segments.clear();
+  }
+
+  /** Whether the segment file holds the bytes of `loc` at all (a cheap check, no read). */
+  holds(loc: Location): boolean {
+    const seg = this.segments.get(loc.s);
+    return seg !== undefined && loc.o + loc.l <= seg.size;
   }
 
   /** Files on disk (for tests and metrics). */
