@@ -6,6 +6,7 @@
  */
 import { StompWire, frame } from './stomp-wire.js';
 import type { StompJob } from './stomp-worker.js';
+import { ReceiptWindow } from './receipt-window.js';
 import { serveJobs } from './worker-ipc.js';
 
 const BATCH = 256;
@@ -57,16 +58,7 @@ async function publish(j: Extract<StompJob, { kind: 'stomp-pub' }>): Promise<voi
   const one = frame('SEND', headers, body);
   const batch = Buffer.concat(Array.from({ length: BATCH }, () => one));
   const run = (k: number) => socket.write(batch.subarray(0, k * one.length));
-  let outstanding = 0;
-  let wake: (() => void) | undefined;
-  const receipted = () => {
-    outstanding--;
-    if (wake && outstanding < j.receiptWindow) {
-      const w = wake;
-      wake = undefined;
-      w();
-    }
-  };
+  const receipts = new ReceiptWindow(j.receiptWindow);
   process.send!({ ready: true });
   let n = 0;
   while (!stopping) {
@@ -76,12 +68,12 @@ async function publish(j: Extract<StompJob, { kind: 'stomp-pub' }>): Promise<voi
     for (let i = 0; i < BATCH && !stopping; i++) {
       if (++n % j.receiptEvery !== 0) continue;
       if (i > from) run(i - from);
-      outstanding++;
-      socket.write(frame('SEND', { ...headers, receipt: client.receiptId(receipted) }, body));
+      receipts.sent();
+      socket.write(frame('SEND', { ...headers, receipt: client.receiptId(receipts.receipted) }, body));
       from = i + 1;
-      if (outstanding >= j.receiptWindow) {
+      if (receipts.full) {
         socket.uncork();
-        await new Promise<void>((r) => (wake = r));
+        await receipts.room();
         socket.cork();
       }
     }

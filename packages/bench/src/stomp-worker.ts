@@ -5,6 +5,7 @@
  */
 import type { Duplex } from 'node:stream';
 import stompit from 'stompit';
+import { ReceiptWindow } from './receipt-window.js';
 import { serveJobs } from './worker-ipc.js';
 
 export type StompAck = 'auto' | 'client-individual';
@@ -92,29 +93,20 @@ async function publish(j: Extract<StompJob, { kind: 'stomp-pub' }>): Promise<voi
   const socket: Duplex = client.getTransportSocket();
   const body = Buffer.alloc(j.size, 0x61);
   const headers = { destination: j.destination, 'content-length': String(j.size) };
-  let outstanding = 0;
-  let wake: (() => void) | undefined;
-  const receipted = () => {
-    outstanding--;
-    if (wake && outstanding < j.receiptWindow) {
-      const w = wake;
-      wake = undefined;
-      w();
-    }
-  };
+  const receipts = new ReceiptWindow(j.receiptWindow);
   process.send!({ ready: true });
   let n = 0;
   while (!stopping) {
     let last: Promise<void> | undefined;
     for (let i = 0; i < 256 && !stopping; i++) {
       const withReceipt = ++n % j.receiptEvery === 0;
-      if (withReceipt) outstanding++;
-      const frame = client.send({ ...headers }, withReceipt ? ({ onReceipt: receipted } as stompit.Client.SendOptions) : undefined);
+      if (withReceipt) receipts.sent();
+      const frame = client.send({ ...headers }, withReceipt ? ({ onReceipt: receipts.receipted } as stompit.Client.SendOptions) : undefined);
       const done = new Promise<void>((r) => frame.end(body, () => r()));
       last = done;
       count++;
-      if (withReceipt && outstanding >= j.receiptWindow) {
-        await new Promise<void>((r) => (wake = r));
+      if (withReceipt && receipts.full) {
+        await receipts.room();
       }
     }
     // stompit queues frames without limit: wait until the batch is handed to the socket,
