@@ -235,6 +235,8 @@ export class LmdbStore implements Store {
 
   async close(): Promise<void> {
     if (!this.root) return;
+    // Writes batched for this turn still go into the store before it closes.
+    await this.batch?.committed.catch(() => {});
     const root = this.root;
     this.root = undefined;
     await root.flushed;
@@ -321,14 +323,14 @@ export class LmdbStore implements Store {
 
   async enqueue(records: readonly EnqueueRecord[]): Promise<void> {
     const segments = this.segments!;
-    // Records of one message (a fanout) share one body.
-    const written = new Map<number, Location>();
+    // Records of one message (a fanout) share one body (most calls carry one record: no map).
+    const written = records.length > 1 ? new Map<number, Location>() : undefined;
     const located = records.map((r) => {
-      let loc = written.get(r.messageId);
+      let loc = written?.get(r.messageId);
       if (!loc) {
         const m = r.message;
         loc = segments.append(bodyCodec.pack({ x: m.exchange, k: m.routingKey, p: m.properties, b: m.body }));
-        written.set(r.messageId, loc);
+        written?.set(r.messageId, loc);
       }
       segments.retain(loc.s);
       return loc;
@@ -343,8 +345,10 @@ export class LmdbStore implements Store {
   }
 
   async remove(entries: readonly (QueueRef & { messageId: number })[]): Promise<void> {
-    for (const e of entries) {
-      if (this.marked.has(queueKey(e))) void this.delivered.remove([e.vhost, e.queue, e.messageId]);
+    if (this.marked.size > 0) {
+      for (const e of entries) {
+        if (this.marked.has(queueKey(e))) void this.delivered.remove([e.vhost, e.queue, e.messageId]);
+      }
     }
     await this.write((released) => {
       for (const e of entries) this.removeEntry([e.vhost, e.queue, e.messageId], released);

@@ -92,16 +92,16 @@ export class SegmentFiles {
   }
 
   /** One more index entry points into segment `s` (call once per entry, also at recovery). */
-  retain(s: number, count = 1): void {
+  retain(s: number): void {
     const seg = this.segments.get(s);
-    if (seg) seg.live += count;
+    if (seg) seg.live++;
   }
 
   /** Index entries gone (their removal is durable); empty full segments are deleted. */
-  release(s: number, count = 1): void {
+  release(s: number): void {
     const seg = this.segments.get(s);
     if (!seg) return;
-    seg.live -= count;
+    seg.live--;
     this.deleteIfEmpty(seg);
   }
 
@@ -217,11 +217,6 @@ export class SegmentFiles {
   holds(loc: Location): boolean {
     const seg = this.segments.get(loc.s);
     return seg !== undefined && loc.o + loc.l <= seg.size;
-  }
-
-  /** Files on disk (for tests and metrics). */
-  files(): number[] {
-    return [...this.segments.keys()].sort((a, b) => a - b);
   }
 
   private create(n: number): Segment {

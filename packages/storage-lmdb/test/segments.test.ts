@@ -154,6 +154,15 @@ describe('body segments', () => {
     ]);
   });
 
+  it('commits the removals batched in the current turn before it closes', async () => {
+    const dir = freshDir();
+    const { store } = await openStore(dir);
+    await store.enqueue([record('q', 1), record('q', 2)]);
+    void store.remove([{ vhost: '/', queue: 'q', messageId: 1 }]); // not awaited: the broker does not either
+    const again = await reopen(store, dir);
+    expect(await ids(again.state, 'q')).toEqual([2]);
+  });
+
   it('serves bytes whose write is still in flight, and checks every read', async () => {
     // The index can commit before the segment write does: a paging read in between must
     // still find the body.
