@@ -1,18 +1,26 @@
 /**
- * The embedded durable store: an LMDB index (through the `lmdb` package) and append-only
- * segment files for message bodies (segments.ts), in one data directory.
+ * The embedded durable store: a log of append-only segment files (segments.ts) holding
+ * message records, and an LMDB index (through the `lmdb` package), in one data directory.
  *
- * Durability: the environment is opened with overlappingSync off, so a transaction settles
- * only after it is committed and fsynced. Group commit comes from lmdb-js itself (every
- * write issued while a commit is in flight joins the next transaction) and from the segment
- * files (every body appended while an fdatasync runs shares the next one). An enqueue
- * settles when both its index entries and its body are durable; the two commit in parallel,
- * so a crash can leave an entry whose body never reached the disk: its read fails the CRC
+ * The log is written first. An enqueue appends one record (the body, and the queues and ids
+ * it goes to) and settles when the record is fdatasync'ed; records appended while an
+ * fdatasync runs share the next one (group commit). The entry stays in memory (unindexed.ts)
+ * until a checkpoint, about once a second: a checkpoint writes the entries still held to the
+ * index, and with them the log position up to which the index is complete. An ack of an
+ * entry not yet indexed only appends a small ack record. So a message acked before the
+ * next checkpoint, the common case, never touches LMDB; one that stays (a backlog) is indexed
+ * and paged like before. At open, the records past the checkpoint are replayed into the
+ * index: enqueues add entries, acks remove them again.
+ *
+ * Durability: the environment is opened with overlappingSync off, so an LMDB transaction
+ * settles only after it is committed and fsynced. An index entry can commit before its
+ * record's fdatasync (checkpoints do not wait for it): after a crash its read fails the CRC
  * and the entry is dropped, which is right, since it was never confirmed.
  *
  * Layout (LMDB sub-databases):
  *   meta      'format' -> FORMAT_VERSION; 'flagAllUpTo' -> entries up to this id were held by
- *             a broker that crashed, and read as delivered (see flagAllUpTo)
+ *             a broker that crashed, and read as delivered (see flagAllUpTo); 'checkpoint' ->
+ *             [segment, offset]: every record before it is reflected in `entries`
  *   defs      [kind, identity] -> definition
  *   entries   [vhost, queue, messageId] -> 32 bytes: expiresAt, deliveryCount at enqueue and
  *             where the body is (segment, offset, length, CRC; see encodeEntry, segments.ts)
@@ -22,18 +30,17 @@
  *             FIFO queue's marks: one key rewritten per turn instead of a key per message)
  *   retained  [vhost, routingKey] -> StoredMessage
  *   sessions  [vhost, clientId] -> state
- * and segments/NNNNNNNN.seg holding bodies as msgpack { x: exchange, k: routingKey,
- * p: properties, b: body }. A body shared by several queues (fanout) is written once.
+ * and segments/NNNNNNNN.seg holding framed records (records.ts): an enqueue (id, the
+ * queues it goes to with expiresAt and deliveryCount, exchange, routing key, properties,
+ * body), written once however many queues it goes to (fanout), or acks (queue and ids).
  */
 import { closeSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { Packr } from 'msgpackr';
 import type {
   DefinitionChange,
   Definitions,
   EnqueueRecord,
-  MessageProperties,
   MqttSessionState,
   QueueRef,
   RecoveredState,
@@ -44,19 +51,30 @@ import type {
 } from '@junction/core';
 import { definitionIdentity as identity } from '@junction/core';
 import { acquireLock, type Lock } from './lock.js';
-import { SegmentFiles, type Location } from './segments.js';
+import {
+  ACKS,
+  decodeRecord,
+  encodeAcks,
+  encodeEnqueue,
+  ENQUEUE,
+  type AckGroup,
+  type QueueTarget,
+} from './records.js';
+import { FRAME_HEADER, SegmentFiles, type Location, type LogPosition } from './segments.js';
+import { UnindexedEntries } from './unindexed.js';
 
-/** Bumped on any incompatible change of the layout above (1: bodies inside LMDB). */
-export const FORMAT_VERSION = 2;
+/**
+ * Bumped on any incompatible change of the layout above (1: bodies inside LMDB; 2: bodies in
+ * unframed segments, every entry indexed at enqueue).
+ */
+export const FORMAT_VERSION = 3;
 
 export class StoreStateError extends Error {}
 
-interface StoredBody {
-  x: string;
-  k: string;
-  p: MessageProperties;
-  b: Buffer;
-}
+/** A checkpoint runs this long after the first entry it will index, at the latest... */
+const CHECKPOINT_MS = 1000;
+/** ...or as soon as this many entries wait for one (bounds memory while a backlog fills). */
+const CHECKPOINT_ENTRIES = 100_000;
 
 /**
  * An index entry, 32 bytes (written and read per message, so no general-purpose codec):
@@ -95,9 +113,6 @@ function decodeEntry(b: Buffer): Entry {
   };
 }
 
-/** Plain maps, no shared record structures: a segment record must decode on its own. */
-const bodyCodec = new Packr({ useRecords: false, moreTypes: true });
-
 type Kind = DefinitionChange['kind'];
 type Key = (string | number)[];
 
@@ -132,6 +147,19 @@ export class LmdbStore implements Store {
    */
   private flagAllUpTo = 0;
   private segments: SegmentFiles | undefined;
+  /** Entries in the log but not yet in `entries` (see the header). */
+  private readonly unindexed = new UnindexedEntries();
+  /**
+   * Delivery marks not yet written, by queue key: they go into LMDB with the next checkpoint.
+   * They only matter after a clean stop (which checkpoints): after a crash every recovered
+   * entry reads as delivered anyway (flagAllUpTo). Written per turn, they cost a commit and
+   * its fsyncs each time, and slowed the log's fdatasyncs down with them.
+   */
+  private readonly throughMarks = new Map<string, { q: QueueRef; id: number }>();
+  private readonly deliveredMarks = new Map<string, { q: QueueRef; ids: Set<number> }>();
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  private checkpointRunning: Promise<void> | undefined;
+  private checkpointQueued: Promise<void> | undefined;
   private retainedDb!: Database<StoredMessage, Key>;
   private sessions!: Database<MqttSessionState, Key>;
 
@@ -140,6 +168,7 @@ export class LmdbStore implements Store {
   async open(): Promise<RecoveredState> {
     if (!this.root) this.openEnv();
     const fresh = this.defs.getCount() === 0;
+    const checkpoint = await this.replayLog();
     // Count the entries per segment (so empty segments can go) and find the highest id.
     // A crash can leave an index entry whose body was never written (never confirmed):
     // entries past their file's end are dropped, and those into the two segments the last
@@ -164,9 +193,11 @@ export class LmdbStore implements Store {
         for (const key of unwritten) void this.entries.remove(key);
       });
     }
-    for (const { value } of this.through.getRange()) maxMessageId = Math.max(maxMessageId, value.readDoubleLE(0));
-    for (const key of this.delivered.getKeys()) this.marked.add(queueKey({ vhost: key[0] as string, queue: key[1] as string }));
-    segments.collect();
+    for (const { value } of this.through.getRange())
+      maxMessageId = Math.max(maxMessageId, value.readDoubleLE(0));
+    for (const key of this.delivered.getKeys())
+      this.marked.add(queueKey({ vhost: key[0] as string, queue: key[1] as string }));
+    segments.checkpointAt(checkpoint.s); // every entry is counted: empty segments can go
     // Kept in meta, so the flags outlive the next (clean) restart too; ids never fall below it.
     const flagged = this.meta.get('flagAllUpTo');
     this.flagAllUpTo = typeof flagged === 'number' ? flagged : 0;
@@ -181,6 +212,90 @@ export class LmdbStore implements Store {
       maxMessageId,
       messages: (q) => this.iterate(q),
     };
+  }
+
+  /**
+   * Replays the log from the checkpoint into the index (enqueues add entries, acks remove
+   * those added), then moves the checkpoint to where this run starts appending.
+   */
+  private async replayLog(): Promise<LogPosition> {
+    const segments = this.segments!;
+    const saved = this.meta.get('checkpoint') as [number, number] | undefined;
+    const found = new UnindexedEntries();
+    segments.replay({ s: saved?.[0] ?? 0, o: saved?.[1] ?? 0 }, (loc, payload) => {
+      const r = decodeRecord(payload);
+      if (r?.kind === ENQUEUE) {
+        for (const [vhost, queue, e, d] of r.queues) found.add(vhost, queue, r.id, { e, d, loc });
+      } else if (r?.kind === ACKS) {
+        for (const [vhost, queue, ids] of r.acks) for (const id of ids) found.take(vhost, queue, id);
+      }
+    });
+    const at = segments.position();
+    this.indexEntries(found);
+    await this.meta.put('checkpoint', [at.s, at.o]);
+    return at;
+  }
+
+  /** Issues the puts of `entries` into the index (asynchronous, in order). */
+  private indexEntries(entries: UnindexedEntries): void {
+    for (const [vhost, queues] of entries.takeAll()) {
+      for (const [queue, byId] of queues) {
+        for (const [id, p] of byId) void this.entries.put([vhost, queue, id], encodeEntry(p.e, p.d, p.loc));
+      }
+    }
+  }
+
+  /**
+   * Writes every unindexed entry to the index, with the log position up to which the index
+   * is then complete. One at a time; a call while one runs gets the next (which takes
+   * whatever arrived meanwhile). Settles when the checkpoint is durable.
+   */
+  checkpoint(): Promise<void> {
+    if (!this.checkpointRunning) {
+      const run = this.runCheckpoint().finally(() => {
+        if (this.checkpointRunning === run) this.checkpointRunning = undefined;
+      });
+      return (this.checkpointRunning = run);
+    }
+    return (this.checkpointQueued ??= this.checkpointRunning
+      .catch(() => {})
+      .then(() => {
+        this.checkpointQueued = undefined;
+        return this.checkpoint();
+      }));
+  }
+
+  private async runCheckpoint(): Promise<void> {
+    clearTimeout(this.checkpointTimer);
+    this.checkpointTimer = undefined;
+    // Taken together, synchronously: every record before `at` is now either an entry being
+    // indexed, an entry removed (its ack is before `at` too), or already in the index.
+    const at = this.segments!.position();
+    this.indexEntries(this.unindexed);
+    for (const { q, id } of this.throughMarks.values())
+      void this.through.put([q.vhost, q.queue], encodeId(id));
+    this.throughMarks.clear();
+    for (const { q, ids } of this.deliveredMarks.values()) {
+      for (const id of ids) void this.delivered.put([q.vhost, q.queue, id], DELIVERED);
+    }
+    this.deliveredMarks.clear();
+    // lmdb-js commits asynchronous writes in the order they were issued: the checkpoint is
+    // durable no earlier than the entries before it.
+    await this.meta.put('checkpoint', [at.s, at.o]);
+    this.segments?.checkpointAt(at.s);
+  }
+
+  /** A checkpoint within CHECKPOINT_MS of now, or at once if many entries wait. */
+  private scheduleCheckpoint(): void {
+    if (this.unindexed.size >= CHECKPOINT_ENTRIES && !this.checkpointRunning) {
+      this.checkpoint().catch(() => {});
+    } else if (!this.checkpointTimer) {
+      this.checkpointTimer = setTimeout(() => {
+        this.checkpointTimer = undefined;
+        this.checkpoint().catch(() => {});
+      }, CHECKPOINT_MS);
+      this.checkpointTimer.unref();
+    }
   }
 
   private openEnv(): void {
@@ -211,7 +326,7 @@ export class LmdbStore implements Store {
         );
       } else if (format < FORMAT_VERSION) {
         throw new StoreStateError(
-          `data directory ${dir} holds store format ${format} of an earlier Junction, which kept bodies inside LMDB; this version reads format ${FORMAT_VERSION} only (export the definitions with the earlier version and import them into a fresh directory)`,
+          `data directory ${dir} holds store format ${format} of an earlier Junction (${format === 1 ? 'bodies inside LMDB' : 'body segments without a log'}); this version reads format ${FORMAT_VERSION} only (export the definitions with the earlier version and import them into a fresh directory)`,
         );
       }
       const segmentDir = join(dir, 'segments');
@@ -235,8 +350,11 @@ export class LmdbStore implements Store {
 
   async close(): Promise<void> {
     if (!this.root) return;
-    // Writes batched for this turn still go into the store before it closes.
+    // Writes batched for this turn still go into the store before it closes, and every
+    // entry into the index (a clean stop leaves nothing to replay).
     await this.batch?.committed.catch(() => {});
+    await this.checkpoint().catch(() => {});
+    clearTimeout(this.checkpointTimer);
     const root = this.root;
     this.root = undefined;
     await root.flushed;
@@ -268,6 +386,12 @@ export class LmdbStore implements Store {
 
   async writeDefinitions(changes: readonly DefinitionChange[]): Promise<void> {
     const upTo = this.highestId;
+    const dropped = changes.flatMap((c) =>
+      c.op === 'delete' && c.kind === 'queue'
+        ? [this.forgetUnindexed({ vhost: c.key.vhost, queue: c.key.name })]
+        : [],
+    );
+    if (dropped.length > 0) await Promise.all(dropped);
     await this.write((released) => {
       for (const c of changes) {
         if (c.op === 'put') {
@@ -321,38 +445,107 @@ export class LmdbStore implements Store {
 
   // ---- messages ------------------------------------------------------------------------------
 
-  async enqueue(records: readonly EnqueueRecord[]): Promise<void> {
-    const segments = this.segments!;
-    // Records of one message (a fanout) share one body (most calls carry one record: no map).
-    const written = records.length > 1 ? new Map<number, Location>() : undefined;
-    const located = records.map((r) => {
-      let loc = written?.get(r.messageId);
-      if (!loc) {
-        const m = r.message;
-        loc = segments.append(bodyCodec.pack({ x: m.exchange, k: m.routingKey, p: m.properties, b: m.body }));
-        written?.set(r.messageId, loc);
+  enqueue(records: readonly EnqueueRecord[]): Promise<void> {
+    if (records.length === 1) {
+      const r = records[0]!;
+      this.logEnqueue(r, [[r.vhost, r.queue, r.expiresAt, r.deliveryCount]]);
+    } else {
+      // One record per message, naming every queue it goes to (a fanout's body is written once).
+      const queuesOf = new Map<number, QueueTarget[]>();
+      for (const r of records) {
+        const q = queuesOf.get(r.messageId);
+        if (q) q.push([r.vhost, r.queue, r.expiresAt, r.deliveryCount]);
+        else queuesOf.set(r.messageId, [[r.vhost, r.queue, r.expiresAt, r.deliveryCount]]);
       }
-      segments.retain(loc.s);
-      return loc;
-    });
-    let index: Promise<boolean> | undefined;
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i]!;
-      if (r.messageId > this.highestId) this.highestId = r.messageId;
-      index = this.entries.put([r.vhost, r.queue, r.messageId], encodeEntry(r.expiresAt, r.deliveryCount, located[i]!));
+      for (const r of records) {
+        const queues = queuesOf.get(r.messageId);
+        if (queues) this.logEnqueue(r, queues);
+        queuesOf.delete(r.messageId);
+      }
     }
-    await Promise.all([index, segments.durable()]);
+    this.scheduleCheckpoint();
+    return this.segments!.durable();
   }
 
-  async remove(entries: readonly (QueueRef & { messageId: number })[]): Promise<void> {
+  /** Appends the enqueue record of `r`'s message and holds an unindexed entry per queue. */
+  private logEnqueue(r: EnqueueRecord, queues: QueueTarget[]): void {
+    const segments = this.segments!;
+    const m = r.message;
+    const loc = segments.appendFramed(
+      encodeEnqueue(FRAME_HEADER, r.messageId, queues, m.exchange, m.routingKey, m.properties, m.body),
+    );
+    for (const [vhost, queue, e, d] of queues) {
+      segments.retain(loc.s);
+      this.unindexed.add(vhost, queue, r.messageId, { e, d, loc });
+    }
+    if (r.messageId > this.highestId) this.highestId = r.messageId;
+  }
+
+  remove(entries: readonly (QueueRef & { messageId: number })[]): Promise<void> {
     if (this.marked.size > 0) {
       for (const e of entries) {
-        if (this.marked.has(queueKey(e))) void this.delivered.remove([e.vhost, e.queue, e.messageId]);
+        const key = queueKey(e);
+        if (!this.marked.has(key)) continue;
+        this.deliveredMarks.get(key)?.ids.delete(e.messageId);
+        void this.delivered.remove([e.vhost, e.queue, e.messageId]);
       }
     }
-    await this.write((released) => {
-      for (const e of entries) this.removeEntry([e.vhost, e.queue, e.messageId], released);
+    // Entries not yet indexed are removed with an ack record in the log; the rest in LMDB.
+    let indexed: (QueueRef & { messageId: number })[] | undefined;
+    for (const e of entries) {
+      const p = this.unindexed.take(e.vhost, e.queue, e.messageId);
+      if (p) {
+        this.segments!.release(p.loc.s);
+        this.logAck(e);
+      } else {
+        (indexed ??= []).push(e);
+      }
+    }
+    const logged = this.acks?.logged;
+    if (!indexed) return logged ?? Promise.resolve();
+    const removed = this.write((released) => {
+      for (const e of indexed) this.removeEntry([e.vhost, e.queue, e.messageId], released);
     });
+    return logged ? Promise.all([logged, removed]).then(() => {}) : removed;
+  }
+
+  /**
+   * The acks of this event-loop turn, logged as one record at its end: the broker removes
+   * one message per ack, and a record (and a promise) per removal cost more than the removal.
+   */
+  private acks: { groups: AckGroup[]; logged: Promise<void> } | undefined;
+
+  private logAck(e: QueueRef & { messageId: number }): void {
+    let acks = this.acks;
+    if (!acks) {
+      const groups: AckGroup[] = [];
+      const logged = Promise.resolve().then(() => {
+        this.acks = undefined;
+        return this.appendAcks(groups);
+      });
+      acks = this.acks = { groups, logged };
+    }
+    const last = acks.groups[acks.groups.length - 1];
+    if (last && last[0] === e.vhost && last[1] === e.queue) last[2].push(e.messageId);
+    else acks.groups.push([e.vhost, e.queue, [e.messageId]]);
+  }
+
+  private appendAcks(acks: AckGroup[]): Promise<void> {
+    this.segments!.append(encodeAcks(acks));
+    return this.segments!.durable();
+  }
+
+  /**
+   * Forgets the unindexed entries and held marks of a queue being dropped, and logs the
+   * entries' acks so that no replay brings them back; settles when that is durable.
+   */
+  private async forgetUnindexed(q: QueueRef): Promise<void> {
+    this.throughMarks.delete(queueKey(q));
+    this.deliveredMarks.delete(queueKey(q));
+    const gone = this.unindexed.takeQueue(q.vhost, q.queue);
+    if (!gone || gone.size === 0) return;
+    for (const p of gone.values()) this.segments!.release(p.loc.s);
+    await this.appendAcks([[q.vhost, q.queue, [...gone.keys()]]]);
   }
 
   /** Removes an entry inside a write transaction, noting its segment. */
@@ -363,29 +556,43 @@ export class LmdbStore implements Store {
     void this.entries.remove(key);
   }
 
+  /** Held until the next checkpoint (see deliveredMarks). */
   async markDelivered(entries: readonly (QueueRef & { messageId: number })[]): Promise<void> {
-    let last: Promise<boolean> | undefined;
     for (const e of entries) {
-      this.marked.add(queueKey(e));
-      last = this.delivered.put([e.vhost, e.queue, e.messageId], DELIVERED);
+      const key = queueKey(e);
+      this.marked.add(key);
+      let marks = this.deliveredMarks.get(key);
+      if (!marks)
+        this.deliveredMarks.set(key, (marks = { q: { vhost: e.vhost, queue: e.queue }, ids: new Set() }));
+      marks.ids.add(e.messageId);
     }
-    await last;
+    this.scheduleCheckpoint();
   }
 
+  /** Held until the next checkpoint (see throughMarks). */
   async markDeliveredThrough(q: QueueRef, messageId: number): Promise<void> {
-    const id = Buffer.allocUnsafe(8);
-    id.writeDoubleLE(messageId, 0);
-    await this.through.put([q.vhost, q.queue], id);
+    this.throughMarks.set(queueKey(q), { q: { vhost: q.vhost, queue: q.queue }, id: messageId });
+    this.scheduleCheckpoint();
   }
 
   /** Every entry of the queue up to this id was delivered (0: none known). */
   private deliveredThrough(q: QueueRef): number {
+    const held = this.throughMarks.get(queueKey(q))?.id ?? 0;
     const v = this.through.getBinaryFast([q.vhost, q.queue]);
-    return v === undefined ? 0 : v.readDoubleLE(0);
+    return Math.max(held, v === undefined ? 0 : v.readDoubleLE(0));
+  }
+
+  /** Whether a delivery of the entry was marked. */
+  private wasDelivered(q: QueueRef, messageId: number): boolean {
+    return (
+      this.deliveredMarks.get(queueKey(q))?.ids.has(messageId) === true ||
+      this.delivered.getBinaryFast([q.vhost, q.queue, messageId]) !== undefined
+    );
   }
 
   async dropQueue(queue: QueueRef): Promise<void> {
     const upTo = this.highestId;
+    await this.forgetUnindexed(queue);
     await this.write((released) => this.dropEntries(queue, upTo, released));
   }
 
@@ -404,6 +611,7 @@ export class LmdbStore implements Store {
   async readEntries(q: QueueRef, afterMessageId: number, limit: number): Promise<EnqueueRecord[]> {
     const out: EnqueueRecord[] = [];
     if (limit <= 0) return out;
+    if (this.unindexed.has(q.vhost, q.queue)) await this.checkpoint();
     const through = this.deliveredThrough(q);
     for (const { key, value } of this.entries.getRange({
       start: [q.vhost, q.queue, Math.floor(afterMessageId) + 1],
@@ -418,6 +626,7 @@ export class LmdbStore implements Store {
   }
 
   async countEntries(q: QueueRef): Promise<number> {
+    if (this.unindexed.has(q.vhost, q.queue)) await this.checkpoint();
     return this.entries.getKeysCount({ start: [q.vhost, q.queue], end: [q.vhost, q.queue, MAX_ID] });
   }
 
@@ -431,12 +640,12 @@ export class LmdbStore implements Store {
     if (
       messageId <= through ||
       (messageId <= this.flagAllUpTo && value.d === 0) ||
-      this.delivered.getBinaryFast([q.vhost, q.queue, messageId]) !== undefined
+      this.wasDelivered(q, messageId)
     )
       value.d++;
     const bytes = this.segments!.read(value);
-    const b = bytes && decodeBody(bytes);
-    if (!b) {
+    const b = bytes && decodeRecord(bytes);
+    if (b?.kind !== ENQUEUE) {
       this.unreadable.push([q.vhost, q.queue, messageId]);
       this.scheduleUnreadableRemoval();
       return undefined;
@@ -447,7 +656,13 @@ export class LmdbStore implements Store {
       messageId,
       expiresAt: value.e,
       deliveryCount: value.d,
-      message: { id: messageId, exchange: b.x, routingKey: b.k, properties: b.p, body: b.b },
+      message: {
+        id: messageId,
+        exchange: b.exchange,
+        routingKey: b.routingKey,
+        properties: b.properties,
+        body: b.body,
+      },
     };
   }
 
@@ -537,14 +752,12 @@ const MAX_ID = Number.MAX_SAFE_INTEGER;
 
 const queueKey = (q: QueueRef): string => `${q.vhost}\u0000${q.queue}`;
 
-function decodeBody(bytes: Buffer): StoredBody | undefined {
-  try {
-    const b = bodyCodec.unpack(bytes) as StoredBody;
-    return b && Buffer.isBuffer(b.b) ? b : undefined;
-  } catch {
-    return undefined;
-  }
+function encodeId(id: number): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeDoubleLE(id, 0);
+  return b;
 }
+
 const MAX_STRING = '\uffff';
 
 function listOf(kind: Kind): keyof Definitions {

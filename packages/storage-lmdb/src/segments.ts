@@ -1,25 +1,50 @@
 /**
- * Message bodies in append-only segment files, beside the LMDB index (see lmdb-store.ts).
+ * The embedded store's log: append-only segment files beside the LMDB index (see
+ * lmdb-store.ts), holding message bodies and the acks of messages not yet indexed.
  *
- * Why not in LMDB: LMDB reads through a memory map, and every page it touches (B-tree
- * inserts read the rightmost leaf; deletes copy the leaf) stays in the broker's RSS. With
- * 1 KiB bodies inline, a 1M-message backlog put ~1 GiB of mapped file into the broker's RSS.
- * Here bodies are appended with write() and read back with pread(): they live in the page
- * cache, not in the process, and a deep queue costs only its small index entries.
+ * Why bodies are not in LMDB: LMDB reads through a memory map, and every page it touches
+ * (B-tree inserts read the rightmost leaf; deletes copy the leaf) stays in the broker's RSS.
+ * With 1 KiB bodies inline, a 1M-message backlog put ~1 GiB of mapped file into the broker's
+ * RSS. Here records are appended with write() and read back with pread(): they live in the
+ * page cache, not in the process, and a deep queue costs only its small index entries.
  *
- * Each body is written once (a fanout's queues share it) at a location { s, o, l, c }:
- * segment number, offset, length and CRC-32. The index entry holding the location is the
- * only reference; segment files carry no framing. A read whose bytes are short or fail the
- * CRC returns undefined: that is a body whose write never became durable (a crash between
- * the index commit and the segment fsync, so never confirmed) or a damaged disk.
+ * A record is framed: u32 payload length, u32 CRC-32 of the payload, the payload. Its
+ * location { s, o, l, c } (segment number, payload offset, length and CRC) is what an index
+ * entry keeps; a read whose bytes are short or fail the CRC returns undefined. The framing
+ * lets the store read the log back in order from a checkpoint (replay): that is how records
+ * appended since the last index write survive a crash. Replay of a segment stops at the
+ * first frame that is short or fails its CRC: the tail an interrupted write left, never
+ * durable, so never confirmed.
  *
- * Segments are recycled whole: each counts the index entries that point into it, and a
- * segment that is full and has no entries left is deleted once the commit removing its last
- * entry is durable.
+ * Segments are recycled whole: each counts the entries (indexed or not) that point into it,
+ * and a segment that is full, has no entries left and lies before the checkpoint segment
+ * (replay never reads it again) is deleted.
  */
-import { closeSync, fdatasync, fstatSync, fsyncSync, openSync, readdirSync, readSync, unlinkSync, write } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readSync,
+  unlinkSync,
+  writev,
+} from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+
+/** Flushes writing at once, at most (the thread pool has 4 threads by default). */
+const MAX_WRITES = 3;
+
+/** Bytes of a record's frame header: payload length u32, CRC-32 u32, little-endian. */
+export const FRAME_HEADER = 8;
+
+/** A place in the log: segment number and byte offset. */
+export interface LogPosition {
+  readonly s: number;
+  readonly o: number;
+}
 
 export interface Location {
   /** Segment number. */
@@ -59,12 +84,16 @@ export class SegmentFiles {
   private active!: Segment;
   /** Appended since the last flush began. */
   private pending: Pending[] = [];
-  /** Handed to a flush that has not yet written them. */
-  private writing: Pending[] = [];
-  private flushing: Promise<void> | undefined;
+  /** Batches handed to flushes whose writes have not completed, oldest first. */
+  private readonly writing: { readonly batch: Pending[]; written: Promise<void> }[] = [];
+  /** Settles when every batch handed to a flush so far is durable. */
+  private flushed: Promise<void> | undefined;
+  /** The flush the appends of the current tick will join. */
+  private queued: Promise<void> | undefined;
   /** The highest segment found at open (0: none): the last run was appending to it. */
   lastRecovered = 0;
-  private queued: Promise<void> | undefined;
+  /** Segments from this number on may still be replayed: they are kept even when empty. */
+  private keepFrom = 0;
 
   /**
    * @param dir the directory holding the segment files (created by the caller)
@@ -106,82 +135,153 @@ export class SegmentFiles {
   }
 
   private deleteIfEmpty(seg: Segment): void {
-    if (seg.live <= 0 && seg !== this.active && !this.unwritten(seg) && this.segments.has(seg.n)) this.delete(seg);
-  }
-
-  /** Deletes every segment no entry points into (after recovery counted them). */
-  collect(): void {
-    for (const seg of [...this.segments.values()]) {
-      if (seg.live <= 0 && seg !== this.active) this.delete(seg);
+    if (
+      seg.live <= 0 &&
+      seg.n < this.keepFrom &&
+      seg !== this.active &&
+      !this.unwritten(seg) &&
+      this.segments.has(seg.n)
+    ) {
+      this.delete(seg);
     }
   }
 
   /**
-   * Reserves a location for `bytes` and queues them for the next flush. The caller then
-   * retains the segment once per index entry it writes with the location.
+   * The store's checkpoint moved to segment `s`: replay starts there from now on, so the
+   * segments before it that no entry points into can go.
    */
-  append(bytes: Buffer): Location {
-    if (this.active.size > 0 && this.active.size + bytes.length > this.maxBytes) {
+  checkpointAt(s: number): void {
+    if (s <= this.keepFrom) return;
+    this.keepFrom = s;
+    for (const seg of [...this.segments.values()]) this.deleteIfEmpty(seg);
+  }
+
+  /** Where the next record will go: everything appended so far lies before it. */
+  position(): LogPosition {
+    return { s: this.active.n, o: this.active.size };
+  }
+
+  /**
+   * Reserves a location for a record's payload and queues its frame for the next flush.
+   * The caller then retains the segment once per entry it keeps with the location.
+   */
+  append(payload: Buffer): Location {
+    const header = Buffer.allocUnsafe(FRAME_HEADER);
+    return this.place(header, payload, [header, payload]);
+  }
+
+  /**
+   * append() for a payload encoded behind FRAME_HEADER free bytes of `frame`: the header is
+   * written there, and the frame goes to the file as one piece.
+   */
+  appendFramed(frame: Buffer): Location {
+    return this.place(frame, frame.subarray(FRAME_HEADER), [frame]);
+  }
+
+  private place(header: Buffer, payload: Buffer, chunks: Buffer[]): Location {
+    const bytes = FRAME_HEADER + payload.length;
+    if (this.active.size > 0 && this.active.size + bytes > this.maxBytes) {
       const full = this.active;
       this.active = this.create(full.n + 1);
       this.deleteIfEmpty(full);
     }
     const seg = this.active;
-    const loc = { s: seg.n, o: seg.size, l: bytes.length, c: crc32(bytes) };
-    seg.size += bytes.length;
+    const loc = { s: seg.n, o: seg.size + FRAME_HEADER, l: payload.length, c: crc32(payload) };
+    header.writeUInt32LE(loc.l, 0);
+    header.writeUInt32LE(loc.c, 4);
     const tail = this.pending[this.pending.length - 1];
     if (tail && tail.seg === seg) {
-      tail.bytes.push(bytes);
-      tail.length += bytes.length;
+      tail.bytes.push(...chunks);
+      tail.length += bytes;
     } else {
-      this.pending.push({ seg, position: loc.o, bytes: [bytes], length: bytes.length });
+      this.pending.push({ seg, position: seg.size, bytes: chunks, length: bytes });
     }
+    seg.size += bytes;
     return loc;
   }
 
   /**
-   * Settles when every byte appended so far is written and fdatasync'ed. Appends made while
-   * a flush runs share the next one (group commit).
+   * Reads every record from `from` on, in log order, handing each to `visit` (the payload is
+   * a view of a scratch buffer: copy what is kept). Call after open(), before appending.
    */
-  durable(): Promise<void> {
-    if (this.pending.length === 0) return this.flushing ?? Promise.resolve();
-    return (this.queued ??= this.flushAfter(this.flushing));
+  replay(from: LogPosition, visit: (loc: Location, payload: Buffer) => void): void {
+    const numbers = [...this.segments.keys()]
+      .filter((n) => n >= from.s && n !== this.active.n)
+      .sort((a, b) => a - b);
+    for (const n of numbers) {
+      const seg = this.segments.get(n)!;
+      const start = n === from.s ? from.o : 0;
+      if (seg.size <= start) continue;
+      const buf = Buffer.allocUnsafe(seg.size - start);
+      let got = 0;
+      while (got < buf.length) {
+        const r = readSync(seg.fd, buf, got, buf.length - got, start + got);
+        if (r === 0) break;
+        got += r;
+      }
+      for (let p = 0; p + FRAME_HEADER <= got;) {
+        const length = buf.readUInt32LE(p);
+        const crc = buf.readUInt32LE(p + 4);
+        const end = p + FRAME_HEADER + length;
+        if (length === 0 || end > got) break;
+        const payload = buf.subarray(p + FRAME_HEADER, end);
+        if (crc32(payload) !== crc) break;
+        visit({ s: n, o: start + p + FRAME_HEADER, l: length, c: crc }, payload);
+        p = end;
+      }
+    }
   }
 
-  private async flushAfter(previous: Promise<void> | undefined): Promise<void> {
-    // Always yield once, so every append of the current tick joins this flush.
-    await previous?.catch(() => {});
+  /**
+   * Settles when every byte appended so far is written and durable. The appends of one
+   * tick share a write (group commit).
+   *
+   * Up to MAX_WRITES flushes run at once: a tick's appends start their write at once rather
+   * than waiting for the write before to finish, which took most of a confirm's wait under
+   * load. A flush still settles only once every earlier one has: replay stops at the first
+   * torn record, so a record counts as durable only with everything before it.
+   */
+  durable(): Promise<void> {
+    if (this.pending.length === 0) return this.flushed ?? Promise.resolve();
+    return (this.queued ??= this.startFlush());
+  }
+
+  private async startFlush(): Promise<void> {
+    await undefined; // every append of the current tick joins this flush
+    while (this.writing.length >= MAX_WRITES) await this.writing[0]!.written.catch(() => {});
     this.queued = undefined;
-    const batch = this.pending;
+    const w = { batch: this.pending, written: Promise.resolve() };
     this.pending = [];
-    this.writing = batch;
-    const run = this.flush(batch);
-    this.flushing = run;
-    try {
-      await run;
-    } finally {
-      if (this.flushing === run) this.flushing = undefined;
-      this.writing = [];
+    this.writing.push(w);
+    w.written = this.flush(w.batch).finally(() => {
+      this.writing.splice(this.writing.indexOf(w), 1);
       // Entries removed before their bytes were written leave nothing to wait for.
-      for (const p of batch) this.deleteIfEmpty(p.seg);
-    }
+      for (const p of w.batch) this.deleteIfEmpty(p.seg);
+    });
+    const previous = this.flushed;
+    const done = (this.flushed = previous ? Promise.all([previous, w.written]).then(() => {}) : w.written);
+    await done;
   }
 
   private async flush(batch: Pending[]): Promise<void> {
     const touched = new Set<Segment>();
     for (const p of batch) {
-      const buf = p.bytes.length === 1 ? p.bytes[0]! : Buffer.concat(p.bytes, p.length);
+      // Segments are opened with O_DSYNC: a write returns once its bytes are durable, in one
+      // trip to the thread pool (write then fdatasync took two, and each trip waits for the
+      // broker's event loop to come back to it).
+      let chunks = p.bytes;
       let done = 0;
-      while (done < buf.length) {
-        done += await new Promise<number>((resolve, reject) =>
-          write(p.seg.fd, buf, done, buf.length - done, p.position + done, (err, n) => (err ? reject(err) : resolve(n))),
+      while (done < p.length) {
+        const n = await new Promise<number>((resolve, reject) =>
+          writev(p.seg.fd, chunks, p.position + done, (err, written) =>
+            err ? reject(err) : resolve(written),
+          ),
         );
+        done += n;
+        if (done < p.length) chunks = [Buffer.concat(chunks).subarray(n)]; // a short write: rare
       }
       touched.add(p.seg);
     }
-    await Promise.all(
-      [...touched].map((seg) => new Promise<void>((resolve, reject) => fdatasync(seg.fd, (err) => (err ? reject(err) : resolve())))),
-    );
     if ([...touched].some((seg) => seg.newFile)) {
       // A new file's name is durable only once its directory is.
       const dirFd = openSync(this.dir, 'r');
@@ -220,7 +320,10 @@ export class SegmentFiles {
   }
 
   private create(n: number): Segment {
-    const fd = openSync(join(this.dir, fileName(n)), 'w+');
+    const fd = openSync(
+      join(this.dir, fileName(n)),
+      constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | constants.O_DSYNC,
+    );
     const seg: Segment = { n, fd, size: 0, live: 0, newFile: true };
     this.segments.set(n, seg);
     return seg;
@@ -233,17 +336,20 @@ export class SegmentFiles {
   }
 
   private unwritten(seg: Segment): boolean {
-    return this.pending.some((p) => p.seg === seg) || this.writing.some((p) => p.seg === seg);
+    return (
+      this.pending.some((p) => p.seg === seg) || this.writing.some((w) => w.batch.some((p) => p.seg === seg))
+    );
   }
 
   /** A copy of bytes still in memory (appended but maybe not yet in the file). */
   private unwrittenBytes(seg: Segment, loc: Location): Buffer | undefined {
-    for (const list of [this.writing, this.pending]) {
+    for (const list of [...this.writing.map((w) => w.batch), this.pending]) {
       for (const p of list) {
         if (p.seg !== seg || loc.o < p.position || loc.o + loc.l > p.position + p.length) continue;
         let at = p.position;
         for (const b of p.bytes) {
-          if (loc.o >= at && loc.o + loc.l <= at + b.length) return b.subarray(loc.o - at, loc.o - at + loc.l);
+          if (loc.o >= at && loc.o + loc.l <= at + b.length)
+            return b.subarray(loc.o - at, loc.o - at + loc.l);
           at += b.length;
         }
       }

@@ -4,7 +4,17 @@
  * and a damaged body costs that message only, never the store.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open } from 'lmdb';
@@ -26,7 +36,10 @@ function freshDir(): string {
   return d;
 }
 
-async function openStore(dir: string, segmentBytes = 16 * 1024): Promise<{ store: LmdbStore; state: RecoveredState }> {
+async function openStore(
+  dir: string,
+  segmentBytes = 16 * 1024,
+): Promise<{ store: LmdbStore; state: RecoveredState }> {
   const store = new LmdbStore({ dir, segmentBytes });
   stores.push(store);
   return { store, state: await store.open() };
@@ -61,7 +74,8 @@ async function ids(state: RecoveredState, queue: string): Promise<number[]> {
   return out;
 }
 
-const segmentFiles = (dir: string): string[] => readdirSync(join(dir, 'segments')).filter((f) => f.endsWith('.seg'));
+const segmentFiles = (dir: string): string[] =>
+  readdirSync(join(dir, 'segments')).filter((f) => f.endsWith('.seg'));
 
 describe('body segments', () => {
   it('deletes segments once no entry points into them, and keeps the rest readable', async () => {
@@ -71,6 +85,9 @@ describe('body segments', () => {
     await store.enqueue(Array.from({ length: 200 }, (_, i) => record('q', i + 1)));
     expect(segmentFiles(dir).length).toBeGreaterThan(10);
     await store.remove(Array.from({ length: 190 }, (_, i) => ({ vhost: '/', queue: 'q', messageId: i + 1 })));
+    // Segments past the checkpoint are kept for replay until the next one.
+    expect(segmentFiles(dir).length).toBeGreaterThan(10);
+    await store.checkpoint();
     // What is left (ids 191..200) sits in the last one or two segments, plus the active one.
     expect(segmentFiles(dir).length).toBeLessThanOrEqual(3);
     const again = await reopen(store, dir);
@@ -132,7 +149,8 @@ describe('body segments', () => {
     writeFileSync(join(dir, 'junction.lock'), `${dead.pid}\n`);
     const { store: s2, state } = await openStore(dir, 1024 * 1024);
     const got: [number, number][] = [];
-    for await (const r of state.messages({ vhost: '/', queue: 'q' })) got.push([r.messageId, r.deliveryCount]);
+    for await (const r of state.messages({ vhost: '/', queue: 'q' }))
+      got.push([r.messageId, r.deliveryCount]);
     expect(got).toEqual([
       [1, 1],
       [2, 1],
@@ -140,7 +158,9 @@ describe('body segments', () => {
     expect(await s2.countEntries({ vhost: '/', queue: 'q' })).toBe(2);
     // Messages enqueued after the restart are not flagged.
     await s2.enqueue([record('q', 10)]);
-    expect((await s2.readEntries({ vhost: '/', queue: 'q' }, 2, 10)).map((r) => [r.messageId, r.deliveryCount])).toEqual([[10, 0]]);
+    expect(
+      (await s2.readEntries({ vhost: '/', queue: 'q' }, 2, 10)).map((r) => [r.messageId, r.deliveryCount]),
+    ).toEqual([[10, 0]]);
     // The flags outlive a clean restart (the crashed broker may have delivered them), new ones do not get them.
     await s2.close();
     stores.splice(0);

@@ -1,0 +1,151 @@
+/**
+ * The segment files are the store's log: entries reach the LMDB index only at checkpoints,
+ * and what was logged after the last one is replayed at open. A "crash" here is a copy of
+ * the data directory taken while the store runs (what SIGKILL leaves: every write that was
+ * issued, no close), opened with the lock of a process that is gone.
+ */
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { open } from 'lmdb';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { EnqueueRecord, RecoveredState } from '@junction/core';
+import { LmdbStore } from '../src/index.js';
+
+const dirs: string[] = [];
+const stores: LmdbStore[] = [];
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function freshDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'junction-log-'));
+  dirs.push(d);
+  return d;
+}
+
+async function openStore(dir: string): Promise<{ store: LmdbStore; state: RecoveredState }> {
+  const store = new LmdbStore({ dir, segmentBytes: 1024 * 1024 });
+  stores.push(store);
+  return { store, state: await store.open() };
+}
+
+/** The data directory as a SIGKILL would leave it, in a new directory. */
+function crashCopy(dir: string): string {
+  const copy = freshDir();
+  cpSync(dir, copy, { recursive: true });
+  writeFileSync(join(copy, 'junction.lock'), `${spawnSync('true').pid}\n`);
+  return copy;
+}
+
+function record(queue: string, id: number): EnqueueRecord {
+  return {
+    vhost: '/',
+    queue,
+    messageId: id,
+    expiresAt: 0,
+    deliveryCount: 0,
+    message: {
+      id,
+      exchange: '',
+      routingKey: queue,
+      properties: { deliveryMode: 2 },
+      body: Buffer.from(`body ${id}`),
+    },
+  };
+}
+
+const ack = (queue: string, messageId: number) => ({ vhost: '/', queue, messageId });
+
+async function contents(state: RecoveredState, queue: string): Promise<[number, number, string][]> {
+  const out: [number, number, string][] = [];
+  for await (const r of state.messages({ vhost: '/', queue }))
+    out.push([r.messageId, r.deliveryCount, r.message.body.toString()]);
+  return out;
+}
+
+describe('the log', () => {
+  it('replays what came after the checkpoint: unacked entries come back flagged, acked ones stay gone', async () => {
+    const dir = freshDir();
+    const { store } = await openStore(dir);
+    await store.enqueue([record('q', 1), record('q', 2), record('q', 3)]);
+    await store.checkpoint(); // 1-3 in the index
+    await store.enqueue([record('q', 4)]);
+    await store.enqueue([record('q', 5)]);
+    await store.enqueue([record('q', 6)]);
+    await store.remove([ack('q', 2), ack('q', 5)]); // one from the index, one only logged
+    const { store: recovered, state } = await openStore(crashCopy(dir));
+    expect(await contents(state, 'q')).toEqual([
+      [1, 1, 'body 1'],
+      [3, 1, 'body 3'],
+      [4, 1, 'body 4'],
+      [6, 1, 'body 6'],
+    ]);
+    expect(await recovered.countEntries({ vhost: '/', queue: 'q' })).toBe(4);
+    // The running store is unaffected, and reads its unindexed entries too.
+    expect((await store.readEntries({ vhost: '/', queue: 'q' }, 0, 10)).map((r) => r.messageId)).toEqual([
+      1, 3, 4, 6,
+    ]);
+  });
+
+  it('replays a fanout record into each queue it went to', async () => {
+    const dir = freshDir();
+    const { store } = await openStore(dir);
+    await store.enqueue([record('a', 1), record('b', 1), record('c', 1)]);
+    await store.remove([ack('a', 1)]);
+    const { state } = await openStore(crashCopy(dir));
+    expect(await contents(state, 'a')).toEqual([]);
+    expect(await contents(state, 'b')).toEqual([[1, 1, 'body 1']]);
+    expect(await contents(state, 'c')).toEqual([[1, 1, 'body 1']]);
+  });
+
+  it('does not bring back the logged entries of a queue dropped since', async () => {
+    const dir = freshDir();
+    const { store } = await openStore(dir);
+    await store.enqueue([record('q', 1)]);
+    await store.enqueue([record('q', 2)]);
+    await store.dropQueue({ vhost: '/', queue: 'q' });
+    await store.enqueue([record('q', 3)]); // declared again
+    const { state } = await openStore(crashCopy(dir));
+    expect(await contents(state, 'q')).toEqual([[3, 1, 'body 3']]);
+  });
+
+  it('stops replaying a segment at a torn record and keeps what precedes it', async () => {
+    const dir = freshDir();
+    const { store } = await openStore(dir);
+    for (let id = 1; id <= 3; id++) await store.enqueue([record('q', id)]);
+    const copy = crashCopy(dir);
+    const segments = readdirSync(join(copy, 'segments')).sort();
+    const last = join(copy, 'segments', segments[segments.length - 1]!);
+    truncateSync(last, statSync(last).size - 3); // the last record's write cut short
+    const { store: recovered, state } = await openStore(copy);
+    expect(await contents(state, 'q')).toEqual([
+      [1, 1, 'body 1'],
+      [2, 1, 'body 2'],
+    ]);
+    // The recovered store appends after the damage, in a new segment, and replays cleanly.
+    await recovered.enqueue([record('q', 7)]);
+    const { state: again } = await openStore(crashCopy(copy));
+    expect((await contents(again, 'q')).map(([id]) => id)).toEqual([1, 2, 7]);
+  });
+
+  it('indexes everything at a clean close: the checkpoint is the end of the log', async () => {
+    const dir = freshDir();
+    const { store } = await openStore(dir);
+    await store.enqueue([record('q', 1), record('q', 2)]);
+    await store.close();
+    stores.splice(stores.indexOf(store), 1);
+    const env = open({ path: join(dir, 'junction.mdb'), maxDbs: 8 });
+    const [s, o] = env.openDB({ name: 'meta' }).get('checkpoint') as [number, number];
+    await env.close();
+    expect(o).toBeGreaterThan(0);
+    expect(o).toBe(statSync(join(dir, 'segments', `${String(s).padStart(8, '0')}.seg`)).size);
+    const { state } = await openStore(dir);
+    expect(await contents(state, 'q')).toEqual([
+      [1, 0, 'body 1'],
+      [2, 0, 'body 2'],
+    ]);
+  });
+});
