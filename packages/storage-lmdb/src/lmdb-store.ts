@@ -54,13 +54,13 @@ import { acquireLock, type Lock } from './lock.js';
 import {
   ACKS,
   decodeRecord,
-  encodeAcks,
-  encodeEnqueue,
+  acksRecord,
+  enqueueRecord,
   ENQUEUE,
   type AckGroup,
   type QueueTarget,
 } from './records.js';
-import { FRAME_HEADER, SegmentFiles, type Location, type LogPosition } from './segments.js';
+import { SegmentFiles, type Location, type LogPosition } from './segments.js';
 import { UnindexedEntries } from './unindexed.js';
 
 /**
@@ -471,8 +471,8 @@ export class LmdbStore implements Store {
   private logEnqueue(r: EnqueueRecord, queues: QueueTarget[]): void {
     const segments = this.segments!;
     const m = r.message;
-    const loc = segments.appendFramed(
-      encodeEnqueue(FRAME_HEADER, r.messageId, queues, m.exchange, m.routingKey, m.properties, m.body),
+    const loc = segments.append(
+      enqueueRecord(r.messageId, queues, m.exchange, m.routingKey, m.properties, m.body),
     );
     for (const [vhost, queue, e, d] of queues) {
       segments.retain(loc.s);
@@ -531,7 +531,7 @@ export class LmdbStore implements Store {
   }
 
   private appendAcks(acks: AckGroup[]): Promise<void> {
-    this.segments!.append(encodeAcks(acks));
+    this.segments!.append(acksRecord(acks));
     return this.segments!.durable();
   }
 

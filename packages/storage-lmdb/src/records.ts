@@ -8,8 +8,8 @@
  *            u32 + body
  *   acks:    u8 2, u16 group count, per group { str vhost, str queue, u32 count, f64 ids }
  *
- * str is u32 byte length + UTF-8. Little-endian. An enqueue is encoded behind `reserve`
- * free bytes, for the frame header segments.ts writes in place.
+ * str is u32 byte length + UTF-8. Little-endian. Records are written in place into the log's
+ * write buffer (segments.ts), so each is a size and a write function.
  */
 import { Packr } from 'msgpackr';
 import type { MessageProperties } from '@junction/core';
@@ -40,65 +40,66 @@ export interface AcksRecord {
 
 export type LogRecord = EnqueueRecordBody | AcksRecord;
 
-export function encodeEnqueue(
-  reserve: number,
+/** A record ready to be written: its size, and how to write it at an offset of a buffer. */
+export interface RecordWriter {
+  readonly size: number;
+  write(b: Buffer, at: number): void;
+}
+
+export function enqueueRecord(
   id: number,
   queues: readonly QueueTarget[],
   exchange: string,
   routingKey: string,
   properties: MessageProperties,
   body: Buffer,
-): Buffer {
+): RecordWriter {
+  // A view of msgpackr's scratch buffer, valid until its next pack: written right away.
   const props = propertiesCodec.pack(properties);
   let size =
-    reserve +
-    1 +
-    8 +
-    2 +
-    4 +
-    utf8Length(exchange) +
-    4 +
-    utf8Length(routingKey) +
-    4 +
-    props.length +
-    4 +
-    body.length;
+    1 + 8 + 2 + 4 + utf8Length(exchange) + 4 + utf8Length(routingKey) + 4 + props.length + 4 + body.length;
   for (const [vhost, queue] of queues) size += 4 + utf8Length(vhost) + 4 + utf8Length(queue) + 8 + 4;
-  const b = Buffer.allocUnsafe(size);
-  let at = reserve;
-  b[at++] = ENQUEUE;
-  at = b.writeDoubleLE(id, at);
-  at = b.writeUInt16LE(queues.length, at);
-  for (const [vhost, queue, expiresAt, deliveryCount] of queues) {
-    at = writeString(b, at, vhost);
-    at = writeString(b, at, queue);
-    at = b.writeDoubleLE(expiresAt, at);
-    at = b.writeUInt32LE(deliveryCount, at);
-  }
-  at = writeString(b, at, exchange);
-  at = writeString(b, at, routingKey);
-  at = b.writeUInt32LE(props.length, at);
-  at += props.copy(b, at);
-  at = b.writeUInt32LE(body.length, at);
-  body.copy(b, at);
-  return b;
+  return {
+    size,
+    write(b, start) {
+      let at = start;
+      b[at++] = ENQUEUE;
+      at = b.writeDoubleLE(id, at);
+      at = b.writeUInt16LE(queues.length, at);
+      for (const [vhost, queue, expiresAt, deliveryCount] of queues) {
+        at = writeString(b, at, vhost);
+        at = writeString(b, at, queue);
+        at = b.writeDoubleLE(expiresAt, at);
+        at = b.writeUInt32LE(deliveryCount, at);
+      }
+      at = writeString(b, at, exchange);
+      at = writeString(b, at, routingKey);
+      at = b.writeUInt32LE(props.length, at);
+      at += props.copy(b, at);
+      at = b.writeUInt32LE(body.length, at);
+      body.copy(b, at);
+    },
+  };
 }
 
-export function encodeAcks(acks: readonly AckGroup[]): Buffer {
+export function acksRecord(acks: readonly AckGroup[]): RecordWriter {
   let size = 1 + 2;
   for (const [vhost, queue, ids] of acks)
     size += 4 + utf8Length(vhost) + 4 + utf8Length(queue) + 4 + 8 * ids.length;
-  const b = Buffer.allocUnsafe(size);
-  let at = 0;
-  b[at++] = ACKS;
-  at = b.writeUInt16LE(acks.length, at);
-  for (const [vhost, queue, ids] of acks) {
-    at = writeString(b, at, vhost);
-    at = writeString(b, at, queue);
-    at = b.writeUInt32LE(ids.length, at);
-    for (const id of ids) at = b.writeDoubleLE(id, at);
-  }
-  return b;
+  return {
+    size,
+    write(b, start) {
+      let at = start;
+      b[at++] = ACKS;
+      at = b.writeUInt16LE(acks.length, at);
+      for (const [vhost, queue, ids] of acks) {
+        at = writeString(b, at, vhost);
+        at = writeString(b, at, queue);
+        at = b.writeUInt32LE(ids.length, at);
+        for (const id of ids) at = b.writeDoubleLE(id, at);
+      }
+    },
+  };
 }
 
 /**

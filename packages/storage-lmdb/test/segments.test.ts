@@ -21,6 +21,7 @@ import { open } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EnqueueRecord, RecoveredState, Store } from '@junction/core';
 import { LmdbStore, StoreStateError } from '../src/index.js';
+import type { RecordWriter } from '../src/records.js';
 import { SegmentFiles } from '../src/segments.js';
 
 const dirs: string[] = [];
@@ -189,8 +190,12 @@ describe('body segments', () => {
     const dir = freshDir();
     const segments = new SegmentFiles(dir, 1024);
     segments.open();
-    const a = segments.append(Buffer.from('first body'));
-    const b = segments.append(Buffer.alloc(2000, 7)); // past maxBytes: a second segment
+    const raw = (bytes: Buffer): RecordWriter => ({
+      size: bytes.length,
+      write: (buf, at) => void bytes.copy(buf, at),
+    });
+    const a = segments.append(raw(Buffer.from('first body')));
+    const b = segments.append(raw(Buffer.alloc(2000, 7))); // past maxBytes: a second segment
     expect(b.s).toBe(a.s + 1);
     segments.retain(a.s); // as the index entries pointing at them would
     segments.retain(b.s);
