@@ -263,7 +263,9 @@ export class SegmentFiles {
   }
 
   private async startFlush(): Promise<void> {
-    await undefined; // every append of the current tick joins this flush
+    // Every append of this turn of the event loop joins the flush (all I/O callbacks of the
+    // poll phase: several socket reads and the acks they carry share one write).
+    await new Promise((resolve) => setImmediate(resolve));
     while (this.writing.length >= MAX_WRITES) await this.writing[0]!.written.catch(() => {});
     this.queued = undefined;
     const w = { batch: this.pending, written: Promise.resolve() };
