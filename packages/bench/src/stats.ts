@@ -40,7 +40,7 @@ export function ratioTable(rows: readonly Row[], targets: readonly string[]): st
   return lines.join('\n');
 }
 
-function fmt(v: number | undefined): string {
+export function fmt(v: number | undefined): string {
   if (v === undefined || !Number.isFinite(v)) return 'n/a';
   return v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(2);
 }
