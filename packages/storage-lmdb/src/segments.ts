@@ -104,7 +104,7 @@ export class SegmentFiles {
   private readonly writing: { readonly batch: Pending[]; written: Promise<void> }[] = [];
   /** Settles when every batch handed to a flush so far is durable. */
   private flushed: Promise<void> | undefined;
-  /** The flush the appends of the current tick will join. */
+  /** The flush the appends of the current event-loop iteration will join. */
   private queued: Promise<void> | undefined;
   /** The highest segment found at open (0: none): the last run was appending to it. */
   lastRecovered = 0;
@@ -251,12 +251,13 @@ export class SegmentFiles {
 
   /**
    * Settles when every byte appended so far is written and durable. The appends of one
-   * tick share a write (group commit).
+   * event-loop iteration share a write (group commit).
    *
-   * Up to MAX_WRITES flushes run at once: a tick's appends start their write at once rather
-   * than waiting for the write before to finish, which took most of a confirm's wait under
-   * load. A flush still settles only once every earlier one has: replay stops at the first
-   * torn record, so a record counts as durable only with everything before it.
+   * Up to MAX_WRITES flushes run at once: an iteration's appends start their write at once
+   * rather than waiting for the write before to finish, which took much of a confirm's wait
+   * under load. A flush still settles only once every earlier one has: replay stops at the
+   * first torn record, so a record counts as durable only with everything before it. For the
+   * same reason a failed write fails every later flush too (the log has a hole).
    */
   durable(): Promise<void> {
     if (this.pending.length === 0) return this.flushed ?? Promise.resolve();

@@ -5,32 +5,14 @@
  * issued, no close), opened with the lock of a process that is gone.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { open } from 'lmdb';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EnqueueRecord, RecoveredState } from '@junction/core';
-import { LmdbStore } from '../src/index.js';
+import { closeStore, freshDir, openStore as openWithSegments } from './fixtures.js';
 
-const dirs: string[] = [];
-const stores: LmdbStore[] = [];
-afterEach(async () => {
-  for (const s of stores.splice(0)) await s.close();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function freshDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'junction-log-'));
-  dirs.push(d);
-  return d;
-}
-
-async function openStore(dir: string): Promise<{ store: LmdbStore; state: RecoveredState }> {
-  const store = new LmdbStore({ dir, segmentBytes: 1024 * 1024 });
-  stores.push(store);
-  return { store, state: await store.open() };
-}
+const openStore = (dir: string) => openWithSegments(dir, 1024 * 1024);
 
 /** The data directory as a SIGKILL would leave it, in a new directory. */
 function crashCopy(dir: string): string {
@@ -135,8 +117,7 @@ describe('the log', () => {
     const dir = freshDir();
     const { store } = await openStore(dir);
     await store.enqueue([record('q', 1), record('q', 2)]);
-    await store.close();
-    stores.splice(stores.indexOf(store), 1);
+    await closeStore(store);
     const env = open({ path: join(dir, 'junction.mdb'), maxDbs: 8 });
     const [s, o] = env.openDB({ name: 'meta' }).get('checkpoint') as [number, number];
     await env.close();

@@ -4,51 +4,18 @@
  * and a damaged body costs that message only, never the store.
  */
 import { spawnSync } from 'node:child_process';
-import {
-  closeSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  rmSync,
-  statSync,
-  truncateSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, openSync, readdirSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { open } from 'lmdb';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { EnqueueRecord, RecoveredState, Store } from '@junction/core';
+import { describe, expect, it } from 'vitest';
+import type { EnqueueRecord, RecoveredState } from '@junction/core';
 import { LmdbStore, StoreStateError } from '../src/index.js';
 import type { RecordWriter } from '../src/records.js';
 import { SegmentFiles } from '../src/segments.js';
-
-const dirs: string[] = [];
-const stores: Store[] = [];
-afterEach(async () => {
-  for (const s of stores.splice(0)) await s.close();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function freshDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'junction-segments-'));
-  dirs.push(d);
-  return d;
-}
-
-async function openStore(
-  dir: string,
-  segmentBytes = 16 * 1024,
-): Promise<{ store: LmdbStore; state: RecoveredState }> {
-  const store = new LmdbStore({ dir, segmentBytes });
-  stores.push(store);
-  return { store, state: await store.open() };
-}
+import { closeStore, freshDir, openStore } from './fixtures.js';
 
 async function reopen(store: LmdbStore, dir: string): Promise<{ store: LmdbStore; state: RecoveredState }> {
-  await store.close();
-  stores.splice(stores.indexOf(store), 1);
+  await closeStore(store);
   return openStore(dir);
 }
 
@@ -119,8 +86,7 @@ describe('body segments', () => {
     const dir = freshDir();
     const { store } = await openStore(dir, 1024 * 1024);
     await store.enqueue([record('q', 1), record('q', 2), record('q', 3)]);
-    await store.close();
-    stores.splice(0);
+    await closeStore(store);
     // Overwrite the middle of message 2's body (records are ~1.1 KiB, in order).
     const [file] = segmentFiles(dir);
     const fd = openSync(join(dir, 'segments', file!), 'r+');
@@ -140,8 +106,7 @@ describe('body segments', () => {
     const { store } = await openStore(dir, 1024 * 1024);
     await store.enqueue([record('q', 1), record('q', 2), record('q', 3)]);
     await store.markDelivered([{ vhost: '/', queue: 'q', messageId: 1 }]);
-    await store.close();
-    stores.splice(0);
+    await closeStore(store);
     // What SIGKILL can leave: the index committed, the last body never written (cut off), and
     // the lock of a broker that is gone.
     const [file] = segmentFiles(dir);
@@ -163,8 +128,7 @@ describe('body segments', () => {
       (await s2.readEntries({ vhost: '/', queue: 'q' }, 2, 10)).map((r) => [r.messageId, r.deliveryCount]),
     ).toEqual([[10, 0]]);
     // The flags outlive a clean restart (the crashed broker may have delivered them), new ones do not get them.
-    await s2.close();
-    stores.splice(0);
+    await closeStore(s2);
     const { state: s3 } = await openStore(dir, 1024 * 1024);
     const again: [number, number][] = [];
     for await (const r of s3.messages({ vhost: '/', queue: 'q' })) again.push([r.messageId, r.deliveryCount]);

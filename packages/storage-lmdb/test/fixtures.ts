@@ -1,0 +1,37 @@
+/**
+ * Embedded stores in temporary data directories, closed and removed after each test.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach } from 'vitest';
+import type { RecoveredState } from '@junction/core';
+import { LmdbStore } from '../src/index.js';
+
+const dirs: string[] = [];
+const stores: LmdbStore[] = [];
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+export function freshDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'junction-lmdb-test-'));
+  dirs.push(d);
+  return d;
+}
+
+export async function openStore(
+  dir: string,
+  segmentBytes = 16 * 1024,
+): Promise<{ store: LmdbStore; state: RecoveredState }> {
+  const store = new LmdbStore({ dir, segmentBytes });
+  stores.push(store);
+  return { store, state: await store.open() };
+}
+
+/** Closes a store before the test ends (as a clean stop does). */
+export async function closeStore(store: LmdbStore): Promise<void> {
+  stores.splice(stores.indexOf(store), 1);
+  await store.close();
+}
