@@ -39,7 +39,7 @@ import type { RecordWriter } from './records.js';
 const MAX_WRITES = 3;
 
 /** Bytes of a record's frame header: payload length u32, CRC-32 u32, little-endian. */
-export const FRAME_HEADER = 8;
+const FRAME_HEADER = 8;
 
 /** A place in the log: segment number and byte offset. */
 export interface LogPosition {

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
-import type { RecoveredState } from '@junction/core';
+import type { EnqueueRecord, Message, RecoveredState } from '@junction/core';
 import { LmdbStore } from '../src/index.js';
 
 const dirs: string[] = [];
@@ -34,4 +34,9 @@ export async function openStore(
 export async function closeStore(store: LmdbStore): Promise<void> {
   stores.splice(stores.indexOf(store), 1);
   await store.close();
+}
+
+/** A persistent message's record for queue `queue` in vhost '/', never delivered, no TTL. */
+export function record(queue: string, id: number, message: Omit<Message, 'id'>): EnqueueRecord {
+  return { vhost: '/', queue, messageId: id, expiresAt: 0, deliveryCount: 0, message: { id, ...message } };
 }

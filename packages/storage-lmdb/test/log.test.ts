@@ -9,8 +9,8 @@ import { cpSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { describe, expect, it } from 'vitest';
-import type { EnqueueRecord, RecoveredState } from '@junction/core';
-import { closeStore, freshDir, openStore as openWithSegments } from './fixtures.js';
+import type { RecoveredState } from '@junction/core';
+import { closeStore, freshDir, openStore as openWithSegments, record as message } from './fixtures.js';
 
 const openStore = (dir: string) => openWithSegments(dir, 1024 * 1024);
 
@@ -22,22 +22,13 @@ function crashCopy(dir: string): string {
   return copy;
 }
 
-function record(queue: string, id: number): EnqueueRecord {
-  return {
-    vhost: '/',
-    queue,
-    messageId: id,
-    expiresAt: 0,
-    deliveryCount: 0,
-    message: {
-      id,
-      exchange: '',
-      routingKey: queue,
-      properties: { deliveryMode: 2 },
-      body: Buffer.from(`body ${id}`),
-    },
-  };
-}
+const record = (queue: string, id: number) =>
+  message(queue, id, {
+    exchange: '',
+    routingKey: queue,
+    properties: { deliveryMode: 2 },
+    body: Buffer.from(`body ${id}`),
+  });
 
 const ack = (queue: string, messageId: number) => ({ vhost: '/', queue, messageId });
 

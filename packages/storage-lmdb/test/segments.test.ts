@@ -8,33 +8,24 @@ import { closeSync, openSync, readdirSync, statSync, truncateSync, writeFileSync
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { describe, expect, it } from 'vitest';
-import type { EnqueueRecord, RecoveredState } from '@junction/core';
+import type { RecoveredState } from '@junction/core';
 import { LmdbStore, StoreStateError } from '../src/index.js';
 import type { RecordWriter } from '../src/records.js';
 import { SegmentFiles } from '../src/segments.js';
-import { closeStore, freshDir, openStore } from './fixtures.js';
+import { closeStore, freshDir, openStore, record as message } from './fixtures.js';
 
 async function reopen(store: LmdbStore, dir: string): Promise<{ store: LmdbStore; state: RecoveredState }> {
   await closeStore(store);
   return openStore(dir);
 }
 
-function record(queue: string, id: number, size = 1024): EnqueueRecord {
-  return {
-    vhost: '/',
-    queue,
-    messageId: id,
-    expiresAt: 0,
-    deliveryCount: 0,
-    message: {
-      id,
-      exchange: 'x',
-      routingKey: `k${id}`,
-      properties: { deliveryMode: 2, headers: { n: id, tag: Buffer.from([id & 0xff]) } },
-      body: Buffer.alloc(size, id & 0xff),
-    },
-  };
-}
+const record = (queue: string, id: number, size = 1024) =>
+  message(queue, id, {
+    exchange: 'x',
+    routingKey: `k${id}`,
+    properties: { deliveryMode: 2, headers: { n: id, tag: Buffer.from([id & 0xff]) } },
+    body: Buffer.alloc(size, id & 0xff),
+  });
 
 async function ids(state: RecoveredState, queue: string): Promise<number[]> {
   const out: number[] = [];
