@@ -220,7 +220,7 @@ export class LmdbStore implements Store {
    */
   private async replayLog(): Promise<LogPosition> {
     const segments = this.segments!;
-    const saved = this.meta.get('checkpoint') as [number, number] | undefined;
+    const saved = this.meta.get('checkpoint') as [number, number] | undefined; // checked in openEnv
     const found = new UnindexedEntries();
     segments.replay({ s: saved?.[0] ?? 0, o: saved?.[1] ?? 0 }, (loc, payload) => {
       const r = decodeRecord(payload);
@@ -327,6 +327,13 @@ export class LmdbStore implements Store {
       } else if (format < FORMAT_VERSION) {
         throw new StoreStateError(
           `data directory ${dir} holds store format ${format} of an earlier Junction (${format === 1 ? 'bodies inside LMDB' : 'body segments without a log'}); this version reads format ${FORMAT_VERSION} only (export the definitions with the earlier version and import them into a fresh directory)`,
+        );
+      }
+      const checkpoint = this.meta.get('checkpoint');
+      if (checkpoint !== undefined && !isLogPosition(checkpoint)) {
+        // Replaying from a guessed position could bring acked messages back or skip confirmed ones.
+        throw new StoreStateError(
+          `data directory ${dir} is corrupt: its log checkpoint is ${JSON.stringify(checkpoint)}, not [segment, offset]`,
         );
       }
       const segmentDir = join(dir, 'segments');
@@ -751,6 +758,10 @@ function checkHeader(path: string): void {
 const MAX_ID = Number.MAX_SAFE_INTEGER;
 
 const queueKey = (q: QueueRef): string => `${q.vhost}\u0000${q.queue}`;
+
+function isLogPosition(v: unknown): v is [number, number] {
+  return Array.isArray(v) && v.length === 2 && v.every((n) => Number.isSafeInteger(n) && n >= 0);
+}
 
 function encodeId(id: number): Buffer {
   const b = Buffer.allocUnsafe(8);

@@ -42,6 +42,26 @@ describe('bad state at open', () => {
     expect((err as Error).message).toContain(`newer Junction (store format ${FORMAT_VERSION + 1}`);
   });
 
+  it('refuses a store whose log checkpoint is damaged, and still lets the directory go', async () => {
+    const dir = fresh();
+    const s = new LmdbStore({ dir });
+    await s.open();
+    await s.close();
+    const root = open({ path: join(dir, 'junction.mdb'), maxDbs: 8 });
+    await root.openDB({ name: 'meta' }).put('checkpoint', 'x');
+    await root.close();
+    const err = await new LmdbStore({ dir }).open().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreStateError);
+    expect((err as Error).message).toMatch(/corrupt: its log checkpoint is "x"/);
+    // The refused open released the lock: a repaired directory opens.
+    const fix = open({ path: join(dir, 'junction.mdb'), maxDbs: 8 });
+    await fix.openDB({ name: 'meta' }).put('checkpoint', [1, 0]);
+    await fix.close();
+    const again = new LmdbStore({ dir });
+    await again.open();
+    await again.close();
+  });
+
   it("refuses a directory another live broker holds, and takes over a dead one's lock", async () => {
     const dir = fresh();
     const a = new LmdbStore({ dir });
