@@ -74,7 +74,8 @@ export class Broker implements BrokerApi {
       await broker.recover(state.definitions, state.messages.bind(state));
     } else {
       await broker.addVhost('/');
-      const u = options.defaultUser === undefined ? { username: 'guest', password: 'guest' } : options.defaultUser;
+      const u =
+        options.defaultUser === undefined ? { username: 'guest', password: 'guest' } : options.defaultUser;
       if (u) {
         await broker.putUser(u.username, { password: u.password, tags: ['administrator'] });
         await broker.setPermission('/', u.username, { configure: '.*', write: '.*', read: '.*' });
@@ -83,7 +84,10 @@ export class Broker implements BrokerApi {
     return broker;
   }
 
-  private async recover(defs: Definitions, messages: Awaited<ReturnType<Store['open']>>['messages']): Promise<void> {
+  private async recover(
+    defs: Definitions,
+    messages: Awaited<ReturnType<Store['open']>>['messages'],
+  ): Promise<void> {
     for (const v of defs.vhosts) this.vhosts.set(v.name, this.newVhost(v.name));
     for (const u of defs.users) this.users.put({ name: u.name, passwordHash: u.passwordHash, tags: u.tags });
     for (const p of defs.permissions) this.users.setPermission(p.vhost, p.user, p);
@@ -130,13 +134,21 @@ export class Broker implements BrokerApi {
       if (more) {
         const rest = (await this.store.countEntries(ref)) - loaded;
         // Paged body bytes are estimated from the loaded head (reading them would load them).
-        queue.restorePaged(lastId, this.messageId, rest, Math.round((rest * loadedBytes) / Math.max(1, loaded)));
+        queue.restorePaged(
+          lastId,
+          this.messageId,
+          rest,
+          Math.round((rest * loadedBytes) / Math.max(1, loaded)),
+        );
         restored += rest;
       }
     }
     for (const b of defs.bindings) {
       const vhost = this.vhosts.get(b.vhost);
-      const dest = b.destinationType === 'queue' ? vhost?.queues.get(b.destination) : vhost?.exchanges.get(b.destination);
+      const dest =
+        b.destinationType === 'queue'
+          ? vhost?.queues.get(b.destination)
+          : vhost?.exchanges.get(b.destination);
       if (vhost && dest) await vhost.bind(b.source, dest, b.routingKey, b.arguments).catch(() => {});
     }
     for (const vhost of this.vhosts.values()) {
@@ -144,9 +156,13 @@ export class Broker implements BrokerApi {
         const { exchange, routingKey, properties, body } = r.message;
         vhost.retained.restore(r.topic, { exchange, routingKey, properties, body });
       }
-      for await (const s of this.store.mqttSessions(vhost.name)) vhost.clientSessions.restore(s.clientId, s.state);
+      for await (const s of this.store.mqttSessions(vhost.name))
+        vhost.clientSessions.restore(s.clientId, s.state);
     }
-    this.log.info({ vhosts: defs.vhosts.length, queues: defs.queues.length, messages: restored }, 'recovered from store');
+    this.log.info(
+      { vhosts: defs.vhosts.length, queues: defs.queues.length, messages: restored },
+      'recovered from store',
+    );
   }
 
   nextMessageId(): number {
@@ -168,24 +184,41 @@ export class Broker implements BrokerApi {
   async authenticate(creds: Credentials, conn: ConnectionInfo): Promise<Principal> {
     const user = this.users.check(creds.username, creds.password);
     if (!user) {
-      throw new BrokerError('ACCESS_REFUSED', `ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile.`, {
-        scope: 'connection',
-      });
+      throw new BrokerError(
+        'ACCESS_REFUSED',
+        `ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile.`,
+        {
+          scope: 'connection',
+        },
+      );
     }
     if (this.loopbackUsers.has(user.name) && !isLoopback(conn.remoteAddress)) {
-      throw new BrokerError('ACCESS_REFUSED', `ACCESS_REFUSED - user '${user.name}' can only connect via localhost`, {
-        scope: 'connection',
-      });
+      throw new BrokerError(
+        'ACCESS_REFUSED',
+        `ACCESS_REFUSED - user '${user.name}' can only connect via localhost`,
+        {
+          scope: 'connection',
+        },
+      );
     }
     return { username: user.name, tags: user.tags };
   }
 
-  connect(principal: Principal, vhostName: string, info: ConnectionInfo, control: ConnectionControl): BrokerConnection {
-    if (this.closing) throw new BrokerError('CONNECTION_FORCED', 'CONNECTION_FORCED - broker is shutting down');
+  connect(
+    principal: Principal,
+    vhostName: string,
+    info: ConnectionInfo,
+    control: ConnectionControl,
+  ): BrokerConnection {
+    if (this.closing)
+      throw new BrokerError('CONNECTION_FORCED', 'CONNECTION_FORCED - broker is shutting down');
     const vhost = this.vhosts.get(vhostName);
     if (!vhost) throw new BrokerError('NOT_ALLOWED', `NOT_ALLOWED - vhost '${vhostName}' not found`);
     if (!this.users.hasVhostAccess(vhostName, principal.username)) {
-      throw new BrokerError('NOT_ALLOWED', `NOT_ALLOWED - access to vhost '${vhostName}' refused for user '${principal.username}'`);
+      throw new BrokerError(
+        'NOT_ALLOWED',
+        `NOT_ALLOWED - access to vhost '${vhostName}' refused for user '${principal.username}'`,
+      );
     }
     const conn = new BrokerConnection(info, principal, vhost, this.users, control, (c) => {
       this.connections.delete(c.id);
@@ -226,15 +259,24 @@ export class Broker implements BrokerApi {
     await this.writeDefinitions([{ op: 'delete', kind: 'vhost', key: { name } }]);
   }
 
-  async putUser(name: string, opts: { password?: string; passwordHash?: string; tags?: readonly string[] }): Promise<void> {
+  async putUser(
+    name: string,
+    opts: { password?: string; passwordHash?: string; tags?: readonly string[] },
+  ): Promise<void> {
     if (!name) throw preconditionFailed('user name must not be empty');
     const prev = this.users.get(name);
     const user =
       opts.password !== undefined
         ? this.users.add(name, opts.password, opts.tags ?? prev?.tags ?? [])
-        : { name, passwordHash: opts.passwordHash ?? prev?.passwordHash ?? '', tags: opts.tags ?? prev?.tags ?? [] };
+        : {
+            name,
+            passwordHash: opts.passwordHash ?? prev?.passwordHash ?? '',
+            tags: opts.tags ?? prev?.tags ?? [],
+          };
     this.users.put(user);
-    await this.writeDefinitions([{ op: 'put', kind: 'user', value: { name, passwordHash: user.passwordHash, tags: [...user.tags] } }]);
+    await this.writeDefinitions([
+      { op: 'put', kind: 'user', value: { name, passwordHash: user.passwordHash, tags: [...user.tags] } },
+    ]);
   }
 
   async deleteUser(name: string): Promise<boolean> {
@@ -243,7 +285,11 @@ export class Broker implements BrokerApi {
     return had;
   }
 
-  async setPermission(vhost: string, user: string, p: { configure: string; write: string; read: string }): Promise<void> {
+  async setPermission(
+    vhost: string,
+    user: string,
+    p: { configure: string; write: string; read: string },
+  ): Promise<void> {
     this.vhost(vhost);
     this.users.setPermission(vhost, user, p);
     await this.writeDefinitions([{ op: 'put', kind: 'permission', value: { vhost, user, ...p } }]);

@@ -139,7 +139,12 @@ export class ChannelSession implements Session, ConsumerOwner {
     await this.vhost.bind(exchange, q, routingKey, args);
   }
 
-  async unbindQueue(queue: string, exchange: string, routingKey: string, args: FieldTable = {}): Promise<void> {
+  async unbindQueue(
+    queue: string,
+    exchange: string,
+    routingKey: string,
+    args: FieldTable = {},
+  ): Promise<void> {
     this.assertOpen();
     const q = this.vhost.queue(queue, this.parent.id);
     this.authorize('write', 'queue', queue);
@@ -147,7 +152,12 @@ export class ChannelSession implements Session, ConsumerOwner {
     await this.vhost.unbind(exchange, q, routingKey, args);
   }
 
-  async bindExchange(destination: string, source: string, routingKey: string, args: FieldTable = {}): Promise<void> {
+  async bindExchange(
+    destination: string,
+    source: string,
+    routingKey: string,
+    args: FieldTable = {},
+  ): Promise<void> {
     this.assertOpen();
     const d = this.vhost.exchange(destination);
     this.authorize('write', 'exchange', destination);
@@ -155,7 +165,12 @@ export class ChannelSession implements Session, ConsumerOwner {
     await this.vhost.bind(source, d, routingKey, args);
   }
 
-  async unbindExchange(destination: string, source: string, routingKey: string, args: FieldTable = {}): Promise<void> {
+  async unbindExchange(
+    destination: string,
+    source: string,
+    routingKey: string,
+    args: FieldTable = {},
+  ): Promise<void> {
     this.assertOpen();
     const d = this.vhost.exchange(destination);
     this.authorize('write', 'exchange', destination);
@@ -172,8 +187,11 @@ export class ChannelSession implements Session, ConsumerOwner {
     const r = this.vhost.route(x, msg, ttl);
     if (r.congested) for (const q of r.congested) this.parent.flow.hold(q);
     const outcome: PublishOutcome =
-      r.routed === 0 && !r.rejected && opts?.mandatory ? { ok: true, returned: NO_ROUTE } : { ok: !r.rejected };
-    if (outcome.returned && this.vhost.events.observed) this.vhost.events.emit('returned', { vhost: this.vhost.name, message: msg });
+      r.routed === 0 && !r.rejected && opts?.mandatory
+        ? { ok: true, returned: NO_ROUTE }
+        : { ok: !r.rejected };
+    if (outcome.returned && this.vhost.events.observed)
+      this.vhost.events.emit('returned', { vhost: this.vhost.name, message: msg });
     if (!done) {
       r.persisted?.catch(() => {});
       return;
@@ -209,10 +227,13 @@ export class ChannelSession implements Session, ConsumerOwner {
       this.authorize('write', 'exchange', msg.exchange);
       this.writable.add(msg.exchange);
     }
-    if (x.options.internal) throw accessRefused(`cannot publish to internal exchange '${x.name}' in vhost '${this.vhost.name}'`);
+    if (x.options.internal)
+      throw accessRefused(`cannot publish to internal exchange '${x.name}' in vhost '${this.vhost.name}'`);
     const userId = msg.properties.userId;
     if (userId !== undefined && userId !== this.parent.username) {
-      throw preconditionFailed(`user_id property set to '${userId}' but authenticated user was '${this.parent.username}'`);
+      throw preconditionFailed(
+        `user_id property set to '${userId}' but authenticated user was '${this.parent.username}'`,
+      );
     }
     return x;
   }
@@ -292,7 +313,10 @@ export class ChannelSession implements Session, ConsumerOwner {
   // ConsumerOwner
   hasCredit(): boolean {
     return (
-      !this.closed && this.flowActive && !this.transportBlocked && (this.globalPrefetch === 0 || this.consumerUnacked < this.globalPrefetch)
+      !this.closed &&
+      this.flowActive &&
+      !this.transportBlocked &&
+      (this.globalPrefetch === 0 || this.consumerUnacked < this.globalPrefetch)
     );
   }
 
@@ -307,7 +331,8 @@ export class ChannelSession implements Session, ConsumerOwner {
       this.consumerUnacked++;
     }
     const events = this.vhost.events;
-    if (events.observed) events.emit('delivered', { vhost: this.vhost.name, queue: q.name, message: e.msg, consumerTag: c.tag });
+    if (events.observed)
+      events.emit('delivered', { vhost: this.vhost.name, queue: q.name, message: e.msg, consumerTag: c.tag });
     const more = c.sink.deliver({
       message: e.msg,
       deliveryTag: tag,

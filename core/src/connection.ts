@@ -3,7 +3,14 @@ import { ChannelSession } from './channel-session.js';
 import { PublisherFlow } from './flow.js';
 import type { Queue } from './queues/queue.js';
 import type { Message } from './message.js';
-import type { ClientSessionState, Connection, ConnectionControl, ConnectionInfo, Principal, RetainedEntry } from './session.js';
+import type {
+  ClientSessionState,
+  Connection,
+  ConnectionControl,
+  ConnectionInfo,
+  Principal,
+  RetainedEntry,
+} from './session.js';
 import type { Vhost } from './vhost.js';
 
 /** A client connection's footprint in the core: its sessions and its exclusive queues. */

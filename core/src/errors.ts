@@ -53,6 +53,7 @@ export class BrokerError extends Error {
 export const notFound = (what: string): BrokerError => new BrokerError('NOT_FOUND', `NOT_FOUND - no ${what}`);
 export const preconditionFailed = (why: string): BrokerError =>
   new BrokerError('PRECONDITION_FAILED', `PRECONDITION_FAILED - ${why}`);
-export const accessRefused = (why: string): BrokerError => new BrokerError('ACCESS_REFUSED', `ACCESS_REFUSED - ${why}`);
+export const accessRefused = (why: string): BrokerError =>
+  new BrokerError('ACCESS_REFUSED', `ACCESS_REFUSED - ${why}`);
 export const resourceLocked = (why: string): BrokerError =>
   new BrokerError('RESOURCE_LOCKED', `RESOURCE_LOCKED - ${why}`);

@@ -8,11 +8,22 @@ export { Broker, isLoopback, type BrokerOptions } from './broker.js';
 export type * from './storage/store.js';
 export { MemoryStore } from './storage/memory-store.js';
 export { definitionIdentity } from './storage/identity.js';
-export type { ExchangeType, BindingIndex, Binding, Destination, Routable } from './exchanges/exchange-type.js';
+export type {
+  ExchangeType,
+  BindingIndex,
+  Binding,
+  Destination,
+  Routable,
+} from './exchanges/exchange-type.js';
 export { TopicTrie } from './exchanges/topic-trie.js';
 export { hashPassword, verifyPassword } from './auth/password.js';
 export type { User, Permission } from './auth/users.js';
 export type { Policy } from './policies.js';
 export type * from './adapter.js';
-export { compileSelector, MAX_SELECTOR_LENGTH, MAX_SELECTOR_DEPTH, type SelectorPredicate } from './selector/index.js';
+export {
+  compileSelector,
+  MAX_SELECTOR_LENGTH,
+  MAX_SELECTOR_DEPTH,
+  type SelectorPredicate,
+} from './selector/index.js';
 export { FLOW_HIGH, FLOW_LOW, FLOW_MAX_HOLD_MS } from './flow.js';

@@ -88,7 +88,12 @@ export class Vhost implements QueueHost, RoutingScope {
     this.clientSessions = new ClientSessions(name, ctx);
     this.pager = ctx.paging ? this.makePager(ctx.paging) : null;
     for (const [n, type] of builtinExchanges) {
-      const x = new Exchange(name, n, ctx.exchangeTypes.get(type), { durable: true, autoDelete: false, internal: false, arguments: {} });
+      const x = new Exchange(name, n, ctx.exchangeTypes.get(type), {
+        durable: true,
+        autoDelete: false,
+        internal: false,
+        arguments: {},
+      });
       this.exchanges.set(n, x);
     }
   }
@@ -140,7 +145,9 @@ export class Vhost implements QueueHost, RoutingScope {
 
   /** Recovery: an exchange from the store, even if its type is gone. */
   restoreExchange(name: string, typeName: string, options: Exchange['options']): void {
-    const type = this.ctx.exchangeTypes.has(typeName) ? this.ctx.exchangeTypes.get(typeName) : invalidExchangeType(typeName);
+    const type = this.ctx.exchangeTypes.has(typeName)
+      ? this.ctx.exchangeTypes.get(typeName)
+      : invalidExchangeType(typeName);
     const x = new Exchange(this.name, name, type, options);
     this.applyExchangePolicy(x);
     this.exchanges.set(name, x);
@@ -153,7 +160,8 @@ export class Vhost implements QueueHost, RoutingScope {
     const x = this.exchanges.get(name);
     // RabbitMQ: deleting an exchange that does not exist succeeds (idempotent delete).
     if (!x) return;
-    if (ifUnused && x.bindings.size > 0) throw preconditionFailed(`exchange '${name}' in vhost '${this.name}' in use`);
+    if (ifUnused && x.bindings.size > 0)
+      throw preconditionFailed(`exchange '${name}' in vhost '${this.name}' in use`);
     await this.removeExchange(x);
   }
 
@@ -183,7 +191,9 @@ export class Vhost implements QueueHost, RoutingScope {
   private checkExclusive(q: Queue, connectionId: string): void {
     const owner = q.options.exclusiveOwner;
     if (owner !== null && owner !== connectionId) {
-      throw resourceLocked(`cannot obtain exclusive access to locked queue '${q.name}' in vhost '${this.name}'`);
+      throw resourceLocked(
+        `cannot obtain exclusive access to locked queue '${q.name}' in vhost '${this.name}'`,
+      );
     }
   }
 
@@ -193,7 +203,11 @@ export class Vhost implements QueueHost, RoutingScope {
       if (!existing) throw notFound(`queue '${d.name}' in vhost '${this.name}'`);
       this.checkExclusive(existing, connectionId);
       existing.touch();
-      return { queue: existing.name, messageCount: existing.messageCount, consumerCount: existing.consumerCount };
+      return {
+        queue: existing.name,
+        messageCount: existing.messageCount,
+        consumerCount: existing.consumerCount,
+      };
     }
     const args = d.arguments ?? {};
     if (existing) {
@@ -202,24 +216,38 @@ export class Vhost implements QueueHost, RoutingScope {
         ['durable', d.durable ?? false, existing.options.durable],
         ['exclusive', d.exclusive ?? false, existing.options.exclusiveOwner !== null],
         ['auto_delete', d.autoDelete ?? false, existing.options.autoDelete],
-        ...equivalenceArgs.map((k): [string, unknown, unknown] => [k, args[k], existing.options.arguments[k]]),
+        ...equivalenceArgs.map((k): [string, unknown, unknown] => [
+          k,
+          args[k],
+          existing.options.arguments[k],
+        ]),
       ]);
       existing.touch();
-      return { queue: existing.name, messageCount: existing.messageCount, consumerCount: existing.consumerCount };
+      return {
+        queue: existing.name,
+        messageCount: existing.messageCount,
+        consumerCount: existing.consumerCount,
+      };
     }
     const name = d.name === '' ? `amq.gen-${randomBytes(16).toString('base64url')}` : d.name;
-    if (d.name.startsWith('amq.')) throw accessRefused(`queue name '${d.name}' contains reserved prefix 'amq.*'`);
+    if (d.name.startsWith('amq.'))
+      throw accessRefused(`queue name '${d.name}' contains reserved prefix 'amq.*'`);
     const qt = args['x-queue-type'];
     if (qt !== undefined && qt !== 'classic') {
       throw preconditionFailed(`invalid arg 'x-queue-type': '${String(qt)}' is not supported (classic only)`);
     }
     const settings = queueSettings(args, this.policies.match('queues', name)?.definition);
-    const q = new Queue(this, name, {
-      durable: d.durable ?? false,
-      autoDelete: d.autoDelete ?? false,
-      exclusiveOwner: d.exclusive ? connectionId : null,
-      arguments: args,
-    }, settings);
+    const q = new Queue(
+      this,
+      name,
+      {
+        durable: d.durable ?? false,
+        autoDelete: d.autoDelete ?? false,
+        exclusiveOwner: d.exclusive ? connectionId : null,
+        arguments: args,
+      },
+      settings,
+    );
     q.pager = this.pagerFor(q);
     this.queues.set(name, q);
     // An exclusive queue dies with its connection, so it is never stored, durable or not.
@@ -234,22 +262,36 @@ export class Vhost implements QueueHost, RoutingScope {
     try {
       settings = queueSettings(args, this.policies.match('queues', name)?.definition);
     } catch (err) {
-      this.ctx.log.warn({ err, queue: name, vhost: this.name }, 'stored queue arguments are invalid; using defaults');
+      this.ctx.log.warn(
+        { err, queue: name, vhost: this.name },
+        'stored queue arguments are invalid; using defaults',
+      );
       settings = queueSettings({});
     }
-    const q = new Queue(this, name, { durable: true, autoDelete, exclusiveOwner: null, arguments: args }, settings);
+    const q = new Queue(
+      this,
+      name,
+      { durable: true, autoDelete, exclusiveOwner: null, arguments: args },
+      settings,
+    );
     q.pager = this.pagerFor(q);
     this.queues.set(name, q);
     return q;
   }
 
-  async deleteQueue(name: string, opts: { ifUnused?: boolean; ifEmpty?: boolean }, connectionId: string | null): Promise<number> {
+  async deleteQueue(
+    name: string,
+    opts: { ifUnused?: boolean; ifEmpty?: boolean },
+    connectionId: string | null,
+  ): Promise<number> {
     const q = this.queues.get(name);
     // RabbitMQ: deleting a queue that does not exist succeeds with a count of 0.
     if (!q) return 0;
     if (connectionId !== null) this.checkExclusive(q, connectionId);
-    if (opts.ifUnused && q.consumerCount > 0) throw preconditionFailed(`queue '${name}' in vhost '${this.name}' in use`);
-    if (opts.ifEmpty && q.messageCount > 0) throw preconditionFailed(`queue '${name}' in vhost '${this.name}' is not empty`);
+    if (opts.ifUnused && q.consumerCount > 0)
+      throw preconditionFailed(`queue '${name}' in vhost '${this.name}' in use`);
+    if (opts.ifEmpty && q.messageCount > 0)
+      throw preconditionFailed(`queue '${name}' in vhost '${this.name}' is not empty`);
     return this.removeQueue(q);
   }
 
@@ -263,14 +305,18 @@ export class Vhost implements QueueHost, RoutingScope {
       if (source) this.dropBinding(source, b, changes);
     }
     this.bindingsTo.delete(q);
-    const gone = new BrokerError('NOT_FOUND', `NOT_FOUND - queue '${q.name}' in vhost '${this.name}' was deleted`);
+    const gone = new BrokerError(
+      'NOT_FOUND',
+      `NOT_FOUND - queue '${q.name}' in vhost '${this.name}' was deleted`,
+    );
     for (const c of [...q.consumers.all()]) {
       q.consumers.remove(c);
       c.owner.consumerCancelled(c, gone);
     }
     if (q.stored) {
       changes.push({ op: 'delete', kind: 'queue', key: { vhost: this.name, name: q.name } });
-      if (this.ctx.store.capabilities.durable) await this.ctx.store.dropQueue({ vhost: this.name, queue: q.name });
+      if (this.ctx.store.capabilities.durable)
+        await this.ctx.store.dropQueue({ vhost: this.name, queue: q.name });
     }
     await this.persist(changes);
     if (this.events.observed) this.events.emit('queueDeleted', { vhost: this.name, queue: q.name });
@@ -287,16 +333,29 @@ export class Vhost implements QueueHost, RoutingScope {
     if (source === '') throw accessRefused(`operation not permitted on the default exchange`);
     const x = this.exchange(source);
     x.type.validateBinding(routingKey, args);
-    const b: Binding = { source, destination, routingKey, args, id: bindingId(destination, routingKey, args) };
+    const b: Binding = {
+      source,
+      destination,
+      routingKey,
+      args,
+      id: bindingId(destination, routingKey, args),
+    };
     if (!x.addBinding(b)) return;
     let set = this.bindingsTo.get(destination);
     if (!set) this.bindingsTo.set(destination, (set = new Set()));
     set.add(b);
-    const destDurable = destination.kind === 'queue' ? (destination as Queue).stored : (destination as Exchange).durable;
-    if (x.durable && destDurable) await this.persist([{ op: 'put', kind: 'binding', value: this.bindingDefinition(b) }]);
+    const destDurable =
+      destination.kind === 'queue' ? (destination as Queue).stored : (destination as Exchange).durable;
+    if (x.durable && destDurable)
+      await this.persist([{ op: 'put', kind: 'binding', value: this.bindingDefinition(b) }]);
   }
 
-  async unbind(source: string, destination: Destination, routingKey: string, args: FieldTable): Promise<void> {
+  async unbind(
+    source: string,
+    destination: Destination,
+    routingKey: string,
+    args: FieldTable,
+  ): Promise<void> {
     if (source === '') throw accessRefused(`operation not permitted on the default exchange`);
     const x = this.exchange(source);
     const b = x.bindings.get(bindingId(destination, routingKey, args));
@@ -312,7 +371,9 @@ export class Vhost implements QueueHost, RoutingScope {
     if (x.durable) changes.push({ op: 'delete', kind: 'binding', key: this.bindingDefinition(b) });
     // AMQP 0-9-1 exchange.declare auto-delete: deleted when its last binding goes.
     if (x.options.autoDelete && x.bindings.size === 0 && this.exchanges.get(x.name) === x) {
-      void this.removeExchange(x).catch((err: unknown) => this.ctx.log.error({ err }, 'auto-delete of exchange failed'));
+      void this.removeExchange(x).catch((err: unknown) =>
+        this.ctx.log.error({ err }, 'auto-delete of exchange failed'),
+      );
     }
   }
 
@@ -343,7 +404,9 @@ export class Vhost implements QueueHost, RoutingScope {
       const persisted = persistent && q.stored;
       // A persistent entry may be forgotten (drop-head, TTL 0) before its write is even
       // submitted: track it so that write is skipped rather than left dangling.
-      const a: Assembling | undefined = persisted ? { queue: q, id, delivered: false, forgotten: false } : undefined;
+      const a: Assembling | undefined = persisted
+        ? { queue: q, id, delivered: false, forgotten: false }
+        : undefined;
       if (a) this.assembling.push(a);
       let r: ReturnType<Queue['enqueue']>;
       try {
@@ -361,7 +424,13 @@ export class Vhost implements QueueHost, RoutingScope {
             messageId: id,
             expiresAt: r.expiresAt,
             deliveryCount: a.delivered ? 1 : 0,
-            message: { id, exchange: msg.exchange, routingKey: msg.routingKey, properties: msg.properties, body: msg.body },
+            message: {
+              id,
+              exchange: msg.exchange,
+              routingKey: msg.routingKey,
+              properties: msg.properties,
+              body: msg.body,
+            },
           });
         }
       }
@@ -377,7 +446,8 @@ export class Vhost implements QueueHost, RoutingScope {
 
   /** Deep-queue paging: durable queues on a durable store, without priority levels. */
   private pagerFor(q: Queue): QueuePager | null {
-    if (!this.pager || !q.stored || !this.ctx.store.capabilities.durable || q.settings.maxPriority > 0) return null;
+    if (!this.pager || !q.stored || !this.ctx.store.capabilities.durable || q.settings.maxPriority > 0)
+      return null;
     return this.pager;
   }
 
@@ -415,12 +485,16 @@ export class Vhost implements QueueHost, RoutingScope {
           let after = afterId;
           for (;;) {
             const records = await readAfterWrites(q, after, 1000);
-            const refs = records.filter((r) => r.messageId <= maxId).map((r) => ({ vhost, queue: q.name, messageId: r.messageId }));
+            const refs = records
+              .filter((r) => r.messageId <= maxId)
+              .map((r) => ({ vhost, queue: q.name, messageId: r.messageId }));
             if (refs.length) await store.remove(refs);
             if (refs.length < records.length || records.length < 1000) return;
             after = records[records.length - 1]!.messageId;
           }
-        })().catch((err: unknown) => log.error({ err, queue: q.name, vhost }, 'removing purged paged messages failed'));
+        })().catch((err: unknown) =>
+          log.error({ err, queue: q.name, vhost }, 'removing purged paged messages failed'),
+        );
       },
     };
   }
@@ -432,13 +506,23 @@ export class Vhost implements QueueHost, RoutingScope {
     const x = dlx === undefined ? undefined : this.exchanges.get(dlx);
     const now = Date.now();
     for (const e of entries) {
-      if (this.events.observed) this.events.emit('deadLettered', { vhost: this.name, queue: queue.name, message: e.msg, reason });
+      if (this.events.observed)
+        this.events.emit('deadLettered', { vhost: this.name, queue: queue.name, message: e.msg, reason });
       if (!x || dlx === undefined) continue;
-      const msg = deadLetteredMessage(e.msg, queue.name, reason, dlx, queue.settings.deadLetterRoutingKey, now);
+      const msg = deadLetteredMessage(
+        e.msg,
+        queue.name,
+        reason,
+        dlx,
+        queue.settings.deadLetterRoutingKey,
+        now,
+      );
       const targets = route(this, x, msg).filter((q) => !isDeathCycle(msg, q.name));
       if (targets.length === 0) continue;
       const r = this.enqueueTo(targets, msg, undefined);
-      r.persisted?.catch((err: unknown) => this.ctx.log.error({ err }, 'storing a dead-lettered message failed'));
+      r.persisted?.catch((err: unknown) =>
+        this.ctx.log.error({ err }, 'storing a dead-lettered message failed'),
+      );
     }
   }
 
@@ -459,7 +543,8 @@ export class Vhost implements QueueHost, RoutingScope {
       if (a) a.forgotten = true;
       else refs.push({ vhost: this.name, queue: queue.name, messageId: e.messageId });
     }
-    if (refs.length) this.ctx.store.remove(refs).catch((err: unknown) => this.ctx.log.error({ err }, 'store remove failed'));
+    if (refs.length)
+      this.ctx.store.remove(refs).catch((err: unknown) => this.ctx.log.error({ err }, 'store remove failed'));
   }
 
   firstDelivery(queue: Queue, entry: QueuedMessage, inOrder: boolean): void {
@@ -488,15 +573,17 @@ export class Vhost implements QueueHost, RoutingScope {
     const store = this.ctx.store;
     for (const [queue, id] of this.deliveredThrough) {
       if (queue.deleted) continue;
-      store
-        .markDeliveredThrough!({ vhost: this.name, queue: queue.name }, id)
-        .catch((err: unknown) => this.ctx.log.error({ err }, 'store markDeliveredThrough failed'));
+      store.markDeliveredThrough!({ vhost: this.name, queue: queue.name }, id).catch((err: unknown) =>
+        this.ctx.log.error({ err }, 'store markDeliveredThrough failed'),
+      );
     }
     this.deliveredThrough.clear();
   }
 
   unused(queue: Queue): void {
-    void this.removeQueue(queue).catch((err: unknown) => this.ctx.log.error({ err }, 'auto-delete of queue failed'));
+    void this.removeQueue(queue).catch((err: unknown) =>
+      this.ctx.log.error({ err }, 'auto-delete of queue failed'),
+    );
   }
 
   // ---- policies -------------------------------------------------------------------------
@@ -517,7 +604,9 @@ export class Vhost implements QueueHost, RoutingScope {
   reapplyPolicies(): void {
     for (const q of this.queues.values()) {
       try {
-        q.updateSettings(queueSettings(q.options.arguments, this.policies.match('queues', q.name)?.definition));
+        q.updateSettings(
+          queueSettings(q.options.arguments, this.policies.match('queues', q.name)?.definition),
+        );
       } catch (err) {
         this.ctx.log.warn({ err, queue: q.name }, 'policy not applied');
       }
@@ -546,7 +635,13 @@ export class Vhost implements QueueHost, RoutingScope {
   }
 
   queueDefinition(q: Queue) {
-    return { vhost: this.name, name: q.name, durable: q.durable, autoDelete: q.options.autoDelete, arguments: q.options.arguments };
+    return {
+      vhost: this.name,
+      name: q.name,
+      durable: q.durable,
+      autoDelete: q.options.autoDelete,
+      arguments: q.options.arguments,
+    };
   }
 
   bindingDefinition(b: Binding) {
@@ -585,7 +680,8 @@ function withoutBcc(msg: Message): Message {
 
 function same(a: unknown, b: unknown): boolean {
   if (a === b) return true;
-  if ((typeof a === 'number' || typeof a === 'bigint') && (typeof b === 'number' || typeof b === 'bigint')) return BigInt(a) === BigInt(b);
+  if ((typeof a === 'number' || typeof a === 'bigint') && (typeof b === 'number' || typeof b === 'bigint'))
+    return BigInt(a) === BigInt(b);
   return JSON.stringify(a) === JSON.stringify(b);
 }
 

@@ -1,14 +1,28 @@
 import { Broker, type Delivery, type DeliverySink, type Session, type Message } from '../src/index.js';
 
-export async function brokerWithSession(): Promise<{ broker: Broker; session: Session; connectionId: string }> {
+export async function brokerWithSession(): Promise<{
+  broker: Broker;
+  session: Session;
+  connectionId: string;
+}> {
   const broker = await Broker.start();
-  const info = { id: `c-${Math.random()}`, protocol: 'internal' as const, remoteAddress: '127.0.0.1', remotePort: 1, localPort: 2 };
+  const info = {
+    id: `c-${Math.random()}`,
+    protocol: 'internal' as const,
+    remoteAddress: '127.0.0.1',
+    remotePort: 1,
+    localPort: 2,
+  };
   const principal = await broker.authenticate({ username: 'guest', password: 'guest' }, info);
   const conn = broker.connect(principal, '/', info, { close: async () => {} });
   return { broker, session: conn.openSession(), connectionId: info.id };
 }
 
-export function collector(): DeliverySink & { got: Delivery[]; cancelledWith: Error[]; next(n?: number): Promise<Delivery[]> } {
+export function collector(): DeliverySink & {
+  got: Delivery[];
+  cancelledWith: Error[];
+  next(n?: number): Promise<Delivery[]>;
+} {
   const got: Delivery[] = [];
   const cancelledWith: Error[] = [];
   let waiters: (() => void)[] = [];
@@ -27,7 +41,8 @@ export function collector(): DeliverySink & { got: Delivery[]; cancelledWith: Er
     async next(n = 1) {
       const deadline = Date.now() + 5000;
       while (got.length < n) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${n} deliveries, got ${got.length}`);
+        if (Date.now() > deadline)
+          throw new Error(`timed out waiting for ${n} deliveries, got ${got.length}`);
         await new Promise<void>((r) => {
           waiters.push(r);
           setTimeout(r, 50);
@@ -38,7 +53,12 @@ export function collector(): DeliverySink & { got: Delivery[]; cancelledWith: Er
   };
 }
 
-export const msg = (exchange: string, routingKey: string, body: string, properties: Message['properties'] = {}): Message => ({
+export const msg = (
+  exchange: string,
+  routingKey: string,
+  body: string,
+  properties: Message['properties'] = {},
+): Message => ({
   exchange,
   routingKey,
   body: Buffer.from(body),

@@ -19,7 +19,13 @@ class SlowDurableStore extends DurableMemoryStore {
 }
 
 const WINDOW = 100;
-const info = (id: string) => ({ id, protocol: 'internal' as const, remoteAddress: '127.0.0.1', remotePort: 1, localPort: 2 });
+const info = (id: string) => ({
+  id,
+  protocol: 'internal' as const,
+  remoteAddress: '127.0.0.1',
+  remotePort: 1,
+  localPort: 2,
+});
 
 const brokers: Broker[] = [];
 afterEach(async () => {
@@ -38,14 +44,22 @@ async function session(broker: Broker, id = `c-${Math.random()}`): Promise<Sessi
 }
 
 /** Publishes persistent messages body `${prefix}${i}` and waits for every confirm. */
-async function publish(s: Session, queue: string, from: number, to: number, opts: { persistent?: boolean; prefix?: string } = {}): Promise<void> {
+async function publish(
+  s: Session,
+  queue: string,
+  from: number,
+  to: number,
+  opts: { persistent?: boolean; prefix?: string } = {},
+): Promise<void> {
   const persistent = opts.persistent ?? true;
   const pending: Promise<void>[] = [];
   for (let i = from; i < to; i++) {
     pending.push(
       new Promise<void>((resolve, reject) =>
-        s.publish(msg('', queue, `${opts.prefix ?? ''}${i}`, persistent ? { deliveryMode: 2 } : {}), {}, (o) =>
-          o.ok ? resolve() : reject(new Error('nacked')),
+        s.publish(
+          msg('', queue, `${opts.prefix ?? ''}${i}`, persistent ? { deliveryMode: 2 } : {}),
+          {},
+          (o) => (o.ok ? resolve() : reject(new Error('nacked'))),
         ),
       ),
     );
@@ -59,16 +73,20 @@ async function drain(s: Session, queue: string, n: number): Promise<string[]> {
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
   s.qos(20, false);
-  const tag = await s.consume(queue, {}, {
-    deliver(d: Delivery) {
-      got.push(d.message.body.toString());
-      // Acks settle on a later turn, as a network client's would.
-      setImmediate(() => s.settle(d.deliveryTag, 'ack'));
-      if (got.length === n) done();
-      return true;
+  const tag = await s.consume(
+    queue,
+    {},
+    {
+      deliver(d: Delivery) {
+        got.push(d.message.body.toString());
+        // Acks settle on a later turn, as a network client's would.
+        setImmediate(() => s.settle(d.deliveryTag, 'ack'));
+        if (got.length === n) done();
+        return true;
+      },
+      cancelled() {},
     },
-    cancelled() {},
-  });
+  );
   const timeout = setTimeout(() => done(), 8000);
   await finished;
   clearTimeout(timeout);
@@ -77,7 +95,8 @@ async function drain(s: Session, queue: string, n: number): Promise<string[]> {
   return got;
 }
 
-const range = (from: number, to: number, prefix = ''): string[] => Array.from({ length: to - from }, (_, i) => `${prefix}${from + i}`);
+const range = (from: number, to: number, prefix = ''): string[] =>
+  Array.from({ length: to - from }, (_, i) => `${prefix}${from + i}`);
 
 async function settled(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
@@ -95,7 +114,9 @@ describe('deep-queue paging', () => {
     expect(q.inMemoryCount).toBeLessThanOrEqual(WINDOW);
     expect(q.pagedCount).toBe(1000 - q.inMemoryCount);
     expect(q.readyBytes).toBe(range(0, 1000).join('').length);
-    expect(await s.declareQueue({ name: 'deep', durable: true, passive: true })).toMatchObject({ messageCount: 1000 });
+    expect(await s.declareQueue({ name: 'deep', durable: true, passive: true })).toMatchObject({
+      messageCount: 1000,
+    });
 
     expect(await drain(s, 'deep', 1000)).toEqual(range(0, 1000));
     await settled();
@@ -164,7 +185,8 @@ describe('deep-queue paging', () => {
     expect(q.messageCount).toBe(0);
     expect(q.pagedCount).toBe(0);
     await publish(s, 'deep', 0, 5, { prefix: 'after-' });
-    for (let i = 0; i < 50 && (await store.countEntries({ vhost: '/', queue: 'deep' })) !== 5; i++) await settled();
+    for (let i = 0; i < 50 && (await store.countEntries({ vhost: '/', queue: 'deep' })) !== 5; i++)
+      await settled();
     expect(await store.countEntries({ vhost: '/', queue: 'deep' })).toBe(5);
     expect(await drain(s, 'deep', 5)).toEqual(range(0, 5, 'after-'));
   });
@@ -173,7 +195,11 @@ describe('deep-queue paging', () => {
     const store = new DurableMemoryStore();
     const b = await start(store);
     const s = await session(b);
-    await s.declareQueue({ name: 'capped', durable: true, arguments: { 'x-max-length': 250, 'x-overflow': 'reject-publish' } });
+    await s.declareQueue({
+      name: 'capped',
+      durable: true,
+      arguments: { 'x-max-length': 250, 'x-overflow': 'reject-publish' },
+    });
     await publish(s, 'capped', 0, 250);
     await expect(publish(s, 'capped', 250, 251)).rejects.toThrow('nacked');
     expect(b.vhost('/').queue('capped').messageCount).toBe(250);

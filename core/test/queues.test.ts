@@ -35,13 +35,21 @@ describe('queues', () => {
   it('dead-letters expired messages with x-death', async () => {
     const { session: s } = await brokerWithSession();
     await s.declareQueue({ name: 'dlq' });
-    await s.declareQueue({ name: 'ttl', arguments: { 'x-message-ttl': 30, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'dlq' } });
+    await s.declareQueue({
+      name: 'ttl',
+      arguments: { 'x-message-ttl': 30, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'dlq' },
+    });
     s.publish(msg('', 'ttl', 'old', { expiration: '10000' }));
     const sink = collector();
     await s.consume('dlq', { noAck: true }, sink);
     const [d] = await sink.next(1);
     const death = (d!.message.properties.headers!['x-death'] as Record<string, unknown>[])[0]!;
-    expect(death).toMatchObject({ reason: 'expired', queue: 'ttl', count: 1, 'original-expiration': '10000' });
+    expect(death).toMatchObject({
+      reason: 'expired',
+      queue: 'ttl',
+      count: 1,
+      'original-expiration': '10000',
+    });
     expect(d!.message.properties.expiration).toBeUndefined();
     expect(d!.routingKey).toBe('dlq');
   });
@@ -52,7 +60,10 @@ describe('queues', () => {
     const dl = { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'dlq' };
     await s.declareQueue({ name: 'head', arguments: { 'x-max-length': 2, ...dl } });
     await s.declareQueue({ name: 'rej', arguments: { 'x-max-length': 2, 'x-overflow': 'reject-publish' } });
-    await s.declareQueue({ name: 'rejdlx', arguments: { 'x-max-length-bytes': 4, 'x-overflow': 'reject-publish-dlx', ...dl } });
+    await s.declareQueue({
+      name: 'rejdlx',
+      arguments: { 'x-max-length-bytes': 4, 'x-overflow': 'reject-publish-dlx', ...dl },
+    });
     const outcomes: boolean[] = [];
     for (const q of ['head', 'rej', 'rejdlx']) {
       for (const b of ['aa', 'bb', 'cc']) s.publish(msg('', q, b), {}, (o) => outcomes.push(o.ok));
@@ -80,8 +91,16 @@ describe('queues', () => {
     await s.consume('q', {}, sink);
     await sink.next(5);
     await s.close();
-    const info = { id: 'other', protocol: 'internal' as const, remoteAddress: '127.0.0.1', remotePort: 1, localPort: 2 };
-    const s2 = broker.connect({ username: 'guest', tags: [] }, '/', info, { close: async () => {} }).openSession();
+    const info = {
+      id: 'other',
+      protocol: 'internal' as const,
+      remoteAddress: '127.0.0.1',
+      remotePort: 1,
+      localPort: 2,
+    };
+    const s2 = broker
+      .connect({ username: 'guest', tags: [] }, '/', info, { close: async () => {} })
+      .openSession();
     const got: Delivery[] = [];
     for (let r = await s2.get('q'); r; r = await s2.get('q')) got.push(r);
     expect(bodies(got)).toEqual(['0', '1', '2', '3', '4']);

@@ -11,7 +11,13 @@ class DurableMemoryStore extends MemoryStore {
   override readonly capabilities = { durable: true, sharedAcrossNodes: false, replicated: false };
 }
 
-const info = (id: string) => ({ id, protocol: 'internal' as const, remoteAddress: '127.0.0.1', remotePort: 1, localPort: 2 });
+const info = (id: string) => ({
+  id,
+  protocol: 'internal' as const,
+  remoteAddress: '127.0.0.1',
+  remotePort: 1,
+  localPort: 2,
+});
 
 async function session(broker: Broker, id = 'c1') {
   const p = await broker.authenticate({ username: 'guest', password: 'guest' }, info(id));
@@ -31,7 +37,10 @@ describe('recovery from a durable store', () => {
     await s.declareQueue({ name: 'temp', durable: false });
     await s.bindQueue('orders', 'events', 'order.*');
     const confirmed: boolean[] = [];
-    for (let i = 0; i < 5; i++) s.publish(msg('events', 'order.new', `p${i}`, { deliveryMode: 2, priority: i % 2 ? 5 : 0 }), {}, (o) => confirmed.push(o.ok));
+    for (let i = 0; i < 5; i++)
+      s.publish(msg('events', 'order.new', `p${i}`, { deliveryMode: 2, priority: i % 2 ? 5 : 0 }), {}, (o) =>
+        confirmed.push(o.ok),
+      );
     s.publish(msg('events', 'order.new', 'transient'));
     s.publish(msg('', 'temp', 'gone', { deliveryMode: 2 }));
     expect(await until(() => confirmed.length === 5)).toBe(true);

@@ -18,7 +18,9 @@ describe('routing', () => {
     s.publish(msg('amq.topic', 'a.b.d', 'lost'));
     s.publish(msg('amq.headers', '', 'headers', { headers: { size: 5 } }));
     s.publish(msg('amq.headers', '', 'lost', { headers: { color: 'blue' } }));
-    const counts = await Promise.all(['d', 'f1', 'f2', 't', 'h'].map((q) => s.declareQueue({ name: q, passive: true })));
+    const counts = await Promise.all(
+      ['d', 'f1', 'f2', 't', 'h'].map((q) => s.declareQueue({ name: q, passive: true })),
+    );
     expect(counts.map((c) => c.messageCount)).toEqual([1, 1, 1, 1, 1]);
   });
 
@@ -31,7 +33,9 @@ describe('routing', () => {
     s.publish(msg('amq.match', '', 'm', { headers: { a: 1 } }));
     expect((await s.declareQueue({ name: 'all', passive: true })).messageCount).toBe(1);
     expect((await s.declareQueue({ name: 'withx', passive: true })).messageCount).toBe(0);
-    await expect(s.bindQueue('all', 'amq.match', '', { 'x-match': 'some' })).rejects.toMatchObject({ replyCode: 406 });
+    await expect(s.bindQueue('all', 'amq.match', '', { 'x-match': 'some' })).rejects.toMatchObject({
+      replyCode: 406,
+    });
   });
 
   it('follows exchange-to-exchange bindings, survives cycles, and uses the alternate exchange', async () => {
@@ -55,7 +59,9 @@ describe('routing', () => {
 
   it('returns unroutable mandatory messages and refuses internal exchanges', async () => {
     const { session: s } = await brokerWithSession();
-    const outcome = await new Promise((r) => s.publish(msg('amq.direct', 'none', 'x'), { mandatory: true }, r));
+    const outcome = await new Promise((r) =>
+      s.publish(msg('amq.direct', 'none', 'x'), { mandatory: true }, r),
+    );
     expect(outcome).toEqual({ ok: true, returned: { replyCode: 312, replyText: 'NO_ROUTE' } });
     await s.declareExchange({ name: 'int', type: 'fanout', internal: true });
     expect(() => s.publish(msg('int', '', 'x'))).toThrow(BrokerError);
@@ -79,11 +85,15 @@ describe('routing', () => {
     await s.declareQueue({ name: 'q', durable: true });
     await expect(s.declareQueue({ name: 'q', durable: false })).rejects.toMatchObject({ replyCode: 406 });
     await expect(s.declareQueue({ name: 'amq.q' })).rejects.toMatchObject({ replyCode: 403 });
-    await expect(s.declareExchange({ name: 'amq.new', type: 'direct' })).rejects.toMatchObject({ replyCode: 403 });
+    await expect(s.declareExchange({ name: 'amq.new', type: 'direct' })).rejects.toMatchObject({
+      replyCode: 403,
+    });
     await expect(s.declareExchange({ name: 'x', type: 'nope' })).rejects.toMatchObject({ replyCode: 503 });
     await s.declareExchange({ name: 'x', type: 'direct' });
     await expect(s.declareExchange({ name: 'x', type: 'fanout' })).rejects.toMatchObject({ replyCode: 406 });
-    await expect(s.declareQueue({ name: 'missing', passive: true })).rejects.toMatchObject({ replyCode: 404 });
+    await expect(s.declareQueue({ name: 'missing', passive: true })).rejects.toMatchObject({
+      replyCode: 404,
+    });
   });
 });
 
@@ -91,6 +101,8 @@ describe('exclusive durable queues', () => {
   it('can be redeclared as declared', async () => {
     const { session: s } = await brokerWithSession();
     await s.declareQueue({ name: 'ex-durable', durable: true, exclusive: true });
-    await expect(s.declareQueue({ name: 'ex-durable', durable: true, exclusive: true })).resolves.toMatchObject({ queue: 'ex-durable' });
+    await expect(
+      s.declareQueue({ name: 'ex-durable', durable: true, exclusive: true }),
+    ).resolves.toMatchObject({ queue: 'ex-durable' });
   });
 });

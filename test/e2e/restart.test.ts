@@ -26,7 +26,13 @@ describe('restart on the embedded store', () => {
     await b.broker.setPermission('/', 'device', { configure: '.*', write: '.*', read: '.*' });
     const pub = await mqtt.connectAsync(b.mqttUrl!, auth);
     await pub.publishAsync('status/door', 'locked', { qos: 1, retain: true });
-    const device = await mqtt.connectAsync(b.mqttUrl!, { ...auth, username: 'device', password: 'pw', clientId: 'lock-7', clean: false });
+    const device = await mqtt.connectAsync(b.mqttUrl!, {
+      ...auth,
+      username: 'device',
+      password: 'pw',
+      clientId: 'lock-7',
+      clean: false,
+    });
     await device.subscribeAsync('cmd/lock-7/#', { qos: 1 });
     await device.endAsync();
     await pub.publishAsync('cmd/lock-7/open', 'at 9:00', { qos: 1 });
@@ -43,7 +49,13 @@ describe('restart on the embedded store', () => {
     b = await start();
     try {
       // The persistent session resumes with its backlog, as the device's own user.
-      const back = mqtt.connect(b.mqttUrl!, { ...auth, username: 'device', password: 'pw', clientId: 'lock-7', clean: false });
+      const back = mqtt.connect(b.mqttUrl!, {
+        ...auth,
+        username: 'device',
+        password: 'pw',
+        clientId: 'lock-7',
+        clean: false,
+      });
       const got: string[] = [];
       back.on('message', (topic, payload) => got.push(`${topic} ${payload.toString()}`));
       const present = await new Promise<boolean>((r) => back.once('connect', (ack) => r(ack.sessionPresent)));
@@ -54,7 +66,9 @@ describe('restart on the embedded store', () => {
       // The retained message, to a new subscriber.
       const late = await mqtt.connectAsync(b.mqttUrl!, auth);
       const retained: string[] = [];
-      late.on('message', (topic, payload, packet) => retained.push(`${topic} ${payload.toString()} ${packet.retain}`));
+      late.on('message', (topic, payload, packet) =>
+        retained.push(`${topic} ${payload.toString()} ${packet.retain}`),
+      );
       await late.subscribeAsync('status/+', { qos: 1 });
       await until(() => retained.length === 1);
       expect(retained).toEqual(['status/door locked true']);

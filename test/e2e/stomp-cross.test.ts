@@ -25,7 +25,11 @@ afterAll(async () => {
 function stomp(): Promise<Client> {
   return new Promise((resolve, reject) => {
     const c = stompit.connect(
-      { host: '127.0.0.1', port: broker.ports.stomp!, connectHeaders: { host: '/', login: 'guest', passcode: 'guest', 'heart-beat': '0,0' } },
+      {
+        host: '127.0.0.1',
+        port: broker.ports.stomp!,
+        connectHeaders: { host: '/', login: 'guest', passcode: 'guest', 'heart-beat': '0,0' },
+      },
       (err, client) => (err ? reject(err) : resolve(client)),
     );
     c.on('error', () => {});
@@ -38,7 +42,8 @@ interface Got {
   body: string;
 }
 
-const consumers = (): number => [...broker.broker.vhost('/').queues.values()].reduce((n, q) => n + q.consumerCount, 0);
+const consumers = (): number =>
+  [...broker.broker.vhost('/').queues.values()].reduce((n, q) => n + q.consumerCount, 0);
 
 /** Subscribes and collects messages with their headers; resolves once the broker has the subscription. */
 async function subscribe(c: Client, headers: Record<string, string>): Promise<Got[]> {
@@ -46,7 +51,12 @@ async function subscribe(c: Client, headers: Record<string, string>): Promise<Go
   const before = consumers();
   c.subscribe({ ack: 'auto', ...headers }, (err, msg) => {
     if (err) return;
-    msg.readString('utf8', (_e, body) => got.push({ headers: (msg as unknown as { headers: Record<string, string> }).headers, body: body ?? '' }));
+    msg.readString('utf8', (_e, body) =>
+      got.push({
+        headers: (msg as unknown as { headers: Record<string, string> }).headers,
+        body: body ?? '',
+      }),
+    );
   });
   await until(() => consumers() > before, 'a STOMP subscription');
   return got;
@@ -68,14 +78,28 @@ describe('STOMP <-> AMQP and MQTT', () => {
     const s = await stomp();
     await new Promise<void>((resolve, reject) => {
       const f = s.send(
-        { destination: '/queue/invoices', 'content-type': 'application/json', persistent: 'true', priority: '4', 'correlation-id': 'c-9', 'x-tenant': 'acme', receipt: 'r1' },
+        {
+          destination: '/queue/invoices',
+          'content-type': 'application/json',
+          persistent: 'true',
+          priority: '4',
+          'correlation-id': 'c-9',
+          'x-tenant': 'acme',
+          receipt: 'r1',
+        },
         { onReceipt: () => resolve(), onError: reject } as Client.SendOptions,
       );
       f.end('{"total":42}');
     });
     const m = await ch.get('invoices', { noAck: true });
     expect(m && m.content.toString()).toBe('{"total":42}');
-    expect(m && m.properties).toMatchObject({ contentType: 'application/json', deliveryMode: 2, priority: 4, correlationId: 'c-9', headers: { 'x-tenant': 'acme' } });
+    expect(m && m.properties).toMatchObject({
+      contentType: 'application/json',
+      deliveryMode: 2,
+      priority: 4,
+      correlationId: 'c-9',
+      headers: { 'x-tenant': 'acme' },
+    });
     await conn.close();
   });
 
@@ -113,7 +137,11 @@ describe('STOMP <-> AMQP and MQTT', () => {
   it('delivers an MQTT sensor reading to a STOMP /topic/ subscriber', async () => {
     const s = await stomp();
     const got = await subscribe(s, { destination: '/topic/sensors.*.temp' });
-    const sensor = await mqtt.connectAsync(broker.mqttUrl!, { username: 'guest', password: 'guest', reconnectPeriod: 0 });
+    const sensor = await mqtt.connectAsync(broker.mqttUrl!, {
+      username: 'guest',
+      password: 'guest',
+      reconnectPeriod: 0,
+    });
     await sensor.publishAsync('sensors/hall/temp', '19.0', { qos: 1 });
     await until(() => got.length === 1, 'the STOMP topic delivery');
     expect(got[0]!.body).toBe('19.0');
@@ -122,13 +150,20 @@ describe('STOMP <-> AMQP and MQTT', () => {
   });
 
   it('delivers a STOMP SEND to /topic/ to an MQTT subscriber', async () => {
-    const device = await mqtt.connectAsync(broker.mqttUrl!, { username: 'guest', password: 'guest', reconnectPeriod: 0 });
+    const device = await mqtt.connectAsync(broker.mqttUrl!, {
+      username: 'guest',
+      password: 'guest',
+      reconnectPeriod: 0,
+    });
     const got: string[] = [];
     device.on('message', (topic, payload) => got.push(`${topic} ${payload.toString()}`));
     await device.subscribeAsync('display/+/text', { qos: 1 });
     const s = await stomp();
     await new Promise<void>((resolve, reject) => {
-      const f = s.send({ destination: '/topic/display.lobby.text', persistent: 'true', receipt: 'r2' }, { onReceipt: () => resolve(), onError: reject } as Client.SendOptions);
+      const f = s.send({ destination: '/topic/display.lobby.text', persistent: 'true', receipt: 'r2' }, {
+        onReceipt: () => resolve(),
+        onError: reject,
+      } as Client.SendOptions);
       f.end('welcome');
     });
     await until(() => got.length === 1, 'the MQTT delivery');
@@ -138,7 +173,10 @@ describe('STOMP <-> AMQP and MQTT', () => {
 
   it('filters AMQP-published messages with a STOMP selector on their headers', async () => {
     const s = await stomp();
-    const got = await subscribe(s, { destination: '/queue/orders-eu', selector: "region = 'eu' AND amount > 100" });
+    const got = await subscribe(s, {
+      destination: '/queue/orders-eu',
+      selector: "region = 'eu' AND amount > 100",
+    });
     const conn = await amqp.connect(broker.amqpUrl!);
     const ch = await conn.createConfirmChannel();
     const orders: [string, number][] = [
@@ -147,7 +185,8 @@ describe('STOMP <-> AMQP and MQTT', () => {
       ['eu', 150],
       ['eu', 101],
     ];
-    for (const [region, amount] of orders) ch.sendToQueue('orders-eu', Buffer.from(`${region}-${amount}`), { headers: { region, amount } });
+    for (const [region, amount] of orders)
+      ch.sendToQueue('orders-eu', Buffer.from(`${region}-${amount}`), { headers: { region, amount } });
     await ch.waitForConfirms();
     await until(() => got.length === 2, 'the selected messages');
     expect(got.map((g) => g.body)).toEqual(['eu-150', 'eu-101']);

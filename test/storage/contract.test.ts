@@ -283,7 +283,12 @@ for (const backend of backends) {
       expect(r4!.message.body.toString()).toBe('shared');
       expect(Buffer.isBuffer(r4!.message.body)).toBe(true);
       expect(r5).toMatchObject({ vhost: '/', queue: 'p', messageId: 5, deliveryCount: 1, expiresAt: 0 });
-      expect(r5!.message).toMatchObject({ id: 5, exchange: 'amq.topic', routingKey: 'k.5', properties: { headers: { n: 5 } } });
+      expect(r5!.message).toMatchObject({
+        id: 5,
+        exchange: 'amq.topic',
+        routingKey: 'k.5',
+        properties: { headers: { n: 5 } },
+      });
       // Written and removed entries show up at once (no restart needed).
       await s.remove([{ vhost: '/', queue: 'p', messageId: 2 }]);
       await s.enqueue([entry('p', message(21))]);
@@ -292,18 +297,24 @@ for (const backend of backends) {
       await s.dropQueue({ vhost: '/', queue: 'p' });
       expect(await ids(0, 100)).toEqual([]);
       expect(await s.countEntries({ vhost: '/', queue: 'p' })).toBe(0);
-      expect((await s.readEntries({ vhost: '/', queue: 'other' }, 0, 10)).map((r) => r.messageId)).toEqual([4, 6]);
+      expect((await s.readEntries({ vhost: '/', queue: 'other' }, 0, 10)).map((r) => r.messageId)).toEqual([
+        4, 6,
+      ]);
     });
 
     it('marks a FIFO queue delivered through an id: older entries of that queue only, not later ones, gone with the queue', async () => {
       fx = await backend.fresh();
       let s = await open();
       await s.open();
-      await s.enqueue([1, 2, 4, 7].map((id) => entry('fifo', message(id))).concat([entry('other', message(3))]));
+      await s.enqueue(
+        [1, 2, 4, 7].map((id) => entry('fifo', message(id))).concat([entry('other', message(3))]),
+      );
       // What the core does, with the cheap form where the backend has it.
       const markThrough = async (store: Store, queue: string, id: number) => {
         if (store.markDeliveredThrough) return store.markDeliveredThrough({ vhost: '/', queue }, id);
-        const older = (await store.readEntries({ vhost: '/', queue }, 0, 1000)).filter((r) => r.messageId <= id);
+        const older = (await store.readEntries({ vhost: '/', queue }, 0, 1000)).filter(
+          (r) => r.messageId <= id,
+        );
         return store.markDelivered(older.map((r) => ({ vhost: '/', queue, messageId: r.messageId })));
       };
       await markThrough(s, 'fifo', 2);

@@ -122,7 +122,12 @@ async function verify(url: string, ledger: Ledger, published: number): Promise<n
   return n;
 }
 
-async function verifyQueue(url: string, queue: QueueName, ledger: Ledger, published: number): Promise<number> {
+async function verifyQueue(
+  url: string,
+  queue: QueueName,
+  ledger: Ledger,
+  published: number,
+): Promise<number> {
   const conn = await amqp.connect(url);
   const ch = await conn.createChannel();
   const seen = new Map<number, boolean>();
@@ -143,7 +148,8 @@ async function verifyQueue(url: string, queue: QueueName, ledger: Ledger, publis
   });
   expect(twice, `messages found twice in ${queue}`).toEqual([]);
   for (const id of ledger.confirmed) {
-    if (!ledger.acked[queue].has(id)) expect(seen.has(id), `confirmed message ${id} lost from ${queue}`).toBe(true);
+    if (!ledger.acked[queue].has(id))
+      expect(seen.has(id), `confirmed message ${id} lost from ${queue}`).toBe(true);
   }
   for (const [id, redelivered] of seen) {
     // Acked messages may come back (the ack may not have been stored); unknown ones may not.

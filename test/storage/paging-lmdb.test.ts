@@ -9,7 +9,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Broker, type Session } from '@junction/core';
 import { LmdbStore } from '@junction/storage-lmdb';
 
-const info = (id: string) => ({ id, protocol: 'internal' as const, remoteAddress: '127.0.0.1', remotePort: 1, localPort: 2 });
+const info = (id: string) => ({
+  id,
+  protocol: 'internal' as const,
+  remoteAddress: '127.0.0.1',
+  remotePort: 1,
+  localPort: 2,
+});
 const dirs: string[] = [];
 const brokers: Broker[] = [];
 afterEach(async () => {
@@ -29,8 +35,10 @@ function publish(s: Session, from: number, to: number): Promise<unknown> {
   for (let i = from; i < to; i++) {
     all.push(
       new Promise((resolve, reject) =>
-        s.publish({ exchange: '', routingKey: 'deep', body: Buffer.from(String(i)), properties: { deliveryMode: 2 } }, {}, (o) =>
-          o.ok ? resolve() : reject(new Error('nacked')),
+        s.publish(
+          { exchange: '', routingKey: 'deep', body: Buffer.from(String(i)), properties: { deliveryMode: 2 } },
+          {},
+          (o) => (o.ok ? resolve() : reject(new Error('nacked'))),
         ),
       ),
     );
@@ -43,19 +51,23 @@ function consume(s: Session, n: number): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`timed out with ${got.length} of ${n}`)), 15_000);
     s.qos(50, false);
-    const tag = s.consume('deep', {}, {
-      deliver(d) {
-        got.push(d.message.body.toString());
-        setImmediate(() => s.settle(d.deliveryTag, 'ack'));
-        if (got.length === n) {
-          clearTimeout(timer);
-          // Stop consuming, let the last acks go out, then report.
-          void tag.then((t) => s.cancel(t)).then(() => setTimeout(() => resolve(got), 20));
-        }
-        return true;
+    const tag = s.consume(
+      'deep',
+      {},
+      {
+        deliver(d) {
+          got.push(d.message.body.toString());
+          setImmediate(() => s.settle(d.deliveryTag, 'ack'));
+          if (got.length === n) {
+            clearTimeout(timer);
+            // Stop consuming, let the last acks go out, then report.
+            void tag.then((t) => s.cancel(t)).then(() => setTimeout(() => resolve(got), 20));
+          }
+          return true;
+        },
+        cancelled() {},
       },
-      cancelled() {},
-    });
+    );
   });
 }
 
@@ -96,14 +108,18 @@ describe('deep-queue paging on LMDB', () => {
     const got: string[] = [];
     await new Promise<void>((resolve) => {
       a.s.qos(150, false);
-      void a.s.consume('deep', {}, {
-        deliver(d) {
-          got.push(d.message.body.toString());
-          if (got.length === 150) resolve();
-          return true;
+      void a.s.consume(
+        'deep',
+        {},
+        {
+          deliver(d) {
+            got.push(d.message.body.toString());
+            if (got.length === 150) resolve();
+            return true;
+          },
+          cancelled() {},
         },
-        cancelled() {},
-      });
+      );
     });
     await a.broker.close();
     brokers.length = 0;
@@ -111,14 +127,18 @@ describe('deep-queue paging on LMDB', () => {
     const flags: [string, boolean][] = [];
     await new Promise<void>((resolve) => {
       b.s.qos(300, false);
-      void b.s.consume('deep', {}, {
-        deliver(d) {
-          flags.push([d.message.body.toString(), d.redelivered]);
-          if (flags.length === 300) resolve();
-          return true;
+      void b.s.consume(
+        'deep',
+        {},
+        {
+          deliver(d) {
+            flags.push([d.message.body.toString(), d.redelivered]);
+            if (flags.length === 300) resolve();
+            return true;
+          },
+          cancelled() {},
         },
-        cancelled() {},
-      });
+      );
     });
     expect(got).toEqual(range(0, 150));
     expect(flags).toEqual(range(0, 300).map((id, i) => [id, i < 150]));

@@ -60,7 +60,10 @@ export class UserStore {
   setPermission(vhost: string, user: string, p: Permission): void {
     let perms = this.permissions.get(vhost);
     if (!perms) this.permissions.set(vhost, (perms = new Map()));
-    perms.set(user, { ...p, regex: { configure: anchored(p.configure), write: anchored(p.write), read: anchored(p.read) } });
+    perms.set(user, {
+      ...p,
+      regex: { configure: anchored(p.configure), write: anchored(p.write), read: anchored(p.read) },
+    });
   }
 
   clearPermission(vhost: string, user: string): boolean {
@@ -79,7 +82,8 @@ export class UserStore {
   allPermissions(): { vhost: string; user: string; permission: Permission }[] {
     const out: { vhost: string; user: string; permission: Permission }[] = [];
     for (const [vhost, perms] of this.permissions) {
-      for (const [user, p] of perms) out.push({ vhost, user, permission: { configure: p.configure, write: p.write, read: p.read } });
+      for (const [user, p] of perms)
+        out.push({ vhost, user, permission: { configure: p.configure, write: p.write, read: p.read } });
     }
     return out;
   }
@@ -107,6 +111,9 @@ function anchored(pattern: string): RegExp {
   try {
     return new RegExp(pattern);
   } catch {
-    throw new BrokerError('PRECONDITION_FAILED', `PRECONDITION_FAILED - invalid permission regex '${pattern}'`);
+    throw new BrokerError(
+      'PRECONDITION_FAILED',
+      `PRECONDITION_FAILED - invalid permission regex '${pattern}'`,
+    );
   }
 }

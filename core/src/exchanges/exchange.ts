@@ -59,7 +59,11 @@ function stableStringify(v: unknown): string {
     if (typeof val === 'bigint') return `${val}n`;
     if (val && typeof val === 'object' && !Array.isArray(val) && !Buffer.isBuffer(val)) {
       const o = val as Record<string, unknown>;
-      return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
+      return Object.fromEntries(
+        Object.keys(o)
+          .sort()
+          .map((k) => [k, o[k]]),
+      );
     }
     return val;
   });

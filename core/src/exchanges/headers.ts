@@ -15,7 +15,9 @@ function mode(args: FieldTable): MatchMode {
   const m = args['x-match'];
   if (m === undefined) return 'all';
   if (typeof m !== 'string' || !modes.has(m)) {
-    throw preconditionFailed(`invalid x-match field value ${JSON.stringify(String(m))}; expected one of all, any, all-with-x, any-with-x`);
+    throw preconditionFailed(
+      `invalid x-match field value ${JSON.stringify(String(m))}; expected one of all, any, all-with-x, any-with-x`,
+    );
   }
   return m as MatchMode;
 }

@@ -9,7 +9,9 @@ import { topicExchange } from './topic.js';
 export class ExchangeTypeRegistry {
   private readonly types = new Map<string, ExchangeType>();
 
-  constructor(types: readonly ExchangeType[] = [directExchange, fanoutExchange, topicExchange, headersExchange]) {
+  constructor(
+    types: readonly ExchangeType[] = [directExchange, fanoutExchange, topicExchange, headersExchange],
+  ) {
     for (const t of types) this.register(t);
   }
 

@@ -24,7 +24,9 @@ export function route(scope: RoutingScope, exchange: Exchange, msg: Routable): Q
   const out = new Set<Queue>();
   walk(scope, exchange, msg, out, new Set());
   // Each extra key is a routing of its own through the whole graph.
-  if (cc) for (const key of cc) walk(scope, exchange, { routingKey: key, properties: msg.properties }, out, new Set());
+  if (cc)
+    for (const key of cc)
+      walk(scope, exchange, { routingKey: key, properties: msg.properties }, out, new Set());
   return [...out];
 }
 

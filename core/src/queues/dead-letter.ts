@@ -27,7 +27,11 @@ export function deadLetteredMessage(
   if (i >= 0) {
     const prev = deaths[i]!;
     deaths.splice(i, 1);
-    deaths.unshift({ ...prev, count: Number(prev['count'] ?? 0) + 1, time: { '!': 'timestamp', value: Math.floor(now / 1000) } });
+    deaths.unshift({
+      ...prev,
+      count: Number(prev['count'] ?? 0) + 1,
+      time: { '!': 'timestamp', value: Math.floor(now / 1000) },
+    });
   } else {
     const death: FieldTable = {
       count: 1,
@@ -52,7 +56,12 @@ export function deadLetteredMessage(
   headers['x-last-death-queue'] = queue;
   headers['x-last-death-exchange'] = msg.exchange;
   props.headers = headers;
-  return { exchange: deadLetterExchange, routingKey: routingKey ?? msg.routingKey, properties: props, body: msg.body };
+  return {
+    exchange: deadLetterExchange,
+    routingKey: routingKey ?? msg.routingKey,
+    properties: props,
+    body: msg.body,
+  };
 }
 
 /**

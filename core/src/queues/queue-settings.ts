@@ -45,24 +45,35 @@ function minDefined(a: number | undefined, b: number | undefined): number | unde
 }
 
 export function queueSettings(args: FieldTable, policy: PolicyDefinition = {}): QueueSettings {
-  const overflow = str(args['x-overflow'], 'x-overflow') ?? str(policy['overflow'], 'overflow') ?? 'drop-head';
+  const overflow =
+    str(args['x-overflow'], 'x-overflow') ?? str(policy['overflow'], 'overflow') ?? 'drop-head';
   if (!overflows.has(overflow)) throw preconditionFailed(`invalid arg 'x-overflow': '${overflow}'`);
   const sac = args['x-single-active-consumer'];
   if (sac !== undefined && typeof sac !== 'boolean') {
     throw preconditionFailed(`invalid arg 'x-single-active-consumer': expected a boolean`);
   }
   return {
-    maxPriority: int(args['x-max-priority'], 'x-max-priority', 0, 255) ?? int(policy['max-priority'], 'max-priority', 0, 255) ?? 0,
-    messageTtl: minDefined(int(args['x-message-ttl'], 'x-message-ttl', 0), int(policy['message-ttl'], 'message-ttl', 0)),
+    maxPriority:
+      int(args['x-max-priority'], 'x-max-priority', 0, 255) ??
+      int(policy['max-priority'], 'max-priority', 0, 255) ??
+      0,
+    messageTtl: minDefined(
+      int(args['x-message-ttl'], 'x-message-ttl', 0),
+      int(policy['message-ttl'], 'message-ttl', 0),
+    ),
     expires: minDefined(int(args['x-expires'], 'x-expires', 1), int(policy['expires'], 'expires', 1)),
-    maxLength: minDefined(int(args['x-max-length'], 'x-max-length', 0), int(policy['max-length'], 'max-length', 0)),
+    maxLength: minDefined(
+      int(args['x-max-length'], 'x-max-length', 0),
+      int(policy['max-length'], 'max-length', 0),
+    ),
     maxLengthBytes: minDefined(
       int(args['x-max-length-bytes'], 'x-max-length-bytes', 0),
       int(policy['max-length-bytes'], 'max-length-bytes', 0),
     ),
     overflow: overflow as Overflow,
     deadLetterExchange:
-      str(args['x-dead-letter-exchange'], 'x-dead-letter-exchange') ?? str(policy['dead-letter-exchange'], 'dead-letter-exchange'),
+      str(args['x-dead-letter-exchange'], 'x-dead-letter-exchange') ??
+      str(policy['dead-letter-exchange'], 'dead-letter-exchange'),
     deadLetterRoutingKey:
       str(args['x-dead-letter-routing-key'], 'x-dead-letter-routing-key') ??
       str(policy['dead-letter-routing-key'], 'dead-letter-routing-key'),

@@ -109,7 +109,14 @@ export class Queue implements Destination {
   /** Delivered, not yet settled. */
   unacked = 0;
   readonly consumers: ConsumerSet;
-  readonly stats: QueueStats = { published: 0, delivered: 0, acked: 0, redelivered: 0, deadLettered: 0, dropped: 0 };
+  readonly stats: QueueStats = {
+    published: 0,
+    delivered: 0,
+    acked: 0,
+    redelivered: 0,
+    deadLettered: 0,
+    dropped: 0,
+  };
   deleted = false;
   /** Publishers held back by this queue's backlog (flow.ts). */
   readonly flowHolders = new Set<FlowHolder>();
@@ -197,7 +204,11 @@ export class Queue implements Destination {
 
   /** Applies new settings from a policy change; priority levels are fixed at declaration. */
   updateSettings(settings: QueueSettings): void {
-    this.settings = { ...settings, maxPriority: this.settings.maxPriority, singleActiveConsumer: this.settings.singleActiveConsumer };
+    this.settings = {
+      ...settings,
+      maxPriority: this.settings.maxPriority,
+      singleActiveConsumer: this.settings.singleActiveConsumer,
+    };
     this.mayExpire ||= settings.messageTtl !== undefined;
     this.enforceLimits();
     this.touch();
@@ -208,7 +219,13 @@ export class Queue implements Destination {
    * Adds a message. `ttl` is the message's own expiration in ms (undefined: none).
    * Returns the entry, or 'rejected' when a reject-publish limit refused it.
    */
-  enqueue(msg: Message, messageId: number, ttl: number | undefined, persisted: boolean, now: number): EnqueueResult {
+  enqueue(
+    msg: Message,
+    messageId: number,
+    ttl: number | undefined,
+    persisted: boolean,
+    now: number,
+  ): EnqueueResult {
     const s = this.settings;
     const size = msg.body.length;
     if (s.overflow !== 'drop-head' && this.wouldOverflow(size)) {
@@ -219,7 +236,8 @@ export class Queue implements Destination {
       }
       return 'rejected';
     }
-    const effectiveTtl = ttl === undefined ? s.messageTtl : s.messageTtl === undefined ? ttl : Math.min(ttl, s.messageTtl);
+    const effectiveTtl =
+      ttl === undefined ? s.messageTtl : s.messageTtl === undefined ? ttl : Math.min(ttl, s.messageTtl);
     const expiresAt = effectiveTtl === undefined ? 0 : now + effectiveTtl;
     const entry = this.entry(msg, messageId, expiresAt, persisted, size);
     this.stats.published++;
@@ -228,14 +246,16 @@ export class Queue implements Destination {
       if (effectiveTtl === 0) this.giveUp([entry], 'expired');
       else {
         this.appendTail(entry);
-        if (this.host.events.observed) this.host.events.emit('enqueued', { vhost: this.host.name, queue: this.name, message: msg });
+        if (this.host.events.observed)
+          this.host.events.emit('enqueued', { vhost: this.host.name, queue: this.name, message: msg });
         if (s.maxLength !== undefined || s.maxLengthBytes !== undefined) this.enforceLimits();
       }
       return entry;
     }
     this.ready.push(entry);
     this.memBytes += size;
-    if (this.host.events.observed) this.host.events.emit('enqueued', { vhost: this.host.name, queue: this.name, message: msg });
+    if (this.host.events.observed)
+      this.host.events.emit('enqueued', { vhost: this.host.name, queue: this.name, message: msg });
     if (expiresAt !== 0) this.mayExpire = true;
     this.dispatch();
     if (s.maxLength !== undefined || s.maxLengthBytes !== undefined) this.enforceLimits();
@@ -247,7 +267,13 @@ export class Queue implements Destination {
     return entry;
   }
 
-  private entry(msg: Message, messageId: number, expiresAt: number, persisted: boolean, size: number): QueuedMessage {
+  private entry(
+    msg: Message,
+    messageId: number,
+    expiresAt: number,
+    persisted: boolean,
+    size: number,
+  ): QueuedMessage {
     return {
       seq: this.nextSeq++,
       messageId,
@@ -262,7 +288,11 @@ export class Queue implements Destination {
 
   /** Puts back an entry recovered from the store (restart): no dispatch, no events. */
   restore(entry: Omit<QueuedMessage, 'seq'>): void {
-    const e: QueuedMessage = { ...entry, seq: this.nextSeq++, priority: this.ready.levelOf(entry.msg.properties.priority) };
+    const e: QueuedMessage = {
+      ...entry,
+      seq: this.nextSeq++,
+      priority: this.ready.levelOf(entry.msg.properties.priority),
+    };
     this.ready.push(e);
     this.memBytes += e.size;
     if (e.expiresAt !== 0) {
@@ -299,7 +329,13 @@ export class Queue implements Destination {
         last.bytes += entry.size;
         last.maxId = entry.messageId;
       } else {
-        this.tail.push({ kind: 'paged', after: entry.messageId - 1, maxId: entry.messageId, count: 1, bytes: entry.size });
+        this.tail.push({
+          kind: 'paged',
+          after: entry.messageId - 1,
+          maxId: entry.messageId,
+          count: 1,
+          bytes: entry.size,
+        });
       }
     } else {
       if (last?.kind === 'mem') {
@@ -443,7 +479,13 @@ export class Queue implements Destination {
     } else {
       this.stats.dropped += entries.length;
       if (this.host.events.observed) {
-        for (const e of entries) this.host.events.emit('dropped', { vhost: this.host.name, queue: this.name, message: e.msg, reason });
+        for (const e of entries)
+          this.host.events.emit('dropped', {
+            vhost: this.host.name,
+            queue: this.name,
+            message: e.msg,
+            reason,
+          });
       }
     }
   }
@@ -534,7 +576,8 @@ export class Queue implements Destination {
       this.memBytes -= e.size;
       this.stats.delivered++;
       if (e.deliveryCount > 0) this.stats.redelivered++;
-      if (e.persisted && e.deliveryCount === 0) this.host.firstDelivery(this, e, this.settings.maxPriority === 0);
+      if (e.persisted && e.deliveryCount === 0)
+        this.host.firstDelivery(this, e, this.settings.maxPriority === 0);
       return e;
     }
   }
@@ -544,7 +587,8 @@ export class Queue implements Destination {
     if (wasUnacked) this.unacked--;
     this.stats.acked++;
     if (e.persisted) this.host.forget(this, [e]);
-    if (this.host.events.observed) this.host.events.emit('acked', { vhost: this.host.name, queue: this.name, message: e.msg });
+    if (this.host.events.observed)
+      this.host.events.emit('acked', { vhost: this.host.name, queue: this.name, message: e.msg });
   }
 
   /** A delivery comes back: to its original place, flagged redelivered. */
@@ -553,7 +597,8 @@ export class Queue implements Destination {
     if (this.deleted) return;
     this.ready.requeue(e);
     this.memBytes += e.size;
-    if (this.host.events.observed) this.host.events.emit('requeued', { vhost: this.host.name, queue: this.name, message: e.msg });
+    if (this.host.events.observed)
+      this.host.events.emit('requeued', { vhost: this.host.name, queue: this.name, message: e.msg });
     this.enforceLimits();
   }
 
@@ -568,13 +613,19 @@ export class Queue implements Destination {
     this.consumers.add(c);
     this.hadConsumer = true;
     this.touch();
-    if (this.host.events.observed) this.host.events.emit('consumerAdded', { vhost: this.host.name, queue: this.name, consumerTag: c.tag });
+    if (this.host.events.observed)
+      this.host.events.emit('consumerAdded', { vhost: this.host.name, queue: this.name, consumerTag: c.tag });
     if (dispatchNow) this.dispatch();
   }
 
   removeConsumer(c: Consumer): void {
     if (!this.consumers.remove(c)) return;
-    if (this.host.events.observed) this.host.events.emit('consumerRemoved', { vhost: this.host.name, queue: this.name, consumerTag: c.tag });
+    if (this.host.events.observed)
+      this.host.events.emit('consumerRemoved', {
+        vhost: this.host.name,
+        queue: this.name,
+        consumerTag: c.tag,
+      });
     this.touch();
     // AMQP 0-9-1 queue.declare auto-delete: deleted when its last consumer is gone (never if it had none).
     if (this.options.autoDelete && this.hadConsumer && this.consumers.size === 0) this.host.unused(this);
@@ -597,7 +648,13 @@ export class Queue implements Destination {
     this.host.forget(this, all);
     this.stats.dropped += all.length + paged;
     if (this.host.events.observed) {
-      for (const e of all) this.host.events.emit('dropped', { vhost: this.host.name, queue: this.name, message: e.msg, reason: 'purged' });
+      for (const e of all)
+        this.host.events.emit('dropped', {
+          vhost: this.host.name,
+          queue: this.name,
+          message: e.msg,
+          reason: 'purged',
+        });
     }
     return all.length + paged;
   }

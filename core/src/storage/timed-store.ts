@@ -7,14 +7,24 @@
 import type { BrokerEvents } from '../events.js';
 import type { Store } from './store.js';
 
-export type StoreOperation = 'enqueue' | 'remove' | 'markDelivered' | 'dropQueue' | 'writeDefinitions' | 'putRetained' | 'putMqttSession';
+export type StoreOperation =
+  | 'enqueue'
+  | 'remove'
+  | 'markDelivered'
+  | 'dropQueue'
+  | 'writeDefinitions'
+  | 'putRetained'
+  | 'putMqttSession';
 
 export function timedStore(store: Store, events: BrokerEvents): Store {
-  const timed = <A extends unknown[]>(operation: StoreOperation, fn: (...args: A) => Promise<void>) =>
+  const timed =
+    <A extends unknown[]>(operation: StoreOperation, fn: (...args: A) => Promise<void>) =>
     (...args: A): Promise<void> => {
       if (!events.observed) return fn(...args);
       const t0 = performance.now();
-      return fn(...args).then(() => events.emit('storeCommit', { operation, seconds: (performance.now() - t0) / 1000 }));
+      return fn(...args).then(() =>
+        events.emit('storeCommit', { operation, seconds: (performance.now() - t0) / 1000 }),
+      );
     };
   return {
     get capabilities() {
@@ -27,14 +37,18 @@ export function timedStore(store: Store, events: BrokerEvents): Store {
     remove: timed('remove', (entries) => store.remove(entries)),
     markDelivered: timed('markDelivered', (entries) => store.markDelivered(entries)),
     ...(store.markDeliveredThrough
-      ? { markDeliveredThrough: timed('markDelivered', (queue, id) => store.markDeliveredThrough!(queue, id)) }
+      ? {
+          markDeliveredThrough: timed('markDelivered', (queue, id) => store.markDeliveredThrough!(queue, id)),
+        }
       : {}),
     dropQueue: timed('dropQueue', (queue) => store.dropQueue(queue)),
     readEntries: (queue, afterMessageId, limit) => store.readEntries(queue, afterMessageId, limit),
     countEntries: (queue) => store.countEntries(queue),
     putRetained: timed('putRetained', (vhost, topic, msg) => store.putRetained(vhost, topic, msg)),
     retained: (vhost) => store.retained(vhost),
-    putMqttSession: timed('putMqttSession', (vhost, clientId, state) => store.putMqttSession(vhost, clientId, state)),
+    putMqttSession: timed('putMqttSession', (vhost, clientId, state) =>
+      store.putMqttSession(vhost, clientId, state),
+    ),
     mqttSessions: (vhost) => store.mqttSessions(vhost),
   };
 }

@@ -13,7 +13,13 @@ import { rate as deliveryRate, sleep, startWorker, stopAll, type Scenario } from
 let uniq = 0;
 
 /** 1 producer -> exchange -> `queues` queues -> one consumer each; throughput = deliveries/s summed. */
-export function throughput(name: string, size: number, confirms: boolean, queues: number, persistent = false): Scenario {
+export function throughput(
+  name: string,
+  size: number,
+  confirms: boolean,
+  queues: number,
+  persistent = false,
+): Scenario {
   return {
     name,
     protocols: ['amqp'],

@@ -68,7 +68,7 @@ function descendant(root: number | undefined, pattern: RegExp): number | undefin
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3] ?? '' }));
   const below = new Set([root]);
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const p of procs)
       if (below.has(p.ppid) && !below.has(p.pid)) {
@@ -118,11 +118,18 @@ export function junctionCommand(ports: { amqp: number; mqtt: number; stomp: numb
  * store for the persistent ones (`junction-embedded` in a temp data dir, `junction-redis` on a
  * private redis-server with AOF and appendfsync always).
  */
-export async function startJunction(storage: 'memory' | 'embedded' | 'redis' = 'memory'): Promise<RunningPeer> {
+export async function startJunction(
+  storage: 'memory' | 'embedded' | 'redis' = 'memory',
+): Promise<RunningPeer> {
   const ports = { amqp: await freePort(), mqtt: await freePort(), stomp: await freePort() };
   const dir = storage === 'memory' ? undefined : mkdtempSync(join(tmpdir(), 'junction-bench-store-'));
   const redis = storage === 'redis' ? await startRedisServer(dir!) : undefined;
-  const spec = storage === 'embedded' ? ['--storage', 'embedded', '--data-dir', dir!] : storage === 'redis' ? ['--storage', redis!.url] : [];
+  const spec =
+    storage === 'embedded'
+      ? ['--storage', 'embedded', '--data-dir', dir!]
+      : storage === 'redis'
+        ? ['--storage', redis!.url]
+        : [];
   const command = junctionCommand(ports).concat(spec);
   const child = spawn(process.execPath, command, { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitForPort(ports.amqp, 15_000, 'Junction');
@@ -150,7 +157,22 @@ async function startRedisServer(dir: string): Promise<{ url: string; stop(): Pro
   const port = await freePort();
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no'],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--save',
+      '',
+      '--daemonize',
+      'no',
+    ],
     { stdio: 'ignore' },
   );
   await waitForPort(port, 15_000, 'redis-server');

@@ -30,7 +30,17 @@ export function backlog(total: number): Scenario {
       const rssBefore = target.rss();
       try {
         const t0 = performance.now();
-        const producer = await startWorker({ kind: 'produce', url, exchange: '', routingKey: queue, size: 1024, confirms: true, window: 256, persistent: true, limit: total });
+        const producer = await startWorker({
+          kind: 'produce',
+          url,
+          exchange: '',
+          routingKey: queue,
+          size: 1024,
+          confirms: true,
+          window: 256,
+          persistent: true,
+          limit: total,
+        });
         for (;;) {
           const { count } = await producer.ask<{ count: number }>('count');
           if (count >= total) break;
@@ -52,9 +62,20 @@ export function backlog(total: number): Scenario {
           { scenario: name, metric: 'fill msg/s (confirmed)', better: 'higher', value: total / fillSeconds },
           { scenario: name, metric: 'drain msg/s', better: 'higher', value: total / drainSeconds },
         ];
-        if (rssFull !== undefined) out.push({ scenario: name, metric: 'broker MiB RSS, backlog full', better: 'lower', value: rssFull / 2 ** 20 });
+        if (rssFull !== undefined)
+          out.push({
+            scenario: name,
+            metric: 'broker MiB RSS, backlog full',
+            better: 'lower',
+            value: rssFull / 2 ** 20,
+          });
         if (rssFull !== undefined && rssBefore !== undefined) {
-          out.push({ scenario: name, metric: 'broker RSS growth, % of the backlog bytes', better: 'lower', value: ((rssFull - rssBefore) / (total * 1024)) * 100 });
+          out.push({
+            scenario: name,
+            metric: 'broker RSS growth, % of the backlog bytes',
+            better: 'lower',
+            value: ((rssFull - rssBefore) / (total * 1024)) * 100,
+          });
         }
         return out;
       } finally {

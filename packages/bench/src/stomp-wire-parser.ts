@@ -224,7 +224,10 @@ export class FrameParser {
         this.h.receipt(rcptS < 0 ? '' : unescape(buf.toString('utf8', rcptS, rcptE)));
         break;
       case Cmd.Error:
-        this.h.error(msgS < 0 ? '' : unescape(buf.toString('utf8', msgS, msgE)), buf.toString('utf8', bodyStart, bodyEnd));
+        this.h.error(
+          msgS < 0 ? '' : unescape(buf.toString('utf8', msgS, msgE)),
+          buf.toString('utf8', bodyStart, bodyEnd),
+        );
         break;
       case Cmd.Connected:
         this.h.connected();

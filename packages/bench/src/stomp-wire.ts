@@ -14,7 +14,11 @@ const escapeValue = (s: string): string =>
   s.replace(/[\\\r\n:]/g, (c) => (c === '\\' ? '\\\\' : c === '\r' ? '\\r' : c === '\n' ? '\\n' : '\\c'));
 
 /** A whole frame: command, 1.2-escaped headers, body, NUL. */
-export function frame(command: string, headers: Record<string, string>, body: Buffer = Buffer.alloc(0)): Buffer {
+export function frame(
+  command: string,
+  headers: Record<string, string>,
+  body: Buffer = Buffer.alloc(0),
+): Buffer {
   let head = `${command}\n`;
   for (const [k, v] of Object.entries(headers)) head += `${escapeValue(k)}:${escapeValue(v)}\n`;
   return Buffer.concat([Buffer.from(`${head}\n`, 'utf8'), body, Buffer.from([0])]);

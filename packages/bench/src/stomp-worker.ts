@@ -13,7 +13,14 @@ export type StompAck = 'auto' | 'client-individual';
 export type StompClient = 'stompit' | 'wire';
 
 export type StompJob =
-  | { kind: 'stomp-sub'; client: StompClient; url: string; destination: string; ack: StompAck; prefetch: number }
+  | {
+      kind: 'stomp-sub';
+      client: StompClient;
+      url: string;
+      destination: string;
+      ack: StompAck;
+      prefetch: number;
+    }
   | {
       kind: 'stomp-pub';
       client: StompClient;
@@ -101,7 +108,10 @@ async function publish(j: Extract<StompJob, { kind: 'stomp-pub' }>): Promise<voi
     for (let i = 0; i < 256 && !stopping; i++) {
       const withReceipt = ++n % j.receiptEvery === 0;
       if (withReceipt) receipts.sent();
-      const frame = client.send({ ...headers }, withReceipt ? ({ onReceipt: receipts.receipted } as stompit.Client.SendOptions) : undefined);
+      const frame = client.send(
+        { ...headers },
+        withReceipt ? ({ onReceipt: receipts.receipted } as stompit.Client.SendOptions) : undefined,
+      );
       const done = new Promise<void>((r) => frame.end(body, () => r()));
       last = done;
       count++;

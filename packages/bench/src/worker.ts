@@ -80,7 +80,8 @@ async function produce(j: Extract<Job, { kind: 'produce' }>): Promise<void> {
     while (!stopping) {
       for (let i = 0; i < 256; i++) {
         count++;
-        if (!ch.publish(j.exchange, j.routingKey, body, options)) await new Promise((r) => ch.once('drain', r));
+        if (!ch.publish(j.exchange, j.routingKey, body, options))
+          await new Promise((r) => ch.once('drain', r));
       }
       await new Promise((r) => setImmediate(r));
     }
@@ -134,7 +135,8 @@ serveJobs<Job>({
         : j.kind === 'latency-consume'
           ? latencyConsume(j)
           : latencyProduce(j),
-  answer: (cmd) => (cmd === 'count' ? { count } : cmd === 'samples' ? { samples: samples.splice(0) } : undefined),
+  answer: (cmd) =>
+    cmd === 'count' ? { count } : cmd === 'samples' ? { samples: samples.splice(0) } : undefined,
   stop() {
     stopping = true;
   },

@@ -43,7 +43,8 @@ export class Metrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers,
     });
-    const onCommit = (e: { operation: string; seconds: number }): void => commits.observe({ operation: e.operation }, e.seconds);
+    const onCommit = (e: { operation: string; seconds: number }): void =>
+      commits.observe({ operation: e.operation }, e.seconds);
     broker.events.on('storeCommit', onCommit);
     this.stopCommits = () => broker.events.off('storeCommit', onCommit);
     collectDefaultMetrics({ register: this.registry });

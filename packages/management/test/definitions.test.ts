@@ -77,7 +77,14 @@ describe('definitions', () => {
       pick(fixture.permissions, ['user', 'vhost', 'configure', 'write', 'read']),
     );
     // RabbitMQ 3.10 keeps a vhost's description under metadata; Junction exports both places.
-    const described = (rows: Row[]) => pick(rows.map((r) => ({ name: r['name'], description: (r['metadata'] as Row | undefined)?.['description'] ?? r['description'] })), ['name', 'description']);
+    const described = (rows: Row[]) =>
+      pick(
+        rows.map((r) => ({
+          name: r['name'],
+          description: (r['metadata'] as Row | undefined)?.['description'] ?? r['description'],
+        })),
+        ['name', 'description'],
+      );
     expect(described(out.vhosts)).toEqual(described(fixture.vhosts));
     const users = sorted(out.users, ['name']);
     expect(users.map((u: Row) => [u['name'], u['password_hash'], u['hashing_algorithm']])).toEqual(

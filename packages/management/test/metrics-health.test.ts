@@ -159,7 +159,9 @@ describe('store commit latency', () => {
       await conn.close();
       const text = await (await fetch(`${d.base}/metrics`)).text();
       expect(sample(text, 'junction_store_commit_seconds_count{operation="enqueue"}')).toBe(3);
-      expect(sample(text, 'junction_store_commit_seconds_count{operation="writeDefinitions"}')).toBeGreaterThanOrEqual(1);
+      expect(
+        sample(text, 'junction_store_commit_seconds_count{operation="writeDefinitions"}'),
+      ).toBeGreaterThanOrEqual(1);
     } finally {
       await d.close();
     }

@@ -72,7 +72,8 @@ async function logIn(page: Page, username: string, password: string): Promise<vo
 }
 
 // No skipping: CI installs Debian's chromium (.ci/run); a missing browser is a failure.
-if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM)`);
+if (!existsSync(CHROMIUM))
+  throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM)`);
 
 describe('web UI in Chromium', () => {
   it('refuses a wrong password and shows no data', async () => {

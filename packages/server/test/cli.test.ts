@@ -44,8 +44,25 @@ async function waitFor<T>(f: () => T | undefined, what: string, ms = 15_000): Pr
 
 describe('junction CLI', () => {
   it('starts, serves, and on SIGTERM closes clients with 320 and exits 0', async () => {
-    const { child, lines, exited } = startCli(['start', '--amqp-port', '0', '--amqp-host', '127.0.0.1', '--mqtt-port', 'off', '--stomp-port', 'off', '--http-port', 'off', '--storage', 'memory']);
-    const started = await waitFor(() => lines.find((l) => l['msg'] === 'Junction started'), 'the started log line');
+    const { child, lines, exited } = startCli([
+      'start',
+      '--amqp-port',
+      '0',
+      '--amqp-host',
+      '127.0.0.1',
+      '--mqtt-port',
+      'off',
+      '--stomp-port',
+      'off',
+      '--http-port',
+      'off',
+      '--storage',
+      'memory',
+    ]);
+    const started = await waitFor(
+      () => lines.find((l) => l['msg'] === 'Junction started'),
+      'the started log line',
+    );
     const port = (started['ports'] as { amqp: number }).amqp;
     const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`);
     conn.on('error', () => {});

@@ -19,7 +19,9 @@ describe('configuration', () => {
   });
 
   it('says which setting is wrong', () => {
-    expect(() => loadConfig({ flags: { 'amqp-port': 'abc' } })).toThrow(/--amqp-port: expected a non-negative integer/);
+    expect(() => loadConfig({ flags: { 'amqp-port': 'abc' } })).toThrow(
+      /--amqp-port: expected a non-negative integer/,
+    );
     expect(() => loadConfig({ env: { JUNCTION_HEARTBEAT: '-1' } })).toThrow(/JUNCTION_HEARTBEAT/);
     expect(() => loadConfig({ flags: { nope: '1' } })).toThrow(/unknown option --nope/);
     const dir = mkdtempSync(join(tmpdir(), 'junction-config-'));
@@ -35,7 +37,10 @@ describe('configuration', () => {
 describe('the README configuration table', () => {
   const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
   it('documents every setting with its environment variable, and nothing that is not one', () => {
-    const documented = [...readme.matchAll(/^\| `--([a-z-]+)` \| `(JUNCTION_[A-Z_]+)` \|/gm)].map((m) => [m[1], m[2]]);
+    const documented = [...readme.matchAll(/^\| `--([a-z-]+)` \| `(JUNCTION_[A-Z_]+)` \|/gm)].map((m) => [
+      m[1],
+      m[2],
+    ]);
     const wired = Object.keys(settings);
     expect(documented.map(([flag]) => flag).sort()).toEqual(wired.sort());
     for (const [flag, env] of documented) expect(env).toBe(envName(flag!));

@@ -39,8 +39,12 @@ describe('startBroker and its waiters', () => {
   it('rejects a waiter with what it waited for when the deadline passes', async () => {
     const broker = await startBroker();
     try {
-      await expect(broker.waitFor.queueDepth('never', 1, { timeoutMs: 50 })).rejects.toThrow(/queue 'never' to hold 1 messages/);
-      await expect(broker.waitFor.acked('x', { timeoutMs: 50 })).rejects.toThrow(/timed out after 50 ms waiting for an ack/);
+      await expect(broker.waitFor.queueDepth('never', 1, { timeoutMs: 50 })).rejects.toThrow(
+        /queue 'never' to hold 1 messages/,
+      );
+      await expect(broker.waitFor.acked('x', { timeoutMs: 50 })).rejects.toThrow(
+        /timed out after 50 ms waiting for an ack/,
+      );
     } finally {
       await broker.close();
     }

@@ -140,7 +140,9 @@ export class RedisStore implements Store {
     try {
       redis = new Redis(this.options.url, { lazyConnect: true, connectTimeout: 5_000 });
     } catch (err) {
-      throw new RedisStoreError(`invalid Redis URL ${this.safeUrl}: ${(err as Error).message}`, { cause: err });
+      throw new RedisStoreError(`invalid Redis URL ${this.safeUrl}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     // Without a listener ioredis prints every connection error; keep the last one instead.
     redis.on('error', (err: Error) => {
@@ -192,7 +194,10 @@ export class RedisStore implements Store {
   // ---- group commit --------------------------------------------------------------------------
 
   private submit(op: OpBody): Promise<void> {
-    if (!this.redis || this.closing) return Promise.reject(new RedisStoreError(`the Redis store is ${this.closing ? 'closing' : 'not open'}`));
+    if (!this.redis || this.closing)
+      return Promise.reject(
+        new RedisStoreError(`the Redis store is ${this.closing ? 'closing' : 'not open'}`),
+      );
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ ...op, done: { resolve, reject } });
       if (!this.flushScheduled) {
@@ -221,7 +226,7 @@ export class RedisStore implements Store {
     const caller = pipeline as unknown as ScriptCaller;
     /** groups[i]: the ops settled by the pipeline's i-th reply. */
     const groups: Op[][] = [];
-    for (let i = 0; i < ops.length; ) {
+    for (let i = 0; i < ops.length;) {
       const op = ops[i]!;
       if (op.script === undefined) {
         op.add(pipeline);
@@ -234,7 +239,8 @@ export class RedisStore implements Store {
       i++;
       while (op.mergeable && i < ops.length) {
         const next = ops[i]!;
-        if (next.script !== op.script || !next.mergeable || args.length + next.args.length > MAX_MERGED_ARGS) break;
+        if (next.script !== op.script || !next.mergeable || args.length + next.args.length > MAX_MERGED_ARGS)
+          break;
         for (const a of next.args) args.push(a);
         group.push(next);
         i++;
@@ -248,13 +254,20 @@ export class RedisStore implements Store {
         groups.forEach((group, i) => {
           const err = replies?.[i]?.[0] ?? (replies ? null : new Error('pipeline discarded'));
           for (const op of group) {
-            if (err) op.done.reject(new RedisStoreError(`Redis write failed (${this.safeUrl}): ${err.message}`, { cause: err }));
+            if (err)
+              op.done.reject(
+                new RedisStoreError(`Redis write failed (${this.safeUrl}): ${err.message}`, { cause: err }),
+              );
             else op.done.resolve();
           }
         });
       })
       .catch((err: Error) => {
-        for (const group of groups) for (const op of group) op.done.reject(new RedisStoreError(`Redis write failed (${this.safeUrl}): ${err.message}`, { cause: err }));
+        for (const group of groups)
+          for (const op of group)
+            op.done.reject(
+              new RedisStoreError(`Redis write failed (${this.safeUrl}): ${err.message}`, { cause: err }),
+            );
       })
       .finally(() => this.inflight.delete(done));
     this.inflight.set(done, ops);
@@ -263,7 +276,15 @@ export class RedisStore implements Store {
   // ---- definitions ---------------------------------------------------------------------------
 
   private async readDefinitions(redis: Redis): Promise<Definitions> {
-    const d: Definitions = { vhosts: [], users: [], permissions: [], exchanges: [], queues: [], bindings: [], policies: [] };
+    const d: Definitions = {
+      vhosts: [],
+      users: [],
+      permissions: [],
+      exchanges: [],
+      queues: [],
+      bindings: [],
+      policies: [],
+    };
     for await (const [field, value] of this.scanHash(redis, this.key('defs'))) {
       const kind = field.slice(0, field.indexOf('\u0000')) as Kind;
       (d[listOf(kind)] as unknown[]).push(unpack(value));
@@ -295,19 +316,32 @@ export class RedisStore implements Store {
       const first = !sent.has(r.messageId);
       sent.add(r.messageId);
       const body = first ? packBody(r.message) : '';
-      args.push(queueTag(r), String(r.messageId), String(r.expiresAt), String(r.deliveryCount), first ? '1' : '0', body);
+      args.push(
+        queueTag(r),
+        String(r.messageId),
+        String(r.expiresAt),
+        String(r.deliveryCount),
+        first ? '1' : '0',
+        body,
+      );
     }
     await this.script('junctionEnqueue', args);
   }
 
   async remove(entries: readonly (QueueRef & { messageId: number })[]): Promise<void> {
     if (entries.length === 0) return;
-    await this.script('junctionRemove', entries.flatMap((e) => [queueTag(e), String(e.messageId)]));
+    await this.script(
+      'junctionRemove',
+      entries.flatMap((e) => [queueTag(e), String(e.messageId)]),
+    );
   }
 
   async markDelivered(entries: readonly (QueueRef & { messageId: number })[]): Promise<void> {
     if (entries.length === 0) return;
-    await this.script('junctionMarkDelivered', entries.flatMap((e) => [queueTag(e), String(e.messageId)]));
+    await this.script(
+      'junctionMarkDelivered',
+      entries.flatMap((e) => [queueTag(e), String(e.messageId)]),
+    );
   }
 
   async dropQueue(queue: QueueRef): Promise<void> {
@@ -337,7 +371,11 @@ export class RedisStore implements Store {
   }
 
   /** Up to `limit` entries scored above `after` (a ZRANGEBYSCORE min), with their bodies. */
-  private async readPage(q: QueueRef, after: string, limit: number): Promise<{ ids: string[]; records: EnqueueRecord[] }> {
+  private async readPage(
+    q: QueueRef,
+    after: string,
+    limit: number,
+  ): Promise<{ ids: string[]; records: EnqueueRecord[] }> {
     const redis = this.redis;
     if (!redis) throw new RedisStoreError('the Redis store is not open');
     const tag = queueTag(q);
@@ -351,7 +389,10 @@ export class RedisStore implements Store {
     for (const id of ids) pipeline.hgetBuffer(this.key(`m:${id}`), 'v');
     const replies = (await pipeline.exec()) ?? [];
     const failed = replies.find(([err]) => err);
-    if (failed) throw new RedisStoreError(`Redis read failed (${this.safeUrl}): ${failed[0]!.message}`, { cause: failed[0] });
+    if (failed)
+      throw new RedisStoreError(`Redis read failed (${this.safeUrl}): ${failed[0]!.message}`, {
+        cause: failed[0],
+      });
     const fields = replies[0]![1] as (string | null)[];
     for (let i = 0; i < ids.length; i++) {
       const packed = replies[i + 1]![1] as Buffer | null;

@@ -68,10 +68,18 @@ describe('RedisStore', () => {
     await s.open();
     const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
     const big = randomBytes(1 << 20);
-    await s.enqueue([entry('q', message(1, all)), entry('q', message(2, big)), entry('q', message(3, Buffer.alloc(0)))]);
+    await s.enqueue([
+      entry('q', message(1, all)),
+      entry('q', message(2, big)),
+      entry('q', message(3, Buffer.alloc(0))),
+    ]);
     await s.close();
     const got = await collect(store(), 'q');
-    expect(got.map((r) => r.message.body.equals([all, big, Buffer.alloc(0)][r.messageId - 1]!))).toEqual([true, true, true]);
+    expect(got.map((r) => r.message.body.equals([all, big, Buffer.alloc(0)][r.messageId - 1]!))).toEqual([
+      true,
+      true,
+      true,
+    ]);
     expect(got.every((r) => Buffer.isBuffer(r.message.body))).toBe(true);
   });
 
@@ -91,7 +99,16 @@ describe('RedisStore', () => {
       typed: { '!': 'float', value: 1.5 },
       nested: { deep: { deeper: 'v' } },
     };
-    const m: StoredMessage = { ...message(1), properties: { deliveryMode: 2, priority: 3, contentType: 'application/json', expiration: '60000', headers } };
+    const m: StoredMessage = {
+      ...message(1),
+      properties: {
+        deliveryMode: 2,
+        priority: 3,
+        contentType: 'application/json',
+        expiration: '60000',
+        headers,
+      },
+    };
     await s.enqueue([entry('q', m)]);
     await s.putRetained('/', 'topic', m);
     await s.close();
@@ -128,7 +145,12 @@ describe('RedisStore', () => {
     const snapshots: number[][] = [];
     const reader = (async () => {
       while (!stop) {
-        const r = (await raw.multi().zcard(`${prefix}qz:["/","a"]`).zcard(`${prefix}qz:["/","b"]`).zcard(`${prefix}qz:["/","c"]`).exec())!;
+        const r = (await raw
+          .multi()
+          .zcard(`${prefix}qz:["/","a"]`)
+          .zcard(`${prefix}qz:["/","b"]`)
+          .zcard(`${prefix}qz:["/","c"]`)
+          .exec())!;
         snapshots.push(r.map(([, n]) => n as number));
         await new Promise((res) => setImmediate(res));
       }
@@ -162,13 +184,17 @@ describe('RedisStore', () => {
     await s1.open();
     await s2.open();
     const n = 300;
-    const records = Array.from({ length: n }, (_, i) => message(i + 1)).flatMap((m) => ['a', 'b', 'c'].map((q) => entry(q, m)));
+    const records = Array.from({ length: n }, (_, i) => message(i + 1)).flatMap((m) =>
+      ['a', 'b', 'c'].map((q) => entry(q, m)),
+    );
     await s1.enqueue(records);
     const ref = (q: string, messageId: number) => ({ vhost: '/', queue: q, messageId });
     // s1 removes queue a and b one by one, s2 removes b (again: a no-op) and c in batches.
     await Promise.all([
       ...Array.from({ length: n }, (_, i) => s1.remove([ref('a', i + 1), ref('b', i + 1)])),
-      ...Array.from({ length: n / 10 }, (_, j) => s2.remove(Array.from({ length: 10 }, (_, k) => ref('b', j * 10 + k + 1)))),
+      ...Array.from({ length: n / 10 }, (_, j) =>
+        s2.remove(Array.from({ length: 10 }, (_, k) => ref('b', j * 10 + k + 1))),
+      ),
     ]);
     for (let id = 1; id <= n; id++) expect(await raw.hget(`${prefix}m:${id}`, 'r')).toBe('1');
     expect((await collect(s2, 'c')).length).toBe(n);
@@ -235,7 +261,10 @@ describe('RedisStore', () => {
     const url = `redis://:hunter2@127.0.0.1:${port}/0`;
     const err = await store('x:', url)
       .open()
-      .then(() => null, (e: unknown) => e as Error);
+      .then(
+        () => null,
+        (e: unknown) => e as Error,
+      );
     expect(err).toBeInstanceOf(RedisStoreError);
     expect(err!.message).toContain(`127.0.0.1:${port}`);
     expect(err!.message).toMatch(/cannot connect to Redis/);
@@ -247,8 +276,16 @@ describe('RedisStore durability across redis-server restarts', () => {
   const write = async (url: string): Promise<void> => {
     const s = new RedisStore({ url, keyPrefix: 'd:' });
     await s.open();
-    await s.writeDefinitions([{ op: 'put', kind: 'queue', value: { vhost: '/', name: 'q', durable: true, autoDelete: false, arguments: {} } }]);
-    await Promise.all(Array.from({ length: 100 }, (_, i) => s.enqueue([entry('q', message(i + 1, randomBytes(100)))])));
+    await s.writeDefinitions([
+      {
+        op: 'put',
+        kind: 'queue',
+        value: { vhost: '/', name: 'q', durable: true, autoDelete: false, arguments: {} },
+      },
+    ]);
+    await Promise.all(
+      Array.from({ length: 100 }, (_, i) => s.enqueue([entry('q', message(i + 1, randomBytes(100)))])),
+    );
     await s.markDelivered([{ vhost: '/', queue: 'q', messageId: 5 }]);
     await s.putRetained('/', 't', message(1000, 'retained'));
     await s.putMqttSession('/', 'c1', { subscriptions: { 'a/#': 1 } });
@@ -346,7 +383,9 @@ describe('RedisStore atomicity across a redis-server crash', () => {
         expect(c).toEqual(a);
         const present = new Set(a!.map(Number));
         for (const id of confirmed) expect(present.has(id)).toBe(true);
-        const bodies = (await r.keys('c:m:*')).map((k) => Number(k.slice('c:m:'.length))).sort((x, y) => x - y);
+        const bodies = (await r.keys('c:m:*'))
+          .map((k) => Number(k.slice('c:m:'.length)))
+          .sort((x, y) => x - y);
         expect(bodies).toEqual([...present].sort((x, y) => x - y));
         for (const id of present) expect(await r.hget(`c:m:${id}`, 'r')).toBe('3');
         expect(Number(await r.get('c:maxid'))).toBeGreaterThanOrEqual(Math.max(0, ...present));
@@ -362,6 +401,7 @@ describe('RedisStore atomicity across a redis-server crash', () => {
 
 async function evalshaCalls(): Promise<number> {
   const info = await raw.info('commandstats');
-  const calls = (name: string): number => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
+  const calls = (name: string): number =>
+    Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
   return calls('evalsha') + calls('eval');
 }

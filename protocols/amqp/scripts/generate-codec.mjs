@@ -118,11 +118,12 @@ for (const m of methods) {
 }
 
 emit('export type AmqpMethod =');
-for (const m of methods) emit(`  | { name: '${m.name}'; classId: ${m.classId}; methodId: ${m.methodId}; args: ${m.iface} }`);
+for (const m of methods)
+  emit(`  | { name: '${m.name}'; classId: ${m.classId}; methodId: ${m.methodId}; args: ${m.iface} }`);
 emit(';');
 emit();
-emit('export type MethodName = AmqpMethod[\'name\'];');
-emit('export type ArgsOf<N extends MethodName> = Extract<AmqpMethod, { name: N }>[\'args\'];');
+emit("export type MethodName = AmqpMethod['name'];");
+emit("export type ArgsOf<N extends MethodName> = Extract<AmqpMethod, { name: N }>['args'];");
 emit();
 emit('export interface MethodInfo {');
 emit('  readonly name: MethodName;');
@@ -130,7 +131,7 @@ emit('  readonly classId: number;');
 emit('  readonly methodId: number;');
 emit('  /** Carries content (header and body frames follow). */');
 emit('  readonly content: boolean;');
-emit('  decode(r: Reader): AmqpMethod[\'args\'];');
+emit("  decode(r: Reader): AmqpMethod['args'];");
 emit('  encode(channel: number, args: never): Buffer;');
 emit('}');
 emit();
@@ -138,11 +139,15 @@ emit('/** Keyed by classId << 16 | methodId. */');
 emit('export const methodsById = new Map<number, MethodInfo>([');
 for (const m of methods) {
   const fn = pascal(camel(m.name.replace('.', '-')));
-  emit(`  [${(m.classId << 16) | m.methodId}, { name: '${m.name}', classId: ${m.classId}, methodId: ${m.methodId}, content: ${m.content}, decode: decode${fn}, encode: encode${fn} }],`);
+  emit(
+    `  [${(m.classId << 16) | m.methodId}, { name: '${m.name}', classId: ${m.classId}, methodId: ${m.methodId}, content: ${m.content}, decode: decode${fn}, encode: encode${fn} }],`,
+  );
 }
 emit(']);');
 emit();
-emit('export const methodsByName = new Map<MethodName, MethodInfo>([...methodsById.values()].map((m) => [m.name, m]));');
+emit(
+  'export const methodsByName = new Map<MethodName, MethodInfo>([...methodsById.values()].map((m) => [m.name, m]));',
+);
 emit();
 emit(`export const SPEC_VERSION = '${spec['major-version']}-${spec['minor-version']}-${spec.revision}';`);
 

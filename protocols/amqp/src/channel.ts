@@ -4,9 +4,23 @@
  * errors (channel.close with the reply code), and the bridge between the core Session and
  * the wire: consumer sinks, confirms, returns, transactions.
  */
-import { BrokerError, type Delivery, type DeliverySink, type Message, type MessageProperties, type Session, type Transaction } from '@junction/core';
+import {
+  BrokerError,
+  type Delivery,
+  type DeliverySink,
+  type Message,
+  type MessageProperties,
+  type Session,
+  type Transaction,
+} from '@junction/core';
 import { asBrokerError, closeArgs } from './close-codes.js';
-import { FrameType, decodeContentHeader, decodeMethod, encodeContent, type AmqpMethod } from './wire/index.js';
+import {
+  FrameType,
+  decodeContentHeader,
+  decodeMethod,
+  encodeContent,
+  type AmqpMethod,
+} from './wire/index.js';
 import type { AmqpConnection } from './connection.js';
 import { handlers } from './handlers/index.js';
 
@@ -50,13 +64,26 @@ export class AmqpChannel {
   onFrame(type: number, payload: Buffer): void {
     if (type === FrameType.METHOD) {
       // §4.2.6: content frames of a publish must follow it with nothing in between.
-      if (this.content) throw new BrokerError('UNEXPECTED_FRAME', `UNEXPECTED_FRAME - expected content frame on channel ${this.number}, got a method`);
+      if (this.content)
+        throw new BrokerError(
+          'UNEXPECTED_FRAME',
+          `UNEXPECTED_FRAME - expected content frame on channel ${this.number}, got a method`,
+        );
       const m = decodeMethod(payload);
       if (m.classId === PUBLISH_CLASS && m.methodId === PUBLISH_METHOD) {
         const a = m.args as { exchange: string; routingKey: string; mandatory: boolean; immediate: boolean };
         // RabbitMQ dropped immediate in 3.0 and refuses it the same way.
         if (a.immediate) throw new BrokerError('NOT_IMPLEMENTED', 'NOT_IMPLEMENTED - immediate=true');
-        this.content = { exchange: a.exchange, routingKey: a.routingKey, mandatory: a.mandatory, properties: undefined, propertyBytes: undefined, bodySize: 0, received: 0, chunks: [] };
+        this.content = {
+          exchange: a.exchange,
+          routingKey: a.routingKey,
+          mandatory: a.mandatory,
+          properties: undefined,
+          propertyBytes: undefined,
+          bodySize: 0,
+          received: 0,
+          chunks: [],
+        };
         return;
       }
       this.onMethod(m);
@@ -64,16 +91,24 @@ export class AmqpChannel {
     }
     const c = this.content;
     if (type === FrameType.HEADER) {
-      if (!c || c.properties) throw new BrokerError('UNEXPECTED_FRAME', `UNEXPECTED_FRAME - unexpected content header on channel ${this.number}`);
+      if (!c || c.properties)
+        throw new BrokerError(
+          'UNEXPECTED_FRAME',
+          `UNEXPECTED_FRAME - unexpected content header on channel ${this.number}`,
+        );
       const h = decodeContentHeader(payload);
-      if (h.classId !== PUBLISH_CLASS) throw new BrokerError('UNEXPECTED_FRAME', `UNEXPECTED_FRAME - content header for class ${h.classId}`);
+      if (h.classId !== PUBLISH_CLASS)
+        throw new BrokerError('UNEXPECTED_FRAME', `UNEXPECTED_FRAME - content header for class ${h.classId}`);
       c.properties = h.properties;
       c.propertyBytes = h.propertyBytes;
       c.bodySize = h.bodySize;
       if (h.bodySize > this.conn.config.maxMessageSize) {
         this.content = undefined;
         this.softError(
-          new BrokerError('PRECONDITION_FAILED', `PRECONDITION_FAILED - message size ${h.bodySize} is larger than configured max size ${this.conn.config.maxMessageSize}`),
+          new BrokerError(
+            'PRECONDITION_FAILED',
+            `PRECONDITION_FAILED - message size ${h.bodySize} is larger than configured max size ${this.conn.config.maxMessageSize}`,
+          ),
           PUBLISH_CLASS,
           PUBLISH_METHOD,
         );
@@ -83,9 +118,17 @@ export class AmqpChannel {
       return;
     }
     if (type === FrameType.BODY) {
-      if (!c || !c.properties) throw new BrokerError('UNEXPECTED_FRAME', `UNEXPECTED_FRAME - unexpected content body on channel ${this.number}`);
+      if (!c || !c.properties)
+        throw new BrokerError(
+          'UNEXPECTED_FRAME',
+          `UNEXPECTED_FRAME - unexpected content body on channel ${this.number}`,
+        );
       c.received += payload.length;
-      if (c.received > c.bodySize) throw new BrokerError('FRAME_ERROR', `FRAME_ERROR - content body exceeds the declared size ${c.bodySize}`);
+      if (c.received > c.bodySize)
+        throw new BrokerError(
+          'FRAME_ERROR',
+          `FRAME_ERROR - content body exceeds the declared size ${c.bodySize}`,
+        );
       if (c.received === c.bodySize && c.chunks.length === 0) {
         this.completePublish(c, payload);
         return;
@@ -106,7 +149,8 @@ export class AmqpChannel {
       });
       return;
     }
-    const handler = handlers[m.name] as ((ch: AmqpChannel, args: unknown) => void | Promise<void>) | undefined;
+    const handler = handlers[m.name] as
+      ((ch: AmqpChannel, args: unknown) => void | Promise<void>) | undefined;
     if (!handler) {
       // Methods only a server sends, or that this server does not implement.
       throw new BrokerError('COMMAND_INVALID', `COMMAND_INVALID - unexpected method ${m.name} from a client`);
@@ -151,7 +195,8 @@ export class AmqpChannel {
 
   private fail(err: unknown, classId: number, methodId: number): void {
     const e = asBrokerError(err);
-    if (e.code === 'INTERNAL_ERROR') this.conn.log.error({ err, conn: this.conn.id, channel: this.number }, 'internal error');
+    if (e.code === 'INTERNAL_ERROR')
+      this.conn.log.error({ err, conn: this.conn.id, channel: this.number }, 'internal error');
     if (e.scope === 'connection') this.conn.hardError(e, classId, methodId);
     else this.softError(e, classId, methodId);
   }
@@ -224,7 +269,18 @@ export class AmqpChannel {
   sendReturn(msg: Message, r: { replyCode: number; replyText: string }): void {
     if (this.closed) return;
     this.conn.writer.send(
-      encodeContent(this.number, this.conn.frameMax, 'basic.return', { replyCode: r.replyCode, replyText: r.replyText, exchange: msg.exchange, routingKey: msg.routingKey }, msg),
+      encodeContent(
+        this.number,
+        this.conn.frameMax,
+        'basic.return',
+        {
+          replyCode: r.replyCode,
+          replyText: r.replyText,
+          exchange: msg.exchange,
+          routingKey: msg.routingKey,
+        },
+        msg,
+      ),
     );
   }
 
@@ -241,7 +297,13 @@ export class AmqpChannel {
             this.number,
             this.conn.frameMax,
             'basic.deliver',
-            { consumerTag: d.consumerTag, deliveryTag: d.deliveryTag, redelivered: d.redelivered, exchange: d.exchange, routingKey: d.routingKey },
+            {
+              consumerTag: d.consumerTag,
+              deliveryTag: d.deliveryTag,
+              redelivered: d.redelivered,
+              exchange: d.exchange,
+              routingKey: d.routingKey,
+            },
             d.message,
           );
         } catch (err) {
@@ -273,7 +335,10 @@ export class AmqpChannel {
   /** A soft error: channel.close with the reply code; the channel's frames are dropped until close-ok. */
   softError(err: BrokerError, classId: number, methodId: number): void {
     if (this.closed) return;
-    this.conn.log.debug({ conn: this.conn.id, channel: this.number, code: err.replyCode, reason: err.message }, 'closing channel on error');
+    this.conn.log.debug(
+      { conn: this.conn.id, channel: this.number, code: err.replyCode, reason: err.message },
+      'closing channel on error',
+    );
     this.conn.sendMethod(this.number, 'channel.close', { ...closeArgs(err, classId, methodId) });
     this.conn.channels.delete(this.number);
     this.conn.closingChannels.add(this.number);

@@ -15,7 +15,9 @@ export interface CloseArgs {
 /** Anything thrown while handling a method, as a BrokerError (unknown errors become 541 INTERNAL_ERROR). */
 export function asBrokerError(err: unknown): BrokerError {
   if (err instanceof BrokerError) return err;
-  return new BrokerError('INTERNAL_ERROR', `INTERNAL_ERROR - ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  return new BrokerError('INTERNAL_ERROR', `INTERNAL_ERROR - ${(err as Error)?.message ?? String(err)}`, {
+    cause: err,
+  });
 }
 
 export function closeArgs(err: BrokerError, classId = 0, methodId = 0): CloseArgs {

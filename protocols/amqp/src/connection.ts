@@ -5,7 +5,14 @@
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { BrokerError, type BrokerApi, type Connection, type ConnectionInfo, type FieldTable, type Principal } from '@junction/core';
+import {
+  BrokerError,
+  type BrokerApi,
+  type Connection,
+  type ConnectionInfo,
+  type FieldTable,
+  type Principal,
+} from '@junction/core';
 import { AmqpChannel } from './channel.js';
 import { asBrokerError, closeArgs } from './close-codes.js';
 import {
@@ -30,7 +37,15 @@ export interface AmqpConfig {
   maxMessageSize: number;
 }
 
-type State = 'awaiting-header' | 'awaiting-start-ok' | 'authenticating' | 'awaiting-tune-ok' | 'awaiting-open' | 'open' | 'closing' | 'closed';
+type State =
+  | 'awaiting-header'
+  | 'awaiting-start-ok'
+  | 'authenticating'
+  | 'awaiting-tune-ok'
+  | 'awaiting-open'
+  | 'open'
+  | 'closing'
+  | 'closed';
 
 /** AMQP 0-9-1 §4.2.3: frame-max may not be below this. */
 const FRAME_MIN_SIZE = 4096;
@@ -177,7 +192,8 @@ export class AmqpConnection {
     if (this.state === 'closed') return;
     if (type === FrameType.HEARTBEAT) {
       // §4.2.7: heartbeat frames must use channel 0.
-      if (channel !== 0) throw new BrokerError('FRAME_ERROR', 'FRAME_ERROR - heartbeat frame on a channel other than 0');
+      if (channel !== 0)
+        throw new BrokerError('FRAME_ERROR', 'FRAME_ERROR - heartbeat frame on a channel other than 0');
       return;
     }
     if (channel === 0) {
@@ -189,9 +205,17 @@ export class AmqpConnection {
     }
     if (this.state === 'closing') return;
     if (this.state !== 'open') {
-      throw new BrokerError('CHANNEL_ERROR', `CHANNEL_ERROR - frame on channel ${channel} before connection.open`);
+      throw new BrokerError(
+        'CHANNEL_ERROR',
+        `CHANNEL_ERROR - frame on channel ${channel} before connection.open`,
+      );
     }
-    if (type === FrameType.METHOD && this.alarm && !this.pausedBy.has('alarm') && this.channels.has(channel)) {
+    if (
+      type === FrameType.METHOD &&
+      this.alarm &&
+      !this.pausedBy.has('alarm') &&
+      this.channels.has(channel)
+    ) {
       this.maybePauseForAlarm();
     }
     const ch = this.channels.get(channel);
@@ -201,7 +225,10 @@ export class AmqpConnection {
     }
     if (type !== FrameType.METHOD) {
       if (this.closingChannels.has(channel)) return;
-      throw new BrokerError('UNEXPECTED_FRAME', `UNEXPECTED_FRAME - content frame on unopened channel ${channel}`);
+      throw new BrokerError(
+        'UNEXPECTED_FRAME',
+        `UNEXPECTED_FRAME - content frame on unopened channel ${channel}`,
+      );
     }
     const m = decodeMethod(payload);
     if (this.closingChannels.has(channel)) {
@@ -210,10 +237,16 @@ export class AmqpConnection {
       return;
     }
     if (m.name !== 'channel.open') {
-      throw new BrokerError('CHANNEL_ERROR', `CHANNEL_ERROR - expected 'channel.open' on channel ${channel}, got '${m.name}'`);
+      throw new BrokerError(
+        'CHANNEL_ERROR',
+        `CHANNEL_ERROR - expected 'channel.open' on channel ${channel}, got '${m.name}'`,
+      );
     }
     if (channel > this.channelMax) {
-      throw new BrokerError('NOT_ALLOWED', `NOT_ALLOWED - channel ${channel} exceeds channel_max ${this.channelMax}`);
+      throw new BrokerError(
+        'NOT_ALLOWED',
+        `NOT_ALLOWED - channel ${channel} exceeds channel_max ${this.channelMax}`,
+      );
     }
     this.channels.set(channel, new AmqpChannel(this, channel, this.core!.openSession()));
     this.sendMethod(channel, 'channel.open-ok', { channelId: Buffer.alloc(0) });
@@ -245,7 +278,10 @@ export class AmqpConnection {
       case 'connection.update-secret':
       case 'connection.secure-ok':
         if (this.state === 'closing') return;
-        throw new BrokerError('NOT_IMPLEMENTED', `NOT_IMPLEMENTED - ${m.name} is not supported from a client`);
+        throw new BrokerError(
+          'NOT_IMPLEMENTED',
+          `NOT_IMPLEMENTED - ${m.name} is not supported from a client`,
+        );
       default:
         if (this.state === 'closing') return;
         throw new BrokerError('COMMAND_INVALID', `COMMAND_INVALID - ${m.name} on channel 0`);
@@ -254,11 +290,16 @@ export class AmqpConnection {
 
   private expect(state: State, m: AmqpMethod, then: () => void): void {
     if (this.state === 'closing') return;
-    if (this.state !== state) throw new BrokerError('COMMAND_INVALID', `COMMAND_INVALID - unexpected ${m.name}`);
+    if (this.state !== state)
+      throw new BrokerError('COMMAND_INVALID', `COMMAND_INVALID - unexpected ${m.name}`);
     then();
   }
 
-  private async onStartOk(args: { clientProperties: FieldTable; mechanism: string; response: Buffer | string }): Promise<void> {
+  private async onStartOk(args: {
+    clientProperties: FieldTable;
+    mechanism: string;
+    response: Buffer | string;
+  }): Promise<void> {
     this.clientProperties = args.clientProperties ?? {};
     // §2.2.4: the client waits for tune; anything it sends meanwhile is a protocol violation.
     this.state = 'authenticating';
@@ -272,7 +313,11 @@ export class AmqpConnection {
       this.log.info({ conn: this.id, reason: e.message }, 'authentication failed');
       // RabbitMQ's authentication_failure_close: say why; older clients just see the socket close (§4.2.2).
       if (this.capability('authentication_failure_close') || e.code !== 'ACCESS_REFUSED') {
-        this.hardError(new BrokerError(e.code === 'ACCESS_REFUSED' ? 'ACCESS_REFUSED' : e.code, e.message, { scope: 'connection' }));
+        this.hardError(
+          new BrokerError(e.code === 'ACCESS_REFUSED' ? 'ACCESS_REFUSED' : e.code, e.message, {
+            scope: 'connection',
+          }),
+        );
       } else {
         this.state = 'closed';
         this.socket.destroy();
@@ -291,10 +336,16 @@ export class AmqpConnection {
   private onTuneOk(args: { channelMax: number; frameMax: number; heartbeat: number }): void {
     const frameMax = args.frameMax === 0 ? this.config.frameMax : args.frameMax;
     if (frameMax < FRAME_MIN_SIZE || frameMax > this.config.frameMax) {
-      throw new BrokerError('NOT_ALLOWED', `NOT_ALLOWED - frame_max=${args.frameMax} outside [${FRAME_MIN_SIZE}, ${this.config.frameMax}]`);
+      throw new BrokerError(
+        'NOT_ALLOWED',
+        `NOT_ALLOWED - frame_max=${args.frameMax} outside [${FRAME_MIN_SIZE}, ${this.config.frameMax}]`,
+      );
     }
     if (args.channelMax > this.config.channelMax) {
-      throw new BrokerError('NOT_ALLOWED', `NOT_ALLOWED - channel_max=${args.channelMax} above ${this.config.channelMax}`);
+      throw new BrokerError(
+        'NOT_ALLOWED',
+        `NOT_ALLOWED - channel_max=${args.channelMax} above ${this.config.channelMax}`,
+      );
     }
     this.frameMax = frameMax;
     this.channelMax = args.channelMax === 0 ? this.config.channelMax : args.channelMax;
@@ -424,10 +475,16 @@ function toBrokerError(err: unknown): BrokerError {
 }
 
 /** PLAIN: "\0user\0password" (RFC 4616); AMQPLAIN: a field table (without its length) with LOGIN and PASSWORD. */
-export function parseCredentials(mechanism: string, response: Buffer): { username: string; password: string } {
+export function parseCredentials(
+  mechanism: string,
+  response: Buffer,
+): { username: string; password: string } {
   if (mechanism === 'PLAIN') {
     const parts = response.toString('utf8').split('\u0000');
-    if (parts.length !== 3) throw new BrokerError('ACCESS_REFUSED', 'ACCESS_REFUSED - malformed PLAIN response', { scope: 'connection' });
+    if (parts.length !== 3)
+      throw new BrokerError('ACCESS_REFUSED', 'ACCESS_REFUSED - malformed PLAIN response', {
+        scope: 'connection',
+      });
     return { username: parts[1]!, password: parts[2]! };
   }
   if (mechanism === 'AMQPLAIN') {
@@ -435,15 +492,25 @@ export function parseCredentials(mechanism: string, response: Buffer): { usernam
     try {
       table = decodeFieldTableBody(response);
     } catch {
-      throw new BrokerError('ACCESS_REFUSED', 'ACCESS_REFUSED - malformed AMQPLAIN response', { scope: 'connection' });
+      throw new BrokerError('ACCESS_REFUSED', 'ACCESS_REFUSED - malformed AMQPLAIN response', {
+        scope: 'connection',
+      });
     }
     const login = table['LOGIN'];
     const password = table['PASSWORD'];
-    const str = (v: unknown) => (Buffer.isBuffer(v) ? v.toString('utf8') : typeof v === 'string' ? v : undefined);
+    const str = (v: unknown) =>
+      Buffer.isBuffer(v) ? v.toString('utf8') : typeof v === 'string' ? v : undefined;
     const u = str(login);
     const p = str(password);
-    if (u === undefined || p === undefined) throw new BrokerError('ACCESS_REFUSED', 'ACCESS_REFUSED - AMQPLAIN needs LOGIN and PASSWORD', { scope: 'connection' });
+    if (u === undefined || p === undefined)
+      throw new BrokerError('ACCESS_REFUSED', 'ACCESS_REFUSED - AMQPLAIN needs LOGIN and PASSWORD', {
+        scope: 'connection',
+      });
     return { username: u, password: p };
   }
-  throw new BrokerError('COMMAND_INVALID', `COMMAND_INVALID - unknown authentication mechanism '${mechanism}'`, { scope: 'connection' });
+  throw new BrokerError(
+    'COMMAND_INVALID',
+    `COMMAND_INVALID - unknown authentication mechanism '${mechanism}'`,
+    { scope: 'connection' },
+  );
 }

@@ -16,7 +16,11 @@ export const defaultAmqpConfig: AmqpConfig = {
 
 const VERSION = '0.1.0';
 
-export function createAmqpAdapter(broker: BrokerApi, config: Partial<AmqpConfig>, log: Logger): ProtocolAdapter {
+export function createAmqpAdapter(
+  broker: BrokerApi,
+  config: Partial<AmqpConfig>,
+  log: Logger,
+): ProtocolAdapter {
   const cfg: AmqpConfig = { ...defaultAmqpConfig, ...config };
   const servers: Server[] = [];
   const connections = new Map<string, AmqpConnection>();
@@ -62,7 +66,14 @@ export function createAmqpAdapter(broker: BrokerApi, config: Partial<AmqpConfig>
           connectedAt: c.connectedAt,
           channels: c.channels.size,
           clientProperties: c.clientProperties as Record<string, unknown>,
-          state: c.state === 'open' ? (c.inFlow ? 'flow' : 'running') : c.state === 'closing' || c.state === 'closed' ? 'closing' : 'starting',
+          state:
+            c.state === 'open'
+              ? c.inFlow
+                ? 'flow'
+                : 'running'
+              : c.state === 'closing' || c.state === 'closed'
+                ? 'closing'
+                : 'starting',
           bytesIn: c.bytesIn,
           bytesOut: c.writer.bytesOut,
         };

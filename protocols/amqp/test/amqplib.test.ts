@@ -20,7 +20,10 @@ afterEach(async () => {
   await Promise.allSettled(open.splice(0).map((c) => c.close()));
 });
 
-async function connect(opts: Parameters<typeof amqp.connect>[1] = {}, url = server.url): Promise<ChannelModel> {
+async function connect(
+  opts: Parameters<typeof amqp.connect>[1] = {},
+  url = server.url,
+): Promise<ChannelModel> {
   const c = await amqp.connect(url, opts);
   c.on('error', () => {});
   open.push(c);
@@ -48,7 +51,11 @@ describe('AMQP 0-9-1 with amqplib (promise API)', () => {
     const q = qname();
     const ok = await ch.assertQueue(q);
     expect(ok).toEqual({ queue: q, messageCount: 0, consumerCount: 0 });
-    ch.sendToQueue(q, Buffer.from('hello'), { contentType: 'text/plain', headers: { a: 1, nested: { b: 'x' } }, messageId: 'm1' });
+    ch.sendToQueue(q, Buffer.from('hello'), {
+      contentType: 'text/plain',
+      headers: { a: 1, nested: { b: 'x' } },
+      messageId: 'm1',
+    });
     const got: ConsumeMessage[] = [];
     await ch.consume(q, (m) => m && got.push(m));
     await until(() => got.length === 1, 'delivery');
@@ -121,7 +128,9 @@ describe('AMQP 0-9-1 with amqplib (promise API)', () => {
     const { got, ready } = collect(ch, dlq);
     await ready;
     await until(() => got.length === 2, 'dead letters');
-    const reasons = got.map((m) => (m.properties.headers!['x-death'] as { reason: string; queue: string }[])[0]);
+    const reasons = got.map(
+      (m) => (m.properties.headers!['x-death'] as { reason: string; queue: string }[])[0],
+    );
     expect(reasons.every((d) => d!.reason === 'expired' && d!.queue === q)).toBe(true);
     expect(got.map((m) => m.properties.headers!['x-first-death-reason'])).toEqual(['expired', 'expired']);
   });
@@ -145,7 +154,10 @@ describe('AMQP 0-9-1 with amqplib (promise API)', () => {
     const { got, ready } = collect(ch, dlq);
     await ready;
     await until(() => got.length === 2, 'dead letters');
-    expect(got.map((m) => (m.properties.headers!['x-death'] as { reason: string }[])[0]!.reason)).toEqual(['rejected', 'rejected']);
+    expect(got.map((m) => (m.properties.headers!['x-death'] as { reason: string }[])[0]!.reason)).toEqual([
+      'rejected',
+      'rejected',
+    ]);
   });
 
   it('applies x-max-length with drop-head, reject-publish and reject-publish-dlx (nacks with confirms)', async () => {
@@ -156,12 +168,20 @@ describe('AMQP 0-9-1 with amqplib (promise API)', () => {
     const results: Record<string, boolean[]> = {};
     for (const overflow of ['drop-head', 'reject-publish', 'reject-publish-dlx'] as const) {
       const q = qname(overflow);
-      await ch.assertQueue(q, { maxLength: 2, arguments: { 'x-overflow': overflow }, deadLetterExchange: '', deadLetterRoutingKey: dlq });
+      await ch.assertQueue(q, {
+        maxLength: 2,
+        arguments: { 'x-overflow': overflow },
+        deadLetterExchange: '',
+        deadLetterRoutingKey: dlq,
+      });
       results[overflow] = await Promise.all(
-        ['1', '2', '3'].map((b) => new Promise<boolean>((r) => ch.sendToQueue(q, Buffer.from(b), {}, (err) => r(!err)))),
+        ['1', '2', '3'].map(
+          (b) => new Promise<boolean>((r) => ch.sendToQueue(q, Buffer.from(b), {}, (err) => r(!err))),
+        ),
       );
       const left: string[] = [];
-      for (let m = await ch.get(q, { noAck: true }); m; m = await ch.get(q, { noAck: true })) left.push(m.content.toString());
+      for (let m = await ch.get(q, { noAck: true }); m; m = await ch.get(q, { noAck: true }))
+        left.push(m.content.toString());
       expect(left).toEqual(overflow === 'drop-head' ? ['2', '3'] : ['1', '2']);
     }
     expect(results).toEqual({
@@ -171,7 +191,8 @@ describe('AMQP 0-9-1 with amqplib (promise API)', () => {
     });
     // drop-head dead-letters the dropped head; reject-publish-dlx dead-letters the refused message.
     const dead: string[] = [];
-    for (let m = await ch.get(dlq, { noAck: true }); m; m = await ch.get(dlq, { noAck: true })) dead.push(m.content.toString());
+    for (let m = await ch.get(dlq, { noAck: true }); m; m = await ch.get(dlq, { noAck: true }))
+      dead.push(m.content.toString());
     expect(dead).toEqual(['1', '3']);
   });
 
@@ -181,7 +202,9 @@ describe('AMQP 0-9-1 with amqplib (promise API)', () => {
     const q = qname();
     await ch.assertQueue(q);
     const events: string[] = [];
-    ch.on('return', (m: ConsumeMessage) => events.push(`return:${m.content.toString()}:${m.fields.routingKey}`));
+    ch.on('return', (m: ConsumeMessage) =>
+      events.push(`return:${m.content.toString()}:${m.fields.routingKey}`),
+    );
     for (let i = 0; i < 500; i++) ch.sendToQueue(q, Buffer.from(String(i)));
     await ch.waitForConfirms();
     expect((await ch.checkQueue(q)).messageCount).toBe(500);
@@ -359,9 +382,13 @@ describe('AMQP 0-9-1 errors with amqplib', () => {
   });
 
   it('rejects bad credentials (403) and unknown vhosts (530)', async () => {
-    await expect(amqp.connect(`amqp://guest:wrong@127.0.0.1:${server.port}`)).rejects.toThrow(/ACCESS_REFUSED|403/);
+    await expect(amqp.connect(`amqp://guest:wrong@127.0.0.1:${server.port}`)).rejects.toThrow(
+      /ACCESS_REFUSED|403/,
+    );
     // amqplib reports a refused connection.open without its code; protocol.test.ts checks the 530 on the wire.
-    await expect(amqp.connect(`amqp://guest:guest@127.0.0.1:${server.port}/nope`)).rejects.toThrow(/ConnectionClose/);
+    await expect(amqp.connect(`amqp://guest:guest@127.0.0.1:${server.port}/nope`)).rejects.toThrow(
+      /ConnectionClose/,
+    );
   });
 
   it('authenticates with AMQPLAIN too', async () => {

@@ -9,7 +9,18 @@ import { runInNewContext } from 'node:vm';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from './helpers.js';
-import { PROTOCOL_HEADER, closeOk, contentHeader, frame, method, methodsIn, open, replyCode, startOk, tuneOk } from './wire.js';
+import {
+  PROTOCOL_HEADER,
+  closeOk,
+  contentHeader,
+  frame,
+  method,
+  methodsIn,
+  open,
+  replyCode,
+  startOk,
+  tuneOk,
+} from './wire.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -39,16 +50,33 @@ function makeCase(i: number): Case {
   const int = (n: number) => Math.floor(r() * n);
   const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
   const openCh = method('ChannelOpen', 1, { outOfBand: '' });
-  const publish = method('BasicPublish', 1, { exchange: '', routingKey: 'q', mandatory: false, immediate: false });
+  const publish = method('BasicPublish', 1, {
+    exchange: '',
+    routingKey: 'q',
+    mandatory: false,
+    immediate: false,
+  });
   switch (i % 12) {
     case 0:
       return { name: 'random bytes instead of a header', preHandshake: true, bytes: bytes(1 + int(64)) };
     case 1:
-      return { name: 'header then random bytes', preHandshake: true, bytes: Buffer.concat([PROTOCOL_HEADER, bytes(1 + int(64))]) };
+      return {
+        name: 'header then random bytes',
+        preHandshake: true,
+        bytes: Buffer.concat([PROTOCOL_HEADER, bytes(1 + int(64))]),
+      };
     case 2:
-      return { name: 'random frame payload', preHandshake: false, bytes: frame(1 + int(3), int(3), bytes(int(40))) };
+      return {
+        name: 'random frame payload',
+        preHandshake: false,
+        bytes: frame(1 + int(3), int(3), bytes(int(40))),
+      };
     case 3:
-      return { name: 'wrong frame-end', preHandshake: false, bytes: frame(1, 0, Buffer.from([0, 10, 0, 51]), int(0xce)) };
+      return {
+        name: 'wrong frame-end',
+        preHandshake: false,
+        bytes: frame(1, 0, Buffer.from([0, 10, 0, 51]), int(0xce)),
+      };
     case 4: {
       const f = Buffer.alloc(7);
       f.writeUInt8(3, 0);
@@ -60,23 +88,63 @@ function makeCase(i: number): Case {
       const p = Buffer.alloc(4);
       p.writeUInt16BE(200 + int(60000), 0);
       p.writeUInt16BE(int(65535), 2);
-      return { name: 'unknown class/method', preHandshake: false, bytes: Buffer.concat([openCh, frame(1, 1, p)]) };
+      return {
+        name: 'unknown class/method',
+        preHandshake: false,
+        bytes: Buffer.concat([openCh, frame(1, 1, p)]),
+      };
     }
     case 6: {
-      const full = method('QueueDeclare', 1, { queue: 'fuzz', passive: false, durable: false, exclusive: false, autoDelete: false, nowait: false, arguments: { a: 1 } });
+      const full = method('QueueDeclare', 1, {
+        queue: 'fuzz',
+        passive: false,
+        durable: false,
+        exclusive: false,
+        autoDelete: false,
+        nowait: false,
+        arguments: { a: 1 },
+      });
       const payload = full.subarray(7, full.length - 1);
-      return { name: 'truncated method', preHandshake: false, bytes: Buffer.concat([openCh, frame(1, 1, payload.subarray(0, 4 + int(payload.length - 5)))]) };
+      return {
+        name: 'truncated method',
+        preHandshake: false,
+        bytes: Buffer.concat([openCh, frame(1, 1, payload.subarray(0, 4 + int(payload.length - 5)))]),
+      };
     }
     case 7:
-      return { name: 'method on unopened channel', preHandshake: false, bytes: method('BasicQos', 1 + int(100), { prefetchSize: 0, prefetchCount: 1, global: false }) };
+      return {
+        name: 'method on unopened channel',
+        preHandshake: false,
+        bytes: method('BasicQos', 1 + int(100), { prefetchSize: 0, prefetchCount: 1, global: false }),
+      };
     case 8:
-      return { name: 'content header without publish', preHandshake: false, bytes: Buffer.concat([openCh, contentHeader(1, int(100))]) };
+      return {
+        name: 'content header without publish',
+        preHandshake: false,
+        bytes: Buffer.concat([openCh, contentHeader(1, int(100))]),
+      };
     case 9:
-      return { name: 'publish then a method instead of content', preHandshake: false, bytes: Buffer.concat([openCh, publish, method('BasicQos', 1, { prefetchSize: 0, prefetchCount: 1, global: false })]) };
+      return {
+        name: 'publish then a method instead of content',
+        preHandshake: false,
+        bytes: Buffer.concat([
+          openCh,
+          publish,
+          method('BasicQos', 1, { prefetchSize: 0, prefetchCount: 1, global: false }),
+        ]),
+      };
     case 10:
-      return { name: 'heartbeat on a channel', preHandshake: false, bytes: frame(8, 1 + int(10), Buffer.alloc(0)) };
+      return {
+        name: 'heartbeat on a channel',
+        preHandshake: false,
+        bytes: frame(8, 1 + int(10), Buffer.alloc(0)),
+      };
     default:
-      return { name: 'body longer than declared', preHandshake: false, bytes: Buffer.concat([openCh, publish, contentHeader(1, 2), frame(3, 1, bytes(3 + int(50)))]) };
+      return {
+        name: 'body longer than declared',
+        preHandshake: false,
+        bytes: Buffer.concat([openCh, publish, contentHeader(1, 2), frame(3, 1, bytes(3 + int(50)))]),
+      };
   }
 }
 
@@ -133,7 +201,9 @@ describe('AMQP bad input', () => {
     const witnessLoop = (async () => {
       while (running) {
         const body = Buffer.from(`rt-${roundTrips}`);
-        await new Promise<void>((res, rej) => ch.sendToQueue(queue, body, {}, (err) => (err ? rej(err) : res())));
+        await new Promise<void>((res, rej) =>
+          ch.sendToQueue(queue, body, {}, (err) => (err ? rej(err) : res())),
+        );
         const m = await ch.get(queue, { noAck: true });
         if (!m || !m.content.equals(body)) throw new Error(`witness round trip ${roundTrips} failed`);
         roundTrips++;
@@ -151,7 +221,8 @@ describe('AMQP bad input', () => {
         const i = next++;
         const c = makeCase(i);
         const { code } = await runCase(server.port, c, handshake);
-        if (code !== null && !hardErrors.has(code)) throw new Error(`case ${i} '${c.name}': close code ${code} is not a hard error`);
+        if (code !== null && !hardErrors.has(code))
+          throw new Error(`case ${i} '${c.name}': close code ${code} is not a hard error`);
         const key = `${c.name}: ${code ?? 'dropped'}`;
         outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
         if (i === 2000) {
@@ -170,7 +241,9 @@ describe('AMQP bad input', () => {
     expect(roundTrips).toBeGreaterThan(10);
     expect([...outcomes.values()].reduce((a, b) => a + b, 0)).toBe(total);
     // Post-handshake cases must get a connection.close with a code, not just a dropped socket.
-    for (const [k, n] of outcomes) if (!k.startsWith('random bytes') && !k.startsWith('header then')) expect(k, `${n} cases`).not.toMatch(/dropped$/);
+    for (const [k, n] of outcomes)
+      if (!k.startsWith('random bytes') && !k.startsWith('header then'))
+        expect(k, `${n} cases`).not.toMatch(/dropped$/);
     expect(heapGrowth).toBeLessThan(32 * 1024 * 1024);
     expect(server.broker.connections.size).toBe(1); // only the witness is left
     await witness.close();

@@ -49,7 +49,9 @@ describe('AMQP extensions', () => {
     await ch.assertQueue(q, { arguments: { 'x-single-active-consumer': true } });
     const first: string[] = [];
     const second: string[] = [];
-    const { consumerTag } = await ch.consume(q, (m) => m && first.push(m.content.toString()), { noAck: true });
+    const { consumerTag } = await ch.consume(q, (m) => m && first.push(m.content.toString()), {
+      noAck: true,
+    });
     await ch.consume(q, (m) => m && second.push(m.content.toString()), { noAck: true });
     ch.sendToQueue(q, Buffer.from('a'));
     ch.sendToQueue(q, Buffer.from('b'));

@@ -35,7 +35,8 @@ describe('publisher flow control', () => {
       for (const c of server.adapter.connections()) if (c.state === 'flow') sawFlow = true;
     }, 5);
     const body = Buffer.alloc(16);
-    for (let i = 0; i < total; i++) if (!pch.sendToQueue('flow-q', body)) await new Promise((r) => pch.once('drain', r));
+    for (let i = 0; i < total; i++)
+      if (!pch.sendToQueue('flow-q', body)) await new Promise((r) => pch.once('drain', r));
     await until(() => consumed === total, 'every message consumed', 60_000);
     clearInterval(watch);
     expect(sawFlow).toBe(true);
@@ -57,7 +58,8 @@ describe('publisher flow control', () => {
       ch.ack(m);
     });
     const body = Buffer.alloc(16);
-    for (let i = 0; i < total; i++) if (!pub.sendToQueue('same-conn', body)) await new Promise((r) => pub.once('drain', r));
+    for (let i = 0; i < total; i++)
+      if (!pub.sendToQueue('same-conn', body)) await new Promise((r) => pub.once('drain', r));
     await until(() => consumed === total, 'every message consumed', 60_000);
     await conn.close();
   }, 90_000);

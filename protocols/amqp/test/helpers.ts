@@ -13,7 +13,10 @@ export interface TestServer {
 }
 
 /** A real core broker with the AMQP listener on an ephemeral loopback port. */
-export async function startServer(config: Partial<AmqpConfig> = {}, options: BrokerOptions = {}): Promise<TestServer> {
+export async function startServer(
+  config: Partial<AmqpConfig> = {},
+  options: BrokerOptions = {},
+): Promise<TestServer> {
   const broker = await Broker.start(options);
   const adapter = createAmqpAdapter(broker, config, pino({ level: process.env['LOG_LEVEL'] ?? 'silent' }));
   const [addr] = (await adapter.listen([{ port: 0, host: '127.0.0.1', transport: 'tcp' }])) as AddressInfo[];
@@ -31,7 +34,11 @@ export async function startServer(config: Partial<AmqpConfig> = {}, options: Bro
 }
 
 /** Resolves when `check` is truthy, polling with a deadline (never a fixed sleep). */
-export async function until<T>(check: () => T | Promise<T>, what: string, timeoutMs = 5000): Promise<NonNullable<T>> {
+export async function until<T>(
+  check: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 5000,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
@@ -42,7 +49,9 @@ export async function until<T>(check: () => T | Promise<T>, what: string, timeou
 }
 
 /** A raw TCP client that collects everything the server sends. */
-export async function rawClient(port: number): Promise<{ socket: Socket; received: () => Buffer; closed: Promise<void> }> {
+export async function rawClient(
+  port: number,
+): Promise<{ socket: Socket; received: () => Buffer; closed: Promise<void> }> {
   const socket = netConnect(port, '127.0.0.1');
   const chunks: Buffer[] = [];
   socket.on('data', (c: Buffer) => chunks.push(c));

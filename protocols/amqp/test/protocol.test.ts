@@ -4,7 +4,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawClient, startServer, until, type TestServer } from './helpers.js';
-import { PROTOCOL_HEADER, closeOk, frame, method, methodsIn, open, replyCode, startOk, tuneOk } from './wire.js';
+import {
+  PROTOCOL_HEADER,
+  closeOk,
+  frame,
+  method,
+  methodsIn,
+  open,
+  replyCode,
+  startOk,
+  tuneOk,
+} from './wire.js';
 
 let server: TestServer;
 beforeAll(async () => {
@@ -16,16 +26,29 @@ afterAll(async () => server.close());
 async function handshake(heartbeat = 0) {
   const c = await rawClient(server.port);
   c.socket.write(PROTOCOL_HEADER);
-  await until(() => methodsIn(c.received()).some((m) => m.classId === 10 && m.methodId === 10), 'connection.start');
+  await until(
+    () => methodsIn(c.received()).some((m) => m.classId === 10 && m.methodId === 10),
+    'connection.start',
+  );
   c.socket.write(startOk());
-  await until(() => methodsIn(c.received()).some((m) => m.classId === 10 && m.methodId === 30), 'connection.tune');
+  await until(
+    () => methodsIn(c.received()).some((m) => m.classId === 10 && m.methodId === 30),
+    'connection.tune',
+  );
   c.socket.write(Buffer.concat([tuneOk(131072, heartbeat), open()]));
-  await until(() => methodsIn(c.received()).some((m) => m.classId === 10 && m.methodId === 41), 'connection.open-ok');
+  await until(
+    () => methodsIn(c.received()).some((m) => m.classId === 10 && m.methodId === 41),
+    'connection.open-ok',
+  );
   return c;
 }
 
 const closeFrom = (data: Buffer, channel: number) =>
-  methodsIn(data).find((m) => m.channel === channel && ((m.classId === 10 && m.methodId === 50) || (m.classId === 20 && m.methodId === 40)));
+  methodsIn(data).find(
+    (m) =>
+      m.channel === channel &&
+      ((m.classId === 10 && m.methodId === 50) || (m.classId === 20 && m.methodId === 40)),
+  );
 
 describe('AMQP connection state machine', () => {
   it('answers a wrong protocol header with its own and closes', async () => {
@@ -47,7 +70,14 @@ describe('AMQP connection state machine', () => {
     c.socket.write(PROTOCOL_HEADER);
     await until(() => methodsIn(c.received()).length > 0, 'connection.start');
     const text = c.received().toString('latin1');
-    for (const s of ['PLAIN AMQPLAIN', 'publisher_confirms', 'consumer_cancel_notify', 'basic.nack', 'connection.blocked', 'authentication_failure_close']) {
+    for (const s of [
+      'PLAIN AMQPLAIN',
+      'publisher_confirms',
+      'consumer_cancel_notify',
+      'basic.nack',
+      'connection.blocked',
+      'authentication_failure_close',
+    ]) {
       expect(text).toContain(s);
     }
     c.socket.destroy();
@@ -56,9 +86,15 @@ describe('AMQP connection state machine', () => {
   it('refuses connection.open for an unknown vhost with 530 NOT_ALLOWED', async () => {
     const c = await rawClient(server.port);
     c.socket.write(PROTOCOL_HEADER);
-    await until(() => methodsIn(c.received()).some((m) => m.classId === 10 && m.methodId === 10), 'connection.start');
+    await until(
+      () => methodsIn(c.received()).some((m) => m.classId === 10 && m.methodId === 10),
+      'connection.start',
+    );
     c.socket.write(startOk());
-    await until(() => methodsIn(c.received()).some((m) => m.classId === 10 && m.methodId === 30), 'connection.tune');
+    await until(
+      () => methodsIn(c.received()).some((m) => m.classId === 10 && m.methodId === 30),
+      'connection.tune',
+    );
     c.socket.write(Buffer.concat([tuneOk(), open('no-such-vhost')]));
     await until(() => closeFrom(c.received(), 0), 'connection.close');
     expect(replyCode(closeFrom(c.received(), 0)!.payload)).toBe(530);
@@ -68,14 +104,28 @@ describe('AMQP connection state machine', () => {
   it('sends heartbeats and drops a peer that sends none', async () => {
     const c = await handshake(1);
     const started = Date.now();
-    await until(() => c.received().includes(Buffer.from([8, 0, 0, 0, 0, 0, 0, 0xce])), 'a heartbeat frame', 4000);
+    await until(
+      () => c.received().includes(Buffer.from([8, 0, 0, 0, 0, 0, 0, 0xce])),
+      'a heartbeat frame',
+      4000,
+    );
     await c.closed; // nothing sent by us: closed after two missed intervals
     expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
   });
 
   it('closes the connection with 504 for a method on an unopened channel', async () => {
     const c = await handshake();
-    c.socket.write(method('QueueDeclare', 5, { queue: 'x', durable: false, exclusive: false, autoDelete: false, passive: false, nowait: false, arguments: {} }));
+    c.socket.write(
+      method('QueueDeclare', 5, {
+        queue: 'x',
+        durable: false,
+        exclusive: false,
+        autoDelete: false,
+        passive: false,
+        nowait: false,
+        arguments: {},
+      }),
+    );
     await until(() => closeFrom(c.received(), 0), 'connection.close');
     expect(replyCode(closeFrom(c.received(), 0)!.payload)).toBe(504);
     c.socket.write(closeOk());
@@ -98,7 +148,9 @@ describe('AMQP connection state machine', () => {
   it('refuses immediate=true with 540, as RabbitMQ does', async () => {
     const c = await handshake();
     c.socket.write(method('ChannelOpen', 1, { outOfBand: '' }));
-    c.socket.write(method('BasicPublish', 1, { exchange: '', routingKey: 'q', mandatory: false, immediate: true }));
+    c.socket.write(
+      method('BasicPublish', 1, { exchange: '', routingKey: 'q', mandatory: false, immediate: true }),
+    );
     await until(() => closeFrom(c.received(), 0), 'connection.close');
     expect(replyCode(closeFrom(c.received(), 0)!.payload)).toBe(540);
     c.socket.destroy();
@@ -115,15 +167,25 @@ describe('AMQP connection state machine', () => {
     const c = await handshake();
     c.socket.write(method('ChannelOpen', 1, { outOfBand: '' }));
     c.socket.write(method('ChannelFlow', 1, { active: false }));
-    await until(() => methodsIn(c.received()).some((m) => m.channel === 1 && m.classId === 20 && m.methodId === 21), 'flow-ok');
-    c.socket.write(method('BasicPublish', 1, { exchange: 'missing', routingKey: '', mandatory: false, immediate: false }));
+    await until(
+      () => methodsIn(c.received()).some((m) => m.channel === 1 && m.classId === 20 && m.methodId === 21),
+      'flow-ok',
+    );
+    c.socket.write(
+      method('BasicPublish', 1, { exchange: 'missing', routingKey: '', mandatory: false, immediate: false }),
+    );
     c.socket.write(emptyContentHeader(1));
     await until(() => closeFrom(c.received(), 1), 'channel.close');
     expect(replyCode(closeFrom(c.received(), 1)!.payload)).toBe(404);
     // Frames for the closing channel are dropped until our close-ok, then it may be opened again.
     c.socket.write(method('ChannelCloseOk', 1, {}));
     c.socket.write(method('ChannelOpen', 1, { outOfBand: '' }));
-    await until(() => methodsIn(c.received()).filter((m) => m.channel === 1 && m.classId === 20 && m.methodId === 11).length === 2, 'second open-ok');
+    await until(
+      () =>
+        methodsIn(c.received()).filter((m) => m.channel === 1 && m.classId === 20 && m.methodId === 11)
+          .length === 2,
+      'second open-ok',
+    );
     c.socket.destroy();
   });
 });

@@ -4,7 +4,17 @@
  * stream split at every byte position (CONVENTIONS #3, after nats-server's split tests).
  */
 import { describe, expect, it } from 'vitest';
-import { FrameParser, PROTOCOL_HEADER, decodeContentHeader, decodeMethod, encodeContent, encodeMethodFrame, methodsById, Reader, Writer } from '../src/wire/index.js';
+import {
+  FrameParser,
+  PROTOCOL_HEADER,
+  decodeContentHeader,
+  decodeMethod,
+  encodeContent,
+  encodeMethodFrame,
+  methodsById,
+  Reader,
+  Writer,
+} from '../src/wire/index.js';
 import { contentHeader, frame, method } from './wire.js';
 
 type Frame = [number, number, string];
@@ -12,7 +22,11 @@ type Frame = [number, number, string];
 function parseAll(chunks: Buffer[], maxFrameSize = 131072): { frames: Frame[]; header: boolean | undefined } {
   const frames: Frame[] = [];
   let header: boolean | undefined;
-  const p = new FrameParser({ maxFrameSize, onHeader: (ok) => (header = ok), onFrame: (t, ch, payload) => frames.push([t, ch, payload.toString('hex')]) });
+  const p = new FrameParser({
+    maxFrameSize,
+    onHeader: (ok) => (header = ok),
+    onFrame: (t, ch, payload) => frames.push([t, ch, payload.toString('hex')]),
+  });
   for (const c of chunks) p.push(c);
   return { frames, header };
 }
@@ -55,7 +69,9 @@ describe('frame parser', () => {
     const big = Buffer.alloc(7);
     big.writeUInt8(3, 0);
     big.writeUInt32BE(10_000, 3);
-    expect(() => parseAll([PROTOCOL_HEADER, big], 4096)).toThrow(/FRAME_ERROR - frame size 10008 exceeds frame_max 4096/);
+    expect(() => parseAll([PROTOCOL_HEADER, big], 4096)).toThrow(
+      /FRAME_ERROR - frame size 10008 exceeds frame_max 4096/,
+    );
     expect(() => parseAll([PROTOCOL_HEADER, frame(1, 0, Buffer.alloc(4), 0x00)])).toThrow(/frame end octet/);
     expect(() => parseAll([PROTOCOL_HEADER, frame(9, 0, Buffer.alloc(0))])).toThrow(/unknown frame type 9/);
   });
@@ -64,19 +80,73 @@ describe('frame parser', () => {
 describe('methods', () => {
   it('decodes what amqplib encodes, and encodes what decodes back the same, for every method', () => {
     const sample: Record<string, unknown> = {
-      versionMajor: 0, versionMinor: 9, serverProperties: { product: 'x' }, clientProperties: { p: 'y' }, mechanisms: Buffer.from('PLAIN'),
-      locales: Buffer.from('en_US'), mechanism: 'PLAIN', response: Buffer.from('\u0000a\u0000b'), locale: 'en_US', challenge: Buffer.from('c'),
-      channelMax: 7, frameMax: 131072, heartbeat: 30, virtualHost: '/v', capabilities: '', insist: false, knownHosts: '',
-      replyCode: 404, replyText: 'NOT_FOUND', classId: 50, methodId: 10, reason: 'low memory', newSecret: Buffer.from('s'),
-      outOfBand: '', channelId: Buffer.from(''), active: true, realm: '/data', exclusive: true, passive: false, write: true, read: true, ticket: 1,
-      exchange: 'ex', type: 'topic', durable: true, autoDelete: false, internal: true, nowait: false, arguments: { s: 'str', n: { t: true, list: ['a', false] } }, // width-free values: integers re-encode as 'I'
-      ifUnused: true, destination: 'd', source: 's', routingKey: 'a.b', queue: 'q', messageCount: 12, consumerCount: 3, ifEmpty: false,
-      prefetchSize: 0, prefetchCount: 100, global: true, consumerTag: 'ctag', noLocal: false, noAck: true, mandatory: true, immediate: false,
-      deliveryTag: 2 ** 40 + 5, redelivered: true, multiple: true, requeue: false, clusterId: '',
+      versionMajor: 0,
+      versionMinor: 9,
+      serverProperties: { product: 'x' },
+      clientProperties: { p: 'y' },
+      mechanisms: Buffer.from('PLAIN'),
+      locales: Buffer.from('en_US'),
+      mechanism: 'PLAIN',
+      response: Buffer.from('\u0000a\u0000b'),
+      locale: 'en_US',
+      challenge: Buffer.from('c'),
+      channelMax: 7,
+      frameMax: 131072,
+      heartbeat: 30,
+      virtualHost: '/v',
+      capabilities: '',
+      insist: false,
+      knownHosts: '',
+      replyCode: 404,
+      replyText: 'NOT_FOUND',
+      classId: 50,
+      methodId: 10,
+      reason: 'low memory',
+      newSecret: Buffer.from('s'),
+      outOfBand: '',
+      channelId: Buffer.from(''),
+      active: true,
+      realm: '/data',
+      exclusive: true,
+      passive: false,
+      write: true,
+      read: true,
+      ticket: 1,
+      exchange: 'ex',
+      type: 'topic',
+      durable: true,
+      autoDelete: false,
+      internal: true,
+      nowait: false,
+      arguments: { s: 'str', n: { t: true, list: ['a', false] } }, // width-free values: integers re-encode as 'I'
+      ifUnused: true,
+      destination: 'd',
+      source: 's',
+      routingKey: 'a.b',
+      queue: 'q',
+      messageCount: 12,
+      consumerCount: 3,
+      ifEmpty: false,
+      prefetchSize: 0,
+      prefetchCount: 100,
+      global: true,
+      consumerTag: 'ctag',
+      noLocal: false,
+      noAck: true,
+      mandatory: true,
+      immediate: false,
+      deliveryTag: 2 ** 40 + 5,
+      redelivered: true,
+      multiple: true,
+      requeue: false,
+      clusterId: '',
     };
     expect(methodsById.size).toBe(66);
     for (const info of methodsById.values()) {
-      const amqplibName = info.name.split(/[.-]/).map((w) => w[0]!.toUpperCase() + w.slice(1)).join('');
+      const amqplibName = info.name
+        .split(/[.-]/)
+        .map((w) => w[0]!.toUpperCase() + w.slice(1))
+        .join('');
       const theirs = method(amqplibName, 3, sample);
       const m = decodeMethod(theirs.subarray(7, theirs.length - 1));
       expect(m.name).toBe(info.name);
@@ -97,17 +167,38 @@ describe('methods', () => {
 describe('field tables', () => {
   it('decodes every RabbitMQ field type amqplib produces and re-encodes them decodably', () => {
     const table = {
-      bool: true, int8: { '!': 'byte', value: -5 }, int16: { '!': 'short', value: -300 }, int32: { '!': 'int', value: 70000 },
-      int64: { '!': 'long', value: 2 ** 40 }, float: { '!': 'float', value: 1.5 }, double: { '!': 'double', value: 2.25 },
-      str: 'héllo', bytes: Buffer.from([1, 2, 3]), ts: { '!': 'timestamp', value: 1_700_000_000 }, nested: { a: [1, 'two', { b: null }] },
-      dec: { '!': 'decimal', value: { places: 2, digits: 12345 } }, nothing: null,
+      bool: true,
+      int8: { '!': 'byte', value: -5 },
+      int16: { '!': 'short', value: -300 },
+      int32: { '!': 'int', value: 70000 },
+      int64: { '!': 'long', value: 2 ** 40 },
+      float: { '!': 'float', value: 1.5 },
+      double: { '!': 'double', value: 2.25 },
+      str: 'héllo',
+      bytes: Buffer.from([1, 2, 3]),
+      ts: { '!': 'timestamp', value: 1_700_000_000 },
+      nested: { a: [1, 'two', { b: null }] },
+      dec: { '!': 'decimal', value: { places: 2, digits: 12345 } },
+      nothing: null,
     };
     const theirs = method('QueueDeclare', 1, { queue: 'q', arguments: table });
-    const decoded = decodeMethod(theirs.subarray(7, theirs.length - 1)).args as { arguments: Record<string, unknown> };
+    const decoded = decodeMethod(theirs.subarray(7, theirs.length - 1)).args as {
+      arguments: Record<string, unknown>;
+    };
     expect(decoded.arguments).toEqual({
-      bool: true, int8: -5, int16: -300, int32: 70000, int64: 2 ** 40, float: { '!': 'float', value: 1.5 }, double: 2.25, str: 'héllo',
-      bytes: Buffer.from([1, 2, 3]), ts: { '!': 'timestamp', value: 1_700_000_000 }, nested: { a: [1, 'two', { b: null }] },
-      dec: { '!': 'decimal', value: { scale: 2, digits: 12345 } }, nothing: null,
+      bool: true,
+      int8: -5,
+      int16: -300,
+      int32: 70000,
+      int64: 2 ** 40,
+      float: { '!': 'float', value: 1.5 },
+      double: 2.25,
+      str: 'héllo',
+      bytes: Buffer.from([1, 2, 3]),
+      ts: { '!': 'timestamp', value: 1_700_000_000 },
+      nested: { a: [1, 'two', { b: null }] },
+      dec: { '!': 'decimal', value: { scale: 2, digits: 12345 } },
+      nothing: null,
     });
     const again = encodeMethodFrame(1, 'queue.declare', decoded as unknown as Record<string, unknown>);
     expect(decodeMethod(again.subarray(7, again.length - 1)).args).toEqual(decoded);
@@ -128,12 +219,30 @@ describe('field tables', () => {
 });
 
 describe('content', () => {
-  const msg = { exchange: 'ex', routingKey: 'rk', body: Buffer.alloc(10_000, 7), properties: { contentType: 'a/b', headers: { h: 'v' }, deliveryMode: 2, priority: 3, timestamp: 1_700_000_000, messageId: 'm' } };
+  const msg = {
+    exchange: 'ex',
+    routingKey: 'rk',
+    body: Buffer.alloc(10_000, 7),
+    properties: {
+      contentType: 'a/b',
+      headers: { h: 'v' },
+      deliveryMode: 2,
+      priority: 3,
+      timestamp: 1_700_000_000,
+      messageId: 'm',
+    },
+  };
 
   it('splits bodies so no frame exceeds frame-max, at the exact boundaries', () => {
     for (const frameMax of [4096, 4096 + 1]) {
       for (const size of [0, frameMax - 8 - 1, frameMax - 8, frameMax - 8 + 1, 3 * (frameMax - 8)]) {
-        const bufs = encodeContent(1, frameMax, 'basic.deliver', { consumerTag: 'c', deliveryTag: 1, redelivered: false, exchange: 'ex', routingKey: 'rk' }, { ...msg, body: Buffer.alloc(size, 1) });
+        const bufs = encodeContent(
+          1,
+          frameMax,
+          'basic.deliver',
+          { consumerTag: 'c', deliveryTag: 1, redelivered: false, exchange: 'ex', routingKey: 'rk' },
+          { ...msg, body: Buffer.alloc(size, 1) },
+        );
         const { frames } = parseAll([PROTOCOL_HEADER, ...bufs], frameMax);
         const bodies = frames.filter(([t]) => t === 3).map(([, , hex]) => hex.length / 2);
         expect(bodies.reduce((a, b) => a + b, 0)).toBe(size);
@@ -144,7 +253,13 @@ describe('content', () => {
   });
 
   it('round-trips the basic properties through the content header', () => {
-    const [, headerAndBody] = encodeContent(1, 131072, 'basic.deliver', { consumerTag: 'c', deliveryTag: 1, redelivered: false, exchange: 'ex', routingKey: 'rk' }, msg);
+    const [, headerAndBody] = encodeContent(
+      1,
+      131072,
+      'basic.deliver',
+      { consumerTag: 'c', deliveryTag: 1, redelivered: false, exchange: 'ex', routingKey: 'rk' },
+      msg,
+    );
     const size = headerAndBody!.readUInt32BE(3);
     const h = decodeContentHeader(headerAndBody!.subarray(7, 7 + size));
     expect(h).toMatchObject({ classId: 60, bodySize: 10_000, properties: msg.properties });
@@ -152,7 +267,13 @@ describe('content', () => {
 
   it('does not copy large bodies', () => {
     const body = Buffer.alloc(1 << 20, 3);
-    const bufs = encodeContent(1, 131072, 'basic.deliver', { consumerTag: 'c', deliveryTag: 1, redelivered: false, exchange: '', routingKey: '' }, { ...msg, body });
+    const bufs = encodeContent(
+      1,
+      131072,
+      'basic.deliver',
+      { consumerTag: 'c', deliveryTag: 1, redelivered: false, exchange: '', routingKey: '' },
+      { ...msg, body },
+    );
     expect(bufs.some((b) => b.buffer === body.buffer)).toBe(true);
   });
 });

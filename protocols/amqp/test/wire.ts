@@ -39,12 +39,16 @@ export const startOk = (user = 'guest', pass = 'guest') =>
     locale: 'en_US',
   });
 
-export const tuneOk = (frameMax = 131072, heartbeat = 0) => method('ConnectionTuneOk', 0, { channelMax: 0, frameMax, heartbeat });
-export const open = (vhost = '/') => method('ConnectionOpen', 0, { virtualHost: vhost, capabilities: '', insist: false });
+export const tuneOk = (frameMax = 131072, heartbeat = 0) =>
+  method('ConnectionTuneOk', 0, { channelMax: 0, frameMax, heartbeat });
+export const open = (vhost = '/') =>
+  method('ConnectionOpen', 0, { virtualHost: vhost, capabilities: '', insist: false });
 export const closeOk = () => method('ConnectionCloseOk', 0, {});
 
 /** Reads frames out of what a server sent: [type, channel, classId, methodId] per method frame. */
-export function methodsIn(data: Buffer): { channel: number; classId: number; methodId: number; payload: Buffer }[] {
+export function methodsIn(
+  data: Buffer,
+): { channel: number; classId: number; methodId: number; payload: Buffer }[] {
   const out: { channel: number; classId: number; methodId: number; payload: Buffer }[] = [];
   let i = 0;
   if (data.subarray(0, 4).toString() === 'AMQP') i = 8;
@@ -54,7 +58,8 @@ export function methodsIn(data: Buffer): { channel: number; classId: number; met
     const size = data.readUInt32BE(i + 3);
     if (i + 8 + size > data.length) break;
     const payload = data.subarray(i + 7, i + 7 + size);
-    if (type === 1) out.push({ channel, classId: payload.readUInt16BE(0), methodId: payload.readUInt16BE(2), payload });
+    if (type === 1)
+      out.push({ channel, classId: payload.readUInt16BE(0), methodId: payload.readUInt16BE(2), payload });
     i += 8 + size;
   }
   return out;

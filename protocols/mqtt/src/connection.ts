@@ -9,7 +9,14 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import mqttPacket from 'mqtt-packet';
-import { BrokerError, type BrokerApi, type Connection, type Message, type MessageProperties, type Session } from '@junction/core';
+import {
+  BrokerError,
+  type BrokerApi,
+  type Connection,
+  type Message,
+  type MessageProperties,
+  type Session,
+} from '@junction/core';
 import {
   MalformedPacket,
   PacketReader,

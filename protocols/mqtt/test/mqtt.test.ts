@@ -155,15 +155,13 @@ describe('publish and subscribe', () => {
   });
 
   it('carries per-message priority to devices through a max-priority policy', async () => {
-    await server.broker
-      .vhost('/')
-      .setPolicy({
-        name: 'mqtt-prio',
-        pattern: '^mqtt-subscription-prio',
-        applyTo: 'queues',
-        priority: 0,
-        definition: { 'max-priority': 10 },
-      });
+    await server.broker.vhost('/').setPolicy({
+      name: 'mqtt-prio',
+      pattern: '^mqtt-subscription-prio',
+      applyTo: 'queues',
+      priority: 0,
+      definition: { 'max-priority': 10 },
+    });
     const opts = { clientId: 'prio', clean: false };
     const device = await client(server, opts);
     await device.subscribeAsync('alerts/#', { qos: 1 });

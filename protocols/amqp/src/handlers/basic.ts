@@ -16,7 +16,8 @@ import type {
 
 export function qos(ch: AmqpChannel, a: BasicQosArgs): void {
   // RabbitMQ does not implement prefetch-size either; refusing beats silently ignoring it.
-  if (a.prefetchSize !== 0) throw new BrokerError('NOT_IMPLEMENTED', 'NOT_IMPLEMENTED - prefetch_size!=0 (' + a.prefetchSize + ')');
+  if (a.prefetchSize !== 0)
+    throw new BrokerError('NOT_IMPLEMENTED', 'NOT_IMPLEMENTED - prefetch_size!=0 (' + a.prefetchSize + ')');
   ch.session.qos(a.prefetchCount, a.global);
   ch.conn.sendMethod(ch.number, 'basic.qos-ok', {});
 }
@@ -32,7 +33,12 @@ export async function consume(ch: AmqpChannel, a: BasicConsumeArgs): Promise<voi
       consumerTag: tag,
       noAck: a.noAck,
       exclusive: a.exclusive,
-      priority: typeof xPriority === 'number' ? xPriority : typeof xPriority === 'bigint' ? Number(xPriority) : undefined,
+      priority:
+        typeof xPriority === 'number'
+          ? xPriority
+          : typeof xPriority === 'bigint'
+            ? Number(xPriority)
+            : undefined,
       arguments: a.arguments,
     },
     ch.sink(tag),
@@ -57,7 +63,13 @@ export async function get(ch: AmqpChannel, a: BasicGetArgs): Promise<void> {
       ch.number,
       ch.conn.frameMax,
       'basic.get-ok',
-      { deliveryTag: r.deliveryTag, redelivered: r.redelivered, exchange: r.exchange, routingKey: r.routingKey, messageCount: r.messageCount },
+      {
+        deliveryTag: r.deliveryTag,
+        redelivered: r.redelivered,
+        exchange: r.exchange,
+        routingKey: r.routingKey,
+        messageCount: r.messageCount,
+      },
       r.message,
     ),
   );
@@ -76,7 +88,12 @@ export function nack(ch: AmqpChannel, a: BasicNackArgs): void {
   settle(ch, a.deliveryTag, a.requeue ? 'requeue' : 'reject', a.multiple);
 }
 
-function settle(ch: AmqpChannel, tag: number, outcome: 'ack' | 'requeue' | 'reject', multiple: boolean): void {
+function settle(
+  ch: AmqpChannel,
+  tag: number,
+  outcome: 'ack' | 'requeue' | 'reject',
+  multiple: boolean,
+): void {
   if (ch.tx) ch.tx.settle(tag, outcome, multiple);
   else ch.session.settle(tag, outcome, multiple);
 }

@@ -17,5 +17,8 @@ export function accessRequest(ch: AmqpChannel): void {
 
 /** §2.3.7 / constants: opening a channel that is already open is a channel-error (504), a hard error. */
 export function reopen(ch: AmqpChannel): void {
-  throw new BrokerError('CHANNEL_ERROR', `CHANNEL_ERROR - second 'channel.open' seen on channel ${ch.number}`);
+  throw new BrokerError(
+    'CHANNEL_ERROR',
+    `CHANNEL_ERROR - second 'channel.open' seen on channel ${ch.number}`,
+  );
 }

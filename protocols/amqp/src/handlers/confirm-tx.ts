@@ -3,25 +3,35 @@ import type { AmqpChannel } from '../channel.js';
 
 /** RabbitMQ extension: publisher confirms. */
 export function confirmSelect(ch: AmqpChannel, a: { nowait: boolean }): void {
-  if (ch.tx) throw new BrokerError('PRECONDITION_FAILED', 'PRECONDITION_FAILED - cannot switch from tx to confirm mode');
+  if (ch.tx)
+    throw new BrokerError(
+      'PRECONDITION_FAILED',
+      'PRECONDITION_FAILED - cannot switch from tx to confirm mode',
+    );
   ch.enableConfirms();
   if (!a.nowait) ch.conn.sendMethod(ch.number, 'confirm.select-ok', {});
 }
 
 export function txSelect(ch: AmqpChannel): void {
-  if (ch.confirm) throw new BrokerError('PRECONDITION_FAILED', 'PRECONDITION_FAILED - cannot switch from confirm to tx mode');
+  if (ch.confirm)
+    throw new BrokerError(
+      'PRECONDITION_FAILED',
+      'PRECONDITION_FAILED - cannot switch from confirm to tx mode',
+    );
   ch.tx ??= trackReturns(ch);
   ch.conn.sendMethod(ch.number, 'tx.select-ok', {});
 }
 
 export async function txCommit(ch: AmqpChannel): Promise<void> {
-  if (!ch.tx) throw new BrokerError('PRECONDITION_FAILED', 'PRECONDITION_FAILED - channel is not transactional');
+  if (!ch.tx)
+    throw new BrokerError('PRECONDITION_FAILED', 'PRECONDITION_FAILED - channel is not transactional');
   await ch.tx.commit();
   ch.conn.sendMethod(ch.number, 'tx.commit-ok', {});
 }
 
 export function txRollback(ch: AmqpChannel): void {
-  if (!ch.tx) throw new BrokerError('PRECONDITION_FAILED', 'PRECONDITION_FAILED - channel is not transactional');
+  if (!ch.tx)
+    throw new BrokerError('PRECONDITION_FAILED', 'PRECONDITION_FAILED - channel is not transactional');
   ch.tx.rollback();
   ch.conn.sendMethod(ch.number, 'tx.rollback-ok', {});
 }

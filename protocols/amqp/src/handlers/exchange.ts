@@ -1,5 +1,10 @@
 import type { AmqpChannel } from '../channel.js';
-import type { ExchangeBindArgs, ExchangeDeclareArgs, ExchangeDeleteArgs, ExchangeUnbindArgs } from '../wire/methods.gen.js';
+import type {
+  ExchangeBindArgs,
+  ExchangeDeclareArgs,
+  ExchangeDeleteArgs,
+  ExchangeUnbindArgs,
+} from '../wire/methods.gen.js';
 
 export async function declare(ch: AmqpChannel, a: ExchangeDeclareArgs): Promise<void> {
   await ch.session.declareExchange({

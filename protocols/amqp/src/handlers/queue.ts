@@ -1,6 +1,12 @@
 import { BrokerError } from '@junction/core';
 import type { AmqpChannel } from '../channel.js';
-import type { QueueBindArgs, QueueDeclareArgs, QueueDeleteArgs, QueuePurgeArgs, QueueUnbindArgs } from '../wire/methods.gen.js';
+import type {
+  QueueBindArgs,
+  QueueDeclareArgs,
+  QueueDeleteArgs,
+  QueuePurgeArgs,
+  QueueUnbindArgs,
+} from '../wire/methods.gen.js';
 
 /** AMQP 0-9-1 §1.7.2: an empty queue name means the last queue declared on this channel. */
 function queueName(ch: AmqpChannel, name: string): string {
@@ -19,7 +25,12 @@ export async function declare(ch: AmqpChannel, a: QueueDeclareArgs): Promise<voi
     arguments: a.arguments,
   });
   ch.lastQueue = r.queue;
-  if (!a.nowait) ch.conn.sendMethod(ch.number, 'queue.declare-ok', { queue: r.queue, messageCount: r.messageCount, consumerCount: r.consumerCount });
+  if (!a.nowait)
+    ch.conn.sendMethod(ch.number, 'queue.declare-ok', {
+      queue: r.queue,
+      messageCount: r.messageCount,
+      consumerCount: r.consumerCount,
+    });
 }
 
 export async function bind(ch: AmqpChannel, a: QueueBindArgs): Promise<void> {
@@ -41,6 +52,9 @@ export async function purge(ch: AmqpChannel, a: QueuePurgeArgs): Promise<void> {
 }
 
 export async function remove(ch: AmqpChannel, a: QueueDeleteArgs): Promise<void> {
-  const n = await ch.session.deleteQueue(queueName(ch, a.queue), { ifUnused: a.ifUnused, ifEmpty: a.ifEmpty });
+  const n = await ch.session.deleteQueue(queueName(ch, a.queue), {
+    ifUnused: a.ifUnused,
+    ifEmpty: a.ifEmpty,
+  });
   if (!a.nowait) ch.conn.sendMethod(ch.number, 'queue.delete-ok', { messageCount: n });
 }

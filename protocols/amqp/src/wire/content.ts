@@ -72,7 +72,14 @@ function propertiesSize(p: MessageProperties): number {
   for (const [name, type] of PROPS) {
     const v = p[name];
     if (v === undefined) continue;
-    n += type === 'shortstr' ? shortstrSize(v as string) : type === 'table' ? tableSize(p.headers) : type === 'octet' ? 1 : 8;
+    n +=
+      type === 'shortstr'
+        ? shortstrSize(v as string)
+        : type === 'table'
+          ? tableSize(p.headers)
+          : type === 'octet'
+            ? 1
+            : 8;
   }
   return n;
 }
@@ -159,7 +166,15 @@ function writeHeaderFrame(
   return 20 + propsSize;
 }
 
-function writeBodyFrame(out: Buffer, o: number, channel: number, body: Buffer, start: number, end: number, copy: boolean): number {
+function writeBodyFrame(
+  out: Buffer,
+  o: number,
+  channel: number,
+  body: Buffer,
+  start: number,
+  end: number,
+  copy: boolean,
+): number {
   out[o] = 3;
   out.writeUInt16BE(channel, o + 1);
   out.writeUInt32BE(end - start, o + 3);

@@ -13,5 +13,7 @@ export class CodecError extends Error {
 
 export const isCodecError = (e: unknown): e is CodecError => e instanceof CodecError;
 
-export const syntaxError = (what: string): CodecError => new CodecError('SYNTAX_ERROR', `SYNTAX_ERROR - ${what}`);
-export const frameError = (what: string): CodecError => new CodecError('FRAME_ERROR', `FRAME_ERROR - ${what}`);
+export const syntaxError = (what: string): CodecError =>
+  new CodecError('SYNTAX_ERROR', `SYNTAX_ERROR - ${what}`);
+export const frameError = (what: string): CodecError =>
+  new CodecError('FRAME_ERROR', `FRAME_ERROR - ${what}`);

@@ -4,7 +4,13 @@ import { methodsById, methodsByName, type AmqpMethod, type MethodName } from './
 import { Reader, decodeTableBody as decodeBody } from './primitives.js';
 import type { FieldTable } from '@junction/core';
 
-export { FrameType, PROTOCOL_HEADER, FrameParser, createFrameParser, type FrameParserOptions } from './frame-parser.js';
+export {
+  FrameType,
+  PROTOCOL_HEADER,
+  FrameParser,
+  createFrameParser,
+  type FrameParserOptions,
+} from './frame-parser.js';
 export { decodeContentHeader, encodeContent, encodeContentHeader, type ContentHeader } from './content.js';
 export { CodecError, isCodecError } from './errors.js';
 export { methodsById, methodsByName, type AmqpMethod, type MethodName, type ArgsOf } from './methods.gen.js';
@@ -16,7 +22,8 @@ export function decodeMethod(payload: Buffer): AmqpMethod {
   const classId = payload.readUInt16BE(0);
   const methodId = payload.readUInt16BE(2);
   const info = methodsById.get((classId << 16) | methodId);
-  if (!info) throw new CodecError('COMMAND_INVALID', `COMMAND_INVALID - unknown method ${classId}/${methodId}`);
+  if (!info)
+    throw new CodecError('COMMAND_INVALID', `COMMAND_INVALID - unknown method ${classId}/${methodId}`);
   const r = new Reader(payload, 4, payload.length);
   const args = info.decode(r);
   // Arguments longer than the method defines mean the frame is not what it says it is.

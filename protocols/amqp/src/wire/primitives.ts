@@ -120,7 +120,10 @@ const typeLetters: Record<string, string> = {
   void: 'V',
 };
 const letterOf = (t: string): string => (t.length === 1 ? t : (typeLetters[t] ?? t));
-const typed = (letter: string, value: unknown): TypedFieldValue => ({ '!': typeNames[letter] ?? letter, value });
+const typed = (letter: string, value: unknown): TypedFieldValue => ({
+  '!': typeNames[letter] ?? letter,
+  value,
+});
 
 function fieldValue(r: Reader, depth: number): FieldValue {
   const type = String.fromCharCode(r.octet());
@@ -229,7 +232,21 @@ function valueSize(v: FieldValue): number {
   return 1 + tableSize(v as FieldTable);
 }
 
-const typedSizes: Record<string, number> = { t: 1, b: 1, B: 1, s: 2, u: 2, I: 4, i: 4, l: 8, f: 4, d: 8, D: 5, T: 8, V: 0 };
+const typedSizes: Record<string, number> = {
+  t: 1,
+  b: 1,
+  B: 1,
+  s: 2,
+  u: 2,
+  I: 4,
+  i: 4,
+  l: 8,
+  f: 4,
+  d: 8,
+  D: 5,
+  T: 8,
+  V: 0,
+};
 
 function typedSize(v: TypedFieldValue): number {
   const t = letterOf(v['!']);
@@ -269,7 +286,8 @@ export class Writer {
   }
 
   end(): Buffer {
-    if (this.o !== this.buf.length - 1) throw new Error(`frame size mismatch: wrote ${this.o + 1} of ${this.buf.length}`);
+    if (this.o !== this.buf.length - 1)
+      throw new Error(`frame size mismatch: wrote ${this.o + 1} of ${this.buf.length}`);
     this.buf[this.o] = FRAME_END;
     return this.buf;
   }
