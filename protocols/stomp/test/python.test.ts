@@ -30,9 +30,7 @@ it('stomp.py: 1.2/1.1/1.0 connect, receipts, acks, NACK, transactions, topics, E
 
 it('stomp.py: capitalised booleans (requeue=False, durable=True, persistent=True, exclusive=True) count', async () => {
   const booleans = fileURLToPath(new URL('./clients/stomppy_booleans.py', import.meta.url));
-  const { stdout } = await run('/usr/bin/python3', [booleans, String(server.port)], { timeout: 60_000 });
-  const r = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
-  expect(r).toEqual({
+  expect(await runPython(booleans, [String(server.port)], 60_000)).toEqual({
     after_nack: 'next',
     durable_body: 'while away',
     durable_persistent: 'true',
