@@ -1,5 +1,6 @@
 /**
  * npm run bench -- [--junction] [--rabbitmq] [--mosquitto] [--activemq]
+ *                  [--baseline /other/checkout] [--profile dir]
  *                  [--target name=amqp://...|mqtt://...|stomp://...]...
  *                  [--scenario text] [--seconds N] [--warmup N] [--rounds N]
  *
@@ -10,13 +11,16 @@
  * RabbitMQ, Mosquitto and ActiveMQ when installed. A --target name given more than once
  * (an amqp://, an mqtt:// and/or a stomp:// URL) is one target speaking each.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { amqpScenarios } from './amqp-scenarios.js';
 import { mqttScenarios } from './mqtt-scenarios.js';
 import {
   activeMqJar,
+  junctionNodeFlags,
   startActiveMq,
+  startBaseline,
   startJunction,
   startMosquitto,
   startRabbitMq,
@@ -26,6 +30,7 @@ import { fmt, median, ratioTable, type Row } from './stats.js';
 import { stompScenarios } from './stomp-scenarios.js';
 import { persistentScenarios } from './persistent-scenarios.js';
 import { waitForQuiet } from './quiet.js';
+import { runContext } from './workers.js';
 
 const allScenarios = [...amqpScenarios, ...persistentScenarios, ...mqttScenarios, ...stompScenarios];
 
@@ -37,6 +42,8 @@ async function main(): Promise<void> {
       mosquitto: { type: 'boolean' },
       activemq: { type: 'boolean' },
       target: { type: 'string', multiple: true },
+      baseline: { type: 'string' },
+      profile: { type: 'string' },
       scenario: { type: 'string' },
       seconds: { type: 'string', default: '5' },
       warmup: { type: 'string', default: '2' },
@@ -57,6 +64,14 @@ async function main(): Promise<void> {
   /** Peers started but not yet in `targets` (see below). */
   const peers: RunningPeer[] = [];
   const log = (s: string) => process.stderr.write(`${s}\n`);
+  if (values.profile) {
+    // Every Junction and every load worker writes a V8 CPU profile there when it exits
+    // (summarise them with dist/profile-summary.js).
+    const dir = resolve(values.profile);
+    mkdirSync(join(dir, 'workers'), { recursive: true });
+    runContext.profileDir = dir;
+    junctionNodeFlags.push('--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-name={name}.cpuprofile');
+  }
   try {
     // Peers first, then Junction's instances. Started the other way round (RabbitMQ booting after
     // Junction's brokers), Junction's persistent 1->1 measured 25-27k msg/s in every round
@@ -68,6 +83,8 @@ async function main(): Promise<void> {
     if (wantMosquitto) peers.push(await startMosquitto());
     if (wantActiveMq) peers.push(await startActiveMq());
     if (wantJunction) targets.push(await startJunction());
+    // Another checkout's build beside this one, for before/after figures in one run.
+    if (values.baseline) targets.push(await startBaseline(values.baseline));
     // Persistent scenarios run against Junction on each durable backend instead of in memory.
     const wantPersistent = allScenarios.some(
       (s) => s.persistent && (!values.scenario || s.name.includes(values.scenario)),
@@ -107,6 +124,8 @@ async function main(): Promise<void> {
           if (!s.protocols.every((p) => t.urls[p])) continue;
           if (t.storage && t.storage !== (s.persistent ? 'persistent' : 'transient')) continue;
           const waited = await waitForQuiet();
+          runContext.label = `${s.name.replace(/[^A-Za-z0-9]+/g, '_')}-${t.name}-r${round}`;
+          runContext.broker = t.pid ? { name: t.name, pid: t.pid } : undefined;
           log(
             `${s.name} | ${t.name} | round ${round}/${n}${waited > 1 ? ` (waited ${waited.toFixed(0)} s for a quiet machine)` : ''}`,
           );

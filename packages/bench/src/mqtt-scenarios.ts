@@ -10,6 +10,17 @@ import amqp from 'amqplib';
 import mqtt from 'mqtt';
 import { rate, sleep, startWorker, stopAll, type Measurement, type Scenario } from './workers.js';
 
+/**
+ * QoS 1/2 windows, the same for every broker (and the independent harness's): at most 1,000
+ * publishes not yet PUBACKed, at most 500 sent but not yet received by the subscriber, who
+ * reports its count every 50 messages. With the old single window of 100 (refilled at 50) and
+ * Mosquitto's default of 20 messages in flight to a subscriber, the bench measured Mosquitto's
+ * round trips, not its throughput (README).
+ */
+const QOS1_WINDOW = 1000;
+const QOS1_AHEAD = 500;
+const PROGRESS_EVERY = 50;
+
 let uniq = 0;
 const tag = (): string => `bench${process.pid}x${++uniq}`;
 
@@ -21,8 +32,24 @@ function pubSub(qos: 0 | 1, size: number): Scenario {
     async run(target, { seconds, warmup }) {
       const url = target.urls.mqtt!;
       const topic = `bench/${tag()}`;
-      const sub = await startWorker({ kind: 'mqtt-sub', url, topic, qos, clientId: `${tag()}-sub` });
-      const pub = await startWorker({ kind: 'mqtt-pub', url, topic, qos, size, window: 100 });
+      const sub = await startWorker({
+        kind: 'mqtt-sub',
+        url,
+        topic,
+        qos,
+        clientId: `${tag()}-sub`,
+        ...(qos > 0 ? { progressEvery: PROGRESS_EVERY } : {}),
+      });
+      const pub = await startWorker({
+        kind: 'mqtt-pub',
+        url,
+        topic,
+        qos,
+        size,
+        ...(qos > 0 ? { window: QOS1_WINDOW, ahead: QOS1_AHEAD } : { window: 0 }),
+      });
+      // The publisher's `ahead` limit needs the subscriber's count: relayed through us.
+      sub.onProgress = (n) => pub.tell('received', { count: n });
       try {
         return [
           {

@@ -8,8 +8,26 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { serveJobs } from './worker-ipc.js';
 
 export type MqttJob =
-  | { kind: 'mqtt-sub'; url: string; topic: string; qos: 0 | 1 | 2; clientId: string }
-  | { kind: 'mqtt-pub'; url: string; topic: string; qos: 0 | 1 | 2; size: number; window: number }
+  | {
+      kind: 'mqtt-sub';
+      url: string;
+      topic: string;
+      qos: 0 | 1 | 2;
+      clientId: string;
+      /** Tell the parent the count every this many messages (for a publisher's `ahead` limit). */
+      progressEvery?: number;
+    }
+  | {
+      kind: 'mqtt-pub';
+      url: string;
+      topic: string;
+      qos: 0 | 1 | 2;
+      size: number;
+      /** QoS 1/2: at most this many publishes not yet acknowledged (PUBACK/PUBCOMP) ... */
+      window: number;
+      /** ... and at most this many sent but not yet received by the subscriber (via `received`). */
+      ahead?: number;
+    }
   | { kind: 'mqtt-connect-rate'; url: string; concurrency: number }
   | { kind: 'mqtt-hold'; url: string; count: number; prefix: string; concurrency: number };
 
@@ -21,12 +39,16 @@ const auth = {
   keepalive: 600,
 };
 let count = 0;
+/** The subscriber's count as the parent last relayed it (publishers with `ahead`). */
+let received = 0;
+let wake: (() => void) | undefined;
 let stopping = false;
 const held: MqttClient[] = [];
 
 async function subscribe(j: Extract<MqttJob, { kind: 'mqtt-sub' }>): Promise<void> {
   const c = await mqtt.connectAsync(j.url, { ...auth, clientId: j.clientId, clean: true });
-  c.on('message', () => count++);
+  const every = j.progressEvery;
+  c.on('message', every ? () => ++count % every === 0 && process.send!({ progress: count }) : () => count++);
   await c.subscribeAsync(j.topic, { qos: j.qos });
   held.push(c);
 }
@@ -48,24 +70,28 @@ async function publish(j: Extract<MqttJob, { kind: 'mqtt-pub' }>): Promise<void>
     }
     return;
   }
+  // Publish while both windows have room; a PUBACK or a relayed subscriber count wakes it.
   let outstanding = 0;
-  let wake: (() => void) | undefined;
+  const ahead = j.ahead ?? Infinity;
+  const acked = () => {
+    outstanding--;
+    count++;
+    wakeUp();
+  };
   while (!stopping) {
-    if (outstanding >= j.window) {
+    if (outstanding >= j.window || count + outstanding - received >= ahead) {
       await new Promise<void>((r) => (wake = r));
       continue;
     }
     outstanding++;
-    c.publish(j.topic, body, { qos: j.qos }, () => {
-      outstanding--;
-      count++;
-      if (wake && outstanding < j.window / 2) {
-        const w = wake;
-        wake = undefined;
-        w();
-      }
-    });
+    c.publish(j.topic, body, { qos: j.qos }, acked);
   }
+}
+
+function wakeUp(): void {
+  const w = wake;
+  wake = undefined;
+  w?.();
 }
 
 /** Connect (CONNACK), then DISCONNECT, `concurrency` at a time: completed sessions per second. */
@@ -120,7 +146,14 @@ serveJobs<MqttJob>({
           : hold(j),
   // Publishers and connect loops report ready themselves; the others once set up.
   readyWhenRun: (j) => j.kind === 'mqtt-sub' || j.kind === 'mqtt-hold',
-  answer: (cmd) => (cmd === 'count' ? { count, held: held.length, prefix } : undefined),
+  answer(cmd, msg) {
+    if (cmd === 'count') return { count, held: held.length, prefix };
+    if (cmd === 'received') {
+      received = Number(msg['count']);
+      wakeUp();
+    }
+    return undefined;
+  },
   stop() {
     stopping = true;
     for (const c of held) c.end(true);

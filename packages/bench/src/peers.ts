@@ -16,6 +16,8 @@ export interface RunningPeer {
   urls: { amqp?: string; mqtt?: string; stomp?: string };
   /** Resident memory of the broker process, bytes (for the report). */
   rss(): number | undefined;
+  /** The broker's process id, for its CPU share during a measured window (cpu.ts). */
+  pid?(): number | undefined;
   stop(): Promise<void>;
   /**
    * Which scenarios it takes: 'transient' (in-memory brokers), 'persistent' (durable
@@ -100,10 +102,18 @@ function stopChild(child: ChildProcess, group: boolean): Promise<void> {
   });
 }
 
-/** The command that starts Junction; change it here only. */
-export function junctionCommand(ports: { amqp: number; mqtt: number; stomp: number }): string[] {
+/**
+ * Extra node flags for every Junction the bench starts (`--profile` sets `--cpu-prof` here).
+ */
+export const junctionNodeFlags: string[] = [];
+
+/** The command that starts Junction from the checkout at `root`; change it here only. */
+export function junctionCommand(
+  ports: { amqp: number; mqtt: number; stomp: number },
+  root = repoRoot,
+): string[] {
   return [
-    join(repoRoot, 'packages/server/bin/junction.js'),
+    join(root, 'packages/server/bin/junction.js'),
     'start',
     ...['--amqp-port', String(ports.amqp), '--amqp-host', '127.0.0.1'],
     ...['--mqtt-port', String(ports.mqtt), '--mqtt-host', '127.0.0.1', '--mqtt-ws-port', 'off'],
@@ -121,6 +131,27 @@ export function junctionCommand(ports: { amqp: number; mqtt: number; stomp: numb
 export async function startJunction(
   storage: 'memory' | 'embedded' | 'redis' = 'memory',
 ): Promise<RunningPeer> {
+  return startJunctionFrom(repoRoot, storage === 'memory' ? 'junction' : `junction-${storage}`, storage);
+}
+
+/**
+ * Another checkout's Junction as a target of its own (`--baseline <dir>`): the same command
+ * and flags, run from `<dir>`, which must have been built there (`npm ci && npx tsc -b`).
+ * In memory, so it takes the transient scenarios, as `junction` does.
+ */
+export async function startBaseline(dir: string, name = 'baseline'): Promise<RunningPeer> {
+  const root = resolve(dir);
+  for (const f of ['packages/server/bin/junction.js', 'packages/server/dist/main.js'])
+    if (!existsSync(join(root, f)))
+      throw new Error(`--baseline ${dir}: no ${f} (build it there: npm ci && npx tsc -b)`);
+  return startJunctionFrom(root, name, 'memory');
+}
+
+async function startJunctionFrom(
+  root: string,
+  name: string,
+  storage: 'memory' | 'embedded' | 'redis',
+): Promise<RunningPeer> {
   const ports = { amqp: await freePort(), mqtt: await freePort(), stomp: await freePort() };
   const dir = storage === 'memory' ? undefined : mkdtempSync(join(tmpdir(), 'junction-bench-store-'));
   const redis = storage === 'redis' ? await startRedisServer(dir!) : undefined;
@@ -130,13 +161,17 @@ export async function startJunction(
       : storage === 'redis'
         ? ['--storage', redis!.url]
         : [];
-  const command = junctionCommand(ports).concat(spec);
+  const command = [
+    ...junctionNodeFlags.map((f) => f.replace('{name}', name)),
+    ...junctionCommand(ports, root),
+    ...spec,
+  ];
   const child = spawn(process.execPath, command, { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitForPort(ports.amqp, 15_000, 'Junction');
   await waitForPort(ports.mqtt, 15_000, 'Junction MQTT');
   await waitForPort(ports.stomp, 15_000, 'Junction STOMP');
   return {
-    name: storage === 'memory' ? 'junction' : `junction-${storage}`,
+    name,
     storage: storage === 'memory' ? 'transient' : 'persistent',
     urls: {
       amqp: `amqp://guest:guest@127.0.0.1:${ports.amqp}`,
@@ -144,6 +179,7 @@ export async function startJunction(
       stomp: `stomp://127.0.0.1:${ports.stomp}`,
     },
     rss: () => rssOf(child.pid),
+    pid: () => child.pid,
     async stop() {
       await stopChild(child, false);
       await redis?.stop();
@@ -179,7 +215,12 @@ async function startRedisServer(dir: string): Promise<{ url: string; stop(): Pro
   return { url: `redis://127.0.0.1:${port}`, stop: () => stopChild(child, false) };
 }
 
-/** Debian's mosquitto on a free port, anonymous, in memory; its per-client queue limit lifted so it drops nothing. */
+/**
+ * Debian's mosquitto on a free port, anonymous, in memory, with its per-client limits lifted:
+ * `max_queued_messages 0` (no queue limit, so it drops nothing) and `max_inflight_messages 0`
+ * (its default of 20 QoS 1 messages in flight to a subscriber held it to ~15k msg/s where
+ * lifted it gave ~26-32k in the same run; Junction allows 100).
+ */
 export async function startMosquitto(): Promise<RunningPeer> {
   if (!existsSync('/usr/sbin/mosquitto'))
     throw new Error('mosquitto is not installed: apt-get install -y mosquitto');
@@ -193,6 +234,7 @@ export async function startMosquitto(): Promise<RunningPeer> {
       'allow_anonymous true',
       'persistence false',
       'max_queued_messages 0',
+      'max_inflight_messages 0',
       'log_dest none',
       '',
     ].join('\n'),
@@ -203,6 +245,7 @@ export async function startMosquitto(): Promise<RunningPeer> {
     name: 'mosquitto',
     urls: { mqtt: `mqtt://127.0.0.1:${port}` },
     rss: () => rssOf(child.pid),
+    pid: () => child.pid,
     async stop() {
       await stopChild(child, false);
       rmSync(dir, { recursive: true, force: true });
@@ -257,6 +300,7 @@ export async function startRabbitMq(): Promise<RunningPeer> {
       stomp: `stomp://127.0.0.1:${stompPort}`,
     },
     rss: () => rssOf(beam()),
+    pid: beam,
     async stop() {
       spawnSync('rabbitmqctl', ['-n', node, 'stop'], { stdio: 'ignore', timeout: 30_000 });
       await stopChild(child, true);
@@ -327,6 +371,7 @@ export async function startActiveMq(): Promise<RunningPeer> {
     name: 'activemq',
     urls: { stomp: `stomp://127.0.0.1:${port}` },
     rss: () => rssOf(child.pid),
+    pid: () => child.pid,
     async stop() {
       await stopChild(child, false);
       rmSync(dir, { recursive: true, force: true });

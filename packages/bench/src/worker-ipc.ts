@@ -8,14 +8,17 @@ export interface JobHandlers<J> {
   run(job: J): Promise<void>;
   /** Jobs whose run() resolving means set up (the parent then may start the other side). */
   readyWhenRun?(job: J): boolean;
-  /** The reply to a cmd other than start and stop, or undefined for none. */
-  answer(cmd: string): object | undefined;
+  /**
+   * The reply to a cmd other than start and stop, or undefined for none (commands the parent
+   * only tells, such as `received`, carry their fields in `msg`).
+   */
+  answer(cmd: string, msg: Record<string, unknown>): object | undefined;
   /** Closes the job's connections; the process exits right after. */
   stop(): void;
 }
 
 export function serveJobs<J>(h: JobHandlers<J>): void {
-  process.on('message', (msg: { cmd: string; job?: J }) => {
+  process.on('message', (msg: { cmd: string; job?: J } & Record<string, unknown>) => {
     if (msg.cmd === 'start') {
       const job = msg.job!;
       const run = h.run(job);
@@ -28,7 +31,7 @@ export function serveJobs<J>(h: JobHandlers<J>): void {
       h.stop();
       setTimeout(() => process.exit(0), 50);
     } else {
-      const reply = h.answer(msg.cmd);
+      const reply = h.answer(msg.cmd, msg);
       if (reply) process.send!(reply);
     }
   });

@@ -4,7 +4,9 @@
  * answers { cmd: 'start', job } | { cmd: 'count' } | { cmd: 'samples' } | { cmd: 'stop' }.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuProbe } from './cpu.js';
 import type { Row } from './stats.js';
 import type { Job as AmqpJob } from './worker.js';
 import type { MqttJob } from './mqtt-worker.js';
@@ -27,8 +29,30 @@ export interface Scenario {
 
 export interface Worker {
   child: ChildProcess;
+  /** What it runs, for the CPU line and its profile's name: `stomp-sub stompit`, ... */
+  label: string;
   ask<T>(cmd: string): Promise<T>;
+  /** Sends the worker a command that wants no reply (`{ cmd, ...fields }`). */
+  tell(cmd: string, fields: Record<string, unknown>): void;
+  /** Called with every unasked `{ progress }` message the worker sends. */
+  onProgress?: (progress: number) => void;
 }
+
+/** The live load processes, for the CPU line of each measured window. */
+const live = new Set<Worker>();
+
+/**
+ * Where the run is, set by cli.ts: the broker under test (its CPU is logged beside the
+ * workers') and, with `--profile <dir>`, where each worker writes its CPU profile.
+ */
+export const runContext: {
+  broker?: { name: string; pid: () => number | undefined };
+  profileDir?: string;
+  /** `<scenario>-<target>-r<round>`, the prefix of each worker's profile. */
+  label: string;
+} = { label: 'run' };
+
+let profiles = 0;
 
 const modules = {
   amqp: fileURLToPath(new URL('./worker.js', import.meta.url)),
@@ -45,16 +69,27 @@ export async function startWorker(job: AmqpJob | MqttJob | StompJob): Promise<Wo
         ? modules.stompWire
         : modules.stomp
       : modules.amqp;
+  const label = `${job.kind}${'client' in job ? ` ${job.client}` : ''}`;
+  const execArgv = runContext.profileDir
+    ? [
+        '--cpu-prof',
+        `--cpu-prof-dir=${join(runContext.profileDir, 'workers')}`,
+        `--cpu-prof-name=${String(++profiles).padStart(3, '0')}-${runContext.label}-${label.replace(' ', '-')}.cpuprofile`,
+      ]
+    : [];
   const child = fork(module, [], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: [...process.execArgv, ...execArgv],
   });
   const pending: ((m: Record<string, unknown>) => void)[] = [];
   let failed: string | undefined;
   child.on('message', (m: Record<string, unknown>) => {
+    if (typeof m['progress'] === 'number') return worker.onProgress?.(m['progress']);
     if (typeof m['error'] === 'string') failed = m['error'];
     pending.shift()?.(m);
   });
   child.on('exit', (code) => {
+    live.delete(worker);
     if (code !== 0 && !failed) failed = `worker exited with code ${code}`;
     for (const p of pending.splice(0)) p({ error: failed });
   });
@@ -64,8 +99,17 @@ export async function startWorker(job: AmqpJob | MqttJob | StompJob): Promise<Wo
       pending.push((m) => (failed ? reject(new Error(failed)) : resolve(m as T)));
       child.send({ cmd, job });
     });
+  const worker: Worker = {
+    child,
+    label,
+    ask,
+    tell: (cmd, fields) => {
+      if (child.connected) child.send({ cmd, ...fields });
+    },
+  };
+  live.add(worker);
   await ask('start');
-  return { child, ask };
+  return worker;
 }
 
 export async function stopAll(workers: Worker[]): Promise<void> {
@@ -83,7 +127,10 @@ export async function stopAll(workers: Worker[]): Promise<void> {
 
 export const sleep = (s: number): Promise<void> => new Promise((r) => setTimeout(r, s * 1000));
 
-/** Deliveries per second summed over `counters`, measured over `seconds` after `warmup`. */
+/**
+ * Deliveries per second summed over `counters`, measured over `seconds` after `warmup`. The
+ * CPU each process used in the window (broker, load workers, machine) goes to the log.
+ */
 export async function rate(counters: Worker[], seconds: number, warmup: number): Promise<number> {
   await sleep(warmup);
   const count = async () =>
@@ -93,7 +140,14 @@ export async function rate(counters: Worker[], seconds: number, warmup: number):
     );
   const c0 = await count();
   const t0 = performance.now();
+  const broker = runContext.broker;
+  const cpu = cpuProbe([
+    ...(broker ? [[broker.name, broker.pid()] as [string, number | undefined]] : []),
+    ...[...live].map((w) => [w.label, w.child.pid] as [string, number | undefined]),
+  ]);
   await sleep(seconds);
   const c1 = await count();
-  return (c1 - c0) / ((performance.now() - t0) / 1000);
+  const value = (c1 - c0) / ((performance.now() - t0) / 1000);
+  process.stderr.write(`  cpu (% of one core): ${cpu.end()}\n`);
+  return value;
 }
