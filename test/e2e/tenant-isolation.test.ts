@@ -1,0 +1,260 @@
+/**
+ * Issue 14, "one user cannot hurt the others": each test is an attacker with only the
+ * permissions it names, over real sockets, against a broker on the embedded store. Each
+ * checks that the attacker gets its error (where there is one), that another client's round
+ * trip stays bounded while the attack runs, and that nothing confirmed is lost.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import amqp from 'amqplib';
+import mqtt from 'mqtt';
+import stompit from 'stompit';
+import type Client from 'stompit/lib/Client.js';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startBroker, type BrokerHandle } from '@junction/server';
+import { LmdbStore } from '@junction/storage-lmdb';
+
+/** Generous: the machine is shared and loaded; a frozen broker takes seconds. */
+const ROUND_TRIP_BOUND_MS = 1000;
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+let b: BrokerHandle;
+let dir: string;
+const closers: (() => Promise<unknown> | void)[] = [];
+
+async function start(): Promise<BrokerHandle> {
+  return startBroker({ ports: { amqp: 0, mqtt: 0, stomp: 0 }, storage: new LmdbStore({ dir }) });
+}
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'junction-tenant-'));
+  dirs.push(dir);
+  b = await start();
+  // The attacker: its own names only, plus publish/bind on amq.topic.
+  await b.broker.putUser('tenant', { password: 'pw', tags: [] });
+  await b.broker.setPermission('/', 'tenant', {
+    configure: '^tenant-.*',
+    write: '^(tenant-.*|amq\\.topic|amq\\.default)$',
+    read: '^(tenant-.*|amq\\.topic)$',
+  });
+});
+afterEach(async () => {
+  for (const c of closers.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
+  await b.close();
+});
+
+const amqpUrl = (user: string, pass: string) => b.amqpUrl!.replace('guest:guest', `${user}:${pass}`);
+
+async function amqpAs(user: string, pass: string): Promise<amqp.ChannelModel> {
+  const c = await amqp.connect(amqpUrl(user, pass));
+  c.on('error', () => {});
+  closers.push(() => c.close());
+  return c;
+}
+
+/**
+ * Another client (guest, its own queue): publishes and consumes one message at a time and
+ * records each round trip, until `done` settles; then one more.
+ */
+async function victim(): Promise<{ stop(): Promise<number[]>; ready: Promise<void> }> {
+  const conn = await amqpAs('guest', 'guest');
+  const ch = await conn.createConfirmChannel();
+  const q = (await ch.assertQueue('', { exclusive: true })).queue;
+  const waiting: (() => void)[] = [];
+  await ch.consume(q, () => waiting.shift()?.(), { noAck: true });
+  const times: number[] = [];
+  let running = true;
+  let first!: () => void;
+  const ready = new Promise<void>((r) => (first = r));
+  const loop = (async () => {
+    while (running || times.length < 2) {
+      const t0 = Date.now();
+      await new Promise<void>((r) => {
+        waiting.push(r);
+        ch.sendToQueue(q, Buffer.from('ping'));
+      });
+      times.push(Date.now() - t0);
+      first();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  return {
+    ready,
+    async stop() {
+      running = false;
+      await loop;
+      return times;
+    },
+  };
+}
+
+/** Runs the attack while a victim measures its round trips; returns the worst round trip. */
+async function worstRoundTripDuring(attack: () => Promise<void>): Promise<number> {
+  const v = await victim();
+  await v.ready;
+  await attack();
+  const times = await v.stop();
+  return Math.max(...times);
+}
+
+function stompAs(login: string, passcode: string): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const c = stompit.connect(
+      {
+        host: '127.0.0.1',
+        port: b.ports.stomp!,
+        connectHeaders: { host: '/', login, passcode, 'heart-beat': '0,0' },
+      },
+      (err, client) => (err ? reject(err) : resolve(client)),
+    );
+    c.on('error', () => {});
+    closers.push(() => c.destroy(new Error('test over')));
+  });
+}
+
+const until = async (cond: () => boolean, ms = 20_000): Promise<void> => {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+describe('bounded work per request', () => {
+  it("a topic binding with many '#' words does not freeze routing for everyone", async () => {
+    const conn = await amqpAs('tenant', 'pw');
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue('tenant-wild', { durable: true });
+    const hashes = Array.from({ length: 16 }, () => '#').join('.');
+    await ch.bindQueue('tenant-wild', 'amq.topic', `${hashes}.end`);
+    const key = Array.from({ length: 30 }, (_, i) => `w${i}`).join('.');
+    const worst = await worstRoundTripDuring(async () => {
+      for (let i = 0; i < 5; i++)
+        ch.publish('amq.topic', `${key}.end`, Buffer.from(`m${i}`), { persistent: true });
+      ch.publish('amq.topic', key, Buffer.from('no match'), { persistent: true });
+      await ch.waitForConfirms();
+    });
+    expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
+    expect((await ch.checkQueue('tenant-wild')).messageCount).toBe(5);
+    // The durable binding comes back after a restart and routes in bounded time again.
+    await conn.close();
+    closers.length = 0;
+    await b.close();
+    b = await start();
+    const again = await (await amqpAs('tenant', 'pw')).createConfirmChannel();
+    const worstAfter = await worstRoundTripDuring(async () => {
+      again.publish('amq.topic', `${key}.end`, Buffer.from('after'), { persistent: true });
+      await again.waitForConfirms();
+    });
+    expect(worstAfter).toBeLessThan(ROUND_TRIP_BOUND_MS);
+    expect((await again.checkQueue('tenant-wild')).messageCount).toBe(6);
+  });
+
+  it('many never-matching STOMP selector subscribers on a deep queue do not freeze the broker', async () => {
+    const conn = await amqpAs('tenant', 'pw');
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue('tenant-deep', { durable: true });
+    for (let i = 0; i < 10_000; i++)
+      ch.sendToQueue('tenant-deep', Buffer.from(`m${i}`), { persistent: true, headers: { n: i } });
+    await ch.waitForConfirms();
+    const stomp = await stompAs('tenant', 'pw');
+    const consumers = () => b.broker.vhost('/').queues.get('tenant-deep')!.consumerCount;
+    const worst = await worstRoundTripDuring(async () => {
+      for (let i = 0; i < 100; i++)
+        stomp.subscribe(
+          { destination: '/queue/tenant-deep', ack: 'client', selector: 'n = -1', id: `s${i}` },
+          () => {},
+        );
+      await until(() => consumers() === 100);
+      // Let the scans run to their end while the victim keeps measuring.
+      await new Promise((r) => setTimeout(r, 1500));
+    });
+    expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
+    expect((await ch.checkQueue('tenant-deep')).messageCount).toBe(10_000);
+  });
+
+  it('a device subscribing 2,000 wildcard filters over 5,000 retained messages does not freeze the broker', async () => {
+    await b.broker.putUser('device', { password: 'pw', tags: [] });
+    await b.broker.setPermission('/', 'device', { configure: '.*', write: '.*', read: '.*' });
+    const opts = { reconnectPeriod: 0, username: 'guest', password: 'guest' };
+    const pub = await mqtt.connectAsync(b.mqttUrl!, opts);
+    closers.push(() => pub.endAsync());
+    const sends: Promise<unknown>[] = [];
+    for (let i = 0; i < 5000; i++)
+      sends.push(pub.publishAsync(`t/${i}/v`, `r${i}`, { qos: 1, retain: true }));
+    await Promise.all(sends);
+    const device = await mqtt.connectAsync(b.mqttUrl!, { ...opts, username: 'device', password: 'pw' });
+    closers.push(() => device.endAsync());
+    let got = 0;
+    device.on('message', () => got++);
+    const worst = await worstRoundTripDuring(async () => {
+      for (let j = 0; j < 20; j++) {
+        const filters = Array.from({ length: 100 }, (_, k) => `t/${j * 100 + k}/+`);
+        await device.subscribeAsync(filters, { qos: 0 });
+      }
+      await until(() => got === 2000);
+    });
+    expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
+  });
+});
+
+describe('permissions as RabbitMQ checks them', () => {
+  it('basic.ack multiple=true with a tag above the last delivered one closes the channel with 406', async () => {
+    const conn = await amqpAs('tenant', 'pw');
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue('tenant-acks', { durable: true });
+    for (let i = 0; i < 3; i++) ch.sendToQueue('tenant-acks', Buffer.from(`m${i}`), { persistent: true });
+    await ch.waitForConfirms();
+    const sub = await conn.createChannel();
+    const closed = new Promise<Error>((r) => sub.once('error', r));
+    let got = 0;
+    await sub.consume('tenant-acks', () => got++);
+    await until(() => got === 3);
+    sub.ack({ fields: { deliveryTag: 1000 } } as amqp.Message, true);
+    expect((await closed).message).toMatch(/406.*unknown delivery tag 1000/);
+    // Nothing was acked: the three messages went back to the queue.
+    await until(() => b.broker.vhost('/').queues.get('tenant-acks')!.messageCount === 3);
+    expect((await ch.checkQueue('tenant-acks')).messageCount).toBe(3);
+  });
+
+  it('a server-named queue needs configure permission on its amq.gen-* name (403)', async () => {
+    const conn = await amqpAs('tenant', 'pw');
+    const ch = await conn.createChannel();
+    const closed = new Promise<Error>((r) => ch.once('error', r));
+    await expect(ch.assertQueue('', { durable: true })).rejects.toThrow(/403/);
+    expect((await closed).message).toMatch(/ACCESS_REFUSED.*amq\.gen-/);
+    expect([...b.broker.vhost('/').queues.keys()].filter((n) => n.startsWith('amq.gen-'))).toEqual([]);
+    // With configure on amq.gen-*, the same declare works.
+    await b.broker.setPermission('/', 'tenant', {
+      configure: '^(tenant-.*|amq\\.gen-.*)',
+      write: '^(tenant-.*|amq\\.default)$',
+      read: '^(tenant-.*)$',
+    });
+    const ok = await (await amqpAs('tenant', 'pw')).createChannel();
+    expect((await ok.assertQueue('', { durable: true })).queue).toMatch(/^amq\.gen-/);
+  });
+
+  it('x-dead-letter-exchange needs write permission on the exchange, checked at declare (403)', async () => {
+    const admin = await (await amqpAs('guest', 'guest')).createChannel();
+    await admin.assertExchange('billing', 'fanout', { durable: true });
+    await admin.assertQueue('billing-ledger', { durable: true });
+    await admin.bindQueue('billing-ledger', 'billing', '');
+    const conn = await amqpAs('tenant', 'pw');
+    const ch = await conn.createChannel();
+    const closed = new Promise<Error>((r) => ch.once('error', r));
+    await expect(
+      ch.assertQueue('tenant-dl', {
+        durable: true,
+        arguments: { 'x-dead-letter-exchange': 'billing', 'x-message-ttl': 0 },
+      }),
+    ).rejects.toThrow(/403/);
+    expect((await closed).message).toMatch(/ACCESS_REFUSED.*exchange 'billing'/);
+    expect(b.broker.vhost('/').queues.has('tenant-dl')).toBe(false);
+    expect((await admin.checkQueue('billing-ledger')).messageCount).toBe(0);
+  });
+});
