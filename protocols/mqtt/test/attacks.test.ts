@@ -12,11 +12,11 @@ import type { Socket } from 'node:net';
 import mqttPacket from 'mqtt-packet';
 import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { rawClient, startMqttServer, until, type TestServer } from '@junction/testkit';
+import { rawClient, startMqttServer, until, type WsTestServer } from '@junction/testkit';
 import { client, collect, connectPacket } from './helpers.js';
 import { filterToPattern, keyToTopic, topicToKey } from '../src/topics.js';
 
-let server: TestServer | undefined;
+let server: WsTestServer | undefined;
 const clients: MqttClient[] = [];
 afterEach(async () => {
   for (const c of clients.splice(0)) await c.endAsync(true).catch(() => {});
@@ -26,7 +26,7 @@ afterEach(async () => {
 const track = (c: MqttClient): MqttClient => (clients.push(c), c);
 
 /** How long a second client's publish-and-receive takes. */
-async function roundTripMs(s: TestServer, topic: string): Promise<number> {
+async function roundTripMs(s: WsTestServer, topic: string): Promise<number> {
   const c = track(await client(s, { clientId: `bystander-${topic.replaceAll('/', '-')}` }));
   await c.subscribeAsync(topic, { qos: 1 });
   const t0 = performance.now();
@@ -38,7 +38,7 @@ async function roundTripMs(s: TestServer, topic: string): Promise<number> {
 
 /** A subscriber on a raw socket that records every PUBLISH and acknowledges only when told. */
 async function silentSubscriber(
-  s: TestServer,
+  s: WsTestServer,
   filter: string,
 ): Promise<{ socket: Socket; publishes: mqttPacket.IPublishPacket[]; ack(ids: number[]): void }> {
   const { socket } = await rawClient(s.port);
