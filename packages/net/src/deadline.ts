@@ -17,7 +17,8 @@ export class HandshakeDeadline {
 
   /** ms <= 0: no deadline. onExpire runs before the socket is destroyed. */
   constructor(
-    private readonly socket: Socket,
+    /** The accepted TCP socket (under TLS and WebSocket layers, if any). */
+    readonly socket: Socket,
     ms: number,
     onExpire: (what: Record<string, unknown>) => void,
   ) {

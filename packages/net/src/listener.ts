@@ -43,6 +43,7 @@ export interface ListenerOptions {
 }
 
 export class Listener {
+  /** Accepted sockets not yet handed to a Link (in their TLS handshake or WebSocket upgrade). */
   private readonly raw = new Set<Socket>();
   /** Deadlines of accepted sockets still in their TLS handshake or WebSocket upgrade, by peer. */
   private readonly pending = new Map<string, HandshakeDeadline>();
@@ -186,6 +187,8 @@ export class Listener {
   }
 
   private open(pipe: Pipe, socket: Socket, deadline: HandshakeDeadline, tls: TLSSocket | undefined): void {
+    // From here the protocol connection closes it (with its own close frame at shutdown).
+    this.raw.delete(deadline.socket);
     const peer: Peer = {
       remoteAddress: socket.remoteAddress ?? '',
       remotePort: socket.remotePort ?? 0,
