@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { UserStore } from './auth/users.js';
 import { BrokerConnection } from './connection.js';
-import { BrokerError, notFound, preconditionFailed } from './errors.js';
+import { BrokerError, notFound, preconditionFailed, unknownVhost } from './errors.js';
 import { BrokerEvents } from './events.js';
 import type { ExchangeType } from './exchanges/exchange-type.js';
 import { ExchangeTypeRegistry } from './exchanges/registry.js';
@@ -213,7 +213,7 @@ export class Broker implements BrokerApi {
     if (this.closing)
       throw new BrokerError('CONNECTION_FORCED', 'CONNECTION_FORCED - broker is shutting down');
     const vhost = this.vhosts.get(vhostName);
-    if (!vhost) throw new BrokerError('NOT_ALLOWED', `NOT_ALLOWED - vhost '${vhostName}' not found`);
+    if (!vhost) throw unknownVhost(vhostName);
     if (!this.users.hasVhostAccess(vhostName, principal.username)) {
       throw new BrokerError(
         'NOT_ALLOWED',

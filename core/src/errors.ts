@@ -24,6 +24,13 @@ export const ErrorCodes = {
 export type ErrorCode = keyof typeof ErrorCodes;
 export type ErrorScope = 'channel' | 'connection';
 
+/**
+ * What an error is about, for the few cases an adapter must tell apart errors that share a
+ * code: an unknown vhost and a refused one are both NOT_ALLOWED, but STOMP falls back to the
+ * default vhost on the first only.
+ */
+export type ErrorSubject = 'unknown-vhost';
+
 const brand = Symbol.for('junction.BrokerError');
 
 export class BrokerError extends Error {
@@ -31,13 +38,19 @@ export class BrokerError extends Error {
   readonly replyCode: number;
   /** channel: soft error, the session ends; connection: hard error, the connection ends. */
   readonly scope: ErrorScope;
+  readonly subject: ErrorSubject | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; scope?: ErrorScope }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; scope?: ErrorScope; subject?: ErrorSubject },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'BrokerError';
     this.code = code;
     this.replyCode = ErrorCodes[code].replyCode;
     this.scope = options?.scope ?? ErrorCodes[code].scope;
+    this.subject = options?.subject;
   }
 
   // Symbol.for branding so `instanceof` works across duplicate installs of @junction/core.
@@ -55,5 +68,7 @@ export const preconditionFailed = (why: string): BrokerError =>
   new BrokerError('PRECONDITION_FAILED', `PRECONDITION_FAILED - ${why}`);
 export const accessRefused = (why: string): BrokerError =>
   new BrokerError('ACCESS_REFUSED', `ACCESS_REFUSED - ${why}`);
+export const unknownVhost = (name: string): BrokerError =>
+  new BrokerError('NOT_ALLOWED', `NOT_ALLOWED - vhost '${name}' not found`, { subject: 'unknown-vhost' });
 export const resourceLocked = (why: string): BrokerError =>
   new BrokerError('RESOURCE_LOCKED', `RESOURCE_LOCKED - ${why}`);

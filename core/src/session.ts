@@ -200,6 +200,6 @@ export interface ConnectionControl {
 export interface BrokerApi {
   /** Throws BrokerError ACCESS_REFUSED on bad credentials. */
   authenticate(creds: Credentials, conn: ConnectionInfo): Promise<Principal>;
-  /** Throws NOT_ALLOWED for an unknown vhost or a user without permission on it. */
+  /** Throws NOT_ALLOWED for an unknown vhost (subject 'unknown-vhost') or a user without permission on it. */
   connect(principal: Principal, vhost: string, info: ConnectionInfo, control: ConnectionControl): Connection;
 }

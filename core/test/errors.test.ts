@@ -6,7 +6,7 @@ const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
 
 describe('errors', () => {
   it('lists exactly the codes core/src/errors.ts defines in the README, with their reply codes and scopes', () => {
-    const rows = [...readme.matchAll(/^\| `([A-Z_]+)` \| (\d+) \| (channel|connection) \|/gm)].map((m) => [
+    const rows = [...readme.matchAll(/^\| `([A-Z_]+)` +\| (\d+) +\| (channel|connection) +\|/gm)].map((m) => [
       m[1],
       Number(m[2]),
       m[3],

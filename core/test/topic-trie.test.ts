@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { TopicTrie } from '../src/exchanges/topic-trie.js';
 
 function matches(pattern: string, key: string): boolean {
@@ -53,5 +54,63 @@ describe('topic trie', () => {
     const out: number[] = [];
     t.match('sensor.4242.temp', (v) => out.push(v));
     expect(out).toEqual([4242]);
+  });
+});
+
+/** The definition, walked naively (exponential in the `#` count): the reference for small inputs. */
+function reference(pattern: string[], key: string[]): boolean {
+  if (pattern.length === 0) return key.length === 0;
+  const [p, ...rest] = pattern;
+  if (p === '#') {
+    for (let i = 0; i <= key.length; i++) if (reference(rest, key.slice(i))) return true;
+    return false;
+  }
+  if (key.length === 0) return false;
+  return (p === '*' || p === key[0]) && reference(rest, key.slice(1));
+}
+
+describe('topic trie: bounded work', () => {
+  it('matches a 30-word key against a 16-`#` binding in at most nodes x words steps', () => {
+    const t = new TopicTrie<string>();
+    const pattern = Array.from({ length: 16 }, () => '#').join('.');
+    t.add(pattern, 'h', 'H');
+    t.add(`${pattern}.z`, 'z', 'Z');
+    const nodes = 1 + 16 + 1;
+    const key = Array.from({ length: 30 }, (_, i) => `w${i}`).join('.');
+    const out: string[] = [];
+    const steps = t.match(key, (v) => out.push(v));
+    expect(out).toEqual(['H']);
+    expect(steps).toBeLessThanOrEqual(nodes * 31);
+    out.length = 0;
+    expect(t.match(`${key}.z`, (v) => out.push(v))).toBeLessThanOrEqual(nodes * 32);
+    expect(out.sort()).toEqual(['H', 'Z']);
+  });
+
+  it('agrees with the reference on random wildcard-heavy bindings and keys, within the step bound', () => {
+    const word = fc.constantFrom('a', 'b', 'c');
+    const patternWord = fc.constantFrom('a', 'b', '*', '#', '#', '#');
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(patternWord, { minLength: 1, maxLength: 9 }), { minLength: 1, maxLength: 8 }),
+        fc.array(word, { minLength: 1, maxLength: 10 }),
+        (patterns, key) => {
+          const t = new TopicTrie<number>();
+          patterns.forEach((p, i) => t.add(p.join('.'), String(i), i));
+          const got = new Set<number>();
+          const steps = t.match(key.join('.'), (v) => {
+            expect(got.has(v)).toBe(false);
+            got.add(v);
+          });
+          const nodes = 1 + patterns.reduce((n, p) => n + p.length, 0);
+          expect(steps).toBeLessThanOrEqual(nodes * (key.length + 1));
+          const want = new Set<number>();
+          patterns.forEach((p, i) => {
+            if (reference(p, key)) want.add(i);
+          });
+          expect([...got].sort()).toEqual([...want].sort());
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });

@@ -27,6 +27,11 @@ export interface ConsumerSpec {
 export class Consumer {
   /** Deliveries not yet settled. */
   unacked = 0;
+  /**
+   * Filtered consumers: per priority level, the highest sequence number up to which every
+   * ready message was refused by the filter, so no message is tested twice (Queue.dispatchFiltered).
+   */
+  filterSeen: number[] | undefined;
 
   constructor(
     readonly queue: Queue,

@@ -114,6 +114,47 @@ export class PriorityBuffer {
     return undefined;
   }
 
+  /**
+   * Selector dispatch on one level: removes and returns the first entry (in sequence order)
+   * with `seq > after` that `pick` accepts. `pick` runs at most `budget.left` times (each
+   * call spends one). `seen` is the highest sequence number `pick` refused: every entry of
+   * the level up to it was refused, so a consumer's next scan can start behind it.
+   */
+  takeAfter(
+    priority: number,
+    after: number,
+    pick: (e: QueuedMessage) => boolean,
+    budget: { left: number },
+  ): { taken: QueuedMessage | undefined; seen: number } {
+    const level = this.levels[priority]!;
+    const requeued = level.requeued.filter((e) => e.seq > after).sort((a, b) => a.seq - b.seq);
+    const fifo = level.fifo;
+    let fi = firstAfter(fifo, after);
+    let ri = 0;
+    let seen = after;
+    while (budget.left > 0) {
+      const r = requeued[ri];
+      const f = fifo.at(fi);
+      const fromFifo = !r || (f !== undefined && f.seq < r.seq);
+      const e = fromFifo ? f : r;
+      if (!e) break;
+      if (fromFifo) fi++;
+      else ri++;
+      budget.left--;
+      if (pick(e)) {
+        if (fromFifo) fifo.removeAt(fi - 1);
+        else {
+          level.requeued.splice(level.requeued.indexOf(e), 1);
+          heapify(level.requeued);
+        }
+        this.count--;
+        return { taken: e, seen };
+      }
+      seen = e.seq;
+    }
+    return { taken: undefined, seen };
+  }
+
   clear(): QueuedMessage[] {
     const all = [...this];
     for (const level of this.levels) {
@@ -140,6 +181,18 @@ export class PriorityBuffer {
     while (level.length === 0 && this.top > 0) level = this.levels[--this.top]!;
     return level;
   }
+}
+
+/** Index of the first entry with seq > after in a FIFO ordered by seq (binary search). */
+function firstAfter(fifo: Deque<QueuedMessage>, after: number): number {
+  let lo = 0;
+  let hi = fifo.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (fifo.at(mid)!.seq <= after) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function heapPush(h: QueuedMessage[], e: QueuedMessage): void {

@@ -16,6 +16,9 @@ import { PriorityBuffer } from './priority-buffer.js';
 import type { QueuedMessage } from './queued-message.js';
 import type { QueueSettings } from './queue-settings.js';
 
+/** Selector dispatch: filter calls per dispatch before the scan yields to the event loop. */
+const FILTER_TESTS_PER_TURN = 2000;
+
 /** What a queue needs from its vhost. */
 export interface QueueHost {
   readonly name: string;
@@ -533,22 +536,49 @@ export class Queue implements Destination {
   /**
    * The head matches no consumer's filter (selector): look further down the queue for
    * messages that some consumer with credit accepts, so one unselected message does not
-   * block the queue for everyone.
+   * block the queue for everyone. Each consumer keeps a cursor per priority level
+   * (`filterSeen`): a message its filter refused is not tested again (requeue moves the
+   * cursor back), so a new subscriber costs one pass over the queue, not one per publish.
+   * At most FILTER_TESTS_PER_TURN filter calls run until the scan yields; it resumes on the
+   * next turn, so many selector consumers on a deep queue never hold the event loop.
    */
   private dispatchFiltered(now: number): void {
-    const scanLimit = 10_000;
-    for (;;) {
-      let chosen: Consumer | undefined;
-      const e = this.ready.takeFirst((m) => {
-        if (m.expiresAt !== 0 && m.expiresAt < now) return false;
-        chosen = this.consumers.next(m.msg);
-        return chosen !== undefined;
-      }, scanLimit);
-      if (!e || !chosen) return;
-      this.memBytes -= e.size;
-      this.deliverTo(chosen, e, false);
+    const budget = this.filterBudget;
+    const levels = this.ready.maxPriority;
+    const active = this.consumers.active;
+    let progress = true;
+    while (progress && budget.left > 0 && !this.deleted) {
+      progress = false;
+      for (const c of active ? [active] : [...this.consumers.all()]) {
+        const filter = c.spec.filter;
+        if (!filter || !c.canTake()) continue;
+        const seen = (c.filterSeen ??= new Array<number>(levels + 1).fill(-1));
+        const pick = (m: QueuedMessage) => (m.expiresAt === 0 || m.expiresAt >= now) && filter(m.msg);
+        for (let p = levels; p >= 0 && budget.left > 0; p--) {
+          const r = this.ready.takeAfter(p, seen[p]!, pick, budget);
+          seen[p] = r.seen;
+          if (r.taken) {
+            this.memBytes -= r.taken.size;
+            this.deliverTo(c, r.taken, false);
+            progress = true;
+            break;
+          }
+        }
+        if (budget.left === 0) break;
+      }
+    }
+    if (budget.left === 0 && !this.filterResume && !this.deleted) {
+      this.filterResume = setImmediate(() => {
+        this.filterResume = undefined;
+        budget.left = FILTER_TESTS_PER_TURN;
+        this.dispatch();
+      });
     }
   }
+
+  /** Filter calls left before the selector scan yields (refilled by filterResume). */
+  private readonly filterBudget = { left: FILTER_TESTS_PER_TURN };
+  private filterResume: NodeJS.Immediate | undefined;
 
   /** @param inOrder e was the head of the queue (so every older fresh message is gone) */
   private deliverTo(c: Consumer, e: QueuedMessage, inOrder: boolean): void {
@@ -596,6 +626,13 @@ export class Queue implements Destination {
     this.unacked--;
     if (this.deleted) return;
     this.ready.requeue(e);
+    if (this.consumers.hasFilters) {
+      // Filtered consumers test it again: their cursors move back before it.
+      for (const c of this.consumers.all()) {
+        const seen = c.filterSeen;
+        if (seen && seen[e.priority]! >= e.seq) seen[e.priority] = e.seq - 1;
+      }
+    }
     this.memBytes += e.size;
     if (this.host.events.observed)
       this.host.events.emit('requeued', { vhost: this.host.name, queue: this.name, message: e.msg });
@@ -662,6 +699,7 @@ export class Queue implements Destination {
   /** Marks the queue gone; the vhost cancels its consumers and unbinds it. Returns the messages it held. */
   destroy(): number {
     this.deleted = true;
+    clearImmediate(this.filterResume);
     clearTimeout(this.ttlTimer);
     clearTimeout(this.expiresTimer);
     return this.purge();

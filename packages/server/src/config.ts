@@ -22,7 +22,14 @@ export interface JunctionConfig {
         maxPacketSize: number;
       })
     | null;
-  stomp: (ListenerConfig & { wsPort: number | null }) | null;
+  stomp:
+    | (ListenerConfig & {
+        wsPort: number | null;
+        maxFrameBytes: number;
+        /** Who a CONNECT without login is (never an administrator); null refuses it. */
+        anonymousUser: { username: string; password: string } | null;
+      })
+    | null;
   http: ListenerConfig | null;
   storage: string;
   /** Where the embedded store keeps its files. */
@@ -57,7 +64,13 @@ export const defaults: JunctionConfig = {
     maxInflight: 100,
     maxPacketSize: 16 * 1024 * 1024,
   },
-  stomp: { port: 61613, host: '0.0.0.0', wsPort: 15674 },
+  stomp: {
+    port: 61613,
+    host: '0.0.0.0',
+    wsPort: 15674,
+    maxFrameBytes: 16 * 1024 * 1024,
+    anonymousUser: null,
+  },
   http: { port: 15672, host: '0.0.0.0' },
   storage: 'embedded',
   dataDir: 'data',
@@ -127,6 +140,14 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
   'stomp-ws-port': {
     describe: 'STOMP over WebSocket port, path /ws ("off" disables)',
     apply: (c, v) => c.stomp && (c.stomp.wsPort = v === 'off' ? null : int(v)),
+  },
+  'stomp-max-frame-bytes': {
+    describe: 'largest STOMP frame accepted (command, headers and body), bytes',
+    apply: (c, v) => c.stomp && (c.stomp.maxFrameBytes = int(v)),
+  },
+  'stomp-anonymous-user': {
+    describe: 'user:password a STOMP CONNECT without login logs in as, not an administrator ("none" refuses)',
+    apply: (c, v) => c.stomp && (c.stomp.anonymousUser = v === 'none' ? null : userPass(v)),
   },
   'http-port': {
     describe: 'management API, web UI and /metrics port ("off" disables)',

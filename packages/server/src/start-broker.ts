@@ -103,7 +103,15 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
     const stompPort = options.ports?.stomp ?? null;
     const stompWsPort = options.ports?.stompWs ?? null;
     if ((stompPort !== null || stompWsPort !== null) && config.stomp) {
-      const stomp = createStompAdapter(broker, {}, log.child({ component: 'stomp' }));
+      const { maxFrameBytes, anonymousUser: anon } = config.stomp;
+      const stomp = createStompAdapter(
+        broker,
+        {
+          maxFrameSize: maxFrameBytes,
+          anonymousUser: anon ? { login: anon.username, passcode: anon.password } : null,
+        },
+        log.child({ component: 'stomp' }),
+      );
       adapters.push(stomp);
       if (stompPort !== null)
         ports.stomp = port(

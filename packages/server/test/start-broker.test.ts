@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
@@ -69,6 +70,63 @@ describe('startBroker and its waiters', () => {
     } finally {
       await broker.close();
       rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('STOMP settings', () => {
+  /** The first frame the server answers a raw STOMP client with, and the close after it. */
+  async function stompExchange(port: number, frames: string): Promise<string> {
+    const socket = connect(port, '127.0.0.1');
+    let got = '';
+    socket.on('data', (c: Buffer) => (got += c.toString('latin1')));
+    socket.on('error', () => {});
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    socket.write(frames);
+    await new Promise<void>((r) => socket.once('close', () => r()));
+    return got;
+  }
+
+  it('--stomp-max-frame-bytes bounds the frames a STOMP client may send', async () => {
+    const config = loadConfig({ flags: { 'stomp-max-frame-bytes': '4096' } });
+    expect(config.stomp!.maxFrameBytes).toBe(4096);
+    const broker = await startBroker({ config, ports: { stomp: 0 } });
+    try {
+      const connectFrame = 'CONNECT\naccept-version:1.2\nlogin:guest\npasscode:guest\n\n\0';
+      const small = `SEND\ndestination:/queue/sized\nreceipt:small\n\n${'x'.repeat(3000)}\0`;
+      const fits = await stompExchange(broker.ports.stomp!, connectFrame + small + 'DISCONNECT\n\n\0');
+      expect(fits).toContain('receipt-id:small');
+      const big = `SEND\ndestination:/queue/sized\n\n${'x'.repeat(5000)}\0`;
+      const tooBig = await stompExchange(broker.ports.stomp!, connectFrame + big);
+      expect(tooBig).toMatch(/ERROR\n[^\0]*frame larger than 4096 bytes/);
+      expect(broker.broker.vhosts.get('/')!.queues.get('sized')!.messageCount).toBe(1);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('JUNCTION_STOMP_ANONYMOUS_USER lets a CONNECT without login in as that user, never by default', async () => {
+    const off = await startBroker({ ports: { stomp: 0 } });
+    try {
+      const refused = await stompExchange(off.ports.stomp!, 'CONNECT\naccept-version:1.2\n\n\0');
+      expect(refused).toMatch(/^ERROR\n[^\0]*message:Access refused/);
+    } finally {
+      await off.close();
+    }
+    const config = loadConfig({ env: { JUNCTION_STOMP_ANONYMOUS_USER: 'device:pw' } });
+    expect(config.stomp!.anonymousUser).toEqual({ username: 'device', password: 'pw' });
+    const on = await startBroker({ config, ports: { stomp: 0 } });
+    try {
+      await on.broker.putUser('device', { password: 'pw' });
+      await on.broker.setPermission('/', 'device', { configure: '.*', write: '.*', read: '.*' });
+      const got = await stompExchange(
+        on.ports.stomp!,
+        'CONNECT\naccept-version:1.2\n\n\0DISCONNECT\nreceipt:bye\n\n\0',
+      );
+      expect(got).toMatch(/^CONNECTED\n/);
+      expect(got).toContain('receipt-id:bye');
+    } finally {
+      await on.close();
     }
   });
 });

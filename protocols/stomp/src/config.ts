@@ -1,7 +1,7 @@
 /** Adapter configuration and its defaults (chosen after RabbitMQ's and ActiveMQ's STOMP defaults). */
 
 export interface StompConfig {
-  /** Largest frame accepted (command + headers + body), bytes. RabbitMQ and ActiveMQ allow big bodies; 16 MiB. */
+  /** Largest frame accepted (command + headers + body), bytes. RabbitMQ and ActiveMQ allow big bodies; 16 MiB by default. */
   maxFrameSize: number;
   /** Most headers in one frame (ActiveMQ: 1000). */
   maxHeaders: number;
@@ -16,8 +16,11 @@ export interface StompConfig {
   heartbeat: readonly [number, number];
   /** A connection that has not completed CONNECT by then is closed. */
   connectTimeoutMs: number;
-  /** Used when CONNECT carries no login (RabbitMQ's stomp.default_user); null requires login. */
-  defaultUser: { login: string; passcode: string } | null;
+  /**
+   * Who a CONNECT without `login` logs in as (RabbitMQ's stomp.default_user); null (the
+   * default) refuses it. Never an administrator: such a CONNECT is refused.
+   */
+  anonymousUser: { login: string; passcode: string } | null;
   /** Vhost for a missing or unknown `host` header. */
   defaultVhost: string;
   /** Frames buffered while an earlier frame's async work runs, before reading pauses. */
@@ -31,7 +34,7 @@ export const defaultStompConfig: StompConfig = {
   maxSubscriptions: 1024,
   heartbeat: [10_000, 10_000],
   connectTimeoutMs: 10_000,
-  defaultUser: { login: 'guest', passcode: 'guest' },
+  anonymousUser: null,
   defaultVhost: '/',
   maxPendingFrames: 256,
 };

@@ -50,5 +50,6 @@ export function parseDestination(dest: string | undefined): Destination {
 export function destinationOf(exchange: string, routingKey: string): string {
   if (exchange === '') return '/queue/' + routingKey;
   if (exchange === 'amq.topic') return '/topic/' + routingKey;
-  return '/exchange/' + exchange + '/' + routingKey;
+  // No key (a fanout exchange): no trailing slash, the destination the client subscribed to.
+  return routingKey === '' ? '/exchange/' + exchange : '/exchange/' + exchange + '/' + routingKey;
 }

@@ -107,7 +107,8 @@ export function propertiesFromSend(
         // ActiveMQ/JMS `expires` (absolute ms since the epoch, 0 = never) also stays a
         // header, so it round-trips to STOMP consumers.
         if (name === 'expires') expires = v;
-        (headers ??= {})[name] = v;
+        // Null prototype: a header named `__proto__` is a header like any other.
+        (headers ??= Object.create(null) as FieldTable)[name] = v;
     }
   }
   if (amqpMessageId !== undefined) p.messageId = amqpMessageId;
@@ -166,8 +167,27 @@ export function appendPropertyHeaders(out: string[], p: MessageProperties): void
   }
 }
 
-/** Queue arguments a SUBSCRIBE may carry as headers (RabbitMQ's STOMP plugin accepts these). */
-const NUMERIC_QUEUE_ARGS = new Set([
+/**
+ * A boolean header: `true`/`false` in any case (Python clients send `True`/`False`; RabbitMQ
+ * and ActiveMQ read them alike). Any other value, or none, is undefined: the default applies.
+ */
+export function booleanHeader(h: Record<string, string>, name: string): boolean | undefined {
+  const v = h[name];
+  if (v === undefined) return undefined;
+  const t = v.trim().toLowerCase();
+  return t === 'true' ? true : t === 'false' ? false : undefined;
+}
+
+/** RabbitMQ's durable-subscription test: `durable` or its older alias `persistent` is true. */
+export function wantsDurable(h: Record<string, string>): boolean {
+  return booleanHeader(h, 'durable') === true || booleanHeader(h, 'persistent') === true;
+}
+
+/**
+ * Queue arguments a SUBSCRIBE, or a SEND that creates a /queue/, may carry as headers, typed
+ * as RabbitMQ's STOMP plugin types them: integers (AMQP long) and strings, both trimmed.
+ */
+const INTEGER_QUEUE_ARGS = new Set([
   'x-message-ttl',
   'x-expires',
   'x-max-length',
@@ -181,13 +201,16 @@ const STRING_QUEUE_ARGS = new Set([
   'x-queue-type',
 ]);
 
-/** The queue arguments of a SUBSCRIBE frame, or undefined when it has none. */
+/** The queue arguments among a frame's headers, or undefined when it has none. */
 export function queueArguments(h: Record<string, string>): FieldTable | undefined {
   let args: FieldTable | undefined;
   for (const name in h) {
-    if (NUMERIC_QUEUE_ARGS.has(name)) (args ??= {})[name] = int(name, h[name]!, 0, Number.MAX_SAFE_INTEGER);
-    else if (STRING_QUEUE_ARGS.has(name)) (args ??= {})[name] = h[name]!;
-    else if (name === 'x-single-active-consumer') (args ??= {})[name] = h[name] === 'true';
+    if (INTEGER_QUEUE_ARGS.has(name)) (args ??= {})[name] = int(name, h[name]!, 0, Number.MAX_SAFE_INTEGER);
+    else if (STRING_QUEUE_ARGS.has(name)) (args ??= {})[name] = h[name]!.trim();
+    else if (name === 'x-single-active-consumer') {
+      const on = booleanHeader(h, name);
+      if (on !== undefined) (args ??= {})[name] = on;
+    }
   }
   return args;
 }

@@ -32,3 +32,19 @@ it('stomp.py: 1.2/1.1/1.0 connect, receipts, acks, NACK, transactions, topics, E
     error_message: 'Invalid destination',
   });
 });
+
+it('stomp.py: capitalised booleans (requeue=False, durable=True, persistent=True, exclusive=True) count', async () => {
+  const booleans = fileURLToPath(new URL('./clients/stomppy_booleans.py', import.meta.url));
+  const { stdout } = await run('/usr/bin/python3', [booleans, String(server.port)], { timeout: 60_000 });
+  const r = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+  expect(r).toEqual({
+    after_nack: 'next',
+    durable_body: 'while away',
+    durable_persistent: 'true',
+    persistent_body: 'while away',
+    persistent_persistent: 'true',
+    second_consumer: expect.stringMatching(/exclusive use/),
+  });
+  // The poison message is gone for good, not parked somewhere to come back.
+  expect(server.broker.vhosts.get('/')!.queues.get('py-poison')!.messageCount).toBe(0);
+});
