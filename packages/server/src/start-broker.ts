@@ -87,7 +87,7 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
   try {
     const amqpPort = options.ports?.amqp === undefined ? (options.ports ? null : 0) : options.ports.amqp;
     if (amqpPort !== null && config.amqp) {
-      const amqpConfig: AmqpConfig = {
+      const amqpConfig: Partial<AmqpConfig> = {
         frameMax: config.amqp.frameMax,
         channelMax: config.amqp.channelMax,
         heartbeat: config.amqp.heartbeat,
