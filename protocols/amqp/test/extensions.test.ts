@@ -5,12 +5,12 @@
  */
 import amqp, { type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, until, type TestServer } from './helpers.js';
+import { startAmqpServer, until, type TestServer } from '@junction/testkit';
 
 let server: TestServer;
 const open: ChannelModel[] = [];
 beforeAll(async () => {
-  server = await startServer();
+  server = await startAmqpServer();
 });
 afterAll(async () => server.close());
 afterEach(async () => {
@@ -88,9 +88,9 @@ describe('AMQP extensions', () => {
     c.on('blocked', (reason: string) => events.push(`blocked:${reason}`));
     c.on('unblocked', () => events.push('unblocked'));
     const ch = await c.createChannel();
-    server.broker.setAlarm('low on memory');
+    server.broker.setAlarm('memory', 'low on memory');
     await until(() => events.length === 1, 'connection.blocked');
-    server.broker.setAlarm(null);
+    server.broker.setAlarm('memory', null);
     await until(() => events.length === 2, 'connection.unblocked');
     expect(events).toEqual(['blocked:low on memory', 'unblocked']);
     await ch.checkQueue('amq.gen-none').catch(() => {});
