@@ -22,7 +22,7 @@ beforeAll(async () => {
   );
 });
 afterAll(async () => {
-  server.broker.setAlarm(null);
+  server.broker.setAlarm('memory', null);
   await injector.close();
   await server.close();
 });
@@ -56,7 +56,7 @@ describe('MQTT during a memory alarm', () => {
     await until(() => pub.received().length >= 4, 'CONNACK');
     const ping = setInterval(() => pub.write(Buffer.from([0xc0, 0])), 500);
 
-    server.broker.setAlarm('low on memory');
+    server.broker.setAlarm('memory', 'low on memory');
     pub.write(publishPacket('alarm/t', 1, 'blocks'));
     await until(() => stateOf('alarm-pub') === 'blocked', 'publisher blocked');
     pub.write(publishPacket('alarm/t', 2, 'during-alarm'));
@@ -82,7 +82,7 @@ describe('MQTT during a memory alarm', () => {
     expect(stateOf('alarm-pub')).toBe('blocked');
     expect(got.map((m) => m.payload)).not.toContain('during-alarm');
 
-    server.broker.setAlarm(null);
+    server.broker.setAlarm('memory', null);
     await until(() => got.some((m) => m.payload === 'during-alarm'), 'held message delivered');
     // PUBACK for packet id 2 once the publish was read.
     await until(() => pub.received().includes(Buffer.from([0x40, 0x02, 0x00, 0x02])), 'PUBACK 2');
