@@ -169,6 +169,31 @@ describe('store commit latency', () => {
   });
 });
 
+describe('failed store', () => {
+  it('makes /readyz answer 503 with the reason and shows it in /api/overview', async () => {
+    // A store that has failed and become read-only, as a background checkpoint failure leaves it.
+    class FailedStore extends MemoryStore {
+      failure: Error | undefined;
+    }
+    const store = new FailedStore();
+    const d = await start({ broker: { store } });
+    try {
+      expect((await fetch(`${d.base}/readyz`)).status).toBe(200);
+      expect((await d.api('GET', '/api/overview')).json.store_failure).toBeNull();
+      store.failure = new Error('MDB_BAD_VALSIZE: key too long');
+      const r = await fetch(`${d.base}/readyz`);
+      expect(r.status).toBe(503);
+      expect(await r.json()).toEqual({
+        status: 'unavailable',
+        reason: 'store failed and is read-only: MDB_BAD_VALSIZE: key too long',
+      });
+      expect((await d.api('GET', '/api/overview')).json.store_failure).toBe('MDB_BAD_VALSIZE: key too long');
+    } finally {
+      await d.close();
+    }
+  });
+});
+
 describe('bundled web UI', () => {
   it('serves the package ui/ directory by default', async () => {
     const other = await start();
