@@ -3,8 +3,33 @@
  * wires adapters from config through this shape, management reads connections through it.
  */
 import type { AddressInfo } from 'node:net';
-import type { Logger } from 'pino';
-import type { BrokerApi } from './session.js';
+
+/** Who may request a client certificate and what happens without one. */
+export type ClientCertMode = 'none' | 'optional' | 'required';
+
+/** A TLS listener's certificate material (PEM contents, not paths) and policy. */
+export interface TlsSettings {
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** CAs that client certificates must chain to. */
+  ca?: string | Buffer | readonly (string | Buffer)[];
+  passphrase?: string;
+  /** none (default): no client certificate asked; optional: verified when sent; required: refused without. */
+  clientCert?: ClientCertMode;
+  /** Default TLSv1.2. */
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /** OpenSSL cipher list; Node's default when unset. */
+  ciphers?: string;
+}
+
+/**
+ * Which browser pages may open a WebSocket: 'same-host' (default) accepts an Origin whose
+ * host:port is the request's Host; a list names the accepted origins
+ * ("https://app.example:8443"); 'any' accepts all. Clients that send no Origin (not browsers)
+ * are always accepted.
+ */
+export type OriginPolicy =
+  'same-host' | 'any' | readonly string[] | ((origin: string, host: string) => boolean);
 
 export interface Endpoint {
   port: number;
@@ -12,6 +37,27 @@ export interface Endpoint {
   transport: 'tcp' | 'ws';
   /** WebSocket path, e.g. "/ws". */
   path?: string;
+  /** Serve TLS (AMQPS, MQTTS, STOMPS; WSS when transport is ws). */
+  tls?: TlsSettings;
+  /** WebSocket endpoints only. */
+  origins?: OriginPolicy;
+}
+
+/** A TLS connection's session and the client's certificate, as management shows them. */
+export interface TlsSnapshot {
+  /** e.g. "TLSv1.3". */
+  protocol: string;
+  cipher: string;
+  peerCertificate?: {
+    /** "CN=device-1,O=Example" */
+    subject: string;
+    issuer: string;
+    /** "DNS:device-1.example, IP Address:10.0.0.1" */
+    subjectAltName?: string;
+    validFrom: string;
+    validTo: string;
+    fingerprint256: string;
+  };
 }
 
 export interface ConnectionSnapshot {
@@ -32,6 +78,8 @@ export interface ConnectionSnapshot {
   state: 'starting' | 'running' | 'flow' | 'blocked' | 'closing';
   bytesIn: number;
   bytesOut: number;
+  /** Set for connections over TLS (AMQPS, MQTTS, WSS, ...). */
+  tls?: TlsSnapshot;
 }
 
 export interface ProtocolAdapter {
@@ -42,6 +90,9 @@ export interface ProtocolAdapter {
   closeConnection(id: string, reason: string): Promise<void>;
   /** Stop accepting, give connections up to drainMs to finish, then close them. */
   close(opts: { drainMs: number }): Promise<void>;
+  /**
+   * New certificate material for this adapter's TLS listeners: new connections use it,
+   * existing ones keep their session.
+   */
+  reloadTls?(tls: TlsSettings): void;
 }
-
-export type AdapterFactory<C> = (broker: BrokerApi, config: C, log: Logger) => ProtocolAdapter;

@@ -34,6 +34,9 @@ export interface BrokerOptions {
 
 export const DEFAULT_PAGING = { maxMessages: 50_000, maxBytes: 64 * 1024 * 1024 };
 
+/** RabbitMQ's resource alarms: memory above the high watermark, disk free below the limit. */
+export type AlarmKind = 'memory' | 'disk';
+
 export class Broker implements BrokerApi {
   readonly vhosts = new Map<string, Vhost>();
   readonly users = new UserStore();
@@ -47,8 +50,8 @@ export class Broker implements BrokerApi {
   private readonly loopbackUsers: ReadonlySet<string>;
   private messageId = 0;
   private closing = false;
-  /** Why publishers are blocked (RabbitMQ's resource alarm), or null. */
-  private alarm: string | null = null;
+  /** RabbitMQ's resource alarms that are on, by kind, with their reasons: publishers are blocked while any is. */
+  private readonly alarms = new Map<AlarmKind, string>();
 
   private constructor(options: BrokerOptions) {
     this.store = timedStore(options.store ?? new MemoryStore(), this.events);
@@ -225,16 +228,38 @@ export class Broker implements BrokerApi {
       if (this.events.observed) this.events.emit('connectionClosed', { id: c.id, protocol: c.info.protocol });
     });
     this.connections.set(info.id, conn);
-    if (this.alarm !== null) control.setBlocked?.(true, this.alarm);
+    // After the adapter's own answer to the login (AMQP open-ok, CONNACK, CONNECTED) is out:
+    // a client gets connection.blocked on an open connection, never in place of open-ok.
+    queueMicrotask(() => {
+      const blockedFor = this.blockedFor();
+      if (blockedFor !== null && this.connections.get(info.id) === conn)
+        control.setBlocked?.(true, blockedFor);
+    });
     if (this.events.observed) this.events.emit('connectionOpened', { id: info.id, protocol: info.protocol });
     return conn;
   }
 
-  /** Sets or clears a resource alarm: every connection is told to stop (or resume) reading publishes. */
-  setAlarm(reason: string | null): void {
-    if (reason === this.alarm) return;
-    this.alarm = reason;
-    for (const c of this.connections.values()) c.control.setBlocked?.(reason !== null, reason ?? '');
+  /**
+   * Sets or clears one resource alarm. While any alarm is on every connection is told to stop
+   * reading publishes; the connections hear of it when the first one is set and the last cleared.
+   */
+  setAlarm(kind: AlarmKind, reason: string | null): void {
+    const before = this.blockedFor();
+    if (reason === null) this.alarms.delete(kind);
+    else this.alarms.set(kind, reason);
+    const after = this.blockedFor();
+    if ((before === null) === (after === null)) return;
+    for (const c of this.connections.values()) c.control.setBlocked?.(after !== null, after ?? '');
+  }
+
+  /** The alarms that are on, by kind, with their reasons (management, /metrics). */
+  activeAlarms(): ReadonlyMap<AlarmKind, string> {
+    return this.alarms;
+  }
+
+  /** Why publishers are blocked (every alarm's reason), or null. */
+  private blockedFor(): string | null {
+    return this.alarms.size === 0 ? null : [...this.alarms.values()].join('; ');
   }
 
   // ---- administration (management API, config, definitions import) ------------------------

@@ -138,6 +138,22 @@ export function connectionJson(c: ConnectionSnapshot): Record<string, unknown> {
     state: c.state,
     recv_oct: c.bytesIn,
     send_oct: c.bytesOut,
-    ssl: false,
+    ...tlsJson(c),
+  };
+}
+
+/** RabbitMQ's TLS fields of a connection (ssl, ssl_protocol, ssl_cipher, peer_cert_*). */
+function tlsJson(c: ConnectionSnapshot): Record<string, unknown> {
+  const tls = c.tls;
+  if (!tls) return { ssl: false };
+  const peer = tls.peerCertificate;
+  return {
+    ssl: true,
+    ssl_protocol: tls.protocol,
+    ssl_cipher: tls.cipher,
+    peer_cert_subject: peer?.subject ?? null,
+    peer_cert_issuer: peer?.issuer ?? null,
+    peer_cert_validity: peer ? `${peer.validFrom} - ${peer.validTo}` : null,
+    peer_cert_subject_alt_name: peer?.subjectAltName ?? null,
   };
 }

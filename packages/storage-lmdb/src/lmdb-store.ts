@@ -51,6 +51,7 @@ import type {
 } from '@junction/core';
 import { definitionIdentity as identity } from '@junction/core';
 import { acquireLock, type Lock } from './lock.js';
+import { tolerateOrphanCommitFailures } from './orphan-commits.js';
 import {
   ACKS,
   decodeRecord,
@@ -121,6 +122,11 @@ export interface LmdbStoreOptions {
   dir: string;
   /** A body segment file takes new bodies until it holds this many bytes (default 64 MiB). */
   segmentBytes?: number;
+  /**
+   * Told of an LMDB commit failure nobody awaited (see orphan-commits.ts), e.g. on a full
+   * disk; the writes' own callers were told already.
+   */
+  onCommitFailure?: (err: Error) => void;
 }
 
 export class LmdbStore implements Store {
@@ -163,12 +169,15 @@ export class LmdbStore implements Store {
   private retainedDb!: Database<StoredMessage, Key>;
   private sessions!: Database<MqttSessionState, Key>;
 
+  private untolerate: (() => void) | undefined;
+
   constructor(private readonly options: LmdbStoreOptions) {}
 
   async open(): Promise<RecoveredState> {
     if (!this.root) {
       mkdirSync(this.options.dir, { recursive: true });
       this.openEnv(await acquireLock(this.options.dir));
+      this.untolerate = tolerateOrphanCommitFailures(this.options.onCommitFailure ?? (() => {}));
     }
     const fresh = this.defs.getCount() === 0;
     const checkpoint = await this.replayLog();
@@ -243,7 +252,8 @@ export class LmdbStore implements Store {
   private indexEntries(entries: UnindexedEntries): void {
     for (const [vhost, queues] of entries.takeAll()) {
       for (const [queue, byId] of queues) {
-        for (const [id, p] of byId) void this.entries.put([vhost, queue, id], encodeEntry(p.e, p.d, p.loc));
+        for (const [id, p] of byId)
+          inCommit(this.entries.put([vhost, queue, id], encodeEntry(p.e, p.d, p.loc)));
       }
     }
   }
@@ -276,10 +286,10 @@ export class LmdbStore implements Store {
     const at = this.segments!.position();
     this.indexEntries(this.unindexed);
     for (const { q, id } of this.throughMarks.values())
-      void this.through.put([q.vhost, q.queue], encodeId(id));
+      inCommit(this.through.put([q.vhost, q.queue], encodeId(id)));
     this.throughMarks.clear();
     for (const { q, ids } of this.deliveredMarks.values()) {
-      for (const id of ids) void this.delivered.put([q.vhost, q.queue, id], DELIVERED);
+      for (const id of ids) inCommit(this.delivered.put([q.vhost, q.queue, id], DELIVERED));
     }
     this.deliveredMarks.clear();
     // lmdb-js commits asynchronous writes in the order they were issued: the checkpoint is
@@ -372,6 +382,8 @@ export class LmdbStore implements Store {
     this.segments = undefined;
     this.lock?.release();
     this.lock = undefined;
+    this.untolerate?.();
+    this.untolerate = undefined;
   }
 
   // ---- definitions ---------------------------------------------------------------------------
@@ -496,7 +508,8 @@ export class LmdbStore implements Store {
         const key = queueKey(e);
         if (!this.marked.has(key)) continue;
         this.deliveredMarks.get(key)?.ids.delete(e.messageId);
-        void this.delivered.remove([e.vhost, e.queue, e.messageId]);
+        // A mark left behind by a failed commit only flags a message that is gone.
+        inCommit(this.delivered.remove([e.vhost, e.queue, e.messageId]));
       }
     }
     // Entries not yet indexed are removed with an ack record in the log; the rest in LMDB.
@@ -737,6 +750,17 @@ const LMDB_MAGIC_OFFSET = 24;
  * process instead of failing to open. So the header is checked first, with a plain read.
  * (Damage past the header is beyond this check: LMDB keeps no checksums.)
  */
+/**
+ * An asynchronous LMDB write whose failure someone else reports: lmdb-js commits the writes
+ * of one turn together, and the caller awaits another write of the same commit (the
+ * checkpoint) or loses nothing durable when it fails (a delivery mark). Its own promise
+ * rejects too when the commit fails (a full disk), and left alone that rejection would end
+ * the process.
+ */
+function inCommit(write: Promise<unknown> | unknown): void {
+  if (write instanceof Promise) write.catch(() => {});
+}
+
 function checkHeader(path: string): void {
   let fd: number;
   try {

@@ -268,7 +268,7 @@ export class AmqpChannel {
 
   sendReturn(msg: Message, r: { replyCode: number; replyText: string }): void {
     if (this.closed) return;
-    this.conn.writer.send(
+    this.conn.link.send(
       encodeContent(
         this.number,
         this.conn.frameMax,
@@ -313,7 +313,7 @@ export class AmqpChannel {
           this.conn.hardError(asBrokerError(err));
           return false;
         }
-        return this.conn.writer.send(frames);
+        return this.conn.link.send(frames);
       },
       cancelled: (reason) => {
         // RabbitMQ consumer cancel notify: tell clients that asked for it.

@@ -1,10 +1,11 @@
 /**
- * One AMQP 0-9-1 connection: the reader (socket -> frame parser), the connection-class
+ * One AMQP 0-9-1 connection: the reader (link -> frame parser), the connection-class
  * state machine (start/tune/open/close, AMQP 0-9-1 §2.2.4), heartbeats, and the channel
- * table. Channel-level frames go to AmqpChannel, which owns the core Session.
+ * table. Channel-level frames go to AmqpChannel, which owns the core Session. The transport
+ * (ids, write batching, read pauses, alarms, handshake deadline) is @junction/net's Link.
  */
-import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import type { ConnectionDescription, Link, ServedConnection } from '@junction/net';
 import {
   BrokerError,
   type BrokerApi,
@@ -27,7 +28,6 @@ import {
   type AmqpMethod,
   type FrameParser,
 } from './wire/index.js';
-import { FrameWriter } from './writer.js';
 
 export interface AmqpConfig {
   frameMax: number;
@@ -35,6 +35,8 @@ export interface AmqpConfig {
   /** Seconds; 0 disables. */
   heartbeat: number;
   maxMessageSize: number;
+  /** Accept to connection.open-ok, absolute (RabbitMQ's handshake_timeout); 0 disables. */
+  handshakeTimeoutMs: number;
 }
 
 type State =
@@ -51,10 +53,8 @@ type State =
 const FRAME_MIN_SIZE = 4096;
 /** Time a peer gets to answer our connection.close with close-ok. */
 const CLOSE_TIMEOUT_MS = 1000;
-/** Time a peer gets to complete the handshake. */
-const HANDSHAKE_TIMEOUT_MS = 10_000;
-
-let connectionCounter = 0;
+/** class 60 (basic), method 40 (publish), as the first four bytes of a method frame's payload. */
+const BASIC_PUBLISH = (60 << 16) | 40;
 
 export const serverProperties = (version: string): FieldTable => ({
   product: 'Junction',
@@ -76,15 +76,12 @@ export const serverProperties = (version: string): FieldTable => ({
   },
 });
 
-export class AmqpConnection {
-  readonly id = `amqp-${++connectionCounter}`;
-  readonly writer: FrameWriter;
-  readonly connectedAt = Date.now();
+export class AmqpConnection implements ServedConnection {
+  readonly id: string;
   state: State = 'awaiting-header';
   frameMax = FRAME_MIN_SIZE;
   channelMax: number;
   heartbeat = 0;
-  bytesIn = 0;
   clientProperties: FieldTable = {};
   principal: Principal | undefined;
   core: Connection | undefined;
@@ -92,26 +89,21 @@ export class AmqpConnection {
   /** Channels we closed, awaiting the peer's channel.close-ok; their other frames are dropped (§2.3.7). */
   readonly closingChannels = new Set<number>();
   private readonly parser: FrameParser;
-  private lastReadAt = Date.now();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
-  /** A resource alarm is set: stop reading once this connection publishes. */
-  private alarm = false;
-  private readonly pausedBy = new Set<'alarm' | 'flow'>();
+  /** connection.blocked was sent and connection.unblocked is owed. */
+  private toldBlocked = false;
   private framingBroken = false;
 
   constructor(
-    readonly socket: Socket,
+    readonly link: Link,
     private readonly broker: BrokerApi,
     readonly config: AmqpConfig,
     readonly log: Logger,
     private readonly version: string,
-    private readonly onClosed: (c: AmqpConnection) => void,
   ) {
+    this.id = link.id;
     this.channelMax = config.channelMax;
-    this.writer = new FrameWriter(socket, () => {
-      for (const ch of this.channels.values()) ch.resume();
-    });
     this.parser = createFrameParser({
       maxFrameSize: FRAME_MIN_SIZE,
       onHeader: (ok) => this.onProtocolHeader(ok),
@@ -125,17 +117,11 @@ export class AmqpConnection {
         }
       },
     });
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err) => this.log.debug({ err, conn: this.id }, 'socket error'));
-    socket.on('close', () => void this.cleanup());
-    this.closeTimer = setTimeout(() => {
-      if (this.state !== 'open') {
-        this.log.info({ conn: this.id, state: this.state }, 'handshake timeout');
-        socket.destroy();
-      }
-    }, HANDSHAKE_TIMEOUT_MS);
-    this.closeTimer.unref();
+    link.onData((chunk) => this.onData(chunk));
+    link.onDrain(() => {
+      for (const ch of this.channels.values()) ch.resume();
+    });
+    link.onClose(() => void this.cleanup());
   }
 
   get info(): ConnectionInfo {
@@ -143,10 +129,24 @@ export class AmqpConnection {
       id: this.id,
       protocol: 'amqp',
       protocolVersion: 'AMQP 0-9-1',
-      remoteAddress: this.socket.remoteAddress ?? '',
-      remotePort: this.socket.remotePort ?? 0,
-      localPort: this.socket.localPort ?? 0,
+      ...this.link.peer,
       clientProperties: this.clientProperties,
+    };
+  }
+
+  describe(): ConnectionDescription {
+    return {
+      phase:
+        this.state === 'open'
+          ? 'open'
+          : this.state === 'closing' || this.state === 'closed'
+            ? 'closing'
+            : 'starting',
+      protocolVersion: 'AMQP 0-9-1',
+      user: this.principal?.username,
+      vhost: this.core?.vhost,
+      channels: this.channels.size,
+      clientProperties: this.clientProperties as Record<string, unknown>,
     };
   }
 
@@ -158,8 +158,6 @@ export class AmqpConnection {
   // ---- reading ------------------------------------------------------------------------------
 
   private onData(chunk: Buffer): void {
-    this.bytesIn += chunk.length;
-    this.lastReadAt = Date.now();
     if (this.state === 'closed') return;
     if (this.framingBroken) return;
     try {
@@ -174,7 +172,7 @@ export class AmqpConnection {
   private onProtocolHeader(ok: boolean): void {
     if (!ok) {
       // AMQP 0-9-1 §4.2.2: answer a bad protocol header with the one we speak, then close.
-      this.socket.end(PROTOCOL_HEADER);
+      this.link.end(PROTOCOL_HEADER);
       this.state = 'closed';
       return;
     }
@@ -210,13 +208,14 @@ export class AmqpConnection {
         `CHANNEL_ERROR - frame on channel ${channel} before connection.open`,
       );
     }
+    // A resource alarm blocks publishers only: acks, qos and flow keep being read.
     if (
+      this.link.alarmReason !== null &&
       type === FrameType.METHOD &&
-      this.alarm &&
-      !this.pausedBy.has('alarm') &&
-      this.channels.has(channel)
+      payload.length >= 4 &&
+      payload.readUInt32BE(0) === BASIC_PUBLISH
     ) {
-      this.maybePauseForAlarm();
+      this.link.publishing();
     }
     const ch = this.channels.get(channel);
     if (ch) {
@@ -263,19 +262,19 @@ export class AmqpConnection {
       case 'connection.close':
         // §2.2.4: the peer closes; confirm and release everything.
         this.sendMethod(0, 'connection.close-ok', {});
-        this.writer.flush();
         this.state = 'closed';
-        this.socket.end();
+        this.link.end();
         return;
       case 'connection.close-ok':
         if (this.state === 'closing') {
           this.state = 'closed';
-          this.socket.end();
+          this.link.end();
         }
         return;
+      case 'connection.update-secret':
+        return this.expect('open', m, () => void this.onUpdateSecret(m.args));
       case 'connection.blocked':
       case 'connection.unblocked':
-      case 'connection.update-secret':
       case 'connection.secure-ok':
         if (this.state === 'closing') return;
         throw new BrokerError(
@@ -320,7 +319,7 @@ export class AmqpConnection {
         );
       } else {
         this.state = 'closed';
-        this.socket.destroy();
+        this.link.destroy();
       }
       return;
     }
@@ -357,14 +356,48 @@ export class AmqpConnection {
 
   private onOpen(args: { virtualHost: string }): void {
     const vhost = args.virtualHost || '/';
-    this.core = this.broker.connect(this.principal!, vhost, this.info, {
-      close: (reason) => this.closeByBroker(reason),
-      setBlocked: (blocked, reason) => this.setBlocked(blocked, reason),
-      throttle: (on) => this.pauseReading('flow', on),
-    });
+    this.core = this.broker.connect(
+      this.principal!,
+      vhost,
+      this.info,
+      this.link.control(
+        (reason) => this.closeByBroker(reason),
+        (blocked, reason) => this.tellBlocked(blocked, reason),
+      ),
+    );
     this.state = 'open';
-    clearTimeout(this.closeTimer);
     this.sendMethod(0, 'connection.open-ok', { knownHosts: '' });
+    this.link.handshakeDone();
+    // An alarm already set when we connected: amqplib refuses connection.blocked before open-ok.
+    const alarm = this.link.alarmReason;
+    if (alarm !== null) this.tellBlocked(true, alarm);
+  }
+
+  /**
+   * connection.update-secret (RabbitMQ's extension, used to rotate OAuth tokens): the new
+   * secret must authenticate the connection's own user, or the connection closes with 530.
+   */
+  private async onUpdateSecret(args: { newSecret: Buffer | string; reason: string }): Promise<void> {
+    const secret = Buffer.isBuffer(args.newSecret) ? args.newSecret.toString('utf8') : args.newSecret;
+    const username = this.principal!.username;
+    try {
+      const principal = await this.broker.authenticate({ username, password: secret }, this.info);
+      if (principal.username !== username) throw new Error(`the secret is for user '${principal.username}'`);
+      this.principal = principal;
+    } catch (err) {
+      this.log.info({ conn: this.id, user: username, reason: errorText(err) }, 'update-secret refused');
+      this.hardError(
+        new BrokerError('NOT_ALLOWED', `NOT_ALLOWED - new secret refused for user '${username}'`, {
+          scope: 'connection',
+        }),
+        10,
+        70,
+      );
+      return;
+    }
+    if (this.state !== 'open') return;
+    this.log.info({ conn: this.id, user: username, reason: args.reason }, 'secret updated');
+    this.sendMethod(0, 'connection.update-secret-ok', {});
   }
 
   // ---- heartbeats ---------------------------------------------------------------------------
@@ -374,52 +407,40 @@ export class AmqpConnection {
     const intervalMs = (this.heartbeat * 1000) / 2;
     this.heartbeatTimer = setInterval(() => {
       const now = Date.now();
-      // §4.2.7: a peer that sends nothing for two heartbeat intervals is gone.
-      if (now - this.lastReadAt > this.heartbeat * 2000) {
+      // §4.2.7: a peer that sends nothing for two heartbeat intervals is gone (unless we
+      // stopped reading it: its heartbeats are then waiting unread).
+      if (this.link.isSilentFor(this.heartbeat * 2000, now)) {
         this.log.info({ conn: this.id }, 'missed heartbeats; closing');
-        this.socket.destroy();
+        this.link.destroy();
         return;
       }
-      if (now - this.writer.lastWriteAt >= intervalMs) this.writer.send(encodeHeartbeat());
+      if (now - this.link.lastWriteAt >= intervalMs) this.link.send(encodeHeartbeat());
     }, intervalMs);
     this.heartbeatTimer.unref();
   }
 
   // ---- resource alarm (connection.blocked) ------------------------------------------------------
 
-  private setBlocked(blocked: boolean, reason: string): void {
-    this.alarm = blocked;
-    if (this.capability('connection.blocked')) {
-      if (blocked) this.sendMethod(0, 'connection.blocked', { reason });
-      else this.sendMethod(0, 'connection.unblocked', {});
+  /**
+   * RabbitMQ's connection.blocked extension, to clients that announced it, after open-ok
+   * only. Reading itself is paused by the Link once this connection publishes.
+   */
+  private tellBlocked(blocked: boolean, reason: string): void {
+    if (!this.capability('connection.blocked')) return;
+    if (blocked && !this.toldBlocked && this.state === 'open') {
+      this.toldBlocked = true;
+      this.sendMethod(0, 'connection.blocked', { reason });
+    } else if (!blocked && this.toldBlocked) {
+      this.toldBlocked = false;
+      this.sendMethod(0, 'connection.unblocked', {});
     }
-    if (!blocked) this.pauseReading('alarm', false);
-  }
-
-  /** RabbitMQ blocks a connection's reading only once it publishes during an alarm. */
-  private maybePauseForAlarm(): void {
-    this.pauseReading('alarm', true);
-  }
-
-  /** Reading stops while any reason holds: a resource alarm, or publisher flow control. */
-  private pauseReading(reason: 'alarm' | 'flow', on: boolean): void {
-    const before = this.pausedBy.size;
-    if (on) this.pausedBy.add(reason);
-    else this.pausedBy.delete(reason);
-    if (before === 0 && this.pausedBy.size > 0) this.socket.pause();
-    else if (before > 0 && this.pausedBy.size === 0 && this.state !== 'closed') this.socket.resume();
-  }
-
-  /** In "flow": held back by publisher flow control (shown by management as RabbitMQ does). */
-  get inFlow(): boolean {
-    return this.pausedBy.has('flow');
   }
 
   // ---- writing ------------------------------------------------------------------------------
 
   sendMethod(channel: number, name: string, args: Record<string, unknown>): void {
     if (this.state === 'closed') return;
-    this.writer.send(encodeMethodFrame(channel, name, args));
+    this.link.send(encodeMethodFrame(channel, name, args));
   }
 
   // ---- closing ------------------------------------------------------------------------------
@@ -429,21 +450,21 @@ export class AmqpConnection {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.log.info({ conn: this.id, code: err.replyCode, reason: err.message }, 'closing connection on error');
     if (this.state === 'awaiting-header') {
-      this.socket.destroy();
+      this.link.destroy();
       return;
     }
     this.sendMethod(0, 'connection.close', { ...closeArgs(err, classId, methodId) });
     this.state = 'closing';
     void this.releaseCore();
-    this.closeTimer = setTimeout(() => this.socket.destroy(), CLOSE_TIMEOUT_MS);
+    this.closeTimer = setTimeout(() => this.link.destroy(), CLOSE_TIMEOUT_MS);
     this.closeTimer.unref();
   }
 
   /** The broker (management, shutdown) closes us: 320 CONNECTION_FORCED. */
   closeByBroker(reason: string): Promise<void> {
     return new Promise<void>((resolve) => {
-      if (this.state === 'closed') return resolve();
-      this.socket.once('close', () => resolve());
+      if (this.state === 'closed' || this.link.closed) return resolve();
+      this.link.onClose(resolve);
       this.hardError(new BrokerError('CONNECTION_FORCED', `CONNECTION_FORCED - ${reason}`));
       if ((this.state as State) === 'closed') resolve();
     });
@@ -466,8 +487,11 @@ export class AmqpConnection {
     } catch (err) {
       this.log.error({ err, conn: this.id }, 'releasing connection failed');
     }
-    this.onClosed(this);
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 function toBrokerError(err: unknown): BrokerError {

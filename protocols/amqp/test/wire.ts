@@ -31,9 +31,11 @@ export function frame(type: number, channel: number, payload: Buffer, end = 0xce
   return b;
 }
 
-export const startOk = (user = 'guest', pass = 'guest') =>
+export const startOk = (user = 'guest', pass = 'guest', capabilities: Record<string, boolean> = {}) =>
   method('ConnectionStartOk', 0, {
-    clientProperties: { capabilities: { authentication_failure_close: true, consumer_cancel_notify: true } },
+    clientProperties: {
+      capabilities: { authentication_failure_close: true, consumer_cancel_notify: true, ...capabilities },
+    },
     mechanism: 'PLAIN',
     response: Buffer.from(`\u0000${user}\u0000${pass}`),
     locale: 'en_US',

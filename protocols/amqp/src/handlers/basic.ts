@@ -58,7 +58,7 @@ export async function get(ch: AmqpChannel, a: BasicGetArgs): Promise<void> {
     ch.conn.sendMethod(ch.number, 'basic.get-empty', { clusterId: '' });
     return;
   }
-  ch.conn.writer.send(
+  ch.conn.link.send(
     encodeContent(
       ch.number,
       ch.conn.frameMax,

@@ -1,0 +1,262 @@
+/**
+ * One client connection's transport, shared by every protocol: its id, peer and TLS
+ * details, byte counters, the ordered outgoing queue with write batching, read pauses by
+ * reason (and the state management shows for them), the memory alarm's publisher-only
+ * blocking, and the handshake deadline.
+ */
+import type { ConnectionControl, TlsSnapshot } from '@junction/core';
+import type { HandshakeDeadline } from './deadline.js';
+import type { Pipe } from './pipe.js';
+
+/** Bytes queued (ours plus the pipe's) above which producers are told to wait for onDrain. */
+const HIGH_WATER = 1024 * 1024;
+
+/**
+ * Why reading is paused. 'alarm' and 'flow' are what management shows ('blocked', 'flow');
+ * a protocol may add its own (MQTT waits for its own SUBSCRIBE with 'packet').
+ */
+export type PauseReason = 'alarm' | 'flow' | (string & {});
+
+export interface Peer {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localPort: number;
+}
+
+export interface LinkInit {
+  id: string;
+  pipe: Pipe;
+  peer: Peer;
+  tls: TlsSnapshot | undefined;
+  deadline: HandshakeDeadline;
+  /** WebSocket: one message per send() (STOMP), instead of one per flush. */
+  messagePerSend: boolean;
+}
+
+export class Link {
+  readonly id: string;
+  /** When the TCP connection was accepted. */
+  readonly connectedAt: number;
+  readonly transport: 'tcp' | 'ws';
+  readonly peer: Peer;
+  readonly tls: TlsSnapshot | undefined;
+  bytesIn = 0;
+  bytesOut = 0;
+  lastReadAt = Date.now();
+  lastWriteAt = Date.now();
+
+  private readonly pipe: Pipe;
+  private readonly deadline: HandshakeDeadline;
+  private readonly messagePerSend: boolean;
+  private chunks: Buffer[] = [];
+  private pendingBytes = 0;
+  private scheduled = false;
+  private waitingDrain = false;
+  private wantsDrain = false;
+  private readonly pausedBy = new Set<PauseReason>();
+  private alarm: string | null = null;
+  private dataHandler: (chunk: Buffer) => void = () => {};
+  private drainHandler: () => void = () => {};
+  private readonly closeHandlers: (() => void)[] = [];
+  private isClosed = false;
+
+  constructor(init: LinkInit) {
+    this.id = init.id;
+    this.pipe = init.pipe;
+    this.peer = init.peer;
+    this.tls = init.tls;
+    this.deadline = init.deadline;
+    this.messagePerSend = init.messagePerSend;
+    this.transport = init.pipe.kind;
+    this.connectedAt = init.deadline.acceptedAt;
+    init.deadline.describe = () => ({ conn: this.id, remoteAddress: this.peer.remoteAddress });
+    this.pipe.bind({
+      data: (chunk) => {
+        this.bytesIn += chunk.length;
+        this.lastReadAt = Date.now();
+        this.dataHandler(chunk);
+      },
+      drain: () => {
+        this.waitingDrain = false;
+        this.notifyDrain();
+      },
+      close: () => {
+        this.isClosed = true;
+        this.deadline.done();
+        this.chunks = [];
+        this.pendingBytes = 0;
+        for (const h of this.closeHandlers) h();
+      },
+    });
+  }
+
+  /** The protocol's reader. Set once, by the protocol connection's constructor. */
+  onData(handler: (chunk: Buffer) => void): void {
+    this.dataHandler = handler;
+  }
+
+  /** Called when a send() that returned false may go on (consumers resume deliveries). */
+  onDrain(handler: () => void): void {
+    this.drainHandler = handler;
+  }
+
+  onClose(handler: () => void): void {
+    this.closeHandlers.push(handler);
+  }
+
+  get closed(): boolean {
+    return this.isClosed || this.pipe.closed;
+  }
+
+  // ---- handshake -----------------------------------------------------------------------------
+
+  /** The protocol's handshake is complete (open-ok / CONNACK / CONNECTED sent): the deadline stops. */
+  handshakeDone(): void {
+    this.deadline.done();
+  }
+
+  // ---- writing -------------------------------------------------------------------------------
+
+  get writable(): boolean {
+    return !this.waitingDrain && this.pendingBytes + this.pipe.buffered < HIGH_WATER;
+  }
+
+  /**
+   * Queues bytes in order; everything sent in one turn of the event loop leaves in one
+   * write (or, for message-per-send WebSockets, one message per call). Returns false when
+   * the peer is slow: producers stop until onDrain.
+   */
+  send(data: Buffer | readonly Buffer[]): boolean {
+    if (this.isClosed) return true;
+    if (Buffer.isBuffer(data)) {
+      this.chunks.push(data);
+      this.pendingBytes += data.length;
+    } else if (this.messagePerSend) {
+      const joined = Buffer.concat(data);
+      this.chunks.push(joined);
+      this.pendingBytes += joined.length;
+    } else {
+      for (const b of data) {
+        this.chunks.push(b);
+        this.pendingBytes += b.length;
+      }
+    }
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+    const ok = this.writable;
+    if (!ok) this.wantsDrain = true;
+    return ok;
+  }
+
+  /** Writes everything queued now (before closing). */
+  readonly flush = (): void => {
+    this.scheduled = false;
+    if (this.chunks.length === 0 || this.closed) {
+      this.chunks = [];
+      this.pendingBytes = 0;
+      return;
+    }
+    const chunks = this.chunks;
+    this.chunks = [];
+    this.bytesOut += this.pendingBytes;
+    this.lastWriteAt = Date.now();
+    let ok = true;
+    if (this.messagePerSend) {
+      for (const c of chunks) ok = this.pipe.write(c) && ok;
+    } else {
+      ok = this.pipe.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.pendingBytes));
+    }
+    this.pendingBytes = 0;
+    if (!ok) this.waitingDrain = true;
+    this.notifyDrain();
+  };
+
+  private notifyDrain(): void {
+    if (this.wantsDrain && this.writable) {
+      this.wantsDrain = false;
+      this.drainHandler();
+    }
+  }
+
+  // ---- reading and its pauses ----------------------------------------------------------------
+
+  /** Stops (on) or resumes reading for one reason; reading resumes once no reason holds. */
+  pause(reason: PauseReason, on: boolean): void {
+    if (on) {
+      if (this.pausedBy.has(reason)) return;
+      this.pausedBy.add(reason);
+      if (this.pausedBy.size === 1) this.pipe.pause();
+    } else if (this.pausedBy.delete(reason) && this.pausedBy.size === 0) {
+      // Silence while we did not read was ours, not the peer's.
+      this.lastReadAt = Date.now();
+      if (!this.closed) this.pipe.resume();
+    }
+  }
+
+  isPausedBy(reason: PauseReason): boolean {
+    return this.pausedBy.has(reason);
+  }
+
+  /** What management shows for an open connection. */
+  get readState(): 'running' | 'flow' | 'blocked' {
+    return this.pausedBy.has('alarm') ? 'blocked' : this.pausedBy.has('flow') ? 'flow' : 'running';
+  }
+
+  /**
+   * For heartbeat and keepalive checks: has the peer sent nothing for ms? Never while the
+   * broker itself holds reading paused: the peer's heartbeats are waiting unread in the socket.
+   */
+  isSilentFor(ms: number, now = Date.now()): boolean {
+    return this.pausedBy.size === 0 && now - this.lastReadAt > ms;
+  }
+
+  // ---- resource alarms -----------------------------------------------------------------------
+
+  /** The alarm's reason while one is set (memory, disk), else null. */
+  get alarmReason(): string | null {
+    return this.alarm;
+  }
+
+  /**
+   * Call when the peer publishes (before handling it). During an alarm this blocks the
+   * connection: its reading stops until the alarm clears. Connections that only consume keep
+   * reading their acks, credit and heartbeats, as in RabbitMQ.
+   */
+  publishing(): void {
+    if (this.alarm !== null) this.pause('alarm', true);
+  }
+
+  /**
+   * The ConnectionControl to hand to BrokerApi.connect: alarms and publisher flow control act on
+   * this link; onAlarm lets the protocol tell its client (AMQP connection.blocked).
+   */
+  control(
+    close: (reason: string) => Promise<void>,
+    onAlarm?: (blocked: boolean, reason: string) => void,
+  ): ConnectionControl {
+    return {
+      close,
+      setBlocked: (blocked, reason) => {
+        this.alarm = blocked ? reason : null;
+        if (!blocked) this.pause('alarm', false);
+        onAlarm?.(blocked, reason);
+      },
+      throttle: (on) => this.pause('flow', on),
+    };
+  }
+
+  // ---- closing -------------------------------------------------------------------------------
+
+  /** Sends what is queued (and `last`), then closes. */
+  end(last?: Buffer): void {
+    if (last) this.send(last);
+    this.flush();
+    this.pipe.end();
+  }
+
+  destroy(): void {
+    this.pipe.destroy();
+  }
+}
