@@ -15,6 +15,7 @@ import type { DefinitionChange, Definitions, Store } from './storage/store.js';
 import { MemoryStore } from './storage/memory-store.js';
 import { timedStore } from './storage/timed-store.js';
 import { Vhost } from './vhost.js';
+import { checkName } from './names.js';
 
 export interface BrokerOptions {
   store?: Store;
@@ -71,6 +72,9 @@ export class Broker implements BrokerApi {
   /** Opens the store, recovers definitions and messages, or creates the defaults. */
   static async start(options: BrokerOptions = {}): Promise<Broker> {
     const broker = new Broker(options);
+    broker.store.onFailure?.((err) =>
+      broker.log.error({ err }, 'the store failed: it is read-only, writes are refused until a restart'),
+    );
     const state = await broker.store.open();
     broker.messageId = state.maxMessageId;
     if (state.definitions) {
@@ -262,14 +266,29 @@ export class Broker implements BrokerApi {
     return this.alarms.size === 0 ? null : [...this.alarms.values()].join('; ');
   }
 
+  /**
+   * Set when the store failed and became read-only (writes refused until a restart): for
+   * readiness checks and management. Undefined while the store is healthy.
+   */
+  get storeFailure(): Error | undefined {
+    return this.store.failure;
+  }
+
   // ---- administration (management API, config, definitions import) ------------------------
 
   async addVhost(name: string): Promise<Vhost> {
     let v = this.vhosts.get(name);
     if (v) return v;
+    checkName('vhost', name);
     v = this.newVhost(name);
     this.vhosts.set(name, v);
-    await this.writeDefinitions([{ op: 'put', kind: 'vhost', value: { name } }]);
+    try {
+      await this.writeDefinitions([{ op: 'put', kind: 'vhost', value: { name } }]);
+    } catch (err) {
+      // Memory follows the store: a vhost that was not stored does not exist.
+      if (this.vhosts.get(name) === v) this.vhosts.delete(name);
+      throw err;
+    }
     return v;
   }
 
@@ -289,6 +308,7 @@ export class Broker implements BrokerApi {
     opts: { password?: string; passwordHash?: string; tags?: readonly string[] },
   ): Promise<void> {
     if (!name) throw preconditionFailed('user name must not be empty');
+    checkName('user', name);
     const prev = this.users.get(name);
     const user =
       opts.password !== undefined
@@ -299,9 +319,15 @@ export class Broker implements BrokerApi {
             tags: opts.tags ?? prev?.tags ?? [],
           };
     this.users.put(user);
-    await this.writeDefinitions([
-      { op: 'put', kind: 'user', value: { name, passwordHash: user.passwordHash, tags: [...user.tags] } },
-    ]);
+    try {
+      await this.writeDefinitions([
+        { op: 'put', kind: 'user', value: { name, passwordHash: user.passwordHash, tags: [...user.tags] } },
+      ]);
+    } catch (err) {
+      if (prev) this.users.put(prev);
+      else this.users.delete(name);
+      throw err;
+    }
   }
 
   async deleteUser(name: string): Promise<boolean> {

@@ -2,13 +2,17 @@
  * RabbitMQ's disk alarm: when the file system of the data directory has less free space than
  * the limit, publishers are blocked (as for the memory alarm) before a full disk starts
  * failing store writes; cleared once there is room again. Checked with statfs (one system
- * call) every second, and ten times a second once less than twice the limit is free, so a
- * fast publisher cannot fill the last stretch between two checks.
+ * call) at most every second, and sooner the less room is left above the limit: the next check
+ * comes before a store writing at FILL_RATE could use half of that room.
  */
 import { statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Broker } from '@junction/core';
 import { resolveAmount } from './amount.js';
+
+/** A fast local disk's sequential write rate, bytes/s: the fastest the store can fill it. */
+const FILL_RATE = 512 * 2 ** 20;
+const MIN_INTERVAL_MS = 10;
 
 export class DiskMonitor {
   private blocked = false;
@@ -33,10 +37,11 @@ export class DiskMonitor {
 
   private schedule(): void {
     if (this.stopped) return;
-    const near = this.free < 2 * this.limitBytes;
+    const room = Math.max(0, this.free - this.limitBytes);
+    const soonest = ((room / 2) * 1000) / FILL_RATE;
     this.timer = setTimeout(
       () => void this.check().then(() => this.schedule()),
-      near ? this.intervalMs / 10 : this.intervalMs,
+      Math.max(MIN_INTERVAL_MS, Math.min(this.intervalMs, soonest)),
     );
     this.timer.unref();
   }
