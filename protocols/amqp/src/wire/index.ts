@@ -14,7 +14,7 @@ export {
 export { decodeContentHeader, encodeContent, type ContentHeader } from './content.js';
 export { CodecError, isCodecError } from './errors.js';
 export { methodsById, methodsByName, type AmqpMethod, type MethodName, type ArgsOf } from './methods.gen.js';
-export { Reader, Writer } from './primitives.js';
+export { MAX_TABLE_DEPTH, Reader, Writer } from './primitives.js';
 
 /** A method frame's payload: class-id, method-id, arguments (§4.2.4). */
 export function decodeMethod(payload: Buffer): AmqpMethod {
