@@ -148,7 +148,7 @@ describe('store commit latency', () => {
   it('histograms every durable store write by operation', async () => {
     // A memory store that claims durability, so the core writes persistent messages to it.
     class DurableMemoryStore extends MemoryStore {
-      override readonly capabilities = { durable: true, sharedAcrossNodes: false, replicated: false };
+      override readonly capabilities = { durable: true };
     }
     const d = await start({ amqp: true, broker: { store: new DurableMemoryStore() } });
     try {

@@ -136,7 +136,7 @@ export interface LmdbStoreOptions {
 }
 
 export class LmdbStore implements Store {
-  readonly capabilities: StoreCapabilities = { durable: true, sharedAcrossNodes: false, replicated: false };
+  readonly capabilities: StoreCapabilities = { durable: true };
   private root: RootDatabase | undefined;
   private lock: Lock | undefined;
   private meta!: Database<unknown, string>;

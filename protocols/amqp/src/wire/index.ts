@@ -11,7 +11,7 @@ export {
   createFrameParser,
   type FrameParserOptions,
 } from './frame-parser.js';
-export { decodeContentHeader, encodeContent, encodeContentHeader, type ContentHeader } from './content.js';
+export { decodeContentHeader, encodeContent, type ContentHeader } from './content.js';
 export { CodecError, isCodecError } from './errors.js';
 export { methodsById, methodsByName, type AmqpMethod, type MethodName, type ArgsOf } from './methods.gen.js';
 export { MAX_TABLE_DEPTH, Reader, Writer } from './primitives.js';
