@@ -64,7 +64,7 @@ export function distinguishedName(subject: readonly (readonly [string, string])[
 
 function escapeDnValue(value: string): string {
   return value
-    .replace(/[\\,+"<>;=]/g, (c) => `\\${c}`)
+    .replace(/[\\,+"<>;]/g, (c) => `\\${c}`)
     .replace(/^[ #]/, (c) => `\\${c}`)
     .replace(/ $/, '\\ ')
     .replace(/\p{Cc}/gu, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
