@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Broker, type Endpoint, type TlsSettings } from '@junction/core';
+import { Broker } from '@junction/core';
 import { makeTestPki, runPython, testLog, type CertFiles } from '@junction/testkit';
 import { createAmqpAdapter } from '../src/index.js';
 
@@ -31,16 +31,10 @@ beforeAll(async () => {
   await broker.putUser('alice', { tags: [] });
   await broker.setPermission('/', 'alice', { configure: '^alice\\.', write: '^alice\\.', read: '^alice\\.' });
   adapter = createAmqpAdapter(broker, {}, testLog());
-  const tls = (extra: Partial<TlsSettings>): Endpoint => ({
-    port: 0,
-    host: '127.0.0.1',
-    transport: 'tcp',
-    tls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca, ...extra },
-  });
   const addrs = (await adapter.listen([
-    tls({ clientCert: 'optional' }),
-    tls({ clientCert: 'required' }),
-    tls({ clientCert: 'optional', certLoginFrom: 'san-email' }),
+    pki.endpoint({ clientCert: 'optional' }),
+    pki.endpoint({ clientCert: 'required' }),
+    pki.endpoint({ clientCert: 'optional', certLoginFrom: 'san-email' }),
     { port: 0, host: '127.0.0.1', transport: 'tcp' },
   ])) as AddressInfo[];
   [port.optional, port.required, port.sanEmail, port.plain] = addrs.map((a) => a.port) as [

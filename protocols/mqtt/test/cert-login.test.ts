@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Broker, type Endpoint, type TlsSettings } from '@junction/core';
+import { Broker } from '@junction/core';
 import { makeTestPki, testLog, until, type CertFiles } from '@junction/testkit';
 import { createMqttAdapter } from '../src/index.js';
 import { collect } from './helpers.js';
@@ -31,15 +31,9 @@ beforeAll(async () => {
   await broker.putUser('sensor', { tags: [] });
   await broker.setPermission('/', 'sensor', { configure: '', write: '^amq\\.topic$', read: '' });
   adapter = createMqttAdapter(broker, {}, testLog());
-  const tls = (extra: Partial<TlsSettings>): Endpoint => ({
-    port: 0,
-    host: '127.0.0.1',
-    transport: 'tcp',
-    tls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca, ...extra },
-  });
   const addrs = (await adapter.listen([
-    tls({ clientCert: 'optional' }),
-    tls({ clientCert: 'required' }),
+    pki.endpoint({ clientCert: 'optional' }),
+    pki.endpoint({ clientCert: 'required' }),
     { port: 0, host: '127.0.0.1', transport: 'tcp' },
   ])) as AddressInfo[];
   [port.optional, port.required, port.plain] = addrs.map((a) => a.port) as [number, number, number];
@@ -159,14 +153,7 @@ describe('MQTTS client certificates', () => {
 
   it('certLogin: false turns certificate login off', async () => {
     const off = createMqttAdapter(broker, { certLogin: false }, testLog());
-    const [addr] = (await off.listen([
-      {
-        port: 0,
-        host: '127.0.0.1',
-        transport: 'tcp',
-        tls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca, clientCert: 'required' },
-      },
-    ])) as AddressInfo[];
+    const [addr] = (await off.listen([pki.endpoint({ clientCert: 'required' })])) as AddressInfo[];
     try {
       await expect(connect(addr!.port, sensor)).rejects.toMatchObject({ code: 5 });
     } finally {
