@@ -18,6 +18,14 @@ export type {
 export { TopicTrie } from './exchanges/topic-trie.js';
 export { hashPassword, verifyPassword } from './auth/password.js';
 export type { User, Permission } from './auth/users.js';
+export {
+  certificateLogin,
+  distinguishedName,
+  CERT_LOGIN_FROM,
+  type CertLoginFrom,
+  type CertificateIdentity,
+  type CertificateLogin,
+} from './auth/cert-login.js';
 export type { Policy } from './policies.js';
 export type * from './adapter.js';
 export {
