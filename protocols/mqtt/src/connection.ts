@@ -11,6 +11,7 @@ import mqttPacket from 'mqtt-packet';
 import type { ConnectionDescription, Link, ServedConnection } from '@junction/net';
 import {
   BrokerError,
+  checkName,
   type BrokerApi,
   type Connection,
   type Message,
@@ -256,6 +257,13 @@ export class MqttConnection implements ServedConnection {
       if (!clean)
         return this.refuse(ConnectReturn.IdentifierRejected, 'empty client id without a clean session');
       clientId = `junction-${this.id}-${Math.random().toString(36).slice(2, 10)}`;
+    }
+    // The client id keys the stored session and is part of its queue names: the core's one
+    // name limit applies, refused here (MQTT-3.1.3-9) rather than when the session is saved.
+    try {
+      checkName('client id', clientId);
+    } catch (err) {
+      return this.refuse(ConnectReturn.IdentifierRejected, errorText(err));
     }
     if (cfg.maxConnections > 0 && this.ctx.connectionCount() > cfg.maxConnections) {
       return this.refuse(ConnectReturn.ServerUnavailable, 'connection limit reached');
