@@ -19,14 +19,17 @@ export function throughput(
   confirms: boolean,
   queues: number,
   persistent = false,
+  overTls = false,
 ): Scenario {
   return {
     name,
-    protocols: ['amqp'],
+    protocols: overTls ? ['amqp', 'amqps'] : ['amqp'],
     ...(persistent ? { persistent: true } : {}),
     async run(target, { seconds, warmup }) {
-      const url = target.urls.amqp!;
-      const conn = await amqp.connect(url);
+      // Queues are declared over plain AMQP (this process does not trust the bench certificate);
+      // the load workers publish and consume over TLS when overTls.
+      const conn = await amqp.connect(target.urls.amqp!);
+      const url = overTls ? target.urls.amqps! : target.urls.amqp!;
       const ch = await conn.createChannel();
       const tag = `bench-${process.pid}-${++uniq}`;
       const names = Array.from({ length: queues }, (_, i) => `${tag}-q${i}`);
@@ -115,5 +118,6 @@ export const amqpScenarios: Scenario[] = [
   throughput('1->1 confirms, 16 B', 16, true, 1),
   throughput('1->1 confirms, 1 KiB', 1024, true, 1),
   throughput('fanout 1->4, 16 B', 16, false, 4),
+  throughput('1->1 transient over TLS, 16 B', 16, false, 1, false, true),
   latency(5000, 16),
 ];

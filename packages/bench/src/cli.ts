@@ -1,7 +1,7 @@
 /**
  * npm run bench -- [--junction] [--rabbitmq] [--mosquitto] [--activemq]
  *                  [--baseline /other/checkout] [--profile dir]
- *                  [--target name=amqp://...|mqtt://...|stomp://...]...
+ *                  [--target name=amqp://...|amqps://...|mqtt://...|mqtts://...|stomp://...]...
  *                  [--scenario text]... [--seconds N] [--warmup N] [--rounds N] [--quiet N]
  *
  * Runs every scenario against every target that speaks its protocols, in one process,
@@ -24,6 +24,7 @@ import {
   startJunction,
   startMosquitto,
   startRabbitMq,
+  removeBenchTls,
   type RunningPeer,
 } from './peers.js';
 import { fmt, median, ratioTable, type Row } from './stats.js';
@@ -100,14 +101,11 @@ async function main(): Promise<void> {
       if (i <= 0) throw new Error(`--target wants name=url, got '${t}'`);
       const name = t.slice(0, i);
       const url = t.slice(i + 1);
-      const protocol = url.startsWith('amqp')
-        ? 'amqp'
-        : url.startsWith('mqtt')
-          ? 'mqtt'
-          : url.startsWith('stomp')
-            ? 'stomp'
-            : undefined;
-      if (!protocol) throw new Error(`--target ${name}: an amqp://, mqtt:// or stomp:// URL, got '${url}'`);
+      const protocol = (['amqps', 'amqp', 'mqtts', 'mqtt', 'stomp'] as const).find((p) =>
+        url.startsWith(`${p}://`),
+      );
+      if (!protocol)
+        throw new Error(`--target ${name}: an amqp(s)://, mqtt(s):// or stomp:// URL, got '${url}'`);
       let target = targets.find((x) => x.name === name);
       if (!target) targets.push((target = { name, urls: {}, rss: () => undefined, stop: async () => {} }));
       target.urls[protocol] = url;
@@ -189,6 +187,7 @@ async function main(): Promise<void> {
     );
   } finally {
     for (const t of [...targets, ...peers]) await t.stop();
+    removeBenchTls();
   }
 }
 

@@ -24,13 +24,13 @@ const PROGRESS_EVERY = 50;
 let uniq = 0;
 const tag = (): string => `bench${process.pid}x${++uniq}`;
 
-function pubSub(qos: 0 | 1, size: number): Scenario {
-  const name = `MQTT QoS ${qos} 1->1, ${size} B`;
+function pubSub(qos: 0 | 1, size: number, overTls = false): Scenario {
+  const name = `MQTT QoS ${qos} 1->1${overTls ? ' over TLS' : ''}, ${size} B`;
   return {
     name,
-    protocols: ['mqtt'],
+    protocols: [overTls ? 'mqtts' : 'mqtt'],
     async run(target, { seconds, warmup }) {
-      const url = target.urls.mqtt!;
+      const url = overTls ? target.urls.mqtts! : target.urls.mqtt!;
       const topic = `bench/${tag()}`;
       const sub = await startWorker({
         kind: 'mqtt-sub',
@@ -215,6 +215,7 @@ export function holdConnections(total: number): Scenario {
 export const mqttScenarios: Scenario[] = [
   pubSub(0, 16),
   pubSub(1, 16),
+  pubSub(1, 16, true),
   connectRate,
   mqttToAmqp,
   holdConnections(10_000),

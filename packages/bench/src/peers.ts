@@ -4,7 +4,16 @@
  * Debian's activemq (STOMP only). Their default ports would collide, so all get fresh ports.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, copyFileSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,8 +21,8 @@ import { fileURLToPath } from 'node:url';
 
 export interface RunningPeer {
   name: string;
-  /** One URL per protocol the peer speaks in this run. */
-  urls: { amqp?: string; mqtt?: string; stomp?: string };
+  /** One URL per protocol the peer speaks in this run (amqps and mqtts: over TLS, see benchTls()). */
+  urls: { amqp?: string; amqps?: string; mqtt?: string; mqtts?: string; stomp?: string };
   /** Resident memory of the broker process, bytes (for the report). */
   rss(): number | undefined;
   /** The broker's process id, for its CPU share during a measured window (cpu.ts). */
@@ -103,15 +112,51 @@ function stopChild(child: ChildProcess, group: boolean): Promise<void> {
 }
 
 /**
+ * The certificate every broker's TLS listener serves in the bench: one self-signed EC P-256
+ * certificate for 127.0.0.1 (its own CA), made once per run with openssl (the test PKI lives
+ * in @junction/testkit, which the built bench cannot load). The load workers trust it through
+ * NODE_EXTRA_CA_CERTS, set here before any is forked, so every client verifies the broker as a
+ * real one would. World-readable: RabbitMQ and Mosquitto read it as their own users.
+ */
+let tlsFiles: { dir: string; cert: string; key: string } | undefined;
+export function benchTls(): { cert: string; key: string } {
+  if (tlsFiles) return tlsFiles;
+  const dir = mkdtempSync(join(tmpdir(), 'junction-bench-tls-'));
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  const ssl = spawnSync(
+    'openssl',
+    [
+      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
+      ...['-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost'],
+      ...['-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'],
+    ],
+    { encoding: 'utf8' },
+  );
+  if (ssl.status !== 0) throw new Error(`openssl could not make the bench certificate: ${ssl.stderr}`);
+  chmodSync(dir, 0o755);
+  chmodSync(key, 0o644);
+  process.env['NODE_EXTRA_CA_CERTS'] = cert;
+  tlsFiles = { dir, cert, key };
+  return tlsFiles;
+}
+
+export function removeBenchTls(): void {
+  if (tlsFiles) rmSync(tlsFiles.dir, { recursive: true, force: true });
+  tlsFiles = undefined;
+}
+
+/**
  * Extra node flags for every Junction the bench starts (`--profile` sets `--cpu-prof` here).
  */
 export const junctionNodeFlags: string[] = [];
 
 /** The command that starts Junction from the checkout at `root`; change it here only. */
 export function junctionCommand(
-  ports: { amqp: number; mqtt: number; stomp: number },
+  ports: { amqp: number; mqtt: number; stomp: number; amqps?: number; mqtts?: number },
   root = repoRoot,
 ): string[] {
+  const tls = ports.amqps !== undefined && ports.mqtts !== undefined ? benchTls() : undefined;
   return [
     join(root, 'packages/server/bin/junction.js'),
     'start',
@@ -120,6 +165,12 @@ export function junctionCommand(
     ...['--stomp-port', String(ports.stomp), '--stomp-host', '127.0.0.1', '--stomp-ws-port', 'off'],
     ...['--http-port', 'off', '--storage', 'memory'],
     ...['--log-level', 'warn'],
+    ...(tls
+      ? [
+          ...['--amqps-port', String(ports.amqps), '--mqtts-port', String(ports.mqtts)],
+          ...['--tls-cert', tls.cert, '--tls-key', tls.key],
+        ]
+      : []),
   ];
 }
 
@@ -131,7 +182,9 @@ export function junctionCommand(
 export async function startJunction(
   storage: 'memory' | 'embedded' | 'redis' = 'memory',
 ): Promise<RunningPeer> {
-  return startJunctionFrom(repoRoot, storage === 'memory' ? 'junction' : `junction-${storage}`, storage);
+  return startJunctionFrom(repoRoot, storage === 'memory' ? 'junction' : `junction-${storage}`, storage, {
+    tls: storage === 'memory',
+  });
 }
 
 /**
@@ -144,15 +197,22 @@ export async function startBaseline(dir: string, name = 'baseline'): Promise<Run
   for (const f of ['packages/server/bin/junction.js', 'packages/server/dist/main.js'])
     if (!existsSync(join(root, f)))
       throw new Error(`--baseline ${dir}: no ${f} (build it there: npm ci && npx tsc -b)`);
-  return startJunctionFrom(root, name, 'memory');
+  // No TLS listeners: an older checkout may not have the flags.
+  return startJunctionFrom(root, name, 'memory', { tls: false });
 }
 
 async function startJunctionFrom(
   root: string,
   name: string,
   storage: 'memory' | 'embedded' | 'redis',
+  opts: { tls: boolean },
 ): Promise<RunningPeer> {
-  const ports = { amqp: await freePort(), mqtt: await freePort(), stomp: await freePort() };
+  const ports = {
+    amqp: await freePort(),
+    mqtt: await freePort(),
+    stomp: await freePort(),
+    ...(opts.tls ? { amqps: await freePort(), mqtts: await freePort() } : {}),
+  };
   const dir = storage === 'memory' ? undefined : mkdtempSync(join(tmpdir(), 'junction-bench-store-'));
   const redis = storage === 'redis' ? await startRedisServer(dir!) : undefined;
   const spec =
@@ -170,6 +230,8 @@ async function startJunctionFrom(
   await waitForPort(ports.amqp, 15_000, 'Junction');
   await waitForPort(ports.mqtt, 15_000, 'Junction MQTT');
   await waitForPort(ports.stomp, 15_000, 'Junction STOMP');
+  if (ports.amqps !== undefined) await waitForPort(ports.amqps, 15_000, 'Junction AMQPS');
+  if (ports.mqtts !== undefined) await waitForPort(ports.mqtts, 15_000, 'Junction MQTTS');
   return {
     name,
     storage: storage === 'memory' ? 'transient' : 'persistent',
@@ -177,6 +239,8 @@ async function startJunctionFrom(
       amqp: `amqp://guest:guest@127.0.0.1:${ports.amqp}`,
       mqtt: `mqtt://127.0.0.1:${ports.mqtt}`,
       stomp: `stomp://127.0.0.1:${ports.stomp}`,
+      ...(ports.amqps !== undefined ? { amqps: `amqps://guest:guest@127.0.0.1:${ports.amqps}` } : {}),
+      ...(ports.mqtts !== undefined ? { mqtts: `mqtts://127.0.0.1:${ports.mqtts}` } : {}),
     },
     rss: () => rssOf(child.pid),
     pid: () => child.pid,
@@ -225,25 +289,33 @@ export async function startMosquitto(): Promise<RunningPeer> {
   if (!existsSync('/usr/sbin/mosquitto'))
     throw new Error('mosquitto is not installed: apt-get install -y mosquitto');
   const port = await freePort();
+  const tlsPort = await freePort();
+  const tls = benchTls();
   const dir = mkdtempSync(join(tmpdir(), 'junction-bench-mosquitto-'));
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(
     conf,
     [
-      `listener ${port} 127.0.0.1`,
+      // Listener settings apply to every listener (per_listener_settings false).
       'allow_anonymous true',
       'persistence false',
       'max_queued_messages 0',
       'max_inflight_messages 0',
       'log_dest none',
+      `listener ${port} 127.0.0.1`,
+      `listener ${tlsPort} 127.0.0.1`,
+      `cafile ${tls.cert}`,
+      `certfile ${tls.cert}`,
+      `keyfile ${tls.key}`,
       '',
     ].join('\n'),
   );
   const child = spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitForPort(port, 15_000, 'Mosquitto');
+  await waitForPort(tlsPort, 15_000, 'Mosquitto over TLS');
   return {
     name: 'mosquitto',
-    urls: { mqtt: `mqtt://127.0.0.1:${port}` },
+    urls: { mqtt: `mqtt://127.0.0.1:${port}`, mqtts: `mqtts://127.0.0.1:${tlsPort}` },
     rss: () => rssOf(child.pid),
     pid: () => child.pid,
     async stop() {
@@ -260,6 +332,9 @@ export async function startRabbitMq(): Promise<RunningPeer> {
   const port = await freePort();
   const mqttPort = await freePort();
   const stompPort = await freePort();
+  const amqpsPort = await freePort();
+  const mqttsPort = await freePort();
+  const tls = benchTls();
   const dist = await freePort();
   const base = mkdtempSync(join(tmpdir(), 'junction-bench-rabbitmq-'));
   // Debian's wrapper runs the broker as the rabbitmq user: it must own its directories.
@@ -271,7 +346,21 @@ export async function startRabbitMq(): Promise<RunningPeer> {
   }
   const node = `bench${port}@localhost`;
   writeFileSync(join(base, 'enabled_plugins'), '[rabbitmq_mqtt,rabbitmq_stomp].\n');
-  spawnSync('chown', ['rabbitmq:rabbitmq', join(base, 'enabled_plugins')]);
+  // The TLS listeners (AMQPS and MQTTS) with the bench certificate; no client certificates.
+  writeFileSync(
+    join(base, 'rabbitmq.conf'),
+    [
+      `listeners.ssl.default = ${amqpsPort}`,
+      `mqtt.listeners.ssl.default = ${mqttsPort}`,
+      `ssl_options.cacertfile = ${tls.cert}`,
+      `ssl_options.certfile = ${tls.cert}`,
+      `ssl_options.keyfile = ${tls.key}`,
+      'ssl_options.verify = verify_none',
+      'ssl_options.fail_if_no_peer_cert = false',
+      '',
+    ].join('\n'),
+  );
+  spawnSync('chown', ['rabbitmq:rabbitmq', join(base, 'enabled_plugins'), join(base, 'rabbitmq.conf')]);
   const child = spawn('/usr/sbin/rabbitmq-server', [], {
     detached: true,
     stdio: 'ignore',
@@ -283,12 +372,15 @@ export async function startRabbitMq(): Promise<RunningPeer> {
       RABBITMQ_MNESIA_BASE: join(base, 'mnesia'),
       RABBITMQ_LOG_BASE: join(base, 'log'),
       RABBITMQ_ENABLED_PLUGINS_FILE: join(base, 'enabled_plugins'),
+      RABBITMQ_CONFIG_FILE: join(base, 'rabbitmq.conf'),
       RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: `-rabbitmq_mqtt tcp_listeners [${mqttPort}] -rabbitmq_stomp tcp_listeners [${stompPort}]`,
     },
   });
   await waitForPort(port, 60_000, 'RabbitMQ');
   await waitForPort(mqttPort, 60_000, 'RabbitMQ MQTT');
   await waitForPort(stompPort, 60_000, 'RabbitMQ STOMP');
+  await waitForPort(amqpsPort, 60_000, 'RabbitMQ AMQPS');
+  await waitForPort(mqttsPort, 60_000, 'RabbitMQ MQTTS');
   // Debian's wrapper goes through `su` (a new session) and the node name is not on beam's
   // command line: find beam.smp among the wrapper's descendants.
   const beam = () => descendant(child.pid, /beam\.smp/);
@@ -296,7 +388,9 @@ export async function startRabbitMq(): Promise<RunningPeer> {
     name: 'rabbitmq',
     urls: {
       amqp: `amqp://guest:guest@127.0.0.1:${port}`,
+      amqps: `amqps://guest:guest@127.0.0.1:${amqpsPort}`,
       mqtt: `mqtt://127.0.0.1:${mqttPort}`,
+      mqtts: `mqtts://127.0.0.1:${mqttsPort}`,
       stomp: `stomp://127.0.0.1:${stompPort}`,
     },
     rss: () => rssOf(beam()),

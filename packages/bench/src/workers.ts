@@ -14,7 +14,8 @@ import type { StompJob } from './stomp-worker.js';
 import type { RunningPeer } from './peers.js';
 
 export type Measurement = Omit<Row, 'values'> & { value: number };
-export type Protocol = 'amqp' | 'mqtt' | 'stomp';
+/** amqps and mqtts: the same protocols over TLS (peers.ts benchTls()). */
+export type Protocol = 'amqp' | 'amqps' | 'mqtt' | 'mqtts' | 'stomp';
 
 export interface Scenario {
   name: string;
