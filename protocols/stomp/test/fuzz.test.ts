@@ -23,7 +23,7 @@ beforeAll(async () => {
     maxFrameSize: 32 * 1024,
     maxHeaders: 50,
     maxHeaderLength: 1024,
-    connectTimeoutMs: 3000,
+    handshakeTimeoutMs: 3000,
   });
 });
 afterAll(async () => {
