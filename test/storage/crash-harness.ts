@@ -21,7 +21,7 @@ afterAll(() => {
 });
 
 /** Deterministic randomness (mulberry32), so a failing kill point can be replayed. */
-function rng(seed: number): () => number {
+export function rng(seed: number): () => number {
   return () => {
     seed = (seed + 0x6d2b79f5) | 0;
     let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
@@ -30,15 +30,21 @@ function rng(seed: number): () => number {
   };
 }
 
-interface Running {
+export interface Running {
   child: ChildProcess;
   amqpUrl: string;
   httpUrl: string;
+  /** The broker's pid as it sees itself (1 when it is PID 1 of its own pid namespace). */
+  pid: number;
   exited: Promise<number | null>;
 }
 
-async function startBrokerProcess(storageArgs: string[]): Promise<Running> {
-  const child = spawn(
+/**
+ * The broker as a child process on loopback ports; `prefix` runs it under another command
+ * (e.g. `unshare --pid --fork`), with the same arguments and environment.
+ */
+export async function startBrokerProcess(storageArgs: string[], prefix: string[] = []): Promise<Running> {
+  const command = [
     process.execPath,
     [
       '--conditions=@junction/source',
@@ -63,26 +69,35 @@ async function startBrokerProcess(storageArgs: string[]): Promise<Running> {
       '127.0.0.1',
       ...storageArgs,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, JUNCTION_LOG_LEVEL: 'info' } },
-  );
+  ] as const;
+  const [file, ...args] = [...prefix, command[0], ...command[1]];
+  const child = spawn(file!, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, JUNCTION_LOG_LEVEL: 'info' },
+  });
   children.push(child);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const ports = await new Promise<{ amqp: number; http: number }>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      try {
-        const l = JSON.parse(line) as { msg?: string; ports?: { amqp: number; http: number } };
-        if (l.msg === 'Junction started' && l.ports) resolve(l.ports);
-      } catch {
-        // not a log line
-      }
-    });
-    void exited.then((code) => reject(new Error(`broker exited with ${code} before it started: ${stderr}`)));
-  });
+  const { ports, pid } = await new Promise<{ ports: { amqp: number; http: number }; pid: number }>(
+    (resolve, reject) => {
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        try {
+          const l = JSON.parse(line) as { msg?: string; pid: number; ports?: { amqp: number; http: number } };
+          if (l.msg === 'Junction started' && l.ports) resolve({ ports: l.ports, pid: l.pid });
+        } catch {
+          // not a log line
+        }
+      });
+      void exited.then((code) =>
+        reject(new Error(`broker exited with ${code} before it started: ${stderr}`)),
+      );
+    },
+  );
   return {
     child,
     exited,
+    pid,
     amqpUrl: `amqp://guest:guest@127.0.0.1:${ports.amqp}`,
     httpUrl: `http://127.0.0.1:${ports.http}`,
   };
@@ -102,20 +117,20 @@ const QUEUES = ['orders', 'fifo'] as const;
 type QueueName = (typeof QUEUES)[number];
 
 /** What the test knows about each message id it published, and per queue what its consumer did. */
-interface Ledger {
+export interface Ledger {
   confirmed: Set<number>;
   acked: Record<QueueName, Set<number>>;
   delivered: Record<QueueName, Set<number>>;
 }
 
-const freshLedger = (): Ledger => ({
+export const freshLedger = (): Ledger => ({
   confirmed: new Set(),
   acked: { orders: new Set(), fifo: new Set() },
   delivered: { orders: new Set(), fifo: new Set() },
 });
 
 /** Drains each queue after a restart, checking the ledger; returns how many came back. */
-async function verify(url: string, ledger: Ledger, published: number): Promise<number> {
+export async function verify(url: string, ledger: Ledger, published: number): Promise<number> {
   let n = 0;
   for (const queue of QUEUES) n += await verifyQueue(url, queue, ledger, published);
   await probeBindings(url);
@@ -181,7 +196,7 @@ async function probeBindings(url: string): Promise<void> {
   await conn.close();
 }
 
-async function oneLife(
+export async function oneLife(
   url: string,
   httpUrl: string,
   ledger: Ledger,

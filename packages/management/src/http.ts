@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BrokerError } from '@junction/core';
+import { parseJson } from './safe-json.js';
 
 export class HttpError extends Error {
   constructor(
@@ -119,30 +120,35 @@ export function splitPath(rawPath: string): string[] {
   });
 }
 
-const MAX_BODY = 64 * 1024 * 1024;
+/** The body limit of each request, set by the server before dispatch (guard.ts). */
+const bodyLimits = new WeakMap<IncomingMessage, number>();
+const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
+
+export function setBodyLimit(req: IncomingMessage, bytes: number): void {
+  bodyLimits.set(req, bytes);
+}
 
 export async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const max = bodyLimits.get(req) ?? DEFAULT_MAX_BODY;
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     const c = chunk as Buffer;
     size += c.length;
-    if (size > MAX_BODY) throw new HttpError(413, 'bad_request', 'request body too large');
+    if (size > max)
+      throw new HttpError(413, 'payload_too_large', `request body larger than ${max} bytes`, {
+        connection: 'close',
+      });
     chunks.push(c);
   }
   return Buffer.concat(chunks);
 }
 
-/** The JSON object body; an empty body is {}. Anything but a JSON object is a 400. */
+/** The JSON object body (null-prototype objects, nesting bounded); an empty body is {}. Anything but a JSON object is a 400. */
 export async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
   const raw = await readBody(req);
-  if (raw.length === 0) return {};
-  let v: unknown;
-  try {
-    v = JSON.parse(raw.toString('utf8'));
-  } catch (err) {
-    throw badRequest(`malformed JSON: ${(err as Error).message}`);
-  }
+  if (raw.length === 0) return Object.create(null) as Record<string, unknown>;
+  const v = parseJson(raw.toString('utf8'));
   if (typeof v !== 'object' || v === null || Array.isArray(v))
     throw badRequest('request body must be a JSON object');
   return v as Record<string, unknown>;

@@ -12,7 +12,14 @@ import type { Logger } from 'pino';
 import type { Broker, ProtocolAdapter } from '@junction/core';
 import { createApi } from './api.js';
 import type { VhostMeta } from './definitions.js';
-import { HttpError, sendError, sendJson, splitPath, toHttpError } from './http.js';
+import {
+  checkDeclaredLength,
+  checkStateChange,
+  DEFAULT_LIMITS,
+  setSecurityHeaders,
+  type Limits,
+} from './guard.js';
+import { HttpError, sendError, sendJson, setBodyLimit, splitPath, toHttpError } from './http.js';
 import { Metrics } from './metrics.js';
 import { MessageStats, type StatsOptions } from './stats.js';
 import { serveStatic } from './static.js';
@@ -37,6 +44,8 @@ export interface ManagementOptions {
   ready?: () => boolean;
   /** Protocol listener addresses shown in /api/overview. */
   listeners?: () => { protocol: string; port: number; ip_address: string }[];
+  /** Request size limits: body (413 beyond) and head (431 beyond). */
+  limits?: Partial<Limits>;
 }
 
 export interface ManagementServer {
@@ -67,6 +76,7 @@ export function createManagementServer(opts: ManagementOptions): ManagementServe
     log,
   });
 
+  const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const isReady = (): boolean => listening && !closing && readyFlag && (opts.ready?.() ?? true);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -75,6 +85,9 @@ export function createManagementServer(opts: ManagementOptions): ManagementServe
     const rawPath = q < 0 ? raw : raw.slice(0, q);
     const query = new URLSearchParams(q < 0 ? '' : raw.slice(q + 1));
     const method = req.method ?? 'GET';
+    setSecurityHeaders(res);
+    checkDeclaredLength(req, limits);
+    setBodyLimit(req, limits.maxBodyBytes);
 
     if (rawPath === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (rawPath === '/readyz') {
@@ -88,6 +101,7 @@ export function createManagementServer(opts: ManagementOptions): ManagementServe
       return;
     }
     if (rawPath === '/api' || rawPath.startsWith('/api/')) {
+      checkStateChange(req);
       await api.authenticate(req);
       const segments = splitPath(rawPath);
       const { handler, params } = api.router.match(method, segments);
@@ -112,7 +126,7 @@ export function createManagementServer(opts: ManagementOptions): ManagementServe
   }
 
   const sockets = new Set<Socket>();
-  const server = createServer((req, res) => {
+  const server = createServer({ maxHeaderSize: limits.maxHeaderBytes }, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       const e = toHttpError(err);
       if (e.status >= 500) log.error({ err, url: req.url, method: req.method }, 'management request failed');
@@ -125,8 +139,9 @@ export function createManagementServer(opts: ManagementOptions): ManagementServe
         res.destroy();
         return;
       }
-      // Drain what is left of the body so keep-alive clients see the answer.
-      req.resume();
+      // Drain what is left of the body so keep-alive clients see the answer; a body over
+      // the limit is not drained: its answer says `connection: close`, and Node ends the socket.
+      if (e.status !== 413) req.resume();
       // Scripts (the web UI) ask for no Basic challenge, or the browser would pop up its own login dialog.
       if (
         e.headers['www-authenticate'] !== undefined &&

@@ -1,29 +1,36 @@
 /**
- * RabbitMQ's list query parameters: name filter (substring, or regex with use_regex=true),
+ * RabbitMQ's list query parameters: name filter (substring, or regex with use_regex=true,
+ * matched in linear time: linear-regex.ts),
  * sort / sort_reverse (dotted paths), columns (dotted paths to keep) and pagination
  * (page, page_size -> {items, page, page_count, page_size, item_count, filtered_count, total_count}).
  */
 import { badRequest } from './http.js';
+import { linearRegex, type LinearRegex } from './linear-regex.js';
+import { ownValue } from './safe-json.js';
 
 type Row = Record<string, unknown>;
 
 const MAX_PAGE_SIZE = 500;
 
+/** The value at a dotted path, through own properties only. */
 function get(row: Row, path: string): unknown {
   let v: unknown = row;
-  for (const p of path.split('.')) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Row)[p];
-  }
+  for (const p of path.split('.')) v = ownValue(v, p);
   return v;
 }
 
+/** Sets a dotted path in a row being built; every object on the way has a null prototype. */
 function set(row: Row, path: string, value: unknown): void {
   const parts = path.split('.');
   let o = row;
-  for (const p of parts.slice(0, -1)) o = (o[p] ??= {}) as Row;
+  for (const p of parts.slice(0, -1)) {
+    const next = ownValue(o, p);
+    o = (next !== null && typeof next === 'object' ? next : (o[p] = newRow())) as Row;
+  }
   o[parts[parts.length - 1]!] = value;
 }
+
+const newRow = (): Row => Object.create(null) as Row;
 
 function compare(a: unknown, b: unknown): number {
   if (a === b) return 0;
@@ -39,11 +46,11 @@ export function listQuery(rows: Row[], query: URLSearchParams): unknown {
   const name = query.get('name');
   if (name !== null && name !== '') {
     if (query.get('use_regex') === 'true') {
-      let re: RegExp;
+      let re: LinearRegex;
       try {
-        re = new RegExp(name, 'i');
-      } catch {
-        throw badRequest(`invalid name regex '${name}'`);
+        re = linearRegex(name);
+      } catch (err) {
+        throw badRequest(`name regex '${name}' refused: ${(err as Error).message}`);
       }
       out = out.filter((r) => re.test(String(r['name'] ?? '')));
     } else {
@@ -64,7 +71,7 @@ export function listQuery(rows: Row[], query: URLSearchParams): unknown {
   if (columns) {
     const cols = columns.split(',').filter((c) => c !== '');
     out = out.map((r) => {
-      const kept: Row = {};
+      const kept = newRow();
       for (const c of cols) {
         const v = get(r, c);
         if (v !== undefined) set(kept, c, v);

@@ -193,6 +193,38 @@ describe('web UI in Chromium', () => {
     await page.context().close();
   });
 
+  it('shows names and payloads as text, under a Content-Security-Policy', async () => {
+    const res = await fetch(b.httpUrl!);
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    const markup = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>';
+    await ch.assertQueue(`q${markup}`, { durable: false });
+    ch.sendToQueue(`q${markup}`, Buffer.from(markup), { headers: { [markup]: markup } });
+
+    const { page, errors } = await openUi();
+    const violations: string[] = [];
+    page.on('console', (m) => {
+      if (/Content Security Policy|Refused to/.test(m.text())) violations.push(m.text());
+    });
+    await logIn(page, 'guest', 'guest');
+    await page.locator('#page-overview .card').first().waitFor();
+    await page.click('#tabs a[href="#/queues"]');
+    const row = page.locator('#page-queues tr[data-key]', { hasText: 'onerror' });
+    await row.waitFor();
+    expect(await row.textContent()).toContain(`q${markup}`);
+    await expect.poll(() => row.locator('td').nth(3).textContent()).toBe('1');
+    await row.getByRole('button', { name: 'Messages…' }).click();
+    await page.click('#get-messages button[type=submit]');
+    const payload = page.locator('#get-results .message pre.payload');
+    await expect.poll(() => payload.textContent()).toBe(markup);
+    expect(await page.locator('#get-results img, #main script').count()).toBe(0);
+    expect(await page.evaluate(() => (globalThis as { __xss?: number }).__xss)).toBeUndefined();
+    expect(violations).toEqual([]);
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
   it('plots the publish rate and the queue depth on the overview', async () => {
     const { page, errors } = await openUi();
     await logIn(page, 'guest', 'guest');
@@ -202,12 +234,18 @@ describe('web UI in Chromium', () => {
     await ch.assertQueue('ui-burst', { durable: false });
     for (let i = 0; i < 500; i++) ch.sendToQueue('ui-burst', Buffer.from(`m${i}`));
     // The rate chart's plotted data gets a non-zero publish point, the depth chart the backlog.
-    await page.waitForFunction('window.__junctionCharts.rates.data[1].some((v) => v > 0)', undefined, {
-      timeout: 10_000,
-    });
-    await page.waitForFunction('window.__junctionCharts.depth.data[1].some((v) => v >= 500)', undefined, {
-      timeout: 10_000,
-    });
+    // Predicates as functions, not strings: the UI's Content-Security-Policy forbids eval.
+    const plotted = (chart: 'rates' | 'depth', min: number): Promise<unknown> =>
+      page.waitForFunction(
+        ([c, m]) =>
+          (
+            globalThis as unknown as { __junctionCharts: Record<string, { data: number[][] }> }
+          ).__junctionCharts[c]!.data[1]!.some((v) => v >= m),
+        [chart, min] as const,
+        { timeout: 10_000 },
+      );
+    await plotted('rates', Number.MIN_VALUE);
+    await plotted('depth', 500);
     const publishCard = page.locator('.card', { hasText: 'Publish' }).locator('b');
     await expect.poll(() => publishCard.textContent()).not.toBe('0/s');
     expect(errors).toEqual([]);

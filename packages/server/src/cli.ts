@@ -71,7 +71,7 @@ export async function main(argv: string[]): Promise<number> {
     logger: log,
     config,
   });
-  log.info({ ports: handle.ports, storage: config.storage }, 'Junction started');
+  log.info({ ports: handle.ports, storage: config.storage, pid: process.pid }, 'Junction started');
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       log.info({ signal }, 'shutting down');

@@ -166,7 +166,10 @@ export class LmdbStore implements Store {
   constructor(private readonly options: LmdbStoreOptions) {}
 
   async open(): Promise<RecoveredState> {
-    if (!this.root) this.openEnv();
+    if (!this.root) {
+      mkdirSync(this.options.dir, { recursive: true });
+      this.openEnv(await acquireLock(this.options.dir));
+    }
     const fresh = this.defs.getCount() === 0;
     const checkpoint = await this.replayLog();
     // Count the entries per segment (so empty segments can go) and find the highest id.
@@ -298,10 +301,9 @@ export class LmdbStore implements Store {
     }
   }
 
-  private openEnv(): void {
+  private openEnv(lock: Lock): void {
     const dir = this.options.dir;
-    mkdirSync(dir, { recursive: true });
-    this.lock = acquireLock(join(dir, 'junction.lock'));
+    this.lock = lock;
     try {
       checkHeader(join(dir, 'junction.mdb'));
       this.root = open({
@@ -345,7 +347,7 @@ export class LmdbStore implements Store {
       void this.segments?.close();
       this.segments = undefined;
       this.root = undefined;
-      this.lock.release();
+      lock.release();
       this.lock = undefined;
       if (err instanceof StoreStateError) throw err;
       throw new StoreStateError(

@@ -3,12 +3,13 @@
  * broker: a corrupt file, a newer format, another live broker holding it.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DataDirLocked, FORMAT_VERSION, LmdbStore, StoreStateError } from '../src/index.js';
+import { leaveDeadLock } from './fixtures.js';
 
 const dirs: string[] = [];
 const fresh = (): string => {
@@ -68,18 +69,53 @@ describe('bad state at open', () => {
     await a.open();
     const err = await new LmdbStore({ dir }).open().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DataDirLocked);
-    expect((err as Error).message).toContain(`pid ${process.pid}`);
+    expect((err as Error).message).toContain(`in use by another running broker (pid ${process.pid}`);
+    // The refused starter left nothing behind: only the owner's lock socket is there.
+    expect(readdirSync(dir).filter((n) => n.startsWith('junction.lock'))).toHaveLength(1);
     await a.close();
+    expect(readdirSync(dir).filter((n) => n.startsWith('junction.lock'))).toEqual([]);
 
-    // Another process holds it.
-    const other = spawn('sleep', ['30']);
-    writeFileSync(join(dir, 'junction.lock'), `${other.pid}\n`);
+    // Another process holds it (a broker in another process: the lock is per kernel, not per process).
+    const other = spawn(process.execPath, [
+      '--conditions=@junction/source',
+      '--import',
+      'tsx',
+      '-e',
+      `import { LmdbStore } from '@junction/storage-lmdb';
+       await new LmdbStore({ dir: ${JSON.stringify(dir)} }).open();
+       console.log('open');
+       setInterval(() => {}, 1000);`,
+    ]);
+    await new Promise<void>((resolve, reject) => {
+      other.stdout.on('data', (d: Buffer) => d.toString().includes('open') && resolve());
+      other.once('exit', (code) => reject(new Error(`holder exited with ${code}`)));
+    });
     await expect(new LmdbStore({ dir }).open()).rejects.toThrow(`pid ${other.pid}`);
     other.kill('SIGKILL');
     await new Promise((r) => other.once('exit', r));
-    // Its owner is gone (SIGKILL leaves the lock behind): the next broker takes over.
+    // Its owner is gone (SIGKILL leaves the socket file behind, nobody listening): the next
+    // broker takes over, and knows the previous one crashed.
+    expect(readdirSync(dir).filter((n) => n.startsWith('junction.lock'))).toHaveLength(1);
     const b = new LmdbStore({ dir });
     expect((await b.open()).definitions).toBeNull();
+    expect((b as unknown as { lock: { takenOver: boolean } }).lock.takenOver).toBe(true);
     await b.close();
+  });
+
+  it('three brokers starting at once on one directory: at most one gets it', async () => {
+    for (let round = 0; round < 5; round++) {
+      const dir = fresh();
+      leaveDeadLock(dir);
+      const stores = Array.from({ length: 3 }, () => new LmdbStore({ dir }));
+      const results = await Promise.allSettled(stores.map((s) => s.open()));
+      const opened = results.filter((r) => r.status === 'fulfilled');
+      expect(opened.length, `round ${round}`).toBeLessThanOrEqual(1);
+      for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(DataDirLocked);
+      for (const s of stores) await s.close();
+      // Whatever happened, a later start gets the directory.
+      const later = new LmdbStore({ dir });
+      await later.open();
+      await later.close();
+    }
   });
 });

@@ -1,9 +1,10 @@
 /**
  * Embedded stores in temporary data directories, closed and removed after each test.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterEach } from 'vitest';
 import type { EnqueueRecord, Message, RecoveredState } from '@junction/core';
 import { LmdbStore } from '../src/index.js';
@@ -39,4 +40,22 @@ export async function closeStore(store: LmdbStore): Promise<void> {
 /** A persistent message's record for queue `queue` in vhost '/', never delivered, no TTL. */
 export function record(queue: string, id: number, message: Omit<Message, 'id'>): EnqueueRecord {
   return { vhost: '/', queue, messageId: id, expiresAt: 0, deliveryCount: 0, message: { id, ...message } };
+}
+
+/**
+ * What a broker killed with SIGKILL leaves in its data directory: its lock socket, with
+ * nobody listening on it. A child process binds it and kills itself.
+ */
+export function leaveDeadLock(dir: string): void {
+  const path = join(dir, `junction.lock.dead${process.hrtime.bigint()}`);
+  const r = spawnSync(process.execPath, [
+    '-e',
+    `require('node:net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`,
+  ]);
+  if (r.signal !== 'SIGKILL' || !existsSync(path)) throw new Error(`could not leave a dead lock at ${path}`);
+}
+
+/** Copies a data directory file by file; lock sockets are not files and stay behind. */
+export function copyDataDir(from: string, to: string): void {
+  cpSync(from, to, { recursive: true, filter: (src) => !basename(src).startsWith('junction.lock.') });
 }

@@ -4,21 +4,27 @@
  * the data directory taken while the store runs (what SIGKILL leaves: every write that was
  * issued, no close), opened with the lock of a process that is gone.
  */
-import { spawnSync } from 'node:child_process';
-import { cpSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { readdirSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { describe, expect, it } from 'vitest';
 import type { RecoveredState } from '@junction/core';
-import { closeStore, freshDir, openStore as openWithSegments, record as message } from './fixtures.js';
+import {
+  closeStore,
+  copyDataDir,
+  freshDir,
+  leaveDeadLock,
+  openStore as openWithSegments,
+  record as message,
+} from './fixtures.js';
 
 const openStore = (dir: string) => openWithSegments(dir, 1024 * 1024);
 
 /** The data directory as a SIGKILL would leave it, in a new directory. */
 function crashCopy(dir: string): string {
   const copy = freshDir();
-  cpSync(dir, copy, { recursive: true });
-  writeFileSync(join(copy, 'junction.lock'), `${spawnSync('true').pid}\n`);
+  copyDataDir(dir, copy);
+  leaveDeadLock(copy);
   return copy;
 }
 

@@ -3,8 +3,7 @@
  * points into them, a fanout's body is written once and outlives all but its last entry,
  * and a damaged body costs that message only, never the store.
  */
-import { spawnSync } from 'node:child_process';
-import { closeSync, openSync, readdirSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { describe, expect, it } from 'vitest';
@@ -12,7 +11,7 @@ import type { RecoveredState } from '@junction/core';
 import { LmdbStore, StoreStateError } from '../src/index.js';
 import type { RecordWriter } from '../src/records.js';
 import { SegmentFiles } from '../src/segments.js';
-import { closeStore, freshDir, openStore, record as message } from './fixtures.js';
+import { closeStore, freshDir, leaveDeadLock, openStore, record as message } from './fixtures.js';
 
 async function reopen(store: LmdbStore, dir: string): Promise<{ store: LmdbStore; state: RecoveredState }> {
   await closeStore(store);
@@ -102,8 +101,7 @@ describe('body segments', () => {
     // the lock of a broker that is gone.
     const [file] = segmentFiles(dir);
     truncateSync(join(dir, 'segments', file!), statSync(join(dir, 'segments', file!)).size - 100);
-    const dead = spawnSync('true');
-    writeFileSync(join(dir, 'junction.lock'), `${dead.pid}\n`);
+    leaveDeadLock(dir);
     const { store: s2, state } = await openStore(dir, 1024 * 1024);
     const got: [number, number][] = [];
     for await (const r of state.messages({ vhost: '/', queue: 'q' }))

@@ -1,0 +1,135 @@
+/**
+ * The three protocol listeners on a management harness's broker, and one round trip per
+ * protocol as an ordinary user: the check that an attack through the management API left
+ * every other client served.
+ */
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import amqplib from 'amqplib';
+import mqtt from 'mqtt';
+import stompit from 'stompit';
+import type { Broker, ProtocolAdapter } from '@junction/core';
+import { createAmqpAdapter } from '@junction/amqp';
+import { createMqttAdapter } from '@junction/mqtt';
+import { createStompAdapter } from '@junction/stomp';
+
+export interface Peers {
+  amqpUrl: (user: string, pass: string) => string;
+  mqttUrl: string;
+  stompPort: number;
+  adapters: ProtocolAdapter[];
+  close(): Promise<void>;
+}
+
+export async function startPeers(broker: Broker): Promise<Peers> {
+  const log = pino({ level: process.env['LOG_LEVEL'] ?? 'silent' });
+  const ep = [{ port: 0, host: '127.0.0.1', transport: 'tcp' as const }];
+  const amqp = createAmqpAdapter(broker, {}, log);
+  const mq = createMqttAdapter(broker, {}, log);
+  const stomp = createStompAdapter(broker, {}, log);
+  const [a] = (await amqp.listen(ep)) as AddressInfo[];
+  const [m] = (await mq.listen(ep)) as AddressInfo[];
+  const [s] = (await stomp.listen(ep)) as AddressInfo[];
+  const adapters = [amqp, mq, stomp];
+  return {
+    amqpUrl: (user, pass) => `amqp://${user}:${pass}@127.0.0.1:${a!.port}`,
+    mqttUrl: `mqtt://127.0.0.1:${m!.port}`,
+    stompPort: s!.port,
+    adapters,
+    async close() {
+      for (const x of adapters) await x.close({ drainMs: 0 });
+    },
+  };
+}
+
+const within = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
+  Promise.race([
+    p,
+    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms)),
+  ]);
+
+/** AMQP: declare a queue, publish to it, get the message back. */
+export async function amqpRoundTrip(url: string, tag: string): Promise<void> {
+  const conn = await amqplib.connect(url);
+  try {
+    const ch = await conn.createChannel();
+    const q = `rt-amqp-${tag}`;
+    await ch.assertQueue(q, { durable: false, autoDelete: true, arguments: { 'x-max-length': 10 } });
+    ch.sendToQueue(q, Buffer.from('ping'), { headers: { h: 1 } });
+    for (let i = 0; i < 200; i++) {
+      const m = await ch.get(q, { noAck: true });
+      if (m) {
+        if (m.content.toString() !== 'ping') throw new Error('AMQP round trip: wrong body');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error('AMQP round trip: no message');
+  } finally {
+    await conn.close();
+  }
+}
+
+/** MQTT: subscribe to a topic, publish to it, receive it. */
+export async function mqttRoundTrip(url: string, user: string, pass: string, tag: string): Promise<void> {
+  const c = await mqtt.connectAsync(url, {
+    username: user,
+    password: pass,
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+  });
+  try {
+    const topic = `rt/mqtt/${tag}`;
+    const got = new Promise<string>((resolve) => c.on('message', (_t, p) => resolve(p.toString())));
+    const granted = await c.subscribeAsync(topic, { qos: 1 });
+    if (granted[0]?.qos !== 1) throw new Error(`MQTT round trip: subscription refused (${granted[0]?.qos})`);
+    await c.publishAsync(topic, 'ping', { qos: 1 });
+    if ((await got) !== 'ping') throw new Error('MQTT round trip: wrong body');
+  } finally {
+    await c.endAsync();
+  }
+}
+
+/** STOMP: subscribe to a queue destination, send to it, receive it. */
+export function stompRoundTrip(port: number, user: string, pass: string, tag: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = stompit.connect(
+      {
+        host: '127.0.0.1',
+        port,
+        connectHeaders: { host: '/', login: user, passcode: pass, 'heart-beat': '0,0' },
+      },
+      (err, client) => {
+        if (err) return reject(err);
+        client.on('error', reject);
+        const destination = `/queue/rt-stomp-${tag}`;
+        client.subscribe({ destination, ack: 'auto' }, (e, msg) => {
+          if (e) return reject(e);
+          msg.readString('utf8', (e2, body) => {
+            client.disconnect(() => {
+              if (e2) reject(e2);
+              else if (body !== 'ping') reject(new Error('STOMP round trip: wrong body'));
+              else resolve();
+            });
+          });
+        });
+        const f = client.send({ destination });
+        f.end('ping');
+      },
+    );
+    socket.on('error', reject);
+  });
+}
+
+/** Every protocol serves `user` within `ms`: each round trip is bounded. */
+export async function everyProtocolServes(
+  peers: Peers,
+  user: string,
+  pass: string,
+  tag: string,
+  ms = 10_000,
+): Promise<void> {
+  await within(amqpRoundTrip(peers.amqpUrl(user, pass), tag), ms, 'AMQP');
+  await within(mqttRoundTrip(peers.mqttUrl, user, pass, tag), ms, 'MQTT');
+  await within(stompRoundTrip(peers.stompPort, user, pass, tag), ms, 'STOMP');
+}
