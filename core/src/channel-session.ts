@@ -25,7 +25,7 @@ import type {
   Transaction,
 } from './session.js';
 import type { FieldTable } from './message.js';
-import type { Vhost } from './vhost.js';
+import { serverQueueName, type Vhost } from './vhost.js';
 import type { PublisherFlow } from './flow.js';
 
 interface Unacked {
@@ -110,8 +110,20 @@ export class ChannelSession implements Session, ConsumerOwner {
 
   async declareQueue(d: QueueDeclaration): Promise<QueueDeclared> {
     this.assertOpen();
-    if (!d.passive && d.name !== '') this.authorize('configure', 'queue', d.name);
-    const r = await this.vhost.declareQueue(d, this.parent.id);
+    // A server-named queue is named here, so configure permission is checked on that name
+    // like on any other (RabbitMQ: 403 without configure on amq.gen-*).
+    const named = !d.passive && d.name === '' ? { ...d, name: serverQueueName() } : d;
+    if (!d.passive) {
+      this.authorize('configure', 'queue', named.name);
+      const dlx = d.arguments?.['x-dead-letter-exchange'];
+      if (typeof dlx === 'string') {
+        // RabbitMQ: dead-lettering publishes into the DLX, so declaring one needs write on it
+        // (and read on the queue), checked at declare time.
+        this.authorize('write', 'exchange', dlx);
+        this.authorize('read', 'queue', named.name);
+      }
+    }
+    const r = await this.vhost.declareQueue(named, this.parent.id, named !== d);
     if (d.exclusive && !d.passive) {
       const q = this.vhost.queues.get(r.queue);
       if (q) this.parent.queueDeclared(q);
@@ -355,6 +367,9 @@ export class ChannelSession implements Session, ConsumerOwner {
 
   settle(deliveryTag: number, outcome: SettleOutcome, multiple = false): void {
     this.assertOpen();
+    // RabbitMQ: a tag this session never handed out is unknown, multiple or not (a
+    // multiple ack above the last tag must not settle everything silently).
+    if (deliveryTag > this.nextTag) throw preconditionFailed(`unknown delivery tag ${deliveryTag}`);
     const touched = new Set<Queue>();
     if (multiple) {
       // Tags increase and the map keeps insertion order: walk from the oldest up to the tag.
@@ -428,7 +443,8 @@ export class ChannelSession implements Session, ConsumerOwner {
       },
       settle: (tag, outcome, multiple = false) => {
         this.assertOpen();
-        if (!multiple && !this.unacked.has(tag)) throw preconditionFailed(`unknown delivery tag ${tag}`);
+        if (tag > this.nextTag || (!multiple && !this.unacked.has(tag)))
+          throw preconditionFailed(`unknown delivery tag ${tag}`);
         ops.push(() => this.settle(tag, outcome, multiple));
       },
       commit: async () => {

@@ -9,7 +9,7 @@
  * asked.
  */
 import type { Logger } from 'pino';
-import { TopicTrie } from './exchanges/topic-trie.js';
+import { TopicKeyIndex } from './exchanges/topic-key-index.js';
 import type { Message } from './message.js';
 import type { RetainedEntry } from './session.js';
 import type { MqttSessionState, Store } from './storage/store.js';
@@ -21,7 +21,8 @@ interface Context {
 }
 
 export class RetainedMessages {
-  private readonly byKey = new Map<string, Message>();
+  /** Retained messages by routing key, in a trie of key words so patterns find them without a scan. */
+  private readonly byKey = new TopicKeyIndex<Message>();
 
   constructor(
     private readonly vhost: string,
@@ -55,18 +56,7 @@ export class RetainedMessages {
   /** Retained messages whose key matches a topic binding pattern (`*` one word, `#` any). */
   matching(pattern: string): RetainedEntry[] {
     const out: RetainedEntry[] = [];
-    if (!pattern.includes('*') && !pattern.includes('#')) {
-      const m = this.byKey.get(pattern);
-      if (m) out.push({ routingKey: pattern, message: m });
-      return out;
-    }
-    const trie = new TopicTrie<true>();
-    trie.add(pattern, 'p', true);
-    for (const [routingKey, message] of this.byKey) {
-      let hit = false;
-      trie.match(routingKey, () => (hit = true));
-      if (hit) out.push({ routingKey, message });
-    }
+    this.byKey.match(pattern, (routingKey, message) => out.push({ routingKey, message }));
     return out;
   }
 }

@@ -197,7 +197,8 @@ export class Vhost implements QueueHost, RoutingScope {
     }
   }
 
-  async declareQueue(d: QueueDeclaration, connectionId: string): Promise<QueueDeclared> {
+  /** @param serverNamed the name came from serverQueueName() (so it may start with amq.) */
+  async declareQueue(d: QueueDeclaration, connectionId: string, serverNamed = false): Promise<QueueDeclared> {
     const existing = this.queues.get(d.name);
     if (d.passive) {
       if (!existing) throw notFound(`queue '${d.name}' in vhost '${this.name}'`);
@@ -229,8 +230,8 @@ export class Vhost implements QueueHost, RoutingScope {
         consumerCount: existing.consumerCount,
       };
     }
-    const name = d.name === '' ? `amq.gen-${randomBytes(16).toString('base64url')}` : d.name;
-    if (d.name.startsWith('amq.'))
+    const name = d.name === '' ? serverQueueName() : d.name;
+    if (d.name.startsWith('amq.') && !serverNamed)
       throw accessRefused(`queue name '${d.name}' contains reserved prefix 'amq.*'`);
     const qt = args['x-queue-type'];
     if (qt !== undefined && qt !== 'classic') {
@@ -668,6 +669,11 @@ export class Vhost implements QueueHost, RoutingScope {
       }
     }
   }
+}
+
+/** A name for a queue declared with an empty name (AMQP server-named queues). */
+export function serverQueueName(): string {
+  return `amq.gen-${randomBytes(16).toString('base64url')}`;
 }
 
 /** RabbitMQ sender-selected distribution: BCC routes the message but is never delivered. */

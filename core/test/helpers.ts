@@ -1,3 +1,4 @@
+import { until } from '@junction/testkit';
 import { Broker, type Delivery, type DeliverySink, type Session, type Message } from '../src/index.js';
 
 export async function brokerWithSession(): Promise<{
@@ -25,29 +26,18 @@ export function collector(): DeliverySink & {
 } {
   const got: Delivery[] = [];
   const cancelledWith: Error[] = [];
-  let waiters: (() => void)[] = [];
   return {
     got,
     cancelledWith,
     deliver(d) {
       got.push(d);
-      for (const w of waiters) w();
-      waiters = [];
       return true;
     },
     cancelled(e) {
       cancelledWith.push(e);
     },
     async next(n = 1) {
-      const deadline = Date.now() + 5000;
-      while (got.length < n) {
-        if (Date.now() > deadline)
-          throw new Error(`timed out waiting for ${n} deliveries, got ${got.length}`);
-        await new Promise<void>((r) => {
-          waiters.push(r);
-          setTimeout(r, 50);
-        });
-      }
+      await until(() => got.length >= n, `${n} deliveries`);
       return got.slice(0, n);
     },
   };

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Broker, MemoryStore, type Delivery } from '../src/index.js';
+import { until } from '@junction/testkit';
 import { collector, msg } from './helpers.js';
 
 class DurableMemoryStore extends MemoryStore {
@@ -43,7 +44,7 @@ describe('recovery from a durable store', () => {
       );
     s.publish(msg('events', 'order.new', 'transient'));
     s.publish(msg('', 'temp', 'gone', { deliveryMode: 2 }));
-    expect(await until(() => confirmed.length === 5)).toBe(true);
+    await until(() => confirmed.length === 5, 'five confirms');
     // Deliver two (highest priority first), ack one: the other is unacked at "crash" time.
     const got = await s.get('orders');
     const got2 = await s.get('orders');
@@ -73,12 +74,3 @@ describe('recovery from a durable store', () => {
     await b2.close();
   });
 });
-
-async function until(f: () => boolean): Promise<boolean> {
-  const deadline = Date.now() + 2000;
-  while (!f()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return true;
-}

@@ -6,6 +6,7 @@
 import amqp from 'amqplib';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '@junction/testkit';
 import { startBroker, type BrokerHandle } from '@junction/server';
 
 let broker: BrokerHandle;
@@ -48,7 +49,7 @@ describe('MQTT <-> AMQP', () => {
     await sensor.publishAsync('sensors/kitchen/temp', '21.5', { qos: 1 });
     await sensor.publishAsync('sensors/v1.2/temp', 'dotted', { qos: 1 });
     await enqueued;
-    await until(() => got.length === 2);
+    await until(() => got.length === 2, 'two messages');
     expect(got.map((m) => [m.fields.routingKey, m.content.toString()])).toEqual([
       ['sensors.kitchen.temp', '21.5'],
       ['sensors.v1/2.temp', 'dotted'],
@@ -63,7 +64,7 @@ describe('MQTT <-> AMQP', () => {
     await sub.subscribeAsync('alerts/#', { qos: 1 });
     const { conn, ch } = await amqpChannel();
     ch.publish('amq.topic', 'alerts.fire.v1/2', Buffer.from('evacuate'));
-    await until(() => got.length === 1);
+    await until(() => got.length === 1, 'the message');
     expect(got).toEqual([['alerts/fire/v1.2', 'evacuate']]);
     await conn.close();
   });
@@ -75,7 +76,7 @@ describe('MQTT <-> AMQP', () => {
     const got: [string, boolean][] = [];
     late.on('message', (topic, _p, packet) => got.push([topic, packet.retain]));
     await late.subscribeAsync('status/+', { qos: 1 });
-    await until(() => got.length === 1);
+    await until(() => got.length === 1, 'the message');
     expect(got).toEqual([['status/door', true]]);
   });
 
@@ -99,7 +100,7 @@ describe('MQTT <-> AMQP', () => {
     });
     clients.push(again);
     again.on('message', (_t, p) => got.push(p.toString()));
-    await until(() => got.length === 2);
+    await until(() => got.length === 2, 'two messages');
     expect(got).toEqual(['reboot', 'update']);
   });
 
@@ -113,16 +114,8 @@ describe('MQTT <-> AMQP', () => {
       will: { topic: 'devices/d7/lwt', payload: Buffer.from('offline'), qos: 1, retain: false },
     });
     (device as unknown as { stream: { destroy(): void } }).stream.destroy();
-    await until(() => got.length === 1);
+    await until(() => got.length === 1, 'the message');
     expect(got).toEqual(['offline']);
     await conn.close();
   });
 });
-
-async function until(f: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

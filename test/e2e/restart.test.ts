@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
+import { until } from '@junction/testkit';
 import { startBroker } from '@junction/server';
 import { LmdbStore } from '@junction/storage-lmdb';
 
@@ -60,7 +61,7 @@ describe('restart on the embedded store', () => {
       back.on('message', (topic, payload) => got.push(`${topic} ${payload.toString()}`));
       const present = await new Promise<boolean>((r) => back.once('connect', (ack) => r(ack.sessionPresent)));
       expect(present).toBe(true);
-      await until(() => got.length === 1);
+      await until(() => got.length === 1, 'the message');
       expect(got).toEqual(['cmd/lock-7/open at 9:00']);
       await back.endAsync();
       // The retained message, to a new subscriber.
@@ -70,7 +71,7 @@ describe('restart on the embedded store', () => {
         retained.push(`${topic} ${payload.toString()} ${packet.retain}`),
       );
       await late.subscribeAsync('status/+', { qos: 1 });
-      await until(() => retained.length === 1);
+      await until(() => retained.length === 1, 'the retained message');
       expect(retained).toEqual(['status/door locked true']);
       await late.endAsync();
       // The durable queue kept its persistent message only.
@@ -85,11 +86,3 @@ describe('restart on the embedded store', () => {
     }
   });
 });
-
-async function until(f: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

@@ -9,6 +9,7 @@ import mqtt from 'mqtt';
 import stompit from 'stompit';
 import type Client from 'stompit/lib/Client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '@junction/testkit';
 import { startBroker, type BrokerHandle } from '@junction/server';
 
 let broker: BrokerHandle;
@@ -60,14 +61,6 @@ async function subscribe(c: Client, headers: Record<string, string>): Promise<Go
   });
   await until(() => consumers() > before, 'a STOMP subscription');
   return got;
-}
-
-async function until(f: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 describe('STOMP <-> AMQP and MQTT', () => {

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
+import mqtt from 'mqtt';
 import stompit from 'stompit';
 import type Client from 'stompit/lib/Client.js';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -175,5 +176,85 @@ describe('bounded work per request', () => {
     });
     expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
     expect((await ch.checkQueue('tenant-deep')).messageCount).toBe(10_000);
+  });
+
+  it('a device subscribing 2,000 wildcard filters over 5,000 retained messages does not freeze the broker', async () => {
+    await b.broker.putUser('device', { password: 'pw', tags: [] });
+    await b.broker.setPermission('/', 'device', { configure: '.*', write: '.*', read: '.*' });
+    const opts = { reconnectPeriod: 0, username: 'guest', password: 'guest' };
+    const pub = await mqtt.connectAsync(b.mqttUrl!, opts);
+    closers.push(() => pub.endAsync());
+    const sends: Promise<unknown>[] = [];
+    for (let i = 0; i < 5000; i++)
+      sends.push(pub.publishAsync(`t/${i}/v`, `r${i}`, { qos: 1, retain: true }));
+    await Promise.all(sends);
+    const device = await mqtt.connectAsync(b.mqttUrl!, { ...opts, username: 'device', password: 'pw' });
+    closers.push(() => device.endAsync());
+    let got = 0;
+    device.on('message', () => got++);
+    const worst = await worstRoundTripDuring(async () => {
+      for (let j = 0; j < 20; j++) {
+        const filters = Array.from({ length: 100 }, (_, k) => `t/${j * 100 + k}/+`);
+        await device.subscribeAsync(filters, { qos: 0 });
+      }
+      await until(() => got === 2000);
+    });
+    expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
+  });
+});
+
+describe('permissions as RabbitMQ checks them', () => {
+  it('basic.ack multiple=true with a tag above the last delivered one closes the channel with 406', async () => {
+    const conn = await amqpAs('tenant', 'pw');
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue('tenant-acks', { durable: true });
+    for (let i = 0; i < 3; i++) ch.sendToQueue('tenant-acks', Buffer.from(`m${i}`), { persistent: true });
+    await ch.waitForConfirms();
+    const sub = await conn.createChannel();
+    const closed = new Promise<Error>((r) => sub.once('error', r));
+    let got = 0;
+    await sub.consume('tenant-acks', () => got++);
+    await until(() => got === 3);
+    sub.ack({ fields: { deliveryTag: 1000 } } as amqp.Message, true);
+    expect((await closed).message).toMatch(/406.*unknown delivery tag 1000/);
+    // Nothing was acked: the three messages went back to the queue.
+    await until(() => b.broker.vhost('/').queues.get('tenant-acks')!.messageCount === 3);
+    expect((await ch.checkQueue('tenant-acks')).messageCount).toBe(3);
+  });
+
+  it('a server-named queue needs configure permission on its amq.gen-* name (403)', async () => {
+    const conn = await amqpAs('tenant', 'pw');
+    const ch = await conn.createChannel();
+    const closed = new Promise<Error>((r) => ch.once('error', r));
+    await expect(ch.assertQueue('', { durable: true })).rejects.toThrow(/403/);
+    expect((await closed).message).toMatch(/ACCESS_REFUSED.*amq\.gen-/);
+    expect([...b.broker.vhost('/').queues.keys()].filter((n) => n.startsWith('amq.gen-'))).toEqual([]);
+    // With configure on amq.gen-*, the same declare works.
+    await b.broker.setPermission('/', 'tenant', {
+      configure: '^(tenant-.*|amq\\.gen-.*)',
+      write: '^(tenant-.*|amq\\.default)$',
+      read: '^(tenant-.*)$',
+    });
+    const ok = await (await amqpAs('tenant', 'pw')).createChannel();
+    expect((await ok.assertQueue('', { durable: true })).queue).toMatch(/^amq\.gen-/);
+  });
+
+  it('x-dead-letter-exchange needs write permission on the exchange, checked at declare (403)', async () => {
+    const admin = await (await amqpAs('guest', 'guest')).createChannel();
+    await admin.assertExchange('billing', 'fanout', { durable: true });
+    await admin.assertQueue('billing-ledger', { durable: true });
+    await admin.bindQueue('billing-ledger', 'billing', '');
+    const conn = await amqpAs('tenant', 'pw');
+    const ch = await conn.createChannel();
+    const closed = new Promise<Error>((r) => ch.once('error', r));
+    await expect(
+      ch.assertQueue('tenant-dl', {
+        durable: true,
+        arguments: { 'x-dead-letter-exchange': 'billing', 'x-message-ttl': 0 },
+      }),
+    ).rejects.toThrow(/403/);
+    expect((await closed).message).toMatch(/ACCESS_REFUSED.*exchange 'billing'/);
+    expect(b.broker.vhost('/').queues.has('tenant-dl')).toBe(false);
+    expect((await admin.checkQueue('billing-ledger')).messageCount).toBe(0);
   });
 });

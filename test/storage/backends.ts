@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { MemoryStore, type Store } from '@junction/core';
 import { LmdbStore } from '@junction/storage-lmdb';
 import { RedisStore } from '@junction/storage-redis';
-import { startRedis } from './redis-fixture.js';
+import { startRedis } from '@junction/testkit';
 
 export interface BackendFixture {
   /** A new Store on the same data: what a restarted broker opens. */

@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startRedis } from './redis-fixture.js';
+import { startRedis } from '@junction/testkit';
 
 export interface CrashBackend {
   name: string;

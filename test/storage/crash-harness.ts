@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
+import { seededRandom } from '@junction/testkit';
 import type { CrashBackend } from './crash-backends.js';
 
 const main = fileURLToPath(new URL('../../packages/server/src/main.ts', import.meta.url));
@@ -19,16 +20,6 @@ const children: ChildProcess[] = [];
 afterAll(() => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
 });
-
-/** Deterministic randomness (mulberry32), so a failing kill point can be replayed. */
-export function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface Running {
   child: ChildProcess;
@@ -288,7 +279,7 @@ export function crashSuite(backend: CrashBackend): void {
       fx = await backend.fresh();
       let ledger = freshLedger();
       const nextId = { n: 1 };
-      const r = rng(backend.seed);
+      const r = seededRandom(backend.seed);
       let recovered = 0;
       for (let life = 0; life < KILLS; life++) {
         const b = await startBrokerProcess(fx.args);

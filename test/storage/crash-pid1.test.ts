@@ -9,7 +9,8 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { lmdbCrash } from './crash-backends.js';
-import { freshLedger, oneLife, rng, startBrokerProcess, verify, type Running } from './crash-harness.js';
+import { seededRandom } from '@junction/testkit';
+import { freshLedger, oneLife, startBrokerProcess, verify, type Running } from './crash-harness.js';
 
 const PID1 = ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child=SIGKILL'];
 const LIVES = 5;
@@ -30,7 +31,7 @@ describe('crash recovery as PID 1 of a pid namespace (embedded store)', () => {
 
   it(`starts again after ${LIVES} SIGKILLs and keeps every confirmed message; a second live broker is refused`, async () => {
     fx = await lmdbCrash.fresh();
-    const r = rng(1301);
+    const r = seededRandom(1301);
     let ledger = freshLedger();
     const nextId = { n: 1 };
     let recovered = 0;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword, verifyPassword } from '@junction/core';
-import { start, type Harness } from './helpers.js';
+import { type Harness, start } from './helpers.js';
 
 let h: Harness;
 beforeAll(async () => {

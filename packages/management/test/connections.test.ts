@@ -1,6 +1,7 @@
 import amqp, { type ChannelModel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { enc, start, until, type Harness } from './helpers.js';
+import { until } from '@junction/testkit';
+import { enc, type Harness, start } from './helpers.js';
 
 let h: Harness;
 let conn: ChannelModel;

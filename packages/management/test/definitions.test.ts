@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { start, type Harness } from './helpers.js';
+import { type Harness, start } from './helpers.js';
 
 const fixture = JSON.parse(
   readFileSync(new URL('./fixtures/rabbitmq-definitions.json', import.meta.url), 'utf8'),

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { enc, start, type Harness } from './helpers.js';
+import { enc, type Harness, start } from './helpers.js';
 
 let h: Harness;
 beforeAll(async () => {

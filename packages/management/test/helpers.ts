@@ -1,7 +1,6 @@
-import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
 import { Broker, type BrokerOptions, type ProtocolAdapter } from '@junction/core';
 import { createAmqpAdapter } from '@junction/amqp';
+import { listenLoopback, testLog } from '@junction/testkit';
 import { createManagementServer, type ManagementOptions, type ManagementServer } from '../src/index.js';
 
 export interface Harness {
@@ -29,17 +28,15 @@ export interface Res {
 export async function start(
   o: { amqp?: boolean; broker?: BrokerOptions; mgmt?: Partial<ManagementOptions> } = {},
 ): Promise<Harness> {
-  const log = pino({ level: process.env['LOG_LEVEL'] ?? 'silent' });
+  const log = testLog();
   const broker = await Broker.start(o.broker ?? {});
   const adapters: ProtocolAdapter[] = [];
   let amqp: Harness['amqp'];
   if (o.amqp) {
     const adapter = createAmqpAdapter(broker, {}, log);
-    const [addr] = (await adapter.listen([
-      { port: 0, host: '127.0.0.1', transport: 'tcp' },
-    ])) as AddressInfo[];
+    const [port] = await listenLoopback(adapter);
     adapters.push(adapter);
-    amqp = { adapter, url: `amqp://guest:guest@127.0.0.1:${addr!.port}` };
+    amqp = { adapter, url: `amqp://guest:guest@127.0.0.1:${port!}` };
   }
   const mgmt = createManagementServer({
     broker,
@@ -80,21 +77,6 @@ export async function start(
     },
   };
   return h;
-}
-
-/** Resolves when `check` is truthy, polling with a deadline (never a fixed sleep). */
-export async function until<T>(
-  check: () => T | Promise<T>,
-  what: string,
-  timeoutMs = 5000,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 export const enc = encodeURIComponent;

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore } from '@junction/core';
-import { start, until, type Harness } from './helpers.js';
+import { until } from '@junction/testkit';
+import { type Harness, start } from './helpers.js';
 
 const uiDir = mkdtempSync(join(tmpdir(), 'junction-ui-'));
 writeFileSync(join(uiDir, 'index.html'), '<!doctype html><title>Junction</title>');

@@ -3,8 +3,6 @@
  * protocol as an ordinary user: the check that an attack through the management API left
  * every other client served.
  */
-import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
 import amqplib from 'amqplib';
 import mqtt from 'mqtt';
 import stompit from 'stompit';
@@ -12,6 +10,7 @@ import type { Broker, ProtocolAdapter } from '@junction/core';
 import { createAmqpAdapter } from '@junction/amqp';
 import { createMqttAdapter } from '@junction/mqtt';
 import { createStompAdapter } from '@junction/stomp';
+import { listenLoopback, testLog } from '@junction/testkit';
 
 export interface Peers {
   amqpUrl: (user: string, pass: string) => string;
@@ -22,19 +21,18 @@ export interface Peers {
 }
 
 export async function startPeers(broker: Broker): Promise<Peers> {
-  const log = pino({ level: process.env['LOG_LEVEL'] ?? 'silent' });
-  const ep = [{ port: 0, host: '127.0.0.1', transport: 'tcp' as const }];
+  const log = testLog();
   const amqp = createAmqpAdapter(broker, {}, log);
   const mq = createMqttAdapter(broker, {}, log);
   const stomp = createStompAdapter(broker, {}, log);
-  const [a] = (await amqp.listen(ep)) as AddressInfo[];
-  const [m] = (await mq.listen(ep)) as AddressInfo[];
-  const [s] = (await stomp.listen(ep)) as AddressInfo[];
+  const [a] = await listenLoopback(amqp);
+  const [m] = await listenLoopback(mq);
+  const [s] = await listenLoopback(stomp);
   const adapters = [amqp, mq, stomp];
   return {
-    amqpUrl: (user, pass) => `amqp://${user}:${pass}@127.0.0.1:${a!.port}`,
-    mqttUrl: `mqtt://127.0.0.1:${m!.port}`,
-    stompPort: s!.port,
+    amqpUrl: (user, pass) => `amqp://${user}:${pass}@127.0.0.1:${a!}`,
+    mqttUrl: `mqtt://127.0.0.1:${m!}`,
+    stompPort: s!,
     adapters,
     async close() {
       for (const x of adapters) await x.close({ drainMs: 0 });

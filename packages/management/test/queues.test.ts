@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { enc, start, until, type Harness } from './helpers.js';
+import { until } from '@junction/testkit';
+import { enc, type Harness, start } from './helpers.js';
 
 let h: Harness;
 beforeAll(async () => {

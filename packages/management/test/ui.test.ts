@@ -1,16 +1,13 @@
 /**
  * The web UI in real headless Chromium (playwright-core, the system's /usr/bin/chromium):
  * login, connections by protocol, declaring a queue, publishing to it and getting the message
- * back, and the live overview charts. Skipped when there is no Chromium.
+ * back, and the live overview charts. A missing Chromium fails the suite; nothing is skipped.
  */
-import { existsSync } from 'node:fs';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import mqtt, { type MqttClient } from 'mqtt';
-import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerHandle } from '@junction/server';
-
-const CHROMIUM = process.env['CHROMIUM'] ?? '/usr/bin/chromium';
+import { launchChromium, type Browser, type Page } from '@junction/testkit';
 
 let b: BrokerHandle;
 let browser: Browser;
@@ -19,22 +16,7 @@ let ch: Channel;
 let device: MqttClient;
 
 beforeAll(async () => {
-  [b, browser] = await Promise.all([
-    startBroker({ ports: { amqp: 0, mqtt: 0, http: 0 } }),
-    chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    }),
-  ]);
+  [b, browser] = await Promise.all([startBroker({ ports: { amqp: 0, mqtt: 0, http: 0 } }), launchChromium()]);
   conn = await amqp.connect(b.amqpUrl!, { clientProperties: { connection_name: 'ui-test-amqp' } });
   conn.on('error', () => {});
   ch = await conn.createChannel();
@@ -70,10 +52,6 @@ async function logIn(page: Page, username: string, password: string): Promise<vo
   await page.fill('#login [name=password]', password);
   await page.click('#login button[type=submit]');
 }
-
-// No skipping: CI installs Debian's chromium (.ci/run); a missing browser is a failure.
-if (!existsSync(CHROMIUM))
-  throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM)`);
 
 describe('web UI in Chromium', () => {
   it('refuses a wrong password and shows no data', async () => {

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { EnqueueRecord, Store, StoredMessage } from '@junction/core';
 import { RedisStore, RedisStoreError } from '../src/index.js';
-import { startRedis, type RedisServer } from '../../../test/storage/redis-fixture.js';
+import { startRedis, type RedisServer } from '@junction/testkit';
 
 const message = (id: number, body: Buffer | string = `body-${id}`): StoredMessage => ({
   id,

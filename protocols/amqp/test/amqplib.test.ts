@@ -5,13 +5,13 @@
 import * as callbackApi from 'amqplib/callback_api';
 import amqp, { type Channel, type ConfirmChannel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, until, type TestServer } from './helpers.js';
+import { startAmqpServer, until, type TestServer } from '@junction/testkit';
 
 let server: TestServer;
 const open: ChannelModel[] = [];
 
 beforeAll(async () => {
-  server = await startServer({ frameMax: 131072 });
+  server = await startAmqpServer({ frameMax: 131072 });
 });
 afterAll(async () => {
   await server.close();

@@ -8,7 +8,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type TestServer } from './helpers.js';
+import { seededRandom, startAmqpServer, type TestServer } from '@junction/testkit';
 import {
   PROTOCOL_HEADER,
   closeOk,
@@ -27,26 +27,14 @@ const gc = runInNewContext('gc') as () => void;
 
 let server: TestServer;
 beforeAll(async () => {
-  server = await startServer({ frameMax: 16384 });
+  server = await startAmqpServer({ frameMax: 16384 });
 });
 afterAll(async () => server.close());
-
-/** A small deterministic PRNG so a failure can be replayed from its seed. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Case = { name: string; preHandshake: boolean; bytes: Buffer };
 
 function makeCase(i: number): Case {
-  const r = rng(i);
+  const r = seededRandom(i);
   const int = (n: number) => Math.floor(r() * n);
   const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
   const openCh = method('ChannelOpen', 1, { outOfBand: '' });

@@ -5,12 +5,12 @@
  */
 import amqp, { type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, until, type TestServer } from './helpers.js';
+import { startAmqpServer, until, type TestServer } from '@junction/testkit';
 
 let server: TestServer;
 const open: ChannelModel[] = [];
 beforeAll(async () => {
-  server = await startServer();
+  server = await startAmqpServer();
 });
 afterAll(async () => server.close());
 afterEach(async () => {

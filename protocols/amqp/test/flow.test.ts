@@ -6,11 +6,11 @@
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLOW_HIGH } from '@junction/core';
-import { startServer, until, type TestServer } from './helpers.js';
+import { startAmqpServer, until, type TestServer } from '@junction/testkit';
 
 let server: TestServer;
 beforeAll(async () => {
-  server = await startServer();
+  server = await startAmqpServer();
 });
 afterAll(async () => server.close());
 

@@ -1,25 +1,24 @@
 /**
  * Clients from other runtimes that RabbitMQ users run: Python's pika (Debian python3-pika)
- * and the C librabbitmq tools (Debian amqp-tools). .ci/run installs both.
+ * and the C librabbitmq tools (Debian amqp-tools). npm test installs both (scripts/test-peers.sh).
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type TestServer } from './helpers.js';
+import { runPython, startAmqpServer, type TestServer } from '@junction/testkit';
 
 const run = promisify(execFile);
 let server: TestServer;
 beforeAll(async () => {
-  server = await startServer();
+  server = await startAmqpServer();
 });
 afterAll(async () => server.close());
 
 describe('other AMQP clients', () => {
   it('pika: transactions, confirms, returns, get, consume, soft errors', async () => {
     const script = fileURLToPath(new URL('./clients/pika_client.py', import.meta.url));
-    const { stdout } = await run('/usr/bin/python3', [script, String(server.port)], { timeout: 20_000 });
-    expect(JSON.parse(stdout)).toEqual({
+    expect(await runPython(script, [String(server.port)], 20_000)).toEqual({
       tx_body: 'committed',
       tx_headers: { k: 'v' },
       after_rolled_back_ack: 1,

@@ -3,7 +3,7 @@
  * heartbeats, channel rules (AMQP 0-9-1 §2.2.4, §2.3.7, §4.2).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawClient, startServer, until, type TestServer } from './helpers.js';
+import { rawClient, startAmqpServer, until, type TestServer } from '@junction/testkit';
 import {
   PROTOCOL_HEADER,
   closeOk,
@@ -18,7 +18,7 @@ import {
 
 let server: TestServer;
 beforeAll(async () => {
-  server = await startServer({ heartbeat: 1 });
+  server = await startAmqpServer({ heartbeat: 1 });
 });
 afterAll(async () => server.close());
 

@@ -34,7 +34,7 @@ import {
   type RawPacket,
 } from './codec.js';
 import type { MqttConfig } from './config.js';
-import { Subscriptions } from './subscriptions.js';
+import { MAX_RECEIVE_WINDOW, Subscriptions } from './subscriptions.js';
 import { topicNameProblem, topicToKey } from './topics.js';
 
 /** CONNACK return codes (MQTT 3.1.1 table 3.1). */
@@ -118,7 +118,10 @@ export class MqttConnection {
     this.lastSeen = ctx.clock.now;
     this.reader = new PacketReader(ctx.config.maxPacketSizeBeforeConnect);
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
-    stream.on('drain', () => this.session?.resume());
+    stream.on('drain', () => {
+      this.session?.resume();
+      this.subscriptions?.pumpRetained();
+    });
     stream.on('error', (err) => this.ctx.log.debug({ err, conn: this.id }, 'MQTT socket error'));
     stream.on('close', () => void this.close('socket closed', { will: true }));
   }
@@ -325,7 +328,7 @@ export class MqttConnection {
     if (previous) await previous.close('client id taken over by a new connection', { will: true });
     if (this.closed) return;
     this.session = this.core.openSession();
-    this.session.qos(cfg.maxInflight, true);
+    this.session.qos(Math.min(cfg.maxInflight, MAX_RECEIVE_WINDOW), true);
     this.subscriptions = new Subscriptions(this, this.core, this.session, cfg, clean);
     const sessionPresent = clean
       ? (await this.subscriptions.discardStored(), false)
@@ -368,15 +371,23 @@ export class MqttConnection {
       body: payload,
     };
     // A retained copy must not pin the socket chunk its payload was sliced from.
-    const retained = retain
-      ? this.core!.retain(routingKey, payload.length > 0 ? { ...msg, body: Buffer.from(payload) } : null)
+    const retainCopy = retain
+      ? payload.length > 0
+        ? { ...msg, body: Buffer.from(payload) }
+        : null
       : undefined;
+    // The publish goes first: it checks write permission on amq.topic, which setting or
+    // clearing (an empty payload) the retained message needs as well (a read-only user's
+    // empty retained publish is refused, not a way to delete what others retained).
     if (qos === 0) {
-      retained?.catch((err: unknown) => this.fail(err));
       this.session!.publish(msg);
+      if (retainCopy !== undefined)
+        this.core!.retain(routingKey, retainCopy).catch((err: unknown) => this.fail(err));
       return;
     }
     if (qos === 2) this.awaitingRelease.add(packetId);
+    let retained: Promise<void> | undefined;
+    let ackWhenRetained: (() => void) | undefined;
     this.session!.publish(msg, undefined, (outcome) => {
       if (packetId === 0) return; // the will: nobody to acknowledge
       if (!outcome.ok) {
@@ -387,13 +398,24 @@ export class MqttConnection {
         return;
       }
       const ack = ackPacket(qos === 1 ? 0x40 : 0x50, packetId);
-      if (retained)
-        retained.then(
-          () => this.write(ack),
-          (err: unknown) => this.fail(err),
-        );
-      else this.write(ack);
+      // The acknowledgement waits until the retained message is durable too.
+      const send = (): void => {
+        if (retained)
+          retained.then(
+            () => this.write(ack),
+            (err: unknown) => this.fail(err),
+          );
+        else this.write(ack);
+      };
+      if (retainCopy !== undefined && retained === undefined) ackWhenRetained = send;
+      else send();
     });
+    if (retainCopy !== undefined) {
+      retained = this.core!.retain(routingKey, retainCopy);
+      // A failed store write ends the connection even when no acknowledgement waits on it.
+      retained.catch((err: unknown) => this.fail(err));
+      ackWhenRetained?.();
+    }
   }
 
   // ---- writing -------------------------------------------------------------------------------

@@ -33,6 +33,20 @@ interface Inflight {
 }
 
 const SUBACK_FAILURE = 0x80;
+/** Packet ids are 16 bits, 0 excluded (MQTT-2.3.1-1). */
+const PACKET_IDS = 0xffff;
+/**
+ * The most QoS 1/2 messages in flight to one client from each source: its session's
+ * deliveries (the session prefetch) and retained messages (this window). Both together
+ * stay inside the id space, so an id is always free for a delivery.
+ */
+export const MAX_RECEIVE_WINDOW = (PACKET_IDS - 1) >> 1;
+
+interface PendingRetained {
+  sub: Subscription;
+  routingKey: string;
+  message: Message;
+}
 const TOPIC_CACHE_MAX = 4096;
 
 /** The QoS a message was published with: MQTT's own header, else persistent = 1 (as RabbitMQ). */
@@ -53,6 +67,11 @@ export class Subscriptions {
   private nextPacketId = 1;
   private readonly topics = new Map<string, Buffer>();
   private readonly ackLater: number[] = [];
+  /** Retained messages matched by new subscriptions, sent as the client's window allows. */
+  private readonly retainedQueue: PendingRetained[] = [];
+  private retainedHead = 0;
+  private retainedInflight = 0;
+  private readonly window: number;
 
   constructor(
     private readonly conn: MqttConnection,
@@ -60,7 +79,9 @@ export class Subscriptions {
     private readonly session: Session,
     private readonly config: MqttConfig,
     private readonly clean: boolean,
-  ) {}
+  ) {
+    this.window = Math.max(1, Math.min(config.maxInflight, MAX_RECEIVE_WINDOW));
+  }
 
   get count(): number {
     return this.active.size;
@@ -219,14 +240,47 @@ export class Subscriptions {
     return this.conn.writePublish(topic, qos, id, d.redelivered, false, d.message.body);
   }
 
+  /**
+   * MQTT-3.3.1-6: a new subscription gets the retained messages that match it. They are
+   * queued and sent while the client has room: at most `window` QoS 1/2 ones unacknowledged
+   * (more as PUBACKs arrive) and never into a socket that needs to drain, so 65,536 retained
+   * messages neither exhaust the packet ids nor fill the process with socket buffers.
+   */
   private sendRetained(sub: Subscription): void {
     for (const { routingKey, message } of this.core.retainedMatching(filterToPattern(sub.filter))) {
       if (sub.skipDollar && routingKey.charCodeAt(0) === 0x24) continue;
-      const qos = Math.min(sub.qos, messageQos(message));
-      const id = qos > 0 ? this.allocatePacketId() : 0;
-      if (qos > 0) this.inflight.set(id, { tag: undefined, qos, released: false });
-      this.conn.writePublish(this.topicBytes(routingKey), qos, id, false, true, message.body);
+      this.retainedQueue.push({ sub, routingKey, message });
     }
+    this.pumpRetained();
+  }
+
+  /** Sends queued retained messages while the window and the socket allow; called on PUBACK and drain. */
+  pumpRetained(): void {
+    const q = this.retainedQueue;
+    while (this.retainedHead < q.length && this.retainedInflight < this.window) {
+      const { sub, routingKey, message } = q[this.retainedHead]!;
+      q[this.retainedHead++] = undefined as unknown as PendingRetained; // let it be collected
+      if (this.active.get(sub.filter) !== sub) continue; // unsubscribed meanwhile
+      const qos = Math.min(sub.qos, messageQos(message));
+      let id = 0;
+      if (qos > 0) {
+        id = this.allocatePacketId();
+        this.inflight.set(id, { tag: undefined, qos, released: false });
+        this.retainedInflight++;
+      }
+      if (!this.conn.writePublish(this.topicBytes(routingKey), qos, id, false, true, message.body)) break;
+    }
+    if (this.retainedHead >= q.length) {
+      q.length = 0;
+      this.retainedHead = 0;
+    }
+  }
+
+  /** An in-flight message is done: a retained one frees room in the retained window. */
+  private finished(f: Inflight): void {
+    if (f.tag !== undefined) return;
+    this.retainedInflight--;
+    this.pumpRetained();
   }
 
   /**
@@ -251,13 +305,19 @@ export class Subscriptions {
     return b;
   }
 
+  /**
+   * The next free packet id. Deliveries are bounded by the session prefetch and retained
+   * messages by the window, both at most MAX_RECEIVE_WINDOW, so a free id exists; the scan is
+   * bounded anyway, and a full id space is an error, never a loop.
+   */
   private allocatePacketId(): number {
-    // The session prefetch bounds the in-flight set far below 65535, so this finds a gap.
-    for (;;) {
+    if (this.inflight.size >= PACKET_IDS) throw new Error('every MQTT packet id is in flight');
+    for (let tries = 0; tries < PACKET_IDS; tries++) {
       const id = this.nextPacketId;
-      this.nextPacketId = id === 0xffff ? 1 : id + 1;
+      this.nextPacketId = id === PACKET_IDS ? 1 : id + 1;
       if (!this.inflight.has(id)) return id;
     }
+    throw new Error('every MQTT packet id is in flight');
   }
 
   // ---- acknowledgements from the client ------------------------------------------------------
@@ -268,6 +328,7 @@ export class Subscriptions {
     if (!f || f.qos !== 1) return;
     this.inflight.delete(packetId);
     if (f.tag !== undefined) this.session.settle(f.tag, 'ack');
+    this.finished(f);
   }
 
   /** PUBREC: the client owns the QoS 2 message now; the id stays taken until PUBCOMP. */
@@ -280,6 +341,8 @@ export class Subscriptions {
 
   completed(packetId: number): void {
     const f = this.inflight.get(packetId);
-    if (f?.released) this.inflight.delete(packetId);
+    if (!f?.released) return;
+    this.inflight.delete(packetId);
+    this.finished(f);
   }
 }

@@ -6,31 +6,42 @@
  * level becomes `/`, and back: `sensors/v1.2/temp` <-> `sensors.v1/2.temp`. (RabbitMQ's
  * plugin maps `.` to `.`, so `a.b` and `a/b` collide there.) Filters map `+` to `*`; `#`
  * stays `#`.
+ *
+ * MQTT has no `*` wildcard: a level `*` is a literal, which a binding key would read as
+ * AMQP's one-word wildcard (the filter `*` would subscribe to every one-level topic, and
+ * `*`/broker/load to `$SYS/broker/load`). So a whole level `*` maps to the word `+`, which
+ * no MQTT topic name can hold (MQTT-4.7.1-1) and which AMQP matches literally, and back.
  */
+
+/**
+ * A whole level `*` and a whole word `+` trade places (both ways, so an AMQP key's `*` or
+ * `+` word survives the trip to an MQTT subscriber and back); every other level only swaps
+ * `.` and `/`.
+ */
+function levelToWord(level: string): string {
+  return level === '*' ? '+' : level === '+' ? '*' : level.replaceAll('.', '/');
+}
+
+const wordToLevel = (word: string): string =>
+  word === '+' ? '*' : word === '*' ? '+' : word.replaceAll('/', '.');
 
 /** `a/b.c` -> `a.b/c` */
 export function topicToKey(topic: string): string {
-  if (!topic.includes('.')) return topic.replaceAll('/', '.');
-  return topic
-    .split('/')
-    .map((level) => level.replaceAll('.', '/'))
-    .join('.');
+  if (!topic.includes('.') && !topic.includes('*') && !topic.includes('+')) return topic.replaceAll('/', '.');
+  return topic.split('/').map(levelToWord).join('.');
 }
 
 /** `a.b/c` -> `a/b.c` */
 export function keyToTopic(key: string): string {
-  if (!key.includes('/')) return key.replaceAll('.', '/');
-  return key
-    .split('.')
-    .map((word) => word.replaceAll('/', '.'))
-    .join('/');
+  if (!key.includes('/') && !key.includes('+') && !key.includes('*')) return key.replaceAll('.', '/');
+  return key.split('.').map(wordToLevel).join('/');
 }
 
-/** A subscription filter as a topic binding key: `a/+/#` -> `a.*.#`. */
+/** A subscription filter as a topic binding key: `a/+/#` -> `a.*.#`, `*`/x -> `+.x`. */
 export function filterToPattern(filter: string): string {
   return filter
     .split('/')
-    .map((level) => (level === '+' ? '*' : level === '#' ? '#' : level.replaceAll('.', '/')))
+    .map((level) => (level === '+' ? '*' : level === '#' ? '#' : levelToWord(level)))
     .join('.');
 }
 

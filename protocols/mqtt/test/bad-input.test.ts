@@ -8,24 +8,16 @@ import { connect as netConnect } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { MqttClient } from 'mqtt';
-import {
-  client,
-  collect,
-  connectPacket,
-  remainingLength,
-  startServer,
-  until,
-  type Received,
-  type TestServer,
-} from './helpers.js';
+import { seededRandom, startMqttServer, until, type WsTestServer } from '@junction/testkit';
+import { client, collect, connectPacket, type Received, remainingLength } from './helpers.js';
 
 // A real collection before each heap reading, so the comparison is of live objects only.
 setFlagsFromString('--expose_gc');
 const gc = runInNewContext('gc') as () => void;
 
-let server: TestServer;
+let server: WsTestServer;
 beforeAll(async () => {
-  server = await startServer({ maxPacketSize: 64 * 1024, maxTopicLevels: 16 });
+  server = await startMqttServer({ maxPacketSize: 64 * 1024, maxTopicLevels: 16 });
 });
 afterAll(async () => {
   await server.close();
@@ -45,16 +37,6 @@ function str(b: Buffer | string): Buffer {
 }
 
 const id = (n: number): Buffer => Buffer.from([n >> 8, n & 0xff]);
-
-/** Random, deterministic (mulberry32), so a failure can be replayed. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const badUtf8 = [
   Buffer.from([0xc3, 0x28]),
@@ -235,7 +217,7 @@ describe('bad input', () => {
   });
 
   it('disconnects every one of 10,000 malformed packets while serving others, with bounded memory', async () => {
-    const r = rng(20261201);
+    const r = seededRandom(20261201);
     const total = 10_000;
     const concurrency = 40;
     let next = 0;
@@ -274,7 +256,7 @@ describe('bad input', () => {
     expect([...seen.values()].reduce((a, b) => a + b, 0)).toBe(total);
     expect(seen.size).toBe(16);
     expect(roundTrips).toBe(20);
-    await until(() => [...server.mqtt.connections()].length === 1, 'only the watcher left');
+    await until(() => [...server.adapter.connections()].length === 1, 'only the watcher left');
     // Nothing of the failed connections is kept: no queues, no sessions, no growth beyond noise.
     expect([...server.broker.vhost('/').queues.keys()].filter((q) => !q.includes('watcher'))).toEqual([]);
     gc();

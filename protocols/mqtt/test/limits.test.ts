@@ -3,11 +3,12 @@
  * violation ends only the offending client; everyone else carries on.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client, collect, rawClient, startServer, until, type TestServer } from './helpers.js';
+import { rawClient, startMqttServer, until, type WsTestServer } from '@junction/testkit';
+import { client, collect } from './helpers.js';
 
-let server: TestServer;
+let server: WsTestServer;
 beforeAll(async () => {
-  server = await startServer({
+  server = await startMqttServer({
     maxPacketSize: 1024,
     maxTopicLevels: 4,
     maxConnections: 3,
@@ -45,7 +46,7 @@ describe('limits', () => {
     const held = await Promise.all([client(server), client(server), client(server)]);
     await expect(client(server)).rejects.toThrow(/Server unavailable/);
     await Promise.all(held.map((c) => c.endAsync()));
-    await until(() => [...server.mqtt.connections()].length === 0, 'connections closed');
+    await until(() => [...server.adapter.connections()].length === 0, 'connections closed');
     const again = await client(server);
     await again.endAsync();
   });

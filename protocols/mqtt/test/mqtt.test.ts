@@ -5,20 +5,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import amqplib from 'amqplib';
 import mqtt from 'mqtt';
-import {
-  client,
-  collect,
-  connectPacket,
-  rawClient,
-  resumed,
-  startServer,
-  until,
-  type TestServer,
-} from './helpers.js';
+import { rawClient, startMqttServer, until, type WsTestServer } from '@junction/testkit';
+import { client, collect, connectPacket, resumed } from './helpers.js';
 
-let server: TestServer;
+let server: WsTestServer;
 beforeAll(async () => {
-  server = await startServer();
+  server = await startMqttServer();
 });
 afterAll(async () => {
   await server.close();
@@ -55,7 +47,7 @@ describe('publish and subscribe', () => {
     await old.subscribeAsync('legacy/+', { qos: 1 });
     await old.publishAsync('legacy/x', 'v3', { qos: 1 });
     await until(() => got.length === 1, 'MQTT 3.1 round trip');
-    expect([...server.mqtt.connections()].some((c) => c.protocolVersion === 'MQTT 3.1')).toBe(true);
+    expect([...server.adapter.connections()].some((c) => c.protocolVersion === 'MQTT 3.1')).toBe(true);
     await old.endAsync();
   });
 
@@ -366,7 +358,7 @@ describe('authentication and permissions', () => {
   });
 
   it('lets anonymous clients in as the configured user when allowed', async () => {
-    const open = await startServer({ allowAnonymous: true });
+    const open = await startMqttServer({ allowAnonymous: true });
     const c = await mqtt.connectAsync(open.url, { reconnectPeriod: 0 });
     const got = collect(c);
     await c.subscribeAsync('anon', { qos: 1 });
@@ -385,8 +377,8 @@ describe('authentication and permissions', () => {
     const s = await client(server, { username: 'fleet:sensor', password: 's3cret' });
     await expect(s.subscribeAsync('x/#', { qos: 1 })).rejects.toThrow(/Subscribe error/);
     await s.publishAsync('fleet/temp', '7', { qos: 1 });
-    expect(server.mqtt.connections()).toBeDefined();
-    const snapshot = [...server.mqtt.connections()].find((c) => c.user === 'sensor');
+    expect(server.adapter.connections()).toBeDefined();
+    const snapshot = [...server.adapter.connections()].find((c) => c.user === 'sensor');
     expect(snapshot).toMatchObject({ vhost: 'fleet', protocol: 'mqtt', protocolVersion: 'MQTT 3.1.1' });
     await s.endAsync();
     // No permission on the default vhost at all: CONNACK 5.

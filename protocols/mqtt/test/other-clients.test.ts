@@ -6,12 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import amqplib from 'amqplib';
-import { startServer, until, type TestServer } from './helpers.js';
+import { startMqttServer, until, type WsTestServer } from '@junction/testkit';
 
 const run = promisify(execFile);
-let server: TestServer;
+let server: WsTestServer;
 beforeAll(async () => {
-  server = await startServer();
+  server = await startMqttServer();
 });
 afterAll(async () => {
   await server.close();
@@ -39,7 +39,7 @@ describe('mosquitto-clients', () => {
     const exited = new Promise<number | null>((r) => sub.once('exit', (code) => r(code)));
     await until(
       () =>
-        [...server.mqtt.connections()].some((c) => c.clientId === 'mosq-sub') &&
+        [...server.adapter.connections()].some((c) => c.clientId === 'mosq-sub') &&
         server.broker.vhost('/').queues.size > 0,
       'mosquitto_sub subscribed',
     );

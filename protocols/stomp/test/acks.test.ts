@@ -5,24 +5,16 @@
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import type Client from 'stompit/lib/Client.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  collect,
-  sendWithReceipt,
-  startServer,
-  stompitConnect,
-  until,
-  type TestServer,
-  destroyClient,
-  txId,
-} from './helpers.js';
+import { startStompServer, until, type WsTestServer } from '@junction/testkit';
+import { collect, destroyClient, rawConnected, sendWithReceipt, stompitConnect, txId } from './helpers.js';
 
-let server: TestServer;
+let server: WsTestServer;
 let amqpConn: ChannelModel;
 let ch: Channel;
 const open: Client[] = [];
 
 beforeAll(async () => {
-  server = await startServer();
+  server = await startStompServer();
   amqpConn = await amqp.connect(server.amqpUrl);
   ch = await amqpConn.createChannel();
 });
@@ -126,7 +118,6 @@ describe('ack modes', () => {
   });
 
   it('ACK of an unknown message id is an ERROR', async () => {
-    const { rawConnected } = await import('./helpers.js');
     const r = await rawConnected(server.port);
     r.write('ACK\nid:12345\nreceipt:7\n\n\0');
     const f = await r.next('ERROR');
@@ -198,7 +189,6 @@ describe('queue arguments', () => {
     await until(() => s.messages.length === 1, 'first delivery');
     expect(await ready(q)).toBe(2);
 
-    const { rawConnected } = await import('./helpers.js');
     const r = await rawConnected(server.port);
     r.write(`SUBSCRIBE\nid:1\ndestination:/queue/${q}\nx-max-length:3\n\n\0`);
     const e = await r.next('ERROR');
@@ -275,7 +265,6 @@ describe('transactions', () => {
   });
 
   it('COMMIT of an unknown transaction is an ERROR', async () => {
-    const { rawConnected } = await import('./helpers.js');
     const r = await rawConnected(server.port);
     r.write('COMMIT\ntransaction:nope\n\n\0');
     const f = await r.next('ERROR');

@@ -4,11 +4,12 @@
  * management shows the publisher as blocked, the subscriber as running.
  */
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { rawConnected, startServer, until, type TestServer } from './helpers.js';
+import { startStompServer, until, type WsTestServer } from '@junction/testkit';
+import { rawConnected } from './helpers.js';
 
-let server: TestServer;
+let server: WsTestServer;
 beforeAll(async () => {
-  server = await startServer();
+  server = await startStompServer();
 });
 afterEach(() => server.broker.setAlarm(null));
 afterAll(async () => server.close());

@@ -3,12 +3,10 @@
  * durable queues, persistent messages and durable topic subscriptions survive a broker
  * restart on the same store.
  */
-import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
-import { Broker, MemoryStore, type EnqueueRecord, type ProtocolAdapter } from '@junction/core';
+import { MemoryStore, type EnqueueRecord } from '@junction/core';
 import { afterEach, expect, it } from 'vitest';
-import { createStompAdapter } from '../src/index.js';
-import { rawConnected, until } from './helpers.js';
+import { startStompServer, until, type TestServer } from '@junction/testkit';
+import { rawConnected } from './helpers.js';
 
 /**
  * A store that claims durability (MemoryStore says durable=false, so the core would skip
@@ -26,21 +24,16 @@ class GatedStore extends MemoryStore {
   }
 }
 
-const running: Array<{ broker: Broker; adapter: ProtocolAdapter }> = [];
+const running: TestServer[] = [];
 
 async function start(store: MemoryStore): Promise<number> {
-  const broker = await Broker.start({ store });
-  const adapter = createStompAdapter(broker, {}, pino({ level: 'silent' }));
-  const [addr] = (await adapter.listen([{ port: 0, host: '127.0.0.1', transport: 'tcp' }])) as AddressInfo[];
-  running.push({ broker, adapter });
-  return addr!.port;
+  const server = await startStompServer({}, { store });
+  running.push(server);
+  return server.port;
 }
 
 async function stopAll(): Promise<void> {
-  for (const r of running.splice(0)) {
-    await r.adapter.close({ drainMs: 0 });
-    await r.broker.close();
-  }
+  for (const server of running.splice(0)) await server.close();
 }
 
 afterEach(stopAll);

@@ -4,12 +4,13 @@
  */
 import amqp from 'amqplib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { rawConnected, startServer, until, type TestServer } from './helpers.js';
+import { startStompServer, until, type WsTestServer } from '@junction/testkit';
+import { rawConnected } from './helpers.js';
 
-let server: TestServer;
+let server: WsTestServer;
 
 beforeAll(async () => {
-  server = await startServer();
+  server = await startStompServer();
 });
 afterAll(async () => {
   await server.close();

@@ -6,20 +6,13 @@
 import { connect as netConnect } from 'node:net';
 import type Client from 'stompit/lib/Client.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import {
-  collect,
-  sendWithReceipt,
-  startServer,
-  stompitConnect,
-  until,
-  type TestServer,
-  destroyClient,
-} from './helpers.js';
+import { seededRandom, startStompServer, until, type WsTestServer } from '@junction/testkit';
+import { collect, destroyClient, sendWithReceipt, stompitConnect } from './helpers.js';
 
-let server: TestServer;
+let server: WsTestServer;
 
 beforeAll(async () => {
-  server = await startServer({
+  server = await startStompServer({
     maxFrameSize: 32 * 1024,
     maxHeaders: 50,
     maxHeaderLength: 1024,
@@ -29,15 +22,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.close();
 });
-
-/** Deterministic PRNG so a failure reproduces. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 const CONNECT = 'CONNECT\naccept-version:1.2\nlogin:guest\npasscode:guest\n\n\0';
 
@@ -171,7 +155,7 @@ function runCase(port: number, c: Case): Promise<{ sawError: boolean; closed: bo
 }
 
 it('survives 10,000+ malformed frames; a good client keeps working; heap stays bounded', async () => {
-  const rand = prng(12345);
+  const rand = seededRandom(12345);
   const good: Client = await stompitConnect(server.port);
   const received = collect(good, { destination: '/queue/fuzz-good', ack: 'client-individual' });
   await sendWithReceipt(good, { destination: '/queue/fuzz-sync' }, '');

@@ -1,11 +1,12 @@
 /** The handshake deadline is absolute: from the TCP accept to CONNECTED, whatever trickles in meanwhile. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawClient, startServer, type TestServer } from './helpers.js';
+import { startStompServer, type WsTestServer } from '@junction/testkit';
+import { rawStompClient } from './helpers.js';
 
 const DEADLINE_MS = 600;
-let server: TestServer;
+let server: WsTestServer;
 beforeAll(async () => {
-  server = await startServer({ handshakeTimeoutMs: DEADLINE_MS });
+  server = await startStompServer({ handshakeTimeoutMs: DEADLINE_MS });
 });
 afterAll(async () => server.close());
 
@@ -13,7 +14,7 @@ describe('STOMP handshake deadline', () => {
   it('closes a CONNECT sent a byte at a time, counting from the accept', async () => {
     const connect = 'CONNECT\naccept-version:1.2\nlogin:guest\npasscode:guest\n\n\0';
     const started = Date.now();
-    const c = await rawClient(server.port);
+    const c = await rawStompClient(server.port);
     let i = 0;
     // Each byte well inside the deadline, the whole frame well beyond it.
     const timer = setInterval(() => {
@@ -29,7 +30,7 @@ describe('STOMP handshake deadline', () => {
   });
 
   it('leaves a connection that completed CONNECT in time open past the deadline', async () => {
-    const c = await rawClient(server.port);
+    const c = await rawStompClient(server.port);
     c.write('CONNECT\naccept-version:1.2\nlogin:guest\npasscode:guest\nheart-beat:0,0\n\n\0');
     await c.next('CONNECTED');
     await new Promise((r) => setTimeout(r, DEADLINE_MS * 2));

@@ -5,26 +5,24 @@
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import type Client from 'stompit/lib/Client.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startStompServer, until, type WsTestServer } from '@junction/testkit';
 import {
   collect,
+  destroyClient,
   disconnect,
+  headersOf,
   rawConnected,
   sendWithReceipt,
-  startServer,
   stompitConnect,
-  until,
-  type TestServer,
-  destroyClient,
-  headersOf,
 } from './helpers.js';
 
-let server: TestServer;
+let server: WsTestServer;
 let amqpConn: ChannelModel;
 let ch: Channel;
 const open: Client[] = [];
 
 beforeAll(async () => {
-  server = await startServer();
+  server = await startStompServer();
   amqpConn = await amqp.connect(server.amqpUrl);
   ch = await amqpConn.createChannel();
 });

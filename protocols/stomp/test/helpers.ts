@@ -1,67 +1,7 @@
-import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
-import { pino } from 'pino';
 import stompit from 'stompit';
 import type Client from 'stompit/lib/Client.js';
-import { Broker, type BrokerOptions, type ProtocolAdapter } from '@junction/core';
-import { createAmqpAdapter } from '@junction/amqp';
-import { createStompAdapter, type StompConfig } from '../src/index.js';
+import { rawClient, until, type RawClient } from '@junction/testkit';
 import { FrameParser, type Frame } from '../src/parser.js';
-
-export interface TestServer {
-  broker: Broker;
-  adapter: ProtocolAdapter;
-  amqp: ProtocolAdapter;
-  port: number;
-  wsPort: number;
-  amqpPort: number;
-  amqpUrl: string;
-  close(): Promise<void>;
-}
-
-/** A real core broker with the STOMP listener (tcp + ws on /ws) and the AMQP listener on ephemeral ports. */
-export async function startServer(
-  config: Partial<StompConfig> = {},
-  options: BrokerOptions = {},
-): Promise<TestServer> {
-  const broker = await Broker.start(options);
-  const log = pino({ level: process.env['LOG_LEVEL'] ?? 'silent' });
-  const adapter = createStompAdapter(broker, config, log);
-  const [tcp, ws] = (await adapter.listen([
-    { port: 0, host: '127.0.0.1', transport: 'tcp' },
-    { port: 0, host: '127.0.0.1', transport: 'ws', path: '/ws' },
-  ])) as AddressInfo[];
-  const amqp = createAmqpAdapter(broker, {}, log);
-  const [a] = (await amqp.listen([{ port: 0, host: '127.0.0.1', transport: 'tcp' }])) as AddressInfo[];
-  return {
-    broker,
-    adapter,
-    amqp,
-    port: tcp!.port,
-    wsPort: ws!.port,
-    amqpPort: a!.port,
-    amqpUrl: `amqp://guest:guest@127.0.0.1:${a!.port}`,
-    async close() {
-      await adapter.close({ drainMs: 0 });
-      await amqp.close({ drainMs: 0 });
-      await broker.close();
-    },
-  };
-}
-
-/** Resolves when `check` is truthy, polling with a deadline (never a fixed sleep). */
-export async function until<T>(
-  check: () => T | Promise<T>,
-  what: string,
-  timeoutMs = 5000,
-): Promise<Exclude<T, false | null | undefined | 0 | ''>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v as Exclude<T, false | null | undefined | 0 | ''>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 export function stompitConnect(port: number, headers: Record<string, string> = {}): Promise<Client> {
   return new Promise((resolve, reject) => {
@@ -122,19 +62,14 @@ export function collect(
 }
 
 /** A raw STOMP-over-TCP client that parses what the server sends (with our own parser). */
-export interface RawClient {
-  socket: Socket;
+export interface RawStompClient extends RawClient {
   frames: Frame[];
-  closed: Promise<void>;
-  isClosed(): boolean;
-  write(data: string | Buffer): void;
+  /** The next frame not yet read (of `command`, or the test fails), waiting for it. */
   next(command?: string, timeoutMs?: number): Promise<Frame>;
 }
 
-export async function rawClient(port: number): Promise<RawClient> {
-  const socket = netConnect(port, '127.0.0.1');
+export async function rawStompClient(port: number): Promise<RawStompClient> {
   const frames: Frame[] = [];
-  let closedFlag = false;
   const parser = new FrameParser(
     { maxFrameSize: 64 * 1024 * 1024, maxHeaders: 100000, maxHeaderLength: 1024 * 1024 },
     (f) => {
@@ -145,32 +80,16 @@ export async function rawClient(port: number): Promise<RawClient> {
     },
     () => {},
   );
-  socket.on('data', (c: Buffer) => parser.push(c));
-  socket.on('error', () => {});
-  const closed = new Promise<void>((r) =>
-    socket.once('close', () => {
-      closedFlag = true;
-      r();
-    }),
-  );
-  await new Promise<void>((r, j) => {
-    socket.once('connect', () => r());
-    socket.once('error', j);
-  });
+  const raw = await rawClient(port, (c) => parser.push(c));
   let read = 0;
   return {
-    socket,
+    ...raw,
     frames,
-    closed,
-    isClosed: () => closedFlag,
-    write: (d) => {
-      if (!socket.destroyed) socket.write(d);
-    },
     async next(command, timeoutMs = 5000) {
       const f = await until(
         () => {
           const got = frames[read];
-          if (got === undefined && closedFlag)
+          if (got === undefined && raw.isClosed())
             throw new Error(`connection closed while waiting for ${command ?? 'a frame'}`);
           return got;
         },
@@ -192,8 +111,8 @@ export async function rawClient(port: number): Promise<RawClient> {
 export async function rawConnected(
   port: number,
   headers = 'accept-version:1.2\nhost:/\nlogin:guest\npasscode:guest\n',
-): Promise<RawClient> {
-  const c = await rawClient(port);
+): Promise<RawStompClient> {
+  const c = await rawStompClient(port);
   c.write(`CONNECT\n${headers}\n\0`);
   await c.next('CONNECTED');
   return c;

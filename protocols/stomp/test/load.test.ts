@@ -3,12 +3,13 @@
  * per-producer order holds for a single consumer, and nothing is left behind.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { rawConnected, startServer, until, type RawClient, type TestServer } from './helpers.js';
+import { startStompServer, until, type WsTestServer } from '@junction/testkit';
+import { type RawStompClient, rawConnected } from './helpers.js';
 
-let server: TestServer;
+let server: WsTestServer;
 
 beforeAll(async () => {
-  server = await startServer();
+  server = await startStompServer();
 });
 afterAll(async () => {
   await server.close();
@@ -17,7 +18,7 @@ afterAll(async () => {
 it('8 producers x 1000 messages, 3 client-individual consumers: exactly once', async () => {
   const PRODUCERS = 8;
   const PER = 1000;
-  const consumers: RawClient[] = [];
+  const consumers: RawStompClient[] = [];
   const seen = new Map<string, number>();
   for (let i = 0; i < 3; i++) {
     const c = await rawConnected(server.port);

@@ -4,17 +4,18 @@
  * must not be an administrator.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { rawClient, startServer, type TestServer } from './helpers.js';
+import { startStompServer, type WsTestServer } from '@junction/testkit';
+import { rawStompClient } from './helpers.js';
 
-let server: TestServer | undefined;
+let server: WsTestServer | undefined;
 afterEach(async () => {
   await server?.close();
   server = undefined;
 });
 
 /** A CONNECT from 127.0.0.1 that carries no login nor passcode. */
-async function anonymousConnect(s: TestServer, version = '1.2') {
-  const c = await rawClient(s.port);
+async function anonymousConnect(s: WsTestServer, version = '1.2') {
+  const c = await rawStompClient(s.port);
   c.write(`CONNECT\naccept-version:${version}\nhost:/\n\n\0`);
   const f = await c.next();
   return { c, f };
@@ -22,7 +23,7 @@ async function anonymousConnect(s: TestServer, version = '1.2') {
 
 describe('anonymous STOMP login', () => {
   it('is refused by default, from loopback too, in every version: never guest', async () => {
-    server = await startServer();
+    server = await startStompServer();
     for (const version of ['1.0', '1.1', '1.2']) {
       const { c, f } = await anonymousConnect(server, version);
       expect(f.command).toBe('ERROR');
@@ -37,7 +38,7 @@ describe('anonymous STOMP login', () => {
   });
 
   it('when enabled, maps to the configured user with only that user’s permissions', async () => {
-    server = await startServer({ anonymousUser: { login: 'device', passcode: 'device-pw' } });
+    server = await startStompServer({ anonymousUser: { login: 'device', passcode: 'device-pw' } });
     await server.broker.putUser('device', { password: 'device-pw' });
     await server.broker.setPermission('/', 'device', {
       configure: '^dev\\.',
@@ -56,7 +57,7 @@ describe('anonymous STOMP login', () => {
   });
 
   it('when enabled with an administrator (guest), refuses the CONNECT', async () => {
-    server = await startServer({ anonymousUser: { login: 'guest', passcode: 'guest' } });
+    server = await startStompServer({ anonymousUser: { login: 'guest', passcode: 'guest' } });
     const { c, f } = await anonymousConnect(server);
     expect(f.command).toBe('ERROR');
     expect(f.headers['message']).toBe('Access refused');
@@ -66,8 +67,8 @@ describe('anonymous STOMP login', () => {
   });
 
   it('an explicit login is unaffected by the anonymous setting', async () => {
-    server = await startServer({ anonymousUser: { login: 'device', passcode: 'device-pw' } });
-    const c = await rawClient(server.port);
+    server = await startStompServer({ anonymousUser: { login: 'device', passcode: 'device-pw' } });
+    const c = await rawStompClient(server.port);
     c.write('CONNECT\naccept-version:1.2\nlogin:guest\npasscode:guest\n\n\0');
     await c.next('CONNECTED');
     expect([...server.adapter.connections()].map((s) => s.user)).toEqual(['guest']);

@@ -3,12 +3,13 @@
  * receipts, and the ProtocolAdapter contract (snapshots, closeConnection).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawClient, rawConnected, startServer, until, type TestServer } from './helpers.js';
+import { startStompServer, until, type WsTestServer } from '@junction/testkit';
+import { rawStompClient, rawConnected } from './helpers.js';
 
-let server: TestServer;
+let server: WsTestServer;
 
 beforeAll(async () => {
-  server = await startServer({
+  server = await startStompServer({
     maxFrameSize: 64 * 1024,
     maxHeaders: 20,
     maxHeaderLength: 256,
@@ -23,7 +24,7 @@ afterAll(async () => {
 });
 
 async function expectErrorAndClose(frames: string | Buffer, connect = true): Promise<Record<string, string>> {
-  const c = connect ? await rawConnected(server.port) : await rawClient(server.port);
+  const c = connect ? await rawConnected(server.port) : await rawStompClient(server.port);
   c.write(frames);
   const f = await c.next('ERROR');
   await c.closed;
@@ -97,7 +98,7 @@ describe('errors close the connection', () => {
   it('an access-refused core error (403)', async () => {
     await server.broker.putUser('limited', { password: 'pw' });
     await server.broker.setPermission('/', 'limited', { configure: '^$', write: '^$', read: '^$' });
-    const c = await rawClient(server.port);
+    const c = await rawStompClient(server.port);
     c.write('CONNECT\naccept-version:1.2\nlogin:limited\npasscode:pw\n\n\0');
     await c.next('CONNECTED');
     c.write('SEND\ndestination:/queue/forbidden\n\nx\0');
@@ -138,7 +139,7 @@ describe('receipts and DISCONNECT', () => {
 
 describe('heart-beats', () => {
   it('negotiates, sends EOLs, and drops a client whose heart-beats stop', async () => {
-    const c = await rawClient(server.port);
+    const c = await rawStompClient(server.port);
     let eols = 0;
     c.socket.on('data', (d: Buffer) => {
       if (d.length === 1 && d[0] === 0x0a) eols++;
@@ -172,7 +173,7 @@ describe('heart-beats', () => {
   });
 
   it('a malformed heart-beat header is an ERROR', async () => {
-    const c = await rawClient(server.port);
+    const c = await rawStompClient(server.port);
     c.write('CONNECT\naccept-version:1.2\nlogin:guest\npasscode:guest\nheart-beat:abc\n\n\0');
     expect((await c.next('ERROR')).headers['message']).toBe('Invalid heart-beat header');
     await c.closed;
@@ -206,14 +207,14 @@ describe('ProtocolAdapter', () => {
 
 describe('adapter close', () => {
   it('close() tells connected clients (ERROR) and closes them, then stops listening', async () => {
-    const s = await startServer();
+    const s = await startStompServer();
     const c = await rawConnected(s.port);
     await s.adapter.close({ drainMs: 1000 });
     const e = await c.next('ERROR');
     expect(e.headers['message']).toBe('broker shutdown');
     await c.closed;
     expect([...s.adapter.connections()]).toHaveLength(0);
-    await expect(rawClient(s.port)).rejects.toThrow();
+    await expect(rawStompClient(s.port)).rejects.toThrow();
     await s.amqp.close({ drainMs: 0 });
     await s.broker.close();
   });

@@ -1,27 +1,22 @@
 /**
  * stomp.py (Debian python3-stomp), the STOMP client Python users run, against the adapter.
  */
-import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startServer, type TestServer } from './helpers.js';
+import { runPython, startStompServer, type WsTestServer } from '@junction/testkit';
 
-const run = promisify(execFile);
 const script = fileURLToPath(new URL('./clients/stomppy_client.py', import.meta.url));
-let server: TestServer;
+let server: WsTestServer;
 
 beforeAll(async () => {
-  server = await startServer();
+  server = await startStompServer();
 });
 afterAll(async () => {
   await server.close();
 });
 
 it('stomp.py: 1.2/1.1/1.0 connect, receipts, acks, NACK, transactions, topics, ERROR', async () => {
-  const { stdout } = await run('/usr/bin/python3', [script, String(server.port)], { timeout: 30_000 });
-  const r = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
-  expect(r).toEqual({
+  expect(await runPython(script, [String(server.port)])).toEqual({
     v12_body: 'hello from python',
     v12_header: 'yes',
     v12_redelivered: 'true',
@@ -35,9 +30,7 @@ it('stomp.py: 1.2/1.1/1.0 connect, receipts, acks, NACK, transactions, topics, E
 
 it('stomp.py: capitalised booleans (requeue=False, durable=True, persistent=True, exclusive=True) count', async () => {
   const booleans = fileURLToPath(new URL('./clients/stomppy_booleans.py', import.meta.url));
-  const { stdout } = await run('/usr/bin/python3', [booleans, String(server.port)], { timeout: 60_000 });
-  const r = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
-  expect(r).toEqual({
+  expect(await runPython(booleans, [String(server.port)], 60_000)).toEqual({
     after_nack: 'next',
     durable_body: 'while away',
     durable_persistent: 'true',

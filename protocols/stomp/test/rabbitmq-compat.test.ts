@@ -6,24 +6,16 @@
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import type Client from 'stompit/lib/Client.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  collect,
-  destroyClient,
-  rawConnected,
-  sendWithReceipt,
-  startServer,
-  stompitConnect,
-  until,
-  type TestServer,
-} from './helpers.js';
+import { startStompServer, until, type WsTestServer } from '@junction/testkit';
+import { collect, destroyClient, rawConnected, sendWithReceipt, stompitConnect } from './helpers.js';
 
-let server: TestServer;
+let server: WsTestServer;
 let amqpConn: ChannelModel;
 let ch: Channel;
 const open: Client[] = [];
 
 beforeAll(async () => {
-  server = await startServer();
+  server = await startStompServer();
   amqpConn = await amqp.connect(server.amqpUrl);
   ch = await amqpConn.createChannel();
 });

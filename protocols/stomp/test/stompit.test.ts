@@ -5,23 +5,22 @@
 import amqp from 'amqplib';
 import type Client from 'stompit/lib/Client.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startStompServer, until, type WsTestServer } from '@junction/testkit';
 import {
   collect,
+  destroyClient,
   disconnect,
   rawConnected,
+  rawStompClient,
   sendWithReceipt,
-  startServer,
   stompitConnect,
-  until,
-  type TestServer,
-  destroyClient,
 } from './helpers.js';
 
-let server: TestServer;
+let server: WsTestServer;
 const open: Client[] = [];
 
 beforeAll(async () => {
-  server = await startServer();
+  server = await startStompServer();
 });
 afterAll(async () => {
   await server.close();
@@ -111,8 +110,7 @@ describe('CONNECT', () => {
 });
 
 async function rawConnectedOrError(headers: string) {
-  const { rawClient } = await import('./helpers.js');
-  const c = await rawClient(server.port);
+  const c = await rawStompClient(server.port);
   c.write(`CONNECT\n${headers}\n\0`);
   const f = await c.next();
   await c.closed;

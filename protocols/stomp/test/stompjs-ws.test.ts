@@ -5,20 +5,13 @@
 import { Client, Versions, type IMessage } from '@stomp/stompjs';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  startServer,
-  stompitConnect,
-  sendWithReceipt,
-  collect,
-  until,
-  type TestServer,
-  destroyClient,
-} from './helpers.js';
+import { startStompServer, until, type WsTestServer } from '@junction/testkit';
+import { collect, destroyClient, sendWithReceipt, stompitConnect } from './helpers.js';
 
-let server: TestServer;
+let server: WsTestServer;
 
 beforeAll(async () => {
-  server = await startServer();
+  server = await startStompServer();
 });
 afterAll(async () => {
   await server.close();

@@ -5,11 +5,11 @@
  */
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type TestServer } from './helpers.js';
+import { startStompServer, type WsTestServer } from '@junction/testkit';
 
-let server: TestServer;
+let server: WsTestServer;
 beforeAll(async () => {
-  server = await startServer();
+  server = await startStompServer();
 });
 afterAll(async () => server.close());
 

@@ -1,0 +1,15 @@
+export { until } from './until.js';
+export { seededRandom } from './random.js';
+export {
+  listenLoopback,
+  startAmqpServer,
+  startMqttServer,
+  startStompServer,
+  testLog,
+  type TestServer,
+  type WsTestServer,
+} from './servers.js';
+export { rawClient, type RawClient } from './raw-client.js';
+export { startRedis, type RedisServer } from './redis.js';
+export { CHROMIUM, launchChromium, type Browser, type BrowserContext, type Page } from './chromium.js';
+export { PYTHON, runPython } from './python.js';

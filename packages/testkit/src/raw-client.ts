@@ -1,0 +1,48 @@
+/**
+ * A raw TCP client for tests that must send what no well-behaved client sends: it writes
+ * bytes as given and keeps everything the server sends. Protocol framing lives with each
+ * protocol's tests (its own parser or an independent encoder), on top of `onData`.
+ */
+import { connect, type Socket } from 'node:net';
+
+export interface RawClient {
+  socket: Socket;
+  /** Everything received so far, in one buffer. */
+  received(): Buffer;
+  /** Resolves when the server (or the test) closed the connection. */
+  closed: Promise<void>;
+  isClosed(): boolean;
+  /** Writes unless the socket is already gone (a test may write after the server hung up). */
+  write(data: string | Buffer): void;
+}
+
+/** Connects to 127.0.0.1:port; `onData` sees each chunk as it arrives. */
+export async function rawClient(port: number, onData?: (chunk: Buffer) => void): Promise<RawClient> {
+  const socket = connect(port, '127.0.0.1');
+  const chunks: Buffer[] = [];
+  let isClosed = false;
+  socket.on('data', (c: Buffer) => {
+    chunks.push(c);
+    onData?.(c);
+  });
+  socket.on('error', () => {}); // a reset by the server is an outcome the test checks, not a crash
+  const closed = new Promise<void>((r) =>
+    socket.once('close', () => {
+      isClosed = true;
+      r();
+    }),
+  );
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('error', reject);
+  });
+  return {
+    socket,
+    received: () => Buffer.concat(chunks),
+    closed,
+    isClosed: () => isClosed,
+    write(data) {
+      if (!socket.destroyed) socket.write(data);
+    },
+  };
+}
