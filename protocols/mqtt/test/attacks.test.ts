@@ -12,10 +12,11 @@ import type { Socket } from 'node:net';
 import mqttPacket from 'mqtt-packet';
 import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { client, collect, connectPacket, rawClient, startServer, until, type TestServer } from './helpers.js';
+import { rawClient, startMqttServer, until, type WsTestServer } from '@junction/testkit';
+import { client, collect, connectPacket } from './helpers.js';
 import { filterToPattern, keyToTopic, topicToKey } from '../src/topics.js';
 
-let server: TestServer | undefined;
+let server: WsTestServer | undefined;
 const clients: MqttClient[] = [];
 afterEach(async () => {
   for (const c of clients.splice(0)) await c.endAsync(true).catch(() => {});
@@ -25,7 +26,7 @@ afterEach(async () => {
 const track = (c: MqttClient): MqttClient => (clients.push(c), c);
 
 /** How long a second client's publish-and-receive takes. */
-async function roundTripMs(s: TestServer, topic: string): Promise<number> {
+async function roundTripMs(s: WsTestServer, topic: string): Promise<number> {
   const c = track(await client(s, { clientId: `bystander-${topic.replaceAll('/', '-')}` }));
   await c.subscribeAsync(topic, { qos: 1 });
   const t0 = performance.now();
@@ -37,7 +38,7 @@ async function roundTripMs(s: TestServer, topic: string): Promise<number> {
 
 /** A subscriber on a raw socket that records every PUBLISH and acknowledges only when told. */
 async function silentSubscriber(
-  s: TestServer,
+  s: WsTestServer,
   filter: string,
 ): Promise<{ socket: Socket; publishes: mqttPacket.IPublishPacket[]; ack(ids: number[]): void }> {
   const { socket } = await rawClient(s.port);
@@ -63,7 +64,7 @@ async function silentSubscriber(
 describe('outbound packet ids are bounded by the receive window', () => {
   it('65,536 retained QoS 1 messages to a subscriber that does not ack', async () => {
     const window = 500;
-    server = await startServer({ maxInflight: window });
+    server = await startMqttServer({ maxInflight: window });
     const retained = server.broker.vhosts.get('/')!.retained;
     const total = 65_536;
     for (let i = 0; i < total; i++) {
@@ -109,7 +110,7 @@ describe('outbound packet ids are bounded by the receive window', () => {
 
 describe('retained messages need write permission, to clear them too', () => {
   it('a read-only user’s empty retained publish leaves the retained message', async () => {
-    server = await startServer();
+    server = await startMqttServer();
     await server.broker.putUser('reader', { password: 'r', tags: [] });
     // Enough to subscribe (its own queues) and read amq.topic; no write on the exchange.
     await server.broker.setPermission('/', 'reader', {
@@ -149,7 +150,7 @@ describe('MQTT wildcards per the spec only', () => {
   });
 
   it('* matches only the topic *, and no leading wildcard matches a $ topic', async () => {
-    server = await startServer();
+    server = await startMqttServer();
     const pub = track(await client(server, { clientId: 'pub' }));
     await pub.publishAsync('$SYS/broker/uptime', 'retained-sys', { qos: 1, retain: true });
     await pub.publishAsync('solo', 'retained-solo', { qos: 1, retain: true });
