@@ -30,7 +30,7 @@ import { fmt, median, ratioTable, type Row } from './stats.js';
 import { stompScenarios } from './stomp-scenarios.js';
 import { persistentScenarios } from './persistent-scenarios.js';
 import { waitForQuiet } from './quiet.js';
-import { runContext } from './workers.js';
+import { runContext, type Measurement } from './workers.js';
 
 const allScenarios = [...amqpScenarios, ...persistentScenarios, ...mqttScenarios, ...stompScenarios];
 
@@ -130,10 +130,22 @@ async function main(): Promise<void> {
             `${s.name} | ${t.name} | round ${round}/${n}${waited > 1 ? ` (waited ${waited.toFixed(0)} s for a quiet machine)` : ''}`,
           );
           // One target failing a scenario (a peer out of file descriptors, say) leaves its cells n/a.
-          const results = await s.run(t, { seconds, warmup }).catch((err: unknown) => {
+          const results: Measurement[] = await s.run(t, { seconds, warmup }).catch((err: unknown) => {
             log(`  failed: ${(err as Error).message}`);
             return [];
           });
+          // Beside a msg/s row, the broker's CPU per message in the same window (all its
+          // threads): what a message costs the broker, whoever else was using the machine.
+          const perMessage = runContext.brokerCpuPerMessage;
+          runContext.brokerCpuPerMessage = undefined;
+          const rateRow = results.find((r) => r.metric.startsWith('msg/s'));
+          if (rateRow && perMessage !== undefined)
+            results.push({
+              scenario: rateRow.scenario,
+              metric: 'broker CPU µs/msg',
+              better: 'lower',
+              value: perMessage * 1e6,
+            });
           // Every round's figure goes to the log too: the spread says how noisy the machine was.
           for (const r of results) log(`  ${r.metric}: ${fmt(r.value)}`);
           for (const r of results) {

@@ -6,7 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuProbe } from './cpu.js';
+import { cpuProbe, cpuSeconds } from './cpu.js';
 import type { Row } from './stats.js';
 import type { Job as AmqpJob } from './worker.js';
 import type { MqttJob } from './mqtt-worker.js';
@@ -50,6 +50,11 @@ export const runContext: {
   profileDir?: string;
   /** `<scenario>-<target>-r<round>`, the prefix of each worker's profile. */
   label: string;
+  /**
+   * The broker's CPU seconds per delivered message in the run's last measured window (set by
+   * rate(), read by cli.ts): on a shared machine, less noisy than the rate itself.
+   */
+  brokerCpuPerMessage?: number;
 } = { label: 'run' };
 
 let profiles = 0;
@@ -141,6 +146,7 @@ export async function rate(counters: Worker[], seconds: number, warmup: number):
   const c0 = await count();
   const t0 = performance.now();
   const broker = runContext.broker;
+  const brokerCpu0 = cpuSeconds(broker?.pid());
   const cpu = cpuProbe([
     ...(broker ? [[broker.name, broker.pid()] as [string, number | undefined]] : []),
     ...[...live].map((w) => [w.label, w.child.pid] as [string, number | undefined]),
@@ -148,6 +154,11 @@ export async function rate(counters: Worker[], seconds: number, warmup: number):
   await sleep(seconds);
   const c1 = await count();
   const value = (c1 - c0) / ((performance.now() - t0) / 1000);
+  const brokerCpu1 = cpuSeconds(broker?.pid());
+  runContext.brokerCpuPerMessage =
+    brokerCpu0 !== undefined && brokerCpu1 !== undefined && c1 > c0
+      ? (brokerCpu1 - brokerCpu0) / (c1 - c0)
+      : undefined;
   process.stderr.write(`  cpu (% of one core): ${cpu.end()}\n`);
   return value;
 }

@@ -80,4 +80,23 @@ describe('FrameParser', () => {
     expect(parseAll(Buffer.from('SEND\nk:a\\rb\n\n\0'), [], 11).error).toMatch(/escape/);
     expect(parseAll(Buffer.from('SEND\nk:a\\rb\n\n\0'), [], 12).frames[0]!.headers['k']).toBe('a\rb');
   });
+
+  it('keeps names Object.prototype has as plain headers, and CRLF blank lines end the headers', () => {
+    const r = parseAll(
+      Buffer.from('SEND\r\n__proto__:a\r\nconstructor:b\r\ntoString:c\r\nhasOwnProperty:d\r\n\r\nx\0'),
+      [],
+    );
+    const h = r.frames[0]!.headers;
+    expect([h['__proto__'], h['constructor'], h['toString'], h['hasOwnProperty']]).toEqual([
+      'a',
+      'b',
+      'c',
+      'd',
+    ]);
+    expect(Object.keys(h)).toEqual(['__proto__', 'constructor', 'toString', 'hasOwnProperty']);
+    // Names the client did not send are absent, inherited ones included.
+    expect(h['valueOf']).toBeUndefined();
+    expect('isPrototypeOf' in h).toBe(false);
+    expect(r.frames[0]!.body.toString()).toBe('x');
+  });
 });
