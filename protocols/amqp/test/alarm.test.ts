@@ -5,14 +5,14 @@
  */
 import amqp, { type ConsumeMessage } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { rawClient, startServer, until, type TestServer } from './helpers.js';
+import { rawClient, startAmqpServer, until, type TestServer } from '@junction/testkit';
 import { PROTOCOL_HEADER, methodsIn, open as openVhost, startOk, tuneOk } from './wire.js';
 
 let server: TestServer;
 const open: amqp.ChannelModel[] = [];
 
 beforeAll(async () => {
-  server = await startServer({ heartbeat: 1 });
+  server = await startAmqpServer({ heartbeat: 1 });
 });
 afterEach(async () => {
   server.broker.setAlarm(null);

@@ -1,12 +1,12 @@
 /** The handshake deadline is absolute: accept to connection.open-ok, whatever arrives meanwhile. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawClient, startServer, type TestServer } from './helpers.js';
+import { rawClient, startAmqpServer, type TestServer } from '@junction/testkit';
 import { PROTOCOL_HEADER } from '../src/wire/index.js';
 
 const DEADLINE_MS = 600;
 let server: TestServer;
 beforeAll(async () => {
-  server = await startServer({ handshakeTimeoutMs: DEADLINE_MS });
+  server = await startAmqpServer({ handshakeTimeoutMs: DEADLINE_MS });
 });
 afterAll(async () => server.close());
 

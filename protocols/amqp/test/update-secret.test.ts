@@ -4,11 +4,11 @@
  */
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type TestServer } from './helpers.js';
+import { startAmqpServer, type TestServer } from '@junction/testkit';
 
 let server: TestServer;
 beforeAll(async () => {
-  server = await startServer();
+  server = await startAmqpServer();
   await server.broker.putUser('rotator', { password: 'token-1' });
   await server.broker.setPermission('/', 'rotator', { configure: '.*', write: '.*', read: '.*' });
 });
