@@ -15,6 +15,7 @@ import type { DefinitionChange, Definitions, Store } from './storage/store.js';
 import { MemoryStore } from './storage/memory-store.js';
 import { timedStore } from './storage/timed-store.js';
 import { Vhost } from './vhost.js';
+import { checkName } from './names.js';
 
 export interface BrokerOptions {
   store?: Store;
@@ -34,6 +35,9 @@ export interface BrokerOptions {
 
 export const DEFAULT_PAGING = { maxMessages: 50_000, maxBytes: 64 * 1024 * 1024 };
 
+/** RabbitMQ's resource alarms: memory above the high watermark, disk free below the limit. */
+export type AlarmKind = 'memory' | 'disk';
+
 export class Broker implements BrokerApi {
   readonly vhosts = new Map<string, Vhost>();
   readonly users = new UserStore();
@@ -47,8 +51,8 @@ export class Broker implements BrokerApi {
   private readonly loopbackUsers: ReadonlySet<string>;
   private messageId = 0;
   private closing = false;
-  /** Why publishers are blocked (RabbitMQ's resource alarm), or null. */
-  private alarm: string | null = null;
+  /** RabbitMQ's resource alarms that are on, by kind, with their reasons: publishers are blocked while any is. */
+  private readonly alarms = new Map<AlarmKind, string>();
 
   private constructor(options: BrokerOptions) {
     this.store = timedStore(options.store ?? new MemoryStore(), this.events);
@@ -68,6 +72,9 @@ export class Broker implements BrokerApi {
   /** Opens the store, recovers definitions and messages, or creates the defaults. */
   static async start(options: BrokerOptions = {}): Promise<Broker> {
     const broker = new Broker(options);
+    broker.store.onFailure?.((err) =>
+      broker.log.error({ err }, 'the store failed: it is read-only, writes are refused until a restart'),
+    );
     const state = await broker.store.open();
     broker.messageId = state.maxMessageId;
     if (state.definitions) {
@@ -225,16 +232,46 @@ export class Broker implements BrokerApi {
       if (this.events.observed) this.events.emit('connectionClosed', { id: c.id, protocol: c.info.protocol });
     });
     this.connections.set(info.id, conn);
-    if (this.alarm !== null) control.setBlocked?.(true, this.alarm);
+    // After the adapter's own answer to the login (AMQP open-ok, CONNACK, CONNECTED) is out:
+    // a client gets connection.blocked on an open connection, never in place of open-ok.
+    queueMicrotask(() => {
+      const blockedFor = this.blockedFor();
+      if (blockedFor !== null && this.connections.get(info.id) === conn)
+        control.setBlocked?.(true, blockedFor);
+    });
     if (this.events.observed) this.events.emit('connectionOpened', { id: info.id, protocol: info.protocol });
     return conn;
   }
 
-  /** Sets or clears a resource alarm: every connection is told to stop (or resume) reading publishes. */
-  setAlarm(reason: string | null): void {
-    if (reason === this.alarm) return;
-    this.alarm = reason;
-    for (const c of this.connections.values()) c.control.setBlocked?.(reason !== null, reason ?? '');
+  /**
+   * Sets or clears one resource alarm. While any alarm is on every connection is told to stop
+   * reading publishes; the connections hear of it when the first one is set and the last cleared.
+   */
+  setAlarm(kind: AlarmKind, reason: string | null): void {
+    const before = this.blockedFor();
+    if (reason === null) this.alarms.delete(kind);
+    else this.alarms.set(kind, reason);
+    const after = this.blockedFor();
+    if ((before === null) === (after === null)) return;
+    for (const c of this.connections.values()) c.control.setBlocked?.(after !== null, after ?? '');
+  }
+
+  /** The alarms that are on, by kind, with their reasons (management, /metrics). */
+  activeAlarms(): ReadonlyMap<AlarmKind, string> {
+    return this.alarms;
+  }
+
+  /** Why publishers are blocked (every alarm's reason), or null. */
+  private blockedFor(): string | null {
+    return this.alarms.size === 0 ? null : [...this.alarms.values()].join('; ');
+  }
+
+  /**
+   * Set when the store failed and became read-only (writes refused until a restart): for
+   * readiness checks and management. Undefined while the store is healthy.
+   */
+  get storeFailure(): Error | undefined {
+    return this.store.failure;
   }
 
   // ---- administration (management API, config, definitions import) ------------------------
@@ -242,9 +279,16 @@ export class Broker implements BrokerApi {
   async addVhost(name: string): Promise<Vhost> {
     let v = this.vhosts.get(name);
     if (v) return v;
+    checkName('vhost', name);
     v = this.newVhost(name);
     this.vhosts.set(name, v);
-    await this.writeDefinitions([{ op: 'put', kind: 'vhost', value: { name } }]);
+    try {
+      await this.writeDefinitions([{ op: 'put', kind: 'vhost', value: { name } }]);
+    } catch (err) {
+      // Memory follows the store: a vhost that was not stored does not exist.
+      if (this.vhosts.get(name) === v) this.vhosts.delete(name);
+      throw err;
+    }
     return v;
   }
 
@@ -264,6 +308,7 @@ export class Broker implements BrokerApi {
     opts: { password?: string; passwordHash?: string; tags?: readonly string[] },
   ): Promise<void> {
     if (!name) throw preconditionFailed('user name must not be empty');
+    checkName('user', name);
     const prev = this.users.get(name);
     const user =
       opts.password !== undefined
@@ -274,9 +319,15 @@ export class Broker implements BrokerApi {
             tags: opts.tags ?? prev?.tags ?? [],
           };
     this.users.put(user);
-    await this.writeDefinitions([
-      { op: 'put', kind: 'user', value: { name, passwordHash: user.passwordHash, tags: [...user.tags] } },
-    ]);
+    try {
+      await this.writeDefinitions([
+        { op: 'put', kind: 'user', value: { name, passwordHash: user.passwordHash, tags: [...user.tags] } },
+      ]);
+    } catch (err) {
+      if (prev) this.users.put(prev);
+      else this.users.delete(name);
+      throw err;
+    }
   }
 
   async deleteUser(name: string): Promise<boolean> {

@@ -4,7 +4,7 @@ export * from './message.js';
 export * from './session.js';
 export type { BrokerEventMap, DeathReason } from './events.js';
 export { BrokerEvents } from './events.js';
-export { Broker, isLoopback, type BrokerOptions } from './broker.js';
+export { Broker, isLoopback, type AlarmKind, type BrokerOptions } from './broker.js';
 export type * from './storage/store.js';
 export { MemoryStore } from './storage/memory-store.js';
 export { definitionIdentity } from './storage/identity.js';

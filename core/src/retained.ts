@@ -11,6 +11,7 @@
 import type { Logger } from 'pino';
 import { TopicKeyIndex } from './exchanges/topic-key-index.js';
 import type { Message } from './message.js';
+import { checkName } from './names.js';
 import type { RetainedEntry } from './session.js';
 import type { MqttSessionState, Store } from './storage/store.js';
 
@@ -40,6 +41,7 @@ export class RetainedMessages {
 
   /** Sets (or, with null, clears) the retained message of a key; resolves once it is durable. */
   async set(routingKey: string, message: Message | null): Promise<void> {
+    if (message) checkName('topic', routingKey);
     if (message) this.byKey.set(routingKey, message);
     else if (!this.byKey.delete(routingKey)) return;
     if (!this.ctx.store.capabilities.durable) return;
@@ -79,6 +81,7 @@ export class ClientSessions {
   }
 
   async set(clientId: string, state: MqttSessionState | null): Promise<void> {
+    if (state) checkName('client id', clientId);
     if (state) this.byClient.set(clientId, state);
     else if (!this.byClient.delete(clientId)) return;
     if (this.ctx.store.capabilities.durable) await this.ctx.store.putMqttSession(this.vhost, clientId, state);

@@ -13,6 +13,7 @@ import { invalidExchangeType } from './exchanges/invalid.js';
 import type { ExchangeTypeRegistry } from './exchanges/registry.js';
 import { route, type RoutingScope } from './exchanges/route.js';
 import type { FieldTable, Message } from './message.js';
+import { checkName } from './names.js';
 import { PolicySet, type Policy } from './policies.js';
 import { deadLetteredMessage, isDeathCycle } from './queues/dead-letter.js';
 import { Queue, type PagedEntry, type QueueHost, type QueuePager } from './queues/queue.js';
@@ -119,6 +120,7 @@ export class Vhost implements QueueHost, RoutingScope {
     if (d.name === '' || (d.name.startsWith('amq.') && !existing)) {
       throw accessRefused(`exchange name '${d.name}' contains reserved prefix 'amq.*'`);
     }
+    checkName('exchange', d.name);
     const args = d.arguments ?? {};
     if (existing) {
       this.checkEquivalent('exchange', d.name, [
@@ -139,7 +141,15 @@ export class Vhost implements QueueHost, RoutingScope {
     });
     this.applyExchangePolicy(x);
     this.exchanges.set(d.name, x);
-    if (x.durable) await this.persist([{ op: 'put', kind: 'exchange', value: this.exchangeDefinition(x) }]);
+    if (x.durable) {
+      try {
+        await this.persist([{ op: 'put', kind: 'exchange', value: this.exchangeDefinition(x) }]);
+      } catch (err) {
+        // Memory follows the store: an exchange that was not stored does not exist.
+        if (this.exchanges.get(d.name) === x && x.bindings.size === 0) this.exchanges.delete(d.name);
+        throw err;
+      }
+    }
     if (this.events.observed) this.events.emit('exchangeDeclared', { vhost: this.name, exchange: d.name });
   }
 
@@ -210,6 +220,7 @@ export class Vhost implements QueueHost, RoutingScope {
         consumerCount: existing.consumerCount,
       };
     }
+    checkName('queue', d.name);
     const args = d.arguments ?? {};
     if (existing) {
       this.checkExclusive(existing, connectionId);
@@ -252,7 +263,22 @@ export class Vhost implements QueueHost, RoutingScope {
     q.pager = this.pagerFor(q);
     this.queues.set(name, q);
     // An exclusive queue dies with its connection, so it is never stored, durable or not.
-    if (q.stored) await this.persist([{ op: 'put', kind: 'queue', value: this.queueDefinition(q) }]);
+    if (q.stored) {
+      try {
+        await this.persist([{ op: 'put', kind: 'queue', value: this.queueDefinition(q) }]);
+      } catch (err) {
+        // Memory follows the store: a queue that was not stored does not exist (and takes
+        // nothing that was published into it meanwhile: those publishes failed too).
+        if (this.queues.get(name) === q) {
+          this.queues.delete(name);
+          q.destroy();
+          for (const b of [...(this.bindingsTo.get(q) ?? [])])
+            this.exchanges.get(b.source)?.removeBinding(b.id);
+          this.bindingsTo.delete(q);
+        }
+        throw err;
+      }
+    }
     if (this.events.observed) this.events.emit('queueDeclared', { vhost: this.name, queue: name });
     return { queue: name, messageCount: 0, consumerCount: 0 };
   }
@@ -333,6 +359,7 @@ export class Vhost implements QueueHost, RoutingScope {
   async bind(source: string, destination: Destination, routingKey: string, args: FieldTable): Promise<void> {
     if (source === '') throw accessRefused(`operation not permitted on the default exchange`);
     const x = this.exchange(source);
+    checkName('routing key', routingKey);
     x.type.validateBinding(routingKey, args);
     const b: Binding = {
       source,
@@ -347,8 +374,18 @@ export class Vhost implements QueueHost, RoutingScope {
     set.add(b);
     const destDurable =
       destination.kind === 'queue' ? (destination as Queue).stored : (destination as Exchange).durable;
-    if (x.durable && destDurable)
-      await this.persist([{ op: 'put', kind: 'binding', value: this.bindingDefinition(b) }]);
+    if (x.durable && destDurable) {
+      try {
+        await this.persist([{ op: 'put', kind: 'binding', value: this.bindingDefinition(b) }]);
+      } catch (err) {
+        // Memory follows the store: a binding that was not stored does not route.
+        if (x.bindings.get(b.id) === b) {
+          x.removeBinding(b.id);
+          set.delete(b);
+        }
+        throw err;
+      }
+    }
   }
 
   async unbind(

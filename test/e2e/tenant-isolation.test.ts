@@ -258,3 +258,48 @@ describe('permissions as RabbitMQ checks them', () => {
     expect((await admin.checkQueue('billing-ledger')).messageCount).toBe(0);
   });
 });
+
+describe('names the store keys on', () => {
+  it('an over-long name is refused before anything is created, over every protocol, and nothing confirmed is lost across a restart', async () => {
+    // Someone else's confirmed persistent messages, in the same store.
+    const guest = await (await amqpAs('guest', 'guest')).createConfirmChannel();
+    await guest.assertQueue('orders', { durable: true });
+    const long = 'n'.repeat(2000);
+    // (AMQP's own shortstr keeps its names to 255 bytes: amqplib refuses longer ones itself.)
+    for (let i = 0; i < 2000; i++) guest.sendToQueue('orders', Buffer.from(`o${i}`), { persistent: true });
+    // STOMP: a durable subscription id becomes part of a queue name: an ERROR frame.
+    const stomp = await stompAs('tenant', 'pw');
+    const stompError = new Promise<Error>((r) => stomp.once('error', r));
+    stomp.subscribe(
+      { destination: '/topic/news', durable: 'true', 'auto-delete': 'false', id: long },
+      () => {},
+    );
+    expect((await stompError).message).toMatch(/long|limit|406|PRECONDITION/i);
+    // MQTT: a retained message on an over-long topic, and an over-long persistent client id.
+    await b.broker.putUser('device', { password: 'pw', tags: [] });
+    await b.broker.setPermission('/', 'device', { configure: '.*', write: '.*', read: '.*' });
+    const device = await mqtt.connectAsync(b.mqttUrl!, {
+      reconnectPeriod: 0,
+      username: 'device',
+      password: 'pw',
+    });
+    closers.push(() => device.endAsync(true));
+    device.on('error', () => {});
+    const gone = new Promise<void>((r) => device.once('close', () => r()));
+    device.publish(`t/${long}`, 'x', { qos: 1, retain: true });
+    await gone;
+    await guest.waitForConfirms();
+    const v = b.broker.vhost('/');
+    expect([...v.queues.keys()].filter((n) => n.length > 255)).toEqual([]);
+    expect([...v.exchanges.keys()].filter((n) => n.length > 255)).toEqual([]);
+    expect(v.retained.matching('#').filter((r) => r.routingKey.length > 255)).toEqual([]);
+    expect(b.broker.storeFailure).toBeUndefined();
+    // The broker starts again on its data directory with every confirmed message.
+    for (const c of closers.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
+    await b.close();
+    b = await start();
+    const after = await (await amqpAs('guest', 'guest')).createChannel();
+    expect((await after.checkQueue('orders')).messageCount).toBe(2000);
+    expect(b.broker.storeFailure).toBeUndefined();
+  });
+});

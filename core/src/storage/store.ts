@@ -136,6 +136,13 @@ export type MqttSessionState = ClientSessionState;
 
 export interface Store {
   readonly capabilities: StoreCapabilities;
+  /**
+   * Set when the store failed in a way no single operation's caller could be told about
+   * (e.g. a background checkpoint): the store is then read-only and refuses writes with it.
+   */
+  readonly failure?: Error | undefined;
+  /** Called once when `failure` is set (at once if it already is): the broker logs it. */
+  onFailure?(listener: (err: Error) => void): void;
   open(): Promise<RecoveredState>;
   /** Flushes the pending group commit, then releases the backend. */
   close(): Promise<void>;

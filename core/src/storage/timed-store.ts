@@ -30,6 +30,10 @@ export function timedStore(store: Store, events: BrokerEvents): Store {
     get capabilities() {
       return store.capabilities;
     },
+    get failure() {
+      return store.failure;
+    },
+    ...(store.onFailure ? { onFailure: (listener: (err: Error) => void) => store.onFailure!(listener) } : {}),
     open: () => store.open(),
     close: () => store.close(),
     writeDefinitions: timed('writeDefinitions', (changes) => store.writeDefinitions(changes)),

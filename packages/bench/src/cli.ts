@@ -2,7 +2,7 @@
  * npm run bench -- [--junction] [--rabbitmq] [--mosquitto] [--activemq]
  *                  [--baseline /other/checkout] [--profile dir]
  *                  [--target name=amqp://...|mqtt://...|stomp://...]...
- *                  [--scenario text] [--seconds N] [--warmup N] [--rounds N]
+ *                  [--scenario text]... [--seconds N] [--warmup N] [--rounds N] [--quiet N]
  *
  * Runs every scenario against every target that speaks its protocols, in one process,
  * interleaving targets round by round (machines here are shared and noisy: interleaving
@@ -44,7 +44,8 @@ async function main(): Promise<void> {
       target: { type: 'string', multiple: true },
       baseline: { type: 'string' },
       profile: { type: 'string' },
-      scenario: { type: 'string' },
+      scenario: { type: 'string', multiple: true },
+      quiet: { type: 'string', default: '30' },
       seconds: { type: 'string', default: '5' },
       warmup: { type: 'string', default: '2' },
       rounds: { type: 'string', default: '3' },
@@ -64,6 +65,8 @@ async function main(): Promise<void> {
   /** Peers started but not yet in `targets` (see below). */
   const peers: RunningPeer[] = [];
   const log = (s: string) => process.stderr.write(`${s}\n`);
+  // --scenario is repeatable: a scenario runs if its name contains any of the texts.
+  const wanted = (name: string) => !values.scenario || values.scenario.some((t) => name.includes(t));
   if (values.profile) {
     // Every Junction and every load worker writes a V8 CPU profile there when it exits
     // (summarise them with dist/profile-summary.js).
@@ -86,9 +89,7 @@ async function main(): Promise<void> {
     // Another checkout's build beside this one, for before/after figures in one run.
     if (values.baseline) targets.push(await startBaseline(values.baseline));
     // Persistent scenarios run against Junction on each durable backend instead of in memory.
-    const wantPersistent = allScenarios.some(
-      (s) => s.persistent && (!values.scenario || s.name.includes(values.scenario)),
-    );
+    const wantPersistent = allScenarios.some((s) => s.persistent && wanted(s.name));
     if (wantJunction && wantPersistent) {
       targets.push(await startJunction('embedded'));
       if (existsSync('/usr/bin/redis-server')) targets.push(await startJunction('redis'));
@@ -112,7 +113,7 @@ async function main(): Promise<void> {
       target.urls[protocol] = url;
     }
     if (targets.length === 0) throw new Error('no targets');
-    const scenarios = allScenarios.filter((s) => !values.scenario || s.name.includes(values.scenario));
+    const scenarios = allScenarios.filter((s) => wanted(s.name));
     const seconds = Number(values.seconds);
     const warmup = Number(values.warmup);
     const rounds = Number(values.rounds);
@@ -123,7 +124,7 @@ async function main(): Promise<void> {
         for (const t of targets) {
           if (!s.protocols.every((p) => t.urls[p])) continue;
           if (t.storage && t.storage !== (s.persistent ? 'persistent' : 'transient')) continue;
-          const waited = await waitForQuiet();
+          const waited = await waitForQuiet(0.15, Number(values.quiet));
           runContext.label = `${s.name.replace(/[^A-Za-z0-9]+/g, '_')}-${t.name}-r${round}`;
           runContext.broker = t.pid ? { name: t.name, pid: t.pid } : undefined;
           log(

@@ -21,6 +21,7 @@ import {
 } from './guard.js';
 import { HttpError, sendError, sendJson, setBodyLimit, splitPath, toHttpError } from './http.js';
 import { Metrics } from './metrics.js';
+import type { Resources } from './scope.js';
 import { MessageStats, type StatsOptions } from './stats.js';
 import { serveStatic } from './static.js';
 
@@ -44,6 +45,8 @@ export interface ManagementOptions {
   ready?: () => boolean;
   /** Protocol listener addresses shown in /api/overview. */
   listeners?: () => { protocol: string; port: number; ip_address: string }[];
+  /** Memory and disk readings behind the resource alarms, for /api/nodes and /metrics. */
+  resources?: () => Resources;
   /** Request size limits: body (413 beyond) and head (431 beyond). */
   limits?: Partial<Limits>;
 }
@@ -61,7 +64,7 @@ export function createManagementServer(opts: ManagementOptions): ManagementServe
   const uiDir = opts.uiDir === undefined ? fileURLToPath(new URL('../ui/', import.meta.url)) : opts.uiDir;
   const vendor = uiDir === null ? null : vendorDirs();
   const stats = new MessageStats(broker, opts.rates);
-  const metrics = new Metrics(broker, opts.adapters, stats);
+  const metrics = new Metrics(broker, opts.adapters, stats, opts.resources);
   let address: AddressInfo | undefined;
   let listening = false;
   let closing = false;
@@ -72,6 +75,7 @@ export function createManagementServer(opts: ManagementOptions): ManagementServe
     stats,
     vhostMeta: opts.store?.vhostMeta ?? new Map(),
     ...(opts.listeners ? { listeners: opts.listeners } : {}),
+    ...(opts.resources ? { resources: opts.resources } : {}),
     port: () => address?.port ?? 0,
     log,
   });

@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Broker, ProtocolAdapter } from '@junction/core';
+import type { Resources } from './scope.js';
 import type { MessageStats, StatKey } from './stats.js';
 
 const GLOBAL_COUNTERS: Partial<Record<StatKey, string>> = {
@@ -33,8 +34,44 @@ export class Metrics {
   readonly registry = new Registry();
   private readonly stopCommits: () => void;
 
-  constructor(broker: Broker, adapters: () => Iterable<ProtocolAdapter>, stats: MessageStats) {
+  constructor(
+    broker: Broker,
+    adapters: () => Iterable<ProtocolAdapter>,
+    stats: MessageStats,
+    resources?: () => Resources,
+  ) {
     const registers = [this.registry];
+    // Resource alarms (publishers are blocked while one is on) and what they watch.
+    new Gauge({
+      name: 'junction_alarm',
+      help: 'Resource alarm in effect (1) or not (0): publishers are blocked while one is',
+      labelNames: ['resource'],
+      registers,
+      collect() {
+        const on = broker.activeAlarms();
+        for (const resource of ['memory', 'disk'] as const) this.set({ resource }, on.has(resource) ? 1 : 0);
+      },
+    });
+    const reading = (name: string, help: string, key: keyof Resources): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const v = resources?.()[key];
+          if (v === undefined) this.reset();
+          else this.set(v);
+        },
+      });
+    };
+    reading('junction_memory_used_bytes', 'Memory the alarm compares with its watermark (RSS)', 'memUsed');
+    reading('junction_memory_high_watermark_bytes', 'Memory above which publishers are blocked', 'memLimit');
+    reading('junction_disk_free_bytes', 'Free space on the data directory file system', 'diskFree');
+    reading(
+      'junction_disk_free_limit_bytes',
+      'Free disk space below which publishers are blocked',
+      'diskFreeLimit',
+    );
     // Store commit latency: each durable write (a group commit) as the core timed it.
     const commits = new Histogram({
       name: 'junction_store_commit_seconds',

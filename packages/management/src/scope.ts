@@ -12,6 +12,14 @@ import { forbidden, notFound, sendJson, sendStatus, unauthorized, type Ctx, type
 import { listQuery } from './list.js';
 import type { MessageStats } from './stats.js';
 
+/** What the resource alarms watch: bytes used and allowed (memory), free and the free limit (disk). */
+export interface Resources {
+  memUsed?: number;
+  memLimit?: number;
+  diskFree?: number;
+  diskFreeLimit?: number;
+}
+
 export interface ApiContext {
   broker: Broker;
   adapters: () => Iterable<ProtocolAdapter>;
@@ -19,6 +27,7 @@ export interface ApiContext {
   vhostMeta: VhostMeta;
   /** Listening addresses of the protocol adapters, for /api/overview. */
   listeners?: () => { protocol: string; port: number; ip_address: string }[];
+  resources?: () => Resources;
   /** The management listener's port, for /api/overview contexts. */
   port: () => number;
   log: Logger;

@@ -3,6 +3,7 @@
  * variables, then command-line flags; each layer overrides the one before.
  */
 import { readFileSync } from 'node:fs';
+import { parseAmount } from './amount.js';
 
 export interface ListenerConfig {
   port: number;
@@ -37,8 +38,17 @@ export interface JunctionConfig {
   logLevel: string;
   defaultUser: { username: string; password: string } | null;
   loopbackUsers: string[];
-  /** Block publishers (connection.blocked) when the process's RSS exceeds this many bytes; 0 = never. */
+  /**
+   * Block publishers (AMQP connection.blocked; MQTT and STOMP stop reading) when the process's
+   * RSS exceeds this: bytes, or a fraction below 1 of the memory available to the process
+   * (the machine's, or its cgroup's limit when lower); 0 = never.
+   */
   memoryHighWatermark: number;
+  /**
+   * Block publishers when the data directory's file system has less free space than this:
+   * bytes, or a fraction below 1 of the file system's size; 0 = never. Embedded store only.
+   */
+  diskFreeLimit: number;
   /**
    * How much of a deep durable queue stays in memory (its head); the rest is read back from
    * the store ahead of consumers. Whichever limit is reached first applies.
@@ -77,7 +87,8 @@ export const defaults: JunctionConfig = {
   logLevel: 'info',
   defaultUser: { username: 'guest', password: 'guest' },
   loopbackUsers: ['guest'],
-  memoryHighWatermark: 0,
+  memoryHighWatermark: 0.4, // RabbitMQ's default
+  diskFreeLimit: 50_000_000, // RabbitMQ's default, 50 MB
   queueMemory: { messages: 50_000, bytes: 64 * 1024 * 1024 },
 };
 
@@ -172,8 +183,14 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
     apply: (c, v) => (c.loopbackUsers = v ? v.split(',') : []),
   },
   'memory-high-watermark': {
-    describe: 'RSS bytes above which publishers are blocked (0 = never)',
-    apply: (c, v) => (c.memoryHighWatermark = int(v)),
+    describe:
+      'RSS above which publishers are blocked: a fraction below 1 of available memory, or a size (0 = never)',
+    apply: (c, v) => (c.memoryHighWatermark = parseAmount(v)),
+  },
+  'disk-free-limit': {
+    describe:
+      'free disk space below which publishers are blocked: a size (50MB) or a fraction below 1 of the disk (0 = never)',
+    apply: (c, v) => (c.diskFreeLimit = parseAmount(v)),
   },
   'queue-memory-messages': {
     describe: 'messages of a durable queue kept in memory; deeper ones page to the store',

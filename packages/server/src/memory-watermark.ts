@@ -1,18 +1,19 @@
 /**
  * RabbitMQ's memory alarm: above the high watermark every connection that publishes is
- * told it is blocked (AMQP connection.blocked) and its publishes stop being read, until
- * memory falls back below.
+ * told it is blocked (AMQP connection.blocked; MQTT and STOMP stop reading) and its publishes
+ * stop being read, until memory falls back below.
  */
 import type { Logger } from 'pino';
 import type { Broker } from '@junction/core';
 
 export class MemoryWatermark {
   private blocked = false;
+  private rss = 0;
   private readonly timer: NodeJS.Timeout;
 
   constructor(
     private readonly broker: Broker,
-    private readonly highBytes: number,
+    readonly highBytes: number,
     private readonly log: Logger,
     intervalMs = 1000,
   ) {
@@ -22,15 +23,19 @@ export class MemoryWatermark {
   }
 
   check(): void {
-    const rss = process.memoryUsage.rss();
-    const over = rss > this.highBytes;
+    this.rss = process.memoryUsage.rss();
+    const over = this.rss > this.highBytes;
     if (over === this.blocked) return;
     this.blocked = over;
     this.log.warn(
-      { rss, highWatermark: this.highBytes, blocked: over },
-      over ? 'memory alarm set' : 'memory alarm cleared',
+      { rss: this.rss, highWatermark: this.highBytes, blocked: over },
+      over ? 'memory alarm set: publishers are blocked' : 'memory alarm cleared',
     );
-    this.broker.setAlarm(over ? 'low on memory' : null);
+    this.broker.setAlarm('memory', over ? 'low on memory' : null);
+  }
+
+  state(): { used: number; limit: number; alarm: boolean } {
+    return { used: this.rss, limit: this.highBytes, alarm: this.blocked };
   }
 
   stop(): void {

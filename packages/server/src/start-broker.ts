@@ -13,6 +13,9 @@ import { createStompAdapter } from '@junction/stomp';
 import { createManagementServer, type ManagementServer } from '@junction/management';
 import { defaults, type JunctionConfig } from './config.js';
 import { createStore } from './storage.js';
+import { resolveAmount } from './amount.js';
+import { DiskMonitor } from './disk-monitor.js';
+import { availableMemory } from './memory-limit.js';
 import { MemoryWatermark } from './memory-watermark.js';
 import { Waiters } from './waiters.js';
 
@@ -59,7 +62,8 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
   const log = options.logger ?? pino({ level: 'silent' });
   const hostOf = (l: ListenerName): string => options.hosts?.[l] ?? options.host ?? '127.0.0.1';
   const spec = options.storage ?? options.config?.storage ?? 'memory';
-  const store = typeof spec === 'object' ? spec : createStore(spec, config.dataDir);
+  const store =
+    typeof spec === 'object' ? spec : createStore(spec, config.dataDir, log.child({ component: 'store' }));
   const broker = await Broker.start({
     store,
     logger: log.child({ component: 'core' }),
@@ -67,6 +71,16 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
     loopbackUsers: config.loopbackUsers,
     queuePaging: { maxMessages: config.queueMemory.messages, maxBytes: config.queueMemory.bytes },
   });
+  const watermark =
+    config.memoryHighWatermark > 0
+      ? new MemoryWatermark(broker, resolveAmount(config.memoryHighWatermark, availableMemory()), log)
+      : undefined;
+  // Only the embedded store writes to a local disk the broker can watch.
+  const disk =
+    config.diskFreeLimit > 0 && (spec === 'embedded' || spec === 'lmdb')
+      ? new DiskMonitor(broker, config.dataDir, config.diskFreeLimit, log)
+      : undefined;
+  await disk?.check(); // a disk that is already low blocks publishers from the first one
   const adapters: ProtocolAdapter[] = [];
   const ports: Partial<Record<ListenerName, number>> = {};
   let management: ManagementServer | undefined;
@@ -134,17 +148,25 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
             port: p,
             ip_address: hostOf(name as ListenerName),
           })),
+        resources: () => {
+          const m = watermark?.state();
+          const d = disk?.state();
+          return {
+            ...(m ? { memUsed: m.used, memLimit: m.limit } : {}),
+            ...(d ? { diskFree: d.free, diskFreeLimit: d.limit } : {}),
+          };
+        },
       });
       ports.http = (await management.listen(httpPort, hostOf('http'))).port;
     }
   } catch (err) {
+    watermark?.stop();
+    disk?.stop();
     await management?.close();
     await Promise.allSettled(adapters.map((a) => a.close({ drainMs: 0 })));
     await broker.close();
     throw err;
   }
-  const watermark =
-    config.memoryHighWatermark > 0 ? new MemoryWatermark(broker, config.memoryHighWatermark, log) : undefined;
 
   let closing: Promise<void> | undefined;
   return {
@@ -158,6 +180,7 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
     close(opts = {}) {
       closing ??= (async () => {
         watermark?.stop();
+        disk?.stop();
         management?.setReady(false);
         await Promise.allSettled(adapters.map((a) => a.close({ drainMs: opts.drainMs ?? 0 })));
         await management?.close();

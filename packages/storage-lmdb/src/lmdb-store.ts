@@ -34,6 +34,7 @@
  * queues it goes to with expiresAt and deliveryCount, exchange, routing key, properties,
  * body), written once however many queues it goes to (fanout), or acks (queue and ids).
  */
+import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
@@ -51,6 +52,7 @@ import type {
 } from '@junction/core';
 import { definitionIdentity as identity } from '@junction/core';
 import { acquireLock, type Lock } from './lock.js';
+import { tolerateOrphanCommitFailures } from './orphan-commits.js';
 import {
   ACKS,
   decodeRecord,
@@ -114,6 +116,11 @@ function decodeEntry(b: Buffer): Entry {
 }
 
 type Kind = DefinitionChange['kind'];
+/** An operation of a write batch; `error` is set when it threw inside the transaction. */
+interface BatchOp {
+  run(released: number[]): void;
+  error: unknown;
+}
 type Key = (string | number)[];
 
 export interface LmdbStoreOptions {
@@ -121,6 +128,11 @@ export interface LmdbStoreOptions {
   dir: string;
   /** A body segment file takes new bodies until it holds this many bytes (default 64 MiB). */
   segmentBytes?: number;
+  /**
+   * Told of an LMDB commit failure nobody awaited (see orphan-commits.ts), e.g. on a full
+   * disk; the writes' own callers were told already.
+   */
+  onCommitFailure?: (err: Error) => void;
 }
 
 export class LmdbStore implements Store {
@@ -163,12 +175,15 @@ export class LmdbStore implements Store {
   private retainedDb!: Database<StoredMessage, Key>;
   private sessions!: Database<MqttSessionState, Key>;
 
+  private untolerate: (() => void) | undefined;
+
   constructor(private readonly options: LmdbStoreOptions) {}
 
   async open(): Promise<RecoveredState> {
     if (!this.root) {
       mkdirSync(this.options.dir, { recursive: true });
       this.openEnv(await acquireLock(this.options.dir));
+      this.untolerate = tolerateOrphanCommitFailures(this.options.onCommitFailure ?? (() => {}));
     }
     const fresh = this.defs.getCount() === 0;
     const checkpoint = await this.replayLog();
@@ -234,18 +249,62 @@ export class LmdbStore implements Store {
       }
     });
     const at = segments.position();
+    // Entries LMDB cannot key on (names over its key limit, written before the core bounded
+    // names) are left out, so the broker always starts again on its data directory; their
+    // queues could never be stored either.
     this.indexEntries(found);
     await this.meta.put('checkpoint', [at.s, at.o]);
     return at;
   }
 
-  /** Issues the puts of `entries` into the index (asynchronous, in order). */
-  private indexEntries(entries: UnindexedEntries): void {
+  /**
+   * Issues the puts of `entries` into the index (asynchronous, in order; lmdb-js commits them
+   * before any write issued later, so awaiting a later write awaits them). A put LMDB refuses
+   * (a key over its limit: the core bounds names, so only a store written before that) is
+   * counted and skipped, never allowed to stop the other queues' entries.
+   */
+  private indexEntries(entries: UnindexedEntries): { refused: number; error: unknown } {
+    let refused = 0;
+    let error: unknown;
     for (const [vhost, queues] of entries.takeAll()) {
       for (const [queue, byId] of queues) {
-        for (const [id, p] of byId) void this.entries.put([vhost, queue, id], encodeEntry(p.e, p.d, p.loc));
+        for (const [id, p] of byId) {
+          try {
+            this.entries
+              .put([vhost, queue, id], encodeEntry(p.e, p.d, p.loc))
+              .catch((err: unknown) => this.fail(err));
+          } catch (err) {
+            refused++;
+            error ??= err;
+          }
+        }
       }
     }
+    return { refused, error };
+  }
+
+  /**
+   * The store failed in a way no single caller can be told about (a checkpoint could not
+   * index what the log holds): from now on it is read-only. Writes are refused with this
+   * error, no checkpoint moves past the log records not indexed (a restart replays them),
+   * and the broker logs it and shows it (Broker.storeFailure, /readyz).
+   */
+  private fail(err: unknown): void {
+    if (this.failure) return;
+    this.failure = new Error(
+      `the embedded store failed and is read-only until restarted: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
+    for (const l of this.failureListeners) l(this.failure);
+  }
+
+  /** Set once the store failed (see fail()); every later write is refused with it. */
+  failure: Error | undefined;
+  private readonly failureListeners: ((err: Error) => void)[] = [];
+
+  onFailure(listener: (err: Error) => void): void {
+    this.failureListeners.push(listener);
+    if (this.failure) listener(this.failure);
   }
 
   /**
@@ -261,7 +320,8 @@ export class LmdbStore implements Store {
       return (this.checkpointRunning = run);
     }
     return (this.checkpointQueued ??= this.checkpointRunning
-      .catch(() => {})
+      // The running checkpoint's failure went to its own callers and into fail().
+      .then(undefined, (err: unknown) => this.fail(err))
       .then(() => {
         this.checkpointQueued = undefined;
         return this.checkpoint();
@@ -273,15 +333,23 @@ export class LmdbStore implements Store {
     this.checkpointTimer = undefined;
     // Taken together, synchronously: every record before `at` is now either an entry being
     // indexed, an entry removed (its ack is before `at` too), or already in the index.
+    if (this.failure) throw this.failure;
     const at = this.segments!.position();
-    this.indexEntries(this.unindexed);
+    const { refused, error } = this.indexEntries(this.unindexed);
+    const writes: Promise<unknown>[] = [];
     for (const { q, id } of this.throughMarks.values())
-      void this.through.put([q.vhost, q.queue], encodeId(id));
+      writes.push(this.through.put([q.vhost, q.queue], encodeId(id)));
     this.throughMarks.clear();
     for (const { q, ids } of this.deliveredMarks.values()) {
-      for (const id of ids) void this.delivered.put([q.vhost, q.queue, id], DELIVERED);
+      for (const id of ids) writes.push(this.delivered.put([q.vhost, q.queue, id], DELIVERED));
     }
     this.deliveredMarks.clear();
+    await Promise.all(writes);
+    if (refused > 0) {
+      // Never checkpoint past log records the index does not hold: they would be lost.
+      this.fail(error);
+      throw this.failure!;
+    }
     // lmdb-js commits asynchronous writes in the order they were issued: the checkpoint is
     // durable no earlier than the entries before it.
     await this.meta.put('checkpoint', [at.s, at.o]);
@@ -290,12 +358,13 @@ export class LmdbStore implements Store {
 
   /** A checkpoint within CHECKPOINT_MS of now, or at once if many entries wait. */
   private scheduleCheckpoint(): void {
+    if (this.failure) return;
     if (this.unindexed.size >= CHECKPOINT_ENTRIES && !this.checkpointRunning) {
-      this.checkpoint().catch(() => {});
+      this.checkpoint().catch((err: unknown) => this.fail(err));
     } else if (!this.checkpointTimer) {
       this.checkpointTimer = setTimeout(() => {
         this.checkpointTimer = undefined;
-        this.checkpoint().catch(() => {});
+        this.checkpoint().catch((err: unknown) => this.fail(err));
       }, CHECKPOINT_MS);
       this.checkpointTimer.unref();
     }
@@ -361,8 +430,9 @@ export class LmdbStore implements Store {
     if (!this.root) return;
     // Writes batched for this turn still go into the store before it closes, and every
     // entry into the index (a clean stop leaves nothing to replay).
-    await this.batch?.committed.catch(() => {});
-    await this.checkpoint().catch(() => {});
+    // A failure here was reported to those writes' callers (or put the store into failed).
+    await this.batch?.committed.catch((err: unknown) => this.fail(err));
+    if (!this.failure) await this.checkpoint().catch((err: unknown) => this.fail(err));
     clearTimeout(this.checkpointTimer);
     const root = this.root;
     this.root = undefined;
@@ -372,6 +442,8 @@ export class LmdbStore implements Store {
     this.segments = undefined;
     this.lock?.release();
     this.lock = undefined;
+    this.untolerate?.();
+    this.untolerate = undefined;
   }
 
   // ---- definitions ---------------------------------------------------------------------------
@@ -405,11 +477,11 @@ export class LmdbStore implements Store {
       for (const c of changes) {
         if (c.op === 'put') {
           void this.defs.put(
-            [c.kind, identity(c.kind, c.value as unknown as Record<string, unknown>)],
+            [c.kind, defKey(c.kind, c.value as unknown as Record<string, unknown>)],
             c.value,
           );
         } else {
-          void this.defs.remove([c.kind, identity(c.kind, c.key as Record<string, unknown>)]);
+          void this.defs.remove([c.kind, defKey(c.kind, c.key as Record<string, unknown>)]);
           if (c.kind === 'queue') this.dropEntries({ vhost: c.key.vhost, queue: c.key.name }, upTo, released);
         }
       }
@@ -419,7 +491,7 @@ export class LmdbStore implements Store {
   // ---- writes --------------------------------------------------------------------------------
 
   /** Operations submitted in this turn of the event loop; one transaction runs them all. */
-  private batch: { ops: ((released: number[]) => void)[]; committed: Promise<void> } | undefined;
+  private batch: { ops: BatchOp[]; committed: Promise<void> } | undefined;
 
   /**
    * Runs `op` inside a write transaction callback (on this thread, so it can read what it
@@ -435,26 +507,45 @@ export class LmdbStore implements Store {
    * (see dropEntries).
    */
   private write(op: (released: number[]) => void): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
     let batch = this.batch;
     if (!batch) {
-      const ops: ((released: number[]) => void)[] = [];
+      const ops: BatchOp[] = [];
       const committed = Promise.resolve().then(async () => {
         this.batch = undefined;
         const released: number[] = [];
         await this.root!.transaction(() => {
-          for (const o of ops) o(released);
+          // One operation that throws (a key LMDB refuses) fails alone: the others' writes
+          // in the same transaction still commit.
+          for (const o of ops) {
+            try {
+              o.run(released);
+            } catch (err) {
+              o.error = err ?? new Error('store write failed');
+            }
+          }
         });
         for (const s of released) this.segments?.release(s);
       });
       batch = this.batch = { ops, committed };
     }
-    batch.ops.push(op);
-    return batch.committed;
+    const entry: BatchOp = { run: op, error: undefined };
+    batch.ops.push(entry);
+    return batch.committed.then(() => {
+      if (entry.error !== undefined) throw entry.error;
+    });
   }
 
   // ---- messages ------------------------------------------------------------------------------
 
   enqueue(records: readonly EnqueueRecord[]): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    for (const r of records) {
+      // The entry is keyed [vhost, queue, id] at the checkpoint: refuse now what LMDB would
+      // refuse then, so only this publish fails (the core bounds names; this is the backstop).
+      if (!keyFits(r.vhost, r.queue))
+        return Promise.reject(new Error(`queue name too long for the store's keys`));
+    }
     if (records.length === 1) {
       const r = records[0]!;
       this.logEnqueue(r, [[r.vhost, r.queue, r.expiresAt, r.deliveryCount]]);
@@ -496,7 +587,8 @@ export class LmdbStore implements Store {
         const key = queueKey(e);
         if (!this.marked.has(key)) continue;
         this.deliveredMarks.get(key)?.ids.delete(e.messageId);
-        void this.delivered.remove([e.vhost, e.queue, e.messageId]);
+        // A mark left behind by a failed commit only flags a message that is gone.
+        inCommit(this.delivered.remove([e.vhost, e.queue, e.messageId]));
       }
     }
     // Entries not yet indexed are removed with an ack record in the log; the rest in LMDB.
@@ -706,6 +798,7 @@ export class LmdbStore implements Store {
   // ---- retained messages and client sessions -------------------------------------------------
 
   async putRetained(vhost: string, topic: string, msg: StoredMessage | null): Promise<void> {
+    if (this.failure) throw this.failure;
     if (msg) await this.retainedDb.put([vhost, topic], msg);
     else await this.retainedDb.remove([vhost, topic]);
   }
@@ -717,6 +810,7 @@ export class LmdbStore implements Store {
   }
 
   async putMqttSession(vhost: string, clientId: string, state: MqttSessionState | null): Promise<void> {
+    if (this.failure) throw this.failure;
     if (state) await this.sessions.put([vhost, clientId], state);
     else await this.sessions.remove([vhost, clientId]);
   }
@@ -728,6 +822,30 @@ export class LmdbStore implements Store {
   }
 }
 
+/** LMDB refuses keys over 1,978 bytes; this leaves room for the key encoding's own bytes. */
+const KEY_BUDGET = 1900;
+
+/** Whether a key of these names (plus a number) fits LMDB's key limit. */
+function keyFits(a: string, b = ''): boolean {
+  return 20 + nameBytes(a) + nameBytes(b) <= KEY_BUDGET;
+}
+
+/** UTF-8 bytes of a name, or an upper bound when that is small (the hot path: every enqueue). */
+function nameBytes(s: string): number {
+  return s.length * 3 <= 600 ? s.length * 3 : Buffer.byteLength(s, 'utf8');
+}
+
+/**
+ * A definition's key: its identity, or a digest of it when too long for a key (a binding's
+ * identity holds its arguments, which the client chooses). Short identities keep the plain
+ * form, so data directories written before stay readable; the value holds the definition.
+ */
+function defKey(kind: Kind, v: Record<string, unknown>): string {
+  const id = identity(kind, v);
+  if (keyFits(id)) return id;
+  return `sha256:${createHash('sha256').update(id).digest('hex')}`;
+}
+
 /** LMDB's meta page magic, at this offset of the file's first page (64-bit builds). */
 const LMDB_MAGIC = 0xbeefc0de;
 const LMDB_MAGIC_OFFSET = 24;
@@ -737,6 +855,17 @@ const LMDB_MAGIC_OFFSET = 24;
  * process instead of failing to open. So the header is checked first, with a plain read.
  * (Damage past the header is beyond this check: LMDB keeps no checksums.)
  */
+/**
+ * An asynchronous LMDB write whose failure someone else reports: lmdb-js commits the writes
+ * of one turn together, and the caller awaits another write of the same commit (the
+ * checkpoint) or loses nothing durable when it fails (a delivery mark). Its own promise
+ * rejects too when the commit fails (a full disk), and left alone that rejection would end
+ * the process.
+ */
+function inCommit(write: Promise<unknown> | unknown): void {
+  if (write instanceof Promise) write.catch(() => {});
+}
+
 function checkHeader(path: string): void {
   let fd: number;
   try {

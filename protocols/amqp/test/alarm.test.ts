@@ -15,7 +15,7 @@ beforeAll(async () => {
   server = await startAmqpServer({ heartbeat: 1 });
 });
 afterEach(async () => {
-  server.broker.setAlarm(null);
+  server.broker.setAlarm('memory', null);
   await Promise.all(open.splice(0).map((c) => c.close().catch(() => {})));
 });
 afterAll(async () => server.close());
@@ -52,7 +52,7 @@ describe('memory alarm', () => {
     const consumer = await consumerConn.createChannel();
     await consumer.prefetch(10);
 
-    server.broker.setAlarm('low on memory');
+    server.broker.setAlarm('memory', 'low on memory');
     // As in RabbitMQ, the publish that finds the alarm set is read (with the rest of its
     // socket read) and blocks the connection; what the publisher sends after it waits unread.
     publisher.sendToQueue(q, Buffer.from('blocks'));
@@ -79,7 +79,7 @@ describe('memory alarm', () => {
     expect(confirmed).toBe(false);
     expect(got).not.toContain('during-alarm');
 
-    server.broker.setAlarm(null);
+    server.broker.setAlarm('memory', null);
     await until(() => confirmed, 'confirm after the alarm');
     await until(() => got.includes('during-alarm'), 'held message delivered');
     expect(stateOf(publisherId)).toBe('running');
@@ -98,7 +98,7 @@ describe('memory alarm', () => {
     publisherConn.on('close', () => closed++);
     consumerConn.on('close', () => closed++);
 
-    server.broker.setAlarm('low on memory');
+    server.broker.setAlarm('memory', 'low on memory');
     publisher.sendToQueue(q, Buffer.from('held'));
     await until(() => stateOf(publisherId) === 'blocked', 'publisher blocked');
     // Heartbeat 1 s: a peer silent for 2 s is dropped. The blocked publisher's heartbeats
@@ -108,13 +108,13 @@ describe('memory alarm', () => {
     expect(closed).toBe(0);
     expect(stateOf(publisherId)).toBe('blocked');
 
-    server.broker.setAlarm(null);
+    server.broker.setAlarm('memory', null);
     await until(() => got.includes('held'), 'held message delivered');
     expect(closed).toBe(0);
   });
 
   it('lets a connection opened during the alarm complete its handshake, then blocks it', async () => {
-    server.broker.setAlarm('low on memory');
+    server.broker.setAlarm('memory', 'low on memory');
     // amqplib refuses a connection.blocked that comes before open-ok ("Expected ConnectionOpenOk").
     const c = await connect();
     const events: string[] = [];
@@ -126,14 +126,14 @@ describe('memory alarm', () => {
     const q = (await ch.assertQueue('', { exclusive: true })).queue;
     ch.sendToQueue(q, Buffer.from('x'));
     await until(() => stateOf(id) === 'blocked', 'blocked once it publishes');
-    server.broker.setAlarm(null);
+    server.broker.setAlarm('memory', null);
     await until(() => events.length === 1, 'connection.unblocked');
     expect(events).toEqual(['unblocked']);
     await until(async () => (await ch.checkQueue(q)).messageCount === 1, 'publish read after the alarm');
   });
 
   it('sends connection.blocked after connection.open-ok, never before', async () => {
-    server.broker.setAlarm('low on memory');
+    server.broker.setAlarm('memory', 'low on memory');
     const c = await rawClient(server.port);
     const has = (classId: number, methodId: number) =>
       methodsIn(c.received()).findIndex((m) => m.classId === classId && m.methodId === methodId);

@@ -88,9 +88,9 @@ describe('AMQP extensions', () => {
     c.on('blocked', (reason: string) => events.push(`blocked:${reason}`));
     c.on('unblocked', () => events.push('unblocked'));
     const ch = await c.createChannel();
-    server.broker.setAlarm('low on memory');
+    server.broker.setAlarm('memory', 'low on memory');
     await until(() => events.length === 1, 'connection.blocked');
-    server.broker.setAlarm(null);
+    server.broker.setAlarm('memory', null);
     await until(() => events.length === 2, 'connection.unblocked');
     expect(events).toEqual(['blocked:low on memory', 'unblocked']);
     await ch.checkQueue('amq.gen-none').catch(() => {});

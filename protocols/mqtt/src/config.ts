@@ -1,3 +1,5 @@
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from '@junction/net';
+
 export interface MqttConfig {
   /** Largest packet accepted once connected, bytes (RabbitMQ: 256 MiB; Mosquitto: unlimited). */
   maxPacketSize: number;
@@ -9,8 +11,8 @@ export interface MqttConfig {
   maxInflight: number;
   /** Most concurrent MQTT connections; 0 = no limit. Further clients get CONNACK 3. */
   maxConnections: number;
-  /** A connection that sends no CONNECT within this time is closed. */
-  connectTimeoutMs: number;
+  /** Accept to CONNACK, absolute (RabbitMQ's handshake_timeout): a slow or silent CONNECT is closed. */
+  handshakeTimeoutMs: number;
   /** Clients without a username connect as anonymousUser; off by default. */
   allowAnonymous: boolean;
   anonymousUser: { username: string; password: string };
@@ -24,7 +26,7 @@ export const defaultMqttConfig: MqttConfig = {
   maxTopicLevels: 128,
   maxInflight: 100,
   maxConnections: 0,
-  connectTimeoutMs: 10_000,
+  handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
   allowAnonymous: false,
   anonymousUser: { username: 'guest', password: 'guest' },
   defaultVhost: '/',

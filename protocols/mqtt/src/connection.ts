@@ -6,9 +6,9 @@
  * UNSUBSCRIBE) is in progress, reading pauses and later packets wait, so a PUBLISH that
  * follows a SUBSCRIBE on the wire is routed after the subscription's queue is bound.
  */
-import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import mqttPacket from 'mqtt-packet';
+import type { ConnectionDescription, Link, ServedConnection } from '@junction/net';
 import {
   BrokerError,
   type BrokerApi,
@@ -52,18 +52,10 @@ export interface MqttContext {
   readonly broker: BrokerApi;
   readonly config: MqttConfig;
   readonly log: Logger;
-  /** A coarse clock (ms), advanced by the adapter's sweep: no Date.now() per packet. */
-  readonly clock: { now: number };
   connectionCount(): number;
   /** Registers a client id; returns the connection it takes over from, if any. */
   claim(conn: MqttConnection): MqttConnection | undefined;
   release(conn: MqttConnection): void;
-}
-
-export interface Peer {
-  remoteAddress: string;
-  remotePort: number;
-  localPort: number;
 }
 
 interface Will {
@@ -81,19 +73,13 @@ const qosProperties = (qos: number): MessageProperties =>
   Object.freeze({ deliveryMode: qos > 0 ? 2 : 1, headers: Object.freeze({ 'x-mqtt-publish-qos': qos }) });
 const PROPERTIES_BY_QOS = [qosProperties(0), qosProperties(1), qosProperties(2)] as const;
 
-let connectionSeq = 0;
-
-export class MqttConnection {
-  readonly id = `mqtt-${++connectionSeq}`;
-  readonly connectedAt = Date.now();
+export class MqttConnection implements ServedConnection {
+  readonly id: string;
   state: 'connecting' | 'open' | 'closing' = 'connecting';
   clientId = '';
   vhost: string | undefined;
   user: string | undefined;
   protocolVersion = 4;
-  bytesIn = 0;
-  bytesOut = 0;
-  lastSeen: number;
   keepaliveMs = 0;
   core: Connection | undefined;
   session: Session | undefined;
@@ -102,28 +88,37 @@ export class MqttConnection {
   private readonly reader: PacketReader;
   private readonly pending: RawPacket[] = [];
   private busy = false;
-  private readonly pauses = new Set<string>();
-  private corked = false;
   private will: Will | undefined;
   /** Inbound QoS 2 packet ids published but not yet released (PUBREL): duplicates are not republished. */
   private readonly awaitingRelease = new Set<number>();
   private closing: Promise<void> | undefined;
 
   constructor(
-    readonly stream: Duplex,
-    readonly peer: Peer,
-    readonly transport: 'tcp' | 'ws',
+    readonly link: Link,
     private readonly ctx: MqttContext,
   ) {
-    this.lastSeen = ctx.clock.now;
+    this.id = link.id;
     this.reader = new PacketReader(ctx.config.maxPacketSizeBeforeConnect);
-    stream.on('data', (chunk: Buffer) => this.onData(chunk));
-    stream.on('drain', () => {
+    link.onData((chunk) => this.onData(chunk));
+    link.onDrain(() => {
       this.session?.resume();
       this.subscriptions?.pumpRetained();
     });
-    stream.on('error', (err) => this.ctx.log.debug({ err, conn: this.id }, 'MQTT socket error'));
-    stream.on('close', () => void this.close('socket closed', { will: true }));
+    link.onClose(() => void this.close('socket closed', { will: true }));
+  }
+
+  describe(): ConnectionDescription {
+    return {
+      phase: this.state === 'connecting' ? 'starting' : this.state === 'open' ? 'open' : 'closing',
+      protocolVersion: this.protocolVersion === 3 ? 'MQTT 3.1' : 'MQTT 3.1.1',
+      user: this.user,
+      vhost: this.vhost,
+      clientId: this.clientId || undefined,
+    };
+  }
+
+  closeByBroker(reason: string): Promise<void> {
+    return this.close(reason, { will: false });
   }
 
   get log(): Logger {
@@ -135,15 +130,9 @@ export class MqttConnection {
     return this.state === 'closing';
   }
 
-  get paused(): boolean {
-    return this.pauses.size > 0;
-  }
-
   // ---- reading -------------------------------------------------------------------------------
 
   private onData(chunk: Buffer): void {
-    this.bytesIn += chunk.length;
-    this.lastSeen = this.ctx.clock.now;
     if (this.state === 'closing') return;
     try {
       this.reader.push(chunk, (p) => this.enqueue(p));
@@ -186,14 +175,12 @@ export class MqttConnection {
     if (!this.busy && this.pending.length === 0) this.pause('packet', false);
   }
 
-  /** Stops (on) or resumes reading for a reason: packet order, publisher flow control, alarms. */
+  /**
+   * Stops (on) or resumes reading for a reason. 'packet' (waiting for our own SUBSCRIBE or
+   * CONNECT work, to keep packet order) is not flow control: management shows it as running.
+   */
   pause(reason: string, on: boolean): void {
-    if (on) {
-      if (this.pauses.size === 0) this.stream.pause();
-      this.pauses.add(reason);
-    } else if (this.pauses.delete(reason) && this.pauses.size === 0) {
-      this.stream.resume();
-    }
+    this.link.pause(reason, on);
   }
 
   private handle(p: RawPacket): Promise<void> | void {
@@ -206,6 +193,8 @@ export class MqttConnection {
     }
     switch (p.type) {
       case PacketType.PUBLISH:
+        // During a resource alarm this blocks the connection; subscribers' acks keep flowing.
+        this.link.publishing();
         return this.onPublish(decodePublish(p));
       case PacketType.PUBACK:
         this.subscriptions!.acknowledged(decodePacketId(p));
@@ -288,9 +277,7 @@ export class MqttConnection {
       id: this.id,
       protocol: 'mqtt' as const,
       protocolVersion: this.protocolVersion === 3 ? 'MQTT 3.1' : 'MQTT 3.1.1',
-      remoteAddress: this.peer.remoteAddress,
-      remotePort: this.peer.remotePort,
-      localPort: this.peer.localPort,
+      ...this.link.peer,
       clientId,
     };
     let principal;
@@ -301,11 +288,12 @@ export class MqttConnection {
     }
     if (this.closed) return;
     try {
-      this.core = this.ctx.broker.connect(principal, vhost, info, {
-        close: (reason) => this.close(reason, { will: false }),
-        setBlocked: (blocked) => this.pause('blocked', blocked),
-        throttle: (on) => this.pause('flow', on),
-      });
+      this.core = this.ctx.broker.connect(
+        principal,
+        vhost,
+        info,
+        this.link.control((reason) => this.close(reason, { will: false })),
+      );
     } catch (err) {
       return this.refuse(ConnectReturn.NotAuthorized, errorText(err));
     }
@@ -337,6 +325,7 @@ export class MqttConnection {
     this.reader.maxSize = cfg.maxPacketSize;
     this.state = 'open';
     this.write(connack(sessionPresent && this.protocolVersion === 4, ConnectReturn.Accepted));
+    this.link.handshakeDone();
     if (!clean) await this.subscriptions.resumeStored();
   }
 
@@ -420,19 +409,9 @@ export class MqttConnection {
 
   // ---- writing -------------------------------------------------------------------------------
 
-  write(buf: Buffer): void {
-    if (this.stream.destroyed || this.stream.writableEnded) return;
-    this.bytesOut += buf.length;
-    // Everything written in one tick leaves in one writev.
-    if (!this.corked) {
-      this.corked = true;
-      this.stream.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.stream.uncork();
-      });
-    }
-    this.stream.write(buf);
+  /** Queues a packet (the Link batches a turn's packets into one write); false: the peer is slow. */
+  write(buf: Buffer): boolean {
+    return this.link.send(buf);
   }
 
   writePublish(
@@ -443,9 +422,8 @@ export class MqttConnection {
     retain: boolean,
     payload: Buffer,
   ): boolean {
-    this.write(publishHeader(topic, qos, packetId, dup, retain, payload.length));
-    if (payload.length > 0) this.write(payload);
-    return !this.stream.writableNeedDrain;
+    const header = publishHeader(topic, qos, packetId, dup, retain, payload.length);
+    return payload.length > 0 ? this.link.send([header, payload]) : this.link.send(header);
   }
 
   // ---- closing -------------------------------------------------------------------------------
@@ -478,10 +456,8 @@ export class MqttConnection {
         this.log.info({ conn: this.id, err }, 'MQTT will message refused');
       }
     }
-    if (this.stream.writableLength > 0 && !this.stream.destroyed) this.stream.end();
-    else this.stream.destroy();
-    // A socket that never finishes ending is not allowed to linger.
-    setTimeout(() => this.stream.destroy(), 1000).unref();
+    // Sends what is queued (a refusing CONNACK), then closes; a peer that never reads is cut off.
+    this.link.end();
     try {
       await this.core?.close(reason);
     } finally {

@@ -13,7 +13,7 @@ beforeAll(async () => {
     maxTopicLevels: 4,
     maxConnections: 3,
     maxInflight: 2,
-    connectTimeoutMs: 300,
+    handshakeTimeoutMs: 300,
   });
 });
 afterAll(async () => {

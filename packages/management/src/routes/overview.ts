@@ -48,6 +48,8 @@ export const overviewRoutes: Routes = (router, api) => {
         consumers: consumerCount,
       },
       listeners: (api.ctx.listeners?.() ?? []).map((l) => ({ node: NODE_NAME, ...l })),
+      // Publishers are blocked while any is on (memory high watermark, disk free limit).
+      alarms: alarms(),
       contexts: [
         { node: NODE_NAME, description: 'Junction Management', path: '/', port: String(api.ctx.port()) },
       ],
@@ -65,6 +67,8 @@ export const overviewRoutes: Routes = (router, api) => {
   });
   function nodeJson(): Record<string, unknown> {
     const mem = process.memoryUsage();
+    const r = api.ctx.resources?.() ?? {};
+    const on = api.broker.activeAlarms();
     return {
       name: NODE_NAME,
       type: 'disc',
@@ -75,8 +79,11 @@ export const overviewRoutes: Routes = (router, api) => {
       processors: availableParallelism(),
       mem_used: mem.rss,
       mem_heap_used: mem.heapUsed,
-      mem_alarm: false,
-      disk_free_alarm: false,
+      mem_limit: r.memLimit ?? 0,
+      mem_alarm: on.has('memory'),
+      disk_free: r.diskFree ?? 0,
+      disk_free_limit: r.diskFreeLimit ?? 0,
+      disk_free_alarm: on.has('disk'),
       run_queue: 0,
       partitions: [],
       exchange_types: api.broker.exchangeTypes
@@ -104,7 +111,19 @@ export const overviewRoutes: Routes = (router, api) => {
     if (!ok) throw new HttpError(503, 'failed', 'aliveness test message was not delivered');
     json(c, { status: 'ok' });
   });
-  router.on('GET', '/api/health/checks/alarms', (c) => json(c, { status: 'ok' }));
+  // As RabbitMQ: 503 with the alarms in effect, so a readiness check can look at them.
+  router.on('GET', '/api/health/checks/alarms', (c) => {
+    const on = alarms();
+    if (on.length === 0) return json(c, { status: 'ok' });
+    json(c, { status: 'failed', reason: 'resource alarm(s) in effect in the cluster', alarms: on }, 503);
+  });
+  function alarms(): { node: string; resource: string; reason: string }[] {
+    return [...api.broker.activeAlarms()].map(([resource, reason]) => ({
+      node: NODE_NAME,
+      resource,
+      reason,
+    }));
+  }
   router.on('GET', '/api/health/checks/virtual-hosts', (c) => json(c, { status: 'ok' }));
 };
 

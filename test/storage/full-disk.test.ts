@@ -1,0 +1,161 @@
+/**
+ * A full disk, for real: the broker's data directory is on a small tmpfs mounted by the test
+ * (as root, which this machine and CI are). With the disk free limit, persistent publishers
+ * are blocked before the disk fills and the alarm shows in the logs, the management API and
+ * /metrics; without it, the store's writes fail once the disk is full, publishers get
+ * nacks, and the broker stays up and keeps serving.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import amqp from 'amqplib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBrokerProcess, type Running } from './crash-harness.js';
+
+const MiB = 2 ** 20;
+let mountPoint = '';
+let n = 0;
+beforeAll(() => {
+  mountPoint = mkdtempSync(join(tmpdir(), 'junction-full-disk-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=48m', 'tmpfs', mountPoint]);
+});
+afterAll(() => {
+  execFileSync('umount', ['-l', mountPoint]);
+  rmSync(mountPoint, { recursive: true, force: true });
+});
+
+const admin = { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` };
+
+/** The broker on a fresh data directory on the tmpfs; its log lines are collected. */
+async function brokerOnTmpfs(diskFreeLimit: string): Promise<Running & { logs: string[] }> {
+  const dir = join(mountPoint, `data-${n++}`);
+  for (const e of readdirSync(mountPoint)) rmSync(join(mountPoint, e), { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const b = await startBrokerProcess([
+    '--storage',
+    'embedded',
+    '--data-dir',
+    dir,
+    '--disk-free-limit',
+    diskFreeLimit,
+  ]);
+  const logs: string[] = [];
+  b.child.stdout!.on('data', (d: Buffer) => logs.push(d.toString()));
+  b.child.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
+  return { ...b, logs };
+}
+
+async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Publishes 64 KiB persistent messages with confirms until `stop()`; counts acks and nacks. */
+function flood(
+  ch: amqp.ConfirmChannel,
+  stop: (counts: { acked: number; nacked: number }) => boolean,
+): { acked: number; nacked: number; done: Promise<void> } {
+  const body = Buffer.alloc(64 * 1024, 0x61);
+  const out = { acked: 0, nacked: 0, done: Promise.resolve() };
+  out.done = (async () => {
+    while (!stop(out)) {
+      // A window of 8 in flight: the publisher keeps the store busy without a deep backlog.
+      await Promise.all(
+        Array.from(
+          { length: 8 },
+          () =>
+            new Promise<void>((resolve) =>
+              ch.sendToQueue('big', body, { persistent: true }, (err) => {
+                if (err) out.nacked++;
+                else out.acked++;
+                resolve();
+              }),
+            ),
+        ),
+      );
+    }
+  })();
+  return out;
+}
+
+describe('a full disk', () => {
+  let b: (Running & { logs: string[] }) | undefined;
+  afterAll(() => {
+    if (b?.child.exitCode === null) b.child.kill('SIGKILL');
+  });
+
+  it('with no disk free limit: the store fails, publishers get nacks, the broker stays up', async () => {
+    b = await brokerOnTmpfs('0');
+    const conn = await amqp.connect(b.amqpUrl);
+    conn.on('error', () => {});
+    const ch = await conn.createConfirmChannel();
+    ch.on('error', () => {});
+    await ch.assertQueue('big', { durable: true });
+    const f = flood(ch, (c) => c.nacked > 0 || b!.child.exitCode !== null);
+    await f.done;
+    expect(f.nacked, 'the store reported the full disk as nacks').toBeGreaterThan(0);
+    expect(f.acked).toBeGreaterThan(10);
+    // Give discarded store promises time to reject; the process must not end on them.
+    const exited = await Promise.race([
+      b.exited.then(() => true),
+      new Promise((r) => setTimeout(() => r(false), 3000)),
+    ]);
+    expect(exited, `broker exited: ${b.logs.join('').slice(-2000)}`).toBe(false);
+    expect((await fetch(`${b.httpUrl}/healthz`)).status).toBe(200);
+    // It still serves: a fresh client reads back what was confirmed.
+    const other = await amqp.connect(b.amqpUrl);
+    const och = await other.createChannel();
+    const { messageCount } = await och.checkQueue('big');
+    expect(messageCount).toBeGreaterThanOrEqual(f.acked);
+    await other.close();
+    await conn.close().catch(() => {});
+    b.child.kill('SIGKILL');
+    await b.exited;
+  }, 120_000);
+
+  it('with a disk free limit: publishers are blocked before the disk fills, and everyone is told', async () => {
+    b = await brokerOnTmpfs('16MB');
+    const conn = await amqp.connect(b.amqpUrl);
+    conn.on('error', () => {});
+    let blocked = '';
+    conn.on('blocked', (reason: string) => (blocked = reason));
+    const ch = await conn.createConfirmChannel();
+    ch.on('error', () => {});
+    await ch.assertQueue('big', { durable: true });
+    const f = flood(ch, () => blocked !== '');
+    await until(() => blocked !== '', 'connection.blocked');
+    expect(blocked).toBe('low on disk space');
+    expect(f.nacked, `nothing was refused: the alarm came first ${b.logs.join('').slice(-3000)}`).toBe(0);
+    expect(statfsSync(mountPoint).bavail * statfsSync(mountPoint).bsize).toBeGreaterThan(MiB);
+    await until(() => b!.logs.join('').includes('disk alarm set'), 'the log line');
+    const overview = (await (await fetch(`${b.httpUrl}/api/overview`, { headers: admin })).json()) as {
+      alarms: { resource: string }[];
+    };
+    expect(overview.alarms.map((a) => a.resource)).toEqual(['disk']);
+    const node = (await (await fetch(`${b.httpUrl}/api/nodes`, { headers: admin })).json()) as {
+      disk_free_alarm: boolean;
+      disk_free_limit: number;
+    }[];
+    expect(node[0]).toMatchObject({ disk_free_alarm: true, disk_free_limit: 16_000_000 });
+    expect((await fetch(`${b.httpUrl}/api/health/checks/alarms`, { headers: admin })).status).toBe(503);
+    const metrics = await (await fetch(`${b.httpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^junction_alarm\{resource="disk"\} 1$/m);
+    expect(metrics).toMatch(/^junction_disk_free_limit_bytes 16000000$/m);
+    // The broker still serves reads (the alarm stays on: the space of a segment file comes
+    // back only once the whole segment is consumed).
+    const got = await fetch(`${b.httpUrl}/api/queues/%2F/big/get`, {
+      method: 'POST',
+      headers: { ...admin, 'content-type': 'application/json' },
+      body: JSON.stringify({ count: 1, ackmode: 'ack_requeue_false', encoding: 'auto' }),
+    });
+    expect(got.status).toBe(200);
+    expect(((await got.json()) as { payload_bytes: number }[])[0]?.payload_bytes).toBe(64 * 1024);
+    // A clean stop with blocked publishers still connected.
+    b.child.kill('SIGTERM');
+    expect(await b.exited).toBe(0);
+  }, 120_000);
+});
