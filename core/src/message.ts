@@ -60,10 +60,6 @@ export interface Message {
   encodedProperties?: { protocol: string; bytes: Buffer } | undefined;
 }
 
-export function isPersistent(msg: Message): boolean {
-  return msg.properties.deliveryMode === 2;
-}
-
 export function createMessage(
   exchange: string,
   routingKey: string,

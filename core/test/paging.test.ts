@@ -7,7 +7,7 @@ import { Broker, MemoryStore, type Delivery, type Session } from '../src/index.j
 import { msg } from './helpers.js';
 
 class DurableMemoryStore extends MemoryStore {
-  override readonly capabilities = { durable: true, sharedAcrossNodes: false, replicated: false };
+  override readonly capabilities = { durable: true };
 }
 
 /** Writes land a few ms after they are issued, as with a real group commit. */

@@ -9,7 +9,7 @@ import { until } from '@junction/testkit';
 import { collector, msg } from './helpers.js';
 
 class DurableMemoryStore extends MemoryStore {
-  override readonly capabilities = { durable: true, sharedAcrossNodes: false, replicated: false };
+  override readonly capabilities = { durable: true };
 }
 
 const info = (id: string) => ({

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '@junction/testkit';
 import { startBrokerProcess, type Running } from './crash-harness.js';
 
 const MiB = 2 ** 20;
@@ -44,14 +45,6 @@ async function brokerOnTmpfs(diskFreeLimit: string): Promise<Running & { logs: s
   b.child.stdout!.on('data', (d: Buffer) => logs.push(d.toString()));
   b.child.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
   return { ...b, logs };
-}
-
-async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Publishes 64 KiB persistent messages with confirms until `stop()`; counts acks and nacks. */
@@ -127,11 +120,11 @@ describe('a full disk', () => {
     ch.on('error', () => {});
     await ch.assertQueue('big', { durable: true });
     const f = flood(ch, () => blocked !== '');
-    await until(() => blocked !== '', 'connection.blocked');
+    await until(() => blocked !== '', 'connection.blocked', 20_000);
     expect(blocked).toBe('low on disk space');
     expect(f.nacked, `nothing was refused: the alarm came first ${b.logs.join('').slice(-3000)}`).toBe(0);
     expect(statfsSync(mountPoint).bavail * statfsSync(mountPoint).bsize).toBeGreaterThan(MiB);
-    await until(() => b!.logs.join('').includes('disk alarm set'), 'the log line');
+    await until(() => b!.logs.join('').includes('disk alarm set'), 'the log line', 20_000);
     const overview = (await (await fetch(`${b.httpUrl}/api/overview`, { headers: admin })).json()) as {
       alarms: { resource: string }[];
     };

@@ -4,7 +4,6 @@
  * something changes (a publish, an ack, a new consumer), so a message that can be
  * delivered at once never waits for a timer.
  */
-import { BrokerError } from '../errors.js';
 import type { BrokerEvents, DeathReason } from '../events.js';
 import type { Destination } from '../exchanges/exchange-type.js';
 import type { FieldTable, Message } from '../message.js';
@@ -66,7 +65,7 @@ export interface PagedEntry {
 }
 
 /**
- * Deep-queue paging (see PAGING-NOTES.md): a durable queue on a durable store keeps only
+ * Deep-queue paging (DESIGN-NOTES.md, "Deep durable queues page to the store"): a durable queue on a durable store keeps only
  * the head of its backlog in memory; persistent messages beyond the window stay in the
  * store only and are read back in order as the head drains.
  */
@@ -756,10 +755,3 @@ export class Queue implements Destination {
     this.ttlTimer.unref();
   }
 }
-
-export function isQueue(d: Destination): d is Queue {
-  return d.kind === 'queue';
-}
-
-export const queueGone = (name: string, vhost: string): BrokerError =>
-  new BrokerError('NOT_FOUND', `NOT_FOUND - no queue '${name}' in vhost '${vhost}'`);

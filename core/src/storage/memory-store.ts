@@ -21,7 +21,7 @@ import { definitionIdentity as identity } from './identity.js';
 const qkey = (q: QueueRef): string => `${q.vhost}\u0000${q.queue}`;
 
 export class MemoryStore implements Store {
-  readonly capabilities: StoreCapabilities = { durable: false, sharedAcrossNodes: false, replicated: false };
+  readonly capabilities: StoreCapabilities = { durable: false };
   private definitions: Definitions | null = null;
   private readonly entries = new Map<string, Map<number, EnqueueRecord>>();
   private readonly retainedByVhost = new Map<string, Map<string, StoredMessage>>();

@@ -10,10 +10,6 @@ import type { ClientSessionState } from '../session.js';
 export interface StoreCapabilities {
   /** false: nothing survives a restart (memory); the core then skips message writes entirely. */
   readonly durable: boolean;
-  /** Several broker nodes may share this store (needs dispatch arbitration). */
-  readonly sharedAcrossNodes: boolean;
-  /** Writes can wait for replicas (mirrored queues). */
-  readonly replicated: boolean;
 }
 
 export interface StoredMessage {
@@ -148,7 +144,7 @@ export interface Store {
   close(): Promise<void>;
   writeDefinitions(changes: readonly DefinitionChange[]): Promise<void>;
   /** Resolves once every record is durable (one group commit). */
-  enqueue(records: readonly EnqueueRecord[], opts?: { minReplicas?: number }): Promise<void>;
+  enqueue(records: readonly EnqueueRecord[]): Promise<void>;
   /** Ack / drop / expire; the message body goes when no queue references it. */
   remove(entries: readonly (QueueRef & { messageId: number })[]): Promise<void>;
   /** Redelivered flag survives restarts: the entry was handed to a consumer. */
@@ -175,5 +171,3 @@ export interface Store {
   putMqttSession(vhost: string, clientId: string, state: MqttSessionState | null): Promise<void>;
   mqttSessions(vhost: string): AsyncIterable<{ clientId: string; state: MqttSessionState }>;
 }
-
-export type StoreFactory<C = unknown> = (config: C) => Store;

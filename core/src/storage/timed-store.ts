@@ -37,7 +37,7 @@ export function timedStore(store: Store, events: BrokerEvents): Store {
     open: () => store.open(),
     close: () => store.close(),
     writeDefinitions: timed('writeDefinitions', (changes) => store.writeDefinitions(changes)),
-    enqueue: timed('enqueue', (records, opts?: { minReplicas?: number }) => store.enqueue(records, opts)),
+    enqueue: timed('enqueue', (records) => store.enqueue(records)),
     remove: timed('remove', (entries) => store.remove(entries)),
     markDelivered: timed('markDelivered', (entries) => store.markDelivered(entries)),
     ...(store.markDeliveredThrough

@@ -95,6 +95,13 @@ export function createManagementServer(opts: ManagementOptions): ManagementServe
 
     if (rawPath === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (rawPath === '/readyz') {
+      // A failed store refuses every write until a restart: not ready, and say why.
+      const storeFailure = broker.storeFailure;
+      if (storeFailure)
+        return sendJson(res, 503, {
+          status: 'unavailable',
+          reason: `store failed and is read-only: ${storeFailure.message}`,
+        });
       const ready = isReady();
       return sendJson(res, ready ? 200 : 503, { status: ready ? 'ok' : 'unavailable' });
     }

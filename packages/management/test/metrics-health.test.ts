@@ -148,7 +148,7 @@ describe('store commit latency', () => {
   it('histograms every durable store write by operation', async () => {
     // A memory store that claims durability, so the core writes persistent messages to it.
     class DurableMemoryStore extends MemoryStore {
-      override readonly capabilities = { durable: true, sharedAcrossNodes: false, replicated: false };
+      override readonly capabilities = { durable: true };
     }
     const d = await start({ amqp: true, broker: { store: new DurableMemoryStore() } });
     try {
@@ -163,6 +163,31 @@ describe('store commit latency', () => {
       expect(
         sample(text, 'junction_store_commit_seconds_count{operation="writeDefinitions"}'),
       ).toBeGreaterThanOrEqual(1);
+    } finally {
+      await d.close();
+    }
+  });
+});
+
+describe('failed store', () => {
+  it('makes /readyz answer 503 with the reason and shows it in /api/overview', async () => {
+    // A store that has failed and become read-only, as a background checkpoint failure leaves it.
+    class FailedStore extends MemoryStore {
+      failure: Error | undefined;
+    }
+    const store = new FailedStore();
+    const d = await start({ broker: { store } });
+    try {
+      expect((await fetch(`${d.base}/readyz`)).status).toBe(200);
+      expect((await d.api('GET', '/api/overview')).json.store_failure).toBeNull();
+      store.failure = new Error('MDB_BAD_VALSIZE: key too long');
+      const r = await fetch(`${d.base}/readyz`);
+      expect(r.status).toBe(503);
+      expect(await r.json()).toEqual({
+        status: 'unavailable',
+        reason: 'store failed and is read-only: MDB_BAD_VALSIZE: key too long',
+      });
+      expect((await d.api('GET', '/api/overview')).json.store_failure).toBe('MDB_BAD_VALSIZE: key too long');
     } finally {
       await d.close();
     }

@@ -136,7 +136,7 @@ export interface LmdbStoreOptions {
 }
 
 export class LmdbStore implements Store {
-  readonly capabilities: StoreCapabilities = { durable: true, sharedAcrossNodes: false, replicated: false };
+  readonly capabilities: StoreCapabilities = { durable: true };
   private root: RootDatabase | undefined;
   private lock: Lock | undefined;
   private meta!: Database<unknown, string>;
@@ -588,7 +588,7 @@ export class LmdbStore implements Store {
         if (!this.marked.has(key)) continue;
         this.deliveredMarks.get(key)?.ids.delete(e.messageId);
         // A mark left behind by a failed commit only flags a message that is gone.
-        inCommit(this.delivered.remove([e.vhost, e.queue, e.messageId]));
+        inCommit(this.delivered.remove([e.vhost, e.queue, e.messageId]), (err) => this.fail(err));
       }
     }
     // Entries not yet indexed are removed with an ack record in the log; the rest in LMDB.
@@ -859,11 +859,12 @@ const LMDB_MAGIC_OFFSET = 24;
  * An asynchronous LMDB write whose failure someone else reports: lmdb-js commits the writes
  * of one turn together, and the caller awaits another write of the same commit (the
  * checkpoint) or loses nothing durable when it fails (a delivery mark). Its own promise
- * rejects too when the commit fails (a full disk), and left alone that rejection would end
- * the process.
+ * rejects too when the commit fails (a full disk): that failure goes to the store's
+ * failed state instead of ending the process.
  */
-function inCommit(write: Promise<unknown> | unknown): void {
-  if (write instanceof Promise) write.catch(() => {});
+function inCommit(write: Promise<unknown> | unknown, onFailure: (err: unknown) => void): void {
+  // A failed commit puts the store into its visible failed, read-only state (fail()).
+  if (write instanceof Promise) write.catch(onFailure);
 }
 
 function checkHeader(path: string): void {

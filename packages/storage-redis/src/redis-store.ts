@@ -7,7 +7,7 @@
  * config. With `appendonly yes` and `appendfsync always` Redis fsyncs the AOF before it
  * replies; with `everysec` (the Redis default) up to a second of confirmed messages can be
  * lost on a crash, and without AOF or RDB nothing survives a Redis restart. Replication to
- * Redis replicas is asynchronous and not waited for (no WAIT), hence replicated=false.
+ * Redis replicas is asynchronous and not waited for (no WAIT).
  *
  * Atomicity: every multi-key write is one Lua script (see scripts.ts), so an entry, its
  * shared body and the body's reference count change together or not at all.
@@ -79,7 +79,7 @@ const PAGE = 500;
 type ScriptCaller = Record<ScriptName, (...args: Arg[]) => unknown>;
 
 export class RedisStore implements Store {
-  readonly capabilities: StoreCapabilities = { durable: true, sharedAcrossNodes: false, replicated: false };
+  readonly capabilities: StoreCapabilities = { durable: true };
   private redis: Redis | undefined;
   private readonly prefix: string;
   private pending: Op[] = [];

@@ -13,3 +13,4 @@ export { rawClient, type RawClient } from './raw-client.js';
 export { startRedis, type RedisServer } from './redis.js';
 export { CHROMIUM, launchChromium, type Browser, type BrowserContext, type Page } from './chromium.js';
 export { PYTHON, runPython } from './python.js';
+export { makeTestPki, type CertFiles, type TestPki } from './certs.js';

@@ -3,7 +3,7 @@
  * heartbeats, channel rules (AMQP 0-9-1 §2.2.4, §2.3.7, §4.2).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawClient, startAmqpServer, until, type TestServer } from '@junction/testkit';
+import { rawClient, startAmqpServer, until, type RawClient, type TestServer } from '@junction/testkit';
 import {
   PROTOCOL_HEADER,
   closeOk,
@@ -24,23 +24,27 @@ afterAll(async () => server.close());
 
 /** Connects and completes the handshake; returns the client. */
 async function handshake(heartbeat = 0) {
+  const c = await untilTuned();
+  c.socket.write(Buffer.concat([tuneOk(131072, heartbeat), open()]));
+  await untilMethod(c, 10, 41, 'connection.open-ok');
+  return c;
+}
+
+/** Connects, answers connection.start, and waits for connection.tune. */
+async function untilTuned(): Promise<RawClient> {
   const c = await rawClient(server.port);
   c.socket.write(PROTOCOL_HEADER);
-  await until(
-    () => methodsIn(c.received()).some((m) => m.classId === 10 && m.methodId === 10),
-    'connection.start',
-  );
+  await untilMethod(c, 10, 10, 'connection.start');
   c.socket.write(startOk());
-  await until(
-    () => methodsIn(c.received()).some((m) => m.classId === 10 && m.methodId === 30),
-    'connection.tune',
-  );
-  c.socket.write(Buffer.concat([tuneOk(131072, heartbeat), open()]));
-  await until(
-    () => methodsIn(c.received()).some((m) => m.classId === 10 && m.methodId === 41),
-    'connection.open-ok',
-  );
+  await untilMethod(c, 10, 30, 'connection.tune');
   return c;
+}
+
+function untilMethod(c: RawClient, classId: number, methodId: number, what: string): Promise<true> {
+  return until(
+    () => methodsIn(c.received()).some((m) => m.classId === classId && m.methodId === methodId),
+    what,
+  );
 }
 
 const closeFrom = (data: Buffer, channel: number) =>
@@ -84,17 +88,7 @@ describe('AMQP connection state machine', () => {
   });
 
   it('refuses connection.open for an unknown vhost with 530 NOT_ALLOWED', async () => {
-    const c = await rawClient(server.port);
-    c.socket.write(PROTOCOL_HEADER);
-    await until(
-      () => methodsIn(c.received()).some((m) => m.classId === 10 && m.methodId === 10),
-      'connection.start',
-    );
-    c.socket.write(startOk());
-    await until(
-      () => methodsIn(c.received()).some((m) => m.classId === 10 && m.methodId === 30),
-      'connection.tune',
-    );
+    const c = await untilTuned();
     c.socket.write(Buffer.concat([tuneOk(), open('no-such-vhost')]));
     await until(() => closeFrom(c.received(), 0), 'connection.close');
     expect(replyCode(closeFrom(c.received(), 0)!.payload)).toBe(530);

@@ -12,6 +12,7 @@ import {
   encodeContent,
   encodeMethodFrame,
   methodsById,
+  MAX_TABLE_DEPTH,
   Reader,
   Writer,
 } from '../src/wire/index.js';
@@ -204,11 +205,47 @@ describe('field tables', () => {
     expect(decodeMethod(again.subarray(7, again.length - 1)).args).toEqual(decoded);
   });
 
-  it('refuses tables nested beyond the limit', () => {
-    let t: Record<string, unknown> = {};
-    for (let i = 0; i < 100; i++) t = { t };
-    const theirs = method('QueueDeclare', 1, { queue: 'q', arguments: t });
-    expect(() => decodeMethod(theirs.subarray(7, theirs.length - 1))).toThrow(/nested too deeply/);
+  /** A top-level table with `levels` levels below it; the innermost is a table, or an empty array. */
+  const nested = (levels: number, array = false): Record<string, unknown> => {
+    let t: unknown = array ? [] : {};
+    for (let i = 0; i < levels; i++) t = { t };
+    return t as Record<string, unknown>;
+  };
+  const levelsOf = (t: unknown): number => {
+    let n = 0;
+    for (let v = t; v && typeof v === 'object' && 't' in v; n++) v = (v as { t: unknown }).t;
+    return n;
+  };
+
+  it('decodes tables and arrays nested up to the limit and refuses one level more', () => {
+    for (const array of [false, true]) {
+      const ok = method('QueueDeclare', 1, { queue: 'q', arguments: nested(MAX_TABLE_DEPTH, array) });
+      const args = decodeMethod(ok.subarray(7, ok.length - 1)).args as { arguments: unknown };
+      expect(levelsOf(args.arguments)).toBe(MAX_TABLE_DEPTH);
+      const over = method('QueueDeclare', 1, { queue: 'q', arguments: nested(MAX_TABLE_DEPTH + 1, array) });
+      expect(() => decodeMethod(over.subarray(7, over.length - 1))).toThrow(/SYNTAX_ERROR.*nested deeper/);
+    }
+  });
+
+  it('encodes a 100,000-deep table without overflowing, writing void below the limit', () => {
+    const msg = {
+      exchange: '',
+      routingKey: 'q',
+      body: Buffer.alloc(0),
+      properties: { headers: nested(100_000) },
+    };
+    const [, header] = encodeContent(
+      1,
+      131072,
+      'basic.deliver',
+      { consumerTag: 'c', deliveryTag: 1, redelivered: false, exchange: '', routingKey: 'q' },
+      msg as never,
+    );
+    const h = decodeContentHeader(header!.subarray(7, header!.length - 1));
+    expect(levelsOf(h.properties.headers)).toBe(MAX_TABLE_DEPTH + 1);
+    let v: unknown = h.properties.headers;
+    for (let i = 0; i < MAX_TABLE_DEPTH + 1; i++) v = (v as Record<string, unknown>).t;
+    expect(v).toBeNull();
   });
 
   it('writes 64-bit longlongs exactly', () => {

@@ -2,38 +2,17 @@
  * Ack modes, prefetch, NACK and transactions, driven by stompit, with the queue state
  * checked over AMQP (amqplib) against the same broker.
  */
-import amqp, { type Channel, type ChannelModel } from 'amqplib';
+import type { Channel } from 'amqplib';
 import type Client from 'stompit/lib/Client.js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startStompServer, until, type WsTestServer } from '@junction/testkit';
-import { collect, destroyClient, rawConnected, sendWithReceipt, stompitConnect, txId } from './helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { until, type WsTestServer } from '@junction/testkit';
+import { collect, destroyClient, rawConnected, sendWithReceipt, stompSuite, txId } from './helpers.js';
 
+const suite = stompSuite();
+const { connect, unique } = suite;
 let server: WsTestServer;
-let amqpConn: ChannelModel;
 let ch: Channel;
-const open: Client[] = [];
-
-beforeAll(async () => {
-  server = await startStompServer();
-  amqpConn = await amqp.connect(server.amqpUrl);
-  ch = await amqpConn.createChannel();
-});
-afterAll(async () => {
-  await amqpConn.close();
-  await server.close();
-});
-afterEach(() => {
-  for (const c of open.splice(0)) destroyClient(c);
-});
-
-async function connect(): Promise<Client> {
-  const c = await stompitConnect(server.port);
-  open.push(c);
-  return c;
-}
-
-let n = 0;
-const unique = (p: string): string => `${p}-${++n}-${Date.now()}`;
+beforeAll(() => void ({ server, ch } = suite));
 
 async function fill(c: Client, q: string, bodies: string[]): Promise<void> {
   for (const b of bodies) await sendWithReceipt(c, { destination: `/queue/${q}` }, b);

@@ -14,7 +14,7 @@ import { rawConnected } from './helpers.js';
  * the instance across Broker.start() calls simulates a restart.
  */
 class GatedStore extends MemoryStore {
-  override readonly capabilities = { durable: true, sharedAcrossNodes: false, replicated: false };
+  override readonly capabilities = { durable: true };
   gate: Promise<void> | null = null;
   enqueues = 0;
   override async enqueue(records: readonly EnqueueRecord[]): Promise<void> {

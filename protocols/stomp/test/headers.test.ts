@@ -2,46 +2,17 @@
  * Headers and bodies: escaping, NUL bodies, property mapping STOMP <-> AMQP, selectors,
  * durable topic subscriptions and temp-queue replies.
  */
-import amqp, { type Channel, type ChannelModel } from 'amqplib';
-import type Client from 'stompit/lib/Client.js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startStompServer, until, type WsTestServer } from '@junction/testkit';
-import {
-  collect,
-  destroyClient,
-  disconnect,
-  headersOf,
-  rawConnected,
-  sendWithReceipt,
-  stompitConnect,
-} from './helpers.js';
+import type { Channel, ChannelModel } from 'amqplib';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { until, type WsTestServer } from '@junction/testkit';
+import { collect, disconnect, headersOf, rawConnected, sendWithReceipt, stompSuite } from './helpers.js';
 
+const suite = stompSuite();
+const { connect, unique } = suite;
 let server: WsTestServer;
 let amqpConn: ChannelModel;
 let ch: Channel;
-const open: Client[] = [];
-
-beforeAll(async () => {
-  server = await startStompServer();
-  amqpConn = await amqp.connect(server.amqpUrl);
-  ch = await amqpConn.createChannel();
-});
-afterAll(async () => {
-  await amqpConn.close();
-  await server.close();
-});
-afterEach(() => {
-  for (const c of open.splice(0)) destroyClient(c);
-});
-
-async function connect(headers: Record<string, string> = {}): Promise<Client> {
-  const c = await stompitConnect(server.port, headers);
-  open.push(c);
-  return c;
-}
-
-let n = 0;
-const unique = (p: string): string => `${p}-${++n}-${Date.now()}`;
+beforeAll(() => void ({ server, amqpConn, ch } = suite));
 
 describe('escaping and bodies', () => {
   it('1.2 header escaping round trips (\\n \\c \\\\ \\r) on the wire', async () => {
@@ -267,7 +238,6 @@ describe('durable topics and temp queues', () => {
     await until(() => s1.messages.length === 1, 'first');
     await new Promise<void>((r) => c1.ack(s1.messages[0]!.msg, {}, { onReceipt: () => r() } as never));
     await disconnect(c1);
-    open.splice(open.indexOf(c1), 1);
 
     const p = await connect();
     await sendWithReceipt(p, { destination: `/topic/${key}`, persistent: 'true' }, 'while away');

@@ -1,7 +1,62 @@
+import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import stompit from 'stompit';
 import type Client from 'stompit/lib/Client.js';
-import { rawClient, until, type RawClient } from '@junction/testkit';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { rawClient, startStompServer, until, type RawClient, type WsTestServer } from '@junction/testkit';
+import type { StompConfig } from '../src/index.js';
 import { FrameParser, type Frame } from '../src/parser.js';
+
+export interface StompSuite {
+  /** The broker's STOMP (and AMQP) server; set in beforeAll, so read it inside tests and hooks. */
+  readonly server: WsTestServer;
+  /** amqplib on the same broker, to check what STOMP did from the AMQP side. */
+  readonly amqpConn: ChannelModel;
+  readonly ch: Channel;
+  /** A stompit client (guest, no heart-beats) that is closed after the test. */
+  connect(headers?: Record<string, string>): Promise<Client>;
+  /** A name no other test of the run uses. */
+  unique(prefix: string): string;
+}
+
+/** One server per test file, with an AMQP channel beside it and stompit clients closed after each test. */
+export function stompSuite(config: Partial<StompConfig> = {}): StompSuite {
+  let started: { server: WsTestServer; amqpConn: ChannelModel; ch: Channel } | undefined;
+  const open: Client[] = [];
+  let n = 0;
+  const get = () => {
+    if (!started) throw new Error('stompSuite: the server starts in beforeAll');
+    return started;
+  };
+  beforeAll(async () => {
+    const server = await startStompServer(config);
+    const amqpConn = await amqp.connect(server.amqpUrl);
+    started = { server, amqpConn, ch: await amqpConn.createChannel() };
+  });
+  afterAll(async () => {
+    await started?.amqpConn.close();
+    await started?.server.close();
+  });
+  afterEach(() => {
+    for (const c of open.splice(0)) destroyClient(c);
+  });
+  return {
+    get server() {
+      return get().server;
+    },
+    get amqpConn() {
+      return get().amqpConn;
+    },
+    get ch() {
+      return get().ch;
+    },
+    async connect(headers = {}) {
+      const c = await stompitConnect(get().server.port, headers);
+      open.push(c);
+      return c;
+    },
+    unique: (prefix) => `${prefix}-${++n}-${Date.now()}`,
+  };
+}
 
 export function stompitConnect(port: number, headers: Record<string, string> = {}): Promise<Client> {
   return new Promise((resolve, reject) => {

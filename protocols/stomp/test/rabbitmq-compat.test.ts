@@ -3,35 +3,17 @@
  * named subscription queues, MESSAGE destinations, queue arguments on SEND, and what each
  * STOMP version requires of CONNECTED and ACK. stompit and amqplib against one broker.
  */
-import amqp, { type Channel, type ChannelModel } from 'amqplib';
-import type Client from 'stompit/lib/Client.js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startStompServer, until, type WsTestServer } from '@junction/testkit';
-import { collect, destroyClient, rawConnected, sendWithReceipt, stompitConnect } from './helpers.js';
+import type { Channel, ChannelModel } from 'amqplib';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { until, type WsTestServer } from '@junction/testkit';
+import { collect, destroyClient, rawConnected, sendWithReceipt, stompSuite } from './helpers.js';
 
+const suite = stompSuite();
+const { connect } = suite;
 let server: WsTestServer;
 let amqpConn: ChannelModel;
 let ch: Channel;
-const open: Client[] = [];
-
-beforeAll(async () => {
-  server = await startStompServer();
-  amqpConn = await amqp.connect(server.amqpUrl);
-  ch = await amqpConn.createChannel();
-});
-afterAll(async () => {
-  await amqpConn.close();
-  await server.close();
-});
-afterEach(() => {
-  for (const c of open.splice(0)) destroyClient(c);
-});
-
-async function connect(): Promise<Client> {
-  const c = await stompitConnect(server.port);
-  open.push(c);
-  return c;
-}
+beforeAll(() => void ({ server, amqpConn, ch } = suite));
 
 describe('x-queue-name on non-durable subscriptions', () => {
   for (const destination of ['/topic/named.key', '/exchange/amq.fanout']) {

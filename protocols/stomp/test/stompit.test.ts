@@ -4,39 +4,14 @@
  */
 import amqp from 'amqplib';
 import type Client from 'stompit/lib/Client.js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startStompServer, until, type WsTestServer } from '@junction/testkit';
-import {
-  collect,
-  destroyClient,
-  disconnect,
-  rawConnected,
-  rawStompClient,
-  sendWithReceipt,
-  stompitConnect,
-} from './helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { until, type WsTestServer } from '@junction/testkit';
+import { collect, disconnect, rawConnected, rawStompClient, sendWithReceipt, stompSuite } from './helpers.js';
 
+const suite = stompSuite();
+const { connect, unique } = suite;
 let server: WsTestServer;
-const open: Client[] = [];
-
-beforeAll(async () => {
-  server = await startStompServer();
-});
-afterAll(async () => {
-  await server.close();
-});
-afterEach(() => {
-  for (const c of open.splice(0)) destroyClient(c);
-});
-
-async function connect(headers: Record<string, string> = {}): Promise<Client> {
-  const c = await stompitConnect(server.port, headers);
-  open.push(c);
-  return c;
-}
-
-let n = 0;
-const unique = (p: string): string => `${p}-${++n}-${Date.now()}`;
+beforeAll(() => void ({ server } = suite));
 
 describe('CONNECT', () => {
   it.each([
@@ -103,8 +78,7 @@ describe('CONNECT', () => {
   });
 
   it('stompit connects with its defaults (host: localhost)', async () => {
-    const c = await stompitConnect(server.port, { host: 'localhost' });
-    open.push(c);
+    const c = await connect({ host: 'localhost' });
     await disconnect(c);
   });
 });

@@ -50,6 +50,8 @@ export const overviewRoutes: Routes = (router, api) => {
       listeners: (api.ctx.listeners?.() ?? []).map((l) => ({ node: NODE_NAME, ...l })),
       // Publishers are blocked while any is on (memory high watermark, disk free limit).
       alarms: alarms(),
+      // Set once the store failed and became read-only (writes refused until a restart).
+      store_failure: api.broker.storeFailure?.message ?? null,
       contexts: [
         { node: NODE_NAME, description: 'Junction Management', path: '/', port: String(api.ctx.port()) },
       ],

@@ -182,11 +182,3 @@ function writeBodyFrame(
   out[o + 7 + end - start] = 0xce;
   return o + 8 + end - start;
 }
-
-/** A content header frame for a client-side encoder (tests) or a server-initiated publish. */
-export function encodeContentHeader(channel: number, bodySize: number, props: MessageProperties): Buffer {
-  const size = propertiesSize(props);
-  const out = Buffer.allocUnsafe(20 + size);
-  writeHeaderFrame(out, channel, bodySize, size, undefined, props);
-  return out;
-}

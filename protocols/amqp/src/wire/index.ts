@@ -11,10 +11,10 @@ export {
   createFrameParser,
   type FrameParserOptions,
 } from './frame-parser.js';
-export { decodeContentHeader, encodeContent, encodeContentHeader, type ContentHeader } from './content.js';
+export { decodeContentHeader, encodeContent, type ContentHeader } from './content.js';
 export { CodecError, isCodecError } from './errors.js';
 export { methodsById, methodsByName, type AmqpMethod, type MethodName, type ArgsOf } from './methods.gen.js';
-export { Reader, Writer } from './primitives.js';
+export { MAX_TABLE_DEPTH, Reader, Writer } from './primitives.js';
 
 /** A method frame's payload: class-id, method-id, arguments (§4.2.4). */
 export function decodeMethod(payload: Buffer): AmqpMethod {

@@ -11,8 +11,14 @@ export const FRAME_END = 0xce;
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
-/** Nesting limit for tables and arrays, so a hostile payload cannot exhaust the stack. */
-const MAX_DEPTH = 64;
+/**
+ * How many levels of tables and arrays may nest below a top-level table. RabbitMQ has no
+ * limit, but our decoder and encoder recurse, and one event loop serves every client: a
+ * 10,000-deep header table overflowed the stack. Decoding refuses deeper input with
+ * SYNTAX_ERROR at the sender's edge; encoding (messages from other protocols or the HTTP API)
+ * writes void in place of anything deeper, so a consumer is never closed for it.
+ */
+export const MAX_TABLE_DEPTH = 32;
 
 export class Reader {
   constructor(
@@ -85,7 +91,7 @@ export class Reader {
 
 /** A field table's entries between `o` and `end` (AMQPLAIN responses are exactly this, without the length). */
 export function decodeTableBody(buf: Buffer, o: number, end: number, depth = 0): FieldTable {
-  if (depth > MAX_DEPTH) throw syntaxError('field table nested too deeply');
+  if (depth > MAX_TABLE_DEPTH) throw syntaxError(`field table nested deeper than ${MAX_TABLE_DEPTH}`);
   const r = new Reader(buf, o, end);
   const t: FieldTable = {};
   while (r.o < end) {
@@ -172,7 +178,7 @@ function fieldValue(r: Reader, depth: number): FieldValue {
       if (end > r.end) throw syntaxError('truncated field array');
       const inner = new Reader(b, r.o, end);
       const arr: FieldValue[] = [];
-      if (depth + 1 > MAX_DEPTH) throw syntaxError('field array nested too deeply');
+      if (depth + 1 > MAX_TABLE_DEPTH) throw syntaxError(`field array nested deeper than ${MAX_TABLE_DEPTH}`);
       while (inner.o < end) arr.push(fieldValue(inner, depth + 1));
       r.o = end;
       return arr;
@@ -201,13 +207,18 @@ export function longstrSize(s: Buffer | string): number {
   return 4 + (typeof s === 'string' ? Buffer.byteLength(s) : s.length);
 }
 
-export function tableSize(t: FieldTable | undefined): number {
+export function tableSize(t: FieldTable | undefined, depth = 0): number {
   let n = 4;
-  if (t) for (const k in t) if (t[k] !== undefined) n += shortstrSize(k) + valueSize(t[k]!);
+  if (t) for (const k in t) if (t[k] !== undefined) n += shortstrSize(k) + valueSize(t[k]!, depth);
   return n;
 }
 
-function valueSize(v: FieldValue): number {
+/** A table or array nested below `depth` that the encoder writes as void (see MAX_TABLE_DEPTH). */
+const tooDeep = (v: object, depth: number): boolean =>
+  depth + 1 > MAX_TABLE_DEPTH && !Buffer.isBuffer(v) && !(v instanceof Date) && !isTyped(v);
+
+/** `depth` is that of the table or array holding `v`. */
+function valueSize(v: FieldValue, depth: number): number {
   if (v === null || v === undefined) return 1;
   switch (typeof v) {
     case 'boolean':
@@ -221,15 +232,16 @@ function valueSize(v: FieldValue): number {
     default:
       break;
   }
+  if (tooDeep(v, depth)) return 1;
   if (Buffer.isBuffer(v)) return 5 + v.length;
   if (v instanceof Date) return 9;
   if (Array.isArray(v)) {
     let n = 5;
-    for (const x of v) n += valueSize(x);
+    for (const x of v) n += valueSize(x, depth + 1);
     return n;
   }
   if (isTyped(v)) return 1 + typedSize(v);
-  return 1 + tableSize(v as FieldTable);
+  return 1 + tableSize(v as FieldTable, depth + 1);
 }
 
 const typedSizes: Record<string, number> = {
@@ -325,7 +337,7 @@ export class Writer {
     this.o += 4 + len;
   }
 
-  table(t: FieldTable | undefined): void {
+  table(t: FieldTable | undefined, depth = 0): void {
     const start = this.o;
     this.o += 4;
     if (t) {
@@ -333,13 +345,14 @@ export class Writer {
         const v = t[k];
         if (v === undefined) continue;
         this.shortstr(k);
-        this.value(v);
+        this.value(v, depth);
       }
     }
     this.buf.writeUInt32BE(this.o - start - 4, start);
   }
 
-  private value(v: FieldValue): void {
+  /** `depth` is that of the table or array holding `v`; tableSize/valueSize mirror this. */
+  private value(v: FieldValue, depth: number): void {
     const b = this.buf;
     if (v === null || v === undefined) return this.octet(0x56); // 'V'
     switch (typeof v) {
@@ -368,6 +381,7 @@ export class Writer {
       default:
         break;
     }
+    if (tooDeep(v, depth)) return this.octet(0x56);
     if (Buffer.isBuffer(v)) {
       this.octet(0x78);
       return this.longstr(v);
@@ -380,13 +394,13 @@ export class Writer {
       this.octet(0x41);
       const start = this.o;
       this.o += 4;
-      for (const x of v) this.value(x);
+      for (const x of v) this.value(x, depth + 1);
       b.writeUInt32BE(this.o - start - 4, start);
       return;
     }
     if (isTyped(v)) return this.typed(v);
     this.octet(0x46);
-    this.table(v as FieldTable);
+    this.table(v as FieldTable, depth + 1);
   }
 
   private typed(v: TypedFieldValue): void {
