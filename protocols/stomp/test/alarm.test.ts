@@ -11,7 +11,7 @@ let server: WsTestServer;
 beforeAll(async () => {
   server = await startStompServer();
 });
-afterEach(() => server.broker.setAlarm(null));
+afterEach(() => server.broker.setAlarm('memory', null));
 afterAll(async () => server.close());
 
 const stateOf = (localPort: number | undefined): string | undefined =>
@@ -28,7 +28,7 @@ it('holds a publisher while a subscriber keeps receiving and ACKing, then lets t
 
   const publisher = await rawConnected(server.port);
   const subscriber = await rawConnected(server.port);
-  server.broker.setAlarm('low on memory');
+  server.broker.setAlarm('memory', 'low on memory');
 
   // The SEND that finds the alarm set blocks its connection; what follows waits unread.
   publisher.write(`SEND\ndestination:${q}\nreceipt:p1\n\nduring-alarm\0`);
@@ -47,7 +47,7 @@ it('holds a publisher while a subscriber keeps receiving and ACKing, then lets t
   expect(stateOf(publisher.socket.localPort)).toBe('blocked');
   expect(publisher.frames.filter((f) => f.command === 'RECEIPT')).toEqual([]);
 
-  server.broker.setAlarm(null);
+  server.broker.setAlarm('memory', null);
   const r = await publisher.next('RECEIPT');
   expect(r.headers['receipt-id']).toBe('p1');
   const last = await subscriber.next('MESSAGE');
@@ -58,10 +58,10 @@ it('holds a publisher while a subscriber keeps receiving and ACKing, then lets t
 });
 
 it('a connection opened during the alarm completes CONNECT and SUBSCRIBE', async () => {
-  server.broker.setAlarm('low on memory');
+  server.broker.setAlarm('memory', 'low on memory');
   const late = await rawConnected(server.port);
   late.write('SUBSCRIBE\nid:1\ndestination:/queue/alarm-late\nreceipt:s\n\n\0');
   await late.next('RECEIPT');
-  server.broker.setAlarm(null);
+  server.broker.setAlarm('memory', null);
   late.socket.destroy();
 });
