@@ -1,8 +1,8 @@
 /**
  * TLS on every listener of a broker started as users start it (startBroker with the CLI's
  * settings: certificate files named in `tls`): amqplib amqps:// and pika, mqtt.js mqtts:// and
- * wss://, mosquitto_pub/mosquitto_sub with --cafile, and the management API and UI over HTTPS
- * in Chromium. Every client verifies the broker's
+ * wss://, mosquitto_pub/mosquitto_sub with --cafile, stompit over TLS, @stomp/stompjs over WSS,
+ * and the management API and UI over HTTPS in Chromium. Every client verifies the broker's
  * certificate against the test CA. A TLS 1.1 client is refused on every TLS port.
  */
 import { execFile } from 'node:child_process';
@@ -13,7 +13,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import amqp from 'amqplib';
+import { Client as StompJs } from '@stomp/stompjs';
 import mqtt, { type MqttClient } from 'mqtt';
+import stompit from 'stompit';
+import type StompitClient from 'stompit/lib/Client.js';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerHandle } from '@junction/server';
 import { launchChromium, makeTestPki, runPython, until, type Browser } from '@junction/testkit';
@@ -24,7 +28,7 @@ let b: BrokerHandle;
 
 beforeAll(async () => {
   b = await startBroker({
-    ports: { amqps: 0, mqtts: 0, mqttWss: 0, https: 0 },
+    ports: { amqps: 0, mqtts: 0, mqttWss: 0, stomps: 0, stompWss: 0, https: 0 },
     config: { tls: { cert: pki.server.certPath, key: pki.server.keyPath } },
   });
 });
@@ -142,6 +146,68 @@ describe('TLS on every listener', () => {
     });
   });
 
+  it('serves stompit over TLS', async () => {
+    const client = await new Promise<StompitClient>((resolve, reject) => {
+      const c = stompit.connect(
+        {
+          host: '127.0.0.1',
+          port: port('stomps'),
+          ssl: true,
+          ca: [pki.ca],
+          connectHeaders: { host: '/', login: 'guest', passcode: 'guest', 'heart-beat': '0,0' },
+        } as stompit.connect.ConnectOptions,
+        (err, cl) => (err ? reject(err) : resolve(cl)),
+      );
+      c.on('error', () => {});
+    });
+    try {
+      const body = new Promise<string>((resolve, reject) =>
+        client.subscribe({ destination: '/queue/tls-stompit', ack: 'auto' }, (err, msg) =>
+          err ? reject(err) : msg.readString('utf8', (e, s) => (e ? reject(e) : resolve(s ?? ''))),
+        ),
+      );
+      await until(
+        () => (b.broker.vhost('/').queues.get('tls-stompit')?.consumerCount ?? 0) === 1,
+        'the subscription',
+      );
+      client.send({ destination: '/queue/tls-stompit' }).end('stompit over tls');
+      expect(await body).toBe('stompit over tls');
+    } finally {
+      client.destroy(new Error('test over'));
+    }
+  });
+
+  it('serves @stomp/stompjs over WSS', async () => {
+    const url = `wss://127.0.0.1:${port('stompWss')}/ws`;
+    const got: string[] = [];
+    const client = new StompJs({
+      brokerURL: url,
+      connectHeaders: { login: 'guest', passcode: 'guest', host: '/' },
+      webSocketFactory: () => new WebSocket(url, ['v12.stomp'], { ca: pki.ca }),
+      reconnectDelay: 0,
+      heartbeatIncoming: 0,
+      heartbeatOutgoing: 0,
+    });
+    await new Promise<void>((resolve, reject) => {
+      client.onConnect = () => resolve();
+      client.onStompError = (f) => reject(new Error(f.headers['message']));
+      client.onWebSocketError = () => reject(new Error('websocket error'));
+      client.activate();
+    });
+    try {
+      client.subscribe('/queue/tls-wss', (m) => got.push(m.body));
+      await until(
+        () => (b.broker.vhost('/').queues.get('tls-wss')?.consumerCount ?? 0) === 1,
+        'the subscription',
+      );
+      client.publish({ destination: '/queue/tls-wss', body: 'stomp over wss' });
+      await until(() => got.length === 1, 'the message');
+      expect(got).toEqual(['stomp over wss']);
+    } finally {
+      await client.deactivate();
+    }
+  });
+
   it('serves the management UI over HTTPS in Chromium', async () => {
     const browser: Browser = await launchChromium();
     try {
@@ -169,7 +235,9 @@ describe('TLS on every listener', () => {
       'amqp/ssl',
       'https',
       'https/web-mqtt',
+      'https/web-stomp',
       'mqtt/ssl',
+      'stomp/ssl',
     ]);
   });
 
@@ -201,7 +269,7 @@ describe('TLS on every listener', () => {
     } finally {
       lenient.close();
     }
-    for (const l of ['amqps', 'mqtts', 'mqttWss', 'https'] as const)
+    for (const l of ['amqps', 'mqtts', 'stomps', 'mqttWss', 'stompWss', 'https'] as const)
       await expect(handshake(port(l)), l).rejects.toThrow(/version|protocol/i);
   });
 });
