@@ -3,6 +3,7 @@
  * wires adapters from config through this shape, management reads connections through it.
  */
 import type { AddressInfo } from 'node:net';
+import type { CertLoginFrom } from './auth/cert-login.js';
 
 /** Who may request a client certificate and what happens without one. */
 export type ClientCertMode = 'none' | 'optional' | 'required';
@@ -16,6 +17,11 @@ export interface TlsSettings {
   passphrase?: string;
   /** none (default): no client certificate asked; optional: verified when sent; required: refused without. */
   clientCert?: ClientCertMode;
+  /**
+   * Which part of a verified client certificate names the user of a certificate login (AMQP
+   * EXTERNAL, MQTT and STOMP without credentials); default 'cn'.
+   */
+  certLoginFrom?: CertLoginFrom;
   /** Default TLSv1.2. */
   minVersion?: 'TLSv1.2' | 'TLSv1.3';
   /** OpenSSL cipher list; Node's default when unset. */

@@ -4,7 +4,7 @@
  */
 import { isIP } from 'node:net';
 import { pino, type Logger } from 'pino';
-import { UserStore } from './auth/users.js';
+import { UserStore, type User } from './auth/users.js';
 import { BrokerConnection, type SessionGate } from './connection.js';
 import { Counts, Limits, USER_LIMITS, limitReached, type UserLimitName } from './limits.js';
 import { BrokerError, notFound, preconditionFailed, unknownVhost } from './errors.js';
@@ -240,6 +240,22 @@ export class Broker implements BrokerApi {
         },
       );
     }
+    return this.principalFor(user, conn);
+  }
+
+  async authenticateExternal(username: string, conn: ConnectionInfo): Promise<Principal> {
+    const user = this.users.get(username);
+    if (!user) {
+      throw new BrokerError(
+        'ACCESS_REFUSED',
+        `ACCESS_REFUSED - Login was refused using authentication mechanism EXTERNAL: the client certificate names user '${username}', who does not exist`,
+        { scope: 'connection' },
+      );
+    }
+    return this.principalFor(user, conn);
+  }
+
+  private principalFor(user: User, conn: ConnectionInfo): Principal {
     if (this.loopbackUsers.has(user.name) && !isLoopback(conn.remoteAddress)) {
       throw new BrokerError(
         'ACCESS_REFUSED',

@@ -74,8 +74,15 @@ export class BrokerConnection implements Connection {
     return s;
   }
 
+  /**
+   * Sets or (null) clears a retained message. Either needs write permission on the exchange
+   * it is published to (a clear, on the retained message's exchange), as publishing does:
+   * a read-only user must not delete what others retained.
+   */
   async retain(routingKey: string, msg: Message | null): Promise<void> {
-    if (msg) this.users.authorize(this.vhost, this.username, 'write', 'exchange', msg.exchange);
+    const exchange = msg?.exchange ?? this.vhostRef.retained.get(routingKey)?.exchange;
+    if (exchange !== undefined)
+      this.users.authorize(this.vhost, this.username, 'write', 'exchange', exchange);
     await this.vhostRef.retained.set(routingKey, msg);
   }
 

@@ -1,5 +1,6 @@
 /** @junction/core: the protocol-independent routing core. Adapters use only what is exported here. */
 export * from './errors.js';
+export { NAME_MAX_BYTES, checkName, type NameKind } from './names.js';
 export * from './message.js';
 export * from './session.js';
 export type { BrokerEventMap, DeathReason } from './events.js';
@@ -18,6 +19,14 @@ export type {
 export { TopicTrie } from './exchanges/topic-trie.js';
 export { hashPassword, verifyPassword } from './auth/password.js';
 export type { User, Permission } from './auth/users.js';
+export {
+  certificateLogin,
+  distinguishedName,
+  CERT_LOGIN_FROM,
+  type CertLoginFrom,
+  type CertificateIdentity,
+  type CertificateLogin,
+} from './auth/cert-login.js';
 export type { Policy } from './policies.js';
 export type * from './adapter.js';
 export {

@@ -42,6 +42,7 @@ export class RetainedMessages {
   /** Sets (or, with null, clears) the retained message of a key; resolves once it is durable. */
   async set(routingKey: string, message: Message | null): Promise<void> {
     if (message) checkName('topic', routingKey);
+    const before = this.byKey.get(routingKey);
     if (message) this.byKey.set(routingKey, message);
     else if (!this.byKey.delete(routingKey)) return;
     if (!this.ctx.store.capabilities.durable) return;
@@ -52,7 +53,21 @@ export class RetainedMessages {
       properties: message.properties,
       body: message.body,
     };
-    await this.ctx.store.putRetained(this.vhost, routingKey, stored);
+    try {
+      await this.ctx.store.putRetained(this.vhost, routingKey, stored);
+    } catch (err) {
+      // Memory keeps what the store holds, unless a later set already replaced it.
+      if (this.byKey.get(routingKey) === (message ?? undefined)) {
+        if (before) this.byKey.set(routingKey, before);
+        else this.byKey.delete(routingKey);
+      }
+      throw err;
+    }
+  }
+
+  /** The retained message of a key, if any. */
+  get(routingKey: string): Message | undefined {
+    return this.byKey.get(routingKey);
   }
 
   /** Retained messages whose key matches a topic binding pattern (`*` one word, `#` any). */
@@ -82,9 +97,21 @@ export class ClientSessions {
 
   async set(clientId: string, state: MqttSessionState | null): Promise<void> {
     if (state) checkName('client id', clientId);
+    const before = this.byClient.get(clientId);
     if (state) this.byClient.set(clientId, state);
     else if (!this.byClient.delete(clientId)) return;
-    if (this.ctx.store.capabilities.durable) await this.ctx.store.putMqttSession(this.vhost, clientId, state);
+    if (!this.ctx.store.capabilities.durable) return;
+    try {
+      await this.ctx.store.putMqttSession(this.vhost, clientId, state);
+    } catch (err) {
+      // What is kept in memory is what the store holds: a failed save leaves the state as it
+      // was (unless a later save already replaced it), and only its caller hears of it.
+      if (this.byClient.get(clientId) === (state ?? undefined)) {
+        if (before) this.byClient.set(clientId, before);
+        else this.byClient.delete(clientId);
+      }
+      throw err;
+    }
   }
 
   get size(): number {

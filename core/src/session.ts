@@ -200,6 +200,12 @@ export interface ConnectionControl {
 export interface BrokerApi {
   /** Throws BrokerError ACCESS_REFUSED on bad credentials. */
   authenticate(creds: Credentials, conn: ConnectionInfo): Promise<Principal>;
+  /**
+   * A login the transport has already proved (a verified client certificate naming `username`):
+   * no password, but the user must exist (and loopback-only users stay on loopback). Throws
+   * ACCESS_REFUSED otherwise.
+   */
+  authenticateExternal(username: string, conn: ConnectionInfo): Promise<Principal>;
   /** Throws NOT_ALLOWED for an unknown vhost (subject 'unknown-vhost') or a user without permission on it. */
   connect(principal: Principal, vhost: string, info: ConnectionInfo, control: ConnectionControl): Connection;
 }

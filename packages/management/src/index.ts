@@ -3,13 +3,16 @@
  * /api, Prometheus metrics at /metrics, liveness/readiness at /healthz and /readyz, and the
  * static web UI at / and /ui/ (served from `uiDir` when given).
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createRequire } from 'node:module';
 import type { AddressInfo, Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import type { Broker, ProtocolAdapter } from '@junction/core';
+import type { TLSSocket } from 'node:tls';
+import type { Broker, ClientCertMode, ProtocolAdapter, TlsSettings } from '@junction/core';
+import { acceptsPeer, clientCertMode, secureContextOptions, serverOptions } from '@junction/net';
 import { createApi } from './api.js';
 import type { VhostMeta } from './definitions.js';
 import {
@@ -52,7 +55,13 @@ export interface ManagementOptions {
 }
 
 export interface ManagementServer {
-  listen(port: number, host: string): Promise<AddressInfo>;
+  /**
+   * Serves the API and UI on a port: HTTP, or HTTPS with `tls`. May be called once for each
+   * (RabbitMQ's 15672 and 15671).
+   */
+  listen(port: number, host: string, tls?: TlsSettings): Promise<AddressInfo>;
+  /** New certificate material for the HTTPS listener; open connections keep their session. */
+  reloadTls(tls: TlsSettings): void;
   close(): Promise<void>;
   /** Marks the broker as (not) ready for /readyz, e.g. while shutting down. */
   setReady(ready: boolean): void;
@@ -136,8 +145,7 @@ export function createManagementServer(opts: ManagementOptions): ManagementServe
     throw new HttpError(404, 'Object Not Found', 'Not Found');
   }
 
-  const sockets = new Set<Socket>();
-  const server = createServer({ maxHeaderSize: limits.maxHeaderBytes }, (req, res) => {
+  const respond = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((err: unknown) => {
       const e = toHttpError(err);
       if (e.status >= 500) log.error({ err, url: req.url, method: req.method }, 'management request failed');
@@ -164,15 +172,39 @@ export function createManagementServer(opts: ManagementOptions): ManagementServe
       }
       sendError(res, e);
     });
-  });
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
-  });
+  };
+
+  const sockets = new Set<Socket>();
+  const servers: Server[] = [];
+  let secure: { server: HttpsServer; clientCert: ClientCertMode } | undefined;
+  const makeServer = (tls: TlsSettings | undefined): Server => {
+    const options = { maxHeaderSize: limits.maxHeaderBytes };
+    const server = tls
+      ? createHttpsServer({ ...options, ...serverOptions(tls) }, respond)
+      : createServer(options, respond);
+    server.on('connection', (s: Socket) => {
+      sockets.add(s);
+      s.once('close', () => sockets.delete(s));
+    });
+    if (tls) {
+      const state = { server: server as HttpsServer, clientCert: clientCertMode(tls) };
+      secure = state;
+      // Under 'optional', a client that sends a certificate must send a valid one.
+      server.on('secureConnection', (s: TLSSocket) => {
+        if (!acceptsPeer(s, state.clientCert)) s.destroy();
+      });
+      server.on('tlsClientError', (err: Error, s: Socket) =>
+        log.debug({ err: err.message, remoteAddress: s.remoteAddress }, 'management TLS handshake failed'),
+      );
+    }
+    return server;
+  };
 
   return {
     stats,
-    async listen(port: number, host: string): Promise<AddressInfo> {
+    async listen(port: number, host: string, tls?: TlsSettings): Promise<AddressInfo> {
+      if (tls && secure) throw new Error('management already serves HTTPS');
+      const server = makeServer(tls);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => {
@@ -180,10 +212,18 @@ export function createManagementServer(opts: ManagementOptions): ManagementServe
           resolve();
         });
       });
-      address = server.address() as AddressInfo;
+      servers.push(server);
+      const bound = server.address() as AddressInfo;
+      // /api/overview names the first port the API serves on.
+      address ??= bound;
       listening = true;
-      log.info({ port: address.port, host: address.address }, 'management API listening');
-      return address;
+      log.info({ port: bound.port, host: bound.address, tls: tls !== undefined }, 'management API listening');
+      return bound;
+    },
+    reloadTls(tls: TlsSettings): void {
+      if (!secure) return;
+      secure.server.setSecureContext(secureContextOptions(tls));
+      secure.clientCert = clientCertMode(tls);
     },
     async close(): Promise<void> {
       if (closing) return;
@@ -191,14 +231,19 @@ export function createManagementServer(opts: ManagementOptions): ManagementServe
       stats.close();
       metrics.close();
       if (!listening) return;
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        // Give in-flight requests a moment, then cut what is left.
-        setTimeout(() => {
-          for (const s of sockets) s.destroy();
-        }, 1000).unref();
-      });
+      // Give in-flight requests a moment, then cut what is left.
+      setTimeout(() => {
+        for (const s of sockets) s.destroy();
+      }, 1000).unref();
+      await Promise.all(
+        servers.map(
+          (server) =>
+            new Promise<void>((resolve) => {
+              server.close(() => resolve());
+              server.closeIdleConnections();
+            }),
+        ),
+      );
       listening = false;
     },
     setReady(ready: boolean): void {

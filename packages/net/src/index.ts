@@ -44,4 +44,5 @@ export {
 export { Link, type PauseReason, type Peer } from './link.js';
 export type { WebSocketOptions } from './listener.js';
 export { originAllowed } from './listener.js';
+export { acceptsPeer, clientCertMode, secureContextOptions, serverOptions } from './tls.js';
 export { DEFAULT_HANDSHAKE_TIMEOUT_MS } from './deadline.js';

@@ -4,7 +4,7 @@
  * reason (and the state management shows for them), the memory alarm's publisher-only
  * blocking, and the handshake deadline.
  */
-import type { ConnectionControl, TlsSnapshot } from '@junction/core';
+import type { CertificateLogin, ConnectionControl, TlsSnapshot } from '@junction/core';
 import type { HandshakeDeadline } from './deadline.js';
 import type { Pipe } from './pipe.js';
 
@@ -28,6 +28,7 @@ export interface LinkInit {
   pipe: Pipe;
   peer: Peer;
   tls: TlsSnapshot | undefined;
+  certificateLogin?: CertificateLogin | undefined;
   deadline: HandshakeDeadline;
   /** WebSocket: one message per send() (STOMP), instead of one per flush. */
   messagePerSend: boolean;
@@ -40,6 +41,11 @@ export class Link {
   readonly transport: 'tcp' | 'ws';
   readonly peer: Peer;
   readonly tls: TlsSnapshot | undefined;
+  /**
+   * Set when the client sent a certificate that verified against the listener's CA: the user
+   * a certificate login (AMQP EXTERNAL, MQTT/STOMP without credentials) logs in as, or why none.
+   */
+  readonly certificateLogin: CertificateLogin | undefined;
   bytesIn = 0;
   bytesOut = 0;
   lastReadAt = Date.now();
@@ -65,6 +71,7 @@ export class Link {
     this.pipe = init.pipe;
     this.peer = init.peer;
     this.tls = init.tls;
+    this.certificateLogin = init.certificateLogin;
     this.deadline = init.deadline;
     this.messagePerSend = init.messagePerSend;
     this.transport = init.pipe.kind;

@@ -18,7 +18,14 @@ import type { Endpoint, OriginPolicy, TlsSettings } from '@junction/core';
 import { HandshakeDeadline } from './deadline.js';
 import { Link, type Peer } from './link.js';
 import { SocketPipe, WebSocketPipe, type Pipe } from './pipe.js';
-import { acceptsPeer, clientCertMode, secureContextOptions, serverOptions, tlsSnapshot } from './tls.js';
+import {
+  acceptsPeer,
+  certificateLoginOf,
+  clientCertMode,
+  secureContextOptions,
+  serverOptions,
+  tlsSnapshot,
+} from './tls.js';
 
 export interface WebSocketOptions {
   /** Subprotocols accepted, in order of preference; a client offering none of them still connects. */
@@ -50,6 +57,8 @@ export class Listener {
   private readonly server: Server;
   private readonly wss: WebSocketServer | undefined;
   private clientCert;
+  /** The settings in force (reloadTls replaces them), for certificate logins. */
+  private tlsSettings: TlsSettings | undefined;
 
   constructor(
     readonly endpoint: Endpoint,
@@ -57,6 +66,7 @@ export class Listener {
   ) {
     const tls = endpoint.tls;
     this.clientCert = tls ? clientCertMode(tls) : 'none';
+    this.tlsSettings = tls;
     if (endpoint.transport === 'ws') {
       const ws = opts.websocket;
       if (!ws) throw new Error(`${opts.label} has no WebSocket transport`);
@@ -120,6 +130,7 @@ export class Listener {
     if (!this.secure) return;
     (this.server as TlsServer).setSecureContext(secureContextOptions(tls));
     this.clientCert = clientCertMode(tls);
+    this.tlsSettings = tls;
   }
 
   /** Stops accepting; sockets that never became a Link are destroyed. */
@@ -199,6 +210,7 @@ export class Listener {
       pipe,
       peer,
       tls: tls ? tlsSnapshot(tls) : undefined,
+      certificateLogin: tls && this.tlsSettings ? certificateLoginOf(tls, this.tlsSettings) : undefined,
       deadline,
       messagePerSend: pipe.kind === 'ws' && (this.opts.websocket?.messagePerSend ?? false),
     });

@@ -1,12 +1,12 @@
 /**
  * `junction start [--flag value ...]`: runs the broker until SIGTERM/SIGINT, then shuts
  * down gracefully (stop accepting, close connections so unacked messages return to their
- * queues, flush the store).
+ * queues, flush the store). SIGHUP re-reads the TLS certificate files.
  */
 import { parseArgs } from 'node:util';
 import { envName, loadConfig, settings } from './config.js';
 import { createLogger } from './logger.js';
-import { startBroker } from './start-broker.js';
+import { startBroker, type BrokerHandle } from './start-broker.js';
 
 const usage = `Usage: junction start [options]
 
@@ -50,27 +50,53 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const log = createLogger(config.logLevel);
-  const handle = await startBroker({
-    ports: {
-      amqp: config.amqp?.port ?? null,
-      mqtt: config.mqtt?.port ?? null,
-      mqttWs: config.mqtt?.wsPort ?? null,
-      stomp: config.stomp?.port ?? null,
-      stompWs: config.stomp?.wsPort ?? null,
-      http: config.http?.port ?? null,
-    },
-    hosts: {
-      amqp: config.amqp?.host,
-      mqtt: config.mqtt?.host,
-      mqttWs: config.mqtt?.host,
-      stomp: config.stomp?.host,
-      stompWs: config.stomp?.host,
-      http: config.http?.host,
-    },
-    storage: config.storage,
-    logger: log,
-    config,
-  });
+  let handle: BrokerHandle;
+  try {
+    handle = await startBroker({
+      ports: {
+        amqp: config.amqp?.port ?? null,
+        amqps: config.amqp?.tlsPort ?? null,
+        mqtt: config.mqtt?.port ?? null,
+        mqtts: config.mqtt?.tlsPort ?? null,
+        mqttWs: config.mqtt?.wsPort ?? null,
+        mqttWss: config.mqtt?.wssPort ?? null,
+        stomp: config.stomp?.port ?? null,
+        stomps: config.stomp?.tlsPort ?? null,
+        stompWs: config.stomp?.wsPort ?? null,
+        stompWss: config.stomp?.wssPort ?? null,
+        http: config.http?.port ?? null,
+        https: config.http?.tlsPort ?? null,
+      },
+      hosts: {
+        amqp: config.amqp?.host,
+        amqps: config.amqp?.host,
+        mqtt: config.mqtt?.host,
+        mqtts: config.mqtt?.host,
+        mqttWs: config.mqtt?.host,
+        mqttWss: config.mqtt?.host,
+        stomp: config.stomp?.host,
+        stomps: config.stomp?.host,
+        stompWs: config.stomp?.host,
+        stompWss: config.stomp?.host,
+        http: config.http?.host,
+        https: config.http?.host,
+      },
+      storage: config.storage,
+      logger: log,
+      config,
+    });
+  } catch (err) {
+    // A port in use, an unreadable certificate: say so in one line, not a stack.
+    log.fatal({ err: (err as Error).message }, 'Junction failed to start');
+    process.stderr.write(`junction: ${(err as Error).message}\n`);
+    return 1;
+  }
+  // SIGHUP: re-read the TLS certificate, key and CA files (e.g. after a renewal).
+  const onHangup = (): void => {
+    log.info({ signal: 'SIGHUP' }, 'reloading TLS certificates');
+    void handle.reloadTls();
+  };
+  process.on('SIGHUP', onHangup);
   log.info({ ports: handle.ports, storage: config.storage, pid: process.pid }, 'Junction started');
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
@@ -83,6 +109,7 @@ export async function main(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  process.off('SIGHUP', onHangup);
   log.info('stopped');
   return 0;
 }

@@ -3,35 +3,74 @@
  * variables, then command-line flags; each layer overrides the one before.
  */
 import { readFileSync } from 'node:fs';
+import type { ClientCertMode } from '@junction/core';
 import { parseAmount } from './amount.js';
 
 export interface ListenerConfig {
-  port: number;
+  /** The plain (TCP or HTTP) listener's port; null = off. */
+  port: number | null;
   host: string;
+}
+
+/**
+ * TLS material as file paths (read at start and again on SIGHUP) and policy. The top-level
+ * `tls` applies to every TLS listener; a protocol section's `tls` overrides fields of it.
+ */
+export interface TlsConfig {
+  cert: string | null;
+  key: string | null;
+  /** CA bundle that client certificates must chain to. */
+  ca: string | null;
+  /** Of an encrypted key; config file only (not a flag: it would show in `ps`). */
+  passphrase: string | null;
+  clientCert: ClientCertMode;
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** OpenSSL cipher list; null = Node's default. */
+  ciphers: string | null;
+}
+
+/** A protocol's TLS listener: its port (null = off) and overrides of the top-level `tls`. */
+export interface TlsListenerConfig {
+  tlsPort: number | null;
+  tls?: Partial<TlsConfig>;
 }
 
 export interface JunctionConfig {
   amqp:
-    | (ListenerConfig & { frameMax: number; channelMax: number; heartbeat: number; maxMessageSize: number })
+    | (ListenerConfig &
+        TlsListenerConfig & {
+          frameMax: number;
+          channelMax: number;
+          heartbeat: number;
+          maxMessageSize: number;
+        })
     | null;
   mqtt:
-    | (ListenerConfig & {
-        wsPort: number | null;
-        allowAnonymous: boolean;
-        maxConnections: number;
-        maxInflight: number;
-        maxPacketSize: number;
-      })
+    | (ListenerConfig &
+        TlsListenerConfig & {
+          wsPort: number | null;
+          /** MQTT over secure WebSocket (path /ws); null = off. */
+          wssPort: number | null;
+          allowAnonymous: boolean;
+          maxConnections: number;
+          maxInflight: number;
+          maxPacketSize: number;
+        })
     | null;
   stomp:
-    | (ListenerConfig & {
-        wsPort: number | null;
-        maxFrameBytes: number;
-        /** Who a CONNECT without login is (never an administrator); null refuses it. */
-        anonymousUser: { username: string; password: string } | null;
-      })
+    | (ListenerConfig &
+        TlsListenerConfig & {
+          wsPort: number | null;
+          /** STOMP over secure WebSocket (path /ws); null = off. */
+          wssPort: number | null;
+          maxFrameBytes: number;
+          /** Who a CONNECT without login is (never an administrator); null refuses it. */
+          anonymousUser: { username: string; password: string } | null;
+        })
     | null;
-  http: ListenerConfig | null;
+  /** Management; `tlsPort` is its HTTPS port (the same API and UI). */
+  http: (ListenerConfig & TlsListenerConfig) | null;
+  tls: TlsConfig;
   storage: string;
   /** Where the embedded store keeps its files. */
   dataDir: string;
@@ -64,11 +103,14 @@ export const defaults: JunctionConfig = {
     channelMax: 2047,
     heartbeat: 60,
     maxMessageSize: 128 * 1024 * 1024,
+    tlsPort: null,
   },
   mqtt: {
     port: 1883,
     host: '0.0.0.0',
     wsPort: 15675,
+    tlsPort: null,
+    wssPort: null,
     allowAnonymous: false,
     maxConnections: 0,
     maxInflight: 100,
@@ -78,10 +120,22 @@ export const defaults: JunctionConfig = {
     port: 61613,
     host: '0.0.0.0',
     wsPort: 15674,
+    tlsPort: null,
+    wssPort: null,
     maxFrameBytes: 16 * 1024 * 1024,
     anonymousUser: null,
   },
-  http: { port: 15672, host: '0.0.0.0' },
+  http: { port: 15672, host: '0.0.0.0', tlsPort: null },
+  // TLS listeners are off until their port is set (as in RabbitMQ); a TLS port needs cert and key.
+  tls: {
+    cert: null,
+    key: null,
+    ca: null,
+    passphrase: null,
+    clientCert: 'none',
+    minVersion: 'TLSv1.2',
+    ciphers: null,
+  },
   storage: 'embedded',
   dataDir: 'data',
   logLevel: 'info',
@@ -96,7 +150,11 @@ export const defaults: JunctionConfig = {
 export const settings: Record<string, { describe: string; apply: (c: JunctionConfig, v: string) => void }> = {
   'amqp-port': {
     describe: 'AMQP 0-9-1 port (0 = ephemeral, "off" disables)',
-    apply: (c, v) => (c.amqp = v === 'off' ? null : { ...(c.amqp ?? defaults.amqp!), port: int(v) }),
+    apply: (c, v) => (section(c, 'amqp').port = portOrOff(v)),
+  },
+  'amqps-port': {
+    describe: 'AMQP 0-9-1 over TLS port, e.g. 5671 (default off; needs --tls-cert and --tls-key)',
+    apply: (c, v) => (section(c, 'amqp').tlsPort = portOrOff(v)),
   },
   'amqp-host': { describe: 'AMQP listen address', apply: (c, v) => c.amqp && (c.amqp.host = v) },
   'frame-max': {
@@ -116,13 +174,21 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
     apply: (c, v) => c.amqp && (c.amqp.maxMessageSize = int(v)),
   },
   'mqtt-port': {
-    describe: 'MQTT port ("off" disables MQTT)',
-    apply: (c, v) => (c.mqtt = v === 'off' ? null : { ...(c.mqtt ?? defaults.mqtt!), port: int(v) }),
+    describe: 'MQTT port ("off" disables MQTT over TCP and plain WebSocket; TLS ports are their own)',
+    apply: (c, v) => plainPort(section(c, 'mqtt'), v),
+  },
+  'mqtts-port': {
+    describe: 'MQTT over TLS port, e.g. 8883 (default off; needs --tls-cert and --tls-key)',
+    apply: (c, v) => (section(c, 'mqtt').tlsPort = portOrOff(v)),
   },
   'mqtt-host': { describe: 'MQTT listen address', apply: (c, v) => c.mqtt && (c.mqtt.host = v) },
   'mqtt-ws-port': {
     describe: 'MQTT over WebSocket port, path /ws ("off" disables)',
-    apply: (c, v) => c.mqtt && (c.mqtt.wsPort = v === 'off' ? null : int(v)),
+    apply: (c, v) => (section(c, 'mqtt').wsPort = portOrOff(v)),
+  },
+  'mqtt-wss-port': {
+    describe: 'MQTT over secure WebSocket port, path /ws (default off; needs --tls-cert and --tls-key)',
+    apply: (c, v) => (section(c, 'mqtt').wssPort = portOrOff(v)),
   },
   'mqtt-allow-anonymous': {
     describe: 'MQTT clients without a username connect as the default user (true/false)',
@@ -141,8 +207,12 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
     apply: (c, v) => c.mqtt && (c.mqtt.maxPacketSize = int(v)),
   },
   'stomp-port': {
-    describe: 'STOMP port ("off" disables STOMP)',
-    apply: (c, v) => (c.stomp = v === 'off' ? null : { ...(c.stomp ?? defaults.stomp!), port: int(v) }),
+    describe: 'STOMP port ("off" disables STOMP over TCP and plain WebSocket; TLS ports are their own)',
+    apply: (c, v) => plainPort(section(c, 'stomp'), v),
+  },
+  'stomps-port': {
+    describe: 'STOMP over TLS port, e.g. 61614 (default off; needs --tls-cert and --tls-key)',
+    apply: (c, v) => (section(c, 'stomp').tlsPort = portOrOff(v)),
   },
   'stomp-host': {
     describe: 'STOMP listen address (TCP and WebSocket)',
@@ -150,7 +220,11 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
   },
   'stomp-ws-port': {
     describe: 'STOMP over WebSocket port, path /ws ("off" disables)',
-    apply: (c, v) => c.stomp && (c.stomp.wsPort = v === 'off' ? null : int(v)),
+    apply: (c, v) => (section(c, 'stomp').wsPort = portOrOff(v)),
+  },
+  'stomp-wss-port': {
+    describe: 'STOMP over secure WebSocket port, path /ws (default off; needs --tls-cert and --tls-key)',
+    apply: (c, v) => (section(c, 'stomp').wssPort = portOrOff(v)),
   },
   'stomp-max-frame-bytes': {
     describe: 'largest STOMP frame accepted (command, headers and body), bytes',
@@ -162,9 +236,37 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
   },
   'http-port': {
     describe: 'management API, web UI and /metrics port ("off" disables)',
-    apply: (c, v) => (c.http = v === 'off' ? null : { host: c.http?.host ?? '0.0.0.0', port: int(v) }),
+    apply: (c, v) => (section(c, 'http').port = portOrOff(v)),
+  },
+  'https-port': {
+    describe: 'management over HTTPS port, e.g. 15671 (default off; needs --tls-cert and --tls-key)',
+    apply: (c, v) => (section(c, 'http').tlsPort = portOrOff(v)),
   },
   'http-host': { describe: 'management HTTP listen address', apply: (c, v) => c.http && (c.http.host = v) },
+  'tls-cert': {
+    describe: 'PEM file of the server certificate (and its chain) of every TLS listener; re-read on SIGHUP',
+    apply: (c, v) => (c.tls.cert = v),
+  },
+  'tls-key': {
+    describe: 'PEM file of the private key of --tls-cert; re-read on SIGHUP',
+    apply: (c, v) => (c.tls.key = v),
+  },
+  'tls-ca': {
+    describe: 'PEM file of the CAs client certificates must chain to; re-read on SIGHUP',
+    apply: (c, v) => (c.tls.ca = v),
+  },
+  'tls-client-cert': {
+    describe: 'client certificates: none (not asked), optional (verified when sent) or required',
+    apply: (c, v) => (c.tls.clientCert = clientCertMode(v)),
+  },
+  'tls-min-version': {
+    describe: 'oldest TLS version accepted: TLSv1.2 or TLSv1.3',
+    apply: (c, v) => (c.tls.minVersion = tlsVersion(v)),
+  },
+  'tls-ciphers': {
+    describe: "OpenSSL cipher list for TLS 1.2 (default: Node's)",
+    apply: (c, v) => (c.tls.ciphers = v),
+  },
   storage: {
     describe: 'storage backend: embedded (LMDB in --data-dir), redis://host:port[/db] or memory',
     apply: (c, v) => (c.storage = v),
@@ -202,6 +304,37 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
   },
 };
 
+type Sections = 'amqp' | 'mqtt' | 'stomp' | 'http';
+
+/** A protocol's section, brought back from the defaults when the config file had it null. */
+function section<K extends Sections>(c: JunctionConfig, k: K): NonNullable<JunctionConfig[K]> {
+  const s = (c[k] ?? structuredClone(defaults[k])) as NonNullable<JunctionConfig[K]>;
+  c[k] = s;
+  return s;
+}
+
+/** "off" on MQTT's or STOMP's port turns off its unencrypted listeners, as it always has. */
+function plainPort(s: { port: number | null; wsPort: number | null }, v: string): void {
+  s.port = portOrOff(v);
+  if (s.port === null) s.wsPort = null;
+}
+
+function portOrOff(v: string): number | null {
+  return v === 'off' ? null : int(v);
+}
+
+function clientCertMode(v: string): ClientCertMode {
+  if (v === 'none' || v === 'optional' || v === 'required') return v;
+  throw new Error(`expected none, optional or required, got '${v}'`);
+}
+
+function tlsVersion(v: string): TlsConfig['minVersion'] {
+  if (v === 'TLSv1.2' || v === 'TLSv1.3') return v;
+  if (v === 'TLSv1' || v === 'TLSv1.1')
+    throw new Error(`${v} is not offered: TLS 1.2 is the oldest version served`);
+  throw new Error(`expected TLSv1.2 or TLSv1.3, got '${v}'`);
+}
+
 function int(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new Error(`expected a non-negative integer, got '${v}'`);
@@ -238,7 +371,52 @@ export function loadConfig(
     if (!s) throw new Error(`unknown option --${key}`);
     applyOne(key, s, config, v, `--${key}`);
   }
+  checkTls(config);
   return config;
+}
+
+/** Each TLS listener that is on, by its flag name, with the effective TLS settings it gets. */
+export function tlsListeners(config: JunctionConfig): { flag: string; section: Sections; tls: TlsConfig }[] {
+  const out: { flag: string; section: Sections; tls: TlsConfig }[] = [];
+  const add = (flag: string, k: Sections, port: number | null | undefined): void => {
+    const s = config[k];
+    if (s && port !== null && port !== undefined)
+      out.push({ flag, section: k, tls: effectiveTls(config, k) });
+  };
+  add('amqps-port', 'amqp', config.amqp?.tlsPort);
+  add('mqtts-port', 'mqtt', config.mqtt?.tlsPort);
+  add('mqtt-wss-port', 'mqtt', config.mqtt?.wssPort);
+  add('stomps-port', 'stomp', config.stomp?.tlsPort);
+  add('stomp-wss-port', 'stomp', config.stomp?.wssPort);
+  add('https-port', 'http', config.http?.tlsPort);
+  return out;
+}
+
+/** The top-level `tls` with a section's overrides on top. */
+export function effectiveTls(config: JunctionConfig, k: Sections): TlsConfig {
+  return { ...defaults.tls, ...config.tls, ...(config[k]?.tls ?? {}) };
+}
+
+/** Config-file values the flag parsers did not see, and TLS ports without a certificate. */
+function checkTls(config: JunctionConfig): void {
+  const check = (where: string, t: Partial<TlsConfig> | undefined): void => {
+    if (!t) return;
+    try {
+      if (t.clientCert !== undefined) clientCertMode(t.clientCert);
+      if (t.minVersion !== undefined) tlsVersion(t.minVersion);
+    } catch (err) {
+      throw new Error(`config file: ${where}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  check('tls', config.tls);
+  for (const k of ['amqp', 'mqtt', 'stomp', 'http'] as const) check(`${k}.tls`, config[k]?.tls);
+  for (const { flag, section: k, tls } of tlsListeners(config)) {
+    if (!tls.cert || !tls.key)
+      throw new Error(
+        `--${flag} is set but there is no TLS certificate and key: set --tls-cert and --tls-key ` +
+          `(${envName('tls-cert')}, ${envName('tls-key')}, or tls.cert/tls.key${k ? ` or ${k}.tls` : ''} in the config file)`,
+      );
+  }
 }
 
 function applyOne(

@@ -6,12 +6,13 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
-import { Broker, type ProtocolAdapter, type Store } from '@junction/core';
+import { Broker, type Endpoint, type ProtocolAdapter, type Store, type TlsSettings } from '@junction/core';
 import { createAmqpAdapter, type AmqpConfig } from '@junction/amqp';
 import { createMqttAdapter } from '@junction/mqtt';
 import { createStompAdapter } from '@junction/stomp';
 import { createManagementServer, type ManagementServer } from '@junction/management';
-import { defaults, type JunctionConfig } from './config.js';
+import { defaults, effectiveTls, type JunctionConfig, type TlsConfig } from './config.js';
+import { readTlsFiles } from './tls-files.js';
 import { createStore } from './storage.js';
 import { resolveAmount } from './amount.js';
 import { DiskMonitor } from './disk-monitor.js';
@@ -23,8 +24,9 @@ export interface StartOptions {
   /**
    * Ports to bind; 0 = ephemeral, null or omitted = off. Without `ports` at all: AMQP only,
    * on an ephemeral port. `mqttWs` and `stompWs` are MQTT and STOMP over WebSocket (path
-   * /ws); `http` the management
-   * API, web UI, /metrics, /healthz and /readyz.
+   * /ws); `http` the management API, web UI, /metrics, /healthz and /readyz. The TLS ones
+   * (`amqps`, `mqtts`, `mqttWss`, `stomps`, `stompWss`, `https`) read their certificate from
+   * the files named in `config.tls` (and a section's `tls` overrides).
    */
   ports?: Partial<Record<ListenerName, number | null>>;
   /**
@@ -37,7 +39,8 @@ export interface StartOptions {
   /** Per-listener listen addresses, overriding `host`. */
   hosts?: Partial<Record<ListenerName, string>>;
   logger?: Logger;
-  config?: Partial<JunctionConfig>;
+  /** Settings as loadConfig() returns them; `tls` is merged over the defaults field by field. */
+  config?: Partial<Omit<JunctionConfig, 'tls'>> & { tls?: Partial<TlsConfig> };
 }
 
 export interface BrokerHandle {
@@ -49,16 +52,43 @@ export interface BrokerHandle {
   readonly mqttUrl: string | undefined;
   /** http://127.0.0.1:PORT of the management API and UI. */
   readonly httpUrl: string | undefined;
+  /** https://localhost:PORT of the management API and UI (the name a test certificate is for). */
+  readonly httpsUrl: string | undefined;
   readonly waitFor: Waiters;
   readonly adapters: readonly ProtocolAdapter[];
+  /**
+   * Re-reads the TLS certificate, key and CA files and swaps them into every TLS listener:
+   * new connections get the new certificate, open ones keep their session. A file that cannot
+   * be read or used is logged and the current certificates stay (false).
+   */
+  reloadTls(): Promise<boolean>;
   /** Stop accepting, close connections (unacked messages return to their queues), flush the store. */
   close(opts?: { drainMs?: number }): Promise<void>;
 }
 
-export type ListenerName = 'amqp' | 'mqtt' | 'mqttWs' | 'stomp' | 'stompWs' | 'http';
+export type ListenerName =
+  | 'amqp'
+  | 'amqps'
+  | 'mqtt'
+  | 'mqtts'
+  | 'mqttWs'
+  | 'mqttWss'
+  | 'stomp'
+  | 'stomps'
+  | 'stompWs'
+  | 'stompWss'
+  | 'http'
+  | 'https';
+
+/** The config sections whose `tls` overrides the top-level one. */
+type TlsSection = 'amqp' | 'mqtt' | 'stomp' | 'http';
 
 export async function startBroker(options: StartOptions = {}): Promise<BrokerHandle> {
-  const config: JunctionConfig = { ...defaults, ...options.config };
+  const config: JunctionConfig = {
+    ...defaults,
+    ...options.config,
+    tls: { ...defaults.tls, ...options.config?.tls },
+  };
   const log = options.logger ?? pino({ level: 'silent' });
   const hostOf = (l: ListenerName): string => options.hosts?.[l] ?? options.host ?? '127.0.0.1';
   const spec = options.storage ?? options.config?.storage ?? 'memory';
@@ -84,9 +114,31 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
   const adapters: ProtocolAdapter[] = [];
   const ports: Partial<Record<ListenerName, number>> = {};
   let management: ManagementServer | undefined;
+  const portOf = (l: ListenerName): number | null => options.ports?.[l] ?? null;
+  const on = (...ls: ListenerName[]): boolean => ls.some((l) => portOf(l) !== null);
+  /** Who takes the new TLS settings on a reload, per section with a TLS listener on. */
+  const tlsTakers = new Map<TlsSection, (t: TlsSettings) => void>();
+  const tlsOf = async (
+    k: TlsSection,
+    reload: ((t: TlsSettings) => void) | undefined,
+  ): Promise<TlsSettings> => {
+    // An adapter without reloadTls predates TLS and would serve plain text on a TLS port.
+    if (!reload) throw new Error(`${k.toUpperCase()} over TLS is not supported by this build's ${k} adapter`);
+    const settings = await readTlsFiles(effectiveTls(config, k));
+    tlsTakers.set(k, reload);
+    return settings;
+  };
+  const bind = async (
+    adapter: ProtocolAdapter,
+    l: ListenerName,
+    endpoint: Pick<Endpoint, 'transport' | 'path' | 'tls'>,
+  ): Promise<void> => {
+    const p = portOf(l);
+    if (p !== null) ports[l] = port(await adapter.listen([{ port: p, host: hostOf(l), ...endpoint }]));
+  };
   try {
     const amqpPort = options.ports?.amqp === undefined ? (options.ports ? null : 0) : options.ports.amqp;
-    if (amqpPort !== null && config.amqp) {
+    if ((amqpPort !== null || on('amqps')) && config.amqp) {
       const amqpConfig: Partial<AmqpConfig> = {
         frameMax: config.amqp.frameMax,
         channelMax: config.amqp.channelMax,
@@ -95,11 +147,12 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
       };
       const amqp = createAmqpAdapter(broker, amqpConfig, log.child({ component: 'amqp' }));
       adapters.push(amqp);
-      ports.amqp = port(await amqp.listen([{ port: amqpPort, host: hostOf('amqp'), transport: 'tcp' }]));
+      if (amqpPort !== null)
+        ports.amqp = port(await amqp.listen([{ port: amqpPort, host: hostOf('amqp'), transport: 'tcp' }]));
+      if (on('amqps'))
+        await bind(amqp, 'amqps', { transport: 'tcp', tls: await tlsOf('amqp', amqp.reloadTls?.bind(amqp)) });
     }
-    const mqttPort = options.ports?.mqtt ?? null;
-    const mqttWsPort = options.ports?.mqttWs ?? null;
-    if ((mqttPort !== null || mqttWsPort !== null) && config.mqtt) {
+    if (on('mqtt', 'mqttWs', 'mqtts', 'mqttWss') && config.mqtt) {
       const { allowAnonymous, maxConnections, maxInflight, maxPacketSize } = config.mqtt;
       const mqtt = createMqttAdapter(
         broker,
@@ -107,16 +160,15 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
         log.child({ component: 'mqtt' }),
       );
       adapters.push(mqtt);
-      if (mqttPort !== null)
-        ports.mqtt = port(await mqtt.listen([{ port: mqttPort, host: hostOf('mqtt'), transport: 'tcp' }]));
-      if (mqttWsPort !== null)
-        ports.mqttWs = port(
-          await mqtt.listen([{ port: mqttWsPort, host: hostOf('mqttWs'), transport: 'ws', path: '/ws' }]),
-        );
+      await bind(mqtt, 'mqtt', { transport: 'tcp' });
+      await bind(mqtt, 'mqttWs', { transport: 'ws', path: '/ws' });
+      if (on('mqtts', 'mqttWss')) {
+        const t = await tlsOf('mqtt', mqtt.reloadTls?.bind(mqtt));
+        await bind(mqtt, 'mqtts', { transport: 'tcp', tls: t });
+        await bind(mqtt, 'mqttWss', { transport: 'ws', path: '/ws', tls: t });
+      }
     }
-    const stompPort = options.ports?.stomp ?? null;
-    const stompWsPort = options.ports?.stompWs ?? null;
-    if ((stompPort !== null || stompWsPort !== null) && config.stomp) {
+    if (on('stomp', 'stompWs', 'stomps', 'stompWss') && config.stomp) {
       const { maxFrameBytes, anonymousUser: anon } = config.stomp;
       const stomp = createStompAdapter(
         broker,
@@ -127,18 +179,16 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
         log.child({ component: 'stomp' }),
       );
       adapters.push(stomp);
-      if (stompPort !== null)
-        ports.stomp = port(
-          await stomp.listen([{ port: stompPort, host: hostOf('stomp'), transport: 'tcp' }]),
-        );
-      if (stompWsPort !== null)
-        ports.stompWs = port(
-          await stomp.listen([{ port: stompWsPort, host: hostOf('stompWs'), transport: 'ws', path: '/ws' }]),
-        );
+      await bind(stomp, 'stomp', { transport: 'tcp' });
+      await bind(stomp, 'stompWs', { transport: 'ws', path: '/ws' });
+      if (on('stomps', 'stompWss')) {
+        const t = await tlsOf('stomp', stomp.reloadTls?.bind(stomp));
+        await bind(stomp, 'stomps', { transport: 'tcp', tls: t });
+        await bind(stomp, 'stompWss', { transport: 'ws', path: '/ws', tls: t });
+      }
     }
-    const httpPort = options.ports?.http ?? null;
-    if (httpPort !== null && config.http) {
-      management = createManagementServer({
+    if (on('http', 'https') && config.http) {
+      const m = createManagementServer({
         broker,
         adapters: () => adapters,
         log: log.child({ component: 'management' }),
@@ -157,7 +207,14 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
           };
         },
       });
-      ports.http = (await management.listen(httpPort, hostOf('http'))).port;
+      management = m;
+      const httpPort = portOf('http');
+      if (httpPort !== null) ports.http = (await m.listen(httpPort, hostOf('http'))).port;
+      const httpsPort = portOf('https');
+      if (httpsPort !== null)
+        ports.https = (
+          await m.listen(httpsPort, hostOf('https'), await tlsOf('http', (t) => m.reloadTls(t)))
+        ).port;
     }
   } catch (err) {
     watermark?.stop();
@@ -175,8 +232,23 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
     amqpUrl: ports.amqp === undefined ? undefined : `amqp://guest:guest@127.0.0.1:${ports.amqp}`,
     mqttUrl: ports.mqtt === undefined ? undefined : `mqtt://127.0.0.1:${ports.mqtt}`,
     httpUrl: ports.http === undefined ? undefined : `http://127.0.0.1:${ports.http}`,
+    httpsUrl: ports.https === undefined ? undefined : `https://localhost:${ports.https}`,
     waitFor: new Waiters(broker),
     adapters,
+    async reloadTls() {
+      const sections = [...tlsTakers.entries()];
+      let fresh: TlsSettings[];
+      try {
+        // Every file first: one bad file changes nothing anywhere.
+        fresh = await Promise.all(sections.map(([k]) => readTlsFiles(effectiveTls(config, k))));
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'TLS reload failed; the current certificates stay in use');
+        return false;
+      }
+      sections.forEach(([, take], i) => take(fresh[i]!));
+      log.info({ listeners: sections.map(([k]) => k) }, 'TLS certificates reloaded');
+      return true;
+    },
     close(opts = {}) {
       closing ??= (async () => {
         watermark?.stop();
@@ -194,11 +266,17 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
 /** As RabbitMQ's /api/overview names its listeners. */
 const listenerProtocol: Record<ListenerName, string> = {
   amqp: 'amqp',
+  amqps: 'amqp/ssl',
   mqtt: 'mqtt',
+  mqtts: 'mqtt/ssl',
   mqttWs: 'http/web-mqtt',
+  mqttWss: 'https/web-mqtt',
   stomp: 'stomp',
+  stomps: 'stomp/ssl',
   stompWs: 'http/web-stomp',
+  stompWss: 'https/web-stomp',
   http: 'http',
+  https: 'https',
 };
 
 function port(addresses: readonly AddressInfo[]): number {

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defaults, envName, loadConfig, settings } from '../src/config.js';
+import { defaults, effectiveTls, envName, loadConfig, settings, tlsListeners } from '../src/config.js';
 
 describe('configuration', () => {
   it('layers defaults, file, environment and flags, later ones winning', () => {
@@ -30,7 +30,77 @@ describe('configuration', () => {
   });
 
   it('disables a listener with "off"', () => {
-    expect(loadConfig({ flags: { 'amqp-port': 'off' } }).amqp).toBeNull();
+    expect(loadConfig({ flags: { 'amqp-port': 'off' } }).amqp?.port).toBeNull();
+    // MQTT's and STOMP's "off" covers their unencrypted WebSocket too, but not TLS.
+    const c = loadConfig({
+      flags: { 'mqtt-port': 'off', 'mqtts-port': '8883', 'tls-cert': 'c', 'tls-key': 'k' },
+    });
+    expect(c.mqtt).toMatchObject({ port: null, wsPort: null, tlsPort: 8883 });
+  });
+});
+
+describe('TLS configuration', () => {
+  const file = (content: unknown): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'junction-config-'));
+    writeFileSync(join(dir, 'junction.json'), JSON.stringify(content));
+    return join(dir, 'junction.json');
+  };
+
+  it('keeps every TLS listener off and TLS 1.2 the oldest version by default', () => {
+    const c = loadConfig();
+    expect([c.amqp?.tlsPort, c.mqtt?.tlsPort, c.mqtt?.wssPort, c.stomp?.tlsPort, c.stomp?.wssPort]).toEqual([
+      null,
+      null,
+      null,
+      null,
+      null,
+    ]);
+    expect(c.http?.tlsPort).toBeNull();
+    expect(c.tls).toMatchObject({ minVersion: 'TLSv1.2', clientCert: 'none', cert: null });
+    expect(tlsListeners(c)).toEqual([]);
+  });
+
+  it('refuses a TLS port without a certificate and key, naming the settings to give', () => {
+    expect(() => loadConfig({ flags: { 'amqps-port': '5671' } })).toThrow(
+      /--amqps-port is set but there is no TLS certificate and key: set --tls-cert and --tls-key/,
+    );
+    expect(() => loadConfig({ env: { JUNCTION_HTTPS_PORT: '15671', JUNCTION_TLS_CERT: 'c.pem' } })).toThrow(
+      /--https-port/,
+    );
+    expect(() =>
+      loadConfig({ flags: { 'mqtt-wss-port': '0', 'tls-cert': 'c.pem', 'tls-key': 'k.pem' } }),
+    ).not.toThrow();
+  });
+
+  it('refuses TLS versions below 1.2 and unknown client certificate modes', () => {
+    expect(() => loadConfig({ flags: { 'tls-min-version': 'TLSv1.1' } })).toThrow(
+      /--tls-min-version: TLSv1.1 is not offered: TLS 1.2 is the oldest/,
+    );
+    expect(loadConfig({ flags: { 'tls-min-version': 'TLSv1.3' } }).tls.minVersion).toBe('TLSv1.3');
+    expect(() => loadConfig({ flags: { 'tls-client-cert': 'maybe' } })).toThrow(
+      /--tls-client-cert: expected none, optional or required/,
+    );
+    expect(() => loadConfig({ file: file({ amqp: { tls: { minVersion: 'TLSv1' } } }) })).toThrow(
+      /config file: amqp.tls: TLSv1 is not offered/,
+    );
+  });
+
+  it('lets a protocol section override the top-level TLS settings', () => {
+    const c = loadConfig({
+      file: file({
+        tls: { cert: '/etc/junction/cert.pem', key: '/etc/junction/key.pem', clientCert: 'optional' },
+        amqp: { tlsPort: 5671, tls: { clientCert: 'required', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' } },
+      }),
+      flags: { 'mqtts-port': '8883', 'tls-ca': '/etc/junction/ca.pem' },
+    });
+    expect(effectiveTls(c, 'amqp')).toMatchObject({
+      cert: '/etc/junction/cert.pem',
+      ca: '/etc/junction/ca.pem',
+      clientCert: 'required',
+      ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256',
+    });
+    expect(effectiveTls(c, 'mqtt')).toMatchObject({ clientCert: 'optional', ciphers: null });
+    expect(tlsListeners(c).map((l) => l.flag)).toEqual(['amqps-port', 'mqtts-port']);
   });
 });
 

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Endpoint, TlsSettings } from '@junction/core';
 
 export interface CertFiles {
   /** Paths, for clients that take file names (mosquitto_pub, pika, stomp.py). */
@@ -26,6 +27,11 @@ export interface TestPki {
   client(cn: string, opts?: { expired?: boolean; san?: string }): CertFiles;
   /** A client certificate signed by a CA the broker does not know. */
   untrustedClient(cn: string): CertFiles;
+  /**
+   * A TLS TCP endpoint on 127.0.0.1 (ephemeral port) with the server certificate, trusting
+   * the CA for client certificates; `tls` adds settings (clientCert, certLoginFrom).
+   */
+  endpoint(tls?: Partial<TlsSettings>): Endpoint;
   /** A fresh server certificate from the same CA (for reload tests), under another file name. */
   reissueServer(name: string): CertFiles;
   remove(): void;
@@ -89,11 +95,19 @@ export function makeTestPki(): TestPki {
   selfSignedCa('ca', 'Junction Test CA');
   let untrustedCa = false;
   const fileName = (cn: string) => cn.replace(/[^A-Za-z0-9_-]/g, '_');
+  const ca = readFileSync(join(dir, 'ca.pem'));
+  const server = issue('server', 'localhost', 'ca', 3, 'DNS:localhost,IP:127.0.0.1');
   return {
     dir,
     caPath: join(dir, 'ca.pem'),
-    ca: readFileSync(join(dir, 'ca.pem')),
-    server: issue('server', 'localhost', 'ca', 3, 'DNS:localhost,IP:127.0.0.1'),
+    ca,
+    server,
+    endpoint: (tls = {}) => ({
+      port: 0,
+      host: '127.0.0.1',
+      transport: 'tcp',
+      tls: { cert: server.cert, key: server.key, ca, ...tls },
+    }),
     client: (cn, opts = {}) =>
       issue(
         `client-${fileName(cn)}${opts.expired ? '-expired' : ''}`,

@@ -37,7 +37,16 @@ export interface AmqpConfig {
   maxMessageSize: number;
   /** Accept to connection.open-ok, absolute (RabbitMQ's handshake_timeout); 0 disables. */
   handshakeTimeoutMs: number;
+  /**
+   * SASL mechanisms offered, in this order (RabbitMQ's auth_mechanisms). EXTERNAL (log in as
+   * the user the client certificate names) is offered only on a TLS connection whose client
+   * certificate verified; leave it out to turn certificate login off.
+   */
+  authMechanisms: readonly AuthMechanism[];
 }
+
+export type AuthMechanism = 'PLAIN' | 'AMQPLAIN' | 'EXTERNAL';
+export const AUTH_MECHANISMS: readonly AuthMechanism[] = ['PLAIN', 'AMQPLAIN', 'EXTERNAL'];
 
 type State =
   | 'awaiting-header'
@@ -181,7 +190,7 @@ export class AmqpConnection implements ServedConnection {
       versionMajor: 0,
       versionMinor: 9,
       serverProperties: serverProperties(this.version),
-      mechanisms: Buffer.from('PLAIN AMQPLAIN'),
+      mechanisms: Buffer.from(this.mechanisms().join(' ')),
       locales: Buffer.from('en_US'),
     });
   }
@@ -303,10 +312,8 @@ export class AmqpConnection implements ServedConnection {
     // §2.2.4: the client waits for tune; anything it sends meanwhile is a protocol violation.
     this.state = 'authenticating';
     const response = Buffer.isBuffer(args.response) ? args.response : Buffer.from(args.response, 'latin1');
-    let creds: { username: string; password: string };
     try {
-      creds = parseCredentials(args.mechanism, response);
-      this.principal = await this.broker.authenticate(creds, this.info);
+      this.principal = await this.login(args.mechanism, response);
     } catch (err) {
       const e = asBrokerError(err);
       this.log.info({ conn: this.id, reason: e.message }, 'authentication failed');
@@ -330,6 +337,34 @@ export class AmqpConnection implements ServedConnection {
       frameMax: this.config.frameMax,
       heartbeat: this.config.heartbeat,
     });
+  }
+
+  /** The mechanisms connection.start offers this connection. */
+  private mechanisms(): AuthMechanism[] {
+    return this.config.authMechanisms.filter((m) => m !== 'EXTERNAL' || this.link.certificateLogin);
+  }
+
+  private async login(mechanism: string, response: Buffer): Promise<Principal> {
+    if (!(this.mechanisms() as string[]).includes(mechanism)) {
+      throw new BrokerError(
+        'COMMAND_INVALID',
+        `COMMAND_INVALID - unknown authentication mechanism '${mechanism}'`,
+        { scope: 'connection' },
+      );
+    }
+    if (mechanism !== 'EXTERNAL')
+      return this.broker.authenticate(parseCredentials(mechanism, response), this.info);
+    // The response (an authorization identity some clients send) is ignored, as RabbitMQ does:
+    // the certificate alone names the user.
+    const cert = this.link.certificateLogin!;
+    if ('problem' in cert) {
+      throw new BrokerError(
+        'ACCESS_REFUSED',
+        `ACCESS_REFUSED - Login was refused using authentication mechanism EXTERNAL: ${cert.problem}`,
+        { scope: 'connection' },
+      );
+    }
+    return this.broker.authenticateExternal(cert.user, this.info);
   }
 
   private onTuneOk(args: { channelMax: number; frameMax: number; heartbeat: number }): void {

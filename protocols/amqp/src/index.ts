@@ -1,2 +1,2 @@
 export { createAmqpAdapter, defaultAmqpConfig } from './server.js';
-export type { AmqpConfig } from './connection.js';
+export { AUTH_MECHANISMS, type AmqpConfig, type AuthMechanism } from './connection.js';

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { BrokerApi } from '@junction/core';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, serve, type ServedAdapter } from '@junction/net';
-import { AmqpConnection, type AmqpConfig } from './connection.js';
+import { AmqpConnection, AUTH_MECHANISMS, type AmqpConfig } from './connection.js';
 
 export const defaultAmqpConfig: AmqpConfig = {
   frameMax: 131072,
@@ -13,6 +13,7 @@ export const defaultAmqpConfig: AmqpConfig = {
   heartbeat: 60,
   maxMessageSize: 128 * 1024 * 1024,
   handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  authMechanisms: AUTH_MECHANISMS,
 };
 
 const VERSION = '0.1.0';

@@ -16,6 +16,12 @@ export interface MqttConfig {
   /** Clients without a username connect as anonymousUser; off by default. */
   allowAnonymous: boolean;
   anonymousUser: { username: string; password: string };
+  /**
+   * A CONNECT without username and password on a TLS connection whose client certificate
+   * verified logs in as the user the certificate names (RabbitMQ's mqtt.ssl_cert_login; the
+   * listener's certLoginFrom picks the field); on by default.
+   */
+  certLogin: boolean;
   /** The vhost of usernames without a `vhost:` prefix. */
   defaultVhost: string;
 }
@@ -29,5 +35,6 @@ export const defaultMqttConfig: MqttConfig = {
   handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
   allowAnonymous: false,
   anonymousUser: { username: 'guest', password: 'guest' },
+  certLogin: true,
   defaultVhost: '/',
 };

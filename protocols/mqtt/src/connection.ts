@@ -11,6 +11,7 @@ import mqttPacket from 'mqtt-packet';
 import type { ConnectionDescription, Link, ServedConnection } from '@junction/net';
 import {
   BrokerError,
+  checkName,
   type BrokerApi,
   type Connection,
   type Message,
@@ -264,21 +265,45 @@ export class MqttConnection implements ServedConnection {
         return this.refuse(ConnectReturn.IdentifierRejected, 'empty client id without a clean session');
       clientId = `junction-${this.id}-${Math.random().toString(36).slice(2, 10)}`;
     }
+    // The client id keys the stored session and is part of its queue names: the core's one
+    // name limit applies, refused here (MQTT-3.1.3-9) rather than when the session is saved.
+    try {
+      checkName('client id', clientId);
+    } catch (err) {
+      return this.refuse(ConnectReturn.IdentifierRejected, errorText(err));
+    }
     if (cfg.maxConnections > 0 && this.ctx.connectionCount() > cfg.maxConnections) {
       return this.refuse(ConnectReturn.ServerUnavailable, 'connection limit reached');
     }
-    let creds: { username: string; password: string };
-    if (packet.username === undefined) {
-      if (!cfg.allowAnonymous)
-        return this.refuse(ConnectReturn.NotAuthorized, 'anonymous access is disabled');
-      creds = cfg.anonymousUser;
+    // RabbitMQ's mqtt.ssl_cert_login: no username and no password on a connection whose client
+    // certificate verified logs in as the user the certificate names.
+    const cert =
+      cfg.certLogin && packet.username === undefined && packet.password === undefined
+        ? this.link.certificateLogin
+        : undefined;
+    if (cert && 'problem' in cert) return this.refuse(ConnectReturn.BadCredentials, cert.problem);
+    let vhost = cfg.defaultVhost;
+    let username: string;
+    /** Undefined: a certificate login. */
+    let password: string | undefined;
+    if (cert) {
+      // Its name is used whole: a DN or a URI may hold colons.
+      username = cert.user;
     } else {
-      creds = { username: packet.username, password: packet.password?.toString('utf8') ?? '' };
+      let login: string;
+      if (packet.username === undefined) {
+        if (!cfg.allowAnonymous)
+          return this.refuse(ConnectReturn.NotAuthorized, 'anonymous access is disabled');
+        ({ username: login, password } = cfg.anonymousUser);
+      } else {
+        login = packet.username;
+        password = packet.password?.toString('utf8') ?? '';
+      }
+      // RabbitMQ's convention: a username of `vhost:user` picks the vhost.
+      const colon = login.indexOf(':');
+      if (colon > 0) vhost = login.slice(0, colon);
+      username = colon > 0 ? login.slice(colon + 1) : login;
     }
-    // RabbitMQ's convention: a username of `vhost:user` picks the vhost.
-    const colon = creds.username.indexOf(':');
-    const vhost = colon > 0 ? creds.username.slice(0, colon) : cfg.defaultVhost;
-    const username = colon > 0 ? creds.username.slice(colon + 1) : creds.username;
     this.clientId = clientId;
     const info = {
       id: this.id,
@@ -289,7 +314,10 @@ export class MqttConnection implements ServedConnection {
     };
     let principal;
     try {
-      principal = await this.ctx.broker.authenticate({ username, password: creds.password }, info);
+      principal =
+        password === undefined
+          ? await this.ctx.broker.authenticateExternal(username, info)
+          : await this.ctx.broker.authenticate({ username, password }, info);
     } catch (err) {
       return this.refuse(ConnectReturn.BadCredentials, errorText(err));
     }
