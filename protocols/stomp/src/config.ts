@@ -14,8 +14,8 @@ export interface StompConfig {
    * receive every cy. Negotiated with the client's per STOMP 1.1 (max of both, 0 = off).
    */
   heartbeat: readonly [number, number];
-  /** A connection that has not completed CONNECT by then is closed. */
-  connectTimeoutMs: number;
+  /** Accept to CONNECTED, absolute (bytes trickling in do not extend it); 0 disables. */
+  handshakeTimeoutMs: number;
   /**
    * Who a CONNECT without `login` logs in as (RabbitMQ's stomp.default_user); null (the
    * default) refuses it. Never an administrator: such a CONNECT is refused.
@@ -33,7 +33,7 @@ export const defaultStompConfig: StompConfig = {
   maxHeaderLength: 10 * 1024,
   maxSubscriptions: 1024,
   heartbeat: [10_000, 10_000],
-  connectTimeoutMs: 10_000,
+  handshakeTimeoutMs: 10_000,
   anonymousUser: null,
   defaultVhost: '/',
   maxPendingFrames: 256,

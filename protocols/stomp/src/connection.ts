@@ -4,14 +4,17 @@
  * domain, one delivery-tag space). Frames are handled strictly in arrival order: when a
  * frame needs async core work (declare, consume, commit) later frames wait behind it.
  * What each frame does lives in its own module: subscriptions.ts, acks.ts,
- * transactions.ts, send.ts; the handshake's decisions in handshake.ts.
+ * transactions.ts, send.ts; the handshake's decisions in handshake.ts. The socket, its
+ * write batching, read pauses, the memory alarm and the handshake deadline are the shared
+ * connection layer's (@junction/net's Link).
  */
 import type { Logger } from 'pino';
 import type { BrokerApi, Connection, ConnectionInfo, Principal, Session } from '@junction/core';
+import type { ConnectionDescription, Link, ServedConnection } from '@junction/net';
 import { Acks } from './acks.js';
 import type { StompConfig } from './config.js';
 import type { StompContext } from './context.js';
-import { encodeFrame } from './encode.js';
+import { encodeFrame, NUL_BYTE } from './encode.js';
 import { describeError, StompProtocolError, type ErrorReport } from './errors.js';
 import {
   clientProperties,
@@ -27,9 +30,6 @@ import { ConnectionQueues } from './queues.js';
 import { SendRouter } from './send.js';
 import { Subscriptions } from './subscriptions.js';
 import { Transactions } from './transactions.js';
-import type { Transport } from './transport.js';
-
-let connectionCounter = 0;
 
 const SERVER = 'Junction/0.1.0';
 
@@ -44,9 +44,8 @@ interface OpenParts {
   readonly sends: SendRouter;
 }
 
-export class StompConnection {
-  readonly id = `stomp-${++connectionCounter}`;
-  readonly connectedAt = Date.now();
+export class StompConnection implements ServedConnection {
+  readonly id: string;
   state: State = 'connecting';
   version = 0;
   principal: Principal | undefined;
@@ -59,49 +58,50 @@ export class StompConnection {
   private readonly heartbeats: Heartbeats;
   private readonly backlog: Frame[] = [];
   private busy = false;
-  private readonly paused = new Set<'backlog' | 'flow' | 'blocked'>();
-  private readonly connectTimer: NodeJS.Timeout;
+  /** A SEND met the memory alarm: it and every frame after it wait until the alarm clears. */
+  private heldByAlarm = false;
   private closedPromise: Promise<void> | undefined;
 
   constructor(
-    readonly transport: Transport,
+    readonly link: Link,
     private readonly broker: BrokerApi,
     private readonly cfg: StompConfig,
     private readonly log: Logger,
-    private readonly onClosed: (c: StompConnection) => void,
   ) {
+    this.id = link.id;
     this.parser = new FrameParser(
       { maxFrameSize: cfg.maxFrameSize, maxHeaders: cfg.maxHeaders, maxHeaderLength: cfg.maxHeaderLength },
       (f) => this.onFrame(f),
       (e) => this.onFrameError(e),
     );
-    this.heartbeats = new Heartbeats(
-      (f) => this.write(f),
-      () => {
-        this.log.info({ conn: this.id }, 'STOMP client heart-beats stopped; closing');
-        this.transport.destroy();
-        void this.cleanup();
-      },
-    );
-    transport.bind({
-      onData: (chunk) => {
-        this.heartbeats.read();
-        if (this.state === 'closing' || this.state === 'closed') return;
-        this.parser.push(chunk);
-      },
-      onDrain: () => this.parts?.session.resume(),
-      onClose: () => void this.cleanup(),
+    this.heartbeats = new Heartbeats(link, () => {
+      this.log.info({ conn: this.id }, 'STOMP client heart-beats stopped; closing');
+      this.link.destroy();
+      void this.cleanup();
     });
-    this.connectTimer = setTimeout(() => {
-      if (this.state === 'connecting' || this.state === 'authenticating') {
-        this.sendErrorAndClose({
-          message: 'CONNECT timeout',
-          detail: 'no CONNECT frame received in time',
-          internal: false,
-        });
-      }
-    }, cfg.connectTimeoutMs);
-    this.connectTimer.unref();
+    link.onData((chunk) => {
+      if (this.state === 'closing' || this.state === 'closed') return;
+      this.parser.push(chunk);
+    });
+    link.onDrain(() => this.parts?.session.resume());
+    link.onClose(() => void this.cleanup());
+  }
+
+  describe(): ConnectionDescription {
+    return {
+      phase:
+        this.state === 'open'
+          ? 'open'
+          : this.state === 'closing' || this.state === 'closed'
+            ? 'closing'
+            : 'starting',
+      protocolVersion: this.info.protocolVersion ?? 'STOMP',
+      user: this.principal?.username,
+      vhost: this.core?.vhost,
+      clientId: this.clientId,
+      channels: 1,
+      ...(this.clientProperties !== undefined ? { clientProperties: this.clientProperties } : {}),
+    };
   }
 
   get info(): ConnectionInfo {
@@ -109,9 +109,7 @@ export class StompConnection {
       id: this.id,
       protocol: 'stomp',
       protocolVersion: this.version ? `STOMP ${versionName(this.version)}` : 'STOMP',
-      remoteAddress: this.transport.remoteAddress,
-      remotePort: this.transport.remotePort,
-      localPort: this.transport.localPort,
+      ...this.link.peer,
       ...(this.clientId !== undefined ? { clientId: this.clientId } : {}),
       ...(this.clientProperties !== undefined ? { clientProperties: this.clientProperties } : {}),
     };
@@ -119,14 +117,9 @@ export class StompConnection {
 
   // ---- output -------------------------------------------------------------------------------
 
-  private write(frame: Buffer): boolean {
-    this.heartbeats.wrote();
-    return this.transport.write(frame);
-  }
-
   private send(command: string, headers: string[], body?: Buffer): void {
     if (this.state === 'closed') return;
-    this.write(encodeFrame(command, headers, body, this.version));
+    this.link.send(encodeFrame(command, headers, body, this.version));
   }
 
   private receipt(frame: Frame): void {
@@ -138,9 +131,8 @@ export class StompConnection {
     if (this.state === 'closing' || this.state === 'closed') return;
     const headers = [...extraHeaders, 'message', report.message, 'content-type', 'text/plain'];
     if (receiptId !== undefined) headers.push('receipt-id', receiptId);
-    this.send('ERROR', headers, Buffer.from(report.detail, 'utf8'));
     this.state = 'closing';
-    this.transport.end();
+    this.link.end(encodeFrame('ERROR', headers, Buffer.from(report.detail, 'utf8'), this.version));
     void this.cleanup();
   }
 
@@ -167,9 +159,9 @@ export class StompConnection {
   // ---- input --------------------------------------------------------------------------------
 
   private onFrame(frame: Frame): void {
-    if (this.busy || this.backlog.length > 0) {
+    if (this.busy || this.heldByAlarm || this.backlog.length > 0) {
       this.backlog.push(frame);
-      if (this.backlog.length >= this.cfg.maxPendingFrames) this.pauseReading('backlog', true);
+      if (this.backlog.length >= this.cfg.maxPendingFrames) this.link.pause('backlog', true);
       return;
     }
     this.dispatch(frame);
@@ -177,6 +169,14 @@ export class StompConnection {
 
   private dispatch(frame: Frame): void {
     if (this.state === 'closing' || this.state === 'closed') return;
+    if (frame.command === 'SEND' && this.link.alarmReason !== null) {
+      // The memory alarm holds publishers only (as RabbitMQ): this SEND and what follows it
+      // wait, and reading stops; a subscriber's ACKs and heart-beats are never held.
+      this.heldByAlarm = true;
+      this.backlog.unshift(frame);
+      this.link.publishing();
+      return;
+    }
     let r: void | Promise<void>;
     try {
       r = this.handle(frame);
@@ -200,21 +200,22 @@ export class StompConnection {
   }
 
   private drainBacklog(): void {
-    while (!this.busy && this.backlog.length > 0 && this.state !== 'closing' && this.state !== 'closed') {
+    while (
+      !this.busy &&
+      !this.heldByAlarm &&
+      this.backlog.length > 0 &&
+      this.state !== 'closing' &&
+      this.state !== 'closed'
+    ) {
       this.dispatch(this.backlog.shift()!);
     }
-    if (this.backlog.length < this.cfg.maxPendingFrames / 2) this.pauseReading('backlog', false);
+    if (this.backlog.length < this.cfg.maxPendingFrames / 2) this.link.pause('backlog', false);
   }
 
-  private pauseReading(why: 'backlog' | 'flow' | 'blocked', on: boolean): void {
-    const was = this.paused.size > 0;
-    if (on) this.paused.add(why);
-    else this.paused.delete(why);
-    const now = this.paused.size > 0;
-    if (was !== now) {
-      if (now) this.transport.pause();
-      else this.transport.resume();
-    }
+  private onAlarm(blocked: boolean): void {
+    if (blocked || !this.heldByAlarm) return;
+    this.heldByAlarm = false;
+    this.drainBacklog();
   }
 
   private handle(frame: Frame): void | Promise<void> {
@@ -294,20 +295,26 @@ export class StompConnection {
     }
     if ((this.state as State) !== 'authenticating') return; // closed meanwhile
     this.principal = principal;
-    this.core = openVhost(this.broker, principal, h['host'], this.cfg.defaultVhost, this.info, {
-      close: (reason: string) => this.closeByBroker(reason),
-      setBlocked: (blocked: boolean) => this.pauseReading('blocked', blocked),
-      throttle: (on: boolean) => this.pauseReading('flow', on),
-    });
+    this.core = openVhost(
+      this.broker,
+      principal,
+      h['host'],
+      this.cfg.defaultVhost,
+      this.info,
+      this.link.control(
+        (reason) => this.closeByBroker(reason),
+        (blocked) => this.onAlarm(blocked),
+      ),
+    );
     this.parts = this.openParts(this.core.openSession());
     this.state = 'open';
-    clearTimeout(this.connectTimer);
 
     const headers = ['version', versionName(version), 'session', this.parts.session.id, 'server', SERVER];
     // 1.0 has no heart-beating; some 1.0 clients still expect the header, saying "none".
     headers.push('heart-beat', version >= 11 ? hb.header : '0,0');
     // CONNECTED is never escaped (1.2 spec).
-    this.write(encodeFrame('CONNECTED', headers, undefined, version, true));
+    this.link.send(encodeFrame('CONNECTED', headers, undefined, version, true));
+    this.link.handshakeDone();
     this.heartbeats.start(hb.out, hb.inc);
     this.log.debug(
       { conn: this.id, user: principal.username, vhost: this.core.vhost, version: versionName(version) },
@@ -325,11 +332,8 @@ export class StompConnection {
       send: (c, h, b) => this.send(c, h, b),
       receipt: (f) => this.receipt(f),
       errorAndClose: (r, id) => this.sendErrorAndClose(r, id),
-      write: (f) => this.write(f),
-      writeParts: (head, body) => {
-        this.heartbeats.wrote();
-        return this.transport.writeParts(head, body);
-      },
+      write: (f) => this.link.send(f),
+      writeParts: (head, body) => this.link.send([head, body, NUL_BYTE]),
     };
     const txs = new Transactions(session, this.cfg.maxSubscriptions);
     const acks = new Acks(ctx, txs);
@@ -345,7 +349,7 @@ export class StompConnection {
     await p.sends.settled();
     this.receipt(frame);
     this.state = 'closing';
-    this.transport.end();
+    this.link.end();
     await this.cleanup();
   }
 
@@ -353,7 +357,6 @@ export class StompConnection {
   cleanup(): Promise<void> {
     this.closedPromise ??= (async () => {
       if (this.state !== 'closing') this.state = 'closing';
-      clearTimeout(this.connectTimer);
       this.heartbeats.stop();
       this.backlog.length = 0;
       this.parts?.txs.rollbackAll();
@@ -366,7 +369,6 @@ export class StompConnection {
         this.log.error({ err, conn: this.id }, 'releasing STOMP connection failed');
       }
       this.state = 'closed';
-      this.onClosed(this);
     })();
     return this.closedPromise;
   }
