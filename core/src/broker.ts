@@ -5,7 +5,8 @@
 import { isIP } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { UserStore, type User } from './auth/users.js';
-import { BrokerConnection } from './connection.js';
+import { BrokerConnection, type SessionGate } from './connection.js';
+import { Counts, Limits, USER_LIMITS, limitReached, type UserLimitName } from './limits.js';
 import { BrokerError, notFound, preconditionFailed, unknownVhost } from './errors.js';
 import { BrokerEvents } from './events.js';
 import type { ExchangeType } from './exchanges/exchange-type.js';
@@ -31,7 +32,18 @@ export interface BrokerOptions {
    * false: keep everything in memory. Default 50,000 messages / 64 MiB.
    */
   queuePaging?: { maxMessages?: number; maxBytes?: number } | false;
+  /**
+   * Unacked consumer deliveries a session (AMQP channel, STOMP connection) holds at most when
+   * its client set no session-wide prefetch. Default 0: unlimited, as RabbitMQ.
+   */
+  maxUnackedPerSession?: number;
 }
+
+/**
+ * Management's per-request connections: user and vhost limits do not count them, so an
+ * operator can still act on a vhost whose tenants use up its limits.
+ */
+const UNLIMITED_PROTOCOLS: ReadonlySet<string> = new Set(['http', 'internal']);
 
 export const DEFAULT_PAGING = { maxMessages: 50_000, maxBytes: 64 * 1024 * 1024 };
 
@@ -53,6 +65,12 @@ export class Broker implements BrokerApi {
   private closing = false;
   /** RabbitMQ's resource alarms that are on, by kind, with their reasons: publishers are blocked while any is. */
   private readonly alarms = new Map<AlarmKind, string>();
+  /** RabbitMQ's user limits by user name (max-connections, max-channels). */
+  private readonly userLimitSets = new Map<string, Limits<UserLimitName>>();
+  private readonly connectionsPerVhost = new Counts();
+  private readonly connectionsPerUser = new Counts();
+  private readonly channelsPerUser = new Counts();
+  private readonly sessionGate: SessionGate;
 
   private constructor(options: BrokerOptions) {
     this.store = timedStore(options.store ?? new MemoryStore(), this.events);
@@ -67,6 +85,22 @@ export class Broker implements BrokerApi {
             maxMessages: Math.max(2, paging?.maxMessages ?? DEFAULT_PAGING.maxMessages),
             maxBytes: Math.max(1024, paging?.maxBytes ?? DEFAULT_PAGING.maxBytes),
           };
+    this.sessionGate = {
+      maxUnacked: options.maxUnackedPerSession ?? 0,
+      sessionOpening: (c) => {
+        if (UNLIMITED_PROTOCOLS.has(c.info.protocol)) return;
+        const max = this.userLimitSets.get(c.username)?.get('max-channels');
+        if (max !== undefined && this.channelsPerUser.of(c.username) >= max) {
+          throw limitReached(
+            `number of channels opened for user '${c.username}' has reached the maximum allowed user limit of (${max})`,
+          );
+        }
+        this.channelsPerUser.add(c.username, 1);
+      },
+      sessionClosed: (c) => {
+        if (!UNLIMITED_PROTOCOLS.has(c.info.protocol)) this.channelsPerUser.add(c.username, -1);
+      },
+    };
   }
 
   /** Opens the store, recovers definitions and messages, or creates the defaults. */
@@ -95,8 +129,15 @@ export class Broker implements BrokerApi {
     defs: Definitions,
     messages: Awaited<ReturnType<Store['open']>>['messages'],
   ): Promise<void> {
-    for (const v of defs.vhosts) this.vhosts.set(v.name, this.newVhost(v.name));
-    for (const u of defs.users) this.users.put({ name: u.name, passwordHash: u.passwordHash, tags: u.tags });
+    for (const v of defs.vhosts) {
+      const vhost = this.newVhost(v.name);
+      vhost.limits.restore(v.limits);
+      this.vhosts.set(v.name, vhost);
+    }
+    for (const u of defs.users) {
+      this.users.put({ name: u.name, passwordHash: u.passwordHash, tags: u.tags });
+      if (u.limits) this.userLimitsOf(u.name).restore(u.limits);
+    }
     for (const p of defs.permissions) this.users.setPermission(p.vhost, p.user, p);
     for (const p of defs.policies) this.vhosts.get(p.vhost)?.policies.put(p);
     for (const x of defs.exchanges) {
@@ -243,10 +284,29 @@ export class Broker implements BrokerApi {
         `NOT_ALLOWED - access to vhost '${vhostName}' refused for user '${principal.username}'`,
       );
     }
-    const conn = new BrokerConnection(info, principal, vhost, this.users, control, (c) => {
-      this.connections.delete(c.id);
-      if (this.events.observed) this.events.emit('connectionClosed', { id: c.id, protocol: c.info.protocol });
-    });
+    const limited = !UNLIMITED_PROTOCOLS.has(info.protocol);
+    if (limited) this.checkConnectionLimits(vhost, principal.username);
+    const conn = new BrokerConnection(
+      info,
+      principal,
+      vhost,
+      this.users,
+      control,
+      (c) => {
+        if (this.connections.get(c.id) === c) this.connections.delete(c.id);
+        if (limited) {
+          this.connectionsPerVhost.add(vhostName, -1);
+          this.connectionsPerUser.add(principal.username, -1);
+        }
+        if (this.events.observed)
+          this.events.emit('connectionClosed', { id: c.id, protocol: c.info.protocol });
+      },
+      this.sessionGate,
+    );
+    if (limited) {
+      this.connectionsPerVhost.add(vhostName, 1);
+      this.connectionsPerUser.add(principal.username, 1);
+    }
     this.connections.set(info.id, conn);
     // After the adapter's own answer to the login (AMQP open-ok, CONNACK, CONNECTED) is out:
     // a client gets connection.blocked on an open connection, never in place of open-ok.
@@ -257,6 +317,94 @@ export class Broker implements BrokerApi {
     });
     if (this.events.observed) this.events.emit('connectionOpened', { id: info.id, protocol: info.protocol });
     return conn;
+  }
+
+  /** RabbitMQ's texts: the vhost's max-connections, then the user's. */
+  private checkConnectionLimits(vhost: Vhost, user: string): void {
+    const perVhost = vhost.limits.get('max-connections');
+    if (perVhost !== undefined && this.connectionsPerVhost.of(vhost.name) >= perVhost) {
+      throw limitReached(
+        `access to vhost '${vhost.name}' refused for user '${user}': connection limit (${perVhost}) is reached`,
+      );
+    }
+    const perUser = this.userLimitSets.get(user)?.get('max-connections');
+    if (perUser !== undefined && this.connectionsPerUser.of(user) >= perUser) {
+      throw limitReached(
+        `Connection refused for user '${user}': user connection limit (${perUser}) is reached`,
+      );
+    }
+  }
+
+  /** Live connections and channels counted against limits (management's vhost and user views). */
+  limitUsage(): {
+    connectionsOfVhost(v: string): number;
+    connectionsOfUser(u: string): number;
+    channelsOfUser(u: string): number;
+  } {
+    return {
+      connectionsOfVhost: (v) => this.connectionsPerVhost.of(v),
+      connectionsOfUser: (u) => this.connectionsPerUser.of(u),
+      channelsOfUser: (u) => this.channelsPerUser.of(u),
+    };
+  }
+
+  /**
+   * Sets (value >= 0) or clears (null or a negative value) one vhost limit and stores it with
+   * the vhost's definition. Throws PRECONDITION_FAILED for an unknown name or a non-integer.
+   * Existing connections and queues stay: a limit refuses only what comes next (as RabbitMQ).
+   */
+  async setVhostLimit(vhostName: string, name: string, value: number | null): Promise<void> {
+    const v = this.vhost(vhostName);
+    const before = v.limits.toJSON();
+    const changed = value === null ? v.limits.clear(name) : v.limits.set(name, value);
+    if (!changed) return;
+    try {
+      await this.writeDefinitions([
+        { op: 'put', kind: 'vhost', value: { name: v.name, limits: v.limits.toJSON() } },
+      ]);
+    } catch (err) {
+      v.limits.clear(name);
+      v.limits.restore(before);
+      throw err;
+    }
+  }
+
+  /** The limits of a user, empty when none are set. */
+  userLimits(user: string): Readonly<Record<string, number>> {
+    return this.userLimitSets.get(user)?.toJSON() ?? {};
+  }
+
+  /** As setVhostLimit, for a user's limits; NOT_FOUND for an unknown user. */
+  async setUserLimit(user: string, name: string, value: number | null): Promise<void> {
+    const u = this.users.get(user);
+    if (!u) throw notFound(`user '${user}'`);
+    const limits = this.userLimitsOf(user);
+    const before = limits.toJSON();
+    const changed = value === null ? limits.clear(name) : limits.set(name, value);
+    if (!changed) return;
+    try {
+      await this.writeDefinitions([{ op: 'put', kind: 'user', value: this.userDefinition(u) }]);
+    } catch (err) {
+      limits.clear(name);
+      limits.restore(before);
+      throw err;
+    }
+  }
+
+  private userLimitsOf(user: string): Limits<UserLimitName> {
+    let l = this.userLimitSets.get(user);
+    if (!l) this.userLimitSets.set(user, (l = new Limits(USER_LIMITS, 'user')));
+    return l;
+  }
+
+  private userDefinition(u: { name: string; passwordHash: string; tags: readonly string[] }) {
+    const limits = this.userLimitSets.get(u.name);
+    return {
+      name: u.name,
+      passwordHash: u.passwordHash,
+      tags: [...u.tags],
+      ...(limits && limits.size > 0 ? { limits: limits.toJSON() } : {}),
+    };
   }
 
   /**
@@ -336,9 +484,7 @@ export class Broker implements BrokerApi {
           };
     this.users.put(user);
     try {
-      await this.writeDefinitions([
-        { op: 'put', kind: 'user', value: { name, passwordHash: user.passwordHash, tags: [...user.tags] } },
-      ]);
+      await this.writeDefinitions([{ op: 'put', kind: 'user', value: this.userDefinition(user) }]);
     } catch (err) {
       if (prev) this.users.put(prev);
       else this.users.delete(name);
@@ -348,6 +494,7 @@ export class Broker implements BrokerApi {
 
   async deleteUser(name: string): Promise<boolean> {
     const had = this.users.delete(name);
+    this.userLimitSets.delete(name);
     if (had) await this.writeDefinitions([{ op: 'delete', kind: 'user', key: { name } }]);
     return had;
   }

@@ -47,6 +47,12 @@ export interface SessionParent {
   readonly username: string;
   readonly vhost: Vhost;
   readonly users: UserStore;
+  /**
+   * Unacked consumer deliveries this session holds at most while the client set no
+   * session-wide prefetch (AMQP basic.qos global, STOMP connection): a client that asks for no
+   * prefetch cannot pin an unbounded number of messages. 0 = unlimited.
+   */
+  readonly maxUnacked: number;
   sessionClosed(s: ChannelSession): void;
   queueDeclared(q: Queue): void;
 }
@@ -328,8 +334,13 @@ export class ChannelSession implements Session, ConsumerOwner {
       !this.closed &&
       this.flowActive &&
       !this.transportBlocked &&
-      (this.globalPrefetch === 0 || this.consumerUnacked < this.globalPrefetch)
+      (this.unackedLimit === 0 || this.consumerUnacked < this.unackedLimit)
     );
+  }
+
+  /** The session-wide ceiling on unacked consumer deliveries: the client's, else the broker's. */
+  private get unackedLimit(): number {
+    return this.globalPrefetch > 0 ? this.globalPrefetch : this.parent.maxUnacked;
   }
 
   deliver(c: Consumer, q: Queue, e: QueuedMessage): void {
@@ -371,6 +382,7 @@ export class ChannelSession implements Session, ConsumerOwner {
     // multiple ack above the last tag must not settle everything silently).
     if (deliveryTag > this.nextTag) throw preconditionFailed(`unknown delivery tag ${deliveryTag}`);
     const touched = new Set<Queue>();
+    const wasFull = this.unackedLimit > 0 && this.consumerUnacked >= this.unackedLimit;
     if (multiple) {
       // Tags increase and the map keeps insertion order: walk from the oldest up to the tag.
       // AMQP 0-9-1 basic.ack: multiple with tag 0 means "everything outstanding".
@@ -387,7 +399,7 @@ export class ChannelSession implements Session, ConsumerOwner {
       this.apply(u, outcome);
       touched.add(u.queue);
     }
-    this.redispatch(touched);
+    this.redispatch(touched, wasFull);
   }
 
   private apply(u: Unacked, outcome: SettleOutcome): void {
@@ -400,9 +412,12 @@ export class ChannelSession implements Session, ConsumerOwner {
     else u.queue.rejected(u.entry);
   }
 
-  /** Freed credit or requeued messages: let the affected queues (and, with a session-wide limit, all of ours) deliver. */
-  private redispatch(touched: Set<Queue>): void {
-    if (this.globalPrefetch > 0) for (const c of this.consumers.values()) touched.add(c.queue);
+  /**
+   * Freed credit or requeued messages: let the affected queues deliver, and all of ours when a
+   * session-wide limit applies (the client's prefetch, or the broker's ceiling once it was reached).
+   */
+  private redispatch(touched: Set<Queue>, wasFull = false): void {
+    if (this.globalPrefetch > 0 || wasFull) for (const c of this.consumers.values()) touched.add(c.queue);
     for (const q of touched) q.dispatch();
   }
 

@@ -13,6 +13,17 @@ import type {
 } from './session.js';
 import type { Vhost } from './vhost.js';
 
+/** What the broker checks and counts as a connection opens and closes sessions (user limits). */
+export interface SessionGate {
+  /** Throws NOT_ALLOWED when the user's `max-channels` is reached; else counts the session. */
+  sessionOpening(c: BrokerConnection): void;
+  sessionClosed(c: BrokerConnection): void;
+  /** Unacked deliveries a session holds at most when it has no session-wide prefetch; 0 = unlimited. */
+  readonly maxUnacked: number;
+}
+
+const UNGATED: SessionGate = { sessionOpening: () => {}, sessionClosed: () => {}, maxUnacked: 0 };
+
 /** A client connection's footprint in the core: its sessions and its exclusive queues. */
 export class BrokerConnection implements Connection {
   readonly sessions = new Set<ChannelSession>();
@@ -28,6 +39,7 @@ export class BrokerConnection implements Connection {
     readonly users: UserStore,
     readonly control: ConnectionControl,
     private readonly onClosed: (c: BrokerConnection) => void,
+    private readonly gate: SessionGate = UNGATED,
   ) {
     this.flow = new PublisherFlow(control);
   }
@@ -45,13 +57,17 @@ export class BrokerConnection implements Connection {
   }
 
   openSession(): ChannelSession {
+    this.gate.sessionOpening(this);
     const s = new ChannelSession({
       id: this.info.id,
       flow: this.flow,
       username: this.principal.username,
       vhost: this.vhostRef,
       users: this.users,
-      sessionClosed: (x) => this.sessions.delete(x),
+      maxUnacked: this.gate.maxUnacked,
+      sessionClosed: (x) => {
+        if (this.sessions.delete(x)) this.gate.sessionClosed(this);
+      },
       queueDeclared: (q) => this.exclusive.add(q),
     });
     this.sessions.add(s);

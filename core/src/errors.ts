@@ -27,9 +27,10 @@ export type ErrorScope = 'channel' | 'connection';
 /**
  * What an error is about, for the few cases an adapter must tell apart errors that share a
  * code: an unknown vhost and a refused one are both NOT_ALLOWED, but STOMP falls back to the
- * default vhost on the first only.
+ * default vhost on the first only; a reached vhost or user limit is NOT_ALLOWED too, and MQTT
+ * answers it with CONNACK 3 (server unavailable) instead of 5.
  */
-export type ErrorSubject = 'unknown-vhost';
+export type ErrorSubject = 'unknown-vhost' | 'limit-reached';
 
 const brand = Symbol.for('junction.BrokerError');
 

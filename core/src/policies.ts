@@ -4,6 +4,7 @@
  * (max-length, message-ttl, dead-letter-exchange, max-priority, alternate-exchange, ...).
  */
 import { preconditionFailed } from './errors.js';
+import { linearRegex, type LinearRegex } from './linear-regex.js';
 import type { FieldTable } from './message.js';
 
 export interface Policy {
@@ -15,14 +16,16 @@ export interface Policy {
 }
 
 export class PolicySet {
-  private readonly policies = new Map<string, { policy: Policy; regex: RegExp }>();
+  private readonly policies = new Map<string, { policy: Policy; regex: LinearRegex }>();
 
   put(policy: Policy): void {
-    let regex: RegExp;
+    // On the linear-time matcher: the pattern comes from a management user and is tested
+    // against every queue and exchange declared, on the one event loop.
+    let regex: LinearRegex;
     try {
-      regex = new RegExp(policy.pattern);
-    } catch {
-      throw preconditionFailed(`invalid policy pattern '${policy.pattern}'`);
+      regex = linearRegex(policy.pattern);
+    } catch (err) {
+      throw preconditionFailed(`policy pattern '${policy.pattern}' refused: ${(err as Error).message}`);
     }
     if (!['queues', 'exchanges', 'all'].includes(policy.applyTo)) {
       throw preconditionFailed(`invalid policy apply-to '${policy.applyTo}'`);

@@ -14,6 +14,7 @@ import type { ExchangeTypeRegistry } from './exchanges/registry.js';
 import { route, type RoutingScope } from './exchanges/route.js';
 import type { FieldTable, Message } from './message.js';
 import { checkName } from './names.js';
+import { Limits, VHOST_LIMITS, type VhostLimitName } from './limits.js';
 import { PolicySet, type Policy } from './policies.js';
 import { deadLetteredMessage, isDeathCycle } from './queues/dead-letter.js';
 import { Queue, type PagedEntry, type QueueHost, type QueuePager } from './queues/queue.js';
@@ -66,6 +67,8 @@ export class Vhost implements QueueHost, RoutingScope {
   readonly exchanges = new Map<string, Exchange>();
   readonly queues = new Map<string, Queue>();
   readonly policies = new PolicySet();
+  /** RabbitMQ's vhost limits (max-connections, max-queues); the broker stores them with the vhost. */
+  readonly limits = new Limits<VhostLimitName>(VHOST_LIMITS, 'vhost');
   /** Bindings by destination, to unbind a deleted queue or exchange everywhere. */
   private readonly bindingsTo = new Map<Destination, Set<Binding>>();
   /**
@@ -244,6 +247,12 @@ export class Vhost implements QueueHost, RoutingScope {
     const name = d.name === '' ? serverQueueName() : d.name;
     if (d.name.startsWith('amq.') && !serverNamed)
       throw accessRefused(`queue name '${d.name}' contains reserved prefix 'amq.*'`);
+    const maxQueues = this.limits.get('max-queues');
+    if (maxQueues !== undefined && this.queues.size >= maxQueues) {
+      throw preconditionFailed(
+        `cannot declare queue '${name}': queue limit in virtual host '${this.name}' (${maxQueues}) is reached`,
+      );
+    }
     const qt = args['x-queue-type'];
     if (qt !== undefined && qt !== 'classic') {
       throw preconditionFailed(`invalid arg 'x-queue-type': '${String(qt)}' is not supported (classic only)`);

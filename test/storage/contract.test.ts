@@ -184,6 +184,31 @@ for (const backend of backends) {
       expect(d.policies).toEqual([]);
     });
 
+    it('keeps vhost and user limits with their definitions (a put replaces them, so clearing one sticks)', async () => {
+      fx = await backend.fresh();
+      let s = await open();
+      await s.open();
+      await s.writeDefinitions([
+        {
+          op: 'put',
+          kind: 'vhost',
+          value: { name: 'iot', limits: { 'max-queues': 10, 'max-connections': 0 } },
+        },
+        {
+          op: 'put',
+          kind: 'user',
+          value: { name: 'app', passwordHash: 'h', tags: [], limits: { 'max-channels': 3 } },
+        },
+      ]);
+      await s.writeDefinitions([
+        { op: 'put', kind: 'vhost', value: { name: 'iot', limits: { 'max-queues': 10 } } },
+      ]);
+      s = await restart(s);
+      const d = (await s.open()).definitions!;
+      expect(d.vhosts).toEqual([{ name: 'iot', limits: { 'max-queues': 10 } }]);
+      expect(d.users).toEqual([{ name: 'app', passwordHash: 'h', tags: [], limits: { 'max-channels': 3 } }]);
+    });
+
     it('gives back entries per queue in message-id order, bodies and properties intact, shared bodies released last', async () => {
       fx = await backend.fresh();
       let s = await open();

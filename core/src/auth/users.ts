@@ -5,6 +5,7 @@
  */
 import { BrokerError } from '../errors.js';
 import { hashPassword, verifyPassword } from './password.js';
+import { linearRegex, type LinearRegex } from '../linear-regex.js';
 
 export interface User {
   readonly name: string;
@@ -21,7 +22,7 @@ export interface Permission {
 export type Access = 'configure' | 'write' | 'read';
 
 interface CompiledPermission extends Permission {
-  readonly regex: Record<Access, RegExp>;
+  readonly regex: Record<Access, LinearRegex>;
 }
 
 export class UserStore {
@@ -105,15 +106,21 @@ export class UserStore {
   }
 }
 
-function anchored(pattern: string): RegExp {
-  // RabbitMQ matches permissions with re:run, i.e. unanchored; '' matches nothing.
-  if (pattern === '') return /(?!)/;
+/**
+ * A permission pattern, matched as RabbitMQ's re:run does (unanchored; '' matches nothing), on
+ * the linear-time matcher: the pattern comes from an administrator's or a management API call
+ * and runs on every declare, bind and publish check, on the one event loop.
+ */
+function anchored(pattern: string): LinearRegex {
+  if (pattern === '') return NEVER;
   try {
-    return new RegExp(pattern);
-  } catch {
+    return linearRegex(pattern);
+  } catch (err) {
     throw new BrokerError(
       'PRECONDITION_FAILED',
-      `PRECONDITION_FAILED - invalid permission regex '${pattern}'`,
+      `PRECONDITION_FAILED - permission regex '${pattern}' refused: ${(err as Error).message}`,
     );
   }
 }
+
+const NEVER: LinearRegex = { test: () => false };

@@ -77,6 +77,8 @@ export interface UserDefinition {
   name: string;
   passwordHash: string;
   tags: string[];
+  /** RabbitMQ's user limits (max-connections, max-channels); absent = none. */
+  limits?: Record<string, number>;
 }
 
 export interface PermissionDefinition {
@@ -88,7 +90,8 @@ export interface PermissionDefinition {
 }
 
 export interface Definitions {
-  vhosts: { name: string; description?: string }[];
+  /** limits: RabbitMQ's vhost limits (max-connections, max-queues); absent = none. */
+  vhosts: { name: string; description?: string; limits?: Record<string, number> }[];
   users: UserDefinition[];
   permissions: PermissionDefinition[];
   exchanges: ExchangeDefinition[];

@@ -12,6 +12,7 @@ import { bindingsRoutes } from './routes/bindings.js';
 import { connectionsRoutes } from './routes/connections.js';
 import { definitionsRoutes } from './routes/definitions.js';
 import { exchangesRoutes } from './routes/exchanges.js';
+import { limitsRoutes } from './routes/limits.js';
 import { overviewRoutes } from './routes/overview.js';
 import { policiesRoutes } from './routes/policies.js';
 import { queuesRoutes } from './routes/queues.js';
@@ -30,6 +31,7 @@ const ROUTES = [
   vhostsRoutes,
   usersRoutes,
   policiesRoutes,
+  limitsRoutes,
   definitionsRoutes,
 ];
 

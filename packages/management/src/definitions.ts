@@ -24,7 +24,8 @@ export interface RabbitDefinitions {
     password_hash: string;
     hashing_algorithm: string;
     tags: string[];
-    limits: Record<string, unknown>;
+    /** RabbitMQ's user limits; absent on import: the user's limits are left as they are. */
+    limits?: Record<string, number>;
   }[];
   vhosts: {
     name: string;
@@ -68,6 +69,9 @@ export interface RabbitDefinitions {
 /** Vhost metadata the core does not keep (description, tags). */
 export type VhostMeta = Map<string, { description: string; tags: string[] }>;
 
+/** The runtime parameter component RabbitMQ keeps vhost limits in. */
+export const VHOST_LIMITS = 'vhost-limits';
+
 const BUILTIN_EXCHANGES = new Set(['', 'amq.direct', 'amq.fanout', 'amq.topic', 'amq.headers', 'amq.match']);
 
 export function isBuiltinExchange(name: string): boolean {
@@ -100,7 +104,7 @@ export function exportDefinitions(broker: Broker, meta: VhostMeta, vhostFilter?:
       password_hash: u.passwordHash,
       hashing_algorithm: HASHING_ALGORITHM,
       tags: [...u.tags],
-      limits: {},
+      limits: { ...broker.userLimits(u.name) },
     }));
     defs.vhosts = vhosts.map((v) => {
       const m = meta.get(v.name) ?? { description: '', tags: [] };
@@ -117,6 +121,14 @@ export function exportDefinitions(broker: Broker, meta: VhostMeta, vhostFilter?:
       .map((p) => ({ user: p.user, vhost: p.vhost, ...p.permission }));
   }
   for (const v of vhosts) {
+    // RabbitMQ exports vhost limits as the vhost's runtime parameter `vhost-limits/limits`.
+    if (v.limits.size > 0)
+      defs.parameters.push({
+        vhost: v.name,
+        component: VHOST_LIMITS,
+        name: 'limits',
+        value: v.limits.toJSON(),
+      });
     for (const p of v.policies.list()) {
       defs.policies.push({
         vhost: v.name,
@@ -203,6 +215,32 @@ function table(o: Obj, key: string, where: string): FieldTable {
   return v as FieldTable;
 }
 
+/** `{"max-connections": 10, ...}`: integers (names are checked when applied). */
+function limitTable(v: unknown, where: string): Record<string, number> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw badRequest(`${where} must be an object`);
+  const out: Record<string, number> = Object.create(null) as Record<string, number>;
+  for (const [k, n] of Object.entries(v)) {
+    if (typeof n !== 'number' || !Number.isSafeInteger(n))
+      throw badRequest(`${where}: '${k}' must be an integer`);
+    out[k] = n;
+  }
+  return out;
+}
+
+/** The vhost-limits parameters of an import: vhost -> its whole set of limits. */
+export function vhostLimitParameters(
+  defs: RabbitDefinitions,
+): { vhost: string; limits: Record<string, number> }[] {
+  const out: { vhost: string; limits: Record<string, number> }[] = [];
+  defs.parameters.forEach((p, i) => {
+    const o = p as Obj;
+    if (o['component'] !== VHOST_LIMITS) return;
+    const where = `definitions: parameters[${i}]`;
+    out.push({ vhost: str(o, 'vhost', where), limits: limitTable(o['value'], `${where}: 'value'`) });
+  });
+  return out;
+}
+
 /** RabbitMQ 3.8 writes tags as "a,b"; 3.9+ as ["a", "b"]. */
 export function parseTags(v: unknown, where: string): string[] {
   if (v === undefined || v === null) return [];
@@ -233,7 +271,9 @@ export function parseDefinitions(body: Obj): RabbitDefinitions {
         password_hash: str(u, 'password_hash', where, ''),
         hashing_algorithm: HASHING_ALGORITHM,
         tags: parseTags(u['tags'], `definitions: ${where}`),
-        limits: {},
+        ...(u['limits'] === undefined || u['limits'] === null
+          ? {}
+          : { limits: limitTable(u['limits'], `definitions: ${where}: 'limits'`) }),
       };
     }),
     vhosts: list(body, 'vhosts').map((v, i) => {
@@ -386,6 +426,20 @@ async function apply(broker: Broker, defs: RabbitDefinitions, meta: VhostMeta | 
       throw badRequest(`definitions: binding refers to unknown exchange '${b.source}' in vhost '${b.vhost}'`);
     await v.bind(b.source, dest, b.routing_key, b.arguments);
   }
+  // Limits last, so that an import's own queues are not refused by the limits it sets. As
+  // RabbitMQ's set_vhost_limits / set_user_limits, a set of limits replaces the previous one.
+  for (const { vhost: name, limits } of vhostLimitParameters(defs)) {
+    const v = vhost(name, 'vhost-limits parameter');
+    for (const known of Object.keys(v.limits.toJSON()))
+      if (!(known in limits)) await broker.setVhostLimit(name, known, null);
+    for (const [k, n] of Object.entries(limits)) await broker.setVhostLimit(name, k, n);
+  }
+  for (const u of defs.users) {
+    if (!u.limits) continue;
+    for (const known of Object.keys(broker.userLimits(u.name)))
+      if (!(known in u.limits)) await broker.setUserLimit(u.name, known, null);
+    for (const [k, n] of Object.entries(u.limits)) await broker.setUserLimit(u.name, k, n);
+  }
 }
 
 /** Rewrites every object's vhost (POST /api/definitions/{vhost}: a single-vhost import). */
@@ -399,6 +453,7 @@ export function intoVhost(defs: RabbitDefinitions, vhost: string): RabbitDefinit
     queues: defs.queues.map((q) => ({ ...q, vhost })),
     exchanges: defs.exchanges.map((x) => ({ ...x, vhost })),
     bindings: defs.bindings.map((b) => ({ ...b, vhost })),
+    parameters: defs.parameters.map((p) => ({ ...(p as Obj), vhost })),
   };
 }
 

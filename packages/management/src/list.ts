@@ -5,7 +5,7 @@
  * (page, page_size -> {items, page, page_count, page_size, item_count, filtered_count, total_count}).
  */
 import { badRequest } from './http.js';
-import { linearRegex, type LinearRegex } from './linear-regex.js';
+import { linearRegex, type LinearRegex } from '@junction/core';
 import { ownValue } from './safe-json.js';
 
 type Row = Record<string, unknown>;
@@ -48,7 +48,7 @@ export function listQuery(rows: Row[], query: URLSearchParams): unknown {
     if (query.get('use_regex') === 'true') {
       let re: LinearRegex;
       try {
-        re = linearRegex(name);
+        re = linearRegex(name, { ignoreCase: true });
       } catch (err) {
         throw badRequest(`name regex '${name}' refused: ${(err as Error).message}`);
       }

@@ -50,6 +50,61 @@ describe('bounded work per management request', () => {
     expect(refused.json.reason).toMatch(/not supported/);
   });
 
+  it('backtracking permission and policy patterns are matched in linear time, not on a stalled event loop', async () => {
+    // With RegExp, (a+)+$ against this name takes about 2^26 steps per check.
+    const name = `${'a'.repeat(26)}!`;
+    const slow = '(a+)+$';
+    await h.broker.putUser('planner', { password: 'p-pass', tags: ['policymaker'] });
+    await h.broker.setPermission('/', 'planner', { configure: '.*', write: '.*', read: '.*' });
+    await h.broker.putUser('mallory', { password: 'm-pass', tags: ['management'] });
+    const planner: [string, string] = ['planner', 'p-pass'];
+    // A policymaker's policy pattern: tested against every queue declared.
+    const policy = await h.api('PUT', '/api/policies/%2F/slow', {
+      auth: planner,
+      body: { pattern: slow, definition: { 'max-length': 10 }, 'apply-to': 'queues' },
+    });
+    expect(policy.status).toBeLessThan(300);
+    // An administrator's permission pattern: tested on every declare, bind and publish check.
+    const perm = await h.api('PUT', '/api/permissions/%2F/mallory', {
+      body: { configure: slow, write: slow, read: slow },
+    });
+    expect(perm.status).toBeLessThan(300);
+    const attack = Promise.all([
+      ...[1, 2, 3].map((i) =>
+        h.api('PUT', `/api/queues/%2F/${name.replace('!', `${i}!`)}`, { auth: planner, body: {} }),
+      ),
+      ...[1, 2, 3].map((i) =>
+        h.api('PUT', `/api/queues/%2F/${name.replace('!', `${i}!`)}m`, {
+          auth: ['mallory', 'm-pass'],
+          body: {},
+        }),
+      ),
+    ]);
+    const t0 = performance.now();
+    await amqpRoundTrip(peers.amqpUrl('alice', 'a-pass'), 'during-patterns');
+    const roundTripMs = performance.now() - t0;
+    const answers = await attack;
+    // The policy did not match (no match for `!`); mallory's names are refused (403).
+    expect(answers.map((r) => r.status)).toEqual([201, 201, 201, 403, 403, 403]);
+    expect(roundTripMs).toBeLessThan(3000);
+    // The patterns still match what they should.
+    expect((await h.api('PUT', '/api/queues/%2F/aaaa', { auth: planner, body: {} })).status).toBe(201);
+    expect(h.broker.vhosts.get('/')!.policies.match('queues', 'aaaa')?.name).toBe('slow');
+    expect(
+      (await h.api('PUT', '/api/queues/%2F/aaaa', { auth: ['mallory', 'm-pass'], body: {} })).status,
+    ).toBe(204);
+    // What needs backtracking is refused with a clear 400.
+    for (const [path, body] of [
+      ['/api/permissions/%2F/mallory', { configure: '(a)\\1', write: '', read: '' }],
+      ['/api/policies/%2F/backref', { pattern: '(?=a)', definition: { 'max-length': 1 } }],
+    ] as const) {
+      const r = await h.api('PUT', path, { body });
+      expect(r.status, path).toBe(400);
+      expect(r.json.reason, path).toMatch(/not supported|refused/);
+    }
+    await h.api('DELETE', '/api/policies/%2F/slow');
+  });
+
   it('deeply nested bodies and queue arguments are a 400, and listings stay 200', async () => {
     const nested = (depth: number): string => '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
     for (const depth of [40, 100_000]) {

@@ -39,6 +39,13 @@ import { MAX_RECEIVE_WINDOW, Subscriptions } from './subscriptions.js';
 import { topicNameProblem, topicToKey } from './topics.js';
 
 /** CONNACK return codes (MQTT 3.1.1 table 3.1). */
+/** A reached vhost or user limit is CONNACK 3 (server unavailable), as past --mqtt-max-connections; else 5. */
+function refusalCode(err: unknown): ConnectReturn {
+  return err instanceof BrokerError && err.subject === 'limit-reached'
+    ? ConnectReturn.ServerUnavailable
+    : ConnectReturn.NotAuthorized;
+}
+
 const enum ConnectReturn {
   Accepted = 0,
   BadProtocolVersion = 1,
@@ -323,7 +330,7 @@ export class MqttConnection implements ServedConnection {
         this.link.control((reason) => this.close(reason, { will: false })),
       );
     } catch (err) {
-      return this.refuse(ConnectReturn.NotAuthorized, errorText(err));
+      return this.refuse(refusalCode(err), errorText(err));
     }
     this.vhost = vhost;
     this.user = username;
@@ -343,7 +350,11 @@ export class MqttConnection implements ServedConnection {
     const previous = this.ctx.claim(this);
     if (previous) await previous.close('client id taken over by a new connection', { will: true });
     if (this.closed) return;
-    this.session = this.core.openSession();
+    try {
+      this.session = this.core.openSession();
+    } catch (err) {
+      return this.refuse(refusalCode(err), errorText(err)); // the user's max-channels
+    }
     this.session.qos(Math.min(cfg.maxInflight, MAX_RECEIVE_WINDOW), true);
     this.subscriptions = new Subscriptions(this, this.core, this.session, cfg, clean);
     const sessionPresent = clean

@@ -1,12 +1,21 @@
 /** Definitions export and import in RabbitMQ's format (administrators only). */
-import { exportDefinitions, importDefinitions, intoVhost, parseDefinitions } from '../definitions.js';
+import {
+  VHOST_LIMITS,
+  exportDefinitions,
+  importDefinitions,
+  intoVhost,
+  parseDefinitions,
+} from '../definitions.js';
 import { readJson } from '../http.js';
 import { json, noContent, type Routes } from '../scope.js';
 
 export const definitionsRoutes: Routes = (router, api) => {
-  /** Runtime parameters (shovels, federation) and topic permissions have no Junction equivalent yet. */
+  /** Runtime parameters (shovels, federation) but vhost limits, and topic permissions, have no Junction equivalent yet. */
   const warnIgnored = (defs: ReturnType<typeof parseDefinitions>): void => {
-    const ignored = { parameters: defs.parameters.length, topic_permissions: defs.topic_permissions.length };
+    const parameters = defs.parameters.filter(
+      (p) => (p as Record<string, unknown>)['component'] !== VHOST_LIMITS,
+    );
+    const ignored = { parameters: parameters.length, topic_permissions: defs.topic_permissions.length };
     if (ignored.parameters + ignored.topic_permissions > 0)
       api.ctx.log.warn(ignored, 'definitions import: ignored unsupported items');
   };

@@ -23,7 +23,7 @@ export const usersRoutes: Routes = (router, api) => {
     password_hash: u.passwordHash,
     hashing_algorithm: HASHING_ALGORITHM,
     tags: [...u.tags],
-    limits: {},
+    limits: api.broker.userLimits(u.name),
   });
   router.on('GET', '/api/users', (c) => {
     api.requireAdmin(c);

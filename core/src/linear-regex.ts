@@ -1,15 +1,15 @@
 /**
  * A regular-expression matcher whose cost is linear in the input: a Thompson NFA simulated
  * one input character at a time (every live state advanced together), so no pattern
- * backtracks. The list filter (`?use_regex=true&name=...`) runs patterns from any
- * management user on the event loop; with RegExp, `(a+)+$` against a long name froze the
- * whole broker for seconds per request.
+ * backtracks. Patterns from users run on the event loop: the management list filter
+ * (`?use_regex=true&name=...`, any management user), permission patterns and policy patterns;
+ * with RegExp, `(a+)+$` against a long name froze the whole broker for seconds per match.
  *
  * It covers what a name filter needs: literals, `.`, classes (`[a-z]`, `[^...]`, `\d \w \s`
  * and their negations), anchors `^ $`, groups `( )` and `(?: )`, `|`, and the quantifiers
  * `* + ? {n} {n,} {n,m}` (lazy forms accepted: only whether it matches counts). What needs
- * backtracking (back-references, lookaround) is refused. Matching is unanchored and
- * case-insensitive, as RegExp(pattern, 'i').test.
+ * backtracking (back-references, lookaround) is refused. Matching is unanchored, as
+ * RegExp(pattern).test, and case-insensitive with `ignoreCase` (flag 'i').
  */
 
 export class UnsupportedRegex extends Error {
@@ -40,14 +40,22 @@ const isLineEnd = (c: number): boolean => c === 0x0a || c === 0x0d || c === 0x20
 const lower = (c: number): number => String.fromCharCode(c).toLowerCase().charCodeAt(0);
 const upper = (c: number): number => String.fromCharCode(c).toUpperCase().charCodeAt(0);
 /** Input is folded to lower case; a test then also accepts the upper-case form. */
-const folded =
+const foldedTest =
   (t: CharTest): CharTest =>
   (c) =>
     t(c) || t(upper(c));
 
 class Parser {
   private i = 0;
-  constructor(private readonly src: string) {}
+  private readonly folded: (t: CharTest) => CharTest;
+  private readonly lower: (c: number) => number;
+  constructor(
+    private readonly src: string,
+    ignoreCase: boolean,
+  ) {
+    this.folded = ignoreCase ? foldedTest : (t) => t;
+    this.lower = ignoreCase ? lower : (c) => c;
+  }
 
   parse(): Node {
     const n = this.alternation();
@@ -114,7 +122,7 @@ class Parser {
         return inner;
       }
       case '[':
-        return { k: 'chr', test: folded(this.charClass()) };
+        return { k: 'chr', test: this.folded(this.charClass()) };
       case '.':
         return { k: 'chr', test: (x) => !isLineEnd(x) };
       case '^':
@@ -122,13 +130,13 @@ class Parser {
       case '$':
         return { k: 'eol' };
       case '\\':
-        return { k: 'chr', test: folded(this.escape(false)) };
+        return { k: 'chr', test: this.folded(this.escape(false)) };
       case '*':
       case '+':
       case '?':
         throw new UnsupportedRegex('nothing to repeat');
       default: {
-        const code = lower(c.charCodeAt(0));
+        const code = this.lower(c.charCodeAt(0));
         return { k: 'chr', test: (x) => x === code };
       }
     }
@@ -278,10 +286,11 @@ export interface LinearRegex {
 }
 
 /** Compiles `pattern`; throws UnsupportedRegex for what it cannot match in linear time. */
-export function linearRegex(pattern: string): LinearRegex {
+export function linearRegex(pattern: string, opts: { ignoreCase?: boolean } = {}): LinearRegex {
+  const ignoreCase = opts.ignoreCase === true;
   if (pattern.length > MAX_PATTERN_LENGTH)
     throw new UnsupportedRegex(`pattern longer than ${MAX_PATTERN_LENGTH} characters`);
-  const states = compile(new Parser(pattern).parse());
+  const states = compile(new Parser(pattern, ignoreCase).parse());
   const start = states.length - 1;
   const marks = new Int32Array(states.length);
   let generation = 0;
@@ -318,7 +327,7 @@ export function linearRegex(pattern: string): LinearRegex {
 
   return {
     test(input: string): boolean {
-      const text = input.toLowerCase();
+      const text = ignoreCase ? input.toLowerCase() : input;
       const end = text.length;
       let current: number[] = [];
       generation++;

@@ -1,4 +1,4 @@
-/** The name filter's matcher: RegExp's answers (flag 'i') without backtracking. */
+/** The matcher for user-supplied patterns: RegExp's answers (with and without flag 'i') without backtracking. */
 import { describe, expect, it } from 'vitest';
 import { linearRegex, UnsupportedRegex } from '../src/linear-regex.js';
 
@@ -22,11 +22,14 @@ const CASES: [string, string[]][] = [
 ];
 
 describe('linearRegex', () => {
-  it('answers as RegExp(pattern, "i").test does', () => {
+  it('answers as RegExp(pattern, flags).test does, with and without flag i', () => {
     for (const [pattern, inputs] of CASES) {
-      const ours = linearRegex(pattern);
-      const theirs = new RegExp(pattern, 'i');
-      for (const s of inputs) expect(ours.test(s), `${pattern} on ${JSON.stringify(s)}`).toBe(theirs.test(s));
+      for (const flags of ['i', '']) {
+        const ours = linearRegex(pattern, { ignoreCase: flags === 'i' });
+        const theirs = new RegExp(pattern, flags);
+        for (const s of inputs)
+          expect(ours.test(s), `/${pattern}/${flags} on ${JSON.stringify(s)}`).toBe(theirs.test(s));
+      }
     }
   });
 
@@ -56,12 +59,13 @@ describe('linearRegex', () => {
     let checked = 0;
     for (let p = 0; p < 400; p++) {
       const src = pattern(0);
-      const ours = linearRegex(src);
-      const theirs = new RegExp(src, 'i');
+      const flags = p % 2 === 0 ? 'i' : '';
+      const ours = linearRegex(src, { ignoreCase: flags === 'i' });
+      const theirs = new RegExp(src, flags);
       for (let k = 0; k < 20; k++) {
         let s = '';
         for (let j = rnd(8); j > 0; j--) s += 'abAB'[rnd(4)];
-        expect(ours.test(s), `${src} on ${JSON.stringify(s)}`).toBe(theirs.test(s));
+        expect(ours.test(s), `/${src}/${flags} on ${JSON.stringify(s)}`).toBe(theirs.test(s));
         checked++;
       }
     }
