@@ -156,3 +156,32 @@ describe('a session save that fails in the store', () => {
     expect(b.broker.vhost('/').clientSessions.get('doomed')).toBeUndefined();
   });
 });
+
+describe.each(stores)('a persistent session keyed by dangerous filters, on %s', (_name, makeStore) => {
+  it('keeps __proto__, constructor, toString and hasOwnProperty as subscriptions, across a restart', async () => {
+    const store = makeStore();
+    b = await startBroker({ ports: { mqtt: 0 }, storage: store });
+    const filters = ['__proto__', 'constructor', 'toString', 'hasOwnProperty'];
+    const device = await mqttClient(b, { clientId: 'device', clean: false });
+    for (const f of filters) await device.subscribeAsync(f, { qos: 1 });
+    await device.endAsync();
+    const publisher = await mqttClient(b, { clientId: 'publisher' });
+    for (const f of filters) await publisher.publishAsync(f, `to ${f}`, { qos: 1 });
+    if (typeof store !== 'string') {
+      for (const c of clients.splice(0)) await c.endAsync(true).catch(() => undefined);
+      await b.close();
+      b = await startBroker({ ports: { mqtt: 0 }, storage: new LmdbStore({ dir: dirs.at(-1)! }) });
+    }
+    const got: string[] = [];
+    const resumed = mqtt.connect(b.mqttUrl!, { ...connectOpts, clientId: 'device', clean: false });
+    clients.push(resumed);
+    resumed.on('message', (_t, payload) => got.push(payload.toString()));
+    const deadline = Date.now() + 10_000;
+    while (got.length < filters.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(got.sort()).toEqual(filters.map((f) => `to ${f}`).sort());
+    expect(Object.keys(b.broker.vhost('/').clientSessions.get('device')!.subscriptions).sort()).toEqual(
+      [...filters].sort(),
+    );
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+});

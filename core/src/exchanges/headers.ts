@@ -42,18 +42,19 @@ function sameValue(bound: FieldValue, actual: FieldValue): boolean {
   return false;
 }
 
+/** Own headers only: a binding on `toString` or `constructor` must not find Object.prototype's. */
 function matches(c: Compiled, headers: FieldTable | undefined): boolean {
   const h = headers ?? {};
   if (c.all) {
     for (const [k, v] of c.entries) {
-      if (!(k in h)) return false;
+      if (!Object.hasOwn(h, k)) return false;
       // A void-valued binding argument matches any value of a present header.
       if (v !== null && v !== undefined && !sameValue(v, h[k])) return false;
     }
     return true;
   }
   for (const [k, v] of c.entries) {
-    if (k in h && (v === null || v === undefined || sameValue(v, h[k]))) return true;
+    if (Object.hasOwn(h, k) && (v === null || v === undefined || sameValue(v, h[k]))) return true;
   }
   return false;
 }

@@ -173,7 +173,7 @@ export class LmdbStore implements Store {
   private checkpointRunning: Promise<void> | undefined;
   private checkpointQueued: Promise<void> | undefined;
   private retainedDb!: Database<StoredMessage, Key>;
-  private sessions!: Database<MqttSessionState, Key>;
+  private sessions!: Database<StoredSession, Key>;
 
   private untolerate: (() => void) | undefined;
 
@@ -811,15 +811,36 @@ export class LmdbStore implements Store {
 
   async putMqttSession(vhost: string, clientId: string, state: MqttSessionState | null): Promise<void> {
     if (this.failure) throw this.failure;
-    if (state) await this.sessions.put([vhost, clientId], state);
+    if (state) await this.sessions.put([vhost, clientId], toStoredSession(state));
     else await this.sessions.remove([vhost, clientId]);
   }
 
   async *mqttSessions(vhost: string): AsyncIterable<{ clientId: string; state: MqttSessionState }> {
     for (const { key, value } of this.sessions.getRange({ start: [vhost], end: [vhost, MAX_STRING] })) {
-      yield { clientId: key[1] as string, state: value };
+      yield { clientId: key[1] as string, state: fromStoredSession(value) };
     }
   }
+}
+
+/**
+ * Subscriptions are stored as [filter, qos] pairs: filters are client-chosen, and msgpackr
+ * reads an object key `__proto__` back as `__proto_` (its guard against prototype pollution),
+ * so a session subscribed to the filter `__proto__` lost it at restart. Sessions written as an
+ * object (before this) still read.
+ */
+type StoredSession = Omit<MqttSessionState, 'subscriptions'> & {
+  subscriptions: [string, number][] | Record<string, number>;
+};
+
+function toStoredSession(state: MqttSessionState): StoredSession {
+  return { ...state, subscriptions: Object.entries(state.subscriptions) };
+}
+
+function fromStoredSession(value: StoredSession): MqttSessionState {
+  if (!Array.isArray(value.subscriptions)) return value as MqttSessionState;
+  const subscriptions = Object.create(null) as Record<string, number>;
+  for (const [filter, qos] of value.subscriptions) subscriptions[filter] = qos;
+  return { ...value, subscriptions };
 }
 
 /** LMDB refuses keys over 1,978 bytes; this leaves room for the key encoding's own bytes. */

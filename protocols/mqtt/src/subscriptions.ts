@@ -126,7 +126,8 @@ export class Subscriptions {
 
   private async save(): Promise<void> {
     if (this.clean) return;
-    const subscriptions: Record<string, number> = {};
+    // Keyed by client-chosen filters: a filter `__proto__` must be an entry, not the prototype.
+    const subscriptions = Object.create(null) as Record<string, number>;
     for (const s of this.active.values()) subscriptions[s.filter] = s.qos;
     await this.core.saveSessionState(this.conn.clientId, { subscriptions });
   }

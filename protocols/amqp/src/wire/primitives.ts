@@ -96,7 +96,12 @@ export function decodeTableBody(buf: Buffer, o: number, end: number, depth = 0):
   const t: FieldTable = {};
   while (r.o < end) {
     const key = r.shortstr();
-    t[key] = fieldValue(r, depth);
+    const value = fieldValue(r, depth);
+    // A key named `__proto__` is a header like any other: assigned, it would set the table's
+    // prototype (the header lost, its entries inherited as if they were headers).
+    if (key === '__proto__')
+      Object.defineProperty(t, key, { value, enumerable: true, writable: true, configurable: true });
+    else t[key] = value;
   }
   return t;
 }
