@@ -61,7 +61,7 @@ function stomp(host = '/'): Promise<Client> {
       (err, client) => (err ? reject(err) : resolve(client)),
     );
     c.on('error', () => {});
-    cleanups.push(() => c.destroy());
+    cleanups.push(() => c.destroy(new Error('test over')));
   });
 }
 
