@@ -106,7 +106,9 @@ async function rawStomp(
     connected: frame('CONNECTED'),
     error: frame('ERROR').then(() => {
       const i = text().indexOf('ERROR\n');
-      return /\nmessage:([^\n]*)/.exec(text().slice(i))?.[1] ?? '';
+      const raw = /\nmessage:([^\n]*)/.exec(text().slice(i))?.[1] ?? '';
+      // STOMP 1.2 header escapes
+      return raw.replace(/\\([\\cnr])/g, (_m, e: string) => ({ c: ':', n: '\n', r: '\r' })[e] ?? e);
     }),
   };
 }
@@ -243,5 +245,10 @@ describe('vhost and user limits on every protocol', () => {
     expect(await s.connected).toBe(true);
     s.send('SUBSCRIBE\nid:1\ndestination:/queue/new-one\nack:auto\n\n\0');
     expect(await s.error).toMatch(/queue limit in virtual host 'tenant' \(1\) is reached/);
+    const sender = await rawStomp('tenant');
+    expect(await sender.connected).toBe(true);
+    sender.send('SEND\ndestination:/queue/by-send\n\nhello\0');
+    expect(await sender.error).toMatch(/cannot declare queue 'by-send': queue limit/);
+    expect(queue('by-send', 'tenant')).toBeUndefined();
   });
 });
