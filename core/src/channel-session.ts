@@ -90,6 +90,10 @@ export class ChannelSession implements Session, ConsumerOwner {
     this.parent.users.authorize(this.vhost.name, this.parent.username, access, kind, name);
   }
 
+  get consumerCount(): number {
+    return this.consumers.size;
+  }
+
   get unackedCount(): number {
     return this.unacked.size;
   }

@@ -122,6 +122,8 @@ export interface Transaction {
 
 export interface Session {
   readonly id: string;
+  /** Consumers this session has now (AMQP's per-channel consumer limit counts them). */
+  readonly consumerCount: number;
   declareExchange(decl: ExchangeDeclaration): Promise<void>;
   deleteExchange(name: string, opts?: { ifUnused?: boolean }): Promise<void>;
   declareQueue(decl: QueueDeclaration): Promise<QueueDeclared>;

@@ -5,6 +5,11 @@
 import { readFileSync } from 'node:fs';
 import type { ClientCertMode } from '@junction/core';
 import { parseAmount } from './amount.js';
+import {
+  connectionLimitDefaults,
+  connectionLimitSettings,
+  type ConnectionLimits,
+} from './connection-limits.js';
 
 export interface ListenerConfig {
   /** The plain (TCP or HTTP) listener's port; null = off. */
@@ -93,6 +98,8 @@ export interface JunctionConfig {
    * the store ahead of consumers. Whichever limit is reached first applies.
    */
   queueMemory: { messages: number; bytes: number };
+  /** Per-connection limits (connection-limits.ts). */
+  limits: ConnectionLimits;
 }
 
 export const defaults: JunctionConfig = {
@@ -144,6 +151,7 @@ export const defaults: JunctionConfig = {
   memoryHighWatermark: 0.4, // RabbitMQ's default
   diskFreeLimit: 50_000_000, // RabbitMQ's default, 50 MB
   queueMemory: { messages: 50_000, bytes: 64 * 1024 * 1024 },
+  limits: connectionLimitDefaults,
 };
 
 /** A flat key -> setter table shared by env vars and flags, so both stay in step with the docs. */
@@ -302,6 +310,7 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
     describe: 'body bytes of a durable queue kept in memory; deeper ones page to the store',
     apply: (c, v) => (c.queueMemory = { ...c.queueMemory, bytes: int(v) }),
   },
+  ...connectionLimitSettings,
 };
 
 type Sections = 'amqp' | 'mqtt' | 'stomp' | 'http';

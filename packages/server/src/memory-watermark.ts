@@ -15,7 +15,10 @@ export class MemoryWatermark {
     private readonly broker: Broker,
     readonly highBytes: number,
     private readonly log: Logger,
-    intervalMs = 1000,
+    // Reading RSS costs microseconds; checking often bounds how far a flood overshoots the
+    // watermark (what arrives between two checks), where RabbitMQ's 2.5 s period relies on
+    // credit flow as well.
+    intervalMs = 100,
   ) {
     this.timer = setInterval(() => this.check(), intervalMs);
     this.timer.unref();

@@ -100,6 +100,7 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
     defaultUser: config.defaultUser,
     loopbackUsers: config.loopbackUsers,
     queuePaging: { maxMessages: config.queueMemory.messages, maxBytes: config.queueMemory.bytes },
+    maxUnackedPerSession: config.limits.maxUnackedPerChannel,
   });
   const watermark =
     config.memoryHighWatermark > 0
@@ -144,6 +145,7 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
         channelMax: config.amqp.channelMax,
         heartbeat: config.amqp.heartbeat,
         maxMessageSize: config.amqp.maxMessageSize,
+        consumerMaxPerChannel: config.limits.consumerMaxPerChannel,
       };
       const amqp = createAmqpAdapter(broker, amqpConfig, log.child({ component: 'amqp' }));
       adapters.push(amqp);
@@ -156,7 +158,13 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
       const { allowAnonymous, maxConnections, maxInflight, maxPacketSize } = config.mqtt;
       const mqtt = createMqttAdapter(
         broker,
-        { allowAnonymous, maxConnections, maxInflight, maxPacketSize },
+        {
+          allowAnonymous,
+          maxConnections,
+          maxInflight,
+          maxPacketSize,
+          maxSubscriptions: config.limits.mqttMaxSubscriptions,
+        },
         log.child({ component: 'mqtt' }),
       );
       adapters.push(mqtt);
@@ -174,6 +182,7 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
         broker,
         {
           maxFrameSize: maxFrameBytes,
+          maxSubscriptions: config.limits.stompMaxSubscriptions,
           anonymousUser: anon ? { login: anon.username, passcode: anon.password } : null,
         },
         log.child({ component: 'stomp' }),

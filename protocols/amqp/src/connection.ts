@@ -35,6 +35,11 @@ export interface AmqpConfig {
   /** Seconds; 0 disables. */
   heartbeat: number;
   maxMessageSize: number;
+  /**
+   * Most consumers per channel (RabbitMQ's consumer_max_per_channel); one more closes the
+   * connection with 530 as RabbitMQ does. 0 = no limit.
+   */
+  consumerMaxPerChannel: number;
   /** Accept to connection.open-ok, absolute (RabbitMQ's handshake_timeout); 0 disables. */
   handshakeTimeoutMs: number;
   /**

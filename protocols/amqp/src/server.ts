@@ -12,6 +12,9 @@ export const defaultAmqpConfig: AmqpConfig = {
   channelMax: 2047,
   heartbeat: 60,
   maxMessageSize: 128 * 1024 * 1024,
+  // RabbitMQ: infinity. Bounded so one channel cannot grow the broker without end, and far
+  // above what real clients use (Celery/kombu: one consumer per queue on one channel).
+  consumerMaxPerChannel: 4096,
   handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
   authMechanisms: AUTH_MECHANISMS,
 };

@@ -11,6 +11,11 @@ export interface MqttConfig {
   maxInflight: number;
   /** Most concurrent MQTT connections; 0 = no limit. Further clients get CONNACK 3. */
   maxConnections: number;
+  /**
+   * Most topic filters one client subscribes to at once (each is a core queue and consumer);
+   * a filter past it gets SUBACK failure 0x80. 0 = no limit.
+   */
+  maxSubscriptions: number;
   /** Accept to CONNACK, absolute (RabbitMQ's handshake_timeout): a slow or silent CONNECT is closed. */
   handshakeTimeoutMs: number;
   /** Clients without a username connect as anonymousUser; off by default. */
@@ -32,6 +37,7 @@ export const defaultMqttConfig: MqttConfig = {
   maxTopicLevels: 128,
   maxInflight: 100,
   maxConnections: 0,
+  maxSubscriptions: 1024, // as STOMP's per-connection limit; RabbitMQ and Mosquitto set none
   handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
   allowAnonymous: false,
   anonymousUser: { username: 'guest', password: 'guest' },

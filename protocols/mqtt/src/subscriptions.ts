@@ -186,6 +186,9 @@ export class Subscriptions {
       this.active.delete(filter);
       await this.session.cancel(existing.consumerTag);
     }
+    const max = this.config.maxSubscriptions;
+    if (!existing && max > 0 && this.active.size >= max)
+      throw new Error(`at most ${max} subscriptions per client`); // SUBACK 0x80 for this filter
     const queue = this.queueName(filter);
     await this.session.declareQueue({
       name: queue,

@@ -26,6 +26,11 @@ export async function consume(ch: AmqpChannel, a: BasicConsumeArgs): Promise<voi
   const queue = a.queue === '' ? ch.lastQueue : a.queue;
   if (queue === '') throw new BrokerError('NOT_FOUND', 'NOT_FOUND - no previously declared queue');
   const tag = a.consumerTag || `amq.ctag-${randomBytes(16).toString('base64url')}`;
+  const max = ch.conn.config.consumerMaxPerChannel;
+  if (max > 0 && ch.session.consumerCount >= max) {
+    // RabbitMQ's text and code (not_allowed: the connection closes).
+    throw new BrokerError('NOT_ALLOWED', `NOT_ALLOWED - reached maximum (${max}) of consumers per channel`);
+  }
   const xPriority = a.arguments?.['x-priority'];
   await ch.session.consume(
     queue,
