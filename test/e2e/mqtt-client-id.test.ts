@@ -48,6 +48,19 @@ function connackCode(handle: BrokerHandle, opts: mqtt.IClientOptions): Promise<n
   });
 }
 
+/** Ends every client and closes the broker, failing the test when the close takes longer than `ms`. */
+async function closeAllWithin(ms: number): Promise<void> {
+  for (const c of clients.splice(0)) await c.endAsync(true).catch(() => undefined);
+  const closing = b!.close();
+  b = undefined;
+  await expect(
+    Promise.race([
+      closing,
+      new Promise((_, reject) => setTimeout(() => reject(new Error('close hung')), ms)),
+    ]),
+  ).resolves.toBeUndefined();
+}
+
 async function roundTripMs(handle: BrokerHandle, topic: string): Promise<number> {
   const c = await mqttClient(handle, { clientId: `bystander-${topic.replaceAll('/', '-')}` });
   await c.subscribeAsync(topic, { qos: 1 });
@@ -94,15 +107,7 @@ describe.each(stores)('an over-long persistent MQTT client id, on %s', (_name, m
     await atLimit.endAsync();
 
     // The broker's close finishes (it used to hang after the failed session save).
-    for (const c of clients.splice(0)) await c.endAsync(true).catch(() => undefined);
-    const closing = b.close();
-    b = undefined;
-    await expect(
-      Promise.race([
-        closing,
-        new Promise((_, reject) => setTimeout(() => reject(new Error('close hung')), 10_000)),
-      ]),
-    ).resolves.toBeUndefined();
+    await closeAllWithin(10_000);
     if (typeof store === 'string') return; // memory keeps nothing across a restart
     b = await start(new LmdbStore({ dir: dirs.at(-1)! }));
     const got: string[] = [];
@@ -142,15 +147,7 @@ describe('a session save that fails in the store', () => {
     expect(await roundTripMs(b, 'bystander/2')).toBeLessThan(ROUND_TRIP_BOUND_MS);
     expect(b.broker.storeFailure).toBeUndefined();
 
-    for (const c of clients.splice(0)) await c.endAsync(true).catch(() => undefined);
-    const closing = b.close();
-    b = undefined;
-    await expect(
-      Promise.race([
-        closing,
-        new Promise((_, reject) => setTimeout(() => reject(new Error('close hung')), 10_000)),
-      ]),
-    ).resolves.toBeUndefined();
+    await closeAllWithin(10_000);
     b = await startBroker({ ports: { mqtt: 0 }, storage: new LmdbStore({ dir }) });
     expect(b.broker.vhost('/').clientSessions.get('bystander')).toEqual({ subscriptions: { 'b/#': 1 } });
     expect(b.broker.vhost('/').clientSessions.get('doomed')).toBeUndefined();
