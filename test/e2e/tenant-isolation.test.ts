@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
-import stompit from 'stompit';
 import type Client from 'stompit/lib/Client.js';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerHandle } from '@junction/server';
+import { stompitClient, until } from '@junction/testkit';
 import { LmdbStore } from '@junction/storage-lmdb';
 
 /** Generous: the machine is shared and loaded; a frozen broker takes seconds. */
@@ -102,28 +102,11 @@ async function worstRoundTripDuring(attack: () => Promise<void>): Promise<number
   return Math.max(...times);
 }
 
-function stompAs(login: string, passcode: string): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const c = stompit.connect(
-      {
-        host: '127.0.0.1',
-        port: b.ports.stomp!,
-        connectHeaders: { host: '/', login, passcode, 'heart-beat': '0,0' },
-      },
-      (err, client) => (err ? reject(err) : resolve(client)),
-    );
-    c.on('error', () => {});
-    closers.push(() => c.destroy(new Error('test over')));
-  });
+async function stompAs(login: string, passcode: string): Promise<Client> {
+  const c = await stompitClient(b.ports.stomp!, { login, passcode });
+  closers.push(() => c.destroy(new Error('test over')));
+  return c;
 }
-
-const until = async (cond: () => boolean, ms = 20_000): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
 
 describe('bounded work per request', () => {
   it("a topic binding with many '#' words does not freeze routing for everyone", async () => {
@@ -170,7 +153,7 @@ describe('bounded work per request', () => {
           { destination: '/queue/tenant-deep', ack: 'client', selector: 'n = -1', id: `s${i}` },
           () => {},
         );
-      await until(() => consumers() === 100);
+      await until(() => consumers() === 100, '100 consumers', 20_000);
       // Let the scans run to their end while the victim keeps measuring.
       await new Promise((r) => setTimeout(r, 1500));
     });
@@ -197,7 +180,7 @@ describe('bounded work per request', () => {
         const filters = Array.from({ length: 100 }, (_, k) => `t/${j * 100 + k}/+`);
         await device.subscribeAsync(filters, { qos: 0 });
       }
-      await until(() => got === 2000);
+      await until(() => got === 2000, '2000 deliveries', 20_000);
     });
     expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
   });
@@ -214,11 +197,15 @@ describe('permissions as RabbitMQ checks them', () => {
     const closed = new Promise<Error>((r) => sub.once('error', r));
     let got = 0;
     await sub.consume('tenant-acks', () => got++);
-    await until(() => got === 3);
+    await until(() => got === 3, 'three deliveries', 20_000);
     sub.ack({ fields: { deliveryTag: 1000 } } as amqp.Message, true);
     expect((await closed).message).toMatch(/406.*unknown delivery tag 1000/);
     // Nothing was acked: the three messages went back to the queue.
-    await until(() => b.broker.vhost('/').queues.get('tenant-acks')!.messageCount === 3);
+    await until(
+      () => b.broker.vhost('/').queues.get('tenant-acks')!.messageCount === 3,
+      'three messages back in tenant-acks',
+      20_000,
+    );
     expect((await ch.checkQueue('tenant-acks')).messageCount).toBe(3);
   });
 
