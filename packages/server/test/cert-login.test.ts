@@ -176,7 +176,7 @@ it('logs in over AMQP EXTERNAL, MQTT and STOMP by certificate; management shows 
     amqp.connect(`amqps://guest:guest@127.0.0.1:${ports.amqps}`, { ca: [pki.ca] }),
   ).rejects.toThrow();
 
-  stomp.destroy();
+  await new Promise<void>((resolve, reject) => stomp.disconnect((err) => (err ? reject(err) : resolve())));
   await sensor.endAsync();
   await conn.close();
   cli.child.kill('SIGTERM');
