@@ -4,8 +4,10 @@ export {
   listenLoopback,
   startAmqpServer,
   startMqttServer,
+  startOnEndpoints,
   startStompServer,
   testLog,
+  type EndpointServer,
   type TestServer,
   type WsTestServer,
 } from './servers.js';

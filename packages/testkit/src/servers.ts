@@ -5,7 +5,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
-import { Broker, type BrokerOptions, type ProtocolAdapter } from '@junction/core';
+import { Broker, type BrokerOptions, type Endpoint, type ProtocolAdapter } from '@junction/core';
 import { createAmqpAdapter, type AmqpConfig } from '@junction/amqp';
 import { createMqttAdapter, type MqttConfig } from '@junction/mqtt';
 import { createStompAdapter, type StompConfig } from '@junction/stomp';
@@ -28,6 +28,40 @@ export async function listenLoopback(
     ),
   )) as AddressInfo[];
   return addrs.map((a) => a.port);
+}
+
+/** A broker with one adapter on the given endpoints, as the client-certificate tests use it. */
+export interface EndpointServer<A extends ProtocolAdapter> {
+  broker: Broker;
+  adapter: A;
+  /** The port of each endpoint, in the order given. */
+  ports: number[];
+  close(): Promise<void>;
+}
+
+/**
+ * A broker whose one user `user.name` (no password: certificate logins) has `user.permission`
+ * on `/`, and the adapter `create` makes listening on `endpoints` (e.g. a TestPki's TLS ones).
+ */
+export async function startOnEndpoints<A extends ProtocolAdapter>(
+  create: (broker: Broker, log: Logger) => A,
+  endpoints: Endpoint[],
+  user: { name: string; permission: { configure: string; write: string; read: string } },
+): Promise<EndpointServer<A>> {
+  const broker = await Broker.start({ logger: testLog() });
+  await broker.putUser(user.name, { tags: [] });
+  await broker.setPermission('/', user.name, user.permission);
+  const adapter = create(broker, testLog());
+  const addrs = (await adapter.listen(endpoints)) as AddressInfo[];
+  return {
+    broker,
+    adapter,
+    ports: addrs.map((a) => a.port),
+    async close() {
+      await adapter.close({ drainMs: 0 });
+      await broker.close();
+    },
+  };
 }
 
 export interface TestServer {

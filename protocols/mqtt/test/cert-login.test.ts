@@ -9,38 +9,39 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Broker } from '@junction/core';
-import { makeTestPki, testLog, until, type CertFiles } from '@junction/testkit';
+import {
+  makeTestPki,
+  startOnEndpoints,
+  testLog,
+  until,
+  type CertFiles,
+  type EndpointServer,
+} from '@junction/testkit';
 import { createMqttAdapter } from '../src/index.js';
 import { collect } from './helpers.js';
 
 const run = promisify(execFile);
 const pki = makeTestPki();
-const sensor = pki.client('sensor');
-const nobody = pki.client('nobody');
-const expired = pki.client('sensor', { expired: true });
-const untrusted = pki.untrustedClient('sensor');
+const { valid: sensor, unknownUser: nobody, expired, untrusted } = pki.loginCerts('sensor');
 
-let broker: Broker;
-let adapter: ReturnType<typeof createMqttAdapter>;
+let server: EndpointServer<ReturnType<typeof createMqttAdapter>>;
 const port = { optional: 0, required: 0, plain: 0 };
 
 beforeAll(async () => {
-  broker = await Broker.start({ logger: testLog() });
-  // sensor may publish (write on amq.topic) but not subscribe (no configure or read).
-  await broker.putUser('sensor', { tags: [] });
-  await broker.setPermission('/', 'sensor', { configure: '', write: '^amq\\.topic$', read: '' });
-  adapter = createMqttAdapter(broker, {}, testLog());
-  const addrs = (await adapter.listen([
-    pki.endpoint({ clientCert: 'optional' }),
-    pki.endpoint({ clientCert: 'required' }),
-    { port: 0, host: '127.0.0.1', transport: 'tcp' },
-  ])) as AddressInfo[];
-  [port.optional, port.required, port.plain] = addrs.map((a) => a.port) as [number, number, number];
+  server = await startOnEndpoints(
+    (broker, log) => createMqttAdapter(broker, {}, log),
+    [
+      pki.endpoint({ clientCert: 'optional' }),
+      pki.endpoint({ clientCert: 'required' }),
+      { port: 0, host: '127.0.0.1', transport: 'tcp' },
+    ],
+    // sensor may publish (write on amq.topic) but not subscribe (no configure or read).
+    { name: 'sensor', permission: { configure: '', write: '^amq\\.topic$', read: '' } },
+  );
+  [port.optional, port.required, port.plain] = server.ports as [number, number, number];
 });
 afterAll(async () => {
-  await adapter.close({ drainMs: 0 });
-  await broker.close();
+  await server.close();
   pki.remove();
 });
 
@@ -66,7 +67,7 @@ function connect(p: number, cert: CertFiles | undefined, opts: IClientOptions = 
   });
 }
 const guest = (p = port.optional) => connect(p, undefined, { username: 'guest', password: 'guest' });
-const users = () => [...adapter.connections()].map((s) => s.user);
+const users = () => [...server.adapter.connections()].map((s) => s.user);
 
 /** A guest subscriber over TLS; resolves the messages it gets on `topic`. */
 async function subscriber(topic: string) {
@@ -97,7 +98,7 @@ describe('MQTTS client certificates', () => {
     const sub = await subscriber('readings/#');
     const c = await connect(port.optional, sensor);
     expect(users()).toContain('sensor');
-    const snapshot = [...adapter.connections()].find((s) => s.user === 'sensor')!;
+    const snapshot = [...server.adapter.connections()].find((s) => s.user === 'sensor')!;
     expect(snapshot.tls?.peerCertificate?.subject).toBe('CN=sensor,O=Junction tests');
     expect(snapshot.tls?.protocol).toMatch(/^TLSv1\.[23]$/);
     await c.publishAsync('readings/1', '21.5', { qos: 1 });
@@ -152,7 +153,7 @@ describe('MQTTS client certificates', () => {
   });
 
   it('certLogin: false turns certificate login off', async () => {
-    const off = createMqttAdapter(broker, { certLogin: false }, testLog());
+    const off = createMqttAdapter(server.broker, { certLogin: false }, testLog());
     const [addr] = (await off.listen([pki.endpoint({ clientCert: 'required' })])) as AddressInfo[];
     try {
       await expect(connect(addr!.port, sensor)).rejects.toMatchObject({ code: 5 });

@@ -11,40 +11,38 @@ import { fileURLToPath } from 'node:url';
 import stompit from 'stompit';
 import type Client from 'stompit/lib/Client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Broker } from '@junction/core';
-import { makeTestPki, runPython, testLog, until, type CertFiles } from '@junction/testkit';
+import {
+  makeTestPki,
+  runPython,
+  startOnEndpoints,
+  testLog,
+  until,
+  type CertFiles,
+  type EndpointServer,
+} from '@junction/testkit';
 import { createStompAdapter, type StompConfig } from '../src/index.js';
 import { destroyClient, rawStompClient, sendWithReceipt } from './helpers.js';
 
 const pki = makeTestPki();
-const alice = pki.client('alice');
-const nobody = pki.client('nobody');
-const expired = pki.client('alice', { expired: true });
-const untrusted = pki.untrustedClient('alice');
+const { valid: alice, unknownUser: nobody, expired, untrusted } = pki.loginCerts('alice');
 
-let broker: Broker;
-let adapter: ReturnType<typeof createStompAdapter>;
+let server: EndpointServer<ReturnType<typeof createStompAdapter>>;
 const port = { optional: 0, required: 0 };
 
 beforeAll(async () => {
-  broker = await Broker.start({ logger: testLog() });
-  // alice may only touch queues named alice.*.
-  await broker.putUser('alice', { tags: [] });
-  await broker.setPermission('/', 'alice', {
-    configure: '^alice\\.',
-    write: '^(alice\\..*|amq\\.default)$',
-    read: '^alice\\.',
-  });
-  adapter = createStompAdapter(broker, {}, testLog());
-  const addrs = (await adapter.listen([
-    pki.endpoint({ clientCert: 'optional' }),
-    pki.endpoint({ clientCert: 'required' }),
-  ])) as AddressInfo[];
-  [port.optional, port.required] = addrs.map((a) => a.port) as [number, number];
+  server = await startOnEndpoints(
+    (broker, log) => createStompAdapter(broker, {}, log),
+    [pki.endpoint({ clientCert: 'optional' }), pki.endpoint({ clientCert: 'required' })],
+    // alice may only touch queues named alice.*.
+    {
+      name: 'alice',
+      permission: { configure: '^alice\\.', write: '^(alice\\..*|amq\\.default)$', read: '^alice\\.' },
+    },
+  );
+  [port.optional, port.required] = server.ports as [number, number];
 });
 afterAll(async () => {
-  await adapter.close({ drainMs: 0 });
-  await broker.close();
+  await server.close();
   pki.remove();
 });
 
@@ -75,7 +73,7 @@ async function rawConnect(p: number, cert: CertFiles | undefined, headers = '') 
   c.write(`CONNECT\naccept-version:1.2\nhost:/\n${headers}\n\0`);
   return { c, f: await c.next() };
 }
-const users = () => [...adapter.connections()].map((s) => s.user);
+const users = () => [...server.adapter.connections()].map((s) => s.user);
 
 /** The first message on `destination`, read as a string. */
 function firstMessage(client: Client, destination: string): Promise<string> {
@@ -91,7 +89,10 @@ async function brokerServes(): Promise<void> {
   const c = await connect(port.optional, undefined, { login: 'guest', passcode: 'guest' });
   try {
     const got = firstMessage(c, '/queue/still-up');
-    await until(() => broker.vhost('/').queues.get('still-up')?.consumerCount === 1, 'the subscription');
+    await until(
+      () => server.broker.vhost('/').queues.get('still-up')?.consumerCount === 1,
+      'the subscription',
+    );
     c.send({ destination: '/queue/still-up' }).end('yes');
     expect(await got).toBe('yes');
   } finally {
@@ -105,11 +106,11 @@ describe('STOMPS client certificates', () => {
       const c = await connect(p, alice);
       try {
         expect(users()).toEqual(['alice']);
-        const snapshot = [...adapter.connections()][0]!;
+        const snapshot = [...server.adapter.connections()][0]!;
         expect(snapshot.tls?.peerCertificate?.subject).toBe('CN=alice,O=Junction tests');
         const got = firstMessage(c, '/queue/alice.inbox');
         await until(
-          () => broker.vhost('/').queues.get('alice.inbox')?.consumerCount === 1,
+          () => server.broker.vhost('/').queues.get('alice.inbox')?.consumerCount === 1,
           'the subscription',
         );
         await sendWithReceipt(c, { destination: '/queue/alice.inbox' }, `by certificate on ${p}`);
@@ -130,7 +131,7 @@ describe('STOMPS client certificates', () => {
     const e = await c.next('ERROR');
     expect(e.headers['message']).toMatch(/ACCESS_REFUSED.*'bob\.inbox'.*'alice'/);
     await c.closed;
-    expect(broker.vhost('/').queues.has('bob.inbox')).toBe(false);
+    expect(server.broker.vhost('/').queues.has('bob.inbox')).toBe(false);
   });
 
   it('stomp.py with cert_file/key_file and no login is the certificate user', async () => {
@@ -177,7 +178,7 @@ describe('STOMPS client certificates', () => {
 
   it('certLogin: false turns certificate login off', async () => {
     const config: Partial<StompConfig> = { certLogin: false };
-    const off = createStompAdapter(broker, config, testLog());
+    const off = createStompAdapter(server.broker, config, testLog());
     const [addr] = (await off.listen([pki.endpoint({ clientCert: 'required' })])) as AddressInfo[];
     try {
       const { c, f } = await rawConnect(addr!.port, alice);
