@@ -24,3 +24,4 @@ export {
 export { PYTHON, runPython } from './python.js';
 export { stompitClient, type StompitClient } from './stompit.js';
 export { makeTestPki, type CertFiles, type TestPki } from './certs.js';
+export { withOwnKey } from './own-key.js';

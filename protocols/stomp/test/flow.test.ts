@@ -42,7 +42,9 @@ it('a slow consumer pauses deliveries; all arrive once it reads again', async ()
     10_000,
   );
   expect(ready).toBeGreaterThan(COUNT / 2);
-  const snap = [...suite.server.adapter.connections()].find((s) => s.remotePort === consumer.socket.localPort)!;
+  const snap = [...suite.server.adapter.connections()].find(
+    (s) => s.remotePort === consumer.socket.localPort,
+  )!;
   expect(snap.bytesOut).toBeLessThan((COUNT * SIZE) / 2);
 
   consumer.socket.removeAllListeners('data');
