@@ -44,10 +44,17 @@ beforeEach(async () => {
     read: '^(tenant-.*|amq\\.topic)$',
   });
 });
-afterEach(async () => {
+/** Closes the test's clients, then the broker. */
+async function stopAll(): Promise<void> {
   for (const c of closers.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
   await b.close();
-});
+}
+/** A clean stop and a start again on the same data directory. */
+async function restart(): Promise<void> {
+  await stopAll();
+  b = await start();
+}
+afterEach(stopAll);
 
 const amqpUrl = (user: string, pass: string) => b.amqpUrl!.replace('guest:guest', `${user}:${pass}`);
 
@@ -283,9 +290,7 @@ describe('names the store keys on', () => {
     expect(v.retained.matching('#').filter((r) => r.routingKey.length > 255)).toEqual([]);
     expect(b.broker.storeFailure).toBeUndefined();
     // The broker starts again on its data directory with every confirmed message.
-    for (const c of closers.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
-    await b.close();
-    b = await start();
+    await restart();
     const after = await (await amqpAs('guest', 'guest')).createChannel();
     expect((await after.checkQueue('orders')).messageCount).toBe(2000);
     expect(b.broker.storeFailure).toBeUndefined();
@@ -339,7 +344,7 @@ async function everyProtocolServes(tagName: string): Promise<void> {
   const q = (await ch.assertQueue(`after-${tagName}`, { arguments: { 'x-max-length': 10 } })).queue;
   await ch.bindQueue(q, 'amq.topic', `after.${tagName}`, { 'x-match': 'all' });
   ch.publish('amq.topic', `after.${tagName}`, Buffer.from('ping'), { headers: { h: 1 } });
-  await until(() => b.broker.vhost('/').queues.get(q)!.messageCount === 1, 5000);
+  await until(() => b.broker.vhost('/').queues.get(q)!.messageCount === 1, 'the ping in the queue', 5000);
   const stomp = await stompAs('guest', 'guest');
   await stompSend(stomp, { destination: `/queue/stomp-${tagName}` }, 'ping');
   await stompReceive(stomp, { destination: `/queue/stomp-${tagName}` });
@@ -441,9 +446,7 @@ describe('names are data on every protocol', () => {
 
     // The store holds every name as data: the broker starts again with all of it.
     await ch.waitForConfirms();
-    for (const c of closers.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
-    await b.close();
-    b = await start();
+    await restart();
     expect(b.broker.storeFailure).toBeUndefined();
     expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(protoKeys);
     const after = await (await amqpAs('mallory', 'm-pass')).createChannel();
@@ -472,7 +475,7 @@ describe('names are data on every protocol', () => {
       await other.subscribeAsync(n, { qos: 1 });
       expect(await retained).toBe(`retained-${n}`);
       await other.publishAsync(`${n}/${n}`, `again-${n}`, { qos: 1 });
-      await until(() => got.includes(`again-${n}`), 5000);
+      await until(() => got.includes(`again-${n}`), 'the message published again', 5000);
     }
     await everyProtocolServes('after-restart');
   });
