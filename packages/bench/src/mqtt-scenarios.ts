@@ -8,7 +8,15 @@
  */
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
-import { deliveredRow, rate, sleep, startWorker, stopAll, type Measurement, type Scenario } from './workers.js';
+import {
+  deliveredRow,
+  rate,
+  sleep,
+  startWorker,
+  stopAll,
+  type Measurement,
+  type Scenario,
+} from './workers.js';
 
 /**
  * QoS 1/2 windows, the same for every broker (and the independent harness's): at most 1,000
