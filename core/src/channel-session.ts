@@ -154,11 +154,7 @@ export class ChannelSession implements Session, ConsumerOwner {
   }
 
   async bindQueue(queue: string, exchange: string, routingKey: string, args: FieldTable = {}): Promise<void> {
-    this.assertOpen();
-    const q = this.vhost.queue(queue, this.parent.id);
-    this.authorize('write', 'queue', queue);
-    this.authorize('read', 'exchange', exchange);
-    await this.vhost.bind(exchange, q, routingKey, args);
+    await this.vhost.bind(exchange, this.queueBindingTarget(queue, exchange), routingKey, args);
   }
 
   async unbindQueue(
@@ -167,11 +163,7 @@ export class ChannelSession implements Session, ConsumerOwner {
     routingKey: string,
     args: FieldTable = {},
   ): Promise<void> {
-    this.assertOpen();
-    const q = this.vhost.queue(queue, this.parent.id);
-    this.authorize('write', 'queue', queue);
-    this.authorize('read', 'exchange', exchange);
-    await this.vhost.unbind(exchange, q, routingKey, args);
+    await this.vhost.unbind(exchange, this.queueBindingTarget(queue, exchange), routingKey, args);
   }
 
   async bindExchange(
@@ -180,11 +172,7 @@ export class ChannelSession implements Session, ConsumerOwner {
     routingKey: string,
     args: FieldTable = {},
   ): Promise<void> {
-    this.assertOpen();
-    const d = this.vhost.exchange(destination);
-    this.authorize('write', 'exchange', destination);
-    this.authorize('read', 'exchange', source);
-    await this.vhost.bind(source, d, routingKey, args);
+    await this.vhost.bind(source, this.exchangeBindingTarget(destination, source), routingKey, args);
   }
 
   async unbindExchange(
@@ -193,11 +181,25 @@ export class ChannelSession implements Session, ConsumerOwner {
     routingKey: string,
     args: FieldTable = {},
   ): Promise<void> {
+    await this.vhost.unbind(source, this.exchangeBindingTarget(destination, source), routingKey, args);
+  }
+
+  /** Binding or unbinding a queue needs write on the queue and read on the exchange (as RabbitMQ). */
+  private queueBindingTarget(queue: string, exchange: string) {
+    this.assertOpen();
+    const q = this.vhost.queue(queue, this.parent.id);
+    this.authorize('write', 'queue', queue);
+    this.authorize('read', 'exchange', exchange);
+    return q;
+  }
+
+  /** Exchange-to-exchange: write on the destination, read on the source. */
+  private exchangeBindingTarget(destination: string, source: string) {
     this.assertOpen();
     const d = this.vhost.exchange(destination);
     this.authorize('write', 'exchange', destination);
     this.authorize('read', 'exchange', source);
-    await this.vhost.unbind(source, d, routingKey, args);
+    return d;
   }
 
   // ---- publishing -------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import type Client from 'stompit/lib/Client.js';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerHandle } from '@junction/server';
 import { LmdbStore } from '@junction/storage-lmdb';
+import { withOwnKey as own } from '@junction/testkit';
 
 /** Generous: the machine is shared and loaded; a frozen broker takes seconds. */
 const ROUND_TRIP_BOUND_MS = 1000;
@@ -28,7 +29,7 @@ let dir: string;
 const closers: (() => Promise<unknown> | void)[] = [];
 
 async function start(): Promise<BrokerHandle> {
-  return startBroker({ ports: { amqp: 0, mqtt: 0, stomp: 0 }, storage: new LmdbStore({ dir }) });
+  return startBroker({ ports: { amqp: 0, mqtt: 0, stomp: 0, http: 0 }, storage: new LmdbStore({ dir }) });
 }
 
 beforeEach(async () => {
@@ -301,5 +302,191 @@ describe('names the store keys on', () => {
     const after = await (await amqpAs('guest', 'guest')).createChannel();
     expect((await after.checkQueue('orders')).messageCount).toBe(2000);
     expect(b.broker.storeFailure).toBeUndefined();
+  });
+});
+
+const DANGEROUS = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty'];
+
+/** The management API as `user`: the status and the body's text. */
+async function http(
+  method: string,
+  path: string,
+  auth: [string, string],
+  raw?: string,
+): Promise<{ status: number; text: string }> {
+  const r = await fetch(`${b.httpUrl!}${path}`, {
+    method,
+    headers: {
+      authorization: `Basic ${Buffer.from(auth.join(':')).toString('base64')}`,
+      ...(raw !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(raw !== undefined ? { body: raw } : {}),
+  });
+  return { status: r.status, text: await r.text() };
+}
+
+/** A STOMP SEND with a receipt: resolves once the broker confirmed it. */
+function stompSend(c: Client, headers: Record<string, string>, body: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const f = c.send({ ...headers, receipt: `r-${Math.random()}` }, { onReceipt: resolve, onError: reject });
+    f.end(body);
+  });
+}
+
+/** Subscribes (auto ack) and resolves once a message arrived. */
+function stompReceive(c: Client, headers: Record<string, string>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sub = c.subscribe({ ack: 'auto', ...headers }, (err, m) => {
+      if (err) return reject(err);
+      m.readString('utf8', () => {
+        sub.unsubscribe();
+        resolve();
+      });
+    });
+  });
+}
+
+/** Another user on every protocol: AMQP, STOMP and MQTT round trips, and HTTP declares and listings. */
+async function everyProtocolServes(tagName: string): Promise<void> {
+  const ch = await (await amqpAs('guest', 'guest')).createChannel();
+  const q = (await ch.assertQueue(`after-${tagName}`, { arguments: { 'x-max-length': 10 } })).queue;
+  await ch.bindQueue(q, 'amq.topic', `after.${tagName}`, { 'x-match': 'all' });
+  ch.publish('amq.topic', `after.${tagName}`, Buffer.from('ping'), { headers: { h: 1 } });
+  await until(() => b.broker.vhost('/').queues.get(q)!.messageCount === 1, 5000);
+  const stomp = await stompAs('guest', 'guest');
+  await stompSend(stomp, { destination: `/queue/stomp-${tagName}` }, 'ping');
+  await stompReceive(stomp, { destination: `/queue/stomp-${tagName}` });
+  const m = await mqtt.connectAsync(b.mqttUrl!, { reconnectPeriod: 0, username: 'guest', password: 'guest' });
+  closers.push(() => m.endAsync(true));
+  const got = new Promise<string>((r) => m.once('message', (_t, p) => r(p.toString())));
+  await m.subscribeAsync(`after/${tagName}`, { qos: 1 });
+  await m.publishAsync(`after/${tagName}`, 'ping', { qos: 1 });
+  expect(await got).toBe('ping');
+  const guest: [string, string] = ['guest', 'guest'];
+  expect((await http('PUT', `/api/queues/%2F/http-${tagName}`, guest, '{"durable":true}')).status).toBe(201);
+  for (const path of ['/api/queues', '/api/exchanges', '/api/bindings', '/api/definitions', '/api/overview'])
+    expect((await http('GET', path, guest)).status, path).toBe(200);
+  expect((await fetch(`${b.httpUrl!}/metrics`)).status).toBe(200);
+}
+
+describe('names are data on every protocol', () => {
+  it('dangerous names as queues, exchanges, arguments, headers, destinations, topics, client ids and columns leave Object.prototype and every other client untouched, across a restart', async () => {
+    await b.broker.putUser('mallory', { password: 'm-pass', tags: ['management'] });
+    await b.broker.setPermission('/', 'mallory', { configure: '.*', write: '.*', read: '.*' });
+    const mallory: [string, string] = ['mallory', 'm-pass'];
+    const protoKeys = Object.getOwnPropertyNames(Object.prototype).sort();
+    const amqpConn = await amqpAs('mallory', 'm-pass');
+    const ch = await amqpConn.createConfirmChannel();
+    const stomp = await stompAs('mallory', 'm-pass');
+    const failures: string[] = [];
+    const worst = await worstRoundTripDuring(async () => {
+      for (const n of DANGEROUS) {
+        const polluting = { polluted: 'yes' };
+        // AMQP: an exchange, a queue and a binding named n, arguments and headers keyed by n.
+        await ch.assertExchange(n, 'topic', { durable: true, arguments: own(n, polluting) });
+        await ch.assertQueue(n, { durable: true, arguments: own(n, polluting) });
+        await ch.bindQueue(n, n, `${n}.#`, own(n, polluting));
+        ch.publish(n, `${n}.amqp`, Buffer.from(`amqp-${n}`), {
+          persistent: true,
+          headers: own(n, polluting, { plain: 1 }),
+        });
+        await ch.waitForConfirms();
+        // STOMP: a destination and headers named n (a persistent SEND, confirmed by its receipt).
+        await stompSend(
+          stomp,
+          { destination: `/exchange/${n}/${n}.stomp`, persistent: 'true', [n]: 'yes', polluted: 'no' },
+          `stomp-${n}`,
+        );
+        await stompSend(stomp, { destination: `/queue/s-${n}` }, `stomp-queue-${n}`);
+        await stompReceive(stomp, { destination: `/queue/s-${n}`, id: n, [n]: 'yes' });
+        // MQTT: a persistent session whose client id is n, topics and a retained message named n.
+        const device = await mqtt.connectAsync(b.mqttUrl!, {
+          reconnectPeriod: 0,
+          username: 'mallory',
+          password: 'm-pass',
+          clientId: n,
+          clean: false,
+        });
+        await device.subscribeAsync([`${n}/#`, n], { qos: 1 });
+        await device.publishAsync(n, `retained-${n}`, { qos: 1, retain: true });
+        await device.publishAsync(`${n}/${n}`, `mqtt-${n}`, { qos: 1 });
+        await device.endAsync();
+        // HTTP: a queue argument, headers of a publish, a column path and a sort key named n.
+        for (const [method, path, raw] of [
+          [
+            'PUT',
+            `/api/queues/%2F/h-${encodeURIComponent(n)}`,
+            `{"arguments":{${JSON.stringify(n)}:{"polluted":"yes"}}}`,
+          ],
+          [
+            'POST',
+            `/api/exchanges/%2F/${encodeURIComponent(n)}/publish`,
+            `{"routing_key":"${n}.http","payload":"http-${n}","properties":{"delivery_mode":2,"headers":{${JSON.stringify(n)}:{"polluted":"yes"}}}}`,
+          ],
+          ['GET', `/api/queues?columns=name,arguments.${n}.polluted`],
+          ['GET', `/api/queues?sort=arguments.${n}.polluted&columns=${n}.polluted`],
+          ['GET', `/api/exchanges?sort=${n}&name=${n}&use_regex=true`],
+        ] as const) {
+          const r = await http(method, path, mallory, raw);
+          if (r.status >= 300) failures.push(`${r.status} ${method} ${path}: ${r.text}`);
+        }
+      }
+    });
+    expect(failures).toEqual([]);
+    expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
+    expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(protoKeys);
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+    // Each queue named n holds its AMQP, STOMP and HTTP messages, the header named n kept as
+    // data (read over HTTP: amqplib and stompit decode headers into plain objects themselves).
+    for (const n of DANGEROUS) {
+      const r = await http(
+        'POST',
+        `/api/queues/%2F/${encodeURIComponent(n)}/get`,
+        mallory,
+        '{"count":10,"ackmode":"ack_requeue_true","encoding":"auto"}',
+      );
+      expect(r.status, n).toBe(200);
+      expect((JSON.parse(r.text) as unknown[]).length, n).toBe(3);
+      expect(r.text.split(`"${n}":{"polluted":"yes"}`).length - 1, n).toBe(2);
+      expect(r.text, n).toContain(`"${n}":"yes"`);
+    }
+    await everyProtocolServes('before-restart');
+
+    // The store holds every name as data: the broker starts again with all of it.
+    await ch.waitForConfirms();
+    for (const c of closers.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
+    await b.close();
+    b = await start();
+    expect(b.broker.storeFailure).toBeUndefined();
+    expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(protoKeys);
+    const after = await (await amqpAs('mallory', 'm-pass')).createChannel();
+    for (const n of DANGEROUS) {
+      expect((await after.checkQueue(n)).messageCount, n).toBe(3);
+      const device = mqtt.connect(b.mqttUrl!, {
+        reconnectPeriod: 0,
+        username: 'mallory',
+        password: 'm-pass',
+        clientId: n,
+        clean: false,
+      });
+      closers.push(() => device.endAsync(true));
+      // The session came back with its subscriptions (no resubscribe), and the retained message.
+      const connack = await new Promise<{ sessionPresent: boolean }>((r) => device.once('connect', r));
+      expect(connack.sessionPresent, n).toBe(true);
+      const got: string[] = [];
+      device.on('message', (_t, p) => got.push(p.toString()));
+      const other = await mqtt.connectAsync(b.mqttUrl!, {
+        reconnectPeriod: 0,
+        username: 'guest',
+        password: 'guest',
+      });
+      closers.push(() => other.endAsync(true));
+      const retained = new Promise<string>((r) => other.once('message', (_t, p) => r(p.toString())));
+      await other.subscribeAsync(n, { qos: 1 });
+      expect(await retained).toBe(`retained-${n}`);
+      await other.publishAsync(`${n}/${n}`, `again-${n}`, { qos: 1 });
+      await until(() => got.includes(`again-${n}`), 5000);
+    }
+    await everyProtocolServes('after-restart');
   });
 });

@@ -31,9 +31,16 @@ import { fmt, median, ratioTable, type Row } from './stats.js';
 import { stompScenarios } from './stomp-scenarios.js';
 import { persistentScenarios } from './persistent-scenarios.js';
 import { waitForQuiet } from './quiet.js';
+import { isolationScenarios } from './isolation-scenarios.js';
 import { runContext, type Measurement } from './workers.js';
 
-const allScenarios = [...amqpScenarios, ...persistentScenarios, ...mqttScenarios, ...stompScenarios];
+const allScenarios = [
+  ...amqpScenarios,
+  ...persistentScenarios,
+  ...mqttScenarios,
+  ...stompScenarios,
+  ...isolationScenarios,
+];
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

@@ -16,6 +16,8 @@ export type MqttJob =
       clientId: string;
       /** Tell the parent the count every this many messages (for a publisher's `ahead` limit). */
       progressEvery?: number;
+      /** Count only retained messages (a `#` subscriber also sees other clients' live ones). */
+      retainedOnly?: boolean;
     }
   | {
       kind: 'mqtt-pub';
@@ -29,7 +31,9 @@ export type MqttJob =
       ahead?: number;
     }
   | { kind: 'mqtt-connect-rate'; url: string; concurrency: number }
-  | { kind: 'mqtt-hold'; url: string; count: number; prefix: string; concurrency: number };
+  | { kind: 'mqtt-hold'; url: string; count: number; prefix: string; concurrency: number }
+  /** Another client: one QoS 0 round trip to itself after another; `stall` is the longest. */
+  | { kind: 'mqtt-probe'; url: string; topic: string };
 
 const auth = {
   username: 'guest',
@@ -48,7 +52,8 @@ const held: MqttClient[] = [];
 async function subscribe(j: Extract<MqttJob, { kind: 'mqtt-sub' }>): Promise<void> {
   const c = await mqtt.connectAsync(j.url, { ...auth, clientId: j.clientId, clean: true });
   const every = j.progressEvery;
-  c.on('message', every ? () => ++count % every === 0 && process.send!({ progress: count }) : () => count++);
+  const counted = every ? () => ++count % every === 0 && process.send!({ progress: count }) : () => count++;
+  c.on('message', j.retainedOnly ? (_t, _p, packet) => packet.retain && counted() : counted);
   await c.subscribeAsync(j.topic, { qos: j.qos });
   held.push(c);
 }
@@ -133,6 +138,36 @@ async function hold(j: Extract<MqttJob, { kind: 'mqtt-hold' }>): Promise<void> {
   await Promise.all(Array.from({ length: j.concurrency }, open));
 }
 
+/**
+ * Round trips to itself, one at a time, until stopped. The stall is the longest round trip,
+ * counting the one still waiting: a frozen broker's stall grows while it stays frozen.
+ */
+let longestMs = 0;
+let waitingSince: number | undefined;
+async function probe(j: Extract<MqttJob, { kind: 'mqtt-probe' }>): Promise<void> {
+  const c = await mqtt.connectAsync(j.url, { ...auth, clean: true });
+  held.push(c);
+  let arrived: (() => void) | undefined;
+  c.on('message', () => arrived?.());
+  await c.subscribeAsync(j.topic, { qos: 0 });
+  process.send!({ ready: true });
+  while (!stopping) {
+    const t0 = performance.now();
+    waitingSince = t0;
+    await new Promise<void>((r) => {
+      arrived = r;
+      c.publish(j.topic, 'ping', { qos: 0 });
+    });
+    waitingSince = undefined;
+    longestMs = Math.max(longestMs, performance.now() - t0);
+    count++;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const stallMs = (): number =>
+  Math.max(longestMs, waitingSince === undefined ? 0 : performance.now() - waitingSince);
+
 let prefix = '';
 
 serveJobs<MqttJob>({
@@ -143,11 +178,14 @@ serveJobs<MqttJob>({
         ? publish(j)
         : j.kind === 'mqtt-connect-rate'
           ? connectRate(j)
-          : hold(j),
+          : j.kind === 'mqtt-probe'
+            ? probe(j)
+            : hold(j),
   // Publishers and connect loops report ready themselves; the others once set up.
   readyWhenRun: (j) => j.kind === 'mqtt-sub' || j.kind === 'mqtt-hold',
   answer(cmd, msg) {
     if (cmd === 'count') return { count, held: held.length, prefix };
+    if (cmd === 'stall') return { stallMs: stallMs() };
     if (cmd === 'received') {
       received = Number(msg['count']);
       wakeUp();

@@ -41,6 +41,8 @@ export function ratioTable(rows: readonly Row[], targets: readonly string[]): st
 }
 
 export function fmt(v: number | undefined): string {
+  // Infinity: a bounded measurement that ran out of time (isolation-scenarios.ts).
+  if (v === Infinity) return 'did not finish';
   if (v === undefined || !Number.isFinite(v)) return 'n/a';
   return v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(2);
 }

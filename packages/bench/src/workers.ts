@@ -67,7 +67,14 @@ const modules = {
   stompWire: fileURLToPath(new URL('./stomp-wire-worker.js', import.meta.url)),
 };
 
-export async function startWorker(job: AmqpJob | MqttJob | StompJob): Promise<Worker> {
+/**
+ * Forks a load process and waits until its job is set up; with `readyWithinS`, a worker not
+ * ready by then is killed and the start rejects (a frozen broker never answers a SUBACK).
+ */
+export async function startWorker(
+  job: AmqpJob | MqttJob | StompJob,
+  opts: { readyWithinS?: number } = {},
+): Promise<Worker> {
   const module = job.kind.startsWith('mqtt-')
     ? modules.mqtt
     : job.kind.startsWith('stomp-')
@@ -114,7 +121,18 @@ export async function startWorker(job: AmqpJob | MqttJob | StompJob): Promise<Wo
     },
   };
   live.add(worker);
-  await ask('start');
+  const timer =
+    opts.readyWithinS === undefined
+      ? undefined
+      : setTimeout(() => {
+          failed = `not ready in ${opts.readyWithinS} s`;
+          child.kill('SIGKILL');
+        }, opts.readyWithinS * 1000);
+  try {
+    await ask('start');
+  } finally {
+    clearTimeout(timer);
+  }
   return worker;
 }
 

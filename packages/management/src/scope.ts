@@ -71,6 +71,14 @@ export class Scope {
     return p;
   }
 
+  /** Administrators, or policymakers with access to `vhost` (policies and vhost limits). */
+  requirePolicymaker(c: Ctx, vhost: Vhost): Principal {
+    const p = this.who(c);
+    if (isAdmin(p)) return p;
+    if (p.tags.includes('policymaker') && this.broker.users.hasVhostAccess(vhost.name, p.username)) return p;
+    throw forbidden('Not policymaker user');
+  }
+
   seesVhost(p: Principal, vhost: string): boolean {
     return isMonitor(p) || this.broker.users.hasVhostAccess(vhost, p.username);
   }

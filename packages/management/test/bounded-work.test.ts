@@ -5,24 +5,23 @@
  * so later listings never answer 500.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { start, type Harness } from './helpers.js';
-import { amqpRoundTrip, startPeers, type Peers } from './peers.js';
+import type { Harness } from './helpers.js';
+import { amqpRoundTrip, startWithPeers, type Peers } from './peers.js';
 
 let h: Harness;
 let peers: Peers;
+let close: () => Promise<void>;
 const monitor: [string, string] = ['watcher', 'w-pass'];
 
 beforeAll(async () => {
-  h = await start({ mgmt: { adapters: () => peers.adapters } });
-  peers = await startPeers(h.broker);
-  await h.broker.putUser('watcher', { password: 'w-pass', tags: ['monitoring'] });
-  await h.broker.putUser('alice', { password: 'a-pass', tags: [] });
-  await h.broker.setPermission('/', 'alice', { configure: '.*', write: '.*', read: '.*' });
+  ({ h, peers, close } = await startWithPeers({
+    name: 'watcher',
+    password: 'w-pass',
+    tags: ['monitoring'],
+    permit: false,
+  }));
 });
-afterAll(async () => {
-  await peers.close();
-  await h.close();
-});
+afterAll(() => close());
 
 describe('bounded work per management request', () => {
   it('a backtracking name regex does not stall other clients', async () => {

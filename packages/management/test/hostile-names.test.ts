@@ -6,27 +6,25 @@
  * AMQP, MQTT, STOMP and HTTP work for another user and Object.prototype is untouched.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { enc, start, type Harness } from './helpers.js';
-import { everyProtocolServes, startPeers, type Peers } from './peers.js';
+import { enc, type Harness } from './helpers.js';
+import { everyProtocolServes, startWithPeers, type Peers } from './peers.js';
 
 const DANGEROUS = ['__proto__', 'constructor', 'prototype', 'hasOwnProperty', 'toString'];
 
 let h: Harness;
 let peers: Peers;
+let close: () => Promise<void>;
 const mallory: [string, string] = ['mallory', 'm-pass'];
 
 beforeAll(async () => {
-  h = await start({ mgmt: { adapters: () => peers.adapters } });
-  peers = await startPeers(h.broker);
-  await h.broker.putUser('mallory', { password: 'm-pass', tags: ['management'] });
-  await h.broker.setPermission('/', 'mallory', { configure: '.*', write: '.*', read: '.*' });
-  await h.broker.putUser('alice', { password: 'a-pass', tags: [] });
-  await h.broker.setPermission('/', 'alice', { configure: '.*', write: '.*', read: '.*' });
+  ({ h, peers, close } = await startWithPeers({
+    name: 'mallory',
+    password: 'm-pass',
+    tags: ['management'],
+    permit: true,
+  }));
 });
-afterAll(async () => {
-  await peers.close();
-  await h.close();
-});
+afterAll(() => close());
 
 /** A JSON object text with `key` as a real own key (JSON.stringify of a literal would drop `__proto__`). */
 const withKey = (key: string, value: string): string => `{${JSON.stringify(key)}:${value}}`;

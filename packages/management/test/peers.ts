@@ -11,6 +11,7 @@ import { createAmqpAdapter } from '@junction/amqp';
 import { createMqttAdapter } from '@junction/mqtt';
 import { createStompAdapter } from '@junction/stomp';
 import { listenLoopback, testLog } from '@junction/testkit';
+import { start, type Harness } from './helpers.js';
 
 export interface Peers {
   amqpUrl: (user: string, pass: string) => string;
@@ -36,6 +37,36 @@ export async function startPeers(broker: Broker): Promise<Peers> {
     adapters,
     async close() {
       for (const x of adapters) await x.close({ drainMs: 0 });
+    },
+  };
+}
+
+/**
+ * A management harness whose adapters are the three protocol listeners, with `alice` (no
+ * tags, full permissions on `/`: the ordinary client of the round trips) and the `attacker`
+ * user the test acts as, given `tags` and, when `permit`, the same permissions on `/`.
+ */
+export async function startWithPeers(attacker: {
+  name: string;
+  password: string;
+  tags: string[];
+  permit: boolean;
+}): Promise<{ h: Harness; peers: Peers; close(): Promise<void> }> {
+  let adapters: ProtocolAdapter[] = [];
+  const h = await start({ mgmt: { adapters: () => adapters } });
+  const peers = await startPeers(h.broker);
+  adapters = peers.adapters;
+  const all = { configure: '.*', write: '.*', read: '.*' };
+  await h.broker.putUser(attacker.name, { password: attacker.password, tags: attacker.tags });
+  if (attacker.permit) await h.broker.setPermission('/', attacker.name, all);
+  await h.broker.putUser('alice', { password: 'a-pass', tags: [] });
+  await h.broker.setPermission('/', 'alice', all);
+  return {
+    h,
+    peers,
+    async close() {
+      await peers.close();
+      await h.close();
     },
   };
 }

@@ -3,7 +3,8 @@
  * variables, then command-line flags; each layer overrides the one before.
  */
 import { readFileSync } from 'node:fs';
-import type { ClientCertMode } from '@junction/core';
+import { CERT_LOGIN_FROM, type CertLoginFrom, type ClientCertMode } from '@junction/core';
+import { AUTH_MECHANISMS, type AuthMechanism } from '@junction/amqp';
 import { parseAmount } from './amount.js';
 import {
   connectionLimitDefaults,
@@ -29,6 +30,12 @@ export interface TlsConfig {
   /** Of an encrypted key; config file only (not a flag: it would show in `ps`). */
   passphrase: string | null;
   clientCert: ClientCertMode;
+  /**
+   * Which part of a verified client certificate names the user of a certificate login (AMQP
+   * EXTERNAL, MQTT and STOMP without credentials): the subject's CN, the whole subject DN, or
+   * the first subjectAltName of type email, DNS or URI.
+   */
+  certLoginFrom: CertLoginFrom;
   minVersion: 'TLSv1.2' | 'TLSv1.3';
   /** OpenSSL cipher list; null = Node's default. */
   ciphers: string | null;
@@ -48,6 +55,8 @@ export interface JunctionConfig {
           channelMax: number;
           heartbeat: number;
           maxMessageSize: number;
+          /** SASL mechanisms offered, in order; EXTERNAL only over a verified client certificate. */
+          authMechanisms: AuthMechanism[];
         })
     | null;
   mqtt:
@@ -60,6 +69,8 @@ export interface JunctionConfig {
           maxConnections: number;
           maxInflight: number;
           maxPacketSize: number;
+          /** No username and password over a verified client certificate: the user it names. */
+          certLogin: boolean;
         })
     | null;
   stomp:
@@ -71,6 +82,8 @@ export interface JunctionConfig {
           maxFrameBytes: number;
           /** Who a CONNECT without login is (never an administrator); null refuses it. */
           anonymousUser: { username: string; password: string } | null;
+          /** No login and passcode over a verified client certificate: the user it names. */
+          certLogin: boolean;
         })
     | null;
   /** Management; `tlsPort` is its HTTPS port (the same API and UI). */
@@ -110,6 +123,7 @@ export const defaults: JunctionConfig = {
     channelMax: 2047,
     heartbeat: 60,
     maxMessageSize: 128 * 1024 * 1024,
+    authMechanisms: [...AUTH_MECHANISMS],
     tlsPort: null,
   },
   mqtt: {
@@ -122,6 +136,7 @@ export const defaults: JunctionConfig = {
     maxConnections: 0,
     maxInflight: 100,
     maxPacketSize: 16 * 1024 * 1024,
+    certLogin: true,
   },
   stomp: {
     port: 61613,
@@ -131,6 +146,7 @@ export const defaults: JunctionConfig = {
     wssPort: null,
     maxFrameBytes: 16 * 1024 * 1024,
     anonymousUser: null,
+    certLogin: true,
   },
   http: { port: 15672, host: '0.0.0.0', tlsPort: null },
   // TLS listeners are off until their port is set (as in RabbitMQ); a TLS port needs cert and key.
@@ -140,6 +156,7 @@ export const defaults: JunctionConfig = {
     ca: null,
     passphrase: null,
     clientCert: 'none',
+    certLoginFrom: 'cn',
     minVersion: 'TLSv1.2',
     ciphers: null,
   },
@@ -181,6 +198,10 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
     describe: 'largest message body accepted, bytes',
     apply: (c, v) => c.amqp && (c.amqp.maxMessageSize = int(v)),
   },
+  'amqp-auth-mechanisms': {
+    describe: 'comma-separated SASL mechanisms offered: PLAIN, AMQPLAIN, EXTERNAL (client certificate)',
+    apply: (c, v) => c.amqp && (c.amqp.authMechanisms = authMechanisms(v)),
+  },
   'mqtt-port': {
     describe: 'MQTT port ("off" disables MQTT over TCP and plain WebSocket; TLS ports are their own)',
     apply: (c, v) => plainPort(section(c, 'mqtt'), v),
@@ -201,6 +222,11 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
   'mqtt-allow-anonymous': {
     describe: 'MQTT clients without a username connect as the default user (true/false)',
     apply: (c, v) => c.mqtt && (c.mqtt.allowAnonymous = bool(v)),
+  },
+  'mqtt-cert-login': {
+    describe:
+      'MQTT clients without username and password log in as their verified client certificate names (true/false)',
+    apply: (c, v) => c.mqtt && (c.mqtt.certLogin = bool(v)),
   },
   'mqtt-max-connections': {
     describe: 'most concurrent MQTT connections (0 = no limit)',
@@ -242,6 +268,11 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
     describe: 'user:password a STOMP CONNECT without login logs in as, not an administrator ("none" refuses)',
     apply: (c, v) => c.stomp && (c.stomp.anonymousUser = v === 'none' ? null : userPass(v)),
   },
+  'stomp-cert-login': {
+    describe:
+      'STOMP CONNECTs without login and passcode log in as their verified client certificate names (true/false)',
+    apply: (c, v) => c.stomp && (c.stomp.certLogin = bool(v)),
+  },
   'http-port': {
     describe: 'management API, web UI and /metrics port ("off" disables)',
     apply: (c, v) => (section(c, 'http').port = portOrOff(v)),
@@ -266,6 +297,10 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
   'tls-client-cert': {
     describe: 'client certificates: none (not asked), optional (verified when sent) or required',
     apply: (c, v) => (c.tls.clientCert = clientCertMode(v)),
+  },
+  'tls-cert-login-from': {
+    describe: `what of a client certificate names its user: ${CERT_LOGIN_FROM.join(', ')}`,
+    apply: (c, v) => (c.tls.certLoginFrom = certLoginFrom(v)),
   },
   'tls-min-version': {
     describe: 'oldest TLS version accepted: TLSv1.2 or TLSv1.3',
@@ -335,6 +370,23 @@ function portOrOff(v: string): number | null {
 function clientCertMode(v: string): ClientCertMode {
   if (v === 'none' || v === 'optional' || v === 'required') return v;
   throw new Error(`expected none, optional or required, got '${v}'`);
+}
+
+function certLoginFrom(v: string): CertLoginFrom {
+  const from = CERT_LOGIN_FROM.find((f) => f === v);
+  if (from === undefined) throw new Error(`expected one of ${CERT_LOGIN_FROM.join(', ')}, got '${v}'`);
+  return from;
+}
+
+function authMechanisms(v: string): AuthMechanism[] {
+  const out: AuthMechanism[] = [];
+  for (const name of v.split(',').map((m) => m.trim())) {
+    const m = AUTH_MECHANISMS.find((a) => a === name);
+    if (m === undefined)
+      throw new Error(`expected mechanisms among ${AUTH_MECHANISMS.join(', ')}, got '${name}'`);
+    if (!out.includes(m)) out.push(m);
+  }
+  return out;
 }
 
 function tlsVersion(v: string): TlsConfig['minVersion'] {
@@ -413,11 +465,22 @@ function checkTls(config: JunctionConfig): void {
     try {
       if (t.clientCert !== undefined) clientCertMode(t.clientCert);
       if (t.minVersion !== undefined) tlsVersion(t.minVersion);
+      if (t.certLoginFrom !== undefined) certLoginFrom(t.certLoginFrom);
     } catch (err) {
       throw new Error(`config file: ${where}: ${(err as Error).message}`, { cause: err });
     }
   };
   check('tls', config.tls);
+  const mechanisms: unknown = config.amqp?.authMechanisms;
+  if (config.amqp && !(Array.isArray(mechanisms) && mechanisms.length > 0))
+    throw new Error('config file: amqp.authMechanisms: expected a non-empty list');
+  if (config.amqp) {
+    try {
+      authMechanisms(config.amqp.authMechanisms.join(','));
+    } catch (err) {
+      throw new Error(`config file: amqp.authMechanisms: ${(err as Error).message}`, { cause: err });
+    }
+  }
   for (const k of ['amqp', 'mqtt', 'stomp', 'http'] as const) check(`${k}.tls`, config[k]?.tls);
   for (const { flag, section: k, tls } of tlsListeners(config)) {
     if (!tls.cert || !tls.key)

@@ -25,7 +25,9 @@ export const connectionLimitDefaults: ConnectionLimits = {
   // A client that sets no prefetch gets this many messages ahead of its acks: plenty to keep
   // it busy, and a bound on what one channel pins in memory (10,000 x the message size).
   maxUnackedPerChannel: 10_000,
-  mqttMaxSubscriptions: 1024,
+  // Gateways and dashboards subscribe thousands of filters (Mosquitto and RabbitMQ set no
+  // limit); 10,000 bindings cost a few MiB and bound what one client adds to the routing trie.
+  mqttMaxSubscriptions: 10_000,
   stompMaxSubscriptions: 1024,
 };
 

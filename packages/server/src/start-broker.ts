@@ -145,6 +145,7 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
         channelMax: config.amqp.channelMax,
         heartbeat: config.amqp.heartbeat,
         maxMessageSize: config.amqp.maxMessageSize,
+        authMechanisms: config.amqp.authMechanisms,
         consumerMaxPerChannel: config.limits.consumerMaxPerChannel,
       };
       const amqp = createAmqpAdapter(broker, amqpConfig, log.child({ component: 'amqp' }));
@@ -155,7 +156,7 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
         await bind(amqp, 'amqps', { transport: 'tcp', tls: await tlsOf('amqp', amqp.reloadTls?.bind(amqp)) });
     }
     if (on('mqtt', 'mqttWs', 'mqtts', 'mqttWss') && config.mqtt) {
-      const { allowAnonymous, maxConnections, maxInflight, maxPacketSize } = config.mqtt;
+      const { allowAnonymous, maxConnections, maxInflight, maxPacketSize, certLogin } = config.mqtt;
       const mqtt = createMqttAdapter(
         broker,
         {
@@ -163,6 +164,7 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
           maxConnections,
           maxInflight,
           maxPacketSize,
+          certLogin,
           maxSubscriptions: config.limits.mqttMaxSubscriptions,
         },
         log.child({ component: 'mqtt' }),
@@ -177,13 +179,14 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
       }
     }
     if (on('stomp', 'stompWs', 'stomps', 'stompWss') && config.stomp) {
-      const { maxFrameBytes, anonymousUser: anon } = config.stomp;
+      const { maxFrameBytes, anonymousUser: anon, certLogin } = config.stomp;
       const stomp = createStompAdapter(
         broker,
         {
           maxFrameSize: maxFrameBytes,
           maxSubscriptions: config.limits.stompMaxSubscriptions,
           anonymousUser: anon ? { login: anon.username, passcode: anon.password } : null,
+          certLogin,
         },
         log.child({ component: 'stomp' }),
       );

@@ -23,6 +23,7 @@ export async function readTlsFiles(config: TlsConfig): Promise<TlsSettings> {
     ...(ca ? { ca } : {}),
     ...(config.passphrase ? { passphrase: config.passphrase } : {}),
     clientCert: config.clientCert,
+    certLoginFrom: config.certLoginFrom,
     minVersion: config.minVersion,
     ...(config.ciphers ? { ciphers: config.ciphers } : {}),
   };

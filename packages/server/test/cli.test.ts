@@ -1,54 +1,13 @@
 /** The `junction` command as an operator runs it: a separate process, real signals. */
-import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { makeTestPki, until } from '@junction/testkit';
-
-const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-const children: ReturnType<typeof spawn>[] = [];
-
-// A failed test must not leave a broker running.
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
-});
-
-function startCli(args: string[]) {
-  // Run the TypeScript sources directly (tsx), resolving workspace packages to their src/.
-  const child = spawn(process.execPath, ['--conditions=@junction/source', '--import', 'tsx', main, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, JUNCTION_LOG_LEVEL: 'info' },
-  });
-  children.push(child);
-  const lines: Record<string, unknown>[] = [];
-  createInterface({ input: child.stdout! }).on('line', (l) => {
-    try {
-      lines.push(JSON.parse(l) as Record<string, unknown>);
-    } catch {
-      lines.push({ raw: l });
-    }
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return { child, lines, exited, stderr: () => stderr };
-}
-
-async function waitFor<T>(f: () => T | undefined, what: string, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { logLine, startCli } from './cli-process.js';
 
 describe('junction CLI', () => {
   it('starts, serves, and on SIGTERM closes clients with 320 and exits 0', async () => {
@@ -67,10 +26,7 @@ describe('junction CLI', () => {
       '--storage',
       'memory',
     ]);
-    const started = await waitFor(
-      () => lines.find((l) => l['msg'] === 'Junction started'),
-      'the started log line',
-    );
+    const started = await logLine({ lines }, 'Junction started');
     const port = (started['ports'] as { amqp: number }).amqp;
     const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`);
     conn.on('error', () => {});
@@ -117,7 +73,7 @@ describe('junction CLI over TLS', () => {
         ...['--mqtt-port', 'off', '--stomp-port', 'off', '--http-port', 'off', '--https-port', '0'],
         ...['--http-host', '127.0.0.1', '--storage', 'memory', '--tls-cert', cert, '--tls-key', key],
       ]);
-      const started = await waitFor(() => lines.find((l) => l['msg'] === 'Junction started'), 'start');
+      const started = await logLine({ lines }, 'Junction started');
       const ports = started['ports'] as { amqps: number; https: number };
       const serialOf = (pem: Buffer) => new X509Certificate(pem).serialNumber;
       /** The serial of the certificate a new TLS connection to `port` is shown. */

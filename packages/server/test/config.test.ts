@@ -102,6 +102,35 @@ describe('TLS configuration', () => {
     expect(effectiveTls(c, 'mqtt')).toMatchObject({ clientCert: 'optional', ciphers: null });
     expect(tlsListeners(c).map((l) => l.flag)).toEqual(['amqps-port', 'mqtts-port']);
   });
+
+  it('takes certificate login settings from the file, environment and flags, and refuses unknown ones', () => {
+    const d = loadConfig();
+    expect([d.tls.certLoginFrom, d.mqtt?.certLogin, d.stomp?.certLogin]).toEqual(['cn', true, true]);
+    expect(d.amqp?.authMechanisms).toEqual(['PLAIN', 'AMQPLAIN', 'EXTERNAL']);
+    const c = loadConfig({
+      file: file({ tls: { certLoginFrom: 'dn' }, stomp: { tls: { certLoginFrom: 'san-uri' } } }),
+      env: { JUNCTION_MQTT_CERT_LOGIN: 'false', JUNCTION_TLS_CERT_LOGIN_FROM: 'san-dns' },
+      flags: { 'stomp-cert-login': 'false', 'amqp-auth-mechanisms': 'EXTERNAL,PLAIN' },
+    });
+    expect([effectiveTls(c, 'amqp').certLoginFrom, effectiveTls(c, 'stomp').certLoginFrom]).toEqual([
+      'san-dns',
+      'san-uri',
+    ]);
+    expect([c.mqtt?.certLogin, c.stomp?.certLogin]).toEqual([false, false]);
+    expect(c.amqp?.authMechanisms).toEqual(['EXTERNAL', 'PLAIN']);
+    expect(() => loadConfig({ flags: { 'tls-cert-login-from': 'cn-or-dn' } })).toThrow(
+      /--tls-cert-login-from: expected one of cn, dn, san-email, san-dns, san-uri/,
+    );
+    expect(() => loadConfig({ file: file({ mqtt: { tls: { certLoginFrom: 'email' } } }) })).toThrow(
+      /config file: mqtt.tls: expected one of/,
+    );
+    expect(() => loadConfig({ flags: { 'amqp-auth-mechanisms': 'PLAIN,KERBEROS' } })).toThrow(
+      /--amqp-auth-mechanisms: .*got 'KERBEROS'/,
+    );
+    expect(() => loadConfig({ file: file({ amqp: { authMechanisms: [] } }) })).toThrow(
+      /amqp.authMechanisms: expected a non-empty list/,
+    );
+  });
 });
 
 describe('the README configuration table', () => {

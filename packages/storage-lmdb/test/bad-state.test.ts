@@ -17,6 +17,21 @@ const fresh = (): string => {
   dirs.push(d);
   return d;
 };
+/** Writes one key of the store's `meta` database directly, as damage or a newer version would. */
+const putMeta = async (dir: string, key: string, value: unknown): Promise<void> => {
+  const root = open({ path: join(dir, 'junction.mdb'), maxDbs: 8 });
+  await root.openDB({ name: 'meta' }).put(key, value);
+  await root.close();
+};
+/** A fresh store directory, opened and closed once, then its `meta` key set to `value`. */
+const storeWithMeta = async (key: string, value: unknown): Promise<string> => {
+  const dir = fresh();
+  const s = new LmdbStore({ dir });
+  await s.open();
+  await s.close();
+  await putMeta(dir, key, value);
+  return dir;
+};
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
@@ -31,33 +46,19 @@ describe('bad state at open', () => {
   });
 
   it('refuses a store written by a newer format', async () => {
-    const dir = fresh();
-    const s = new LmdbStore({ dir });
-    await s.open();
-    await s.close();
-    const root = open({ path: join(dir, 'junction.mdb'), maxDbs: 8 });
-    await root.openDB({ name: 'meta' }).put('format', FORMAT_VERSION + 1);
-    await root.close();
+    const dir = await storeWithMeta('format', FORMAT_VERSION + 1);
     const err = await new LmdbStore({ dir }).open().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreStateError);
     expect((err as Error).message).toContain(`newer Junction (store format ${FORMAT_VERSION + 1}`);
   });
 
   it('refuses a store whose log checkpoint is damaged, and still lets the directory go', async () => {
-    const dir = fresh();
-    const s = new LmdbStore({ dir });
-    await s.open();
-    await s.close();
-    const root = open({ path: join(dir, 'junction.mdb'), maxDbs: 8 });
-    await root.openDB({ name: 'meta' }).put('checkpoint', 'x');
-    await root.close();
+    const dir = await storeWithMeta('checkpoint', 'x');
     const err = await new LmdbStore({ dir }).open().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreStateError);
     expect((err as Error).message).toMatch(/corrupt: its log checkpoint is "x"/);
     // The refused open released the lock: a repaired directory opens.
-    const fix = open({ path: join(dir, 'junction.mdb'), maxDbs: 8 });
-    await fix.openDB({ name: 'meta' }).put('checkpoint', [1, 0]);
-    await fix.close();
+    await putMeta(dir, 'checkpoint', [1, 0]);
     const again = new LmdbStore({ dir });
     await again.open();
     await again.close();

@@ -14,3 +14,4 @@ export { startRedis, type RedisServer } from './redis.js';
 export { CHROMIUM, launchChromium, type Browser, type BrowserContext, type Page } from './chromium.js';
 export { PYTHON, runPython } from './python.js';
 export { makeTestPki, type CertFiles, type TestPki } from './certs.js';
+export { withOwnKey } from './own-key.js';

@@ -4,6 +4,7 @@
  * protocol's tests (its own parser or an independent encoder), on top of `onData`.
  */
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 
 export interface RawClient {
   socket: Socket;
@@ -16,9 +17,16 @@ export interface RawClient {
   write(data: string | Buffer): void;
 }
 
-/** Connects to 127.0.0.1:port; `onData` sees each chunk as it arrives. */
-export async function rawClient(port: number, onData?: (chunk: Buffer) => void): Promise<RawClient> {
-  const socket = connect(port, '127.0.0.1');
+/**
+ * Connects to 127.0.0.1:port; `onData` sees each chunk as it arrives. With `tls` the bytes go
+ * over TLS (those options: CA, client certificate), and it resolves once the handshake is done.
+ */
+export async function rawClient(
+  port: number,
+  onData?: (chunk: Buffer) => void,
+  tls?: ConnectionOptions,
+): Promise<RawClient> {
+  const socket = tls ? tlsConnect({ ...tls, port, host: '127.0.0.1' }) : connect(port, '127.0.0.1');
   const chunks: Buffer[] = [];
   let isClosed = false;
   socket.on('data', (c: Buffer) => {
@@ -33,7 +41,7 @@ export async function rawClient(port: number, onData?: (chunk: Buffer) => void):
     }),
   );
   await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
+    socket.once(tls ? 'secureConnect' : 'connect', () => resolve());
     socket.once('error', reject);
   });
   return {

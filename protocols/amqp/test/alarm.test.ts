@@ -3,36 +3,25 @@
  * their acks and heartbeats, management shows the held publisher as blocked, and a
  * connection opened during the alarm completes its handshake before it hears about it.
  */
-import amqp, { type ConsumeMessage } from 'amqplib';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { rawClient, startAmqpServer, until, type TestServer } from '@junction/testkit';
+import type { ConsumeMessage } from 'amqplib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { rawClient, until } from '@junction/testkit';
+import { amqplibFixture } from './amqplib-fixture.js';
 import { PROTOCOL_HEADER, methodsIn, open as openVhost, startOk, tuneOk } from './wire.js';
 
-let server: TestServer;
-const open: amqp.ChannelModel[] = [];
+const fx = amqplibFixture({ heartbeat: 1 });
+const connect = fx.connect;
 
-beforeAll(async () => {
-  server = await startAmqpServer({ heartbeat: 1 });
-});
 afterEach(async () => {
-  server.broker.setAlarm('memory', null);
-  await Promise.all(open.splice(0).map((c) => c.close().catch(() => {})));
+  fx.server.broker.setAlarm('memory', null);
 });
-afterAll(async () => server.close());
-
-async function connect(query = ''): Promise<amqp.ChannelModel> {
-  const c = await amqp.connect(server.url + query);
-  c.on('error', () => {});
-  open.push(c);
-  return c;
-}
 
 const stateOf = (id: string): string | undefined =>
-  [...server.adapter.connections()].find((s) => s.id === id)?.state;
+  [...fx.server.adapter.connections()].find((s) => s.id === id)?.state;
 
 /** The adapter's id of the connection most recently opened. */
 function newestId(): string {
-  const ids = [...server.adapter.connections()].map((s) => s.id);
+  const ids = [...fx.server.adapter.connections()].map((s) => s.id);
   return ids[ids.length - 1]!;
 }
 
@@ -52,7 +41,7 @@ describe('memory alarm', () => {
     const consumer = await consumerConn.createChannel();
     await consumer.prefetch(10);
 
-    server.broker.setAlarm('memory', 'low on memory');
+    fx.server.broker.setAlarm('memory', 'low on memory');
     // As in RabbitMQ, the publish that finds the alarm set is read (with the rest of its
     // socket read) and blocks the connection; what the publisher sends after it waits unread.
     publisher.sendToQueue(q, Buffer.from('blocks'));
@@ -71,7 +60,7 @@ describe('memory alarm', () => {
     // With prefetch 10, draining 500 needs 490 acks read during the alarm.
     await until(() => got.length === backlog + 1, `consumer drained ${backlog}`, 15_000).catch((e: Error) => {
       throw new Error(
-        `${e.message}: got ${got.length}, states ${JSON.stringify([...server.adapter.connections()].map((s) => [s.id, s.state]))}`,
+        `${e.message}: got ${got.length}, states ${JSON.stringify([...fx.server.adapter.connections()].map((s) => [s.id, s.state]))}`,
       );
     });
     expect(stateOf(consumerId)).toBe('running');
@@ -79,16 +68,16 @@ describe('memory alarm', () => {
     expect(confirmed).toBe(false);
     expect(got).not.toContain('during-alarm');
 
-    server.broker.setAlarm('memory', null);
+    fx.server.broker.setAlarm('memory', null);
     await until(() => confirmed, 'confirm after the alarm');
     await until(() => got.includes('during-alarm'), 'held message delivered');
     expect(stateOf(publisherId)).toBe('running');
   });
 
   it('keeps blocked publishers and idle consumers connected across missed heartbeat checks', async () => {
-    const publisherConn = await connect('?heartbeat=1');
+    const publisherConn = await connect({}, `${fx.server.url}?heartbeat=1`);
     const publisherId = newestId();
-    const consumerConn = await connect('?heartbeat=1');
+    const consumerConn = await connect({}, `${fx.server.url}?heartbeat=1`);
     const consumer = await consumerConn.createChannel();
     const q = (await consumer.assertQueue('', { exclusive: true })).queue;
     const got: string[] = [];
@@ -98,7 +87,7 @@ describe('memory alarm', () => {
     publisherConn.on('close', () => closed++);
     consumerConn.on('close', () => closed++);
 
-    server.broker.setAlarm('memory', 'low on memory');
+    fx.server.broker.setAlarm('memory', 'low on memory');
     publisher.sendToQueue(q, Buffer.from('held'));
     await until(() => stateOf(publisherId) === 'blocked', 'publisher blocked');
     // Heartbeat 1 s: a peer silent for 2 s is dropped. The blocked publisher's heartbeats
@@ -108,13 +97,13 @@ describe('memory alarm', () => {
     expect(closed).toBe(0);
     expect(stateOf(publisherId)).toBe('blocked');
 
-    server.broker.setAlarm('memory', null);
+    fx.server.broker.setAlarm('memory', null);
     await until(() => got.includes('held'), 'held message delivered');
     expect(closed).toBe(0);
   });
 
   it('lets a connection opened during the alarm complete its handshake, then blocks it', async () => {
-    server.broker.setAlarm('memory', 'low on memory');
+    fx.server.broker.setAlarm('memory', 'low on memory');
     // amqplib refuses a connection.blocked that comes before open-ok ("Expected ConnectionOpenOk").
     const c = await connect();
     const events: string[] = [];
@@ -126,15 +115,15 @@ describe('memory alarm', () => {
     const q = (await ch.assertQueue('', { exclusive: true })).queue;
     ch.sendToQueue(q, Buffer.from('x'));
     await until(() => stateOf(id) === 'blocked', 'blocked once it publishes');
-    server.broker.setAlarm('memory', null);
+    fx.server.broker.setAlarm('memory', null);
     await until(() => events.length === 1, 'connection.unblocked');
     expect(events).toEqual(['unblocked']);
     await until(async () => (await ch.checkQueue(q)).messageCount === 1, 'publish read after the alarm');
   });
 
   it('sends connection.blocked after connection.open-ok, never before', async () => {
-    server.broker.setAlarm('memory', 'low on memory');
-    const c = await rawClient(server.port);
+    fx.server.broker.setAlarm('memory', 'low on memory');
+    const c = await rawClient(fx.server.port);
     const has = (classId: number, methodId: number) =>
       methodsIn(c.received()).findIndex((m) => m.classId === classId && m.methodId === methodId);
     c.socket.write(PROTOCOL_HEADER);

@@ -3,32 +3,13 @@
  * over real loopback sockets.
  */
 import * as callbackApi from 'amqplib/callback_api';
-import amqp, { type Channel, type ConfirmChannel, type ChannelModel, type ConsumeMessage } from 'amqplib';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startAmqpServer, until, type TestServer } from '@junction/testkit';
+import amqp, { type Channel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
+import { describe, expect, it } from 'vitest';
+import { until } from '@junction/testkit';
+import { amqplibFixture } from './amqplib-fixture.js';
 
-let server: TestServer;
-const open: ChannelModel[] = [];
-
-beforeAll(async () => {
-  server = await startAmqpServer({ frameMax: 131072 });
-});
-afterAll(async () => {
-  await server.close();
-});
-afterEach(async () => {
-  await Promise.allSettled(open.splice(0).map((c) => c.close()));
-});
-
-async function connect(
-  opts: Parameters<typeof amqp.connect>[1] = {},
-  url = server.url,
-): Promise<ChannelModel> {
-  const c = await amqp.connect(url, opts);
-  c.on('error', () => {});
-  open.push(c);
-  return c;
-}
+const fx = amqplibFixture({ frameMax: 131072 });
+const connect = fx.connect;
 
 /** Waits for a channel to be closed by the server and returns the error it carried. */
 function closedWith(ch: Channel): Promise<{ code?: number; message: string }> {
@@ -65,9 +46,9 @@ describe('AMQP 0-9-1 with amqplib (promise API)', () => {
     expect(m.properties.messageId).toBe('m1');
     expect(m.properties.headers).toMatchObject({ a: 1, nested: { b: 'x' } });
     expect(m.fields.redelivered).toBe(false);
-    expect(server.broker.vhost('/').queues.get(q)!.unacked).toBe(1);
+    expect(fx.server.broker.vhost('/').queues.get(q)!.unacked).toBe(1);
     ch.ack(m);
-    await until(() => server.broker.vhost('/').queues.get(q)!.unacked === 0, 'the ack to reach the queue');
+    await until(() => fx.server.broker.vhost('/').queues.get(q)!.unacked === 0, 'the ack to reach the queue');
   });
 
   it('routes through exchanges, exchange-to-exchange bindings and an alternate exchange', async () => {
@@ -281,7 +262,7 @@ describe('AMQP 0-9-1 with amqplib (promise API)', () => {
   });
 
   it('carries messages larger than frame-max, split into body frames', async () => {
-    const c = await connect({}, `${server.url}?frameMax=4096`);
+    const c = await connect({}, `${fx.server.url}?frameMax=4096`);
     const ch = await c.createChannel();
     const q = qname('big');
     await ch.assertQueue(q);
@@ -338,8 +319,7 @@ describe('AMQP 0-9-1 with amqplib (promise API)', () => {
     other.consume(queue, () => {}).catch(() => {});
     expect((await err).message).toMatch(/405/);
     await owner.close();
-    open.splice(open.indexOf(owner), 1);
-    await until(() => !server.broker.vhost('/').queues.has(queue), 'exclusive queue deletion');
+    await until(() => !fx.server.broker.vhost('/').queues.has(queue), 'exclusive queue deletion');
   });
 });
 
@@ -382,11 +362,11 @@ describe('AMQP 0-9-1 errors with amqplib', () => {
   });
 
   it('rejects bad credentials (403) and unknown vhosts (530)', async () => {
-    await expect(amqp.connect(`amqp://guest:wrong@127.0.0.1:${server.port}`)).rejects.toThrow(
+    await expect(amqp.connect(`amqp://guest:wrong@127.0.0.1:${fx.server.port}`)).rejects.toThrow(
       /ACCESS_REFUSED|403/,
     );
     // amqplib reports a refused connection.open without its code; protocol.test.ts checks the 530 on the wire.
-    await expect(amqp.connect(`amqp://guest:guest@127.0.0.1:${server.port}/nope`)).rejects.toThrow(
+    await expect(amqp.connect(`amqp://guest:guest@127.0.0.1:${fx.server.port}/nope`)).rejects.toThrow(
       /ConnectionClose/,
     );
   });
@@ -401,7 +381,7 @@ describe('AMQP 0-9-1 errors with amqplib', () => {
 describe('AMQP 0-9-1 with amqplib (callback API)', () => {
   it('publishes and consumes', async () => {
     const body = await new Promise<string>((resolve, reject) => {
-      callbackApi.connect(server.url, (err, conn) => {
+      callbackApi.connect(fx.server.url, (err, conn) => {
         if (err) return reject(err);
         conn.createChannel((err2, ch) => {
           if (err2) return reject(err2);

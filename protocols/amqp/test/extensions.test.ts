@@ -3,26 +3,13 @@
  * consumer priorities, single active consumer, x-expires, basic.recover,
  * connection.blocked, internal exchanges.
  */
-import amqp, { type ChannelModel, type ConsumeMessage } from 'amqplib';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startAmqpServer, until, type TestServer } from '@junction/testkit';
+import type { ConsumeMessage } from 'amqplib';
+import { describe, expect, it } from 'vitest';
+import { until } from '@junction/testkit';
+import { amqplibFixture } from './amqplib-fixture.js';
 
-let server: TestServer;
-const open: ChannelModel[] = [];
-beforeAll(async () => {
-  server = await startAmqpServer();
-});
-afterAll(async () => server.close());
-afterEach(async () => {
-  await Promise.allSettled(open.splice(0).map((c) => c.close()));
-});
-
-async function connect(): Promise<ChannelModel> {
-  const c = await amqp.connect(server.url);
-  c.on('error', () => {});
-  open.push(c);
-  return c;
-}
+const fx = amqplibFixture();
+const connect = fx.connect;
 
 describe('AMQP extensions', () => {
   it('gives messages to the highest-priority consumer with credit (x-priority)', async () => {
@@ -66,7 +53,7 @@ describe('AMQP extensions', () => {
   it('deletes a queue unused for x-expires', async () => {
     const ch = await (await connect()).createChannel();
     await ch.assertQueue('expiring', { expires: 100 });
-    await until(() => !server.broker.vhost('/').queues.has('expiring'), 'queue expiry');
+    await until(() => !fx.server.broker.vhost('/').queues.has('expiring'), 'queue expiry');
   });
 
   it('redelivers unacked messages on basic.recover', async () => {
@@ -88,9 +75,9 @@ describe('AMQP extensions', () => {
     c.on('blocked', (reason: string) => events.push(`blocked:${reason}`));
     c.on('unblocked', () => events.push('unblocked'));
     const ch = await c.createChannel();
-    server.broker.setAlarm('memory', 'low on memory');
+    fx.server.broker.setAlarm('memory', 'low on memory');
     await until(() => events.length === 1, 'connection.blocked');
-    server.broker.setAlarm('memory', null);
+    fx.server.broker.setAlarm('memory', null);
     await until(() => events.length === 2, 'connection.unblocked');
     expect(events).toEqual(['blocked:low on memory', 'unblocked']);
     await ch.checkQueue('amq.gen-none').catch(() => {});

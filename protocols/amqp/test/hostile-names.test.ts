@@ -7,7 +7,7 @@
  */
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAmqpServer, until, type TestServer } from '@junction/testkit';
+import { startAmqpServer, until, withOwnKey as own, type TestServer } from '@junction/testkit';
 
 let server: TestServer;
 let conn: amqp.ChannelModel;
@@ -19,13 +19,6 @@ afterAll(async () => {
   await conn.close();
   await server.close();
 });
-
-/** An object with `key` as an own property (a literal `{ __proto__: v }` sets the prototype). */
-const own = (key: string, value: unknown, rest: Record<string, unknown> = {}): Record<string, unknown> => {
-  const o: Record<string, unknown> = { ...rest };
-  Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
-  return o;
-};
 
 describe('dangerous header names over AMQP', () => {
   it('route on own headers only, through a headers exchange', async () => {

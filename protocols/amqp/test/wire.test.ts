@@ -186,20 +186,15 @@ describe('field tables', () => {
     const decoded = decodeMethod(theirs.subarray(7, theirs.length - 1)).args as {
       arguments: Record<string, unknown>;
     };
+    // Integers of every width come back as plain numbers, a double too; the rest is unchanged.
     expect(decoded.arguments).toEqual({
-      bool: true,
+      ...table,
       int8: -5,
       int16: -300,
       int32: 70000,
       int64: 2 ** 40,
-      float: { '!': 'float', value: 1.5 },
       double: 2.25,
-      str: 'héllo',
-      bytes: Buffer.from([1, 2, 3]),
-      ts: { '!': 'timestamp', value: 1_700_000_000 },
-      nested: { a: [1, 'two', { b: null }] },
       dec: { '!': 'decimal', value: { scale: 2, digits: 12345 } },
-      nothing: null,
     });
     const again = encodeMethodFrame(1, 'queue.declare', decoded as unknown as Record<string, unknown>);
     expect(decodeMethod(again.subarray(7, again.length - 1)).args).toEqual(decoded);

@@ -43,7 +43,7 @@ export const defaultMqttConfig: MqttConfig = {
   maxInflight: 100,
   receiveMaximum: 65535,
   maxConnections: 0,
-  maxSubscriptions: 1024, // as STOMP's per-connection limit; RabbitMQ and Mosquitto set none
+  maxSubscriptions: 10_000, // RabbitMQ and Mosquitto set none; a bound on one client's bindings
   handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
   allowAnonymous: false,
   anonymousUser: { username: 'guest', password: 'guest' },

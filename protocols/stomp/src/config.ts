@@ -21,6 +21,13 @@ export interface StompConfig {
    * default) refuses it. Never an administrator: such a CONNECT is refused.
    */
   anonymousUser: { login: string; passcode: string } | null;
+  /**
+   * A CONNECT without `login` and `passcode` on a TLS connection whose client certificate
+   * verified logs in as the user the certificate names (RabbitMQ's stomp.ssl_cert_login; the
+   * listener's certLoginFrom picks the field), before anonymous login is considered; on by
+   * default, as MQTT's.
+   */
+  certLogin: boolean;
   /** Vhost for a missing or unknown `host` header. */
   defaultVhost: string;
   /** Frames buffered while an earlier frame's async work runs, before reading pauses. */
@@ -35,6 +42,7 @@ export const defaultStompConfig: StompConfig = {
   heartbeat: [10_000, 10_000],
   handshakeTimeoutMs: 10_000,
   anonymousUser: null,
+  certLogin: true,
   defaultVhost: '/',
   maxPendingFrames: 256,
 };

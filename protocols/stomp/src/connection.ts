@@ -288,7 +288,7 @@ export class StompConnection implements ServedConnection {
     this.state = 'authenticating';
     let principal: Principal;
     try {
-      principal = await login(this.broker, h, this.cfg, this.info);
+      principal = await login(this.broker, h, this.cfg, this.info, this.link.certificateLogin);
     } catch (err) {
       this.log.info({ conn: this.id, user: h['login'] }, 'STOMP authentication failed');
       throw err;

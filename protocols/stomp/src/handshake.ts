@@ -6,6 +6,7 @@
 import {
   BrokerError,
   type BrokerApi,
+  type CertificateLogin,
   type Connection,
   type ConnectionControl,
   type ConnectionInfo,
@@ -71,16 +72,21 @@ export function clientProperties(h: Record<string, string>): Record<string, stri
 }
 
 /**
- * Authenticates the CONNECT. Without a `login` the client is anonymous: refused unless
- * anonymous login is configured, and then it is the configured user, which may not be an
- * administrator (an anonymous peer must never hold the broker's keys).
+ * Authenticates the CONNECT. Without `login` and `passcode` over a verified client
+ * certificate (and certificate login on), the client is the user the certificate names
+ * (RabbitMQ's stomp.ssl_cert_login). Otherwise, without a `login` the client is anonymous:
+ * refused unless anonymous login is configured, and then it is the configured user, which may
+ * not be an administrator (an anonymous peer must never hold the broker's keys).
  */
 export async function login(
   broker: BrokerApi,
   h: Record<string, string>,
   cfg: StompConfig,
   info: ConnectionInfo,
+  certificate: CertificateLogin | undefined,
 ): Promise<Principal> {
+  if (cfg.certLogin && certificate && h['login'] === undefined && h['passcode'] === undefined)
+    return certificateLogin(broker, certificate, info);
   const anonymous = h['login'] === undefined;
   let creds: Credentials;
   if (!anonymous) creds = { username: h['login']!, password: h['passcode'] ?? '' };
@@ -91,8 +97,7 @@ export async function login(
   try {
     principal = await broker.authenticate(creds, info);
   } catch (err) {
-    const why = err instanceof BrokerError ? err.message : 'authentication failed';
-    throw new StompProtocolError('Access refused', `Access refused for user '${creds.username}': ${why}`);
+    throw accessRefused(creds.username, err);
   }
   if (anonymous && principal.tags.includes('administrator'))
     throw new StompProtocolError(
@@ -100,6 +105,29 @@ export async function login(
       `anonymous login maps to '${principal.username}', an administrator: refused`,
     );
   return principal;
+}
+
+/**
+ * The user a verified certificate names, whole (a DN or a URI may hold colons). That user may
+ * be an administrator: the operator's CA vouched for the peer, unlike an anonymous one.
+ */
+async function certificateLogin(
+  broker: BrokerApi,
+  certificate: CertificateLogin,
+  info: ConnectionInfo,
+): Promise<Principal> {
+  if ('problem' in certificate)
+    throw new StompProtocolError('Access refused', `Access refused: ${certificate.problem}`);
+  try {
+    return await broker.authenticateExternal(certificate.user, info);
+  } catch (err) {
+    throw accessRefused(certificate.user, err);
+  }
+}
+
+function accessRefused(username: string, err: unknown): StompProtocolError {
+  const why = err instanceof BrokerError ? err.message : 'authentication failed';
+  return new StompProtocolError('Access refused', `Access refused for user '${username}': ${why}`);
 }
 
 /**

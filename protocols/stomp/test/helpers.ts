@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'node:tls';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import stompit from 'stompit';
 import type Client from 'stompit/lib/Client.js';
@@ -123,7 +124,8 @@ export interface RawStompClient extends RawClient {
   next(command?: string, timeoutMs?: number): Promise<Frame>;
 }
 
-export async function rawStompClient(port: number): Promise<RawStompClient> {
+/** `tls`: over TLS with these options (CA, client certificate). */
+export async function rawStompClient(port: number, tls?: ConnectionOptions): Promise<RawStompClient> {
   const frames: Frame[] = [];
   const parser = new FrameParser(
     { maxFrameSize: 64 * 1024 * 1024, maxHeaders: 100000, maxHeaderLength: 1024 * 1024 },
@@ -135,7 +137,7 @@ export async function rawStompClient(port: number): Promise<RawStompClient> {
     },
     () => {},
   );
-  const raw = await rawClient(port, (c) => parser.push(c));
+  const raw = await rawClient(port, (c) => parser.push(c), tls);
   let read = 0;
   return {
     ...raw,

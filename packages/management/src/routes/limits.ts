@@ -6,29 +6,23 @@
  * limit, as in RabbitMQ.
  */
 import type { Vhost } from '@junction/core/internal';
-import { badRequest, forbidden, notFound, readJson, type Ctx } from '../http.js';
-import { isAdmin, list, noContent, type Routes } from '../scope.js';
+import { badRequest, notFound, readJson, type Ctx } from '../http.js';
+import { list, noContent, type Routes } from '../scope.js';
 
 export const limitsRoutes: Routes = (router, api) => {
   const vhostRows = (vhosts: Vhost[]) =>
     vhosts.filter((v) => v.limits.size > 0).map((v) => ({ vhost: v.name, value: v.limits.toJSON() }));
   router.on('GET', '/api/vhost-limits', (c) => list(c, vhostRows(api.visibleVhosts(api.who(c)))));
   router.on('GET', '/api/vhost-limits/:vhost', (c) => list(c, vhostRows([api.vhostOf(c)])));
-  const requirePolicymaker = (c: Ctx, v: Vhost): void => {
-    const p = api.who(c);
-    if (isAdmin(p)) return;
-    if (p.tags.includes('policymaker') && api.broker.users.hasVhostAccess(v.name, p.username)) return;
-    throw forbidden('Not policymaker user');
-  };
   router.on('PUT', '/api/vhost-limits/:vhost/:name', async (c) => {
     const v = api.vhostOf(c);
-    requirePolicymaker(c, v);
+    api.requirePolicymaker(c, v);
     await api.broker.setVhostLimit(v.name, c.params['name']!, await limitValue(c));
     noContent(c);
   });
   router.on('DELETE', '/api/vhost-limits/:vhost/:name', async (c) => {
     const v = api.vhostOf(c);
-    requirePolicymaker(c, v);
+    api.requirePolicymaker(c, v);
     await api.broker.setVhostLimit(v.name, c.params['name']!, null);
     noContent(c);
   });

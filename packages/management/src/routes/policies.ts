@@ -1,18 +1,8 @@
 /** Policies: list, set (administrators, or policymakers with access to the vhost), delete. */
 import type { FieldTable } from '@junction/core';
-import type { Vhost } from '@junction/core/internal';
 import { parseApplyTo } from '../definitions.js';
-import {
-  badRequest,
-  forbidden,
-  notFound,
-  optInt,
-  optObject,
-  optString,
-  readJson,
-  type Ctx,
-} from '../http.js';
-import { created, isAdmin, json, list, noContent, type Routes } from '../scope.js';
+import { badRequest, notFound, optInt, optObject, optString, readJson, type Ctx } from '../http.js';
+import { created, json, list, noContent, type Routes } from '../scope.js';
 
 export const policiesRoutes: Routes = (router, api) => {
   const policyJson = (
@@ -39,19 +29,13 @@ export const policiesRoutes: Routes = (router, api) => {
     if (!p) throw notFound(`policy '${c.params['name']}' in vhost '${v.name}' not found`);
     return { v, p };
   };
-  const requirePolicymaker = (c: Ctx, v: Vhost): void => {
-    const p = api.who(c);
-    if (isAdmin(p)) return;
-    if (p.tags.includes('policymaker') && api.broker.users.hasVhostAccess(v.name, p.username)) return;
-    throw forbidden('Not policymaker user');
-  };
   router.on('GET', '/api/policies/:vhost/:name', (c) => {
     const { v, p } = policyOf(c);
     json(c, policyJson(v.name, p));
   });
   router.on('PUT', '/api/policies/:vhost/:name', async (c) => {
     const v = api.vhostOf(c);
-    requirePolicymaker(c, v);
+    api.requirePolicymaker(c, v);
     const name = c.params['name']!;
     const body = await readJson(c.req);
     const pattern = optString(body, 'pattern');
@@ -70,7 +54,7 @@ export const policiesRoutes: Routes = (router, api) => {
   });
   router.on('DELETE', '/api/policies/:vhost/:name', async (c) => {
     const { v, p } = policyOf(c);
-    requirePolicymaker(c, v);
+    api.requirePolicymaker(c, v);
     await v.deletePolicy(p.name);
     noContent(c);
   });

@@ -1,0 +1,192 @@
+/**
+ * Client certificates on STOMPS (RabbitMQ's stomp.ssl_cert_login): a CONNECT without login and
+ * passcode, from stompit or stomp.py, logs in as the user the certificate's CN names, with that
+ * user's permissions; an unknown user gets ERROR "Access refused" and the connection closes;
+ * unknown CAs, expired certificates and missing certificates under 'required' never get a
+ * CONNECTED; `certLogin: false` turns it off. Refusals are read with the raw client (stompit
+ * 0.26 throws an ERROR frame's error from the frame stream, uncaught, instead of reporting it).
+ */
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import stompit from 'stompit';
+import type Client from 'stompit/lib/Client.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Broker } from '@junction/core';
+import { makeTestPki, runPython, testLog, until, type CertFiles } from '@junction/testkit';
+import { createStompAdapter, type StompConfig } from '../src/index.js';
+import { destroyClient, rawStompClient, sendWithReceipt } from './helpers.js';
+
+const pki = makeTestPki();
+const alice = pki.client('alice');
+const nobody = pki.client('nobody');
+const expired = pki.client('alice', { expired: true });
+const untrusted = pki.untrustedClient('alice');
+
+let broker: Broker;
+let adapter: ReturnType<typeof createStompAdapter>;
+const port = { optional: 0, required: 0 };
+
+beforeAll(async () => {
+  broker = await Broker.start({ logger: testLog() });
+  // alice may only touch queues named alice.*.
+  await broker.putUser('alice', { tags: [] });
+  await broker.setPermission('/', 'alice', {
+    configure: '^alice\\.',
+    write: '^(alice\\..*|amq\\.default)$',
+    read: '^alice\\.',
+  });
+  adapter = createStompAdapter(broker, {}, testLog());
+  const addrs = (await adapter.listen([
+    pki.endpoint({ clientCert: 'optional' }),
+    pki.endpoint({ clientCert: 'required' }),
+  ])) as AddressInfo[];
+  [port.optional, port.required] = addrs.map((a) => a.port) as [number, number];
+});
+afterAll(async () => {
+  await adapter.close({ drainMs: 0 });
+  await broker.close();
+  pki.remove();
+});
+
+/** stompit over TLS; without `login` in `headers` the CONNECT carries no credentials. */
+function connect(
+  p: number,
+  cert: CertFiles | undefined,
+  headers: Record<string, string> = {},
+): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const c = stompit.connect(
+      {
+        host: '127.0.0.1',
+        port: p,
+        ssl: true,
+        ca: [pki.ca],
+        ...(cert ? { cert: cert.cert, key: cert.key } : {}),
+        connectHeaders: { host: '/', 'heart-beat': '0,0', ...headers },
+      } as stompit.connect.ConnectOptions,
+      (err, client) => (err ? reject(err) : resolve(client)),
+    );
+    c.on('error', () => {});
+  });
+}
+/** A raw CONNECT over TLS with `headers` (none: no credentials); resolves the first frame. */
+async function rawConnect(p: number, cert: CertFiles | undefined, headers = '') {
+  const c = await rawStompClient(p, { ca: pki.ca, ...(cert ? { cert: cert.cert, key: cert.key } : {}) });
+  c.write(`CONNECT\naccept-version:1.2\nhost:/\n${headers}\n\0`);
+  return { c, f: await c.next() };
+}
+const users = () => [...adapter.connections()].map((s) => s.user);
+
+/** The first message on `destination`, read as a string. */
+function firstMessage(client: Client, destination: string): Promise<string> {
+  return new Promise((resolve, reject) =>
+    client.subscribe({ destination, ack: 'auto' }, (err, msg) =>
+      err ? reject(err) : msg.readString('utf8', (e, s) => (e ? reject(e) : resolve(s ?? ''))),
+    ),
+  );
+}
+
+/** The broker still serves: a password login sends to a queue and reads it back. */
+async function brokerServes(): Promise<void> {
+  const c = await connect(port.optional, undefined, { login: 'guest', passcode: 'guest' });
+  try {
+    const got = firstMessage(c, '/queue/still-up');
+    await until(() => broker.vhost('/').queues.get('still-up')?.consumerCount === 1, 'the subscription');
+    c.send({ destination: '/queue/still-up' }).end('yes');
+    expect(await got).toBe('yes');
+  } finally {
+    destroyClient(c);
+  }
+}
+
+describe('STOMPS client certificates', () => {
+  it('stompit without login logs in as the CN (optional and required listeners); management shows the certificate', async () => {
+    for (const p of [port.optional, port.required]) {
+      const c = await connect(p, alice);
+      try {
+        expect(users()).toEqual(['alice']);
+        const snapshot = [...adapter.connections()][0]!;
+        expect(snapshot.tls?.peerCertificate?.subject).toBe('CN=alice,O=Junction tests');
+        const got = firstMessage(c, '/queue/alice.inbox');
+        await until(
+          () => broker.vhost('/').queues.get('alice.inbox')?.consumerCount === 1,
+          'the subscription',
+        );
+        await sendWithReceipt(c, { destination: '/queue/alice.inbox' }, `by certificate on ${p}`);
+        expect(await got).toBe(`by certificate on ${p}`);
+      } finally {
+        destroyClient(c);
+      }
+      await until(() => users().length === 0, 'the connection to go');
+    }
+  });
+
+  it("the certificate user gets that user's permissions, nothing more", async () => {
+    const { c, f } = await rawConnect(port.optional, alice);
+    expect(f.command).toBe('CONNECTED');
+    c.write('SUBSCRIBE\nid:1\ndestination:/queue/alice.mine\nreceipt:ok\n\n\0');
+    await c.next('RECEIPT');
+    c.write('SUBSCRIBE\nid:2\ndestination:/queue/bob.inbox\n\n\0');
+    const e = await c.next('ERROR');
+    expect(e.headers['message']).toMatch(/ACCESS_REFUSED.*'bob\.inbox'.*'alice'/);
+    await c.closed;
+    expect(broker.vhost('/').queues.has('bob.inbox')).toBe(false);
+  });
+
+  it('stomp.py with cert_file/key_file and no login is the certificate user', async () => {
+    const script = fileURLToPath(new URL('./clients/stomppy_cert_login.py', import.meta.url));
+    const args = (cert: CertFiles, queue: string) => [
+      String(port.required),
+      pki.caPath,
+      cert.certPath,
+      cert.keyPath,
+      queue,
+    ];
+    expect(await runPython(script, args(alice, 'alice.py'))).toEqual({ body: 'stomp.py by certificate' });
+    expect(await runPython(script, args(nobody, 'alice.py'))).toEqual({ error: 'Access refused' });
+  });
+
+  it('refuses a certificate naming a user that does not exist with ERROR and closes', async () => {
+    const { c, f } = await rawConnect(port.optional, nobody);
+    expect(f.command).toBe('ERROR');
+    expect(f.headers['message']).toBe('Access refused');
+    expect(f.body.toString()).toContain("the client certificate names user 'nobody', who does not exist");
+    await c.closed;
+    expect(users()).toEqual([]);
+    await brokerServes();
+  });
+
+  it('refuses unknown CAs, expired certificates and (required) no certificate; others go on', async () => {
+    for (const p of [port.optional, port.required]) {
+      await expect(connect(p, untrusted)).rejects.toThrow();
+      await expect(connect(p, expired, { login: 'guest', passcode: 'guest' })).rejects.toThrow();
+    }
+    await expect(connect(port.required, undefined, { login: 'guest', passcode: 'guest' })).rejects.toThrow();
+    expect(users()).toEqual([]);
+    await brokerServes();
+  });
+
+  it('a login and passcode win over the certificate; without a certificate no login is refused', async () => {
+    const c = await connect(port.required, alice, { login: 'guest', passcode: 'guest' });
+    expect(users()).toEqual(['guest']);
+    destroyClient(c);
+    const { c: anon, f } = await rawConnect(port.optional, undefined);
+    expect(f.headers['message']).toBe('Access refused');
+    await anon.closed;
+  });
+
+  it('certLogin: false turns certificate login off', async () => {
+    const config: Partial<StompConfig> = { certLogin: false };
+    const off = createStompAdapter(broker, config, testLog());
+    const [addr] = (await off.listen([pki.endpoint({ clientCert: 'required' })])) as AddressInfo[];
+    try {
+      const { c, f } = await rawConnect(addr!.port, alice);
+      expect(f.command).toBe('ERROR');
+      expect(f.body.toString()).toContain('a login is required');
+      await c.closed;
+      expect([...off.connections()].map((s) => s.user)).toEqual([]);
+    } finally {
+      await off.close({ drainMs: 0 });
+    }
+  });
+});
