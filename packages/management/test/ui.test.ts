@@ -1,22 +1,33 @@
 /**
  * The web UI in real headless Chromium (playwright-core, the system's /usr/bin/chromium):
  * login, connections by protocol, declaring a queue, publishing to it and getting the message
- * back, and the live overview charts. A missing Chromium fails the suite; nothing is skipped.
+ * back, the live overview charts, and the TLS column (version, cipher and client certificate of
+ * an AMQPS connection that logged in with EXTERNAL). A missing Chromium fails the suite;
+ * nothing is skipped.
  */
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerHandle } from '@junction/server';
-import { launchChromium, type Browser, type Page } from '@junction/testkit';
+import { launchChromium, makeTestPki, type Browser, type Page } from '@junction/testkit';
 
 let b: BrokerHandle;
 let browser: Browser;
 let conn: ChannelModel;
 let ch: Channel;
 let device: MqttClient;
+const pki = makeTestPki();
 
 beforeAll(async () => {
-  [b, browser] = await Promise.all([startBroker({ ports: { amqp: 0, mqtt: 0, http: 0 } }), launchChromium()]);
+  [b, browser] = await Promise.all([
+    startBroker({
+      ports: { amqp: 0, amqps: 0, mqtt: 0, http: 0 },
+      config: {
+        tls: { cert: pki.server.certPath, key: pki.server.keyPath, ca: pki.caPath, clientCert: 'optional' },
+      },
+    }),
+    launchChromium(),
+  ]);
   conn = await amqp.connect(b.amqpUrl!, { clientProperties: { connection_name: 'ui-test-amqp' } });
   conn.on('error', () => {});
   ch = await conn.createChannel();
@@ -34,6 +45,7 @@ afterAll(async () => {
   await conn?.close().catch(() => {});
   await browser?.close();
   await b?.close();
+  pki.remove();
 });
 
 /** A fresh page (own sessionStorage) that fails the test on uncaught page errors. */
@@ -230,5 +242,43 @@ describe('web UI in Chromium', () => {
     await expect.poll(() => publishCard.textContent()).not.toBe('0/s');
     expect(errors).toEqual([]);
     await page.context().close();
+  });
+
+  it("shows each connection's TLS version, cipher and client certificate", async () => {
+    const sensor = pki.client('ui-sensor', { san: 'DNS:sensor.example' });
+    await b.broker.putUser('ui-sensor', { tags: [] });
+    await b.broker.setPermission('/', 'ui-sensor', { configure: '', write: '', read: '' });
+    const tlsConn = await amqp.connect(
+      { protocol: 'amqps', hostname: 'localhost', port: b.ports.amqps! },
+      {
+        credentials: amqp.credentials.external(),
+        ca: [pki.ca],
+        cert: sensor.cert,
+        key: sensor.key,
+      },
+    );
+    try {
+      const { page, errors } = await openUi();
+      await logIn(page, 'guest', 'guest');
+      await page.click('#tabs a[href="#/connections"]');
+      const rows = page.locator('#page-connections tbody tr[data-key]');
+      const tlsRow = rows.filter({ hasText: 'ui-sensor' });
+      const cell = tlsRow.locator('.tls');
+      await cell.waitFor();
+      expect(await cell.locator('.badge').textContent()).toMatch(/^TLSv1\.[23]$/);
+      expect(await cell.locator('.peer-cert').textContent()).toBe('CN=ui-sensor,O=Junction tests');
+      const title = (await cell.getAttribute('title')) ?? '';
+      expect(title).toMatch(/^Cipher: \S+/);
+      expect(title).toContain('Issuer: CN=Junction Test CA');
+      expect(title).toContain('Alt names: DNS:sensor.example');
+      // The plain AMQP connection has no TLS.
+      const plainRow = rows.filter({ hasNotText: 'ui-sensor' });
+      expect(await plainRow.count()).toBe(1);
+      expect(await plainRow.locator('td', { hasText: /^none$/ }).count()).toBe(1);
+      expect(errors).toEqual([]);
+      await page.context().close();
+    } finally {
+      await tlsConn.close();
+    }
   });
 });

@@ -21,6 +21,24 @@ function client(c) {
   return [props.product, props.version].filter(Boolean).join(' ') || props.connection_name || '';
 }
 
+/** TLS version and client certificate subject; cipher, issuer, validity and SANs on hover. */
+function tls(c) {
+  if (!c.ssl) return el('span', { class: 'muted' }, 'none');
+  const details = [
+    `Cipher: ${c.ssl_cipher}`,
+    c.peer_cert_subject && `Client certificate: ${c.peer_cert_subject}`,
+    c.peer_cert_issuer && `Issuer: ${c.peer_cert_issuer}`,
+    c.peer_cert_validity && `Valid: ${c.peer_cert_validity}`,
+    c.peer_cert_subject_alt_name && `Alt names: ${c.peer_cert_subject_alt_name}`,
+  ].filter(Boolean);
+  return el(
+    'span',
+    { class: 'tls', title: details.join('\n') },
+    badge(c.ssl_protocol, 'ok'),
+    c.peer_cert_subject ? el('span', { class: 'mono peer-cert' }, c.peer_cert_subject) : null,
+  );
+}
+
 export const connectionsPage = {
   id: 'connections',
   title: 'Connections',
@@ -56,6 +74,7 @@ export const connectionsPage = {
         { label: 'Vhost', get: (c) => vhostLabel(c.vhost) },
         { label: 'Channels', get: (c) => c.channels, num: true },
         { label: 'State', get: (c) => badge(c.state, c.state === 'running' ? 'ok' : 'warn') },
+        { label: 'TLS', get: tls },
         { label: 'Connected', get: (c) => fmtAgo(c.connected_at) },
         { label: 'In / out', get: (c) => `${fmtBytes(c.recv_oct)} / ${fmtBytes(c.send_oct)}`, num: true },
         {
