@@ -517,7 +517,7 @@ describe('nesting is refused at the edge, never a 541 to a consumer', () => {
       );
       const raw = await rawClient(b.ports.stomp!);
       raw.write('CONNECT\naccept-version:1.2\nhost:/\nlogin:mallory\npasscode:m-pass\n\n\0');
-      await until(() => raw.received().toString().startsWith('CONNECTED\n'), 5000);
+      await until(() => raw.received().toString().startsWith('CONNECTED\n'), 'CONNECTED', 5000);
       raw.write(`SEND\ndestination:/queue/deep-inbox\ndeep:${nested(3000, '1')}\n\ntoo long\0`);
       await raw.closed;
       const answer = raw.received().toString();
@@ -537,7 +537,7 @@ describe('nesting is refused at the edge, never a 541 to a consumer', () => {
     ch.on('error', (e: Error) => (channelError = e));
     const got: amqp.Message[] = [];
     await ch.consume('deep-inbox', (m) => m && got.push(m), { noAck: true });
-    await until(() => got.length === 2, 5000);
+    await until(() => got.length === 2, 'two messages', 5000);
     const [fromHttp, fromStomp] = got.map((m) => m.properties.headers as Record<string, unknown>);
     let t = fromHttp!;
     let depth = 0;
@@ -549,7 +549,7 @@ describe('nesting is refused at the edge, never a 541 to a consumer', () => {
     expect(fromStomp!['deep']).toBe(stompDeep);
     // The channel is still open: another publish comes back on it.
     ch.sendToQueue('deep-inbox', Buffer.from('after'));
-    await until(() => got.length === 3, 5000);
+    await until(() => got.length === 3, 'three messages', 5000);
     expect(channelError).toBeUndefined();
     expect(b.broker.storeFailure).toBeUndefined();
   });
