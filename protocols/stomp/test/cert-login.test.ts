@@ -1,6 +1,6 @@
 /**
  * Client certificates on STOMPS (RabbitMQ's stomp.ssl_cert_login): a CONNECT without login and
- * passcode, from stompit or stomp.py, logs in as the user the certificate's CN names, with that
+ * passcode, from stompit, stomp.py or @stomp/stompjs over WSS, logs in as the user the certificate's CN names, with that
  * user's permissions; an unknown user gets ERROR "Access refused" and the connection closes;
  * unknown CAs, expired certificates and missing certificates under 'required' never get a
  * CONNECTED; `certLogin: false` turns it off. Refusals are read with the raw client (stompit
@@ -8,7 +8,9 @@
  */
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { Client as StompJs } from '@stomp/stompjs';
 import stompit from 'stompit';
+import WebSocket from 'ws';
 import type Client from 'stompit/lib/Client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Broker } from '@junction/core';
@@ -24,7 +26,7 @@ const untrusted = pki.untrustedClient('alice');
 
 let broker: Broker;
 let adapter: ReturnType<typeof createStompAdapter>;
-const port = { optional: 0, required: 0 };
+const port = { optional: 0, required: 0, wss: 0 };
 
 beforeAll(async () => {
   broker = await Broker.start({ logger: testLog() });
@@ -39,8 +41,9 @@ beforeAll(async () => {
   const addrs = (await adapter.listen([
     pki.endpoint({ clientCert: 'optional' }),
     pki.endpoint({ clientCert: 'required' }),
+    { ...pki.endpoint({ clientCert: 'required' }), transport: 'ws', path: '/ws' },
   ])) as AddressInfo[];
-  [port.optional, port.required] = addrs.map((a) => a.port) as [number, number];
+  [port.optional, port.required, port.wss] = addrs.map((a) => a.port) as [number, number, number];
 });
 afterAll(async () => {
   await adapter.close({ drainMs: 0 });
@@ -144,6 +147,35 @@ describe('STOMPS client certificates', () => {
     ];
     expect(await runPython(script, args(alice, 'alice.py'))).toEqual({ body: 'stomp.py by certificate' });
     expect(await runPython(script, args(nobody, 'alice.py'))).toEqual({ error: 'Access refused' });
+  });
+
+  it('@stomp/stompjs over WSS logs in by certificate too; an unknown user gets ERROR', async () => {
+    const wss = (cert: CertFiles): Promise<StompJs> => {
+      const url = `wss://127.0.0.1:${port.wss}/ws`;
+      return new Promise((resolve, reject) => {
+        const client = new StompJs({
+          brokerURL: url,
+          connectHeaders: { host: '/' },
+          webSocketFactory: () =>
+            new WebSocket(url, ['v12.stomp'], { ca: pki.ca, cert: cert.cert, key: cert.key }),
+          reconnectDelay: 0,
+          heartbeatIncoming: 0,
+          heartbeatOutgoing: 0,
+          onConnect: () => resolve(client),
+          onStompError: (f) => {
+            void client.deactivate();
+            reject(new Error(f.headers['message']));
+          },
+          onWebSocketError: () => reject(new Error('websocket error')),
+        });
+        client.activate();
+      });
+    };
+    const c = await wss(alice);
+    expect(users()).toEqual(['alice']);
+    await c.deactivate();
+    await expect(wss(nobody)).rejects.toThrow('Access refused');
+    await until(() => users().length === 0, 'no connection left');
   });
 
   it('refuses a certificate naming a user that does not exist with ERROR and closes', async () => {
