@@ -6,15 +6,23 @@
  * CONNECTED; `certLogin: false` turns it off. Refusals are read with the raw client (stompit
  * 0.26 throws an ERROR frame's error from the frame stream, uncaught, instead of reporting it).
  */
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Client as StompJs } from '@stomp/stompjs';
 import stompit from 'stompit';
 import WebSocket from 'ws';
 import type Client from 'stompit/lib/Client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Broker } from '@junction/core';
-import { makeTestPki, runPython, testLog, until, type CertFiles } from '@junction/testkit';
+import type { Broker } from '@junction/core';
+import {
+  listenPorts,
+  makeTestPki,
+  runPython,
+  testLog,
+  until,
+  type CertFiles,
+  startOnEndpoints,
+  type EndpointServer,
+} from '@junction/testkit';
 import { createStompAdapter, type StompConfig } from '../src/index.js';
 import { destroyClient, rawStompClient, sendWithReceipt } from './helpers.js';
 
@@ -24,12 +32,22 @@ const nobody = pki.client('nobody');
 const expired = pki.client('alice', { expired: true });
 const untrusted = pki.untrustedClient('alice');
 
+let server: EndpointServer<ReturnType<typeof createStompAdapter>>;
+const port = { optional: 0, required: 0, wss: 0 };
 let broker: Broker;
 let adapter: ReturnType<typeof createStompAdapter>;
-const port = { optional: 0, required: 0, wss: 0 };
 
 beforeAll(async () => {
-  broker = await Broker.start({ logger: testLog() });
+  server = await startOnEndpoints(
+    (b, log) => createStompAdapter(b, {}, log),
+    [
+      pki.endpoint({ clientCert: 'optional' }),
+      pki.endpoint({ clientCert: 'required' }),
+      { ...pki.endpoint({ clientCert: 'required' }), transport: 'ws', path: '/ws' },
+    ],
+  );
+  ({ broker, adapter } = server);
+  [port.optional, port.required, port.wss] = server.ports as [number, number, number];
   // alice may only touch queues named alice.*.
   await broker.putUser('alice', { tags: [] });
   await broker.setPermission('/', 'alice', {
@@ -37,17 +55,9 @@ beforeAll(async () => {
     write: '^(alice\\..*|amq\\.default)$',
     read: '^alice\\.',
   });
-  adapter = createStompAdapter(broker, {}, testLog());
-  const addrs = (await adapter.listen([
-    pki.endpoint({ clientCert: 'optional' }),
-    pki.endpoint({ clientCert: 'required' }),
-    { ...pki.endpoint({ clientCert: 'required' }), transport: 'ws', path: '/ws' },
-  ])) as AddressInfo[];
-  [port.optional, port.required, port.wss] = addrs.map((a) => a.port) as [number, number, number];
 });
 afterAll(async () => {
-  await adapter.close({ drainMs: 0 });
-  await broker.close();
+  await server.close();
   pki.remove();
 });
 
@@ -210,9 +220,9 @@ describe('STOMPS client certificates', () => {
   it('certLogin: false turns certificate login off', async () => {
     const config: Partial<StompConfig> = { certLogin: false };
     const off = createStompAdapter(broker, config, testLog());
-    const [addr] = (await off.listen([pki.endpoint({ clientCert: 'required' })])) as AddressInfo[];
+    const [offPort] = await listenPorts(off, [pki.endpoint({ clientCert: 'required' })]);
     try {
-      const { c, f } = await rawConnect(addr!.port, alice);
+      const { c, f } = await rawConnect(offPort!, alice);
       expect(f.command).toBe('ERROR');
       expect(f.body.toString()).toContain('a login is required');
       await c.closed;
