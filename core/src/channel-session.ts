@@ -230,7 +230,7 @@ export class ChannelSession implements Session, ConsumerOwner {
     r.persisted?.then(
       () => this.outcomeReady(p),
       () => {
-        p.outcome = { ...p.outcome, ok: false };
+        p.outcome = { ...p.outcome, ok: false, storeFailed: true };
         this.outcomeReady(p);
       },
     );

@@ -65,6 +65,8 @@ export interface PublishOptions {
 export interface PublishOutcome {
   /** false when a queue refused it (reject-publish overflow) or the store failed: nack. */
   ok: boolean;
+  /** Set with ok=false when the store failed to write it (else a queue refused it). */
+  storeFailed?: boolean;
   /** Set when mandatory and unroutable: the adapter sends basic.return (before the confirm). */
   returned?: { replyCode: number; replyText: string };
 }

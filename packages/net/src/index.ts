@@ -35,6 +35,7 @@
  * adapter.reloadTls(settings) swaps the certificate for new connections.
  */
 export {
+  BROKER_SHUTDOWN,
   serve,
   type ServeOptions,
   type ServedAdapter,

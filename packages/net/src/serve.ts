@@ -22,6 +22,12 @@ export interface ConnectionDescription {
   clientProperties?: Record<string, unknown>;
 }
 
+/**
+ * The reason closeByBroker is given when the adapter shuts down (the core's Broker.close
+ * asks with the same words), so a protocol can tell shutdown from an operator's close.
+ */
+export const BROKER_SHUTDOWN = 'broker shutdown';
+
 /** A protocol's connection object, as the layer needs it. */
 export interface ServedConnection {
   readonly link: Link;
@@ -107,7 +113,7 @@ export function serve<C extends ServedConnection>(opts: ServeOptions<C>): Served
     async close({ drainMs }) {
       const stopped = Promise.all(listeners.map((l) => l.close()));
       listeners.length = 0;
-      const closing = Promise.all([...registry.values()].map((c) => c.closeByBroker('broker shutdown')));
+      const closing = Promise.all([...registry.values()].map((c) => c.closeByBroker(BROKER_SHUTDOWN)));
       await Promise.race([closing, new Promise((r) => setTimeout(r, Math.max(drainMs, 100)).unref())]);
       for (const c of registry.values()) c.link.destroy();
       await stopped;

@@ -1,12 +1,24 @@
 /**
- * MQTT 3.1/3.1.1 wire format. The reader splits the byte stream into packets and enforces
+ * MQTT 3.1/3.1.1 and 5 wire format. The reader splits the byte stream into packets and enforces
  * the size limit from the fixed header, before any body is buffered. CONNECT is decoded by
  * mqtt-packet (the parser aedes is built on: will, flags, protocol names); the packets on
  * the hot path (PUBLISH, acks, SUBSCRIBE) are decoded here straight from the buffer,
  * checking what mqtt-packet does not: UTF-8 well-formedness, reserved flags, QoS 3,
- * packet id 0.
+ * packet id 0. MQTT 5 adds a property block (properties.ts) and reason codes to most packets;
+ * the `v5` variants read and write those, and the 3.1.1 path stays as it was.
  */
 import { isUtf8 } from 'node:buffer';
+import {
+  Kind,
+  decodeProperties,
+  encodeProperties,
+  varintLength,
+  writeVarint,
+  type Properties,
+} from './properties.js';
+import { MalformedPacket, Reason } from './reason-codes.js';
+
+export { MalformedPacket } from './reason-codes.js';
 
 export const enum PacketType {
   CONNECT = 1,
@@ -23,10 +35,8 @@ export const enum PacketType {
   PINGREQ = 12,
   PINGRESP = 13,
   DISCONNECT = 14,
+  AUTH = 15,
 }
-
-/** A malformed packet: the connection is closed (MQTT 3.1.1 has no error packet). */
-export class MalformedPacket extends Error {}
 
 export interface RawPacket {
   type: PacketType;
@@ -65,7 +75,10 @@ export class PacketReader {
         mult *= 128;
       }
       if (length > this.maxSize)
-        throw new MalformedPacket(`packet of ${length} bytes exceeds the limit of ${this.maxSize}`);
+        throw new MalformedPacket(
+          `packet of ${length} bytes exceeds the limit of ${this.maxSize}`,
+          Reason.PacketTooLarge,
+        );
       const total = i + length;
       if (this.buffered < total) return;
       if (head.length < total) head = this.merge();
@@ -108,9 +121,11 @@ export interface PublishPacket {
   dup: boolean;
   packetId: number;
   payload: Buffer;
+  /** MQTT 5 only. */
+  properties?: Properties;
 }
 
-export function decodePublish(p: RawPacket): PublishPacket {
+export function decodePublish(p: RawPacket, v5: boolean): PublishPacket {
   const qos = (p.flags >> 1) & 3;
   if (qos === 3) throw new MalformedPacket('PUBLISH with QoS 3');
   const [topic, pos] = readString(p.body, 0, 'topic name');
@@ -122,6 +137,8 @@ export function decodePublish(p: RawPacket): PublishPacket {
     if (packetId === 0) throw new MalformedPacket('packet identifier 0');
     start += 2;
   }
+  let properties: Properties | undefined;
+  if (v5) [properties, start] = decodeProperties(p.body, start, p.body.length, Kind.PUBLISH);
   return {
     topic,
     qos: qos as 0 | 1 | 2,
@@ -129,6 +146,7 @@ export function decodePublish(p: RawPacket): PublishPacket {
     dup: (p.flags & 8) === 8,
     packetId,
     payload: p.body.subarray(start),
+    properties,
   };
 }
 
@@ -140,37 +158,105 @@ export function decodePacketId(p: RawPacket): number {
   return id;
 }
 
-export function decodeSubscribe(p: RawPacket): {
-  packetId: number;
-  subscriptions: { filter: string; qos: number }[];
-} {
+/** PUBACK, PUBREC, PUBREL, PUBCOMP of MQTT 5: a reason code and properties may follow the id. */
+export function decodeAck5(p: RawPacket): { packetId: number; reasonCode: number } {
+  if (p.body.length < 2) throw new MalformedPacket('acknowledgement of the wrong length');
+  const packetId = p.body.readUInt16BE(0);
+  if (packetId === 0) throw new MalformedPacket('packet identifier 0');
+  const reasonCode = p.body.length > 2 ? p.body[2]! : Reason.Success;
+  if (p.body.length > 3) {
+    const [, end] = decodeProperties(p.body, 3, p.body.length, Kind.ACK);
+    if (end !== p.body.length) throw new MalformedPacket('bytes after the properties');
+  }
+  return { packetId, reasonCode };
+}
+
+export interface SubscriptionRequest {
+  filter: string;
+  qos: number;
+  /** MQTT 5 subscription options (3.8.3.1); 3.1.1 subscriptions have the defaults. */
+  noLocal: boolean;
+  retainAsPublished: boolean;
+  retainHandling: number;
+}
+
+export function decodeSubscribe(
+  p: RawPacket,
+  v5: boolean,
+): { packetId: number; subscriptions: SubscriptionRequest[]; properties?: Properties } {
   const packetId = decodePacketIdPrefix(p);
-  const subscriptions: { filter: string; qos: number }[] = [];
+  const subscriptions: SubscriptionRequest[] = [];
   let pos = 2;
+  let properties: Properties | undefined;
+  if (v5) [properties, pos] = decodeProperties(p.body, pos, p.body.length, Kind.SUBSCRIBE);
   while (pos < p.body.length) {
     const [filter, next] = readString(p.body, pos, 'topic filter');
     if (next >= p.body.length) throw new MalformedPacket('subscription without a QoS byte');
-    const qos = p.body[next]!;
-    if (qos > 2) throw new MalformedPacket('subscription QoS byte out of range');
-    subscriptions.push({ filter, qos });
+    const options = p.body[next]!;
+    const qos = options & 3;
+    // MQTT-3.8.3-5: reserved bits are 0; in 3.1.1 every bit above the QoS is reserved.
+    if (qos > 2 || (v5 ? options & 0xc0 : options & 0xfc) !== 0)
+      throw new MalformedPacket('subscription options out of range');
+    const retainHandling = (options >> 4) & 3;
+    if (retainHandling === 3) throw new MalformedPacket('retain handling 3', Reason.ProtocolError);
+    subscriptions.push({
+      filter,
+      qos,
+      noLocal: (options & 4) !== 0,
+      retainAsPublished: (options & 8) !== 0,
+      retainHandling,
+    });
     pos = next + 1;
   }
   // MQTT-3.8.3-3: at least one subscription.
-  if (subscriptions.length === 0) throw new MalformedPacket('SUBSCRIBE without subscriptions');
-  return { packetId, subscriptions };
+  if (subscriptions.length === 0)
+    throw new MalformedPacket('SUBSCRIBE without subscriptions', Reason.ProtocolError);
+  return { packetId, subscriptions, properties };
 }
 
-export function decodeUnsubscribe(p: RawPacket): { packetId: number; filters: string[] } {
+export function decodeUnsubscribe(p: RawPacket, v5: boolean): { packetId: number; filters: string[] } {
   const packetId = decodePacketIdPrefix(p);
   const filters: string[] = [];
   let pos = 2;
+  if (v5) pos = decodeProperties(p.body, pos, p.body.length, Kind.UNSUBSCRIBE)[1];
   while (pos < p.body.length) {
     const [filter, next] = readString(p.body, pos, 'topic filter');
     filters.push(filter);
     pos = next;
   }
-  if (filters.length === 0) throw new MalformedPacket('UNSUBSCRIBE without topic filters');
+  if (filters.length === 0)
+    throw new MalformedPacket('UNSUBSCRIBE without topic filters', Reason.ProtocolError);
   return { packetId, filters };
+}
+
+/**
+ * The property blocks of an MQTT 5 CONNECT, decoded strictly (mqtt-packet decodes the rest):
+ * the CONNECT's own, after the keepalive, and the will's, after the client id.
+ */
+export function decodeConnectProperties5(whole: Buffer): { properties: Properties; will?: Properties } {
+  let pos = 1;
+  while (pos < whole.length && (whole[pos]! & 0x80) !== 0) pos++;
+  pos++;
+  const [, afterName] = readString(whole, pos, 'protocol name');
+  if (afterName + 4 > whole.length) throw new MalformedPacket('truncated CONNECT');
+  const flags = whole[afterName + 1]!;
+  const [properties, afterProperties] = decodeProperties(whole, afterName + 4, whole.length, Kind.CONNECT);
+  if ((flags & 4) === 0) return { properties };
+  const [, afterClientId] = readString(whole, afterProperties, 'client id');
+  const [will] = decodeProperties(whole, afterClientId, whole.length, Kind.WILL);
+  return { properties, will };
+}
+
+/** A client's MQTT 5 DISCONNECT: a reason code (0 when absent) and properties. */
+export function decodeDisconnect5(p: RawPacket): { reasonCode: number; properties: Properties } {
+  const reasonCode = p.body.length > 0 ? p.body[0]! : Reason.Success;
+  let properties: Properties = {};
+  if (p.body.length > 1) {
+    let end;
+    [properties, end] = decodeProperties(p.body, 1, p.body.length, Kind.DISCONNECT);
+    if (end !== p.body.length) throw new MalformedPacket('bytes after the properties');
+  }
+  return { reasonCode, properties };
 }
 
 function decodePacketIdPrefix(p: RawPacket): number {
@@ -195,12 +281,49 @@ export function connack(sessionPresent: boolean, returnCode: number): Buffer {
   return Buffer.from([0x20, 2, sessionPresent ? 1 : 0, returnCode]);
 }
 
+/** A packet of type byte0 whose variable header and payload are `parts`. */
+function frame(byte0: number, parts: readonly Buffer[]): Buffer {
+  let length = 0;
+  for (const x of parts) length += x.length;
+  const head = Buffer.allocUnsafe(1 + varintLength(length));
+  head[0] = byte0;
+  writeVarint(head, 1, length);
+  return Buffer.concat([head, ...parts], head.length + length);
+}
+
+export function connack5(sessionPresent: boolean, reasonCode: number, properties: Properties): Buffer {
+  return frame(0x20, [Buffer.from([sessionPresent ? 1 : 0, reasonCode]), encodeProperties(properties)]);
+}
+
+/** MQTT 5 PUBACK/PUBREC/PUBREL/PUBCOMP; success without properties is the short 3.1.1 form (3.4.2.1). */
+export function ack5(byte0: number, packetId: number, reasonCode: number, properties?: Properties): Buffer {
+  if (reasonCode === Reason.Success && !properties) return ackPacket(byte0, packetId);
+  const head = Buffer.from([packetId >> 8, packetId & 0xff, reasonCode]);
+  return frame(byte0, properties ? [head, encodeProperties(properties)] : [head]);
+}
+
+/** MQTT 5 UNSUBACK: one reason code per filter. */
+export function unsuback5(packetId: number, codes: readonly number[], properties: Properties = {}): Buffer {
+  return frame(0xb0, [
+    Buffer.from([packetId >> 8, packetId & 0xff]),
+    encodeProperties(properties),
+    Buffer.from(codes),
+  ]);
+}
+
+export function disconnect5(reasonCode: number, properties: Properties = {}): Buffer {
+  return frame(0xe0, [Buffer.from([reasonCode]), encodeProperties(properties)]);
+}
+
 /** PUBACK 0x40, PUBREC 0x50, PUBREL 0x62, PUBCOMP 0x70, UNSUBACK 0xb0. */
 export function ackPacket(byte0: number, packetId: number): Buffer {
   return Buffer.from([byte0, 2, packetId >> 8, packetId & 0xff]);
 }
 
-export function suback(packetId: number, codes: readonly number[]): Buffer {
+/** SUBACK; `properties`: MQTT 5 (an encoded property block). */
+export function suback(packetId: number, codes: readonly number[], properties?: Buffer): Buffer {
+  if (properties)
+    return frame(0x90, [Buffer.from([packetId >> 8, packetId & 0xff]), properties, Buffer.from(codes)]);
   const len = 2 + codes.length;
   const b = Buffer.allocUnsafe(1 + varintLength(len) + len);
   b[0] = 0x90;
@@ -211,7 +334,10 @@ export function suback(packetId: number, codes: readonly number[]): Buffer {
   return b;
 }
 
-/** The PUBLISH fixed and variable header; the payload is written after it as is (never copied). */
+/**
+ * The PUBLISH fixed and variable header; the payload is written after it as is (never copied).
+ * `properties`: MQTT 5 (an encoded property block, NO_PROPERTIES when there are none).
+ */
 export function publishHeader(
   topic: Buffer,
   qos: number,
@@ -219,30 +345,21 @@ export function publishHeader(
   dup: boolean,
   retain: boolean,
   payloadLength: number,
+  properties?: Buffer,
 ): Buffer {
-  const remaining = 2 + topic.length + (qos > 0 ? 2 : 0) + payloadLength;
-  const b = Buffer.allocUnsafe(1 + varintLength(remaining) + 2 + topic.length + (qos > 0 ? 2 : 0));
+  const variable = 2 + topic.length + (qos > 0 ? 2 : 0) + (properties ? properties.length : 0);
+  const remaining = variable + payloadLength;
+  const b = Buffer.allocUnsafe(1 + varintLength(remaining) + variable);
   b[0] = 0x30 | (dup ? 8 : 0) | (qos << 1) | (retain ? 1 : 0);
   let pos = writeVarint(b, 1, remaining);
   b.writeUInt16BE(topic.length, pos);
   pos += 2;
   topic.copy(b, pos);
   pos += topic.length;
-  if (qos > 0) b.writeUInt16BE(packetId, pos);
+  if (qos > 0) {
+    b.writeUInt16BE(packetId, pos);
+    pos += 2;
+  }
+  properties?.copy(b, pos);
   return b;
-}
-
-function varintLength(n: number): number {
-  return n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : 4;
-}
-
-/** Writes the remaining-length encoding of n at pos; returns the position after it. */
-function writeVarint(b: Buffer, pos: number, n: number): number {
-  do {
-    let byte = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    b[pos++] = byte;
-  } while (n > 0);
-  return pos;
 }

@@ -9,6 +9,11 @@ export interface MqttConfig {
   maxTopicLevels: number;
   /** Most unacknowledged QoS 1/2 messages in flight to one client (its session prefetch). */
   maxInflight: number;
+  /**
+   * MQTT 5 Receive Maximum announced in CONNACK: most QoS 1/2 publishes a client may have
+   * unacknowledged; one more gets DISCONNECT 0x93 (MQTT-3.3.4-7).
+   */
+  receiveMaximum: number;
   /** Most concurrent MQTT connections; 0 = no limit. Further clients get CONNACK 3. */
   maxConnections: number;
   /**
@@ -36,6 +41,7 @@ export const defaultMqttConfig: MqttConfig = {
   maxPacketSizeBeforeConnect: 64 * 1024,
   maxTopicLevels: 128,
   maxInflight: 100,
+  receiveMaximum: 65535,
   maxConnections: 0,
   maxSubscriptions: 10_000, // RabbitMQ and Mosquitto set none; a bound on one client's bindings
   handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,

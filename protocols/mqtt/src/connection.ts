@@ -18,42 +18,39 @@ import {
   type MessageProperties,
   type Session,
 } from '@junction/core';
+import { BROKER_SHUTDOWN } from '@junction/net';
 import {
   MalformedPacket,
   PacketReader,
   PacketType,
   PINGRESP,
+  ack5,
   ackPacket,
   connack,
+  connack5,
+  decodeAck5,
+  decodeConnectProperties5,
+  decodeDisconnect5,
   decodePacketId,
   decodePublish,
   decodeSubscribe,
   decodeUnsubscribe,
+  disconnect5,
   publishHeader,
   requiredFlags,
   type PublishPacket,
   type RawPacket,
 } from './codec.js';
 import type { MqttConfig } from './config.js';
+import { NO_PROPERTIES, type Properties } from './properties.js';
+import { Reason, connectReturnCode, reasonFor } from './reason-codes.js';
 import { MAX_RECEIVE_WINDOW, Subscriptions } from './subscriptions.js';
 import { topicNameProblem, topicToKey } from './topics.js';
 
-/** CONNACK return codes (MQTT 3.1.1 table 3.1). */
-/** A reached vhost or user limit is CONNACK 3 (server unavailable), as past --mqtt-max-connections; else 5. */
-function refusalCode(err: unknown): ConnectReturn {
-  return err instanceof BrokerError && err.subject === 'limit-reached'
-    ? ConnectReturn.ServerUnavailable
-    : ConnectReturn.NotAuthorized;
-}
-
-const enum ConnectReturn {
-  Accepted = 0,
-  BadProtocolVersion = 1,
-  IdentifierRejected = 2,
-  ServerUnavailable = 3,
-  BadCredentials = 4,
-  NotAuthorized = 5,
-}
+/** Reason strings are for people reading logs; a long error message is cut, never the packet. */
+const MAX_REASON_STRING = 256;
+/** MQTT 5 defaults when CONNECT leaves them out (3.1.2.11). */
+const DEFAULT_RECEIVE_MAXIMUM = 65535;
 
 /** What connections share: the broker, config, the client-id registry for takeover. */
 export interface MqttContext {
@@ -88,6 +85,8 @@ export class MqttConnection implements ServedConnection {
   vhost: string | undefined;
   user: string | undefined;
   protocolVersion = 4;
+  /** The client speaks MQTT 5: reason codes and properties on the wire. */
+  v5 = false;
   keepaliveMs = 0;
   core: Connection | undefined;
   session: Session | undefined;
@@ -99,6 +98,12 @@ export class MqttConnection implements ServedConnection {
   private will: Will | undefined;
   /** Inbound QoS 2 packet ids published but not yet released (PUBREL): duplicates are not republished. */
   private readonly awaitingRelease = new Set<number>();
+  /** Inbound QoS 1 publishes not yet acknowledged: with awaitingRelease, what Receive Maximum counts. */
+  private inboundQos1 = 0;
+  /** MQTT 5: the largest packet the client accepts (its Maximum Packet Size). */
+  private clientMaxPacket = Infinity;
+  /** MQTT 5 Request Problem Information: 0 keeps reason strings off acknowledgements (3.1.2.11.7). */
+  private problemInformation = true;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -118,7 +123,7 @@ export class MqttConnection implements ServedConnection {
   describe(): ConnectionDescription {
     return {
       phase: this.state === 'connecting' ? 'starting' : this.state === 'open' ? 'open' : 'closing',
-      protocolVersion: this.protocolVersion === 3 ? 'MQTT 3.1' : 'MQTT 3.1.1',
+      protocolVersion: versionName(this.protocolVersion),
       user: this.user,
       vhost: this.vhost,
       clientId: this.clientId || undefined,
@@ -126,7 +131,8 @@ export class MqttConnection implements ServedConnection {
   }
 
   closeByBroker(reason: string): Promise<void> {
-    return this.close(reason, { will: false });
+    const code = reason === BROKER_SHUTDOWN ? Reason.ServerShuttingDown : Reason.AdministrativeAction;
+    return this.close(reason, { will: false, code });
   }
 
   get log(): Logger {
@@ -199,44 +205,63 @@ export class MqttConnection implements ServedConnection {
       if (p.type !== PacketType.CONNECT) throw new MalformedPacket('the first packet must be CONNECT');
       return this.onConnect(p);
     }
+    const v5 = this.v5;
     switch (p.type) {
       case PacketType.PUBLISH:
         // During a resource alarm this blocks the connection; subscribers' acks keep flowing.
         this.link.publishing();
-        return this.onPublish(decodePublish(p));
+        return this.onPublish(decodePublish(p, v5));
       case PacketType.PUBACK:
-        this.subscriptions!.acknowledged(decodePacketId(p));
+        this.subscriptions!.acknowledged(v5 ? decodeAck5(p).packetId : decodePacketId(p));
         return;
       case PacketType.PUBREC: {
-        const id = decodePacketId(p);
-        this.subscriptions!.received(id);
-        this.write(ackPacket(0x62, id));
+        if (!v5) {
+          const id = decodePacketId(p);
+          this.subscriptions!.received(id);
+          this.write(ackPacket(0x62, id));
+          return;
+        }
+        const { packetId, reasonCode } = decodeAck5(p);
+        // A PUBREC of 0x80 or above ends the QoS 2 flow there: no PUBREL (MQTT-4.3.3).
+        if (reasonCode >= 0x80) this.subscriptions!.refused(packetId);
+        else {
+          const known = this.subscriptions!.received(packetId);
+          this.write(ack5(0x62, packetId, known ? Reason.Success : Reason.PacketIdentifierNotFound));
+        }
         return;
       }
       case PacketType.PUBCOMP:
-        this.subscriptions!.completed(decodePacketId(p));
+        this.subscriptions!.completed(v5 ? decodeAck5(p).packetId : decodePacketId(p));
         return;
       case PacketType.PUBREL: {
-        const id = decodePacketId(p);
-        this.awaitingRelease.delete(id);
-        this.write(ackPacket(0x70, id));
+        const id = v5 ? decodeAck5(p).packetId : decodePacketId(p);
+        const known = this.awaitingRelease.delete(id);
+        this.write(
+          v5 ? ack5(0x70, id, known ? Reason.Success : Reason.PacketIdentifierNotFound) : ackPacket(0x70, id),
+        );
         return;
       }
       case PacketType.SUBSCRIBE:
-        return this.subscriptions!.subscribe(decodeSubscribe(p));
+        return this.subscriptions!.subscribe(decodeSubscribe(p, v5));
       case PacketType.UNSUBSCRIBE:
-        return this.subscriptions!.unsubscribe(decodeUnsubscribe(p));
+        return this.subscriptions!.unsubscribe(decodeUnsubscribe(p, v5));
       case PacketType.PINGREQ:
         if (p.body.length !== 0) throw new MalformedPacket('PINGREQ with a body');
         this.write(PINGRESP);
         return;
-      case PacketType.DISCONNECT:
-        // MQTT-3.14.4-3: a DISCONNECT discards the will.
-        this.will = undefined;
-        void this.close('client disconnected', { will: false });
+      case PacketType.DISCONNECT: {
+        // MQTT-3.14.4-3: a DISCONNECT discards the will; MQTT 5's reason 0x04 asks for it.
+        const withWill = v5 && decodeDisconnect5(p).reasonCode === Reason.DisconnectWithWill;
+        if (!withWill) this.will = undefined;
+        void this.close('client disconnected', { will: withWill });
         return;
+      }
       case PacketType.CONNECT:
-        throw new MalformedPacket('a second CONNECT'); // MQTT-3.1.0-2
+        throw new MalformedPacket('a second CONNECT', Reason.ProtocolError); // MQTT-3.1.0-2
+      case PacketType.AUTH:
+        // MQTT-4.12.0-1: AUTH only in an exchange the client started with an Authentication Method.
+        if (v5) throw new MalformedPacket('AUTH without an authentication exchange', Reason.ProtocolError);
+        throw new MalformedPacket('packet type 15 is not one a client sends');
       default:
         throw new MalformedPacket(`packet type ${p.type} is not one a client sends`);
     }
@@ -245,35 +270,49 @@ export class MqttConnection implements ServedConnection {
   // ---- CONNECT -------------------------------------------------------------------------------
 
   private async onConnect(raw: RawPacket): Promise<void> {
+    // From here on a malformed CONNECT of level 5 is answered with an MQTT 5 CONNACK.
+    const v5 = protocolLevel(raw.whole) === 5;
+    this.v5 = v5;
+    let props: Properties = {};
+    if (v5) {
+      // mqtt-packet keeps repeated or misplaced properties: ours refuse them (CONNACK 0x81/0x82).
+      const decoded = decodeConnectProperties5(raw.whole);
+      props = decoded.properties;
+      if (props.maximumPacketSize !== undefined) this.clientMaxPacket = props.maximumPacketSize;
+      this.problemInformation = props.requestProblemInformation !== 0;
+      // MQTT-4.12.0-1: no enhanced authentication method is supported yet.
+      if (props.authenticationMethod !== undefined)
+        return this.refuse(
+          Reason.BadAuthenticationMethod,
+          `authentication method ${props.authenticationMethod} is not supported`,
+        );
+    }
     const packet = parseConnect(raw.whole);
     if (packet === 'bad-version')
-      return this.refuse(ConnectReturn.BadProtocolVersion, 'unsupported protocol version');
+      return this.refuse(Reason.UnsupportedProtocolVersion, 'unsupported protocol version');
     if (!packet) throw new MalformedPacket('malformed CONNECT');
     const cfg = this.ctx.config;
     this.protocolVersion = packet.protocolVersion ?? 4;
-    if (this.protocolVersion !== 3 && this.protocolVersion !== 4) {
-      return this.refuse(
-        ConnectReturn.BadProtocolVersion,
-        `MQTT protocol level ${this.protocolVersion} is not supported`,
-      );
-    }
     const clean = packet.clean !== false;
     let clientId = packet.clientId;
+    let assigned = false;
     if (!clientId) {
-      // MQTT-3.1.3-8: an empty client id is only allowed with a clean session.
-      if (!clean)
-        return this.refuse(ConnectReturn.IdentifierRejected, 'empty client id without a clean session');
+      // MQTT-3.1.3-8: in 3.1.1 an empty client id is only allowed with a clean session;
+      // MQTT 5 assigns one whatever Clean Start says (MQTT-3.1.3-6) and says which in CONNACK.
+      if (!clean && !v5)
+        return this.refuse(Reason.ClientIdentifierNotValid, 'empty client id without a clean session');
       clientId = `junction-${this.id}-${Math.random().toString(36).slice(2, 10)}`;
+      assigned = true;
     }
     // The client id keys the stored session and is part of its queue names: the core's one
     // name limit applies, refused here (MQTT-3.1.3-9) rather than when the session is saved.
     try {
       checkName('client id', clientId);
     } catch (err) {
-      return this.refuse(ConnectReturn.IdentifierRejected, errorText(err));
+      return this.refuse(Reason.ClientIdentifierNotValid, errorText(err));
     }
     if (cfg.maxConnections > 0 && this.ctx.connectionCount() > cfg.maxConnections) {
-      return this.refuse(ConnectReturn.ServerUnavailable, 'connection limit reached');
+      return this.refuse(Reason.ServerUnavailable, 'connection limit reached');
     }
     // RabbitMQ's mqtt.ssl_cert_login: no username and no password on a connection whose client
     // certificate verified logs in as the user the certificate names.
@@ -281,7 +320,7 @@ export class MqttConnection implements ServedConnection {
       cfg.certLogin && packet.username === undefined && packet.password === undefined
         ? this.link.certificateLogin
         : undefined;
-    if (cert && 'problem' in cert) return this.refuse(ConnectReturn.BadCredentials, cert.problem);
+    if (cert && 'problem' in cert) return this.refuse(Reason.BadUserNameOrPassword, cert.problem);
     let vhost = cfg.defaultVhost;
     let username: string;
     /** Undefined: a certificate login. */
@@ -292,8 +331,7 @@ export class MqttConnection implements ServedConnection {
     } else {
       let login: string;
       if (packet.username === undefined) {
-        if (!cfg.allowAnonymous)
-          return this.refuse(ConnectReturn.NotAuthorized, 'anonymous access is disabled');
+        if (!cfg.allowAnonymous) return this.refuse(Reason.NotAuthorized, 'anonymous access is disabled');
         ({ username: login, password } = cfg.anonymousUser);
       } else {
         login = packet.username;
@@ -308,7 +346,7 @@ export class MqttConnection implements ServedConnection {
     const info = {
       id: this.id,
       protocol: 'mqtt' as const,
-      protocolVersion: this.protocolVersion === 3 ? 'MQTT 3.1' : 'MQTT 3.1.1',
+      protocolVersion: versionName(this.protocolVersion),
       ...this.link.peer,
       clientId,
     };
@@ -319,7 +357,7 @@ export class MqttConnection implements ServedConnection {
           ? await this.ctx.broker.authenticateExternal(username, info)
           : await this.ctx.broker.authenticate({ username, password }, info);
     } catch (err) {
-      return this.refuse(ConnectReturn.BadCredentials, errorText(err));
+      return this.refuse(reasonFor(err, true), errorText(err));
     }
     if (this.closed) return;
     try {
@@ -327,17 +365,17 @@ export class MqttConnection implements ServedConnection {
         principal,
         vhost,
         info,
-        this.link.control((reason) => this.close(reason, { will: false })),
+        this.link.control((reason) => this.closeByBroker(reason)),
       );
     } catch (err) {
-      return this.refuse(refusalCode(err), errorText(err));
+      return this.refuse(reasonFor(err), errorText(err));
     }
     this.vhost = vhost;
     this.user = username;
     const will = packet.will;
     if (will) {
       const problem = topicNameProblem(will.topic, cfg.maxTopicLevels);
-      if (problem) throw new MalformedPacket(`will topic: ${problem}`);
+      if (problem) throw new MalformedPacket(`will topic: ${problem}`, Reason.TopicNameInvalid);
       this.will = {
         topic: will.topic,
         payload: Buffer.from(will.payload),
@@ -348,45 +386,95 @@ export class MqttConnection implements ServedConnection {
     // Client-id takeover (MQTT-3.1.4-2): the older connection goes first, its unacked
     // messages back to the session's queues before this one resumes them.
     const previous = this.ctx.claim(this);
-    if (previous) await previous.close('client id taken over by a new connection', { will: true });
+    if (previous)
+      await previous.close('client id taken over by a new connection', {
+        will: true,
+        code: Reason.SessionTakenOver,
+      });
     if (this.closed) return;
     try {
       this.session = this.core.openSession();
     } catch (err) {
-      return this.refuse(refusalCode(err), errorText(err)); // the user's max-channels
+      return this.refuse(reasonFor(err), errorText(err)); // the user's max-channels
     }
-    this.session.qos(Math.min(cfg.maxInflight, MAX_RECEIVE_WINDOW), true);
-    this.subscriptions = new Subscriptions(this, this.core, this.session, cfg, clean);
+    // MQTT 5 Receive Maximum: the client takes at most that many QoS 1/2 messages unacknowledged.
+    const window = Math.min(
+      cfg.maxInflight,
+      MAX_RECEIVE_WINDOW,
+      props.receiveMaximum ?? DEFAULT_RECEIVE_MAXIMUM,
+    );
+    this.session.qos(window, true);
+    this.subscriptions = new Subscriptions(this, this.core, this.session, cfg, clean, window);
     const sessionPresent = clean
       ? (await this.subscriptions.discardStored(), false)
       : this.subscriptions.hasStored();
     this.keepaliveMs = (packet.keepalive ?? 0) * 1000;
     this.reader.maxSize = cfg.maxPacketSize;
     this.state = 'open';
-    this.write(connack(sessionPresent && this.protocolVersion === 4, ConnectReturn.Accepted));
+    this.write(
+      v5
+        ? connack5(sessionPresent, Reason.Success, this.capabilities(assigned ? clientId : undefined))
+        : connack(sessionPresent && this.protocolVersion === 4, 0),
+    );
     this.link.handshakeDone();
     if (!clean) await this.subscriptions.resumeStored();
   }
 
-  private async refuse(code: ConnectReturn, why: string): Promise<void> {
+  /** What CONNACK tells an MQTT 5 client the server supports (3.2.2.3), truthfully. */
+  private capabilities(assignedClientId: string | undefined): Properties {
+    const cfg = this.ctx.config;
+    return {
+      // Maximum QoS is absent: QoS 2 is supported, and 2 is not a value the property may take.
+      receiveMaximum: cfg.receiveMaximum,
+      maximumPacketSize: cfg.maxPacketSize,
+      retainAvailable: 1,
+      topicAliasMaximum: 0,
+      wildcardSubscriptionAvailable: 1,
+      subscriptionIdentifierAvailable: 0,
+      sharedSubscriptionAvailable: 0,
+      assignedClientIdentifier: assignedClientId,
+    };
+  }
+
+  /** Refuses a CONNECT: CONNACK with the reason (the 3.1.1 return code for older clients), then close. */
+  private async refuse(reason: number, why: string): Promise<void> {
     this.log.info(
-      { conn: this.id, clientId: this.clientId || undefined, code, why },
+      { conn: this.id, clientId: this.clientId || undefined, code: reason, why },
       'MQTT connection refused',
     );
-    this.write(connack(false, code));
+    this.write(
+      this.v5
+        ? connack5(false, reason, { reasonString: reasonString(why) })
+        : connack(false, connectReturnCode(reason)),
+    );
     await this.close(why, { will: false });
   }
 
   // ---- PUBLISH in ----------------------------------------------------------------------------
 
   private onPublish(p: PublishPacket): void {
+    if (this.v5 && p.properties!.topicAlias !== undefined)
+      // Topic Alias Maximum is 0 in CONNACK: any alias is invalid (MQTT-3.3.2-8).
+      throw new MalformedPacket('topic aliases are not accepted', Reason.TopicAliasInvalid);
+    if (this.v5 && p.properties!.subscriptionIdentifiers !== undefined)
+      throw new MalformedPacket('a subscription identifier in a client PUBLISH', Reason.ProtocolError); // MQTT-3.3.4-6
     const problem = topicNameProblem(p.topic, this.ctx.config.maxTopicLevels);
-    if (problem) throw new MalformedPacket(problem);
+    if (problem) throw new MalformedPacket(problem, Reason.TopicNameInvalid);
     if (p.qos === 2 && this.awaitingRelease.has(p.packetId)) {
       // A retransmission of a QoS 2 message already published: exactly once means not again.
       this.write(ackPacket(0x50, p.packetId));
       return;
     }
+    // MQTT-3.3.4-7: no more unacknowledged QoS 1/2 publishes than the Receive Maximum we announced.
+    if (
+      this.v5 &&
+      p.qos > 0 &&
+      this.inboundQos1 + this.awaitingRelease.size >= this.ctx.config.receiveMaximum
+    )
+      throw new MalformedPacket(
+        'more unacknowledged publishes than Receive Maximum',
+        Reason.ReceiveMaximumExceeded,
+      );
     this.publish(p.topic, p.payload, p.qos, p.retain, p.packetId);
   }
 
@@ -413,15 +501,26 @@ export class MqttConnection implements ServedConnection {
         this.core!.retain(routingKey, retainCopy).catch((err: unknown) => this.fail(err));
       return;
     }
-    if (qos === 2) this.awaitingRelease.add(packetId);
+    if (packetId !== 0) {
+      if (qos === 2) this.awaitingRelease.add(packetId);
+      else this.inboundQos1++;
+    }
     let retained: Promise<void> | undefined;
     let ackWhenRetained: (() => void) | undefined;
     this.session!.publish(msg, undefined, (outcome) => {
       if (packetId === 0) return; // the will: nobody to acknowledge
+      if (qos === 1) this.inboundQos1--;
       if (!outcome.ok) {
+        this.awaitingRelease.delete(packetId);
+        if (this.v5) {
+          // MQTT 5 says why: the client drops the message instead of retrying it (4.3.2, 4.3.3).
+          const code = outcome.storeFailed ? Reason.UnspecifiedError : Reason.QuotaExceeded;
+          const why = outcome.storeFailed ? 'the message could not be stored' : 'a queue is full';
+          this.write(ack5(qos === 1 ? 0x40 : 0x50, packetId, code, this.ackProperties(why)));
+          return;
+        }
         // MQTT 3.1.1 has no negative acknowledgement: without PUBACK/PUBREC the client keeps
         // the message and sends it again after reconnecting.
-        this.awaitingRelease.delete(packetId);
         this.log.warn({ conn: this.id, topic }, 'MQTT publish refused by a queue; not acknowledged');
         return;
       }
@@ -453,37 +552,61 @@ export class MqttConnection implements ServedConnection {
     return this.link.send(buf);
   }
 
-  writePublish(
+  /**
+   * The header of an outbound PUBLISH, or undefined when the packet would exceed the MQTT 5
+   * client's Maximum Packet Size: such a message is dropped as if delivered (MQTT-3.1.2-25).
+   */
+  publishHeader(
     topic: Buffer,
     qos: number,
     packetId: number,
     dup: boolean,
     retain: boolean,
     payload: Buffer,
-  ): boolean {
-    const header = publishHeader(topic, qos, packetId, dup, retain, payload.length);
+  ): Buffer | undefined {
+    if (!this.v5) return publishHeader(topic, qos, packetId, dup, retain, payload.length);
+    const header = publishHeader(topic, qos, packetId, dup, retain, payload.length, NO_PROPERTIES);
+    return header.length + payload.length > this.clientMaxPacket ? undefined : header;
+  }
+
+  writePublish(header: Buffer, payload: Buffer): boolean {
     return payload.length > 0 ? this.link.send([header, payload]) : this.link.send(header);
+  }
+
+  /** Properties of a failure acknowledgement: a reason string, unless the client asked for none. */
+  ackProperties(why: string): Properties | undefined {
+    return this.problemInformation ? { reasonString: reasonString(why) } : undefined;
   }
 
   // ---- closing -------------------------------------------------------------------------------
 
-  /** A protocol violation or an unexpected failure: MQTT 3.1.1 answers both by disconnecting. */
+  /**
+   * A protocol violation or an unexpected failure: MQTT 3.1.1 answers both by disconnecting,
+   * MQTT 5 says why first (CONNACK before the session is up, DISCONNECT after).
+   */
   fail(err: unknown): void {
     if (err instanceof MalformedPacket)
       this.log.debug({ conn: this.id, why: err.message }, 'MQTT protocol error; disconnecting');
     else if (err instanceof BrokerError)
       this.log.info({ conn: this.id, why: err.message }, 'MQTT client refused; disconnecting');
     else this.log.error({ err, conn: this.id }, 'MQTT connection failed');
-    void this.close(errorText(err), { will: true });
+    void this.close(errorText(err), { will: true, code: reasonFor(err) });
   }
 
-  /** Closes once; `will`: publish the will message (abnormal end, MQTT-3.1.2-8). */
-  close(reason: string, opts: { will: boolean }): Promise<void> {
-    this.closing ??= this.doClose(reason, opts.will);
+  /**
+   * Closes once; `will`: publish the will message (abnormal end, MQTT-3.1.2-8); `code`: the
+   * reason an MQTT 5 client is told, in a DISCONNECT (or a CONNACK while connecting).
+   */
+  close(reason: string, opts: { will: boolean; code?: number }): Promise<void> {
+    this.closing ??= this.doClose(reason, opts.will, opts.code);
     return this.closing;
   }
 
-  private async doClose(reason: string, publishWill: boolean): Promise<void> {
+  private async doClose(reason: string, publishWill: boolean, code: number | undefined): Promise<void> {
+    if (this.v5 && code !== undefined && this.state !== 'closing') {
+      const properties = { reasonString: reasonString(reason) };
+      this.write(this.state === 'open' ? disconnect5(code, properties) : connack5(false, code, properties));
+    }
     this.state = 'closing';
     this.pending.length = 0;
     const will = publishWill ? this.will : undefined;
@@ -507,9 +630,9 @@ export class MqttConnection implements ServedConnection {
 
 function parseConnect(whole: Buffer): mqttPacket.IConnectPacket | 'bad-version' | undefined {
   // MQTT-3.1.2-2: a known protocol name with a level we do not speak gets CONNACK 1, which
-  // needs the level before mqtt-packet (which would parse level 5 as MQTT 5) sees the rest.
+  // needs the level before mqtt-packet sees the rest.
   const level = protocolLevel(whole);
-  if (level !== undefined && level !== 3 && level !== 4) return 'bad-version';
+  if (level !== undefined && level !== 3 && level !== 4 && level !== 5) return 'bad-version';
   const parser = mqttPacket.parser();
   let packet: mqttPacket.Packet | undefined;
   let error: Error | undefined;
@@ -529,6 +652,15 @@ function protocolLevel(whole: Buffer): number | undefined {
   const name = whole.toString('latin1', pos + 2, pos + 2 + nameLength);
   if (name !== 'MQTT' && name !== 'MQIsdp') return undefined;
   return whole[pos + 2 + nameLength];
+}
+
+function versionName(level: number): string {
+  return level === 3 ? 'MQTT 3.1' : level === 5 ? 'MQTT 5.0' : 'MQTT 3.1.1';
+}
+
+/** A reason string of bounded length. */
+function reasonString(why: string): string {
+  return why.length <= MAX_REASON_STRING ? why : `${why.slice(0, MAX_REASON_STRING - 3)}...`;
 }
 
 function errorText(err: unknown): string {

@@ -9,6 +9,7 @@ import type { BrokerApi } from '@junction/core';
 import { serve, type ServedAdapter } from '@junction/net';
 import { defaultMqttConfig, type MqttConfig } from './config.js';
 import { MqttConnection, type MqttContext } from './connection.js';
+import { Reason } from './reason-codes.js';
 
 const SWEEP_MS = 250;
 
@@ -43,7 +44,7 @@ export function createMqttAdapter(
     for (const c of adapter.registry.values()) {
       // MQTT-3.1.2-24: one and a half keepalive periods of silence end the connection.
       if (c.state === 'open' && c.keepaliveMs > 0 && c.link.isSilentFor(c.keepaliveMs * 1.5, now)) {
-        void c.close('keepalive timeout', { will: true });
+        void c.close('keepalive timeout', { will: true, code: Reason.KeepAliveTimeout });
       }
     }
   }, SWEEP_MS);

@@ -8,10 +8,12 @@
  * back through a consumer per subscription; a PUBACK (or PUBREC) settles the core delivery.
  */
 import { createHash } from 'node:crypto';
-import type { Connection, Delivery, Message, Session } from '@junction/core';
-import { ackPacket, suback } from './codec.js';
+import { BrokerError, type Connection, type Delivery, type Message, type Session } from '@junction/core';
+import { ackPacket, suback, unsuback5, type SubscriptionRequest } from './codec.js';
 import type { MqttConfig } from './config.js';
 import type { MqttConnection } from './connection.js';
+import { encodeProperties, type Properties } from './properties.js';
+import { MalformedPacket, Reason, reasonFor, subackCode } from './reason-codes.js';
 import { filterProblem, filterToPattern, keyToTopic, skipsDollarTopics } from './topics.js';
 
 interface Subscription {
@@ -32,7 +34,8 @@ interface Inflight {
   released: boolean;
 }
 
-const SUBACK_FAILURE = 0x80;
+/** A filter that would be a shared subscription in MQTT 5 (4.8.2), which is not supported yet. */
+const SHARED_PREFIX = '$share/';
 /** Packet ids are 16 bits, 0 excluded (MQTT-2.3.1-1). */
 const PACKET_IDS = 0xffff;
 /**
@@ -79,8 +82,10 @@ export class Subscriptions {
     private readonly session: Session,
     private readonly config: MqttConfig,
     private readonly clean: boolean,
+    /** Most QoS 1/2 retained messages unacknowledged (the session's window). */
+    window: number,
   ) {
-    this.window = Math.max(1, Math.min(config.maxInflight, MAX_RECEIVE_WINDOW));
+    this.window = Math.max(1, window);
   }
 
   get count(): number {
@@ -136,37 +141,55 @@ export class Subscriptions {
 
   async subscribe(packet: {
     packetId: number;
-    subscriptions: { filter: string; qos: number }[];
+    subscriptions: SubscriptionRequest[];
+    properties?: Properties;
   }): Promise<void> {
+    const v5 = this.conn.v5;
+    if (packet.properties?.subscriptionIdentifiers !== undefined)
+      // CONNACK said Subscription Identifier Available 0 (3.2.2.3.12).
+      throw new MalformedPacket(
+        'subscription identifiers are not supported',
+        Reason.SubscriptionIdentifiersNotSupported,
+      );
     const codes: number[] = [];
     const granted: Subscription[] = [];
+    const problems: string[] = [];
     for (const { filter, qos } of packet.subscriptions) {
+      if (v5 && filter.startsWith(SHARED_PREFIX))
+        // CONNACK said Shared Subscription Available 0 (3.2.2.3.13).
+        throw new MalformedPacket(
+          'shared subscriptions are not supported',
+          Reason.SharedSubscriptionsNotSupported,
+        );
       const problem = filterProblem(filter, this.config.maxTopicLevels);
       if (problem) {
         this.conn.log.info({ conn: this.conn.id, filter, problem }, 'MQTT subscription refused');
-        codes.push(SUBACK_FAILURE);
+        codes.push(subackCode(Reason.TopicFilterInvalid, v5));
+        problems.push(`${filter}: ${problem}`);
         continue;
       }
       try {
         granted.push(await this.add(filter, qos));
         codes.push(qos);
       } catch (err) {
-        this.conn.log.info(
-          { conn: this.conn.id, filter, err: (err as Error).message },
-          'MQTT subscription refused',
-        );
-        codes.push(SUBACK_FAILURE);
+        const why = (err as Error).message;
+        this.conn.log.info({ conn: this.conn.id, filter, err: why }, 'MQTT subscription refused');
+        codes.push(subackCode(reasonFor(err), v5));
+        problems.push(`${filter}: ${why}`);
       }
     }
     await this.save();
-    this.conn.write(suback(packet.packetId, codes));
+    const properties = v5 && problems.length > 0 ? this.conn.ackProperties(problems.join('; ')) : undefined;
+    this.conn.write(suback(packet.packetId, codes, v5 ? encodeProperties(properties ?? {}) : undefined));
     // MQTT-3.3.1-6: a new subscription gets the retained messages that match it.
     for (const sub of granted) this.sendRetained(sub);
   }
 
   async unsubscribe(packet: { packetId: number; filters: string[] }): Promise<void> {
+    const codes: number[] = [];
     for (const filter of packet.filters) {
       const sub = this.active.get(filter);
+      codes.push(sub ? Reason.Success : Reason.NoSubscriptionExisted);
       if (!sub) continue;
       this.active.delete(filter);
       this.byTag.delete(sub.consumerTag);
@@ -174,7 +197,7 @@ export class Subscriptions {
       await this.session.deleteQueue(sub.queue);
     }
     await this.save();
-    this.conn.write(ackPacket(0xb0, packet.packetId));
+    this.conn.write(this.conn.v5 ? unsuback5(packet.packetId, codes) : ackPacket(0xb0, packet.packetId));
   }
 
   private async add(filter: string, qos: number): Promise<Subscription> {
@@ -188,7 +211,10 @@ export class Subscriptions {
     }
     const max = this.config.maxSubscriptions;
     if (!existing && max > 0 && this.active.size >= max)
-      throw new Error(`at most ${max} subscriptions per client`); // SUBACK 0x80 for this filter
+      // SUBACK 0x80 (3.1.1) / 0x97 quota exceeded (5) for this filter
+      throw new BrokerError('NOT_ALLOWED', `at most ${max} subscriptions per client`, {
+        subject: 'limit-reached',
+      });
     const queue = this.queueName(filter);
     await this.session.declareQueue({
       name: queue,
@@ -235,13 +261,16 @@ export class Subscriptions {
     }
     const qos = Math.min(sub.qos, messageQos(d.message));
     const topic = this.topicBytes(d.routingKey);
-    if (qos === 0) {
+    const id = qos === 0 ? 0 : this.nextFreePacketId();
+    const header = this.conn.publishHeader(topic, qos, id, d.redelivered, false, d.message.body);
+    if (qos === 0 || !header) {
+      // Too large for the client: dropped as if delivered (MQTT-3.1.2-25).
       if (!sub.noAck) this.acknowledgeLater(d.deliveryTag);
-      return this.conn.writePublish(topic, 0, 0, false, false, d.message.body);
+      return header ? this.conn.writePublish(header, d.message.body) : true;
     }
-    const id = this.allocatePacketId();
+    this.takePacketId(id);
     this.inflight.set(id, { tag: d.deliveryTag, qos, released: false });
-    return this.conn.writePublish(topic, qos, id, d.redelivered, false, d.message.body);
+    return this.conn.writePublish(header, d.message.body);
   }
 
   /**
@@ -266,13 +295,15 @@ export class Subscriptions {
       q[this.retainedHead++] = undefined as unknown as PendingRetained; // let it be collected
       if (this.active.get(sub.filter) !== sub) continue; // unsubscribed meanwhile
       const qos = Math.min(sub.qos, messageQos(message));
-      let id = 0;
+      const id = qos === 0 ? 0 : this.nextFreePacketId();
+      const header = this.conn.publishHeader(this.topicBytes(routingKey), qos, id, false, true, message.body);
+      if (!header) continue; // too large for the client (MQTT-3.1.2-25)
       if (qos > 0) {
-        id = this.allocatePacketId();
+        this.takePacketId(id);
         this.inflight.set(id, { tag: undefined, qos, released: false });
         this.retainedInflight++;
       }
-      if (!this.conn.writePublish(this.topicBytes(routingKey), qos, id, false, true, message.body)) break;
+      if (!this.conn.writePublish(header, message.body)) break;
     }
     if (this.retainedHead >= q.length) {
       q.length = 0;
@@ -314,14 +345,19 @@ export class Subscriptions {
    * messages by the window, both at most MAX_RECEIVE_WINDOW, so a free id exists; the scan is
    * bounded anyway, and a full id space is an error, never a loop.
    */
-  private allocatePacketId(): number {
+  private nextFreePacketId(): number {
     if (this.inflight.size >= PACKET_IDS) throw new Error('every MQTT packet id is in flight');
+    let id = this.nextPacketId;
     for (let tries = 0; tries < PACKET_IDS; tries++) {
-      const id = this.nextPacketId;
-      this.nextPacketId = id === PACKET_IDS ? 1 : id + 1;
       if (!this.inflight.has(id)) return id;
+      id = id === PACKET_IDS ? 1 : id + 1;
     }
     throw new Error('every MQTT packet id is in flight');
+  }
+
+  /** The id from nextFreePacketId is used: the next search starts after it. */
+  private takePacketId(id: number): void {
+    this.nextPacketId = id === PACKET_IDS ? 1 : id + 1;
   }
 
   // ---- acknowledgements from the client ------------------------------------------------------
@@ -335,12 +371,26 @@ export class Subscriptions {
     this.finished(f);
   }
 
-  /** PUBREC: the client owns the QoS 2 message now; the id stays taken until PUBCOMP. */
-  received(packetId: number): void {
+  /**
+   * PUBREC: the client owns the QoS 2 message now; the id stays taken until PUBCOMP. False:
+   * no QoS 2 message has that id in flight.
+   */
+  received(packetId: number): boolean {
     const f = this.inflight.get(packetId);
-    if (!f || f.qos !== 2 || f.released) return;
+    if (!f || f.qos !== 2) return false;
+    if (f.released) return true; // a repeated PUBREC: PUBREL again
     f.released = true;
     if (f.tag !== undefined) this.session.settle(f.tag, 'ack');
+    return true;
+  }
+
+  /** MQTT 5 PUBREC with a failure code: the client will not take the message; the flow ends. */
+  refused(packetId: number): void {
+    const f = this.inflight.get(packetId);
+    if (!f || f.qos !== 2) return;
+    this.inflight.delete(packetId);
+    if (f.tag !== undefined && !f.released) this.session.settle(f.tag, 'ack');
+    this.finished(f);
   }
 
   completed(packetId: number): void {

@@ -143,7 +143,7 @@ function makeCase(r: () => number, i: number): Case {
         end: true,
       };
     case 13: {
-      const level = pick([0, 5, 6, 9, 255]);
+      const level = pick([0, 6, 9, 255]);
       const body = Buffer.concat([
         str('MQTT'),
         Buffer.from([level, 2, 0, 0]),

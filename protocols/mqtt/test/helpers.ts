@@ -1,5 +1,6 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import type { TestServer } from '@junction/testkit';
+import mqttPacket from 'mqtt-packet';
+import { rawClient, until, type RawClient, type TestServer } from '@junction/testkit';
 
 /** mqtt.js with test defaults: guest, no reconnects. */
 export function client(server: TestServer, opts: IClientOptions = {}): Promise<MqttClient> {
@@ -84,4 +85,53 @@ export function remainingLength(n: number): Buffer {
     out.push(b);
   } while (n > 0);
   return Buffer.from(out);
+}
+
+/** A raw MQTT 5 connection: sends bytes or mqtt-packet packets, parses what the server sends. */
+export interface Raw5 {
+  raw: RawClient;
+  /** Every packet received so far, parsed as MQTT 5. */
+  packets: mqttPacket.Packet[];
+  send(p: mqttPacket.Packet | Buffer): void;
+  /** The first received packet of a kind (waits for it). */
+  next(cmd: mqttPacket.PacketCmd): Promise<mqttPacket.Packet>;
+}
+
+export async function raw5(port: number): Promise<Raw5> {
+  const packets: mqttPacket.Packet[] = [];
+  const parser = mqttPacket.parser({ protocolVersion: 5 });
+  parser.on('packet', (p: mqttPacket.Packet) => packets.push(p));
+  const raw = await rawClient(port, (chunk) => parser.parse(chunk));
+  return {
+    raw,
+    packets,
+    send: (p) => raw.write(Buffer.isBuffer(p) ? p : mqttPacket.generate(p, { protocolVersion: 5 })),
+    next: (cmd) =>
+      until(() => packets.find((p) => p.cmd === cmd), `an MQTT 5 ${cmd.toUpperCase()} from the server`),
+  };
+}
+
+/**
+ * An MQTT 5 CONNECT as guest with the given property block bytes (may be invalid on purpose),
+ * Clean Start unless `clean` is false.
+ */
+export function connect5(propertyBytes: Buffer, clientId = '', clean = true): Buffer {
+  const str = (s: string): Buffer => Buffer.concat([Buffer.from([0, Buffer.byteLength(s)]), Buffer.from(s)]);
+  const body = Buffer.concat([
+    str('MQTT'),
+    Buffer.from([5, clean ? 0xc2 : 0xc0, 0, 0]), // level 5; username, password, clean start; keepalive 0
+    remainingLength(propertyBytes.length),
+    propertyBytes,
+    str(clientId),
+    str('guest'),
+    str('guest'),
+  ]);
+  return Buffer.concat([Buffer.from([0x10]), remainingLength(body.length), body]);
+}
+
+/** The packet a connected MQTT 5 client is told to go away with: DISCONNECT, and the socket closed. */
+export async function disconnectedWith(c: Raw5): Promise<number | undefined> {
+  const d = (await c.next('disconnect')) as mqttPacket.IDisconnectPacket;
+  await c.raw.closed;
+  return d.reasonCode;
 }

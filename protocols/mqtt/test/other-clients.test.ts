@@ -1,12 +1,14 @@
 /**
  * Debian's mosquitto-clients (the C library's command-line tools) against Junction:
  * mosquitto_sub receives what mosquitto_pub and an AMQP publisher send, retained included.
+ * Debian's python3-paho-mqtt speaks MQTT 5 to it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import amqplib from 'amqplib';
-import { startMqttServer, until, type WsTestServer } from '@junction/testkit';
+import { runPython, startMqttServer, until, type WsTestServer } from '@junction/testkit';
 
 const run = promisify(execFile);
 let server: WsTestServer;
@@ -78,5 +80,26 @@ describe('mosquitto-clients', () => {
     );
     expect(failed?.code).not.toBe(0);
     expect(failed?.stderr).toMatch(/not authori[sz]ed|bad user ?name or password/i);
+  });
+});
+
+describe('paho-mqtt (MQTT 5)', () => {
+  it('gets CONNACK reason codes and the server capability properties, and a QoS 1 round trip', async () => {
+    const script = fileURLToPath(new URL('./clients/paho_v5.py', import.meta.url));
+    expect(await runPython(script, [String(server.port)], 20_000)).toEqual({
+      bad_password: 0x86,
+      ok: 0,
+      assigned: true,
+      connack: {
+        ReceiveMaximum: 65535,
+        MaximumPacketSize: 16 * 1024 * 1024,
+        RetainAvailable: 1,
+        TopicAliasMaximum: 0,
+        WildcardSubscriptionAvailable: 1,
+        SubscriptionIdentifierAvailable: 0,
+        SharedSubscriptionAvailable: 0,
+      },
+      received: { payload: 'from paho v5', qos: 1 },
+    });
   });
 });
