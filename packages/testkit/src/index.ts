@@ -2,9 +2,10 @@ export { until } from './until.js';
 export { seededRandom } from './random.js';
 export {
   listenLoopback,
+  listenPorts,
+  startOnEndpoints,
   startAmqpServer,
   startMqttServer,
-  startOnEndpoints,
   startStompServer,
   testLog,
   type EndpointServer,

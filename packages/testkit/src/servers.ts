@@ -16,47 +16,49 @@ export function testLog(): Logger {
 }
 
 /** Listens on 127.0.0.1 with an ephemeral port per transport (WebSocket on /ws); returns the ports. */
-export async function listenLoopback(
+export function listenLoopback(
   adapter: ProtocolAdapter,
   transports: readonly ('tcp' | 'ws')[] = ['tcp'],
 ): Promise<number[]> {
-  const addrs = (await adapter.listen(
+  return listenPorts(
+    adapter,
     transports.map((transport) =>
       transport === 'ws'
         ? { port: 0, host: '127.0.0.1', transport, path: '/ws' }
         : { port: 0, host: '127.0.0.1', transport },
     ),
-  )) as AddressInfo[];
+  );
+}
+
+/** Listens on each endpoint (e.g. pki.endpoint(...) ones); returns the bound ports in order. */
+export async function listenPorts(
+  adapter: ProtocolAdapter,
+  endpoints: readonly Endpoint[],
+): Promise<number[]> {
+  const addrs = (await adapter.listen(endpoints)) as AddressInfo[];
   return addrs.map((a) => a.port);
 }
 
-/** A broker with one adapter on the given endpoints, as the client-certificate tests use it. */
+/** A broker and one adapter listening on the given endpoints. */
 export interface EndpointServer<A extends ProtocolAdapter> {
   broker: Broker;
   adapter: A;
-  /** The port of each endpoint, in the order given. */
+  /** The bound ports, in the order of the endpoints. */
   ports: number[];
   close(): Promise<void>;
 }
 
-/**
- * A broker whose one user `user.name` (no password: certificate logins) has `user.permission`
- * on `/`, and the adapter `create` makes listening on `endpoints` (e.g. a TestPki's TLS ones).
- */
+/** A broker with one adapter on these endpoints (e.g. TLS ones from pki.endpoint()). */
 export async function startOnEndpoints<A extends ProtocolAdapter>(
   create: (broker: Broker, log: Logger) => A,
-  endpoints: Endpoint[],
-  user: { name: string; permission: { configure: string; write: string; read: string } },
+  endpoints: readonly Endpoint[],
 ): Promise<EndpointServer<A>> {
   const broker = await Broker.start({ logger: testLog() });
-  await broker.putUser(user.name, { tags: [] });
-  await broker.setPermission('/', user.name, user.permission);
   const adapter = create(broker, testLog());
-  const addrs = (await adapter.listen(endpoints)) as AddressInfo[];
   return {
     broker,
     adapter,
-    ports: addrs.map((a) => a.port),
+    ports: await listenPorts(adapter, endpoints),
     async close() {
       await adapter.close({ drainMs: 0 });
       await broker.close();

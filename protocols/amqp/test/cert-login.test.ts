@@ -34,9 +34,14 @@ beforeAll(async () => {
       pki.endpoint({ clientCert: 'optional', certLoginFrom: 'san-email' }),
       { port: 0, host: '127.0.0.1', transport: 'tcp' },
     ],
-    // alice may only touch resources named alice.*.
-    { name: 'alice', permission: { configure: '^alice\\.', write: '^alice\\.', read: '^alice\\.' } },
   );
+  // alice may only touch resources named alice.*.
+  await server.broker.putUser('alice', { tags: [] });
+  await server.broker.setPermission('/', 'alice', {
+    configure: '^alice\\.',
+    write: '^alice\\.',
+    read: '^alice\\.',
+  });
   [port.optional, port.required, port.sanEmail, port.plain] = server.ports as [
     number,
     number,

@@ -5,16 +5,17 @@
  * CAs, expired certificates and missing certificates under 'required' never get a CONNACK.
  */
 import { execFile } from 'node:child_process';
-import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Broker } from '@junction/core';
 import {
+  listenPorts,
   makeTestPki,
-  startOnEndpoints,
   testLog,
   until,
   type CertFiles,
+  startOnEndpoints,
   type EndpointServer,
 } from '@junction/testkit';
 import { createMqttAdapter } from '../src/index.js';
@@ -22,23 +23,30 @@ import { collect } from './helpers.js';
 
 const run = promisify(execFile);
 const pki = makeTestPki();
-const { valid: sensor, unknownUser: nobody, expired, untrusted } = pki.loginCerts('sensor');
+const sensor = pki.client('sensor');
+const nobody = pki.client('nobody');
+const expired = pki.client('sensor', { expired: true });
+const untrusted = pki.untrustedClient('sensor');
 
 let server: EndpointServer<ReturnType<typeof createMqttAdapter>>;
 const port = { optional: 0, required: 0, plain: 0 };
+let broker: Broker;
+let adapter: ReturnType<typeof createMqttAdapter>;
 
 beforeAll(async () => {
   server = await startOnEndpoints(
-    (broker, log) => createMqttAdapter(broker, {}, log),
+    (b, log) => createMqttAdapter(b, {}, log),
     [
       pki.endpoint({ clientCert: 'optional' }),
       pki.endpoint({ clientCert: 'required' }),
       { port: 0, host: '127.0.0.1', transport: 'tcp' },
     ],
-    // sensor may publish (write on amq.topic) but not subscribe (no configure or read).
-    { name: 'sensor', permission: { configure: '', write: '^amq\\.topic$', read: '' } },
   );
+  ({ broker, adapter } = server);
   [port.optional, port.required, port.plain] = server.ports as [number, number, number];
+  // sensor may publish (write on amq.topic) but not subscribe (no configure or read).
+  await broker.putUser('sensor', { tags: [] });
+  await broker.setPermission('/', 'sensor', { configure: '', write: '^amq\\.topic$', read: '' });
 });
 afterAll(async () => {
   await server.close();
@@ -67,7 +75,7 @@ function connect(p: number, cert: CertFiles | undefined, opts: IClientOptions = 
   });
 }
 const guest = (p = port.optional) => connect(p, undefined, { username: 'guest', password: 'guest' });
-const users = () => [...server.adapter.connections()].map((s) => s.user);
+const users = () => [...adapter.connections()].map((s) => s.user);
 
 /** A guest subscriber over TLS; resolves the messages it gets on `topic`. */
 async function subscriber(topic: string) {
@@ -98,7 +106,7 @@ describe('MQTTS client certificates', () => {
     const sub = await subscriber('readings/#');
     const c = await connect(port.optional, sensor);
     expect(users()).toContain('sensor');
-    const snapshot = [...server.adapter.connections()].find((s) => s.user === 'sensor')!;
+    const snapshot = [...adapter.connections()].find((s) => s.user === 'sensor')!;
     expect(snapshot.tls?.peerCertificate?.subject).toBe('CN=sensor,O=Junction tests');
     expect(snapshot.tls?.protocol).toMatch(/^TLSv1\.[23]$/);
     await c.publishAsync('readings/1', '21.5', { qos: 1 });
@@ -153,10 +161,10 @@ describe('MQTTS client certificates', () => {
   });
 
   it('certLogin: false turns certificate login off', async () => {
-    const off = createMqttAdapter(server.broker, { certLogin: false }, testLog());
-    const [addr] = (await off.listen([pki.endpoint({ clientCert: 'required' })])) as AddressInfo[];
+    const off = createMqttAdapter(broker, { certLogin: false }, testLog());
+    const [offPort] = await listenPorts(off, [pki.endpoint({ clientCert: 'required' })]);
     try {
-      await expect(connect(addr!.port, sensor)).rejects.toMatchObject({ code: 5 });
+      await expect(connect(offPort!, sensor)).rejects.toMatchObject({ code: 5 });
     } finally {
       await off.close({ drainMs: 0 });
     }

@@ -1,45 +1,60 @@
 /**
  * Client certificates on STOMPS (RabbitMQ's stomp.ssl_cert_login): a CONNECT without login and
- * passcode, from stompit or stomp.py, logs in as the user the certificate's CN names, with that
+ * passcode, from stompit, stomp.py or @stomp/stompjs over WSS, logs in as the user the certificate's CN names, with that
  * user's permissions; an unknown user gets ERROR "Access refused" and the connection closes;
  * unknown CAs, expired certificates and missing certificates under 'required' never get a
  * CONNECTED; `certLogin: false` turns it off. Refusals are read with the raw client (stompit
  * 0.26 throws an ERROR frame's error from the frame stream, uncaught, instead of reporting it).
  */
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { Client as StompJs } from '@stomp/stompjs';
 import stompit from 'stompit';
+import WebSocket from 'ws';
 import type Client from 'stompit/lib/Client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Broker } from '@junction/core';
 import {
+  listenPorts,
   makeTestPki,
   runPython,
-  startOnEndpoints,
   testLog,
   until,
   type CertFiles,
+  startOnEndpoints,
   type EndpointServer,
 } from '@junction/testkit';
 import { createStompAdapter, type StompConfig } from '../src/index.js';
 import { destroyClient, rawStompClient, sendWithReceipt } from './helpers.js';
 
 const pki = makeTestPki();
-const { valid: alice, unknownUser: nobody, expired, untrusted } = pki.loginCerts('alice');
+const alice = pki.client('alice');
+const nobody = pki.client('nobody');
+const expired = pki.client('alice', { expired: true });
+const untrusted = pki.untrustedClient('alice');
 
 let server: EndpointServer<ReturnType<typeof createStompAdapter>>;
-const port = { optional: 0, required: 0 };
+const port = { optional: 0, required: 0, wss: 0 };
+let broker: Broker;
+let adapter: ReturnType<typeof createStompAdapter>;
 
 beforeAll(async () => {
   server = await startOnEndpoints(
-    (broker, log) => createStompAdapter(broker, {}, log),
-    [pki.endpoint({ clientCert: 'optional' }), pki.endpoint({ clientCert: 'required' })],
-    // alice may only touch queues named alice.*.
-    {
-      name: 'alice',
-      permission: { configure: '^alice\\.', write: '^(alice\\..*|amq\\.default)$', read: '^alice\\.' },
-    },
+    (b, log) => createStompAdapter(b, {}, log),
+    [
+      pki.endpoint({ clientCert: 'optional' }),
+      pki.endpoint({ clientCert: 'required' }),
+      { ...pki.endpoint({ clientCert: 'required' }), transport: 'ws', path: '/ws' },
+    ],
   );
-  [port.optional, port.required] = server.ports as [number, number];
+  ({ broker, adapter } = server);
+  [port.optional, port.required, port.wss] = server.ports as [number, number, number];
+  // alice may only touch queues named alice.*.
+  await broker.putUser('alice', { tags: [] });
+  await broker.setPermission('/', 'alice', {
+    configure: '^alice\\.',
+    write: '^(alice\\..*|amq\\.default)$',
+    read: '^alice\\.',
+  });
 });
 afterAll(async () => {
   await server.close();
@@ -73,7 +88,7 @@ async function rawConnect(p: number, cert: CertFiles | undefined, headers = '') 
   c.write(`CONNECT\naccept-version:1.2\nhost:/\n${headers}\n\0`);
   return { c, f: await c.next() };
 }
-const users = () => [...server.adapter.connections()].map((s) => s.user);
+const users = () => [...adapter.connections()].map((s) => s.user);
 
 /** The first message on `destination`, read as a string. */
 function firstMessage(client: Client, destination: string): Promise<string> {
@@ -89,10 +104,7 @@ async function brokerServes(): Promise<void> {
   const c = await connect(port.optional, undefined, { login: 'guest', passcode: 'guest' });
   try {
     const got = firstMessage(c, '/queue/still-up');
-    await until(
-      () => server.broker.vhost('/').queues.get('still-up')?.consumerCount === 1,
-      'the subscription',
-    );
+    await until(() => broker.vhost('/').queues.get('still-up')?.consumerCount === 1, 'the subscription');
     c.send({ destination: '/queue/still-up' }).end('yes');
     expect(await got).toBe('yes');
   } finally {
@@ -106,11 +118,11 @@ describe('STOMPS client certificates', () => {
       const c = await connect(p, alice);
       try {
         expect(users()).toEqual(['alice']);
-        const snapshot = [...server.adapter.connections()][0]!;
+        const snapshot = [...adapter.connections()][0]!;
         expect(snapshot.tls?.peerCertificate?.subject).toBe('CN=alice,O=Junction tests');
         const got = firstMessage(c, '/queue/alice.inbox');
         await until(
-          () => server.broker.vhost('/').queues.get('alice.inbox')?.consumerCount === 1,
+          () => broker.vhost('/').queues.get('alice.inbox')?.consumerCount === 1,
           'the subscription',
         );
         await sendWithReceipt(c, { destination: '/queue/alice.inbox' }, `by certificate on ${p}`);
@@ -131,7 +143,7 @@ describe('STOMPS client certificates', () => {
     const e = await c.next('ERROR');
     expect(e.headers['message']).toMatch(/ACCESS_REFUSED.*'bob\.inbox'.*'alice'/);
     await c.closed;
-    expect(server.broker.vhost('/').queues.has('bob.inbox')).toBe(false);
+    expect(broker.vhost('/').queues.has('bob.inbox')).toBe(false);
   });
 
   it('stomp.py with cert_file/key_file and no login is the certificate user', async () => {
@@ -145,6 +157,35 @@ describe('STOMPS client certificates', () => {
     ];
     expect(await runPython(script, args(alice, 'alice.py'))).toEqual({ body: 'stomp.py by certificate' });
     expect(await runPython(script, args(nobody, 'alice.py'))).toEqual({ error: 'Access refused' });
+  });
+
+  it('@stomp/stompjs over WSS logs in by certificate too; an unknown user gets ERROR', async () => {
+    const wss = (cert: CertFiles): Promise<StompJs> => {
+      const url = `wss://127.0.0.1:${port.wss}/ws`;
+      return new Promise((resolve, reject) => {
+        const client = new StompJs({
+          brokerURL: url,
+          connectHeaders: { host: '/' },
+          webSocketFactory: () =>
+            new WebSocket(url, ['v12.stomp'], { ca: pki.ca, cert: cert.cert, key: cert.key }),
+          reconnectDelay: 0,
+          heartbeatIncoming: 0,
+          heartbeatOutgoing: 0,
+          onConnect: () => resolve(client),
+          onStompError: (f) => {
+            void client.deactivate();
+            reject(new Error(f.headers['message']));
+          },
+          onWebSocketError: () => reject(new Error('websocket error')),
+        });
+        client.activate();
+      });
+    };
+    const c = await wss(alice);
+    expect(users()).toEqual(['alice']);
+    await c.deactivate();
+    await expect(wss(nobody)).rejects.toThrow('Access refused');
+    await until(() => users().length === 0, 'no connection left');
   });
 
   it('refuses a certificate naming a user that does not exist with ERROR and closes', async () => {
@@ -178,10 +219,10 @@ describe('STOMPS client certificates', () => {
 
   it('certLogin: false turns certificate login off', async () => {
     const config: Partial<StompConfig> = { certLogin: false };
-    const off = createStompAdapter(server.broker, config, testLog());
-    const [addr] = (await off.listen([pki.endpoint({ clientCert: 'required' })])) as AddressInfo[];
+    const off = createStompAdapter(broker, config, testLog());
+    const [offPort] = await listenPorts(off, [pki.endpoint({ clientCert: 'required' })]);
     try {
-      const { c, f } = await rawConnect(addr!.port, alice);
+      const { c, f } = await rawConnect(offPort!, alice);
       expect(f.command).toBe('ERROR');
       expect(f.body.toString()).toContain('a login is required');
       await c.closed;
