@@ -14,7 +14,7 @@ import type Client from 'stompit/lib/Client.js';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerHandle } from '@junction/server';
 import { LmdbStore } from '@junction/storage-lmdb';
-import { withOwnKey as own } from '@junction/testkit';
+import { rawClient, withOwnKey as own } from '@junction/testkit';
 
 /** Generous: the machine is shared and loaded; a frozen broker takes seconds. */
 const ROUND_TRIP_BOUND_MS = 1000;
@@ -488,5 +488,79 @@ describe('names are data on every protocol', () => {
       await until(() => got.includes(`again-${n}`), 5000);
     }
     await everyProtocolServes('after-restart');
+  });
+});
+
+describe('nesting is refused at the edge, never a 541 to a consumer', () => {
+  it('deep HTTP and STOMP headers reach an amqplib consumer intact or are refused at their publisher, across a restart', async () => {
+    await b.broker.putUser('mallory', { password: 'm-pass', tags: ['management'] });
+    await b.broker.setPermission('/', 'mallory', { configure: '.*', write: '.*', read: '.*' });
+    const mallory: [string, string] = ['mallory', 'm-pass'];
+    const setup = await (await amqpAs('guest', 'guest')).createChannel();
+    await setup.assertQueue('deep-inbox', { durable: true });
+    const nested = (depth: number, leaf: string): string => '{"a":'.repeat(depth) + leaf + '}'.repeat(depth);
+    const publish = (headers: string): Promise<{ status: number; text: string }> =>
+      http(
+        'POST',
+        '/api/exchanges/%2F/amq.default/publish',
+        mallory,
+        `{"routing_key":"deep-inbox","payload":"http","properties":{"delivery_mode":2,"headers":${headers}}}`,
+      );
+    // The body and its properties take two of the 32 levels: the header table may nest 30.
+    const deepest = 30;
+    const stompDeep = nested(1000, '1');
+    const worst = await worstRoundTripDuring(async () => {
+      // HTTP: one level over the body limit is a 400 that says why; the deepest allowed is routed.
+      for (const depth of [deepest + 1, 100_000]) {
+        const r = await publish(nested(depth, '1'));
+        expect(r.status, `depth ${depth}`).toBe(400);
+        expect(r.text).toMatch(/nested deeper than 32 levels/);
+      }
+      expect(JSON.parse((await publish(nested(deepest, '"leaf"'))).text)).toEqual({ routed: true });
+      // STOMP headers are strings: a JSON text 1,000 levels deep is one header value, carried
+      // as text; a header line over the parser's limit is an ERROR for that connection only.
+      const stomp = await stompAs('mallory', 'm-pass');
+      await stompSend(
+        stomp,
+        { destination: '/queue/deep-inbox', persistent: 'true', deep: stompDeep },
+        'stomp',
+      );
+      const raw = await rawClient(b.ports.stomp!);
+      raw.write('CONNECT\naccept-version:1.2\nhost:/\nlogin:mallory\npasscode:m-pass\n\n\0');
+      await until(() => raw.received().toString().startsWith('CONNECTED\n'), 5000);
+      raw.write(`SEND\ndestination:/queue/deep-inbox\ndeep:${nested(3000, '1')}\n\ntoo long\0`);
+      await raw.closed;
+      const answer = raw.received().toString();
+      expect(answer).toMatch(/^CONNECTED\n/);
+      expect(answer).toMatch(/ERROR\n(.*\n)*message:Malformed frame\n(.*\n)*\n.*header longer than/);
+    });
+    expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
+    expect((await setup.checkQueue('deep-inbox')).messageCount).toBe(2);
+
+    // Both messages are stored as sent: after a restart, an amqplib consumer gets them and keeps its channel.
+    for (const c of closers.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
+    await b.close();
+    b = await start();
+    const conn = await amqpAs('guest', 'guest');
+    const ch = await conn.createChannel();
+    let channelError: Error | undefined;
+    ch.on('error', (e: Error) => (channelError = e));
+    const got: amqp.Message[] = [];
+    await ch.consume('deep-inbox', (m) => m && got.push(m), { noAck: true });
+    await until(() => got.length === 2, 5000);
+    const [fromHttp, fromStomp] = got.map((m) => m.properties.headers as Record<string, unknown>);
+    let t = fromHttp!;
+    let depth = 0;
+    while (typeof t['a'] === 'object' && t['a'] !== null) {
+      t = t['a'] as Record<string, unknown>;
+      depth++;
+    }
+    expect([depth, t['a']]).toEqual([deepest - 1, 'leaf']);
+    expect(fromStomp!['deep']).toBe(stompDeep);
+    // The channel is still open: another publish comes back on it.
+    ch.sendToQueue('deep-inbox', Buffer.from('after'));
+    await until(() => got.length === 3, 5000);
+    expect(channelError).toBeUndefined();
+    expect(b.broker.storeFailure).toBeUndefined();
   });
 });

@@ -47,6 +47,13 @@ export interface TlsListenerConfig {
   tls?: Partial<TlsConfig>;
 }
 
+/**
+ * The `Origin`s a WebSocket listener accepts from browsers: 'same-host' (the page's host:port
+ * is the request's Host), 'any', or a list of origins ("https://app.example:8443"). Clients
+ * that send no Origin are not browsers and are not checked.
+ */
+export type WsOrigins = 'same-host' | 'any' | string[];
+
 export interface JunctionConfig {
   amqp:
     | (ListenerConfig &
@@ -65,6 +72,8 @@ export interface JunctionConfig {
           wsPort: number | null;
           /** MQTT over secure WebSocket (path /ws); null = off. */
           wssPort: number | null;
+          /** Which browser pages may open MQTT over WebSocket (WsOrigins). */
+          wsOrigins: WsOrigins;
           allowAnonymous: boolean;
           maxConnections: number;
           maxInflight: number;
@@ -79,6 +88,8 @@ export interface JunctionConfig {
           wsPort: number | null;
           /** STOMP over secure WebSocket (path /ws); null = off. */
           wssPort: number | null;
+          /** Which browser pages may open STOMP over WebSocket (WsOrigins). */
+          wsOrigins: WsOrigins;
           maxFrameBytes: number;
           /** Who a CONNECT without login is (never an administrator); null refuses it. */
           anonymousUser: { username: string; password: string } | null;
@@ -132,6 +143,7 @@ export const defaults: JunctionConfig = {
     wsPort: 15675,
     tlsPort: null,
     wssPort: null,
+    wsOrigins: 'same-host',
     allowAnonymous: false,
     maxConnections: 0,
     maxInflight: 100,
@@ -144,6 +156,7 @@ export const defaults: JunctionConfig = {
     wsPort: 15674,
     tlsPort: null,
     wssPort: null,
+    wsOrigins: 'same-host',
     maxFrameBytes: 16 * 1024 * 1024,
     anonymousUser: null,
     certLogin: true,
@@ -219,6 +232,10 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
     describe: 'MQTT over secure WebSocket port, path /ws (default off; needs --tls-cert and --tls-key)',
     apply: (c, v) => (section(c, 'mqtt').wssPort = portOrOff(v)),
   },
+  'mqtt-ws-origins': {
+    describe: 'browser pages MQTT over WebSocket accepts: same-host, any, or comma-separated origins',
+    apply: (c, v) => (section(c, 'mqtt').wsOrigins = wsOrigins(v)),
+  },
   'mqtt-allow-anonymous': {
     describe: 'MQTT clients without a username connect as the default user (true/false)',
     apply: (c, v) => c.mqtt && (c.mqtt.allowAnonymous = bool(v)),
@@ -259,6 +276,10 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
   'stomp-wss-port': {
     describe: 'STOMP over secure WebSocket port, path /ws (default off; needs --tls-cert and --tls-key)',
     apply: (c, v) => (section(c, 'stomp').wssPort = portOrOff(v)),
+  },
+  'stomp-ws-origins': {
+    describe: 'browser pages STOMP over WebSocket accepts: same-host, any, or comma-separated origins',
+    apply: (c, v) => (section(c, 'stomp').wsOrigins = wsOrigins(v)),
   },
   'stomp-max-frame-bytes': {
     describe: 'largest STOMP frame accepted (command, headers and body), bytes',
@@ -389,6 +410,23 @@ function authMechanisms(v: string): AuthMechanism[] {
   return out;
 }
 
+/** same-host, any, or a comma-separated list of origins, each scheme://host[:port] as browsers send it. */
+function wsOrigins(v: string): WsOrigins {
+  if (v === 'same-host' || v === 'any') return v;
+  const list = v.split(',').map((o) => o.trim());
+  for (const o of list) {
+    let origin: string | undefined;
+    try {
+      origin = new URL(o).origin;
+    } catch {
+      origin = undefined;
+    }
+    if (origin !== o)
+      throw new Error(`expected same-host, any or origins such as https://app.example:8443, got '${o}'`);
+  }
+  return list;
+}
+
 function tlsVersion(v: string): TlsConfig['minVersion'] {
   if (v === 'TLSv1.2' || v === 'TLSv1.3') return v;
   if (v === 'TLSv1' || v === 'TLSv1.1')
@@ -482,6 +520,15 @@ function checkTls(config: JunctionConfig): void {
     }
   }
   for (const k of ['amqp', 'mqtt', 'stomp', 'http'] as const) check(`${k}.tls`, config[k]?.tls);
+  for (const k of ['mqtt', 'stomp'] as const) {
+    const origins: unknown = config[k]?.wsOrigins;
+    if (origins === undefined) continue;
+    try {
+      wsOrigins(Array.isArray(origins) ? origins.join(',') : String(origins));
+    } catch (err) {
+      throw new Error(`config file: ${k}.wsOrigins: ${(err as Error).message}`, { cause: err });
+    }
+  }
   for (const { flag, section: k, tls } of tlsListeners(config)) {
     if (!tls.cert || !tls.key)
       throw new Error(

@@ -132,7 +132,7 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
   const bind = async (
     adapter: ProtocolAdapter,
     l: ListenerName,
-    endpoint: Pick<Endpoint, 'transport' | 'path' | 'tls'>,
+    endpoint: Pick<Endpoint, 'transport' | 'path' | 'tls' | 'origins'>,
   ): Promise<void> => {
     const p = portOf(l);
     if (p !== null) ports[l] = port(await adapter.listen([{ port: p, host: hostOf(l), ...endpoint }]));
@@ -171,11 +171,12 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
       );
       adapters.push(mqtt);
       await bind(mqtt, 'mqtt', { transport: 'tcp' });
-      await bind(mqtt, 'mqttWs', { transport: 'ws', path: '/ws' });
+      const origins = config.mqtt.wsOrigins;
+      await bind(mqtt, 'mqttWs', { transport: 'ws', path: '/ws', origins });
       if (on('mqtts', 'mqttWss')) {
         const t = await tlsOf('mqtt', mqtt.reloadTls?.bind(mqtt));
         await bind(mqtt, 'mqtts', { transport: 'tcp', tls: t });
-        await bind(mqtt, 'mqttWss', { transport: 'ws', path: '/ws', tls: t });
+        await bind(mqtt, 'mqttWss', { transport: 'ws', path: '/ws', tls: t, origins });
       }
     }
     if (on('stomp', 'stompWs', 'stomps', 'stompWss') && config.stomp) {
@@ -192,11 +193,12 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
       );
       adapters.push(stomp);
       await bind(stomp, 'stomp', { transport: 'tcp' });
-      await bind(stomp, 'stompWs', { transport: 'ws', path: '/ws' });
+      const origins = config.stomp.wsOrigins;
+      await bind(stomp, 'stompWs', { transport: 'ws', path: '/ws', origins });
       if (on('stomps', 'stompWss')) {
         const t = await tlsOf('stomp', stomp.reloadTls?.bind(stomp));
         await bind(stomp, 'stomps', { transport: 'tcp', tls: t });
-        await bind(stomp, 'stompWss', { transport: 'ws', path: '/ws', tls: t });
+        await bind(stomp, 'stompWss', { transport: 'ws', path: '/ws', tls: t, origins });
       }
     }
     if (on('http', 'https') && config.http) {
