@@ -462,6 +462,7 @@ export class Broker implements BrokerApi {
       if (c.vhost === name) await c.control.close(`vhost '${name}' is deleted`);
     }
     for (const q of [...v.queues.values()]) await v.removeQueue(q);
+    v.clientSessions.stop();
     this.vhosts.delete(name);
     this.users.clearVhost(name);
     await this.writeDefinitions([{ op: 'delete', kind: 'vhost', key: { name } }]);
@@ -525,6 +526,7 @@ export class Broker implements BrokerApi {
     this.closing = true;
     await Promise.allSettled([...this.connections.values()].map((c) => c.control.close('broker shutdown')));
     for (const c of [...this.connections.values()]) await c.close();
+    for (const v of this.vhosts.values()) v.clientSessions.stop();
     await this.store.close();
   }
 }

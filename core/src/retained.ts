@@ -78,17 +78,31 @@ export class RetainedMessages {
   }
 }
 
-/** Session state of clients that asked for one to persist (MQTT clean-session=0), by client id. */
+/** setTimeout's longest delay (about 24.8 days); a later expiry re-arms its timer. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Session state of clients that asked for one to persist (MQTT clean-session=0, or an MQTT 5
+ * Session Expiry Interval), by client id. A session with `expiresAt` is removed with its
+ * queues at that time (one unref'd timer per such session, none for the others), also when
+ * it was restored from the store.
+ */
 export class ClientSessions {
   private readonly byClient = new Map<string, MqttSessionState>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
 
   constructor(
     private readonly vhost: string,
     private readonly ctx: Context,
+    /** Removes an expired session's queues (the state itself is removed here afterwards). */
+    private readonly removeQueues: (names: readonly string[]) => Promise<void>,
   ) {}
 
   restore(clientId: string, state: MqttSessionState): void {
+    if (state.expiresAt === undefined && state.expiryMs !== undefined)
+      state = { ...state, expiresAt: Date.now() + state.expiryMs };
     this.byClient.set(clientId, state);
+    this.schedule(clientId, state);
   }
 
   get(clientId: string): MqttSessionState | undefined {
@@ -100,6 +114,7 @@ export class ClientSessions {
     const before = this.byClient.get(clientId);
     if (state) this.byClient.set(clientId, state);
     else if (!this.byClient.delete(clientId)) return;
+    this.schedule(clientId, state);
     if (!this.ctx.store.capabilities.durable) return;
     try {
       await this.ctx.store.putMqttSession(this.vhost, clientId, state);
@@ -109,6 +124,7 @@ export class ClientSessions {
       if (this.byClient.get(clientId) === (state ?? undefined)) {
         if (before) this.byClient.set(clientId, before);
         else this.byClient.delete(clientId);
+        this.schedule(clientId, before);
       }
       throw err;
     }
@@ -116,5 +132,40 @@ export class ClientSessions {
 
   get size(): number {
     return this.byClient.size;
+  }
+
+  /** Stops the expiry timers (the broker is closing). */
+  stop(): void {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  private schedule(clientId: string, state: MqttSessionState | null | undefined): void {
+    const previous = this.timers.get(clientId);
+    if (previous) clearTimeout(previous);
+    this.timers.delete(clientId);
+    if (state?.expiresAt === undefined) return;
+    const delay = Math.min(Math.max(0, state.expiresAt - Date.now()), MAX_TIMER_MS);
+    const timer = setTimeout(() => this.expire(clientId), delay);
+    timer.unref();
+    this.timers.set(clientId, timer);
+  }
+
+  private expire(clientId: string): void {
+    this.timers.delete(clientId);
+    const state = this.byClient.get(clientId);
+    // A client that came back cleared expiresAt; a far expiry needs another timer.
+    if (state?.expiresAt === undefined) return;
+    if (state.expiresAt > Date.now()) return this.schedule(clientId, state);
+    const gone = async (): Promise<void> => {
+      await this.removeQueues(state.queues ?? []);
+      // Unless the client came back meanwhile and saved a new state.
+      if (this.byClient.get(clientId) === state) await this.set(clientId, null);
+    };
+    gone().then(
+      () => this.ctx.log.info({ vhost: this.vhost, clientId }, 'client session expired'),
+      (err: unknown) =>
+        this.ctx.log.error({ err, vhost: this.vhost, clientId }, 'removing an expired session failed'),
+    );
   }
 }

@@ -170,6 +170,16 @@ export interface RetainedEntry {
 export interface ClientSessionState {
   /** Subscriptions: topic filter -> QoS. */
   subscriptions: Record<string, number>;
+  /** The session's queues: removed with it when it expires. */
+  queues?: string[];
+  /**
+   * How long the session outlives its connection (MQTT 5 Session Expiry Interval), ms;
+   * absent: until the client ends it. A session restored without `expiresAt` (its broker
+   * stopped while the client was connected) expires this long after the restart.
+   */
+  expiryMs?: number;
+  /** Epoch ms at which the core removes the session and its queues (set while it is offline). */
+  expiresAt?: number;
   [key: string]: unknown;
 }
 

@@ -89,7 +89,12 @@ export class Vhost implements QueueHost, RoutingScope {
     private readonly ctx: VhostContext,
   ) {
     this.retained = new RetainedMessages(name, ctx);
-    this.clientSessions = new ClientSessions(name, ctx);
+    this.clientSessions = new ClientSessions(name, ctx, async (names) => {
+      for (const n of names) {
+        const q = this.queues.get(n);
+        if (q) await this.removeQueue(q);
+      }
+    });
     this.pager = ctx.paging ? this.makePager(ctx.paging) : null;
     for (const [n, type] of builtinExchanges) {
       const x = new Exchange(name, n, ctx.exchangeTypes.get(type), {

@@ -2,7 +2,8 @@
  * What survives a restart on the embedded store, across protocols: MQTT retained messages
  * and persistent sessions with their offline QoS 1 backlog, AMQP durable queues with their
  * persistent (and without their transient) messages, users and permissions. STOMP durable
- * subscriptions: protocols/stomp/test/durability.test.ts.
+ * subscriptions: protocols/stomp/test/durability.test.ts. MQTT 5 sessions keep their Session
+ * Expiry Interval across restarts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -81,6 +82,52 @@ describe('restart on the embedded store', () => {
       expect(m && m.content.toString()).toBe('persistent job');
       expect(await ch2.get('jobs', { noAck: true })).toBe(false);
       await c2.close();
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('keeps an MQTT 5 session for its Session Expiry Interval across restarts, then removes it', async () => {
+    const v5 = { ...auth, protocolVersion: 5 as const, clientId: 'exp-restart' };
+    const queues = (b: { broker: { vhost(n: string): { queues: Map<string, unknown> } } }) =>
+      [...b.broker.vhost('/').queues.keys()].filter((q) => q.startsWith('mqtt-subscription-exp-restart-'));
+    let b = await start();
+    const c = await mqtt.connectAsync(b.mqttUrl!, {
+      ...v5,
+      clean: true,
+      properties: { sessionExpiryInterval: 30 },
+    });
+    await c.subscribeAsync('exp/restart', { qos: 1 });
+    await c.endAsync();
+    const pub = await mqtt.connectAsync(b.mqttUrl!, auth);
+    await pub.publishAsync('exp/restart', 'while down', { qos: 1 });
+    await pub.endAsync();
+    await b.close();
+
+    b = await start();
+    try {
+      const back = mqtt.connect(b.mqttUrl!, {
+        ...v5,
+        clean: false,
+        properties: { sessionExpiryInterval: 2 },
+      });
+      const got: string[] = [];
+      back.on('message', (_t, payload) => got.push(payload.toString()));
+      const present = await new Promise<boolean>((r) => back.once('connect', (ack) => r(ack.sessionPresent)));
+      expect(present).toBe(true);
+      await until(() => got.length === 1, 'the backlog');
+      expect(got).toEqual(['while down']);
+      await back.endAsync();
+    } finally {
+      await b.close();
+    }
+
+    // Stopped with the session's 2 s running: the next start removes it once that has passed.
+    b = await start();
+    try {
+      expect(queues(b)).toHaveLength(1);
+      await until(() => b.broker.vhost('/').clientSessions.get('exp-restart') === undefined, 'expiry', 5000);
+      await until(() => queues(b).length === 0, 'the queue removed');
     } finally {
       await b.close();
     }

@@ -2,10 +2,13 @@ export { until } from './until.js';
 export { seededRandom } from './random.js';
 export {
   listenLoopback,
+  listenPorts,
+  startOnEndpoints,
   startAmqpServer,
   startMqttServer,
   startStompServer,
   testLog,
+  type EndpointServer,
   type TestServer,
   type WsTestServer,
 } from './servers.js';

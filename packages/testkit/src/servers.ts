@@ -5,7 +5,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
-import { Broker, type BrokerOptions, type ProtocolAdapter } from '@junction/core';
+import { Broker, type BrokerOptions, type Endpoint, type ProtocolAdapter } from '@junction/core';
 import { createAmqpAdapter, type AmqpConfig } from '@junction/amqp';
 import { createMqttAdapter, type MqttConfig } from '@junction/mqtt';
 import { createStompAdapter, type StompConfig } from '@junction/stomp';
@@ -16,18 +16,54 @@ export function testLog(): Logger {
 }
 
 /** Listens on 127.0.0.1 with an ephemeral port per transport (WebSocket on /ws); returns the ports. */
-export async function listenLoopback(
+export function listenLoopback(
   adapter: ProtocolAdapter,
   transports: readonly ('tcp' | 'ws')[] = ['tcp'],
 ): Promise<number[]> {
-  const addrs = (await adapter.listen(
+  return listenPorts(
+    adapter,
     transports.map((transport) =>
       transport === 'ws'
         ? { port: 0, host: '127.0.0.1', transport, path: '/ws' }
         : { port: 0, host: '127.0.0.1', transport },
     ),
-  )) as AddressInfo[];
+  );
+}
+
+/** Listens on each endpoint (e.g. pki.endpoint(...) ones); returns the bound ports in order. */
+export async function listenPorts(
+  adapter: ProtocolAdapter,
+  endpoints: readonly Endpoint[],
+): Promise<number[]> {
+  const addrs = (await adapter.listen(endpoints)) as AddressInfo[];
   return addrs.map((a) => a.port);
+}
+
+/** A broker and one adapter listening on the given endpoints. */
+export interface EndpointServer<A extends ProtocolAdapter> {
+  broker: Broker;
+  adapter: A;
+  /** The bound ports, in the order of the endpoints. */
+  ports: number[];
+  close(): Promise<void>;
+}
+
+/** A broker with one adapter on these endpoints (e.g. TLS ones from pki.endpoint()). */
+export async function startOnEndpoints<A extends ProtocolAdapter>(
+  create: (broker: Broker, log: Logger) => A,
+  endpoints: readonly Endpoint[],
+): Promise<EndpointServer<A>> {
+  const broker = await Broker.start({ logger: testLog() });
+  const adapter = create(broker, testLog());
+  return {
+    broker,
+    adapter,
+    ports: await listenPorts(adapter, endpoints),
+    async close() {
+      await adapter.close({ drainMs: 0 });
+      await broker.close();
+    },
+  };
 }
 
 export interface TestServer {

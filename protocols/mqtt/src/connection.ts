@@ -47,6 +47,12 @@ import { Reason, connectReturnCode, reasonFor } from './reason-codes.js';
 import { MAX_RECEIVE_WINDOW, Subscriptions } from './subscriptions.js';
 import { topicNameProblem, topicToKey } from './topics.js';
 
+/** Session Expiry Interval meaning "never" (3.1.2.11.2). */
+const NEVER_EXPIRES = 0xffffffff;
+/** A Session Expiry Interval in ms; undefined: never. */
+const expiryMs = (seconds: number): number | undefined =>
+  seconds === NEVER_EXPIRES ? undefined : seconds * 1000;
+
 /** Reason strings are for people reading logs; a long error message is cut, never the packet. */
 const MAX_REASON_STRING = 256;
 /** MQTT 5 defaults when CONNECT leaves them out (3.1.2.11). */
@@ -100,6 +106,8 @@ export class MqttConnection implements ServedConnection {
   private readonly awaitingRelease = new Set<number>();
   /** Inbound QoS 1 publishes not yet acknowledged: with awaitingRelease, what Receive Maximum counts. */
   private inboundQos1 = 0;
+  /** A newer connection with this client id has the session. */
+  private takenOver = false;
   /** MQTT 5: the largest packet the client accepts (its Maximum Packet Size). */
   private clientMaxPacket = Infinity;
   /** MQTT 5 Request Problem Information: 0 keeps reason strings off acknowledgements (3.1.2.11.7). */
@@ -251,7 +259,18 @@ export class MqttConnection implements ServedConnection {
         return;
       case PacketType.DISCONNECT: {
         // MQTT-3.14.4-3: a DISCONNECT discards the will; MQTT 5's reason 0x04 asks for it.
-        const withWill = v5 && decodeDisconnect5(p).reasonCode === Reason.DisconnectWithWill;
+        const d = v5 ? decodeDisconnect5(p) : undefined;
+        const withWill = d?.reasonCode === Reason.DisconnectWithWill;
+        const expiry = d?.properties.sessionExpiryInterval;
+        if (expiry !== undefined) {
+          // 3.14.2.2.2: a session that was to end with the connection cannot be extended here.
+          if (this.subscriptions!.expiryMs === 0 && expiry !== 0)
+            throw new MalformedPacket(
+              'Session Expiry Interval set in DISCONNECT after 0 in CONNECT',
+              Reason.ProtocolError,
+            );
+          this.subscriptions!.expiryMs = expiryMs(expiry);
+        }
         if (!withWill) this.will = undefined;
         void this.close('client disconnected', { will: withWill });
         return;
@@ -386,11 +405,14 @@ export class MqttConnection implements ServedConnection {
     // Client-id takeover (MQTT-3.1.4-2): the older connection goes first, its unacked
     // messages back to the session's queues before this one resumes them.
     const previous = this.ctx.claim(this);
-    if (previous)
+    if (previous) {
+      // The session is this connection's now: the older one must not end it as it closes.
+      previous.takenOver = true;
       await previous.close('client id taken over by a new connection', {
         will: true,
         code: Reason.SessionTakenOver,
       });
+    }
     if (this.closed) return;
     try {
       this.session = this.core.openSession();
@@ -404,10 +426,10 @@ export class MqttConnection implements ServedConnection {
       props.receiveMaximum ?? DEFAULT_RECEIVE_MAXIMUM,
     );
     this.session.qos(window, true);
-    this.subscriptions = new Subscriptions(this, this.core, this.session, cfg, clean, window);
-    const sessionPresent = clean
-      ? (await this.subscriptions.discardStored(), false)
-      : this.subscriptions.hasStored();
+    // How long the session outlives the connection: 3.1.1's clean session is 0 or forever.
+    const expiry = v5 ? (props.sessionExpiryInterval ?? 0) : clean ? 0 : NEVER_EXPIRES;
+    this.subscriptions = new Subscriptions(this, this.core, this.session, cfg, expiryMs(expiry), window);
+    const sessionPresent = await this.subscriptions.open(clean);
     this.keepaliveMs = (packet.keepalive ?? 0) * 1000;
     this.reader.maxSize = cfg.maxPacketSize;
     this.state = 'open';
@@ -417,7 +439,7 @@ export class MqttConnection implements ServedConnection {
         : connack(sessionPresent && this.protocolVersion === 4, 0),
     );
     this.link.handshakeDone();
-    if (!clean) await this.subscriptions.resumeStored();
+    if (sessionPresent) await this.subscriptions.resumeStored();
   }
 
   /** What CONNACK tells an MQTT 5 client the server supports (3.2.2.3), truthfully. */
@@ -621,6 +643,10 @@ export class MqttConnection implements ServedConnection {
     // Sends what is queued (a refusing CONNACK), then closes; a peer that never reads is cut off.
     this.link.end();
     try {
+      if (!this.takenOver)
+        await this.subscriptions?.connectionEnding().catch((err: unknown) => {
+          this.log.error({ err, conn: this.id }, 'MQTT session could not be ended or kept');
+        });
       await this.core?.close(reason);
     } finally {
       this.ctx.release(this);

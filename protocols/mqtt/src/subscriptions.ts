@@ -2,13 +2,21 @@
  * An MQTT client's subscriptions as core queues, and its outbound QoS 1/2 flows.
  *
  * Each subscription is a queue bound to `amq.topic` with the filter as binding key: an
- * exclusive auto-delete queue for a clean session, a durable one for a persistent session,
+ * exclusive auto-delete queue for a session that ends with its connection, a durable one for
+ * a session that outlives it (3.1.1 clean session 0, MQTT 5 Session Expiry Interval above 0),
  * where QoS 1/2 messages wait while the device is offline. Queues are named after the
  * client id and the filter, so a persistent session finds its queues again. Messages come
  * back through a consumer per subscription; a PUBACK (or PUBREC) settles the core delivery.
  */
 import { createHash } from 'node:crypto';
-import { BrokerError, type Connection, type Delivery, type Message, type Session } from '@junction/core';
+import {
+  BrokerError,
+  type ClientSessionState,
+  type Connection,
+  type Delivery,
+  type Message,
+  type Session,
+} from '@junction/core';
 import { ackPacket, suback, unsuback5, type SubscriptionRequest } from './codec.js';
 import type { MqttConfig } from './config.js';
 import type { MqttConnection } from './connection.js';
@@ -75,13 +83,20 @@ export class Subscriptions {
   private retainedHead = 0;
   private retainedInflight = 0;
   private readonly window: number;
+  /** Queues are durable and the session is stored; decided by open(). */
+  private persistent = false;
 
   constructor(
     private readonly conn: MqttConnection,
     private readonly core: Connection,
     private readonly session: Session,
     private readonly config: MqttConfig,
-    private readonly clean: boolean,
+    /**
+     * How long the session outlives the connection, ms: 0 = it ends with it (3.1.1 clean
+     * session), undefined = until the client ends it (3.1.1 clean session 0, MQTT 5 0xFFFFFFFF).
+     * An MQTT 5 DISCONNECT may change it.
+     */
+    public expiryMs: number | undefined,
     /** Most QoS 1/2 retained messages unacknowledged (the session's window). */
     window: number,
   ) {
@@ -100,17 +115,43 @@ export class Subscriptions {
 
   // ---- persistent sessions ------------------------------------------------------------------
 
-  hasStored(): boolean {
-    return this.core.sessionState(this.conn.clientId) !== undefined;
+  /**
+   * At CONNECT: Clean Start (3.1.1 clean session) ends a stored session of the client id
+   * (MQTT-3.1.2-4, MQTT-3.1.2-6), and so does its expiry; otherwise the stored session is
+   * taken up, its expiry stopped while the client is connected. Returns Session Present.
+   */
+  async open(cleanStart: boolean): Promise<boolean> {
+    const state = this.core.sessionState(this.conn.clientId);
+    const live = state !== undefined && (state.expiresAt === undefined || state.expiresAt > Date.now());
+    if (state && (cleanStart || !live)) await this.discardStored(state);
+    if (cleanStart || !live) {
+      this.persistent = this.expiryMs !== 0;
+      return false;
+    }
+    // Durable queues from here on, even when this connection's expiry is 0: the session
+    // then ends (queues deleted) when the connection does.
+    this.persistent = true;
+    await this.core.saveSessionState(this.conn.clientId, this.stateOf(state.subscriptions, undefined));
+    return true;
   }
 
-  /** A clean-session connect ends any stored session of its client id (MQTT-3.1.2-6). */
-  async discardStored(): Promise<void> {
-    const state = this.core.sessionState(this.conn.clientId);
-    if (!state) return;
-    for (const filter of Object.keys(state.subscriptions)) {
-      await this.session.deleteQueue(this.queueName(filter)).catch(() => undefined);
+  /**
+   * The connection is ending (before the core session closes): a session with expiry 0 ends
+   * with it, one with an expiry is kept until then, and the core removes it at that time.
+   */
+  async connectionEnding(): Promise<void> {
+    if (!this.persistent) return;
+    if (this.expiryMs === 0) {
+      const state = this.core.sessionState(this.conn.clientId);
+      if (state) await this.discardStored(state);
+      return;
     }
+    if (this.expiryMs !== undefined) await this.save(Date.now() + this.expiryMs);
+  }
+
+  private async discardStored(state: ClientSessionState): Promise<void> {
+    const queues = state.queues ?? Object.keys(state.subscriptions).map((f) => this.queueName(f));
+    for (const queue of queues) await this.session.deleteQueue(queue).catch(() => undefined);
     await this.core.saveSessionState(this.conn.clientId, null);
   }
 
@@ -129,12 +170,22 @@ export class Subscriptions {
     }
   }
 
-  private async save(): Promise<void> {
-    if (this.clean) return;
+  private async save(expiresAt?: number): Promise<void> {
+    if (!this.persistent) return;
     // Keyed by client-chosen filters: a filter `__proto__` must be an entry, not the prototype.
     const subscriptions = Object.create(null) as Record<string, number>;
     for (const s of this.active.values()) subscriptions[s.filter] = s.qos;
-    await this.core.saveSessionState(this.conn.clientId, { subscriptions });
+    await this.core.saveSessionState(this.conn.clientId, this.stateOf(subscriptions, expiresAt));
+  }
+
+  private stateOf(subscriptions: Record<string, number>, expiresAt: number | undefined): ClientSessionState {
+    const state: ClientSessionState = {
+      subscriptions,
+      queues: Object.keys(subscriptions).map((f) => this.queueName(f)),
+    };
+    if (this.expiryMs !== undefined) state.expiryMs = this.expiryMs;
+    if (expiresAt !== undefined) state.expiresAt = expiresAt;
+    return state;
   }
 
   // ---- SUBSCRIBE / UNSUBSCRIBE ---------------------------------------------------------------
@@ -218,9 +269,9 @@ export class Subscriptions {
     const queue = this.queueName(filter);
     await this.session.declareQueue({
       name: queue,
-      durable: !this.clean,
-      exclusive: this.clean,
-      autoDelete: this.clean,
+      durable: this.persistent,
+      exclusive: !this.persistent,
+      autoDelete: !this.persistent,
     });
     await this.session.bindQueue(queue, 'amq.topic', filterToPattern(filter));
     const sub: Subscription = {

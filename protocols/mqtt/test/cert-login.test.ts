@@ -5,12 +5,19 @@
  * CAs, expired certificates and missing certificates under 'required' never get a CONNACK.
  */
 import { execFile } from 'node:child_process';
-import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Broker } from '@junction/core';
-import { makeTestPki, testLog, until, type CertFiles } from '@junction/testkit';
+import type { Broker } from '@junction/core';
+import {
+  listenPorts,
+  makeTestPki,
+  testLog,
+  until,
+  type CertFiles,
+  startOnEndpoints,
+  type EndpointServer,
+} from '@junction/testkit';
 import { createMqttAdapter } from '../src/index.js';
 import { collect } from './helpers.js';
 
@@ -21,26 +28,28 @@ const nobody = pki.client('nobody');
 const expired = pki.client('sensor', { expired: true });
 const untrusted = pki.untrustedClient('sensor');
 
+let server: EndpointServer<ReturnType<typeof createMqttAdapter>>;
+const port = { optional: 0, required: 0, plain: 0 };
 let broker: Broker;
 let adapter: ReturnType<typeof createMqttAdapter>;
-const port = { optional: 0, required: 0, plain: 0 };
 
 beforeAll(async () => {
-  broker = await Broker.start({ logger: testLog() });
+  server = await startOnEndpoints(
+    (b, log) => createMqttAdapter(b, {}, log),
+    [
+      pki.endpoint({ clientCert: 'optional' }),
+      pki.endpoint({ clientCert: 'required' }),
+      { port: 0, host: '127.0.0.1', transport: 'tcp' },
+    ],
+  );
+  ({ broker, adapter } = server);
+  [port.optional, port.required, port.plain] = server.ports as [number, number, number];
   // sensor may publish (write on amq.topic) but not subscribe (no configure or read).
   await broker.putUser('sensor', { tags: [] });
   await broker.setPermission('/', 'sensor', { configure: '', write: '^amq\\.topic$', read: '' });
-  adapter = createMqttAdapter(broker, {}, testLog());
-  const addrs = (await adapter.listen([
-    pki.endpoint({ clientCert: 'optional' }),
-    pki.endpoint({ clientCert: 'required' }),
-    { port: 0, host: '127.0.0.1', transport: 'tcp' },
-  ])) as AddressInfo[];
-  [port.optional, port.required, port.plain] = addrs.map((a) => a.port) as [number, number, number];
 });
 afterAll(async () => {
-  await adapter.close({ drainMs: 0 });
-  await broker.close();
+  await server.close();
   pki.remove();
 });
 
@@ -153,9 +162,9 @@ describe('MQTTS client certificates', () => {
 
   it('certLogin: false turns certificate login off', async () => {
     const off = createMqttAdapter(broker, { certLogin: false }, testLog());
-    const [addr] = (await off.listen([pki.endpoint({ clientCert: 'required' })])) as AddressInfo[];
+    const [offPort] = await listenPorts(off, [pki.endpoint({ clientCert: 'required' })]);
     try {
-      await expect(connect(addr!.port, sensor)).rejects.toMatchObject({ code: 5 });
+      await expect(connect(offPort!, sensor)).rejects.toMatchObject({ code: 5 });
     } finally {
       await off.close({ drainMs: 0 });
     }

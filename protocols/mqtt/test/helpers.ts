@@ -135,3 +135,19 @@ export async function disconnectedWith(c: Raw5): Promise<number | undefined> {
   await c.raw.closed;
   return d.reasonCode;
 }
+
+/** A raw MQTT 5 client connected as guest (CONNACK 0 checked). */
+export async function connectedRaw5(port: number, keepalive = 0): Promise<Raw5> {
+  const c = await raw5(port);
+  c.send({
+    cmd: 'connect',
+    protocolVersion: 5,
+    clientId: '',
+    keepalive,
+    username: 'guest',
+    password: Buffer.from('guest'),
+  });
+  const ack = (await c.next('connack')) as mqttPacket.IConnackPacket;
+  if (ack.reasonCode !== 0) throw new Error(`CONNACK ${ack.reasonCode}`);
+  return c;
+}

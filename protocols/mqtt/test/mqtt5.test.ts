@@ -9,7 +9,7 @@ import amqplib from 'amqplib';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { IConnackPacket, IDisconnectPacket, IPubcompPacket, IPubrecPacket } from 'mqtt-packet';
 import { startMqttServer, until, type WsTestServer } from '@junction/testkit';
-import { collect, connect5, disconnectedWith, raw5 } from './helpers.js';
+import { collect, connect5, connectedRaw5, disconnectedWith, raw5 } from './helpers.js';
 
 const MAX_PACKET = 64 * 1024;
 const RECEIVE_MAXIMUM = 4;
@@ -59,20 +59,7 @@ async function refusedWith(opts: IClientOptions): Promise<number> {
   return err.code!;
 }
 
-/** Raw MQTT 5 client, connected as guest. */
-async function connectedRaw(keepalive = 0) {
-  const c = await raw5(server.port);
-  c.send({
-    cmd: 'connect',
-    protocolVersion: 5,
-    clientId: '',
-    keepalive,
-    username: 'guest',
-    password: Buffer.from('guest'),
-  });
-  expect(((await c.next('connack')) as IConnackPacket).reasonCode).toBe(0);
-  return c;
-}
+const connectedRaw = (keepalive = 0) => connectedRaw5(server.port, keepalive);
 
 /** A well-behaved client that must keep working while others misbehave. */
 async function stillServed(): Promise<void> {

@@ -290,7 +290,11 @@ export class StompConnection implements ServedConnection {
     try {
       principal = await login(this.broker, h, this.cfg, this.info, this.link.certificateLogin);
     } catch (err) {
-      this.log.info({ conn: this.id, user: h['login'] }, 'STOMP authentication failed');
+      // The reason names the user a client certificate maps to, when that is how it logged in.
+      this.log.info(
+        { conn: this.id, user: h['login'], reason: describeError(err).detail },
+        'STOMP authentication failed',
+      );
       throw err;
     }
     if ((this.state as State) !== 'authenticating') return; // closed meanwhile

@@ -1,18 +1,28 @@
 /**
  * Client certificates on STOMPS (RabbitMQ's stomp.ssl_cert_login): a CONNECT without login and
- * passcode, from stompit or stomp.py, logs in as the user the certificate's CN names, with that
+ * passcode, from stompit, stomp.py or @stomp/stompjs over WSS, logs in as the user the certificate's CN names, with that
  * user's permissions; an unknown user gets ERROR "Access refused" and the connection closes;
  * unknown CAs, expired certificates and missing certificates under 'required' never get a
  * CONNECTED; `certLogin: false` turns it off. Refusals are read with the raw client (stompit
  * 0.26 throws an ERROR frame's error from the frame stream, uncaught, instead of reporting it).
  */
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { Client as StompJs } from '@stomp/stompjs';
 import stompit from 'stompit';
+import WebSocket from 'ws';
 import type Client from 'stompit/lib/Client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Broker } from '@junction/core';
-import { makeTestPki, runPython, testLog, until, type CertFiles } from '@junction/testkit';
+import type { Broker } from '@junction/core';
+import {
+  listenPorts,
+  makeTestPki,
+  runPython,
+  testLog,
+  until,
+  type CertFiles,
+  startOnEndpoints,
+  type EndpointServer,
+} from '@junction/testkit';
 import { createStompAdapter, type StompConfig } from '../src/index.js';
 import { destroyClient, rawStompClient, sendWithReceipt } from './helpers.js';
 
@@ -22,12 +32,22 @@ const nobody = pki.client('nobody');
 const expired = pki.client('alice', { expired: true });
 const untrusted = pki.untrustedClient('alice');
 
+let server: EndpointServer<ReturnType<typeof createStompAdapter>>;
+const port = { optional: 0, required: 0, wss: 0 };
 let broker: Broker;
 let adapter: ReturnType<typeof createStompAdapter>;
-const port = { optional: 0, required: 0 };
 
 beforeAll(async () => {
-  broker = await Broker.start({ logger: testLog() });
+  server = await startOnEndpoints(
+    (b, log) => createStompAdapter(b, {}, log),
+    [
+      pki.endpoint({ clientCert: 'optional' }),
+      pki.endpoint({ clientCert: 'required' }),
+      { ...pki.endpoint({ clientCert: 'required' }), transport: 'ws', path: '/ws' },
+    ],
+  );
+  ({ broker, adapter } = server);
+  [port.optional, port.required, port.wss] = server.ports as [number, number, number];
   // alice may only touch queues named alice.*.
   await broker.putUser('alice', { tags: [] });
   await broker.setPermission('/', 'alice', {
@@ -35,16 +55,9 @@ beforeAll(async () => {
     write: '^(alice\\..*|amq\\.default)$',
     read: '^alice\\.',
   });
-  adapter = createStompAdapter(broker, {}, testLog());
-  const addrs = (await adapter.listen([
-    pki.endpoint({ clientCert: 'optional' }),
-    pki.endpoint({ clientCert: 'required' }),
-  ])) as AddressInfo[];
-  [port.optional, port.required] = addrs.map((a) => a.port) as [number, number];
 });
 afterAll(async () => {
-  await adapter.close({ drainMs: 0 });
-  await broker.close();
+  await server.close();
   pki.remove();
 });
 
@@ -146,6 +159,35 @@ describe('STOMPS client certificates', () => {
     expect(await runPython(script, args(nobody, 'alice.py'))).toEqual({ error: 'Access refused' });
   });
 
+  it('@stomp/stompjs over WSS logs in by certificate too; an unknown user gets ERROR', async () => {
+    const wss = (cert: CertFiles): Promise<StompJs> => {
+      const url = `wss://127.0.0.1:${port.wss}/ws`;
+      return new Promise((resolve, reject) => {
+        const client = new StompJs({
+          brokerURL: url,
+          connectHeaders: { host: '/' },
+          webSocketFactory: () =>
+            new WebSocket(url, ['v12.stomp'], { ca: pki.ca, cert: cert.cert, key: cert.key }),
+          reconnectDelay: 0,
+          heartbeatIncoming: 0,
+          heartbeatOutgoing: 0,
+          onConnect: () => resolve(client),
+          onStompError: (f) => {
+            void client.deactivate();
+            reject(new Error(f.headers['message']));
+          },
+          onWebSocketError: () => reject(new Error('websocket error')),
+        });
+        client.activate();
+      });
+    };
+    const c = await wss(alice);
+    expect(users()).toEqual(['alice']);
+    await c.deactivate();
+    await expect(wss(nobody)).rejects.toThrow('Access refused');
+    await until(() => users().length === 0, 'no connection left');
+  });
+
   it('refuses a certificate naming a user that does not exist with ERROR and closes', async () => {
     const { c, f } = await rawConnect(port.optional, nobody);
     expect(f.command).toBe('ERROR');
@@ -178,9 +220,9 @@ describe('STOMPS client certificates', () => {
   it('certLogin: false turns certificate login off', async () => {
     const config: Partial<StompConfig> = { certLogin: false };
     const off = createStompAdapter(broker, config, testLog());
-    const [addr] = (await off.listen([pki.endpoint({ clientCert: 'required' })])) as AddressInfo[];
+    const [offPort] = await listenPorts(off, [pki.endpoint({ clientCert: 'required' })]);
     try {
-      const { c, f } = await rawConnect(addr!.port, alice);
+      const { c, f } = await rawConnect(offPort!, alice);
       expect(f.command).toBe('ERROR');
       expect(f.body.toString()).toContain('a login is required');
       await c.closed;

@@ -1,0 +1,138 @@
+/**
+ * MQTT 5 Clean Start and Session Expiry Interval with mqtt.js: a session with expiry 0 ends
+ * with its connection, one with N seconds keeps its queue (and the QoS 1 messages that arrive
+ * meanwhile) for N seconds after the disconnect and is then removed, 0xFFFFFFFF keeps it, and
+ * Session Present says which. Across a restart of the embedded store: test/e2e/restart.test.ts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IConnackPacket } from 'mqtt-packet';
+import { startMqttServer, until, type WsTestServer } from '@junction/testkit';
+import { collect, connectedRaw5, disconnectedWith, type Received } from './helpers.js';
+
+let server: WsTestServer;
+beforeAll(async () => {
+  server = await startMqttServer();
+});
+afterAll(async () => {
+  await server.close();
+});
+
+/** Connects with collection on; resolves with the client, its CONNACK and what it receives. */
+async function session(
+  clientId: string,
+  clean: boolean,
+  sessionExpiryInterval?: number,
+): Promise<[MqttClient, IConnackPacket, Received[]]> {
+  const opts: IClientOptions = {
+    username: 'guest',
+    password: 'guest',
+    protocolVersion: 5,
+    reconnectPeriod: 0,
+    clientId,
+    clean,
+    properties: sessionExpiryInterval === undefined ? {} : { sessionExpiryInterval },
+  };
+  const c = mqtt.connect(server.url, opts);
+  const got = collect(c);
+  const ack = await new Promise<IConnackPacket>((resolve, reject) => {
+    c.once('connect', resolve);
+    c.once('error', reject);
+  });
+  return [c, ack, got];
+}
+
+const queuesOf = (clientId: string): string[] =>
+  [...server.broker.vhost('/').queues.keys()].filter((q) => q.startsWith(`mqtt-subscription-${clientId}-`));
+const stateOf = (clientId: string) => server.broker.vhost('/').clientSessions.get(clientId);
+
+async function publish(topic: string, payload: string): Promise<void> {
+  const p = await mqtt.connectAsync(server.url, { username: 'guest', password: 'guest', reconnectPeriod: 0 });
+  await p.publishAsync(topic, payload, { qos: 1 });
+  await p.endAsync();
+}
+
+describe('MQTT 5 sessions', () => {
+  it('Session Expiry Interval 0 (the default): the session ends with the connection', async () => {
+    const [c, ack] = await session('exp-0', false);
+    expect(ack.sessionPresent).toBe(false);
+    await c.subscribeAsync('exp0/t', { qos: 1 });
+    expect(queuesOf('exp-0')).toHaveLength(1);
+    await c.endAsync();
+    await until(() => queuesOf('exp-0').length === 0, 'the queue gone with the connection');
+    expect(stateOf('exp-0')).toBeUndefined();
+    const [again, ack2] = await session('exp-0', false);
+    expect(ack2.sessionPresent).toBe(false);
+    await again.endAsync();
+  });
+
+  it('N seconds: the session and its queue outlive the disconnect by N s, then are removed', async () => {
+    const [c] = await session('exp-1', true, 1);
+    await c.subscribeAsync('exp1/t', { qos: 1 });
+    await c.endAsync();
+    expect(stateOf('exp-1')?.expiresAt).toBeGreaterThan(Date.now());
+    await publish('exp1/t', 'while away');
+    const [back, ack, got] = await session('exp-1', false, 1);
+    expect(ack.sessionPresent).toBe(true);
+    await until(() => got.length === 1, 'the backlog');
+    expect(got[0]).toMatchObject({ topic: 'exp1/t', payload: 'while away', qos: 1 });
+    // Connected: no expiry runs.
+    expect(stateOf('exp-1')?.expiresAt).toBeUndefined();
+    await back.endAsync();
+    const ended = Date.now();
+    await until(() => stateOf('exp-1') === undefined && queuesOf('exp-1').length === 0, 'expiry', 4000);
+    expect(Date.now() - ended).toBeGreaterThanOrEqual(900);
+    const [fresh, ack2] = await session('exp-1', false, 1);
+    expect(ack2.sessionPresent).toBe(false);
+    await fresh.endAsync();
+  });
+
+  it('0xFFFFFFFF: the session never expires', async () => {
+    const [c] = await session('exp-never', true, 0xffffffff);
+    await c.subscribeAsync('never/t', { qos: 1 });
+    await c.endAsync();
+    const state = stateOf('exp-never');
+    expect(state?.expiresAt).toBeUndefined();
+    expect(state?.expiryMs).toBeUndefined();
+    const [back, ack] = await session('exp-never', false, 0xffffffff);
+    expect(ack.sessionPresent).toBe(true);
+    await back.endAsync();
+  });
+
+  it('Clean Start 1 discards a stored session and its backlog', async () => {
+    const [c] = await session('exp-clean', true, 60);
+    await c.subscribeAsync('clean/t', { qos: 1 });
+    await c.endAsync();
+    await publish('clean/t', 'stale');
+    const [back, ack, got] = await session('exp-clean', true, 60);
+    expect(ack.sessionPresent).toBe(false);
+    await back.subscribeAsync('clean/t', { qos: 1 });
+    await publish('clean/t', 'fresh');
+    await until(() => got.length === 1, 'the fresh message');
+    expect(got.map((m) => m.payload)).toEqual(['fresh']);
+    await back.endAsync();
+  });
+
+  it('Clean Start 0 with expiry 0 resumes a stored session, which then ends with the connection', async () => {
+    const [c] = await session('exp-resume', true, 60);
+    await c.subscribeAsync('resume/t', { qos: 1 });
+    await c.endAsync();
+    await publish('resume/t', 'kept');
+    const [back, ack, got] = await session('exp-resume', false, 0);
+    expect(ack.sessionPresent).toBe(true);
+    await until(() => got.length === 1, 'the backlog');
+    await back.endAsync();
+    await until(() => stateOf('exp-resume') === undefined && queuesOf('exp-resume').length === 0, 'ended');
+  });
+
+  it('a DISCONNECT may shorten the expiry, but not set one after 0 in CONNECT (0x82)', async () => {
+    const [c] = await session('exp-short', true, 3600);
+    await c.subscribeAsync('short/t', { qos: 1 });
+    await c.endAsync(false, { properties: { sessionExpiryInterval: 0 } });
+    await until(() => stateOf('exp-short') === undefined && queuesOf('exp-short').length === 0, 'ended');
+
+    const raw = await connectedRaw5(server.port);
+    raw.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 10 } });
+    expect(await disconnectedWith(raw)).toBe(0x82);
+  });
+});
