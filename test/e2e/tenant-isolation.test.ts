@@ -9,12 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
-import stompit from 'stompit';
 import type Client from 'stompit/lib/Client.js';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerHandle } from '@junction/server';
+import { rawClient, stompitClient, until, withOwnKey as own } from '@junction/testkit';
 import { LmdbStore } from '@junction/storage-lmdb';
-import { rawClient, withOwnKey as own } from '@junction/testkit';
 
 /** Generous: the machine is shared and loaded; a frozen broker takes seconds. */
 const ROUND_TRIP_BOUND_MS = 1000;
@@ -44,17 +43,17 @@ beforeEach(async () => {
     read: '^(tenant-.*|amq\\.topic)$',
   });
 });
-afterEach(async () => {
+/** Closes the test's clients, then the broker. */
+async function stopAll(): Promise<void> {
   for (const c of closers.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
   await b.close();
-});
-
-/** Closes every client and the broker, then starts it again on the same data directory. */
+}
+/** A clean stop and a start again on the same data directory. */
 async function restart(): Promise<void> {
-  for (const c of closers.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
-  await b.close();
+  await stopAll();
   b = await start();
 }
+afterEach(stopAll);
 
 const amqpUrl = (user: string, pass: string) => b.amqpUrl!.replace('guest:guest', `${user}:${pass}`);
 
@@ -110,28 +109,11 @@ async function worstRoundTripDuring(attack: () => Promise<void>): Promise<number
   return Math.max(...times);
 }
 
-function stompAs(login: string, passcode: string): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const c = stompit.connect(
-      {
-        host: '127.0.0.1',
-        port: b.ports.stomp!,
-        connectHeaders: { host: '/', login, passcode, 'heart-beat': '0,0' },
-      },
-      (err, client) => (err ? reject(err) : resolve(client)),
-    );
-    c.on('error', () => {});
-    closers.push(() => c.destroy(new Error('test over')));
-  });
+async function stompAs(login: string, passcode: string): Promise<Client> {
+  const c = await stompitClient(b.ports.stomp!, { login, passcode });
+  closers.push(() => c.destroy(new Error('test over')));
+  return c;
 }
-
-const until = async (cond: () => boolean, ms = 20_000): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
 
 describe('bounded work per request', () => {
   it("a topic binding with many '#' words does not freeze routing for everyone", async () => {
@@ -175,7 +157,7 @@ describe('bounded work per request', () => {
           { destination: '/queue/tenant-deep', ack: 'client', selector: 'n = -1', id: `s${i}` },
           () => {},
         );
-      await until(() => consumers() === 100);
+      await until(() => consumers() === 100, '100 consumers', 20_000);
       // Let the scans run to their end while the victim keeps measuring.
       await new Promise((r) => setTimeout(r, 1500));
     });
@@ -206,7 +188,7 @@ describe('bounded work per request', () => {
         const filters = Array.from({ length: 100 }, (_, k) => `t/${j * 100 + k}/+`);
         await device.subscribeAsync(filters, { qos: 0 });
       }
-      await until(() => got === 2000);
+      await until(() => got === 2000, '2000 deliveries', 20_000);
     });
     expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
     // The confirmed retained messages survive a restart, and a wildcard finds them all again.
@@ -216,7 +198,7 @@ describe('bounded work per request', () => {
     let retained = 0;
     again.on('message', (_t, _p, packet) => packet.retain && retained++);
     await again.subscribeAsync('t/+/v', { qos: 0 });
-    await until(() => retained === 5000);
+    await until(() => retained === 5000, 'the 5,000 retained messages after the restart', 20_000);
   });
 });
 
@@ -231,14 +213,18 @@ describe('permissions as RabbitMQ checks them', () => {
     const closed = new Promise<Error>((r) => sub.once('error', r));
     let got = 0;
     await sub.consume('tenant-acks', () => got++);
-    await until(() => got === 3);
+    await until(() => got === 3, 'three deliveries', 20_000);
     const worst = await worstRoundTripDuring(async () => {
       sub.ack({ fields: { deliveryTag: 1000 } } as amqp.Message, true);
       expect((await closed).message).toMatch(/406.*unknown delivery tag 1000/);
     });
     expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
     // Nothing was acked: the three messages went back to the queue, and are there after a restart.
-    await until(() => b.broker.vhost('/').queues.get('tenant-acks')!.messageCount === 3);
+    await until(
+      () => b.broker.vhost('/').queues.get('tenant-acks')!.messageCount === 3,
+      'three messages back in tenant-acks',
+      20_000,
+    );
     expect((await ch.checkQueue('tenant-acks')).messageCount).toBe(3);
     await restart();
     const after = await (await amqpAs('tenant', 'pw')).createChannel();
@@ -426,7 +412,7 @@ async function everyProtocolServes(tagName: string): Promise<void> {
   const q = (await ch.assertQueue(`after-${tagName}`, { arguments: { 'x-max-length': 10 } })).queue;
   await ch.bindQueue(q, 'amq.topic', `after.${tagName}`, { 'x-match': 'all' });
   ch.publish('amq.topic', `after.${tagName}`, Buffer.from('ping'), { headers: { h: 1 } });
-  await until(() => b.broker.vhost('/').queues.get(q)!.messageCount === 1, 5000);
+  await until(() => b.broker.vhost('/').queues.get(q)!.messageCount === 1, 'the ping in the queue', 5000);
   const stomp = await stompAs('guest', 'guest');
   await stompSend(stomp, { destination: `/queue/stomp-${tagName}` }, 'ping');
   await stompReceive(stomp, { destination: `/queue/stomp-${tagName}` });
@@ -557,7 +543,7 @@ describe('names are data on every protocol', () => {
       await other.subscribeAsync(n, { qos: 1 });
       expect(await retained).toBe(`retained-${n}`);
       await other.publishAsync(`${n}/${n}`, `again-${n}`, { qos: 1 });
-      await until(() => got.includes(`again-${n}`), 5000);
+      await until(() => got.includes(`again-${n}`), 'the message published again', 5000);
     }
     await everyProtocolServes('after-restart');
   });
@@ -603,7 +589,7 @@ describe('nesting is refused at the edge, never a 541 to a consumer', () => {
       );
       const raw = await rawClient(b.ports.stomp!);
       raw.write('CONNECT\naccept-version:1.2\nhost:/\nlogin:mallory\npasscode:m-pass\n\n\0');
-      await until(() => raw.received().toString().startsWith('CONNECTED\n'), 5000);
+      await until(() => raw.received().toString().startsWith('CONNECTED\n'), 'CONNECTED', 5000);
       raw.write(`SEND\ndestination:/queue/deep-inbox\ndeep:${nested(3000, '1')}\n\ntoo long\0`);
       await raw.closed;
       const answer = raw.received().toString();
@@ -621,7 +607,7 @@ describe('nesting is refused at the edge, never a 541 to a consumer', () => {
     ch.on('error', (e: Error) => (channelError = e));
     const got: amqp.Message[] = [];
     await ch.consume('deep-inbox', (m) => m && got.push(m), { noAck: true });
-    await until(() => got.length === 2, 5000);
+    await until(() => got.length === 2, 'two messages', 5000);
     const [fromHttp, fromStomp] = got.map((m) => m.properties.headers as Record<string, unknown>);
     let t = fromHttp!;
     let depth = 0;
@@ -637,7 +623,7 @@ describe('nesting is refused at the edge, never a 541 to a consumer', () => {
     expect((await http('GET', '/api/definitions', ['guest', 'guest'])).status).toBe(200);
     // The channel is still open: another publish comes back on it.
     ch.sendToQueue('deep-inbox', Buffer.from('after'));
-    await until(() => got.length === 3, 5000);
+    await until(() => got.length === 3, 'three messages', 5000);
     expect(channelError).toBeUndefined();
     expect(b.broker.storeFailure).toBeUndefined();
   });
