@@ -12,9 +12,8 @@ import mqtt from 'mqtt';
 import type Client from 'stompit/lib/Client.js';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerHandle } from '@junction/server';
-import { stompitClient, until } from '@junction/testkit';
+import { rawClient, stompitClient, until, withOwnKey as own } from '@junction/testkit';
 import { LmdbStore } from '@junction/storage-lmdb';
-import { rawClient, withOwnKey as own } from '@junction/testkit';
 
 /** Generous: the machine is shared and loaded; a frozen broker takes seconds. */
 const ROUND_TRIP_BOUND_MS = 1000;
@@ -133,10 +132,7 @@ describe('bounded work per request', () => {
     expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
     expect((await ch.checkQueue('tenant-wild')).messageCount).toBe(5);
     // The durable binding comes back after a restart and routes in bounded time again.
-    await conn.close();
-    closers.length = 0;
-    await b.close();
-    b = await start();
+    await restart();
     const again = await (await amqpAs('tenant', 'pw')).createConfirmChannel();
     const worstAfter = await worstRoundTripDuring(async () => {
       again.publish('amq.topic', `${key}.end`, Buffer.from('after'), { persistent: true });
@@ -167,6 +163,10 @@ describe('bounded work per request', () => {
     });
     expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
     expect((await ch.checkQueue('tenant-deep')).messageCount).toBe(10_000);
+    // Every confirmed message is still there after a restart.
+    await restart();
+    const after = await (await amqpAs('tenant', 'pw')).createChannel();
+    expect((await after.checkQueue('tenant-deep')).messageCount).toBe(10_000);
   });
 
   it('a device subscribing 2,000 wildcard filters over 5,000 retained messages does not freeze the broker', async () => {
@@ -191,6 +191,14 @@ describe('bounded work per request', () => {
       await until(() => got === 2000, '2000 deliveries', 20_000);
     });
     expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
+    // The confirmed retained messages survive a restart, and a wildcard finds them all again.
+    await restart();
+    const again = await mqtt.connectAsync(b.mqttUrl!, { ...opts, username: 'device', password: 'pw' });
+    closers.push(() => again.endAsync());
+    let retained = 0;
+    again.on('message', (_t, _p, packet) => packet.retain && retained++);
+    await again.subscribeAsync('t/+/v', { qos: 0 });
+    await until(() => retained === 5000, 'the 5,000 retained messages after the restart', 20_000);
   });
 });
 
@@ -206,24 +214,41 @@ describe('permissions as RabbitMQ checks them', () => {
     let got = 0;
     await sub.consume('tenant-acks', () => got++);
     await until(() => got === 3, 'three deliveries', 20_000);
-    sub.ack({ fields: { deliveryTag: 1000 } } as amqp.Message, true);
-    expect((await closed).message).toMatch(/406.*unknown delivery tag 1000/);
-    // Nothing was acked: the three messages went back to the queue.
+    const worst = await worstRoundTripDuring(async () => {
+      sub.ack({ fields: { deliveryTag: 1000 } } as amqp.Message, true);
+      expect((await closed).message).toMatch(/406.*unknown delivery tag 1000/);
+    });
+    expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
+    // Nothing was acked: the three messages went back to the queue, and are there after a restart.
     await until(
       () => b.broker.vhost('/').queues.get('tenant-acks')!.messageCount === 3,
       'three messages back in tenant-acks',
       20_000,
     );
     expect((await ch.checkQueue('tenant-acks')).messageCount).toBe(3);
+    await restart();
+    const after = await (await amqpAs('tenant', 'pw')).createChannel();
+    expect((await after.checkQueue('tenant-acks')).messageCount).toBe(3);
   });
 
   it('a server-named queue needs configure permission on its amq.gen-* name (403)', async () => {
     const conn = await amqpAs('tenant', 'pw');
     const ch = await conn.createChannel();
     const closed = new Promise<Error>((r) => ch.once('error', r));
-    await expect(ch.assertQueue('', { durable: true })).rejects.toThrow(/403/);
-    expect((await closed).message).toMatch(/ACCESS_REFUSED.*amq\.gen-/);
-    expect([...b.broker.vhost('/').queues.keys()].filter((n) => n.startsWith('amq.gen-'))).toEqual([]);
+    const worst = await worstRoundTripDuring(async () => {
+      await expect(ch.assertQueue('', { durable: true })).rejects.toThrow(/403/);
+      expect((await closed).message).toMatch(/ACCESS_REFUSED.*amq\.gen-/);
+    });
+    expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
+    // Only the victim's exclusive queue is server-named; the tenant's durable one never existed.
+    const serverNamed = (): string[] =>
+      [...b.broker.vhost('/').queues.values()]
+        .filter((q) => q.name.startsWith('amq.gen-') && q.stored)
+        .map((q) => q.name);
+    expect(serverNamed()).toEqual([]);
+    // Nothing reached the store either: no amq.gen-* queue after a restart.
+    await restart();
+    expect(serverNamed()).toEqual([]);
     // With configure on amq.gen-*, the same declare works.
     await b.broker.setPermission('/', 'tenant', {
       configure: '^(tenant-.*|amq\\.gen-.*)',
@@ -242,15 +267,48 @@ describe('permissions as RabbitMQ checks them', () => {
     const conn = await amqpAs('tenant', 'pw');
     const ch = await conn.createChannel();
     const closed = new Promise<Error>((r) => ch.once('error', r));
-    await expect(
-      ch.assertQueue('tenant-dl', {
-        durable: true,
-        arguments: { 'x-dead-letter-exchange': 'billing', 'x-message-ttl': 0 },
-      }),
-    ).rejects.toThrow(/403/);
-    expect((await closed).message).toMatch(/ACCESS_REFUSED.*exchange 'billing'/);
+    const worst = await worstRoundTripDuring(async () => {
+      await expect(
+        ch.assertQueue('tenant-dl', {
+          durable: true,
+          arguments: { 'x-dead-letter-exchange': 'billing', 'x-message-ttl': 0 },
+        }),
+      ).rejects.toThrow(/403/);
+      expect((await closed).message).toMatch(/ACCESS_REFUSED.*exchange 'billing'/);
+    });
+    expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
     expect(b.broker.vhost('/').queues.has('tenant-dl')).toBe(false);
     expect((await admin.checkQueue('billing-ledger')).messageCount).toBe(0);
+    await restart();
+    expect(b.broker.vhost('/').queues.has('tenant-dl')).toBe(false);
+  });
+  it('a read-only MQTT user cannot clear a retained message, and it survives a restart', async () => {
+    // Enough to subscribe (its own subscription queues) and read amq.topic; no write on the exchange.
+    await b.broker.putUser('reader', { password: 'r', tags: [] });
+    await b.broker.setPermission('/', 'reader', {
+      configure: '^mqtt-subscription-',
+      write: '^mqtt-subscription-',
+      read: '.*',
+    });
+    const opts = { reconnectPeriod: 0, username: 'guest', password: 'guest' };
+    const owner = await mqtt.connectAsync(b.mqttUrl!, opts);
+    closers.push(() => owner.endAsync(true));
+    await owner.publishAsync('plant/valve', 'open', { qos: 1, retain: true });
+    const reader = await mqtt.connectAsync(b.mqttUrl!, { ...opts, username: 'reader', password: 'r' });
+    closers.push(() => reader.endAsync(true));
+    reader.on('error', () => {});
+    const worst = await worstRoundTripDuring(async () => {
+      const closed = new Promise<void>((r) => reader.once('close', () => r()));
+      reader.publish('plant/valve', '', { qos: 1, retain: true });
+      await closed;
+    });
+    expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
+    await restart();
+    const check = await mqtt.connectAsync(b.mqttUrl!, opts);
+    closers.push(() => check.endAsync(true));
+    const got = new Promise<string>((r) => check.once('message', (_t, p) => r(p.toString())));
+    await check.subscribeAsync('plant/valve', { qos: 1 });
+    expect(await got).toBe('open');
   });
 });
 
@@ -262,27 +320,37 @@ describe('names the store keys on', () => {
     const long = 'n'.repeat(2000);
     // (AMQP's own shortstr keeps its names to 255 bytes: amqplib refuses longer ones itself.)
     for (let i = 0; i < 2000; i++) guest.sendToQueue('orders', Buffer.from(`o${i}`), { persistent: true });
-    // STOMP: a durable subscription id becomes part of a queue name: an ERROR frame.
-    const stomp = await stompAs('tenant', 'pw');
-    const stompError = new Promise<Error>((r) => stomp.once('error', r));
-    stomp.subscribe(
-      { destination: '/topic/news', durable: 'true', 'auto-delete': 'false', id: long },
-      () => {},
-    );
-    expect((await stompError).message).toMatch(/long|limit|406|PRECONDITION/i);
-    // MQTT: a retained message on an over-long topic, and an over-long persistent client id.
     await b.broker.putUser('device', { password: 'pw', tags: [] });
     await b.broker.setPermission('/', 'device', { configure: '.*', write: '.*', read: '.*' });
-    const device = await mqtt.connectAsync(b.mqttUrl!, {
-      reconnectPeriod: 0,
-      username: 'device',
-      password: 'pw',
+    // The tenant may use the management API too (its own names only).
+    await b.broker.putUser('tenant', { password: 'pw', tags: ['management'] });
+    const worst = await worstRoundTripDuring(async () => {
+      // STOMP: a durable subscription id becomes part of a queue name: an ERROR frame.
+      const stomp = await stompAs('tenant', 'pw');
+      const stompError = new Promise<Error>((r) => stomp.once('error', r));
+      stomp.subscribe(
+        { destination: '/topic/news', durable: 'true', 'auto-delete': 'false', id: long },
+        () => {},
+      );
+      expect((await stompError).message).toMatch(/long|limit|406|PRECONDITION/i);
+      // MQTT: a retained message on an over-long topic, and an over-long persistent client id.
+      const device = await mqtt.connectAsync(b.mqttUrl!, {
+        reconnectPeriod: 0,
+        username: 'device',
+        password: 'pw',
+      });
+      closers.push(() => device.endAsync(true));
+      device.on('error', () => {});
+      const gone = new Promise<void>((r) => device.once('close', () => r()));
+      device.publish(`t/${long}`, 'x', { qos: 1, retain: true });
+      await gone;
+      // HTTP: a queue and an exchange with over-long names are a 400 before anything exists.
+      for (const kind of ['queues', 'exchanges']) {
+        const r = await http('PUT', `/api/${kind}/%2F/tenant-${long}`, ['tenant', 'pw'], '{"durable":true}');
+        expect(r.status, kind).toBe(400);
+      }
     });
-    closers.push(() => device.endAsync(true));
-    device.on('error', () => {});
-    const gone = new Promise<void>((r) => device.once('close', () => r()));
-    device.publish(`t/${long}`, 'x', { qos: 1, retain: true });
-    await gone;
+    expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
     await guest.waitForConfirms();
     const v = b.broker.vhost('/');
     expect([...v.queues.keys()].filter((n) => n.length > 255)).toEqual([]);
@@ -507,6 +575,10 @@ describe('nesting is refused at the edge, never a 541 to a consumer', () => {
         expect(r.text).toMatch(/nested deeper than 32 levels/);
       }
       expect(JSON.parse((await publish(nested(deepest, '"leaf"'))).text)).toEqual({ routed: true });
+      // Queue arguments: over the limit a 400, nested as deep as allowed kept (and listed).
+      const args = (depth: number): string => `{"durable":true,"arguments":${nested(depth, '1')}}`;
+      expect((await http('PUT', '/api/queues/%2F/deep-args', mallory, args(deepest + 2))).status).toBe(400);
+      expect((await http('PUT', '/api/queues/%2F/deep-args', mallory, args(deepest + 1))).status).toBe(201);
       // STOMP headers are strings: a JSON text 1,000 levels deep is one header value, carried
       // as text; a header line over the parser's limit is an ERROR for that connection only.
       const stomp = await stompAs('mallory', 'm-pass');
@@ -528,9 +600,7 @@ describe('nesting is refused at the edge, never a 541 to a consumer', () => {
     expect((await setup.checkQueue('deep-inbox')).messageCount).toBe(2);
 
     // Both messages are stored as sent: after a restart, an amqplib consumer gets them and keeps its channel.
-    for (const c of closers.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
-    await b.close();
-    b = await start();
+    await restart();
     const conn = await amqpAs('guest', 'guest');
     const ch = await conn.createChannel();
     let channelError: Error | undefined;
@@ -547,6 +617,10 @@ describe('nesting is refused at the edge, never a 541 to a consumer', () => {
     }
     expect([depth, t['a']]).toEqual([deepest - 1, 'leaf']);
     expect(fromStomp!['deep']).toBe(stompDeep);
+    // Listings hold the deep arguments (an administrator's export too).
+    for (const path of ['/api/queues', '/api/queues/%2F/deep-args'])
+      expect((await http('GET', path, mallory)).status, path).toBe(200);
+    expect((await http('GET', '/api/definitions', ['guest', 'guest'])).status).toBe(200);
     // The channel is still open: another publish comes back on it.
     ch.sendToQueue('deep-inbox', Buffer.from('after'));
     await until(() => got.length === 3, 'three messages', 5000);
