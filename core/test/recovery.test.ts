@@ -3,6 +3,7 @@
  * storage contract, exercised with the in-memory store posing as durable (its state
  * survives close() and open() within a process).
  */
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { Broker, MemoryStore, type Delivery } from '../src/index.js';
 import { until } from '@junction/testkit';
@@ -74,3 +75,39 @@ describe('recovery from a durable store', () => {
     await b2.close();
   });
 });
+
+describe('a stored binding the broker refuses now', () => {
+  it('is left out with a warning naming it, and the others are restored', async () => {
+    const store = new DurableMemoryStore();
+    const b1 = await Broker.start({ store });
+    const s = await session(b1);
+    await s.declareExchange({ name: 'events', type: 'topic', durable: true });
+    await s.declareQueue({ name: 'orders', durable: true });
+    await s.bindQueue('orders', 'events', 'order.*');
+    await b1.close();
+    // Written by an older broker without the name limit: a routing key past it.
+    const binding = {
+      vhost: '/',
+      source: 'events',
+      destination: 'orders',
+      destinationType: 'queue' as const,
+    };
+    await store.writeDefinitions([
+      { op: 'put', kind: 'binding', value: { ...binding, routingKey: 'k'.repeat(300), arguments: {} } },
+    ]);
+    const warnings: { obj: Record<string, unknown>; msg: string }[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(parseLine(line)) });
+    const b2 = await Broker.start({ store, logger });
+    const keys = [...b2.vhost('/').exchanges.get('events')!.bindings.values()].map((b) => b.routingKey);
+    expect(keys).toEqual(['order.*']);
+    expect(warnings.map((w) => [w.msg, w.obj['routingKey']])).toEqual([
+      ['stored binding not restored', 'k'.repeat(300)],
+    ]);
+    await b2.close();
+  });
+});
+
+function parseLine(line: string): { obj: Record<string, unknown>; msg: string } {
+  const obj = JSON.parse(line) as Record<string, unknown>;
+  return { obj, msg: String(obj['msg']) };
+}

@@ -5,10 +5,9 @@
  */
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
-import stompit from 'stompit';
 import type Client from 'stompit/lib/Client.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { rawClient, until } from '@junction/testkit';
+import { rawClient, stompitClient, until } from '@junction/testkit';
 import { defaults, startBroker, type BrokerHandle } from '@junction/server';
 
 let broker: BrokerHandle;
@@ -50,19 +49,10 @@ async function amqpConn(vhost = '/'): Promise<amqp.ChannelModel> {
   return c;
 }
 
-function stomp(host = '/'): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const c = stompit.connect(
-      {
-        host: '127.0.0.1',
-        port: broker.ports.stomp!,
-        connectHeaders: { host, login: 'guest', passcode: 'guest', 'heart-beat': '0,0' },
-      },
-      (err, client) => (err ? reject(err) : resolve(client)),
-    );
-    c.on('error', () => {});
-    cleanups.push(() => c.destroy(new Error('test over')));
-  });
+async function stomp(host = '/'): Promise<Client> {
+  const c = await stompitClient(broker.ports.stomp!, { host });
+  cleanups.push(() => c.destroy(new Error('test over')));
+  return c;
 }
 
 async function mqttClient(username = 'guest'): Promise<mqtt.MqttClient> {

@@ -6,10 +6,9 @@
  */
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
-import stompit from 'stompit';
 import type Client from 'stompit/lib/Client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { until } from '@junction/testkit';
+import { stompitClient, until } from '@junction/testkit';
 import { startBroker, type BrokerHandle } from '@junction/server';
 
 let broker: BrokerHandle;
@@ -23,19 +22,10 @@ afterAll(async () => {
   await broker.close();
 });
 
-function stomp(): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const c = stompit.connect(
-      {
-        host: '127.0.0.1',
-        port: broker.ports.stomp!,
-        connectHeaders: { host: '/', login: 'guest', passcode: 'guest', 'heart-beat': '0,0' },
-      },
-      (err, client) => (err ? reject(err) : resolve(client)),
-    );
-    c.on('error', () => {});
-    stomps.push(c);
-  });
+async function stomp(): Promise<Client> {
+  const c = await stompitClient(broker.ports.stomp!);
+  stomps.push(c);
+  return c;
 }
 
 interface Got {

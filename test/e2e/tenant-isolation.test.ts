@@ -9,12 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
-import stompit from 'stompit';
 import type Client from 'stompit/lib/Client.js';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerHandle } from '@junction/server';
+import { rawClient, stompitClient, until, withOwnKey as own } from '@junction/testkit';
 import { LmdbStore } from '@junction/storage-lmdb';
-import { rawClient, withOwnKey as own } from '@junction/testkit';
 
 /** Generous: the machine is shared and loaded; a frozen broker takes seconds. */
 const ROUND_TRIP_BOUND_MS = 1000;
@@ -44,10 +43,17 @@ beforeEach(async () => {
     read: '^(tenant-.*|amq\\.topic)$',
   });
 });
-afterEach(async () => {
+/** Closes the test's clients, then the broker. */
+async function stopAll(): Promise<void> {
   for (const c of closers.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
   await b.close();
-});
+}
+/** A clean stop and a start again on the same data directory. */
+async function restart(): Promise<void> {
+  await stopAll();
+  b = await start();
+}
+afterEach(stopAll);
 
 const amqpUrl = (user: string, pass: string) => b.amqpUrl!.replace('guest:guest', `${user}:${pass}`);
 
@@ -103,28 +109,11 @@ async function worstRoundTripDuring(attack: () => Promise<void>): Promise<number
   return Math.max(...times);
 }
 
-function stompAs(login: string, passcode: string): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const c = stompit.connect(
-      {
-        host: '127.0.0.1',
-        port: b.ports.stomp!,
-        connectHeaders: { host: '/', login, passcode, 'heart-beat': '0,0' },
-      },
-      (err, client) => (err ? reject(err) : resolve(client)),
-    );
-    c.on('error', () => {});
-    closers.push(() => c.destroy(new Error('test over')));
-  });
+async function stompAs(login: string, passcode: string): Promise<Client> {
+  const c = await stompitClient(b.ports.stomp!, { login, passcode });
+  closers.push(() => c.destroy(new Error('test over')));
+  return c;
 }
-
-const until = async (cond: () => boolean, ms = 20_000): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
 
 describe('bounded work per request', () => {
   it("a topic binding with many '#' words does not freeze routing for everyone", async () => {
@@ -143,10 +132,7 @@ describe('bounded work per request', () => {
     expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
     expect((await ch.checkQueue('tenant-wild')).messageCount).toBe(5);
     // The durable binding comes back after a restart and routes in bounded time again.
-    await conn.close();
-    closers.length = 0;
-    await b.close();
-    b = await start();
+    await restart();
     const again = await (await amqpAs('tenant', 'pw')).createConfirmChannel();
     const worstAfter = await worstRoundTripDuring(async () => {
       again.publish('amq.topic', `${key}.end`, Buffer.from('after'), { persistent: true });
@@ -171,12 +157,16 @@ describe('bounded work per request', () => {
           { destination: '/queue/tenant-deep', ack: 'client', selector: 'n = -1', id: `s${i}` },
           () => {},
         );
-      await until(() => consumers() === 100);
+      await until(() => consumers() === 100, '100 consumers', 20_000);
       // Let the scans run to their end while the victim keeps measuring.
       await new Promise((r) => setTimeout(r, 1500));
     });
     expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
     expect((await ch.checkQueue('tenant-deep')).messageCount).toBe(10_000);
+    // Every confirmed message is still there after a restart.
+    await restart();
+    const after = await (await amqpAs('tenant', 'pw')).createChannel();
+    expect((await after.checkQueue('tenant-deep')).messageCount).toBe(10_000);
   });
 
   it('a device subscribing 2,000 wildcard filters over 5,000 retained messages does not freeze the broker', async () => {
@@ -198,9 +188,17 @@ describe('bounded work per request', () => {
         const filters = Array.from({ length: 100 }, (_, k) => `t/${j * 100 + k}/+`);
         await device.subscribeAsync(filters, { qos: 0 });
       }
-      await until(() => got === 2000);
+      await until(() => got === 2000, '2000 deliveries', 20_000);
     });
     expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
+    // The confirmed retained messages survive a restart, and a wildcard finds them all again.
+    await restart();
+    const again = await mqtt.connectAsync(b.mqttUrl!, { ...opts, username: 'device', password: 'pw' });
+    closers.push(() => again.endAsync());
+    let retained = 0;
+    again.on('message', (_t, _p, packet) => packet.retain && retained++);
+    await again.subscribeAsync('t/+/v', { qos: 0 });
+    await until(() => retained === 5000, 'the 5,000 retained messages after the restart', 20_000);
   });
 });
 
@@ -215,21 +213,42 @@ describe('permissions as RabbitMQ checks them', () => {
     const closed = new Promise<Error>((r) => sub.once('error', r));
     let got = 0;
     await sub.consume('tenant-acks', () => got++);
-    await until(() => got === 3);
-    sub.ack({ fields: { deliveryTag: 1000 } } as amqp.Message, true);
-    expect((await closed).message).toMatch(/406.*unknown delivery tag 1000/);
-    // Nothing was acked: the three messages went back to the queue.
-    await until(() => b.broker.vhost('/').queues.get('tenant-acks')!.messageCount === 3);
+    await until(() => got === 3, 'three deliveries', 20_000);
+    const worst = await worstRoundTripDuring(async () => {
+      sub.ack({ fields: { deliveryTag: 1000 } } as amqp.Message, true);
+      expect((await closed).message).toMatch(/406.*unknown delivery tag 1000/);
+    });
+    expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
+    // Nothing was acked: the three messages went back to the queue, and are there after a restart.
+    await until(
+      () => b.broker.vhost('/').queues.get('tenant-acks')!.messageCount === 3,
+      'three messages back in tenant-acks',
+      20_000,
+    );
     expect((await ch.checkQueue('tenant-acks')).messageCount).toBe(3);
+    await restart();
+    const after = await (await amqpAs('tenant', 'pw')).createChannel();
+    expect((await after.checkQueue('tenant-acks')).messageCount).toBe(3);
   });
 
   it('a server-named queue needs configure permission on its amq.gen-* name (403)', async () => {
     const conn = await amqpAs('tenant', 'pw');
     const ch = await conn.createChannel();
     const closed = new Promise<Error>((r) => ch.once('error', r));
-    await expect(ch.assertQueue('', { durable: true })).rejects.toThrow(/403/);
-    expect((await closed).message).toMatch(/ACCESS_REFUSED.*amq\.gen-/);
-    expect([...b.broker.vhost('/').queues.keys()].filter((n) => n.startsWith('amq.gen-'))).toEqual([]);
+    const worst = await worstRoundTripDuring(async () => {
+      await expect(ch.assertQueue('', { durable: true })).rejects.toThrow(/403/);
+      expect((await closed).message).toMatch(/ACCESS_REFUSED.*amq\.gen-/);
+    });
+    expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
+    // Only the victim's exclusive queue is server-named; the tenant's durable one never existed.
+    const serverNamed = (): string[] =>
+      [...b.broker.vhost('/').queues.values()]
+        .filter((q) => q.name.startsWith('amq.gen-') && q.stored)
+        .map((q) => q.name);
+    expect(serverNamed()).toEqual([]);
+    // Nothing reached the store either: no amq.gen-* queue after a restart.
+    await restart();
+    expect(serverNamed()).toEqual([]);
     // With configure on amq.gen-*, the same declare works.
     await b.broker.setPermission('/', 'tenant', {
       configure: '^(tenant-.*|amq\\.gen-.*)',
@@ -248,15 +267,48 @@ describe('permissions as RabbitMQ checks them', () => {
     const conn = await amqpAs('tenant', 'pw');
     const ch = await conn.createChannel();
     const closed = new Promise<Error>((r) => ch.once('error', r));
-    await expect(
-      ch.assertQueue('tenant-dl', {
-        durable: true,
-        arguments: { 'x-dead-letter-exchange': 'billing', 'x-message-ttl': 0 },
-      }),
-    ).rejects.toThrow(/403/);
-    expect((await closed).message).toMatch(/ACCESS_REFUSED.*exchange 'billing'/);
+    const worst = await worstRoundTripDuring(async () => {
+      await expect(
+        ch.assertQueue('tenant-dl', {
+          durable: true,
+          arguments: { 'x-dead-letter-exchange': 'billing', 'x-message-ttl': 0 },
+        }),
+      ).rejects.toThrow(/403/);
+      expect((await closed).message).toMatch(/ACCESS_REFUSED.*exchange 'billing'/);
+    });
+    expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
     expect(b.broker.vhost('/').queues.has('tenant-dl')).toBe(false);
     expect((await admin.checkQueue('billing-ledger')).messageCount).toBe(0);
+    await restart();
+    expect(b.broker.vhost('/').queues.has('tenant-dl')).toBe(false);
+  });
+  it('a read-only MQTT user cannot clear a retained message, and it survives a restart', async () => {
+    // Enough to subscribe (its own subscription queues) and read amq.topic; no write on the exchange.
+    await b.broker.putUser('reader', { password: 'r', tags: [] });
+    await b.broker.setPermission('/', 'reader', {
+      configure: '^mqtt-subscription-',
+      write: '^mqtt-subscription-',
+      read: '.*',
+    });
+    const opts = { reconnectPeriod: 0, username: 'guest', password: 'guest' };
+    const owner = await mqtt.connectAsync(b.mqttUrl!, opts);
+    closers.push(() => owner.endAsync(true));
+    await owner.publishAsync('plant/valve', 'open', { qos: 1, retain: true });
+    const reader = await mqtt.connectAsync(b.mqttUrl!, { ...opts, username: 'reader', password: 'r' });
+    closers.push(() => reader.endAsync(true));
+    reader.on('error', () => {});
+    const worst = await worstRoundTripDuring(async () => {
+      const closed = new Promise<void>((r) => reader.once('close', () => r()));
+      reader.publish('plant/valve', '', { qos: 1, retain: true });
+      await closed;
+    });
+    expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
+    await restart();
+    const check = await mqtt.connectAsync(b.mqttUrl!, opts);
+    closers.push(() => check.endAsync(true));
+    const got = new Promise<string>((r) => check.once('message', (_t, p) => r(p.toString())));
+    await check.subscribeAsync('plant/valve', { qos: 1 });
+    expect(await got).toBe('open');
   });
 });
 
@@ -268,27 +320,37 @@ describe('names the store keys on', () => {
     const long = 'n'.repeat(2000);
     // (AMQP's own shortstr keeps its names to 255 bytes: amqplib refuses longer ones itself.)
     for (let i = 0; i < 2000; i++) guest.sendToQueue('orders', Buffer.from(`o${i}`), { persistent: true });
-    // STOMP: a durable subscription id becomes part of a queue name: an ERROR frame.
-    const stomp = await stompAs('tenant', 'pw');
-    const stompError = new Promise<Error>((r) => stomp.once('error', r));
-    stomp.subscribe(
-      { destination: '/topic/news', durable: 'true', 'auto-delete': 'false', id: long },
-      () => {},
-    );
-    expect((await stompError).message).toMatch(/long|limit|406|PRECONDITION/i);
-    // MQTT: a retained message on an over-long topic, and an over-long persistent client id.
     await b.broker.putUser('device', { password: 'pw', tags: [] });
     await b.broker.setPermission('/', 'device', { configure: '.*', write: '.*', read: '.*' });
-    const device = await mqtt.connectAsync(b.mqttUrl!, {
-      reconnectPeriod: 0,
-      username: 'device',
-      password: 'pw',
+    // The tenant may use the management API too (its own names only).
+    await b.broker.putUser('tenant', { password: 'pw', tags: ['management'] });
+    const worst = await worstRoundTripDuring(async () => {
+      // STOMP: a durable subscription id becomes part of a queue name: an ERROR frame.
+      const stomp = await stompAs('tenant', 'pw');
+      const stompError = new Promise<Error>((r) => stomp.once('error', r));
+      stomp.subscribe(
+        { destination: '/topic/news', durable: 'true', 'auto-delete': 'false', id: long },
+        () => {},
+      );
+      expect((await stompError).message).toMatch(/long|limit|406|PRECONDITION/i);
+      // MQTT: a retained message on an over-long topic, and an over-long persistent client id.
+      const device = await mqtt.connectAsync(b.mqttUrl!, {
+        reconnectPeriod: 0,
+        username: 'device',
+        password: 'pw',
+      });
+      closers.push(() => device.endAsync(true));
+      device.on('error', () => {});
+      const gone = new Promise<void>((r) => device.once('close', () => r()));
+      device.publish(`t/${long}`, 'x', { qos: 1, retain: true });
+      await gone;
+      // HTTP: a queue and an exchange with over-long names are a 400 before anything exists.
+      for (const kind of ['queues', 'exchanges']) {
+        const r = await http('PUT', `/api/${kind}/%2F/tenant-${long}`, ['tenant', 'pw'], '{"durable":true}');
+        expect(r.status, kind).toBe(400);
+      }
     });
-    closers.push(() => device.endAsync(true));
-    device.on('error', () => {});
-    const gone = new Promise<void>((r) => device.once('close', () => r()));
-    device.publish(`t/${long}`, 'x', { qos: 1, retain: true });
-    await gone;
+    expect(worst).toBeLessThan(ROUND_TRIP_BOUND_MS);
     await guest.waitForConfirms();
     const v = b.broker.vhost('/');
     expect([...v.queues.keys()].filter((n) => n.length > 255)).toEqual([]);
@@ -296,9 +358,7 @@ describe('names the store keys on', () => {
     expect(v.retained.matching('#').filter((r) => r.routingKey.length > 255)).toEqual([]);
     expect(b.broker.storeFailure).toBeUndefined();
     // The broker starts again on its data directory with every confirmed message.
-    for (const c of closers.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
-    await b.close();
-    b = await start();
+    await restart();
     const after = await (await amqpAs('guest', 'guest')).createChannel();
     expect((await after.checkQueue('orders')).messageCount).toBe(2000);
     expect(b.broker.storeFailure).toBeUndefined();
@@ -352,7 +412,7 @@ async function everyProtocolServes(tagName: string): Promise<void> {
   const q = (await ch.assertQueue(`after-${tagName}`, { arguments: { 'x-max-length': 10 } })).queue;
   await ch.bindQueue(q, 'amq.topic', `after.${tagName}`, { 'x-match': 'all' });
   ch.publish('amq.topic', `after.${tagName}`, Buffer.from('ping'), { headers: { h: 1 } });
-  await until(() => b.broker.vhost('/').queues.get(q)!.messageCount === 1, 5000);
+  await until(() => b.broker.vhost('/').queues.get(q)!.messageCount === 1, 'the ping in the queue', 5000);
   const stomp = await stompAs('guest', 'guest');
   await stompSend(stomp, { destination: `/queue/stomp-${tagName}` }, 'ping');
   await stompReceive(stomp, { destination: `/queue/stomp-${tagName}` });
@@ -454,9 +514,7 @@ describe('names are data on every protocol', () => {
 
     // The store holds every name as data: the broker starts again with all of it.
     await ch.waitForConfirms();
-    for (const c of closers.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
-    await b.close();
-    b = await start();
+    await restart();
     expect(b.broker.storeFailure).toBeUndefined();
     expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(protoKeys);
     const after = await (await amqpAs('mallory', 'm-pass')).createChannel();
@@ -485,7 +543,7 @@ describe('names are data on every protocol', () => {
       await other.subscribeAsync(n, { qos: 1 });
       expect(await retained).toBe(`retained-${n}`);
       await other.publishAsync(`${n}/${n}`, `again-${n}`, { qos: 1 });
-      await until(() => got.includes(`again-${n}`), 5000);
+      await until(() => got.includes(`again-${n}`), 'the message published again', 5000);
     }
     await everyProtocolServes('after-restart');
   });
@@ -517,6 +575,10 @@ describe('nesting is refused at the edge, never a 541 to a consumer', () => {
         expect(r.text).toMatch(/nested deeper than 32 levels/);
       }
       expect(JSON.parse((await publish(nested(deepest, '"leaf"'))).text)).toEqual({ routed: true });
+      // Queue arguments: over the limit a 400, nested as deep as allowed kept (and listed).
+      const args = (depth: number): string => `{"durable":true,"arguments":${nested(depth, '1')}}`;
+      expect((await http('PUT', '/api/queues/%2F/deep-args', mallory, args(deepest + 2))).status).toBe(400);
+      expect((await http('PUT', '/api/queues/%2F/deep-args', mallory, args(deepest + 1))).status).toBe(201);
       // STOMP headers are strings: a JSON text 1,000 levels deep is one header value, carried
       // as text; a header line over the parser's limit is an ERROR for that connection only.
       const stomp = await stompAs('mallory', 'm-pass');
@@ -527,7 +589,7 @@ describe('nesting is refused at the edge, never a 541 to a consumer', () => {
       );
       const raw = await rawClient(b.ports.stomp!);
       raw.write('CONNECT\naccept-version:1.2\nhost:/\nlogin:mallory\npasscode:m-pass\n\n\0');
-      await until(() => raw.received().toString().startsWith('CONNECTED\n'), 5000);
+      await until(() => raw.received().toString().startsWith('CONNECTED\n'), 'CONNECTED', 5000);
       raw.write(`SEND\ndestination:/queue/deep-inbox\ndeep:${nested(3000, '1')}\n\ntoo long\0`);
       await raw.closed;
       const answer = raw.received().toString();
@@ -538,16 +600,14 @@ describe('nesting is refused at the edge, never a 541 to a consumer', () => {
     expect((await setup.checkQueue('deep-inbox')).messageCount).toBe(2);
 
     // Both messages are stored as sent: after a restart, an amqplib consumer gets them and keeps its channel.
-    for (const c of closers.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
-    await b.close();
-    b = await start();
+    await restart();
     const conn = await amqpAs('guest', 'guest');
     const ch = await conn.createChannel();
     let channelError: Error | undefined;
     ch.on('error', (e: Error) => (channelError = e));
     const got: amqp.Message[] = [];
     await ch.consume('deep-inbox', (m) => m && got.push(m), { noAck: true });
-    await until(() => got.length === 2, 5000);
+    await until(() => got.length === 2, 'two messages', 5000);
     const [fromHttp, fromStomp] = got.map((m) => m.properties.headers as Record<string, unknown>);
     let t = fromHttp!;
     let depth = 0;
@@ -557,9 +617,13 @@ describe('nesting is refused at the edge, never a 541 to a consumer', () => {
     }
     expect([depth, t['a']]).toEqual([deepest - 1, 'leaf']);
     expect(fromStomp!['deep']).toBe(stompDeep);
+    // Listings hold the deep arguments (an administrator's export too).
+    for (const path of ['/api/queues', '/api/queues/%2F/deep-args'])
+      expect((await http('GET', path, mallory)).status, path).toBe(200);
+    expect((await http('GET', '/api/definitions', ['guest', 'guest'])).status).toBe(200);
     // The channel is still open: another publish comes back on it.
     ch.sendToQueue('deep-inbox', Buffer.from('after'));
-    await until(() => got.length === 3, 5000);
+    await until(() => got.length === 3, 'three messages', 5000);
     expect(channelError).toBeUndefined();
     expect(b.broker.storeFailure).toBeUndefined();
   });

@@ -20,7 +20,7 @@ import type StompitClient from 'stompit/lib/Client.js';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerHandle } from '@junction/server';
-import { launchChromium, makeTestPki, runPython, until, type Browser } from '@junction/testkit';
+import { launchChromium, makeTestPki, openPage, runPython, until, type Browser } from '@junction/testkit';
 
 const run = promisify(execFile);
 const pki = makeTestPki();
@@ -212,12 +212,9 @@ describe('TLS on every listener', () => {
     const browser: Browser = await launchChromium();
     try {
       // Chromium has no way to take the test CA; Node's check of the chain is the test below.
-      const context = await browser.newContext({ ignoreHTTPSErrors: true });
-      const page = await context.newPage();
-      page.setDefaultTimeout(10_000);
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(e.message));
-      await page.goto(`https://127.0.0.1:${port('https')}/`);
+      const { page, errors } = await openPage(browser, `https://127.0.0.1:${port('https')}/`, {
+        ignoreHTTPSErrors: true,
+      });
       await page.fill('#login [name=username]', 'guest');
       await page.fill('#login [name=password]', 'guest');
       await page.click('#login button[type=submit]');

@@ -8,7 +8,15 @@
  */
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
-import { rate, sleep, startWorker, stopAll, type Measurement, type Scenario } from './workers.js';
+import {
+  deliveredRow,
+  rate,
+  sleep,
+  startWorker,
+  stopAll,
+  type Measurement,
+  type Scenario,
+} from './workers.js';
 
 /**
  * QoS 1/2 windows, the same for every broker (and the independent harness's): at most 1,000
@@ -51,14 +59,7 @@ function pubSub(qos: 0 | 1, size: number, overTls = false): Scenario {
       // The publisher's `ahead` limit needs the subscriber's count: relayed through us.
       sub.onProgress = (n) => pub.tell('received', { count: n });
       try {
-        return [
-          {
-            scenario: name,
-            metric: 'msg/s delivered',
-            better: 'higher',
-            value: await rate([sub], seconds, warmup),
-          },
-        ];
+        return await deliveredRow(name, [sub], seconds, warmup);
       } finally {
         await stopAll([pub, sub]);
       }
@@ -113,14 +114,7 @@ const mqttToAmqp: Scenario = {
       window: 100,
     });
     try {
-      return [
-        {
-          scenario: mqttToAmqp.name,
-          metric: 'msg/s delivered',
-          better: 'higher',
-          value: await rate([consumer], seconds, warmup),
-        },
-      ];
+      return await deliveredRow(mqttToAmqp.name, [consumer], seconds, warmup);
     } finally {
       await stopAll([pub, consumer]);
       await ch.deleteQueue(queue).catch(() => {});

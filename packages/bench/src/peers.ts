@@ -285,6 +285,20 @@ async function startRedisServer(dir: string): Promise<{ url: string; stop(): Pro
  * (its default of 20 QoS 1 messages in flight to a subscriber held it to ~15k msg/s where
  * lifted it gave ~26-32k in the same run; Junction allows 100).
  */
+/** A peer that is one child process with its own scratch directory, removed when it stops. */
+function childPeer(name: string, urls: RunningPeer['urls'], child: ChildProcess, dir: string): RunningPeer {
+  return {
+    name,
+    urls,
+    rss: () => rssOf(child.pid),
+    pid: () => child.pid,
+    async stop() {
+      await stopChild(child, false);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 export async function startMosquitto(): Promise<RunningPeer> {
   if (!existsSync('/usr/sbin/mosquitto'))
     throw new Error('mosquitto is not installed: apt-get install -y mosquitto');
@@ -313,16 +327,12 @@ export async function startMosquitto(): Promise<RunningPeer> {
   const child = spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitForPort(port, 15_000, 'Mosquitto');
   await waitForPort(tlsPort, 15_000, 'Mosquitto over TLS');
-  return {
-    name: 'mosquitto',
-    urls: { mqtt: `mqtt://127.0.0.1:${port}`, mqtts: `mqtts://127.0.0.1:${tlsPort}` },
-    rss: () => rssOf(child.pid),
-    pid: () => child.pid,
-    async stop() {
-      await stopChild(child, false);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return childPeer(
+    'mosquitto',
+    { mqtt: `mqtt://127.0.0.1:${port}`, mqtts: `mqtts://127.0.0.1:${tlsPort}` },
+    child,
+    dir,
+  );
 }
 
 export async function startRabbitMq(): Promise<RunningPeer> {
@@ -461,14 +471,5 @@ export async function startActiveMq(): Promise<RunningPeer> {
     await stopChild(child, false);
     throw err;
   }
-  return {
-    name: 'activemq',
-    urls: { stomp: `stomp://127.0.0.1:${port}` },
-    rss: () => rssOf(child.pid),
-    pid: () => child.pid,
-    async stop() {
-      await stopChild(child, false);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return childPeer('activemq', { stomp: `stomp://127.0.0.1:${port}` }, child, dir);
 }

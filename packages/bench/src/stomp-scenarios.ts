@@ -17,7 +17,7 @@
  * queue is emptied outside the measured window (see `drain`), with the run's client.
  */
 import type { StompAck, StompClient } from './stomp-worker.js';
-import { rate, sleep, startWorker, stopAll, type Scenario } from './workers.js';
+import { deliveredRow, sleep, startWorker, stopAll, type Scenario } from './workers.js';
 
 /**
  * The producer outruns the consumer, so a run leaves a backlog in its queue, and STOMP has no
@@ -64,14 +64,7 @@ function queue1to1(client: StompClient, ack: StompAck, size: number): Scenario {
         receiptWindow: 4,
       });
       try {
-        return [
-          {
-            scenario: name,
-            metric: 'msg/s delivered',
-            better: 'higher',
-            value: await rate([sub], seconds, warmup),
-          },
-        ];
+        return await deliveredRow(name, [sub], seconds, warmup);
       } finally {
         await stopAll([pub, sub]);
         await drain(client, url, destination);

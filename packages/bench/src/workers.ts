@@ -149,6 +149,18 @@ export async function stopAll(workers: Worker[]): Promise<void> {
   );
 }
 
+/** The row most scenarios report: messages per second that `counters` received. */
+export async function deliveredRow(
+  scenario: string,
+  counters: Worker[],
+  seconds: number,
+  warmup: number,
+): Promise<Measurement[]> {
+  return [
+    { scenario, metric: 'msg/s delivered', better: 'higher', value: await rate(counters, seconds, warmup) },
+  ];
+}
+
 export const sleep = (s: number): Promise<void> => new Promise((r) => setTimeout(r, s * 1000));
 
 /**

@@ -7,7 +7,7 @@
  * the current definitions; only if that succeeds is it applied to the real broker.
  */
 import { Broker, type FieldTable } from '@junction/core';
-import type { Vhost } from '@junction/core/internal';
+import type { Exchange, Vhost } from '@junction/core/internal';
 import { badRequest } from './http.js';
 
 export const HASHING_ALGORITHM = 'rabbit_password_hashing_sha256';
@@ -69,6 +69,30 @@ export interface RabbitDefinitions {
 /** Vhost metadata the core does not keep (description, tags). */
 export type VhostMeta = Map<string, { description: string; tags: string[] }>;
 
+/** A vhost's name, description and tags as RabbitMQ lists them (both flat and under `metadata`). */
+export function vhostIdentity(meta: VhostMeta, name: string) {
+  const m = meta.get(name) ?? { description: '', tags: [] };
+  return {
+    name,
+    description: m.description,
+    tags: m.tags,
+    metadata: { description: m.description, tags: m.tags },
+  };
+}
+
+/** An exchange's declaration, as definitions export it and the API lists it. */
+export function exchangeDeclaration(v: Vhost, x: Exchange) {
+  return {
+    name: x.name,
+    vhost: v.name,
+    type: x.type.name,
+    durable: x.options.durable,
+    auto_delete: x.options.autoDelete,
+    internal: x.options.internal,
+    arguments: x.options.arguments,
+  };
+}
+
 /** The runtime parameter component RabbitMQ keeps vhost limits in. */
 export const VHOST_LIMITS = 'vhost-limits';
 
@@ -106,16 +130,7 @@ export function exportDefinitions(broker: Broker, meta: VhostMeta, vhostFilter?:
       tags: [...u.tags],
       limits: { ...broker.userLimits(u.name) },
     }));
-    defs.vhosts = vhosts.map((v) => {
-      const m = meta.get(v.name) ?? { description: '', tags: [] };
-      return {
-        name: v.name,
-        description: m.description,
-        tags: m.tags,
-        metadata: { description: m.description, tags: m.tags },
-        limits: [],
-      };
-    });
+    defs.vhosts = vhosts.map((v) => ({ ...vhostIdentity(meta, v.name), limits: [] }));
     defs.permissions = broker.users
       .allPermissions()
       .map((p) => ({ user: p.user, vhost: p.vhost, ...p.permission }));
@@ -151,15 +166,7 @@ export function exportDefinitions(broker: Broker, meta: VhostMeta, vhostFilter?:
     }
     for (const x of v.exchanges.values()) {
       if (isBuiltinExchange(x.name)) continue;
-      defs.exchanges.push({
-        name: x.name,
-        vhost: v.name,
-        type: x.type.name,
-        durable: x.options.durable,
-        auto_delete: x.options.autoDelete,
-        internal: x.options.internal,
-        arguments: x.options.arguments,
-      });
+      defs.exchanges.push(exchangeDeclaration(v, x));
     }
     for (const b of v.bindings()) {
       if (b.destination.kind === 'queue' && v.queues.get(b.destination.name)?.options.exclusiveOwner !== null)

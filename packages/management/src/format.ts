@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Binding, ConnectionSnapshot, FieldTable } from '@junction/core';
 import type { Exchange, Queue, Vhost } from '@junction/core/internal';
+import { exchangeDeclaration } from './definitions.js';
 import type { MessageStats } from './stats.js';
 
 export const NODE_NAME = `junction@${hostname()}`;
@@ -40,13 +41,7 @@ export function queueJson(v: Vhost, q: Queue, stats: MessageStats): Record<strin
 export function exchangeJson(v: Vhost, x: Exchange): Record<string, unknown> {
   const policy = v.policies.match('exchanges', x.name);
   return {
-    name: x.name,
-    vhost: v.name,
-    type: x.type.name,
-    durable: x.options.durable,
-    auto_delete: x.options.autoDelete,
-    internal: x.options.internal,
-    arguments: x.options.arguments,
+    ...exchangeDeclaration(v, x),
     policy: policy?.name ?? null,
     user_who_performed_action: 'rmq-internal',
   };

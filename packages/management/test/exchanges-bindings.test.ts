@@ -1,13 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { enc, type Harness, start } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { enc, useHarness } from './helpers.js';
 
-let h: Harness;
-beforeAll(async () => {
-  h = await start();
-});
-afterAll(async () => {
-  await h.close();
-});
+const h = useHarness();
 
 describe('exchanges', () => {
   it('lists the built-in exchanges, declares and deletes one', async () => {

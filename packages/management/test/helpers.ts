@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'vitest';
 import { Broker, type BrokerOptions, type ProtocolAdapter } from '@junction/core';
 import { createAmqpAdapter } from '@junction/amqp';
 import { listenLoopback, testLog } from '@junction/testkit';
@@ -77,6 +78,40 @@ export async function start(
     },
   };
   return h;
+}
+
+/**
+ * A harness for a whole test file: started in `beforeAll`, closed in `afterAll`. The object
+ * is there at once; its members can be used from the tests on.
+ */
+export function useHarness(o: Parameters<typeof start>[0] = {}): Harness {
+  let started: Harness | undefined;
+  beforeAll(async () => {
+    started = await start(o);
+  });
+  afterAll(async () => {
+    await started?.close();
+  });
+  const get = (): Harness => {
+    if (!started) throw new Error('the harness starts in beforeAll');
+    return started;
+  };
+  return {
+    get broker() {
+      return get().broker;
+    },
+    get mgmt() {
+      return get().mgmt;
+    },
+    get base() {
+      return get().base;
+    },
+    get amqp() {
+      return get().amqp;
+    },
+    api: (...args) => get().api(...args),
+    close: () => get().close(),
+  };
 }
 
 export const enc = encodeURIComponent;

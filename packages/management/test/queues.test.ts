@@ -1,14 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { until } from '@junction/testkit';
-import { enc, type Harness, start } from './helpers.js';
+import { enc, useHarness } from './helpers.js';
 
-let h: Harness;
-beforeAll(async () => {
-  h = await start();
-});
-afterAll(async () => {
-  await h.close();
-});
+const h = useHarness();
 
 describe('queues', () => {
   it('declares, lists, shows, and deletes a queue', async () => {

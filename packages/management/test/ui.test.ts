@@ -9,7 +9,7 @@ import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerHandle } from '@junction/server';
-import { launchChromium, makeTestPki, type Browser, type Page } from '@junction/testkit';
+import { launchChromium, makeTestPki, openPage, type Browser, type Page } from '@junction/testkit';
 
 let b: BrokerHandle;
 let browser: Browser;
@@ -50,13 +50,7 @@ afterAll(async () => {
 
 /** A fresh page (own sessionStorage) that fails the test on uncaught page errors. */
 async function openUi(): Promise<{ page: Page; errors: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(b.httpUrl!);
-  return { page, errors };
+  return openPage(browser, b.httpUrl!, { viewport: { width: 1280, height: 900 } });
 }
 
 async function logIn(page: Page, username: string, password: string): Promise<void> {

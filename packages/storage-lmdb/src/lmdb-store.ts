@@ -779,7 +779,8 @@ export class LmdbStore implements Store {
             this.removeEntry(key, released);
             void this.delivered.remove(key);
           }
-        }).catch(() => {});
+          // Not swallowed: a removal that cannot commit is a store that cannot write.
+        }).catch((err: unknown) => this.fail(err));
       }
     });
   }

@@ -5,15 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { BindingDefinition, EnqueueRecord } from '@junction/core';
-import { closeStore, freshDir, openStore, record } from './fixtures.js';
+import { closeStore, freshDir, openStore, record, recoveredIds } from './fixtures.js';
 
 const message = { exchange: '', routingKey: 'q', properties: { deliveryMode: 2 }, body: Buffer.from('x') };
-
-async function ids(state: Awaited<ReturnType<typeof openStore>>['state'], queue: string): Promise<number[]> {
-  const out: number[] = [];
-  for await (const r of state.messages({ vhost: '/', queue })) out.push(r.messageId);
-  return out;
-}
 
 describe('failed writes stay with their operation', () => {
   it('refuses an enqueue whose key LMDB cannot hold, keeps the others of the same turn, and reopens', async () => {
@@ -37,7 +31,7 @@ describe('failed writes stay with their operation', () => {
     expect(store.failure).toBeUndefined();
     await closeStore(store);
     const { state } = await openStore(dir);
-    expect((await ids(state, 'orders')).length).toBe(4000);
+    expect((await recoveredIds(state, 'orders')).length).toBe(4000);
     expect(state.definitions!.queues.map((q) => q.name)).toEqual(['orders']);
   });
 
@@ -64,6 +58,6 @@ describe('failed writes stay with their operation', () => {
     await closeStore(s2);
     ({ store: s2, state } = await openStore(dir));
     expect(state.definitions?.bindings ?? []).toEqual([]);
-    expect(await ids(state, 'orders')).toEqual([1]);
+    expect(await recoveredIds(state, 'orders')).toEqual([1]);
   });
 });

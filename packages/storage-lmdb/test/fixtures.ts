@@ -42,6 +42,13 @@ export function record(queue: string, id: number, message: Omit<Message, 'id'>):
   return { vhost: '/', queue, messageId: id, expiresAt: 0, deliveryCount: 0, message: { id, ...message } };
 }
 
+/** The ids of the messages a reopened store recovered for `queue` in vhost '/', in order. */
+export async function recoveredIds(state: RecoveredState, queue: string): Promise<number[]> {
+  const out: number[] = [];
+  for await (const r of state.messages({ vhost: '/', queue })) out.push(r.messageId);
+  return out;
+}
+
 /**
  * What a broker killed with SIGKILL leaves in its data directory: its lock socket, with
  * nobody listening on it. A child process binds it and kills itself.

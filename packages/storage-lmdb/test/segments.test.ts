@@ -11,7 +11,14 @@ import type { RecoveredState } from '@junction/core';
 import { LmdbStore, StoreStateError } from '../src/index.js';
 import type { RecordWriter } from '../src/records.js';
 import { SegmentFiles } from '../src/segments.js';
-import { closeStore, freshDir, leaveDeadLock, openStore, record as message } from './fixtures.js';
+import {
+  closeStore,
+  freshDir,
+  leaveDeadLock,
+  openStore,
+  record as message,
+  recoveredIds,
+} from './fixtures.js';
 
 async function reopen(store: LmdbStore, dir: string): Promise<{ store: LmdbStore; state: RecoveredState }> {
   await closeStore(store);
@@ -25,12 +32,6 @@ const record = (queue: string, id: number, size = 1024) =>
     properties: { deliveryMode: 2, headers: { n: id, tag: Buffer.from([id & 0xff]) } },
     body: Buffer.alloc(size, id & 0xff),
   });
-
-async function ids(state: RecoveredState, queue: string): Promise<number[]> {
-  const out: number[] = [];
-  for await (const r of state.messages({ vhost: '/', queue })) out.push(r.messageId);
-  return out;
-}
 
 const segmentFiles = (dir: string): string[] =>
   readdirSync(join(dir, 'segments')).filter((f) => f.endsWith('.seg'));
@@ -49,7 +50,7 @@ describe('body segments', () => {
     // What is left (ids 191..200) sits in the last one or two segments, plus the active one.
     expect(segmentFiles(dir).length).toBeLessThanOrEqual(3);
     const again = await reopen(store, dir);
-    expect(await ids(again.state, 'q')).toEqual(Array.from({ length: 10 }, (_, i) => 191 + i));
+    expect(await recoveredIds(again.state, 'q')).toEqual(Array.from({ length: 10 }, (_, i) => 191 + i));
     const [first] = await again.store.readEntries({ vhost: '/', queue: 'q' }, 0, 1);
     expect(first!.message.body).toEqual(Buffer.alloc(1024, 191));
     expect(first!.message.properties.headers).toEqual({ n: 191, tag: Buffer.from([191]) });
@@ -68,8 +69,8 @@ describe('body segments', () => {
       { vhost: '/', queue: 'b', messageId: 1 },
     ]);
     const again = await reopen(store, dir);
-    expect(await ids(again.state, 'a')).toEqual([]);
-    expect(await ids(again.state, 'c')).toEqual([1]);
+    expect(await recoveredIds(again.state, 'a')).toEqual([]);
+    expect(await recoveredIds(again.state, 'c')).toEqual([1]);
   });
 
   it('drops an entry whose body is damaged, keeps the others, and stays usable', async () => {
@@ -83,7 +84,7 @@ describe('body segments', () => {
     writeSync(fd, Buffer.alloc(64, 0xee), 0, 64, 1700);
     closeSync(fd);
     const { store: s2, state } = await openStore(dir, 1024 * 1024);
-    expect(await ids(state, 'q')).toEqual([1, 3]);
+    expect(await recoveredIds(state, 'q')).toEqual([1, 3]);
     // The unreadable entry is removed from the index, so it no longer counts.
     await new Promise((r) => setTimeout(r, 50));
     expect(await s2.countEntries({ vhost: '/', queue: 'q' })).toBe(2);
@@ -134,7 +135,7 @@ describe('body segments', () => {
     await store.enqueue([record('q', 1), record('q', 2)]);
     void store.remove([{ vhost: '/', queue: 'q', messageId: 1 }]); // not awaited: the broker does not either
     const again = await reopen(store, dir);
-    expect(await ids(again.state, 'q')).toEqual([2]);
+    expect(await recoveredIds(again.state, 'q')).toEqual([2]);
   });
 
   it('serves bytes whose write is still in flight, and checks every read', async () => {

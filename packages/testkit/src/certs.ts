@@ -28,6 +28,16 @@ export interface TestPki {
   /** A client certificate signed by a CA the broker does not know. */
   untrustedClient(cn: string): CertFiles;
   /**
+   * What a certificate-login test presents for user `cn`: its valid certificate, one for the
+   * unknown user CN=nobody, an expired one and one from an untrusted CA (both for `cn`).
+   */
+  loginCerts(cn: string): {
+    valid: CertFiles;
+    unknownUser: CertFiles;
+    expired: CertFiles;
+    untrusted: CertFiles;
+  };
+  /**
    * A TLS TCP endpoint on 127.0.0.1 (ephemeral port) with the server certificate, trusting
    * the CA for client certificates; `tls` adds settings (clientCert, certLoginFrom).
    */
@@ -97,7 +107,7 @@ export function makeTestPki(): TestPki {
   const fileName = (cn: string) => cn.replace(/[^A-Za-z0-9_-]/g, '_');
   const ca = readFileSync(join(dir, 'ca.pem'));
   const server = issue('server', 'localhost', 'ca', 3, 'DNS:localhost,IP:127.0.0.1');
-  return {
+  const pki: TestPki = {
     dir,
     caPath: join(dir, 'ca.pem'),
     ca,
@@ -122,6 +132,13 @@ export function makeTestPki(): TestPki {
       return issue(`untrusted-${fileName(cn)}`, cn, 'other-ca', 3);
     },
     reissueServer: (name) => issue(fileName(name), 'localhost', 'ca', 3, 'DNS:localhost,IP:127.0.0.1'),
+    loginCerts: (cn) => ({
+      valid: pki.client(cn),
+      unknownUser: pki.client('nobody'),
+      expired: pki.client(cn, { expired: true }),
+      untrusted: pki.untrustedClient(cn),
+    }),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
+  return pki;
 }

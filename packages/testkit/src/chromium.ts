@@ -6,7 +6,7 @@
  * machine without a GPU or a sandbox.
  */
 import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
 
 export type { Browser, BrowserContext, Page } from 'playwright-core';
 
@@ -30,4 +30,21 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-sync',
     ],
   });
+}
+
+/**
+ * A page in a fresh context (its own cookies and sessionStorage) at `url`, with every
+ * uncaught page error collected in `errors` for the test to check.
+ */
+export async function openPage(
+  browser: Browser,
+  url: string,
+  context: BrowserContextOptions = {},
+): Promise<{ page: Page; errors: string[] }> {
+  const page = await (await browser.newContext(context)).newPage();
+  page.setDefaultTimeout(10_000);
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(url);
+  return { page, errors };
 }

@@ -14,7 +14,15 @@ export {
 } from './servers.js';
 export { rawClient, type RawClient } from './raw-client.js';
 export { startRedis, type RedisServer } from './redis.js';
-export { CHROMIUM, launchChromium, type Browser, type BrowserContext, type Page } from './chromium.js';
+export {
+  CHROMIUM,
+  launchChromium,
+  openPage,
+  type Browser,
+  type BrowserContext,
+  type Page,
+} from './chromium.js';
 export { PYTHON, runPython } from './python.js';
+export { stompitClient, type StompitClient } from './stompit.js';
 export { makeTestPki, type CertFiles, type TestPki } from './certs.js';
 export { withOwnKey } from './own-key.js';

@@ -9,18 +9,7 @@ import { runInNewContext } from 'node:vm';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom, startAmqpServer, type TestServer } from '@junction/testkit';
-import {
-  PROTOCOL_HEADER,
-  closeOk,
-  contentHeader,
-  frame,
-  method,
-  methodsIn,
-  open,
-  replyCode,
-  startOk,
-  tuneOk,
-} from './wire.js';
+import { PROTOCOL_HEADER, contentHeader, frame, method, open, tuneOk, RawHandshake } from './wire.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -143,8 +132,8 @@ function runCase(port: number, c: Case, handshake: Buffer): Promise<{ code: numb
   return new Promise((resolve, reject) => {
     const s = netConnect(port, '127.0.0.1');
     let data = Buffer.alloc(0);
-    let stage: 'start' | 'tune' | 'open' | 'fuzz' = c.preHandshake ? 'fuzz' : 'start';
-    let code: number | null = null;
+    const hs = new RawHandshake((b) => s.write(b), handshake, c.bytes);
+    if (c.preHandshake) hs.stage = 'sent';
     const timer = setTimeout(() => {
       s.destroy();
       reject(new Error(`case '${c.name}' was neither closed nor answered within 5 s`));
@@ -154,26 +143,11 @@ function runCase(port: number, c: Case, handshake: Buffer): Promise<{ code: numb
     s.on('connect', () => (c.preHandshake ? s.end(c.bytes) : s.write(PROTOCOL_HEADER)));
     s.on('data', (chunk: Buffer) => {
       data = Buffer.concat([data, chunk]);
-      const ms = methodsIn(data);
-      if (stage === 'start' && ms.some((m) => m.classId === 10 && m.methodId === 10)) {
-        stage = 'tune';
-        s.write(startOk());
-      } else if (stage === 'tune' && ms.some((m) => m.classId === 10 && m.methodId === 30)) {
-        stage = 'open';
-        s.write(handshake);
-      } else if (stage === 'open' && ms.some((m) => m.classId === 10 && m.methodId === 41)) {
-        stage = 'fuzz';
-        s.write(c.bytes);
-      }
-      const close = ms.find((m) => m.channel === 0 && m.classId === 10 && m.methodId === 50);
-      if (close && code === null) {
-        code = replyCode(close.payload);
-        s.write(closeOk());
-      }
+      hs.advance(data);
     });
     s.on('close', () => {
       clearTimeout(timer);
-      resolve({ code });
+      resolve({ code: hs.code });
     });
   });
 }

@@ -6,38 +6,43 @@
  * with a verified certificate.
  */
 import { fileURLToPath } from 'node:url';
-import type { AddressInfo } from 'node:net';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Broker } from '@junction/core';
-import { makeTestPki, runPython, testLog, type CertFiles } from '@junction/testkit';
+import {
+  makeTestPki,
+  runPython,
+  startOnEndpoints,
+  type CertFiles,
+  type EndpointServer,
+} from '@junction/testkit';
 import { createAmqpAdapter } from '../src/index.js';
 
 const pki = makeTestPki();
-const alice = pki.client('alice');
-const nobody = pki.client('nobody');
-const expired = pki.client('alice', { expired: true });
-const untrusted = pki.untrustedClient('alice');
+const { valid: alice, unknownUser: nobody, expired, untrusted } = pki.loginCerts('alice');
 const byEmail = pki.client('device-7', { san: 'email:carol@example.com' });
 
-let broker: Broker;
-let adapter: ReturnType<typeof createAmqpAdapter>;
+let server: EndpointServer<ReturnType<typeof createAmqpAdapter>>;
 /** Ports by listener: optional and required client certificates, SAN email login, plain TCP. */
 const port = { optional: 0, required: 0, sanEmail: 0, plain: 0 };
 
 beforeAll(async () => {
-  broker = await Broker.start({ logger: testLog() });
+  server = await startOnEndpoints(
+    (broker, log) => createAmqpAdapter(broker, {}, log),
+    [
+      pki.endpoint({ clientCert: 'optional' }),
+      pki.endpoint({ clientCert: 'required' }),
+      pki.endpoint({ clientCert: 'optional', certLoginFrom: 'san-email' }),
+      { port: 0, host: '127.0.0.1', transport: 'tcp' },
+    ],
+  );
   // alice may only touch resources named alice.*.
-  await broker.putUser('alice', { tags: [] });
-  await broker.setPermission('/', 'alice', { configure: '^alice\\.', write: '^alice\\.', read: '^alice\\.' });
-  adapter = createAmqpAdapter(broker, {}, testLog());
-  const addrs = (await adapter.listen([
-    pki.endpoint({ clientCert: 'optional' }),
-    pki.endpoint({ clientCert: 'required' }),
-    pki.endpoint({ clientCert: 'optional', certLoginFrom: 'san-email' }),
-    { port: 0, host: '127.0.0.1', transport: 'tcp' },
-  ])) as AddressInfo[];
-  [port.optional, port.required, port.sanEmail, port.plain] = addrs.map((a) => a.port) as [
+  await server.broker.putUser('alice', { tags: [] });
+  await server.broker.setPermission('/', 'alice', {
+    configure: '^alice\\.',
+    write: '^alice\\.',
+    read: '^alice\\.',
+  });
+  [port.optional, port.required, port.sanEmail, port.plain] = server.ports as [
     number,
     number,
     number,
@@ -45,8 +50,7 @@ beforeAll(async () => {
   ];
 });
 afterAll(async () => {
-  await adapter.close({ drainMs: 0 });
-  await broker.close();
+  await server.close();
   pki.remove();
 });
 
@@ -82,7 +86,7 @@ async function brokerServes(): Promise<void> {
 describe('AMQPS client certificates', () => {
   it("EXTERNAL logs in as the certificate's CN, whose permissions apply; management shows the certificate", async () => {
     const c = await external(port.optional, alice);
-    const snapshot = [...adapter.connections()].find((s) => s.user === 'alice')!;
+    const snapshot = [...server.adapter.connections()].find((s) => s.user === 'alice')!;
     expect(snapshot.tls?.peerCertificate?.subject).toBe('CN=alice,O=Junction tests');
     expect(snapshot.tls?.peerCertificate?.issuer).toBe('CN=Junction Test CA');
     const ch = await c.createChannel();
@@ -96,10 +100,10 @@ describe('AMQPS client certificates', () => {
   it('maps a subjectAltName email to the user on a listener set to san-email', async () => {
     // No user carol@example.com yet, and the CN (device-7) is not used instead.
     await expect(external(port.sanEmail, byEmail)).rejects.toThrow(/user 'carol@example.com'/);
-    await broker.putUser('carol@example.com', { tags: [] });
-    await broker.setPermission('/', 'carol@example.com', { configure: '', write: '', read: '' });
+    await server.broker.putUser('carol@example.com', { tags: [] });
+    await server.broker.setPermission('/', 'carol@example.com', { configure: '', write: '', read: '' });
     const c = await external(port.sanEmail, byEmail);
-    expect([...adapter.connections()].map((s) => s.user)).toEqual(['carol@example.com']);
+    expect([...server.adapter.connections()].map((s) => s.user)).toEqual(['carol@example.com']);
     await c.close();
   });
 
@@ -117,18 +121,18 @@ describe('AMQPS client certificates', () => {
       // A password does not get a bad certificate in either.
       await expect(plainLogin(p, expired)).rejects.toThrow();
     }
-    expect([...adapter.connections()]).toHaveLength(0);
+    expect([...server.adapter.connections()]).toHaveLength(0);
     await brokerServes();
   });
 
   it("'required' refuses a client without a certificate; 'optional' lets a password login in without one", async () => {
     await expect(plainLogin(port.required)).rejects.toThrow();
     const c = await plainLogin(port.optional);
-    expect([...adapter.connections()][0]!.tls?.peerCertificate).toBeUndefined();
+    expect([...server.adapter.connections()][0]!.tls?.peerCertificate).toBeUndefined();
     await c.close();
     // With a certificate, PLAIN still logs in as the user it names (guest), not as the certificate.
     const d = await plainLogin(port.required, alice);
-    expect([...adapter.connections()][0]!.user).toBe('guest');
+    expect([...server.adapter.connections()][0]!.user).toBe('guest');
     await d.close();
   });
 

@@ -6,17 +6,7 @@
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawClient, startAmqpServer, until, type TestServer } from '@junction/testkit';
-import {
-  PROTOCOL_HEADER,
-  closeOk,
-  frame,
-  method,
-  methodsIn,
-  open,
-  replyCode,
-  startOk,
-  tuneOk,
-} from './wire.js';
+import { PROTOCOL_HEADER, frame, method, open, tuneOk, RawHandshake } from './wire.js';
 import { MAX_TABLE_DEPTH } from '../src/wire/index.js';
 
 let server: TestServer;
@@ -49,39 +39,23 @@ function deepHeaderPayload(depth: number, bodySize: number): Buffer {
 
 /** Connects raw, publishes one message with a `depth`-deep header table, resolves with the close code. */
 async function publishDeep(queue: string, depth: number, expectClose = true): Promise<number | null> {
-  let stage = 'start';
-  let code: number | null = null;
   const body = Buffer.from('deep');
-  const c = await rawClient(server.port, () => {
-    const ms = methodsIn(c.received());
-    if (stage === 'start' && ms.some((m) => m.classId === 10 && m.methodId === 10)) {
-      stage = 'tune';
-      c.write(startOk());
-    } else if (stage === 'tune' && ms.some((m) => m.classId === 10 && m.methodId === 30)) {
-      stage = 'open';
-      c.write(Buffer.concat([tuneOk(), open()]));
-    } else if (stage === 'open' && ms.some((m) => m.classId === 10 && m.methodId === 41)) {
-      stage = 'sent';
-      c.write(
-        Buffer.concat([
-          method('ChannelOpen', 1, { outOfBand: '' }),
-          method('BasicPublish', 1, { exchange: '', routingKey: queue, mandatory: false, immediate: false }),
-          frame(2, 1, deepHeaderPayload(depth, body.length)),
-          frame(3, 1, body),
-        ]),
-      );
-    }
-    const close = ms.find((m) => m.channel === 0 && m.classId === 10 && m.methodId === 50);
-    if (close && code === null) {
-      code = replyCode(close.payload);
-      c.write(closeOk());
-    }
-  });
+  const hs = new RawHandshake(
+    (b) => c.write(b),
+    Buffer.concat([tuneOk(), open()]),
+    Buffer.concat([
+      method('ChannelOpen', 1, { outOfBand: '' }),
+      method('BasicPublish', 1, { exchange: '', routingKey: queue, mandatory: false, immediate: false }),
+      frame(2, 1, deepHeaderPayload(depth, body.length)),
+      frame(3, 1, body),
+    ]),
+  );
+  const c = await rawClient(server.port, () => hs.advance(c.received()));
   c.write(PROTOCOL_HEADER);
-  await until(() => stage === 'sent', 'the handshake', 10_000);
-  if (expectClose) await until(() => code !== null || c.isClosed(), 'the publisher to be closed', 10_000);
+  await until(() => hs.stage === 'sent', 'the handshake', 10_000);
+  if (expectClose) await until(() => hs.code !== null || c.isClosed(), 'the publisher to be closed', 10_000);
   c.socket.destroy();
-  return code;
+  return hs.code;
 }
 
 describe('AMQP field-table nesting', () => {

@@ -69,3 +69,40 @@ export function methodsIn(
 
 /** reply-code of a connection.close / channel.close payload. */
 export const replyCode = (payload: Buffer): number => payload.readUInt16BE(4);
+
+/**
+ * The client side of the AMQP handshake over raw bytes, advanced by everything the server has
+ * sent so far: start-ok on connection.start, `tuneAndOpen` on connection.tune, `payload` once
+ * connection.open-ok arrives. A connection.close from the server is answered with close-ok
+ * and its reply code kept in `code`.
+ */
+export class RawHandshake {
+  stage: 'start' | 'tune' | 'open' | 'sent' = 'start';
+  code: number | null = null;
+
+  constructor(
+    private readonly write: (bytes: Buffer) => void,
+    private readonly tuneAndOpen: Buffer,
+    private readonly payload: Buffer,
+  ) {}
+
+  advance(received: Buffer): void {
+    const ms = methodsIn(received);
+    const has = (methodId: number) => ms.some((m) => m.classId === 10 && m.methodId === methodId);
+    if (this.stage === 'start' && has(10)) {
+      this.stage = 'tune';
+      this.write(startOk());
+    } else if (this.stage === 'tune' && has(30)) {
+      this.stage = 'open';
+      this.write(this.tuneAndOpen);
+    } else if (this.stage === 'open' && has(41)) {
+      this.stage = 'sent';
+      this.write(this.payload);
+    }
+    const close = ms.find((m) => m.channel === 0 && m.classId === 10 && m.methodId === 50);
+    if (close && this.code === null) {
+      this.code = replyCode(close.payload);
+      this.write(closeOk());
+    }
+  }
+}

@@ -3,32 +3,28 @@
  * receiving and ACKing (and so relieving the memory) while a publisher's SEND waits unread;
  * management shows the publisher as blocked, the subscriber as running.
  */
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { startStompServer, until, type WsTestServer } from '@junction/testkit';
-import { rawConnected } from './helpers.js';
+import { afterEach, expect, it } from 'vitest';
+import { until } from '@junction/testkit';
+import { rawConnected, stompSuite } from './helpers.js';
 
-let server: WsTestServer;
-beforeAll(async () => {
-  server = await startStompServer();
-});
-afterEach(() => server.broker.setAlarm('memory', null));
-afterAll(async () => server.close());
+const suite = stompSuite();
+afterEach(() => suite.server.broker.setAlarm('memory', null));
 
 const stateOf = (localPort: number | undefined): string | undefined =>
-  [...server.adapter.connections()].find((s) => s.remotePort === localPort)?.state;
+  [...suite.server.adapter.connections()].find((s) => s.remotePort === localPort)?.state;
 
 it('holds a publisher while a subscriber keeps receiving and ACKing, then lets the publisher go', async () => {
   const q = '/queue/alarm-drain';
   const backlog = 200;
-  const setup = await rawConnected(server.port);
+  const setup = await rawConnected(suite.server.port);
   for (let i = 0; i < backlog; i++) setup.write(`SEND\ndestination:${q}\n\nm${i}\0`);
   setup.write('DISCONNECT\nreceipt:filled\n\n\0');
   await setup.next('RECEIPT');
-  expect(server.broker.vhosts.get('/')!.queues.get('alarm-drain')!.messageCount).toBe(backlog);
+  expect(suite.server.broker.vhosts.get('/')!.queues.get('alarm-drain')!.messageCount).toBe(backlog);
 
-  const publisher = await rawConnected(server.port);
-  const subscriber = await rawConnected(server.port);
-  server.broker.setAlarm('memory', 'low on memory');
+  const publisher = await rawConnected(suite.server.port);
+  const subscriber = await rawConnected(suite.server.port);
+  suite.server.broker.setAlarm('memory', 'low on memory');
 
   // The SEND that finds the alarm set blocks its connection; what follows waits unread.
   publisher.write(`SEND\ndestination:${q}\nreceipt:p1\n\nduring-alarm\0`);
@@ -47,7 +43,7 @@ it('holds a publisher while a subscriber keeps receiving and ACKing, then lets t
   expect(stateOf(publisher.socket.localPort)).toBe('blocked');
   expect(publisher.frames.filter((f) => f.command === 'RECEIPT')).toEqual([]);
 
-  server.broker.setAlarm('memory', null);
+  suite.server.broker.setAlarm('memory', null);
   const r = await publisher.next('RECEIPT');
   expect(r.headers['receipt-id']).toBe('p1');
   const last = await subscriber.next('MESSAGE');
@@ -58,10 +54,10 @@ it('holds a publisher while a subscriber keeps receiving and ACKing, then lets t
 });
 
 it('a connection opened during the alarm completes CONNECT and SUBSCRIBE', async () => {
-  server.broker.setAlarm('memory', 'low on memory');
-  const late = await rawConnected(server.port);
+  suite.server.broker.setAlarm('memory', 'low on memory');
+  const late = await rawConnected(suite.server.port);
   late.write('SUBSCRIBE\nid:1\ndestination:/queue/alarm-late\nreceipt:s\n\n\0');
   await late.next('RECEIPT');
-  server.broker.setAlarm('memory', null);
+  suite.server.broker.setAlarm('memory', null);
   late.socket.destroy();
 });

@@ -2,26 +2,18 @@
  * Back-pressure: a consumer that stops reading must make the server stop delivering
  * (messages stay in the queue, not in socket buffers), and delivery resumes on drain.
  */
-import amqp from 'amqplib';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startStompServer, until, type WsTestServer } from '@junction/testkit';
-import { rawConnected } from './helpers.js';
+import { expect, it } from 'vitest';
+import { until } from '@junction/testkit';
+import { rawConnected, stompSuite } from './helpers.js';
 
-let server: WsTestServer;
-
-beforeAll(async () => {
-  server = await startStompServer();
-});
-afterAll(async () => {
-  await server.close();
-});
+const suite = stompSuite();
 
 it('a slow consumer pauses deliveries; all arrive once it reads again', async () => {
   // Below the core's publisher-flow threshold (FLOW_HIGH ready messages), which would
   // otherwise rate-limit the producer while the consumer is stalled.
   const COUNT = 3000;
   const SIZE = 16 * 1024;
-  const consumer = await rawConnected(server.port);
+  const consumer = await rawConnected(suite.server.port);
   consumer.write('SUBSCRIBE\nid:1\ndestination:/queue/flow-q\nreceipt:s\n\n\0');
   await consumer.next('RECEIPT');
   // Stop reading: the kernel buffers fill, then the server's socket buffer.
@@ -29,7 +21,7 @@ it('a slow consumer pauses deliveries; all arrive once it reads again', async ()
   let receivedBytes = 0;
   let nuls = 0;
 
-  const producer = await rawConnected(server.port);
+  const producer = await rawConnected(suite.server.port);
   const frame = Buffer.from(
     `SEND\ndestination:/queue/flow-q\ncontent-length:${SIZE}\n\n${'p'.repeat(SIZE)}\0`,
   );
@@ -40,19 +32,19 @@ it('a slow consumer pauses deliveries; all arrive once it reads again', async ()
   producer.write('SEND\ndestination:/queue/flow-sync\nreceipt:done\n\n\0');
   await producer.next('RECEIPT', 20_000);
 
-  const conn = await amqp.connect(server.amqpUrl);
-  const ch = await conn.createChannel();
   // Most of the 48 MiB must still be in the queue, held back by back-pressure.
   const ready = await until(
     async () => {
-      const q = await ch.checkQueue('flow-q');
+      const q = await suite.ch.checkQueue('flow-q');
       return q.messageCount > COUNT / 2 ? q.messageCount : 0;
     },
     'messages held in the queue',
     10_000,
   );
   expect(ready).toBeGreaterThan(COUNT / 2);
-  const snap = [...server.adapter.connections()].find((s) => s.remotePort === consumer.socket.localPort)!;
+  const snap = [...suite.server.adapter.connections()].find(
+    (s) => s.remotePort === consumer.socket.localPort,
+  )!;
   expect(snap.bytesOut).toBeLessThan((COUNT * SIZE) / 2);
 
   consumer.socket.removeAllListeners('data');
@@ -63,7 +55,6 @@ it('a slow consumer pauses deliveries; all arrive once it reads again', async ()
   consumer.socket.resume();
   await until(() => nuls >= COUNT, 'all deliveries after resume', 20_000);
   expect(receivedBytes).toBeGreaterThan(COUNT * SIZE);
-  await conn.close();
   consumer.socket.destroy();
   producer.socket.destroy();
 }, 40_000);

@@ -12,8 +12,8 @@
 import { connect as netConnect } from 'node:net';
 import type Client from 'stompit/lib/Client.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { seededRandom, startStompServer, until, type WsTestServer } from '@junction/testkit';
-import { collect, destroyClient, sendWithReceipt, stompitConnect } from './helpers.js';
+import { seededRandom, startStompServer, stompitClient, until, type WsTestServer } from '@junction/testkit';
+import { collect, destroyClient, sendWithReceipt } from './helpers.js';
 
 let server: WsTestServer;
 
@@ -171,7 +171,7 @@ const TOTAL = KINDS * 400;
 const BATCH = 48;
 
 it(`survives ${TOTAL} seeded malformed frames; a good client keeps working; heap stays bounded`, async () => {
-  const good: Client = await stompitConnect(server.port);
+  const good: Client = await stompitClient(server.port);
   const received = collect(good, { destination: '/queue/fuzz-good', ack: 'client-individual' });
   let roundTrips = 0;
   /** The well-behaved client: one publish with receipt, its delivery, and an ACK with receipt. */

@@ -1,9 +1,15 @@
 import type { ConnectionOptions } from 'node:tls';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
-import stompit from 'stompit';
 import type Client from 'stompit/lib/Client.js';
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import { rawClient, startStompServer, until, type RawClient, type WsTestServer } from '@junction/testkit';
+import {
+  rawClient,
+  startStompServer,
+  stompitClient,
+  until,
+  type RawClient,
+  type WsTestServer,
+} from '@junction/testkit';
 import type { StompConfig } from '../src/index.js';
 import { FrameParser, type Frame } from '../src/parser.js';
 
@@ -51,26 +57,12 @@ export function stompSuite(config: Partial<StompConfig> = {}): StompSuite {
       return get().ch;
     },
     async connect(headers = {}) {
-      const c = await stompitConnect(get().server.port, headers);
+      const c = await stompitClient(get().server.port, headers);
       open.push(c);
       return c;
     },
     unique: (prefix) => `${prefix}-${++n}-${Date.now()}`,
   };
-}
-
-export function stompitConnect(port: number, headers: Record<string, string> = {}): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const c = stompit.connect(
-      {
-        host: '127.0.0.1',
-        port,
-        connectHeaders: { host: '/', login: 'guest', passcode: 'guest', 'heart-beat': '0,0', ...headers },
-      },
-      (err, client) => (err ? reject(err) : resolve(client)),
-    );
-    c.on('error', () => {});
-  });
 }
 
 export function sendWithReceipt(

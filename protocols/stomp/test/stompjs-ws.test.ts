@@ -5,8 +5,8 @@
 import { Client, Versions, type IMessage } from '@stomp/stompjs';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStompServer, until, type WsTestServer } from '@junction/testkit';
-import { collect, destroyClient, sendWithReceipt, stompitConnect } from './helpers.js';
+import { startStompServer, stompitClient, until, type WsTestServer } from '@junction/testkit';
+import { collect, destroyClient, sendWithReceipt } from './helpers.js';
 
 let server: WsTestServer;
 
@@ -88,7 +88,7 @@ describe('@stomp/stompjs over WebSocket', () => {
       c.watchForReceipt('sync', () => r());
       c.publish({ destination: '/queue/ws-sync', body: '', headers: { receipt: 'sync' } });
     });
-    const tcp = await stompitConnect(server.port);
+    const tcp = await stompitClient(server.port);
     const body = Buffer.from([0, 1, 2, 0, 250]);
     await sendWithReceipt(
       tcp,

@@ -1,6 +1,6 @@
 /** Virtual hosts: list, create (with description and tags), delete, and their permissions. */
 import type { Vhost } from '@junction/core/internal';
-import { parseTags } from '../definitions.js';
+import { parseTags, vhostIdentity } from '../definitions.js';
 import { NODE_NAME } from '../format.js';
 import { badRequest, notFound, optString, readJson } from '../http.js';
 import { created, json, list, noContent, type Routes } from '../scope.js';
@@ -14,12 +14,8 @@ export const vhostsRoutes: Routes = (router, api) => {
       ready += q.messageCount;
       unacked += q.unacked;
     }
-    const m = api.ctx.vhostMeta.get(v.name) ?? { description: '', tags: [] };
     return {
-      name: v.name,
-      description: m.description,
-      tags: m.tags,
-      metadata: { description: m.description, tags: m.tags },
+      ...vhostIdentity(api.ctx.vhostMeta, v.name),
       default_queue_type: 'classic',
       tracing: false,
       messages: ready + unacked,
