@@ -7,7 +7,6 @@
  * subscribers acknowledge each QoS 1 message as mqtt.js does.
  */
 import amqp from 'amqplib';
-import mqtt from 'mqtt';
 import {
   deliveredRow,
   rate,
