@@ -20,6 +20,7 @@ import {
 import { ackPacket, suback, unsuback5, type SubscriptionRequest } from './codec.js';
 import type { MqttConfig } from './config.js';
 import type { MqttConnection } from './connection.js';
+import { QOS_HEADER } from './message-properties.js';
 import { encodeProperties, type Properties } from './properties.js';
 import { MalformedPacket, Reason, reasonFor, subackCode } from './reason-codes.js';
 import { filterProblem, filterToPattern, keyToTopic, skipsDollarTopics } from './topics.js';
@@ -62,7 +63,7 @@ const TOPIC_CACHE_MAX = 4096;
 
 /** The QoS a message was published with: MQTT's own header, else persistent = 1 (as RabbitMQ). */
 export function messageQos(msg: Message): number {
-  const q = msg.properties.headers?.['x-mqtt-publish-qos'];
+  const q = msg.properties.headers?.[QOS_HEADER];
   if (typeof q === 'number' && q >= 0 && q <= 2) return q;
   return msg.properties.deliveryMode === 2 ? 1 : 0;
 }
@@ -313,7 +314,7 @@ export class Subscriptions {
     const qos = Math.min(sub.qos, messageQos(d.message));
     const topic = this.topicBytes(d.routingKey);
     const id = qos === 0 ? 0 : this.nextFreePacketId();
-    const header = this.conn.publishHeader(topic, qos, id, d.redelivered, false, d.message.body);
+    const header = this.conn.publishHeader(topic, qos, id, d.redelivered, false, d.message, d.expiresAt);
     if (qos === 0 || !header) {
       // Too large for the client: dropped as if delivered (MQTT-3.1.2-25).
       if (!sub.noAck) this.acknowledgeLater(d.deliveryTag);
@@ -347,7 +348,7 @@ export class Subscriptions {
       if (this.active.get(sub.filter) !== sub) continue; // unsubscribed meanwhile
       const qos = Math.min(sub.qos, messageQos(message));
       const id = qos === 0 ? 0 : this.nextFreePacketId();
-      const header = this.conn.publishHeader(this.topicBytes(routingKey), qos, id, false, true, message.body);
+      const header = this.conn.publishHeader(this.topicBytes(routingKey), qos, id, false, true, message, 0);
       if (!header) continue; // too large for the client (MQTT-3.1.2-25)
       if (qos > 0) {
         this.takePacketId(id);
