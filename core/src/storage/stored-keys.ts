@@ -31,21 +31,26 @@ function mapKeys<T>(value: T, rename: (k: string) => string | undefined): T {
     return (out ?? value) as T;
   }
   if (!isPlainObject(value)) return value;
-  let changed = false;
-  const entries: [string, unknown][] = [];
-  for (const k of Object.keys(value)) {
+  // Copied only from the first key that changes (the common case allocates nothing more).
+  const keys = Object.keys(value);
+  let out: Record<string, unknown> | undefined;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
     const v = value[k];
     const m = mapKeys(v, rename);
     const k2 = rename(k) ?? k;
-    if (m !== v || k2 !== k) changed = true;
-    entries.push([k2, m]);
+    if (!out && (m !== v || k2 !== k)) {
+      out = Object.getPrototypeOf(value) === null ? (Object.create(null) as Record<string, unknown>) : {};
+      for (let j = 0; j < i; j++) define(out, keys[j]!, value[keys[j]!]);
+    }
+    if (out) define(out, k2, m);
   }
-  if (!changed) return value;
-  const out: Record<string, unknown> = Object.getPrototypeOf(value) === null ? Object.create(null) : {};
-  // defineProperty: assigning `__proto__` on a plain object would set its prototype.
-  for (const [k, v] of entries)
-    Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
-  return out as T;
+  return (out ?? value) as T;
+}
+
+/** defineProperty: assigning `__proto__` on a plain object would set its prototype. */
+function define(o: Record<string, unknown>, k: string, v: unknown): void {
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
 }
 
 /** Before msgpack: `__proto` + n `_` (n >= 1) becomes `__proto` + (n + 2) `_`. */
