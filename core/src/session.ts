@@ -93,6 +93,8 @@ export interface Delivery {
   /** Session-scoped, monotonically increasing from 1. 0 for no-ack deliveries is never used: tags always increase. */
   readonly deliveryTag: number;
   readonly redelivered: boolean;
+  /** When the message expires in its queue (per-message or queue TTL), epoch ms; 0: never. */
+  readonly expiresAt: number;
   readonly consumerTag: string;
   readonly queue: string;
   /** Exchange and routing key the message was last routed with (changed by dead-lettering). */

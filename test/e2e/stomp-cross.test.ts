@@ -132,6 +132,60 @@ describe('STOMP <-> AMQP and MQTT', () => {
     await sensor.endAsync();
   });
 
+  it('delivers MQTT 5 user properties, content type and correlation data as STOMP headers, and back', async () => {
+    const s = await stomp();
+    const got = await subscribe(s, { destination: '/topic/v5.props' });
+    const sensor = await mqtt.connectAsync(broker.mqttUrl!, {
+      username: 'guest',
+      password: 'guest',
+      reconnectPeriod: 0,
+      protocolVersion: 5,
+    });
+    await sensor.publishAsync('v5/props', '{"t":19}', {
+      qos: 1,
+      properties: {
+        contentType: 'application/json',
+        correlationData: Buffer.from('req-9'),
+        responseTopic: 'v5/replies',
+        userProperties: { site: 'hall', unit: 'C' },
+      },
+    });
+    await until(() => got.length === 1, 'the STOMP delivery');
+    expect(got[0]!.headers).toMatchObject({
+      'content-type': 'application/json',
+      'correlation-id': 'req-9',
+      'reply-to': 'v5.replies',
+      site: 'hall',
+      unit: 'C',
+    });
+    // And a STOMP SEND's headers reach the MQTT 5 client as properties.
+    const props: unknown[] = [];
+    sensor.on('message', (_t, _p, packet) => props.push(packet.properties));
+    await sensor.subscribeAsync('v5/from-stomp', { qos: 1 });
+    await new Promise<void>((resolve, reject) => {
+      const f = s.send(
+        {
+          destination: '/topic/v5.from-stomp',
+          'content-type': 'text/plain',
+          'correlation-id': 'c-1',
+          'reply-to': 'v5.back',
+          region: 'eu',
+          receipt: 'r5',
+        },
+        { onReceipt: () => resolve(), onError: reject } as Client.SendOptions,
+      );
+      f.end('hello');
+    });
+    await until(() => props.length === 1, 'the MQTT 5 delivery');
+    expect(props[0]).toMatchObject({
+      contentType: 'text/plain',
+      correlationData: Buffer.from('c-1'),
+      responseTopic: 'v5/back',
+      userProperties: { region: 'eu' },
+    });
+    await sensor.endAsync();
+  });
+
   it('delivers a STOMP SEND to /topic/ to an MQTT subscriber', async () => {
     const device = await mqtt.connectAsync(broker.mqttUrl!, {
       username: 'guest',

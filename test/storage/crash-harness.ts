@@ -25,6 +25,8 @@ export interface Running {
   child: ChildProcess;
   amqpUrl: string;
   httpUrl: string;
+  /** Every listener's port, as the broker's start line gives them (arguments may turn on more). */
+  ports: Record<string, number>;
   /** The broker's pid as it sees itself (1 when it is PID 1 of its own pid namespace). */
   pid: number;
   exited: Promise<number | null>;
@@ -70,11 +72,11 @@ export async function startBrokerProcess(storageArgs: string[], prefix: string[]
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const { ports, pid } = await new Promise<{ ports: { amqp: number; http: number }; pid: number }>(
+  const { ports, pid } = await new Promise<{ ports: Record<string, number>; pid: number }>(
     (resolve, reject) => {
       createInterface({ input: child.stdout! }).on('line', (line) => {
         try {
-          const l = JSON.parse(line) as { msg?: string; pid: number; ports?: { amqp: number; http: number } };
+          const l = JSON.parse(line) as { msg?: string; pid: number; ports?: Record<string, number> };
           if (l.msg === 'Junction started' && l.ports) resolve({ ports: l.ports, pid: l.pid });
         } catch {
           // not a log line
@@ -89,8 +91,9 @@ export async function startBrokerProcess(storageArgs: string[], prefix: string[]
     child,
     exited,
     pid,
-    amqpUrl: `amqp://guest:guest@127.0.0.1:${ports.amqp}`,
-    httpUrl: `http://127.0.0.1:${ports.http}`,
+    ports,
+    amqpUrl: `amqp://guest:guest@127.0.0.1:${ports['amqp']}`,
+    httpUrl: `http://127.0.0.1:${ports['http']}`,
   };
 }
 

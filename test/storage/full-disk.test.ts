@@ -1,8 +1,8 @@
 /**
  * A full disk, for real: the broker's data directory is on a small tmpfs mounted by the test
  * (as root, which this machine and CI are). With the disk free limit, persistent publishers
- * are blocked before the disk fills and the alarm shows in the logs, the management API and
- * /metrics; without it, the store's writes fail once the disk is full, publishers get
+ * on every protocol (amqplib, mqtt.js, stompit) are blocked before the disk fills and the alarm
+ * shows in the logs, the management API and /metrics; without it, the store's writes fail once the disk is full, publishers get
  * nacks, and the broker stays up and keeps serving.
  */
 import { execFileSync } from 'node:child_process';
@@ -10,8 +10,9 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { until } from '@junction/testkit';
+import { stompitClient, until } from '@junction/testkit';
 import { startBrokerProcess, type Running } from './crash-harness.js';
 
 const MiB = 2 ** 20;
@@ -29,7 +30,10 @@ afterAll(() => {
 const admin = { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` };
 
 /** The broker on a fresh data directory on the tmpfs; its log lines are collected. */
-async function brokerOnTmpfs(diskFreeLimit: string): Promise<Running & { logs: string[] }> {
+async function brokerOnTmpfs(
+  diskFreeLimit: string,
+  more: string[] = [],
+): Promise<Running & { logs: string[] }> {
   const dir = join(mountPoint, `data-${n++}`);
   for (const e of readdirSync(mountPoint)) rmSync(join(mountPoint, e), { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -40,6 +44,7 @@ async function brokerOnTmpfs(diskFreeLimit: string): Promise<Running & { logs: s
     dir,
     '--disk-free-limit',
     diskFreeLimit,
+    ...more,
   ]);
   const logs: string[] = [];
   b.child.stdout!.on('data', (d: Buffer) => logs.push(d.toString()));
@@ -111,7 +116,10 @@ describe('a full disk', () => {
   }, 120_000);
 
   it('with a disk free limit: publishers are blocked before the disk fills, and everyone is told', async () => {
-    b = await brokerOnTmpfs('16MB');
+    b = await brokerOnTmpfs('16MB', [
+      ...['--mqtt-port', '0', '--mqtt-host', '127.0.0.1'],
+      ...['--stomp-port', '0', '--stomp-host', '127.0.0.1'],
+    ]);
     const conn = await amqp.connect(b.amqpUrl);
     conn.on('error', () => {});
     let blocked = '';
@@ -138,6 +146,46 @@ describe('a full disk', () => {
     const metrics = await (await fetch(`${b.httpUrl}/metrics`)).text();
     expect(metrics).toMatch(/^junction_alarm\{resource="disk"\} 1$/m);
     expect(metrics).toMatch(/^junction_disk_free_limit_bytes 16000000$/m);
+    // The alarm is the broker's, not AMQP's: MQTT QoS 1 and STOMP persistent publishes block
+    // their connections too. The PUBLISH that finds the alarm is read and handled (as in
+    // RabbitMQ: one message per connection), then the connection blocks and the next PUBLISH
+    // waits unread, without a PUBACK; STOMP holds the SEND that finds the alarm, without a RECEIPT.
+    const blockedProtocols = async (): Promise<string[]> =>
+      (
+        (await (await fetch(`${b!.httpUrl}/api/connections`, { headers: admin })).json()) as {
+          protocol: string;
+          state: string;
+        }[]
+      )
+        .filter((c) => c.state === 'blocked')
+        .map((c) => c.protocol.split(' ')[0]!)
+        .sort();
+    const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${b.ports['mqtt']}`, {
+      username: 'guest',
+      password: 'guest',
+      reconnectPeriod: 0,
+    });
+    await device.publishAsync('disk/full', 'finds the alarm', { qos: 1 });
+    // (The AMQP publisher heard connection.blocked; it shows as blocked once it publishes again.)
+    await until(
+      async () => (await blockedProtocols()).join() === 'MQTT',
+      'the MQTT publisher blocked',
+      20_000,
+    );
+    let puback = false;
+    device.publish('disk/full', 'held', { qos: 1 }, () => (puback = true));
+    const stomp = await stompitClient(b.ports['stomp']!);
+    let receipt = false;
+    stomp.on('receipt', () => (receipt = true));
+    stomp.send({ destination: '/queue/big', persistent: 'true', receipt: 'held' }).end('held');
+    await until(
+      async () => (await blockedProtocols()).join() === 'MQTT,STOMP',
+      'the STOMP publisher blocked',
+      20_000,
+    );
+    expect({ puback, receipt }).toEqual({ puback: false, receipt: false });
+    device.stream.destroy();
+    stomp.destroy(new Error('test over'));
     // The broker still serves reads (the alarm stays on: the space of a segment file comes
     // back only once the whole segment is consumed).
     const got = await fetch(`${b.httpUrl}/api/queues/%2F/big/get`, {

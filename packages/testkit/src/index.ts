@@ -12,7 +12,7 @@ export {
   type TestServer,
   type WsTestServer,
 } from './servers.js';
-export { rawClient, type RawClient } from './raw-client.js';
+export { rawClient, trickleUntilClosed, wsUpgradeRequest, type RawClient } from './raw-client.js';
 export { startRedis, type RedisServer } from './redis.js';
 export {
   CHROMIUM,

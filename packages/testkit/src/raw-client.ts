@@ -54,3 +54,27 @@ export async function rawClient(
     },
   };
 }
+
+/**
+ * Sends `bytes` one at a time, every `everyMs`, never the last one, until the server hangs up;
+ * resolves with the milliseconds from the connect to the hang-up. For handshake deadlines:
+ * a peer that is always about to finish must still be cut off.
+ */
+export async function trickleUntilClosed(port: number, bytes: Buffer, everyMs: number): Promise<number> {
+  const started = Date.now();
+  const c = await rawClient(port);
+  let i = 0;
+  const timer = setInterval(() => {
+    if (i < bytes.length - 1) c.write(bytes.subarray(i, ++i));
+  }, everyMs);
+  await c.closed;
+  clearInterval(timer);
+  return Date.now() - started;
+}
+
+/** A complete WebSocket upgrade request for `path` (RFC 6455's sample key). */
+export const wsUpgradeRequest = (path = '/ws'): Buffer =>
+  Buffer.from(
+    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+  );

@@ -15,7 +15,6 @@ import {
   type BrokerApi,
   type Connection,
   type Message,
-  type MessageProperties,
   type Session,
 } from '@junction/core';
 import { BROKER_SHUTDOWN } from '@junction/net';
@@ -42,7 +41,8 @@ import {
   type RawPacket,
 } from './codec.js';
 import type { MqttConfig } from './config.js';
-import { NO_PROPERTIES, type Properties } from './properties.js';
+import { PROPERTIES_BY_QOS, fromCoreProperties, toCoreProperties } from './message-properties.js';
+import { NO_PROPERTIES, encodeProperties, type Properties } from './properties.js';
 import { Reason, connectReturnCode, reasonFor } from './reason-codes.js';
 import { MAX_RECEIVE_WINDOW, Subscriptions } from './subscriptions.js';
 import { topicNameProblem, topicToKey } from './topics.js';
@@ -74,15 +74,9 @@ interface Will {
   payload: Buffer;
   qos: 0 | 1 | 2;
   retain: boolean;
+  /** MQTT 5 will properties. */
+  properties: Properties | undefined;
 }
-
-/**
- * The properties of an MQTT publish depend only on its QoS: one shared, frozen object per QoS
- * instead of two allocations per message (the core never mutates a message's properties).
- */
-const qosProperties = (qos: number): MessageProperties =>
-  Object.freeze({ deliveryMode: qos > 0 ? 2 : 1, headers: Object.freeze({ 'x-mqtt-publish-qos': qos }) });
-const PROPERTIES_BY_QOS = [qosProperties(0), qosProperties(1), qosProperties(2)] as const;
 
 export class MqttConnection implements ServedConnection {
   readonly id: string;
@@ -106,6 +100,8 @@ export class MqttConnection implements ServedConnection {
   private readonly awaitingRelease = new Set<number>();
   /** Inbound QoS 1 publishes not yet acknowledged: with awaitingRelease, what Receive Maximum counts. */
   private inboundQos1 = 0;
+  /** What this connection published, while a subscription has No Local (identity, not content). */
+  private readonly ownMessages = new WeakSet<Message>();
   /** A newer connection with this client id has the session. */
   private takenOver = false;
   /** MQTT 5: the largest packet the client accepts (its Maximum Packet Size). */
@@ -293,10 +289,13 @@ export class MqttConnection implements ServedConnection {
     const v5 = protocolLevel(raw.whole) === 5;
     this.v5 = v5;
     let props: Properties = {};
+    let willProps: Properties | undefined;
     if (v5) {
       // mqtt-packet keeps repeated or misplaced properties: ours refuse them (CONNACK 0x81/0x82).
       const decoded = decodeConnectProperties5(raw.whole);
       props = decoded.properties;
+      willProps = decoded.will;
+      if (willProps) this.checkMessageProperties(willProps);
       if (props.maximumPacketSize !== undefined) this.clientMaxPacket = props.maximumPacketSize;
       this.problemInformation = props.requestProblemInformation !== 0;
       // MQTT-4.12.0-1: no enhanced authentication method is supported yet.
@@ -400,6 +399,7 @@ export class MqttConnection implements ServedConnection {
         payload: Buffer.from(will.payload),
         qos: (will.qos ?? 0) as 0 | 1 | 2,
         retain: will.retain === true,
+        properties: willProps,
       };
     }
     // Client-id takeover (MQTT-3.1.4-2): the older connection goes first, its unacked
@@ -452,7 +452,7 @@ export class MqttConnection implements ServedConnection {
       retainAvailable: 1,
       topicAliasMaximum: 0,
       wildcardSubscriptionAvailable: 1,
-      subscriptionIdentifierAvailable: 0,
+      subscriptionIdentifierAvailable: 1,
       sharedSubscriptionAvailable: 0,
       assignedClientIdentifier: assignedClientId,
     };
@@ -478,8 +478,7 @@ export class MqttConnection implements ServedConnection {
     if (this.v5 && p.properties!.topicAlias !== undefined)
       // Topic Alias Maximum is 0 in CONNACK: any alias is invalid (MQTT-3.3.2-8).
       throw new MalformedPacket('topic aliases are not accepted', Reason.TopicAliasInvalid);
-    if (this.v5 && p.properties!.subscriptionIdentifiers !== undefined)
-      throw new MalformedPacket('a subscription identifier in a client PUBLISH', Reason.ProtocolError); // MQTT-3.3.4-6
+    if (this.v5) this.checkMessageProperties(p.properties!);
     const problem = topicNameProblem(p.topic, this.ctx.config.maxTopicLevels);
     if (problem) throw new MalformedPacket(problem, Reason.TopicNameInvalid);
     if (p.qos === 2 && this.awaitingRelease.has(p.packetId)) {
@@ -497,17 +496,37 @@ export class MqttConnection implements ServedConnection {
         'more unacknowledged publishes than Receive Maximum',
         Reason.ReceiveMaximumExceeded,
       );
-    this.publish(p.topic, p.payload, p.qos, p.retain, p.packetId);
+    this.publish(p.topic, p.payload, p.qos, p.retain, p.packetId, p.properties);
   }
 
-  private publish(topic: string, payload: Buffer, qos: 0 | 1 | 2, retain: boolean, packetId: number): void {
+  /** Message properties a client may not send (PUBLISH and will). */
+  private checkMessageProperties(p: Properties): void {
+    if (p.subscriptionIdentifiers !== undefined)
+      throw new MalformedPacket('a subscription identifier in a client PUBLISH', Reason.ProtocolError); // MQTT-3.3.4-6
+    // MQTT-3.3.2-14: a Response Topic is a topic name, wildcards excluded.
+    const problem =
+      p.responseTopic === undefined
+        ? null
+        : topicNameProblem(p.responseTopic, this.ctx.config.maxTopicLevels);
+    if (problem) throw new MalformedPacket(`response topic: ${problem}`, Reason.ProtocolError);
+  }
+
+  private publish(
+    topic: string,
+    payload: Buffer,
+    qos: 0 | 1 | 2,
+    retain: boolean,
+    packetId: number,
+    properties: Properties | undefined,
+  ): void {
     const routingKey = topicToKey(topic);
     const msg: Message = {
       exchange: 'amq.topic',
       routingKey,
-      properties: PROPERTIES_BY_QOS[qos],
+      properties: properties || retain ? toCoreProperties(qos, properties, retain) : PROPERTIES_BY_QOS[qos],
       body: payload,
     };
+    if (this.subscriptions?.anyNoLocal) this.ownMessages.add(msg);
     // A retained copy must not pin the socket chunk its payload was sliced from.
     const retainCopy = retain
       ? payload.length > 0
@@ -584,15 +603,27 @@ export class MqttConnection implements ServedConnection {
     packetId: number,
     dup: boolean,
     retain: boolean,
-    payload: Buffer,
+    message: Message,
+    /** When the message expires in its queue, epoch ms; 0: never. */
+    expiresAt: number,
+    /** MQTT 5 Subscription Identifier of the subscription it is delivered through; 0: none. */
+    subscriptionId: number,
   ): Buffer | undefined {
-    if (!this.v5) return publishHeader(topic, qos, packetId, dup, retain, payload.length);
-    const header = publishHeader(topic, qos, packetId, dup, retain, payload.length, NO_PROPERTIES);
-    return header.length + payload.length > this.clientMaxPacket ? undefined : header;
+    const length = message.body.length;
+    if (!this.v5) return publishHeader(topic, qos, packetId, dup, retain, length);
+    let props = fromCoreProperties(message, expiresAt, Date.now());
+    if (subscriptionId !== 0) (props ??= {}).subscriptionIdentifiers = [subscriptionId];
+    const block = props ? encodeProperties(props) : NO_PROPERTIES;
+    const header = publishHeader(topic, qos, packetId, dup, retain, length, block);
+    return header.length + length > this.clientMaxPacket ? undefined : header;
   }
 
   writePublish(header: Buffer, payload: Buffer): boolean {
     return payload.length > 0 ? this.link.send([header, payload]) : this.link.send(header);
+  }
+
+  publishedHere(msg: Message): boolean {
+    return this.ownMessages.has(msg);
   }
 
   /** Properties of a failure acknowledgement: a reason string, unless the client asked for none. */
@@ -635,7 +666,7 @@ export class MqttConnection implements ServedConnection {
     this.will = undefined;
     if (will && this.session) {
       try {
-        this.publish(will.topic, will.payload, will.qos, will.retain, 0);
+        this.publish(will.topic, will.payload, will.qos, will.retain, 0, will.properties);
       } catch (err) {
         this.log.info({ conn: this.id, err }, 'MQTT will message refused');
       }

@@ -1,6 +1,7 @@
 /** The handshake deadline is absolute: from the TCP accept to CONNECTED, whatever trickles in meanwhile. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStompServer, type WsTestServer } from '@junction/testkit';
+import { WebSocket } from 'ws';
+import { startStompServer, trickleUntilClosed, wsUpgradeRequest, type WsTestServer } from '@junction/testkit';
 import { rawStompClient } from './helpers.js';
 
 const DEADLINE_MS = 600;
@@ -27,6 +28,24 @@ describe('STOMP handshake deadline', () => {
     expect(elapsed).toBeGreaterThanOrEqual(DEADLINE_MS - 50);
     expect(elapsed).toBeLessThan(DEADLINE_MS + 3000);
     expect(c.frames.filter((f) => f.command === 'CONNECTED')).toEqual([]);
+  });
+
+  it('closes a WebSocket upgrade that never completes', async () => {
+    const elapsed = await trickleUntilClosed(server.wsPort, wsUpgradeRequest(), DEADLINE_MS / 6);
+    expect(elapsed).toBeGreaterThanOrEqual(DEADLINE_MS - 50);
+    expect(elapsed).toBeLessThan(DEADLINE_MS + 3000);
+  });
+
+  it('closes a WebSocket that upgraded but never sends CONNECT, counting from the TCP accept', async () => {
+    const started = Date.now();
+    const ws = new WebSocket(`ws://127.0.0.1:${server.wsPort}/ws`, 'v12.stomp');
+    ws.on('error', () => {});
+    let opened = false;
+    ws.once('open', () => (opened = true));
+    await new Promise<void>((r) => ws.once('close', () => r()));
+    expect(opened, 'the upgrade itself succeeded').toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(DEADLINE_MS - 50);
+    expect(Date.now() - started).toBeLessThan(DEADLINE_MS + 3000);
   });
 
   it('leaves a connection that completed CONNECT in time open past the deadline', async () => {
