@@ -15,7 +15,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { amqpScenarios } from './amqp-scenarios.js';
-import { mqttScenarios } from './mqtt-scenarios.js';
+import { fleetScenario, mqttScenarios } from './mqtt-scenarios.js';
 import {
   activeMqJar,
   junctionNodeFlags,
@@ -57,6 +57,7 @@ async function main(): Promise<void> {
       seconds: { type: 'string', default: '5' },
       warmup: { type: 'string', default: '2' },
       rounds: { type: 'string', default: '3' },
+      connections: { type: 'string' },
     },
   });
   const explicit =
@@ -122,6 +123,11 @@ async function main(): Promise<void> {
     const seconds = Number(values.seconds);
     const warmup = Number(values.warmup);
     const rounds = Number(values.rounds);
+    // The fleet holds 19,000 connections when asked for by name (or --connections), and a
+    // quick 2,000 in the default run of every scenario.
+    const connections = Number(
+      values.connections ?? (values.scenario?.some((t) => fleetScenario.name.includes(t)) ? 19_000 : 2_000),
+    );
     const samples = new Map<string, { row: Omit<Row, 'values'>; byTarget: Map<string, number[]> }>();
     for (const s of scenarios) {
       const n = Math.min(rounds, s.rounds ?? rounds);
@@ -136,10 +142,12 @@ async function main(): Promise<void> {
             `${s.name} | ${t.name} | round ${round}/${n}${waited > 1 ? ` (waited ${waited.toFixed(0)} s for a quiet machine)` : ''}`,
           );
           // One target failing a scenario (a peer out of file descriptors, say) leaves its cells n/a.
-          const results: Measurement[] = await s.run(t, { seconds, warmup }).catch((err: unknown) => {
-            log(`  failed: ${(err as Error).message}`);
-            return [];
-          });
+          const results: Measurement[] = await s
+            .run(t, { seconds, warmup, connections })
+            .catch((err: unknown) => {
+              log(`  failed: ${(err as Error).message}`);
+              return [];
+            });
           // Beside a msg/s row, the broker's CPU per message in the same window (all its
           // threads): what a message costs the broker, whoever else was using the machine.
           const perMessage = runContext.brokerCpuPerMessage;

@@ -2,7 +2,7 @@
  * An MQTT load process (mqtt.js, the client the issue names), forked by workers.ts.
  * Jobs: a subscriber counting messages, a publisher (QoS 0 paced by the socket's
  * back-pressure, QoS 1/2 with a window of unacknowledged publishes), a connection-rate
- * loop, and a holder of many idle subscribed connections.
+ * loop, and a probe (round trips to itself).
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import { serveJobs } from './worker-ipc.js';
@@ -31,7 +31,6 @@ export type MqttJob =
       ahead?: number;
     }
   | { kind: 'mqtt-connect-rate'; url: string; concurrency: number }
-  | { kind: 'mqtt-hold'; url: string; count: number; prefix: string; concurrency: number }
   /** Another client: one QoS 0 round trip to itself after another; `stall` is the longest. */
   | { kind: 'mqtt-probe'; url: string; topic: string };
 
@@ -113,32 +112,6 @@ async function connectRate(j: Extract<MqttJob, { kind: 'mqtt-connect-rate' }>): 
 }
 
 /**
- * Opens `count` connections, each subscribed to its own topic (`prefix/<n>`, n from 0 in
- * order of success), and keeps them. A broker that refuses more ends the loop: the
- * number held is the result.
- */
-async function hold(j: Extract<MqttJob, { kind: 'mqtt-hold' }>): Promise<void> {
-  prefix = j.prefix;
-  let next = 0;
-  let failed = false;
-  const open = async (): Promise<void> => {
-    while (next < j.count && !failed && !stopping) {
-      next++;
-      try {
-        const c = await mqtt.connectAsync(j.url, { ...auth, clientId: `${j.prefix}-${next}`, clean: true });
-        const topic = `${j.prefix}/${held.length}`;
-        held.push(c);
-        c.on('message', () => count++);
-        await c.subscribeAsync(topic, { qos: 0 });
-      } catch {
-        failed = true;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: j.concurrency }, open));
-}
-
-/**
  * Round trips to itself, one at a time, until stopped. The stall is the longest round trip,
  * counting the one still waiting: a frozen broker's stall grows while it stays frozen.
  */
@@ -168,8 +141,6 @@ async function probe(j: Extract<MqttJob, { kind: 'mqtt-probe' }>): Promise<void>
 const stallMs = (): number =>
   Math.max(longestMs, waitingSince === undefined ? 0 : performance.now() - waitingSince);
 
-let prefix = '';
-
 serveJobs<MqttJob>({
   run: (j) =>
     j.kind === 'mqtt-sub'
@@ -178,13 +149,11 @@ serveJobs<MqttJob>({
         ? publish(j)
         : j.kind === 'mqtt-connect-rate'
           ? connectRate(j)
-          : j.kind === 'mqtt-probe'
-            ? probe(j)
-            : hold(j),
+          : probe(j),
   // Publishers and connect loops report ready themselves; the others once set up.
-  readyWhenRun: (j) => j.kind === 'mqtt-sub' || j.kind === 'mqtt-hold',
+  readyWhenRun: (j) => j.kind === 'mqtt-sub',
   answer(cmd, msg) {
-    if (cmd === 'count') return { count, held: held.length, prefix };
+    if (cmd === 'count') return { count, held: held.length };
     if (cmd === 'stall') return { stallMs: stallMs() };
     if (cmd === 'received') {
       received = Number(msg['count']);

@@ -10,12 +10,20 @@ import { cpuProbe, cpuSeconds } from './cpu.js';
 import type { Row } from './stats.js';
 import type { Job as AmqpJob } from './worker.js';
 import type { MqttJob } from './mqtt-worker.js';
+import type { FleetJob } from './mqtt-fleet-worker.js';
 import type { StompJob } from './stomp-worker.js';
 import type { RunningPeer } from './peers.js';
 
 export type Measurement = Omit<Row, 'values'> & { value: number };
 /** amqps and mqtts: the same protocols over TLS (peers.ts benchTls()). */
 export type Protocol = 'amqp' | 'amqps' | 'mqtt' | 'mqtts' | 'stomp';
+
+export interface RunOptions {
+  seconds: number;
+  warmup: number;
+  /** Connections the fleet scenario holds (--connections). */
+  connections: number;
+}
 
 export interface Scenario {
   name: string;
@@ -25,7 +33,7 @@ export interface Scenario {
   rounds?: number;
   /** Needs durable storage: runs only against targets that have it (see cli.ts). */
   persistent?: boolean;
-  run(target: RunningPeer, opts: { seconds: number; warmup: number }): Promise<Measurement[]>;
+  run(target: RunningPeer, opts: RunOptions): Promise<Measurement[]>;
 }
 
 export interface Worker {
@@ -63,6 +71,7 @@ let profiles = 0;
 const modules = {
   amqp: fileURLToPath(new URL('./worker.js', import.meta.url)),
   mqtt: fileURLToPath(new URL('./mqtt-worker.js', import.meta.url)),
+  mqttFleet: fileURLToPath(new URL('./mqtt-fleet-worker.js', import.meta.url)),
   stomp: fileURLToPath(new URL('./stomp-worker.js', import.meta.url)),
   stompWire: fileURLToPath(new URL('./stomp-wire-worker.js', import.meta.url)),
 };
@@ -72,16 +81,19 @@ const modules = {
  * ready by then is killed and the start rejects (a frozen broker never answers a SUBACK).
  */
 export async function startWorker(
-  job: AmqpJob | MqttJob | StompJob,
+  job: AmqpJob | MqttJob | FleetJob | StompJob,
   opts: { readyWithinS?: number } = {},
 ): Promise<Worker> {
-  const module = job.kind.startsWith('mqtt-')
-    ? modules.mqtt
-    : job.kind.startsWith('stomp-')
-      ? (job as StompJob).client === 'wire'
-        ? modules.stompWire
-        : modules.stomp
-      : modules.amqp;
+  const module =
+    job.kind === 'mqtt-fleet'
+      ? modules.mqttFleet
+      : job.kind.startsWith('mqtt-')
+        ? modules.mqtt
+        : job.kind.startsWith('stomp-')
+          ? (job as StompJob).client === 'wire'
+            ? modules.stompWire
+            : modules.stomp
+          : modules.amqp;
   const label = `${job.kind}${'client' in job ? ` ${job.client}` : ''}`;
   const execArgv = runContext.profileDir
     ? [
