@@ -23,7 +23,8 @@ afterAll(async () => {
   await broker.close();
 });
 
-async function mqtt5(opts: IClientOptions = {}): Promise<MqttClient> {
+/** An MQTT 5 client and every PUBLISH it receives. */
+async function mqtt5(opts: IClientOptions = {}): Promise<[MqttClient, IPublishPacket[]]> {
   const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.ports.mqtt}`, {
     username: 'guest',
     password: 'guest',
@@ -32,14 +33,9 @@ async function mqtt5(opts: IClientOptions = {}): Promise<MqttClient> {
     ...opts,
   });
   clients.push(c);
-  return c;
-}
-
-/** Every PUBLISH an MQTT client receives. */
-function packets(c: MqttClient): IPublishPacket[] {
-  const out: IPublishPacket[] = [];
-  c.on('message', (_t, _p, packet) => out.push(packet));
-  return out;
+  const received: IPublishPacket[] = [];
+  c.on('message', (_t, _p, packet) => received.push(packet));
+  return [c, received];
 }
 
 describe('MQTT 5 properties <-> AMQP', () => {
@@ -50,7 +46,7 @@ describe('MQTT 5 properties <-> AMQP', () => {
     await ch.bindQueue(queue, 'amq.topic', 'v5.to-amqp');
     const got: amqp.ConsumeMessage[] = [];
     await ch.consume(queue, (m) => m && got.push(m), { noAck: true });
-    const c = await mqtt5();
+    const [c] = await mqtt5();
     await c.publishAsync('v5/to-amqp', 'body', {
       qos: 1,
       properties: {
@@ -81,8 +77,7 @@ describe('MQTT 5 properties <-> AMQP', () => {
   });
 
   it('an AMQP publish reaches an MQTT 5 subscriber with the matching properties', async () => {
-    const c = await mqtt5();
-    const got = packets(c);
+    const [c, got] = await mqtt5();
     await c.subscribeAsync('v5/from-amqp', { qos: 1 });
     const conn = await amqp.connect(broker.amqpUrl!);
     const ch = await conn.createConfirmChannel();
@@ -120,8 +115,7 @@ describe('MQTT 5 properties <-> AMQP', () => {
         correlationId: m.properties.correlationId as string,
       });
     });
-    const requester = await mqtt5();
-    const replies = packets(requester);
+    const [requester, replies] = await mqtt5();
     await requester.subscribeAsync('rpc/replies/me', { qos: 1 });
     await requester.publishAsync('rpc/square', '12', {
       qos: 1,
@@ -135,10 +129,10 @@ describe('MQTT 5 properties <-> AMQP', () => {
 
   it('message expiry: an expired message never reaches an offline session; others carry the time left', async () => {
     const sessionOpts = { clientId: 'v5-expiry', properties: { sessionExpiryInterval: 60 } };
-    const device = await mqtt5({ ...sessionOpts, clean: true });
+    const [device] = await mqtt5({ ...sessionOpts, clean: true });
     await device.subscribeAsync('v5/cmd', { qos: 1 });
     await device.endAsync();
-    const pub = await mqtt5();
+    const [pub] = await mqtt5();
     await pub.publishAsync('v5/cmd', 'stale', { qos: 1, properties: { messageExpiryInterval: 1 } });
     await pub.publishAsync('v5/cmd', 'fresh', { qos: 1, properties: { messageExpiryInterval: 100 } });
     // The device stays away until the core has dropped the expired one from its queue.
@@ -155,7 +149,8 @@ describe('MQTT 5 properties <-> AMQP', () => {
       clean: false,
     });
     clients.push(back);
-    const got = packets(back);
+    const got: IPublishPacket[] = [];
+    back.on('message', (_t, _p, packet) => got.push(packet));
     await until(() => got.length === 1, 'the fresh command');
     await pub.publishAsync('v5/cmd', 'marker', { qos: 1 });
     await until(() => got.length === 2, 'the marker');

@@ -100,6 +100,8 @@ export class MqttConnection implements ServedConnection {
   private awaitingRelease: Set<number> | undefined;
   /** Inbound QoS 1 publishes not yet acknowledged: with awaitingRelease, what Receive Maximum counts. */
   private inboundQos1 = 0;
+  /** What this connection published, while a subscription has No Local (identity, not content). */
+  private readonly ownMessages = new WeakSet<Message>();
   /** A newer connection with this client id has the session. */
   private takenOver = false;
   /** MQTT 5: the largest packet the client accepts (its Maximum Packet Size). */
@@ -450,7 +452,7 @@ export class MqttConnection implements ServedConnection {
       retainAvailable: 1,
       topicAliasMaximum: 0,
       wildcardSubscriptionAvailable: 1,
-      subscriptionIdentifierAvailable: 0,
+      subscriptionIdentifierAvailable: 1,
       sharedSubscriptionAvailable: 0,
       assignedClientIdentifier: assignedClientId,
     };
@@ -521,9 +523,10 @@ export class MqttConnection implements ServedConnection {
     const msg: Message = {
       exchange: 'amq.topic',
       routingKey,
-      properties: properties ? toCoreProperties(qos, properties) : PROPERTIES_BY_QOS[qos],
+      properties: properties || retain ? toCoreProperties(qos, properties, retain) : PROPERTIES_BY_QOS[qos],
       body: payload,
     };
+    if (this.subscriptions?.anyNoLocal) this.ownMessages.add(msg);
     // A retained copy must not pin the socket chunk its payload was sliced from.
     const retainCopy = retain
       ? payload.length > 0
@@ -603,10 +606,13 @@ export class MqttConnection implements ServedConnection {
     message: Message,
     /** When the message expires in its queue, epoch ms; 0: never. */
     expiresAt: number,
+    /** MQTT 5 Subscription Identifier of the subscription it is delivered through; 0: none. */
+    subscriptionId: number,
   ): Buffer | undefined {
     const length = message.body.length;
     if (!this.v5) return publishHeader(topic, qos, packetId, dup, retain, length);
-    const props = fromCoreProperties(message, expiresAt, Date.now());
+    let props = fromCoreProperties(message, expiresAt, Date.now());
+    if (subscriptionId !== 0) (props ??= {}).subscriptionIdentifiers = [subscriptionId];
     const block = props ? encodeProperties(props) : NO_PROPERTIES;
     const header = publishHeader(topic, qos, packetId, dup, retain, length, block);
     return header.length + length > this.clientMaxPacket ? undefined : header;
@@ -614,6 +620,10 @@ export class MqttConnection implements ServedConnection {
 
   writePublish(header: Buffer, payload: Buffer): boolean {
     return payload.length > 0 ? this.link.send([header, payload]) : this.link.send(header);
+  }
+
+  publishedHere(msg: Message): boolean {
+    return this.ownMessages.has(msg);
   }
 
   /** Properties of a failure acknowledgement: a reason string, unless the client asked for none. */

@@ -8,6 +8,7 @@
  *   Message Expiry Interval   <-> expiration (s <-> ms; sent with the time left in the queue)
  *   Payload Format Indicator  <-> header x-mqtt-payload-format (1 = UTF-8)
  *   User Property             <-> headers (a repeated name: an array of strings)
+ *   (a publish with RETAIN)    -> header x-mqtt-retain (for Retain As Published subscriptions)
  *
  * A message without any of them uses one shared properties object per QoS, as 3.1.1 does.
  */
@@ -19,6 +20,7 @@ import { keyToTopic, topicToKey } from './topics.js';
 /** The header carrying an MQTT publish's QoS through the core. */
 export const QOS_HEADER = 'x-mqtt-publish-qos';
 const PAYLOAD_FORMAT_HEADER = 'x-mqtt-payload-format';
+const RETAIN_HEADER = 'x-mqtt-retain';
 const CORRELATION_HEADER = 'x-correlation-data';
 /** AMQP shortstr: the longest correlation-id. */
 const MAX_CORRELATION_ID = 255;
@@ -28,12 +30,28 @@ const MAX_CORRELATION_ID = 255;
  * one shared, frozen object per QoS instead of two allocations per message (the core never
  * mutates a message's properties).
  */
-const qosProperties = (qos: number): MessageProperties =>
-  Object.freeze({ deliveryMode: qos > 0 ? 2 : 1, headers: Object.freeze({ [QOS_HEADER]: qos }) });
-export const PROPERTIES_BY_QOS = [qosProperties(0), qosProperties(1), qosProperties(2)] as const;
+const qosProperties = (qos: number, retain: boolean): MessageProperties =>
+  Object.freeze({
+    deliveryMode: qos > 0 ? 2 : 1,
+    headers: Object.freeze(retain ? { [QOS_HEADER]: qos, [RETAIN_HEADER]: true } : { [QOS_HEADER]: qos }),
+  });
+export const PROPERTIES_BY_QOS = [
+  qosProperties(0, false),
+  qosProperties(1, false),
+  qosProperties(2, false),
+] as const;
+const RETAINED_BY_QOS = [qosProperties(0, true), qosProperties(1, true), qosProperties(2, true)] as const;
+const shared = new Set<MessageProperties>([...PROPERTIES_BY_QOS, ...RETAINED_BY_QOS]);
+
+/** Whether a message was published with RETAIN (MQTT's own marker). */
+export const wasRetained = (msg: Message): boolean => msg.properties.headers?.[RETAIN_HEADER] === true;
 
 /** Core properties for a publish of this QoS with these MQTT 5 properties (PUBLISH or will). */
-export function toCoreProperties(qos: 0 | 1 | 2, p: Properties | undefined): MessageProperties {
+export function toCoreProperties(
+  qos: 0 | 1 | 2,
+  p: Properties | undefined,
+  retain: boolean,
+): MessageProperties {
   if (
     !p ||
     (p.contentType === undefined &&
@@ -43,7 +61,7 @@ export function toCoreProperties(qos: 0 | 1 | 2, p: Properties | undefined): Mes
       p.payloadFormatIndicator === undefined &&
       p.userProperties === undefined)
   )
-    return PROPERTIES_BY_QOS[qos];
+    return (retain ? RETAINED_BY_QOS : PROPERTIES_BY_QOS)[qos];
   // Keyed by client-chosen names: nothing inherited, `__proto__` is a plain header.
   const headers = Object.create(null) as FieldTable;
   for (const [name, value] of p.userProperties ?? []) {
@@ -51,7 +69,8 @@ export function toCoreProperties(qos: 0 | 1 | 2, p: Properties | undefined): Mes
     headers[name] =
       before === undefined ? value : Array.isArray(before) ? [...before, value] : [before, value];
   }
-  headers[QOS_HEADER] = qos; // ours wins over a user property of the same name
+  headers[QOS_HEADER] = qos; // ours win over user properties of the same names
+  if (retain) headers[RETAIN_HEADER] = true;
   if (p.payloadFormatIndicator !== undefined) headers[PAYLOAD_FORMAT_HEADER] = p.payloadFormatIndicator;
   const out: MessageProperties = { deliveryMode: qos > 0 ? 2 : 1, headers };
   if (p.contentType !== undefined) out.contentType = p.contentType;
@@ -79,8 +98,7 @@ function userValues(v: FieldValue, out: string[]): void {
  */
 export function fromCoreProperties(msg: Message, expiresAt: number, now: number): Properties | undefined {
   const p = msg.properties;
-  if (p === PROPERTIES_BY_QOS[0] || p === PROPERTIES_BY_QOS[1] || p === PROPERTIES_BY_QOS[2])
-    return undefined;
+  if (shared.has(p)) return undefined;
   const out: Properties = {};
   if (p.contentType !== undefined) out.contentType = p.contentType;
   if (p.replyTo !== undefined) out.responseTopic = keyToTopic(p.replyTo);
@@ -92,7 +110,7 @@ export function fromCoreProperties(msg: Message, expiresAt: number, now: number)
     const users: [string, string][] = [];
     for (const name of Object.keys(h)) {
       const v = h[name];
-      if (name === QOS_HEADER) continue;
+      if (name === QOS_HEADER || name === RETAIN_HEADER) continue;
       if (name === PAYLOAD_FORMAT_HEADER) {
         if (v === 0 || v === 1) out.payloadFormatIndicator = v;
       } else if (name === CORRELATION_HEADER) {

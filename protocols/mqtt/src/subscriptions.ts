@@ -20,12 +20,31 @@ import {
 import { ackPacket, suback, unsuback5, type SubscriptionRequest } from './codec.js';
 import type { MqttConfig } from './config.js';
 import type { MqttConnection } from './connection.js';
-import { QOS_HEADER } from './message-properties.js';
+import { QOS_HEADER, wasRetained } from './message-properties.js';
 import { encodeProperties, type Properties } from './properties.js';
 import { MalformedPacket, Reason, reasonFor, subackCode } from './reason-codes.js';
 import { filterProblem, filterToPattern, keyToTopic, skipsDollarTopics } from './topics.js';
 
-interface Subscription {
+/** MQTT 5 subscription options (3.8.3.1) and identifier (3.8.2.1.2); 3.1.1 gets the defaults. */
+export interface SubscriptionOptions {
+  /** Messages this connection published are not sent back to it. */
+  noLocal: boolean;
+  /** Live messages keep the RETAIN flag they were published with. */
+  retainAsPublished: boolean;
+  /** 0: retained messages at subscribe; 1: only if the subscription is new; 2: none. */
+  retainHandling: number;
+  /** Sent with every message this subscription delivers; 0: none. */
+  subscriptionId: number;
+}
+
+const DEFAULT_OPTIONS: SubscriptionOptions = {
+  noLocal: false,
+  retainAsPublished: false,
+  retainHandling: 0,
+  subscriptionId: 0,
+};
+
+interface Subscription extends SubscriptionOptions {
   filter: string;
   qos: number;
   queue: string;
@@ -34,6 +53,20 @@ interface Subscription {
   noAck: boolean;
   skipDollar: boolean;
 }
+
+/** Options as stored with a session: [filter, no local | retain as published << 1 | retain handling << 2, id]. */
+type StoredOptions = [string, number, number];
+const packOptions = (s: Subscription): StoredOptions => [
+  s.filter,
+  (s.noLocal ? 1 : 0) | (s.retainAsPublished ? 2 : 0) | (s.retainHandling << 2),
+  s.subscriptionId,
+];
+const unpackOptions = ([, bits, id]: StoredOptions): SubscriptionOptions => ({
+  noLocal: (bits & 1) !== 0,
+  retainAsPublished: (bits & 2) !== 0,
+  retainHandling: (bits >> 2) & 3,
+  subscriptionId: id,
+});
 
 interface Inflight {
   /** The core delivery to settle; undefined for retained messages, which are in no queue. */
@@ -98,6 +131,8 @@ export class Subscriptions {
   private retainedHead = 0;
   private retainedInflight = 0;
   private readonly window: number;
+  /** Some subscription has No Local: the connection then remembers what it publishes. */
+  anyNoLocal = false;
   /** Queues are durable and the session is stored; decided by open(). */
   private persistent = false;
 
@@ -146,7 +181,11 @@ export class Subscriptions {
     // Durable queues from here on, even when this connection's expiry is 0: the session
     // then ends (queues deleted) when the connection does.
     this.persistent = true;
-    await this.core.saveSessionState(this.conn.clientId, this.stateOf(state.subscriptions, undefined));
+    const taken = this.stateOf(state.subscriptions, undefined);
+    // No subscription is active yet: the stored options stay until resumeStored re-adds them.
+    if (state['subscriptionOptions'] !== undefined)
+      taken['subscriptionOptions'] = state['subscriptionOptions'];
+    await this.core.saveSessionState(this.conn.clientId, taken);
     return true;
   }
 
@@ -173,9 +212,14 @@ export class Subscriptions {
   async resumeStored(): Promise<void> {
     const state = this.core.sessionState(this.conn.clientId);
     if (!state) return;
+    const stored = new Map<string, SubscriptionOptions>();
+    const options = Array.isArray(state['subscriptionOptions'])
+      ? (state['subscriptionOptions'] as StoredOptions[])
+      : [];
+    for (const o of options) stored.set(o[0], unpackOptions(o));
     for (const [filter, qos] of Object.entries(state.subscriptions)) {
       try {
-        await this.add(filter, qos);
+        await this.add(filter, qos, stored.get(filter) ?? DEFAULT_OPTIONS);
       } catch (err) {
         this.conn.log.warn(
           { conn: this.conn.id, filter, err },
@@ -198,6 +242,11 @@ export class Subscriptions {
       subscriptions,
       queues: Object.keys(subscriptions).map((f) => this.queueName(f)),
     };
+    const options: StoredOptions[] = [];
+    for (const s of this.active.values())
+      if (s.noLocal || s.retainAsPublished || s.retainHandling !== 0 || s.subscriptionId !== 0)
+        options.push(packOptions(s));
+    if (options.length > 0) state['subscriptionOptions'] = options;
     if (this.expiryMs !== undefined) state.expiryMs = this.expiryMs;
     if (expiresAt !== undefined) state.expiresAt = expiresAt;
     return state;
@@ -211,16 +260,11 @@ export class Subscriptions {
     properties?: Properties;
   }): Promise<void> {
     const v5 = this.conn.v5;
-    if (packet.properties?.subscriptionIdentifiers !== undefined)
-      // CONNACK said Subscription Identifier Available 0 (3.2.2.3.12).
-      throw new MalformedPacket(
-        'subscription identifiers are not supported',
-        Reason.SubscriptionIdentifiersNotSupported,
-      );
+    const subscriptionId = packet.properties?.subscriptionIdentifiers?.[0] ?? 0;
     const codes: number[] = [];
     const granted: Subscription[] = [];
     const problems: string[] = [];
-    for (const { filter, qos } of packet.subscriptions) {
+    for (const { filter, qos, noLocal, retainAsPublished, retainHandling } of packet.subscriptions) {
       if (v5 && filter.startsWith(SHARED_PREFIX))
         // CONNACK said Shared Subscription Available 0 (3.2.2.3.13).
         throw new MalformedPacket(
@@ -235,7 +279,15 @@ export class Subscriptions {
         continue;
       }
       try {
-        granted.push(await this.add(filter, qos));
+        const isNew = !this.active.has(filter);
+        const sub = await this.add(filter, qos, {
+          noLocal,
+          retainAsPublished,
+          retainHandling,
+          subscriptionId,
+        });
+        // 3.8.3.1 Retain Handling: 0 always, 1 for a new subscription only, 2 never.
+        if (retainHandling === 0 || (retainHandling === 1 && isNew)) granted.push(sub);
         codes.push(qos);
       } catch (err) {
         const why = (err as Error).message;
@@ -265,9 +317,12 @@ export class Subscriptions {
     this.conn.write(this.conn.v5 ? unsuback5(packet.packetId, codes) : ackPacket(0xb0, packet.packetId));
   }
 
-  private async add(filter: string, qos: number): Promise<Subscription> {
+  private async add(filter: string, qos: number, options: SubscriptionOptions): Promise<Subscription> {
+    if (options.noLocal) this.anyNoLocal = true;
     const existing = this.active.get(filter);
     if (existing) {
+      // New options replace the old ones (MQTT-3.8.4-3); deliveries read them from `existing`.
+      Object.assign(existing, options);
       if (existing.qos === qos) return existing;
       // A new QoS replaces the subscription (MQTT-3.8.4-3); its queue and backlog stay.
       this.active.delete(filter);
@@ -288,6 +343,7 @@ export class Subscriptions {
     });
     await this.session.bindQueue(queue, 'amq.topic', filterToPattern(filter));
     const sub: Subscription = {
+      ...options,
       filter,
       qos,
       queue,
@@ -317,14 +373,29 @@ export class Subscriptions {
   // ---- outbound PUBLISH ----------------------------------------------------------------------
 
   private deliver(sub: Subscription, d: Delivery): boolean {
-    if (sub.skipDollar && d.routingKey.charCodeAt(0) === 0x24 /* $ */) {
+    if (
+      (sub.skipDollar && d.routingKey.charCodeAt(0) === 0x24) /* $ */ ||
+      // MQTT-3.8.3-3: No Local keeps the connection's own messages from it.
+      (sub.noLocal && this.conn.publishedHere(d.message))
+    ) {
       if (!sub.noAck) this.acknowledgeLater(d.deliveryTag);
       return true;
     }
     const qos = Math.min(sub.qos, messageQos(d.message));
     const topic = topicBytes(d.routingKey);
     const id = qos === 0 ? 0 : this.nextFreePacketId();
-    const header = this.conn.publishHeader(topic, qos, id, d.redelivered, false, d.message, d.expiresAt);
+    // MQTT-3.3.1-12/13: RETAIN is 0 on live messages unless Retain As Published.
+    const retain = sub.retainAsPublished && wasRetained(d.message);
+    const header = this.conn.publishHeader(
+      topic,
+      qos,
+      id,
+      d.redelivered,
+      retain,
+      d.message,
+      d.expiresAt,
+      sub.subscriptionId,
+    );
     if (qos === 0 || !header) {
       // Too large for the client: dropped as if delivered (MQTT-3.1.2-25).
       if (!sub.noAck) this.acknowledgeLater(d.deliveryTag);
@@ -358,7 +429,8 @@ export class Subscriptions {
       if (this.active.get(sub.filter) !== sub) continue; // unsubscribed meanwhile
       const qos = Math.min(sub.qos, messageQos(message));
       const id = qos === 0 ? 0 : this.nextFreePacketId();
-      const header = this.conn.publishHeader(topicBytes(routingKey), qos, id, false, true, message, 0);
+      const topic = topicBytes(routingKey);
+      const header = this.conn.publishHeader(topic, qos, id, false, true, message, 0, sub.subscriptionId);
       if (!header) continue; // too large for the client (MQTT-3.1.2-25)
       if (qos > 0) {
         this.takePacketId(id);

@@ -83,7 +83,7 @@ describe('MQTT 5 CONNECT', () => {
         retainAvailable: true,
         topicAliasMaximum: 0,
         wildcardSubscriptionAvailable: true,
-        subscriptionIdentifiersAvailable: false,
+        subscriptionIdentifiersAvailable: true,
         sharedSubscriptionAvailable: false,
       });
       const snapshot = [...server.adapter.connections()].find((x) => x.clientId === 'caps');
@@ -331,15 +331,12 @@ describe('MQTT 5 DISCONNECT', () => {
         { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/g/x', qos: 0 }] },
         0x9e,
       ],
+      // SUBSCRIBE 1 with Subscription Identifier 0, then with two of them
+      ['subscription identifier 0', Buffer.from([0x82, 9, 0, 1, 2, 0x0b, 0, 0, 1, 0x78, 0]), 0x82],
       [
-        'a subscription identifier',
-        {
-          cmd: 'subscribe',
-          messageId: 1,
-          subscriptions: [{ topic: 'x', qos: 0 }],
-          properties: { subscriptionIdentifier: 3 },
-        },
-        0xa1,
+        'two subscription identifiers',
+        Buffer.from([0x82, 11, 0, 1, 4, 0x0b, 1, 0x0b, 2, 0, 1, 0x78, 0]),
+        0x82,
       ],
       ['retain handling 3', Buffer.from([0x82, 7, 0, 1, 0, 0, 1, 0x78, 0x30]), 0x82],
       ['an AUTH packet', Buffer.from([0xf0, 0]), 0x82],

@@ -96,7 +96,7 @@ describe('paho-mqtt (MQTT 5)', () => {
         RetainAvailable: 1,
         TopicAliasMaximum: 0,
         WildcardSubscriptionAvailable: 1,
-        SubscriptionIdentifierAvailable: 0,
+        SubscriptionIdentifierAvailable: 1,
         SharedSubscriptionAvailable: 0,
       },
       received: { payload: 'from paho v5', qos: 1 },
