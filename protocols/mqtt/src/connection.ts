@@ -100,8 +100,11 @@ export class MqttConnection implements ServedConnection {
   private awaitingRelease: Set<number> | undefined;
   /** Inbound QoS 1 publishes not yet acknowledged: with awaitingRelease, what Receive Maximum counts. */
   private inboundQos1 = 0;
-  /** What this connection published, while a subscription has No Local (identity, not content). */
-  private readonly ownMessages = new WeakSet<Message>();
+  /**
+   * What this connection published, while a subscription has No Local (identity, not
+   * content); created by the first such publish.
+   */
+  private ownMessages: WeakSet<Message> | undefined;
   /** A newer connection with this client id has the session. */
   private takenOver = false;
   /** MQTT 5: the largest packet the client accepts (its Maximum Packet Size). */
@@ -526,7 +529,7 @@ export class MqttConnection implements ServedConnection {
       properties: properties || retain ? toCoreProperties(qos, properties, retain) : PROPERTIES_BY_QOS[qos],
       body: payload,
     };
-    if (this.subscriptions?.anyNoLocal) this.ownMessages.add(msg);
+    if (this.subscriptions?.anyNoLocal) (this.ownMessages ??= new WeakSet()).add(msg);
     // A retained copy must not pin the socket chunk its payload was sliced from.
     const retainCopy = retain
       ? payload.length > 0
@@ -623,7 +626,7 @@ export class MqttConnection implements ServedConnection {
   }
 
   publishedHere(msg: Message): boolean {
-    return this.ownMessages.has(msg);
+    return this.ownMessages?.has(msg) ?? false;
   }
 
   /** Properties of a failure acknowledgement: a reason string, unless the client asked for none. */
