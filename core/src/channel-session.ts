@@ -64,7 +64,11 @@ let sessionCounter = 0;
 export class ChannelSession implements Session, ConsumerOwner {
   readonly id = `s${++sessionCounter}`;
   private nextTag = 0;
-  private readonly unacked = new Map<number, Unacked>();
+  /**
+   * Created by the first delivery that waits for an ack, like `writable` by the first publish:
+   * an idle MQTT device's session holds neither (two empty tables are ~300 bytes per device).
+   */
+  private unacked: Map<number, Unacked> | undefined;
   readonly consumers = new Map<string, Consumer>();
   private defaultPrefetch = 0;
   private globalPrefetch = 0;
@@ -74,7 +78,7 @@ export class ChannelSession implements Session, ConsumerOwner {
   private closed = false;
   private readonly pending: PendingOutcome[] = [];
   /** Exchanges this session may write to, checked once (permissions are per user, not per message). */
-  private readonly writable = new Set<string>();
+  private writable: Set<string> | undefined;
 
   constructor(private readonly parent: SessionParent) {}
 
@@ -95,7 +99,7 @@ export class ChannelSession implements Session, ConsumerOwner {
   }
 
   get unackedCount(): number {
-    return this.unacked.size;
+    return this.unacked?.size ?? 0;
   }
 
   // ---- topology ---------------------------------------------------------------------------
@@ -247,9 +251,9 @@ export class ChannelSession implements Session, ConsumerOwner {
   private publishTarget(msg: Message): Exchange {
     const x = this.vhost.exchanges.get(msg.exchange);
     if (!x) throw notFound(`exchange '${msg.exchange}' in vhost '${this.vhost.name}'`);
-    if (!this.writable.has(msg.exchange)) {
+    if (!this.writable?.has(msg.exchange)) {
       this.authorize('write', 'exchange', msg.exchange);
-      this.writable.add(msg.exchange);
+      (this.writable ??= new Set()).add(msg.exchange);
     }
     if (x.options.internal)
       throw accessRefused(`cannot publish to internal exchange '${x.name}' in vhost '${this.vhost.name}'`);
@@ -320,7 +324,7 @@ export class ChannelSession implements Session, ConsumerOwner {
     if (opts.noAck) q.acked(e, false);
     else {
       q.unacked++;
-      this.unacked.set(tag, { queue: q, entry: e, consumer: null });
+      (this.unacked ??= new Map()).set(tag, { queue: q, entry: e, consumer: null });
     }
     return {
       message: e.msg,
@@ -356,7 +360,7 @@ export class ChannelSession implements Session, ConsumerOwner {
     e.deliveryCount++;
     if (c.spec.noAck) q.acked(e, false);
     else {
-      this.unacked.set(tag, { queue: q, entry: e, consumer: c });
+      (this.unacked ??= new Map()).set(tag, { queue: q, entry: e, consumer: c });
       c.unacked++;
       this.consumerUnacked++;
     }
@@ -391,19 +395,20 @@ export class ChannelSession implements Session, ConsumerOwner {
     if (deliveryTag > this.nextTag) throw preconditionFailed(`unknown delivery tag ${deliveryTag}`);
     const touched = new Set<Queue>();
     const wasFull = this.unackedLimit > 0 && this.consumerUnacked >= this.unackedLimit;
+    const unacked = (this.unacked ??= new Map());
     if (multiple) {
       // Tags increase and the map keeps insertion order: walk from the oldest up to the tag.
       // AMQP 0-9-1 basic.ack: multiple with tag 0 means "everything outstanding".
-      for (const [tag, u] of this.unacked) {
+      for (const [tag, u] of unacked) {
         if (deliveryTag !== 0 && tag > deliveryTag) break;
-        this.unacked.delete(tag);
+        unacked.delete(tag);
         this.apply(u, outcome);
         touched.add(u.queue);
       }
     } else {
-      const u = this.unacked.get(deliveryTag);
+      const u = unacked.get(deliveryTag);
       if (!u) throw preconditionFailed(`unknown delivery tag ${deliveryTag}`);
-      this.unacked.delete(deliveryTag);
+      unacked.delete(deliveryTag);
       this.apply(u, outcome);
       touched.add(u.queue);
     }
@@ -466,7 +471,7 @@ export class ChannelSession implements Session, ConsumerOwner {
       },
       settle: (tag, outcome, multiple = false) => {
         this.assertOpen();
-        if (tag > this.nextTag || (!multiple && !this.unacked.has(tag)))
+        if (tag > this.nextTag || (!multiple && !this.unacked?.has(tag)))
           throw preconditionFailed(`unknown delivery tag ${tag}`);
         ops.push(() => this.settle(tag, outcome, multiple));
       },
@@ -491,12 +496,12 @@ export class ChannelSession implements Session, ConsumerOwner {
     this.consumers.clear();
     const touched = new Set<Queue>();
     // Requeue in delivery order so each message returns to its original place.
-    for (const u of this.unacked.values()) {
+    for (const u of this.unacked?.values() ?? []) {
       if (u.consumer) u.consumer.unacked--;
       u.queue.requeue(u.entry);
       touched.add(u.queue);
     }
-    this.unacked.clear();
+    this.unacked?.clear();
     this.consumerUnacked = 0;
     for (const q of touched) q.dispatch();
     this.parent.sessionClosed(this);

@@ -28,7 +28,8 @@ const UNGATED: SessionGate = { sessionOpening: () => {}, sessionClosed: () => {}
 export class BrokerConnection implements Connection {
   readonly sessions = new Set<ChannelSession>();
   readonly openedAt = Date.now();
-  private readonly exclusive = new Set<Queue>();
+  /** Created by the first exclusive queue (an MQTT clean session's subscription is one). */
+  private exclusive: Set<Queue> | undefined;
   private closed = false;
   readonly flow: PublisherFlow;
 
@@ -68,7 +69,7 @@ export class BrokerConnection implements Connection {
       sessionClosed: (x) => {
         if (this.sessions.delete(x)) this.gate.sessionClosed(this);
       },
-      queueDeclared: (q) => this.exclusive.add(q),
+      queueDeclared: (q) => (this.exclusive ??= new Set()).add(q),
     });
     this.sessions.add(s);
     return s;
@@ -103,8 +104,8 @@ export class BrokerConnection implements Connection {
     this.closed = true;
     for (const s of [...this.sessions]) await s.close();
     // AMQP 0-9-1 queue.declare exclusive: the queue is deleted when its connection closes.
-    for (const q of this.exclusive) await this.vhostRef.removeQueue(q);
-    this.exclusive.clear();
+    for (const q of this.exclusive ?? []) await this.vhostRef.removeQueue(q);
+    this.exclusive = undefined;
     this.onClosed(this);
   }
 }

@@ -21,19 +21,21 @@ export interface FlowHolder {
 }
 
 export class PublisherFlow implements FlowHolder {
-  private readonly holds = new Set<object>();
+  /** Created at the first hold: most connections are never held (an idle device costs no Set). */
+  private holds: Set<object> | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly control: ConnectionControl) {}
 
   get throttled(): boolean {
-    return this.holds.size > 0;
+    return this.holds !== undefined && this.holds.size > 0;
   }
 
-  hold(queue: { readonly flowHolders: Set<FlowHolder> }): void {
+  hold(queue: { flowHolders: Set<FlowHolder> | undefined }): void {
+    this.holds ??= new Set();
     if (this.holds.has(queue)) return;
     this.holds.add(queue);
-    queue.flowHolders.add(this);
+    (queue.flowHolders ??= new Set()).add(this);
     if (this.holds.size === 1) {
       this.control.throttle?.(true);
       this.timer = setTimeout(() => this.releaseAll(), FLOW_MAX_HOLD_MS);
@@ -42,13 +44,13 @@ export class PublisherFlow implements FlowHolder {
   }
 
   release(queue: object): void {
-    if (!this.holds.delete(queue)) return;
+    if (!this.holds?.delete(queue)) return;
     if (this.holds.size === 0) this.lift();
   }
 
   private releaseAll(): void {
-    for (const q of this.holds) (q as { flowHolders: Set<FlowHolder> }).flowHolders.delete(this);
-    this.holds.clear();
+    for (const q of this.holds ?? []) (q as { flowHolders?: Set<FlowHolder> }).flowHolders?.delete(this);
+    this.holds?.clear();
     this.lift();
   }
 

@@ -10,6 +10,7 @@ export { Broker, isLoopback, type AlarmKind, type BrokerOptions } from './broker
 export type * from './storage/store.js';
 export { MemoryStore } from './storage/memory-store.js';
 export { definitionIdentity } from './storage/identity.js';
+export { escapeStoredKeys, unescapeStoredKeys } from './storage/stored-keys.js';
 export type {
   ExchangeType,
   BindingIndex,

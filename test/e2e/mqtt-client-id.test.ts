@@ -149,7 +149,10 @@ describe('a session save that fails in the store', () => {
 
     await closeAllWithin(10_000);
     b = await startBroker({ ports: { mqtt: 0 }, storage: new LmdbStore({ dir }) });
-    expect(b.broker.vhost('/').clientSessions.get('bystander')).toEqual({ subscriptions: { 'b/#': 1 } });
+    // The session kept its subscription (and, since MQTT 5's session expiry, names its queues).
+    expect(b.broker.vhost('/').clientSessions.get('bystander')).toMatchObject({
+      subscriptions: { 'b/#': 1 },
+    });
     expect(b.broker.vhost('/').clientSessions.get('doomed')).toBeUndefined();
   });
 });

@@ -15,12 +15,18 @@ import { promisify } from 'node:util';
 import amqp from 'amqplib';
 import { Client as StompJs } from '@stomp/stompjs';
 import mqtt, { type MqttClient } from 'mqtt';
-import stompit from 'stompit';
-import type StompitClient from 'stompit/lib/Client.js';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerHandle } from '@junction/server';
-import { launchChromium, makeTestPki, openPage, runPython, until, type Browser } from '@junction/testkit';
+import {
+  launchChromium,
+  makeTestPki,
+  openPage,
+  runPython,
+  until,
+  type Browser,
+  stompitClient,
+} from '@junction/testkit';
 
 const run = promisify(execFile);
 const pki = makeTestPki();
@@ -147,19 +153,7 @@ describe('TLS on every listener', () => {
   });
 
   it('serves stompit over TLS', async () => {
-    const client = await new Promise<StompitClient>((resolve, reject) => {
-      const c = stompit.connect(
-        {
-          host: '127.0.0.1',
-          port: port('stomps'),
-          ssl: true,
-          ca: [pki.ca],
-          connectHeaders: { host: '/', login: 'guest', passcode: 'guest', 'heart-beat': '0,0' },
-        } as stompit.connect.ConnectOptions,
-        (err, cl) => (err ? reject(err) : resolve(cl)),
-      );
-      c.on('error', () => {});
-    });
+    const client = await stompitClient(port('stomps'), {}, { tls: { ca: pki.ca } });
     try {
       const body = new Promise<string>((resolve, reject) =>
         client.subscribe({ destination: '/queue/tls-stompit', ack: 'auto' }, (err, msg) =>

@@ -24,6 +24,12 @@ export class ConsumerSet {
   private filtered = 0;
 
   add(c: Consumer): void {
+    if (this.list.length === 0) {
+      // Most queues have one consumer: a one-slot array, where splice would reserve 17.
+      this.list = [c];
+      if (c.spec.filter) this.filtered++;
+      return;
+    }
     let i = this.list.length;
     while (i > 0 && this.list[i - 1]!.spec.priority < c.spec.priority) i--;
     this.list.splice(i, 0, c);

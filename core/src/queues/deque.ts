@@ -1,10 +1,14 @@
-/** A growable ring buffer: O(1) push, shift and unshift, no per-item allocation. */
+/**
+ * A growable ring buffer: O(1) push, shift and unshift, no per-item allocation. Empty ones
+ * hold no storage until the first item: every queue has two, and an idle MQTT device's
+ * queue stays empty (100,000 devices would otherwise hold 29 MB of empty slots).
+ */
 export class Deque<T> {
   private items: (T | undefined)[];
   private head = 0;
   private count = 0;
 
-  constructor(capacity = 16) {
+  constructor(capacity = 0) {
     this.items = new Array<T | undefined>(capacity);
   }
 
@@ -37,7 +41,7 @@ export class Deque<T> {
     this.count--;
     // Give memory back after a large backlog drains.
     if (this.count === 0 && this.items.length > 1024) {
-      this.items = new Array<T | undefined>(16);
+      this.items = new Array<T | undefined>(0);
       this.head = 0;
     }
     return item;
@@ -62,7 +66,7 @@ export class Deque<T> {
 
   clear(): T[] {
     const all = [...this];
-    this.items = new Array<T | undefined>(16);
+    this.items = new Array<T | undefined>(0);
     this.head = 0;
     this.count = 0;
     return all;
@@ -73,7 +77,7 @@ export class Deque<T> {
   }
 
   private grow(): void {
-    const next = new Array<T | undefined>(this.items.length * 2);
+    const next = new Array<T | undefined>(this.items.length * 2 || 16);
     for (let i = 0; i < this.count; i++) next[i] = this.items[(this.head + i) % this.items.length];
     this.items = next;
     this.head = 0;

@@ -106,8 +106,8 @@ export class Queue implements Destination {
   /** A page-in read in flight, and the purge generation it belongs to. */
   private loading: Promise<void> | null = null;
   private loadGen = 0;
-  /** Store writes in flight while the queue has a paged tail: a page-in waits for them. */
-  private readonly pendingWrites = new Set<Promise<void>>();
+  /** Store writes in flight while the queue has a paged tail: a page-in waits for them (created on use). */
+  private pendingWrites: Set<Promise<void>> | undefined;
   /** Delivered, not yet settled. */
   unacked = 0;
   readonly consumers: ConsumerSet;
@@ -120,8 +120,8 @@ export class Queue implements Destination {
     dropped: 0,
   };
   deleted = false;
-  /** Publishers held back by this queue's backlog (flow.ts). */
-  readonly flowHolders = new Set<FlowHolder>();
+  /** Publishers held back by this queue's backlog (flow.ts); created by the first. */
+  flowHolders: Set<FlowHolder> | undefined;
 
   private nextSeq = 1;
   private dispatching = false;
@@ -175,16 +175,18 @@ export class Queue implements Destination {
   /** The vhost submitted a store write for this queue: a page-in must not read ahead of it. */
   trackWrite(p: Promise<void>): void {
     if (this.tail.length === 0) return;
-    this.pendingWrites.add(p);
+    const pending = (this.pendingWrites ??= new Set());
+    pending.add(p);
     const done = (): void => {
-      this.pendingWrites.delete(p);
+      pending.delete(p);
     };
     p.then(done, done);
   }
 
   /** What a page-in awaits before it reads the store. */
   writesInFlight(): Promise<unknown> | null {
-    return this.pendingWrites.size === 0 ? null : Promise.allSettled([...this.pendingWrites]);
+    const pending = this.pendingWrites;
+    return !pending || pending.size === 0 ? null : Promise.allSettled([...pending]);
   }
 
   get consumerCount(): number {
@@ -198,7 +200,7 @@ export class Queue implements Destination {
 
   /** Lets held publishers go once the backlog is small again (or nobody consumes, or the queue is gone). */
   private releaseFlow(): void {
-    if (this.flowHolders.size === 0) return;
+    if (!this.flowHolders || this.flowHolders.size === 0) return;
     if (this.messageCount > FLOW_LOW && this.consumers.size > 0 && !this.deleted) return;
     for (const h of this.flowHolders) h.release(this);
     this.flowHolders.clear();

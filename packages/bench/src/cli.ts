@@ -58,8 +58,25 @@ async function main(): Promise<void> {
       warmup: { type: 'string', default: '2' },
       rounds: { type: 'string', default: '3' },
       connections: { type: 'string' },
+      help: { type: 'boolean' },
     },
   });
+  if (values.help) {
+    // The selectable scenario names: --scenario takes any part of one.
+    process.stdout.write(
+      [
+        'npm run bench -- [--junction] [--rabbitmq] [--mosquitto] [--activemq] [--baseline /other/checkout]',
+        '                 [--target name=amqp://...|mqtt://...|stomp://...]... [--profile dir]',
+        '                 [--scenario text]... [--seconds N] [--warmup N] [--rounds N] [--quiet N] [--connections N]',
+        '',
+        '--scenario runs the scenarios whose name contains the text (repeatable); see packages/bench/README.md.',
+        'Scenarios:',
+        ...allScenarios.map((sc) => `  ${sc.name}`),
+        '',
+      ].join('\n'),
+    );
+    return;
+  }
   const explicit =
     values.junction ||
     values.rabbitmq ||

@@ -7,7 +7,7 @@
  *
  * Protocol with the parent (worker-ipc.ts): `start` (ready at once), `connect` (answered once
  * every device is subscribed or has failed: { held, failed }), `publish` (answered once the
- * publisher's packets are written: { sent }), `count` ({ held, received, failed, lost }),
+ * publisher's packets are written: { sent }), `count` ({ held, received, failed, lost, unexpected }),
  * `stop`. Used by the bench (mqtt-scenarios.ts) and by test/e2e/mqtt-fleet.test.ts.
  */
 import { connect as tcpConnect, type Socket } from 'node:net';
@@ -99,6 +99,8 @@ let failed = 0;
 let received = 0;
 /** Devices whose socket closed after they were subscribed. */
 let lost = 0;
+/** Messages a device did not expect: a second one, or another device's. */
+let unexpected = 0;
 const sockets: Socket[] = [];
 let job: FleetJob | undefined;
 
@@ -130,12 +132,12 @@ function device(j: FleetJob, n: number, done: (ok: boolean) => void): void {
         held++;
         done(true);
         state = 'held';
-      } else if (type === 3 && state === 'held' && !got) {
+      } else if (type === 3) {
         const len = body.readUInt16BE(0);
-        if (body.toString('utf8', 2, 2 + len) === topic) {
+        if (state === 'held' && !got && body.toString('utf8', 2, 2 + len) === topic) {
           got = true;
           received++;
-        }
+        } else unexpected++;
       }
     }),
   );
@@ -193,7 +195,7 @@ serveJobs<FleetJob>({
     // `connect` and `publish` are answered later, by connectAll and publishAll.
     if (cmd === 'connect') connectAll(job!);
     else if (cmd === 'publish') publishAll(job!);
-    else if (cmd === 'count') return { held, received, failed, lost };
+    else if (cmd === 'count') return { held, received, failed, lost, unexpected };
     return undefined;
   },
   stop() {

@@ -18,6 +18,7 @@ import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { durableRedisArgs } from '@junction/storage-redis';
 
 export interface RunningPeer {
   name: string;
@@ -255,26 +256,7 @@ async function startJunctionFrom(
 /** redis-server on a free port, AOF with fsync per write (what the storage tests use too). */
 async function startRedisServer(dir: string): Promise<{ url: string; stop(): Promise<void> }> {
   const port = await freePort();
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--appendonly',
-      'yes',
-      '--appendfsync',
-      'always',
-      '--save',
-      '',
-      '--daemonize',
-      'no',
-    ],
-    { stdio: 'ignore' },
-  );
+  const child = spawn('redis-server', durableRedisArgs(port, dir), { stdio: 'ignore' });
   await waitForPort(port, 15_000, 'redis-server');
   return { url: `redis://127.0.0.1:${port}`, stop: () => stopChild(child, false) };
 }

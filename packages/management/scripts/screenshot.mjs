@@ -8,8 +8,8 @@
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
-import { chromium } from 'playwright-core';
 import { startBroker } from '@junction/server';
+import { launchChromium } from '@junction/testkit';
 
 const out = process.argv[2] ?? fileURLToPath(new URL('../docs/overview.png', import.meta.url));
 const SECONDS = Number(process.env.TRAFFIC_SECONDS ?? 40);
@@ -29,19 +29,8 @@ const device = await mqtt.connectAsync(b.mqttUrl, {
 });
 await device.subscribeAsync('home/+/setpoint', { qos: 1 });
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
+// The tests' Chromium, with the same flags (off the network, no GPU, no sandbox).
+const browser = await launchChromium();
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 });
   page.on('pageerror', (e) => console.error('page error:', e.message));

@@ -30,7 +30,7 @@ export class HandshakeDeadline {
       this.socket.destroy();
     }, ms);
     this.timer.unref();
-    socket.once('close', () => this.done());
+    // No close listener of its own: the Link (or, before it exists, the listener) calls done().
   }
 
   get pending(): boolean {

@@ -52,18 +52,21 @@ export class Link {
   lastWriteAt = Date.now();
 
   private readonly pipe: Pipe;
-  private readonly deadline: HandshakeDeadline;
+  /** Until the handshake is done; then dropped, with what it holds. */
+  private deadline: HandshakeDeadline | undefined;
   private readonly messagePerSend: boolean;
   private chunks: Buffer[] = [];
   private pendingBytes = 0;
   private scheduled = false;
   private waitingDrain = false;
   private wantsDrain = false;
-  private readonly pausedBy = new Set<PauseReason>();
+  /** Created by the first pause: an idle connection holds no empty Set. */
+  private pausedBy: Set<PauseReason> | undefined;
   private alarm: string | null = null;
   private dataHandler: (chunk: Buffer) => void = () => {};
   private drainHandler: () => void = () => {};
-  private readonly closeHandlers: (() => void)[] = [];
+  /** The close handlers, chained (usually two: the registry's and the protocol's). */
+  private closeHandler: (() => void) | undefined;
   private isClosed = false;
 
   constructor(init: LinkInit) {
@@ -89,10 +92,10 @@ export class Link {
       },
       close: () => {
         this.isClosed = true;
-        this.deadline.done();
+        this.handshakeDone();
         this.chunks = [];
         this.pendingBytes = 0;
-        for (const h of this.closeHandlers) h();
+        this.closeHandler?.();
       },
     });
   }
@@ -108,7 +111,13 @@ export class Link {
   }
 
   onClose(handler: () => void): void {
-    this.closeHandlers.push(handler);
+    const before = this.closeHandler;
+    this.closeHandler = before
+      ? () => {
+          before();
+          handler();
+        }
+      : handler;
   }
 
   get closed(): boolean {
@@ -119,7 +128,8 @@ export class Link {
 
   /** The protocol's handshake is complete (open-ok / CONNACK / CONNECTED sent): the deadline stops. */
   handshakeDone(): void {
-    this.deadline.done();
+    this.deadline?.done();
+    this.deadline = undefined;
   }
 
   // ---- writing -------------------------------------------------------------------------------
@@ -192,10 +202,12 @@ export class Link {
   /** Stops (on) or resumes reading for one reason; reading resumes once no reason holds. */
   pause(reason: PauseReason, on: boolean): void {
     if (on) {
-      if (this.pausedBy.has(reason)) return;
-      this.pausedBy.add(reason);
-      if (this.pausedBy.size === 1) this.pipe.pause();
-    } else if (this.pausedBy.delete(reason) && this.pausedBy.size === 0) {
+      const pausedBy = (this.pausedBy ??= new Set());
+      if (pausedBy.has(reason)) return;
+      pausedBy.add(reason);
+      if (pausedBy.size === 1) this.pipe.pause();
+    } else if (this.pausedBy?.delete(reason) && this.pausedBy.size === 0) {
+      this.pausedBy = undefined;
       // Silence while we did not read was ours, not the peer's.
       this.lastReadAt = Date.now();
       if (!this.closed) this.pipe.resume();
@@ -203,12 +215,12 @@ export class Link {
   }
 
   isPausedBy(reason: PauseReason): boolean {
-    return this.pausedBy.has(reason);
+    return this.pausedBy?.has(reason) ?? false;
   }
 
   /** What management shows for an open connection. */
   get readState(): 'running' | 'flow' | 'blocked' {
-    return this.pausedBy.has('alarm') ? 'blocked' : this.pausedBy.has('flow') ? 'flow' : 'running';
+    return this.isPausedBy('alarm') ? 'blocked' : this.isPausedBy('flow') ? 'flow' : 'running';
   }
 
   /**
@@ -216,7 +228,7 @@ export class Link {
    * broker itself holds reading paused: the peer's heartbeats are waiting unread in the socket.
    */
   isSilentFor(ms: number, now = Date.now()): boolean {
-    return this.pausedBy.size === 0 && now - this.lastReadAt > ms;
+    return (this.pausedBy?.size ?? 0) === 0 && now - this.lastReadAt > ms;
   }
 
   // ---- resource alarms -----------------------------------------------------------------------

@@ -89,9 +89,10 @@ export class Listener {
       });
       this.server = server;
     } else {
+      // The Link exists at once and owns the socket: no tracking, no listeners of our own
+      // (each costs a few hundred bytes per held connection).
       this.server = createTcpServer({ noDelay: true }, (socket) => {
-        const deadline = this.track(socket);
-        this.open(new SocketPipe(socket), socket, deadline, undefined);
+        this.open(new SocketPipe(socket), socket, this.deadline(socket), undefined);
       });
     }
     if (tls || endpoint.transport === 'ws') {
@@ -141,14 +142,24 @@ export class Listener {
     return stopped;
   }
 
+  /** A socket in its TLS handshake or WebSocket upgrade, not yet a Link. */
   private track(socket: Socket): HandshakeDeadline {
+    const deadline = this.deadline(socket);
     this.raw.add(socket);
-    socket.once('close', () => this.raw.delete(socket));
+    socket.once('close', () => {
+      this.raw.delete(socket);
+      deadline.done();
+    });
     socket.on('error', () => {});
-    return new HandshakeDeadline(socket, this.opts.handshakeTimeoutMs, (what) =>
-      this.opts.log.info(what, `${this.opts.label} handshake timeout; closing`),
-    );
+    return deadline;
   }
+
+  private deadline(socket: Socket): HandshakeDeadline {
+    return new HandshakeDeadline(socket, this.opts.handshakeTimeoutMs, this.onHandshakeTimeout);
+  }
+
+  private readonly onHandshakeTimeout = (what: Record<string, unknown>): void =>
+    this.opts.log.info(what, `${this.opts.label} handshake timeout; closing`);
 
   private claim(socket: Socket): HandshakeDeadline | undefined {
     const key = peerKey(socket);

@@ -27,6 +27,9 @@ export interface Pipe {
   destroy(): void;
 }
 
+/** One error listener for every socket: 'close' follows each error, and a closure per socket costs. */
+const ignoreError = (): void => {};
+
 /** How long an ending pipe may linger for a peer that does not read. */
 const LINGER_MS = 1000;
 /** Bytes handed to ws.send but not yet on the socket above which a WebSocket pipe reports full. */
@@ -43,7 +46,7 @@ export class SocketPipe implements Pipe {
     this.socket.on('data', events.data);
     this.socket.on('drain', events.drain);
     // 'close' follows every error; the Link's owner logs why it closed.
-    this.socket.on('error', () => {});
+    this.socket.on('error', ignoreError);
     this.socket.on('close', events.close);
   }
 

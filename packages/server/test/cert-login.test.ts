@@ -11,10 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
-import stompit from 'stompit';
 import type StompitClient from 'stompit/lib/Client.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { makeTestPki, until, type CertFiles } from '@junction/testkit';
+import { makeTestPki, until, type CertFiles, stompitClient } from '@junction/testkit';
 import { logLine, startCli } from './cli-process.js';
 
 const pki = makeTestPki();
@@ -84,23 +83,8 @@ const external = (cert?: CertFiles) =>
     },
   );
 
-function stompsByCertificate(cert: CertFiles): Promise<StompitClient> {
-  return new Promise((resolve, reject) => {
-    const c = stompit.connect(
-      {
-        host: '127.0.0.1',
-        port: ports.stomps,
-        ssl: true,
-        ca: [pki.ca],
-        cert: cert.cert,
-        key: cert.key,
-        connectHeaders: { host: '/', 'heart-beat': '0,0' },
-      } as stompit.connect.ConnectOptions,
-      (err, client) => (err ? reject(err) : resolve(client)),
-    );
-    c.on('error', () => {});
-  });
-}
+const stompsByCertificate = (cert: CertFiles): Promise<StompitClient> =>
+  stompitClient(ports.stomps, {}, { tls: { ca: pki.ca, cert }, noLogin: true });
 
 interface ConnectionJson {
   name: string;

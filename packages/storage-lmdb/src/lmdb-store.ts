@@ -50,7 +50,7 @@ import type {
   StoreCapabilities,
   StoredMessage,
 } from '@junction/core';
-import { definitionIdentity as identity } from '@junction/core';
+import { definitionIdentity as identity, escapeStoredKeys, unescapeStoredKeys } from '@junction/core';
 import { acquireLock, type Lock } from './lock.js';
 import { tolerateOrphanCommitFailures } from './orphan-commits.js';
 import {
@@ -460,7 +460,7 @@ export class LmdbStore implements Store {
     };
     for (const { key, value } of this.defs.getRange()) {
       const kind = key[0] as Kind;
-      (d[listOf(kind)] as unknown[]).push(value);
+      (d[listOf(kind)] as unknown[]).push(unescapeStoredKeys(value));
     }
     return d;
   }
@@ -478,7 +478,7 @@ export class LmdbStore implements Store {
         if (c.op === 'put') {
           void this.defs.put(
             [c.kind, defKey(c.kind, c.value as unknown as Record<string, unknown>)],
-            c.value,
+            escapeStoredKeys(c.value),
           );
         } else {
           void this.defs.remove([c.kind, defKey(c.kind, c.key as Record<string, unknown>)]);
@@ -800,13 +800,18 @@ export class LmdbStore implements Store {
 
   async putRetained(vhost: string, topic: string, msg: StoredMessage | null): Promise<void> {
     if (this.failure) throw this.failure;
-    if (msg) await this.retainedDb.put([vhost, topic], msg);
+    if (msg)
+      await this.retainedDb.put([vhost, topic], { ...msg, properties: escapeStoredKeys(msg.properties) });
     else await this.retainedDb.remove([vhost, topic]);
   }
 
   async *retained(vhost: string): AsyncIterable<RetainedMessage> {
-    for (const { key, value } of this.retainedDb.getRange({ start: [vhost], end: [vhost, MAX_STRING] })) {
-      yield { topic: key[1] as string, message: { ...value, body: Buffer.from(value.body) } };
+    for (const { key, value } of this.retainedDb.getRange({
+      start: [vhost],
+      end: [vhost, AFTER_EVERY_STRING],
+    })) {
+      const properties = unescapeStoredKeys(value.properties);
+      yield { topic: key[1] as string, message: { ...value, properties, body: Buffer.from(value.body) } };
     }
   }
 
@@ -817,7 +822,10 @@ export class LmdbStore implements Store {
   }
 
   async *mqttSessions(vhost: string): AsyncIterable<{ clientId: string; state: MqttSessionState }> {
-    for (const { key, value } of this.sessions.getRange({ start: [vhost], end: [vhost, MAX_STRING] })) {
+    for (const { key, value } of this.sessions.getRange({
+      start: [vhost],
+      end: [vhost, AFTER_EVERY_STRING],
+    })) {
       yield { clientId: key[1] as string, state: fromStoredSession(value) };
     }
   }
@@ -923,7 +931,13 @@ function encodeId(id: number): Buffer {
   return b;
 }
 
-const MAX_STRING = '\uffff';
+/**
+ * The end of a [vhost, name] range: ordered-binary sorts a buffer after every string, so the
+ * range holds every name. '\uffff' did not: names starting with a character past the Basic
+ * Multilingual Plane (emoji, U+10000 up: UTF-8 F0-F4) sort after its EF BF BF, and such
+ * retained topics and MQTT sessions were stored but never read back.
+ */
+const AFTER_EVERY_STRING = Buffer.from([0xff]);
 
 function listOf(kind: Kind): keyof Definitions {
   return kind === 'policy' ? 'policies' : (`${kind}s` as keyof Definitions);

@@ -12,7 +12,7 @@
  * write buffer (segments.ts), so each is a size and a write function.
  */
 import { Packr } from 'msgpackr';
-import type { MessageProperties } from '@junction/core';
+import { escapeStoredKeys, unescapeStoredKeys, type MessageProperties } from '@junction/core';
 
 export const ENQUEUE = 1;
 export const ACKS = 2;
@@ -55,7 +55,7 @@ export function enqueueRecord(
   body: Buffer,
 ): RecordWriter {
   // A view of msgpackr's scratch buffer, valid until its next pack: written right away.
-  const props = propertiesCodec.pack(properties);
+  const props = propertiesCodec.pack(escapeStoredKeys(properties));
   let size =
     1 + 8 + 2 + 4 + utf8Length(exchange) + 4 + utf8Length(routingKey) + 4 + props.length + 4 + body.length;
   for (const [vhost, queue] of queues) size += 4 + utf8Length(vhost) + 4 + utf8Length(queue) + 8 + 4;
@@ -130,9 +130,9 @@ export function decodeRecord(b: Buffer): LogRecord | undefined {
       const exchange = str();
       const routingKey = str();
       const propsLength = b.readUInt32LE(at);
-      const properties = propertiesCodec.unpack(
-        b.subarray(at + 4, (at += 4 + propsLength)),
-      ) as MessageProperties;
+      const properties = unescapeStoredKeys(
+        propertiesCodec.unpack(b.subarray(at + 4, (at += 4 + propsLength))) as MessageProperties,
+      );
       const bodyLength = b.readUInt32LE(at);
       if (at + 4 + bodyLength !== b.length) return undefined;
       const body = b.subarray(at + 4);

@@ -21,7 +21,11 @@
  * nested field tables and other values round-trip byte-exact.
  */
 import { Redis, type ChainableCommander } from 'ioredis';
-import { pack, unpack } from 'msgpackr';
+import { pack as msgpack, unpack as msgunpack } from 'msgpackr';
+
+/** msgpack with client-chosen keys kept as written (`__proto__`: see core's stored-keys.ts). */
+const pack = (value: unknown): Buffer => msgpack(escapeStoredKeys(value));
+const unpack = (b: Buffer | Uint8Array): unknown => unescapeStoredKeys(msgunpack(b));
 import type {
   DefinitionChange,
   Definitions,
@@ -35,7 +39,7 @@ import type {
   StoreCapabilities,
   StoredMessage,
 } from '@junction/core';
-import { definitionIdentity as identity } from '@junction/core';
+import { definitionIdentity as identity, escapeStoredKeys, unescapeStoredKeys } from '@junction/core';
 import { SCRIPTS, type ScriptName } from './scripts.js';
 
 /** Bumped on any incompatible change of the layout in scripts.ts. */

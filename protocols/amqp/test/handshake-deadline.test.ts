@@ -1,6 +1,14 @@
 /** The handshake deadline is absolute: accept to connection.open-ok, whatever arrives meanwhile. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawClient, startAmqpServer, type TestServer } from '@junction/testkit';
+import {
+  makeTestPki,
+  rawClient,
+  startAmqpServer,
+  startOnEndpoints,
+  trickleUntilClosed,
+  type TestServer,
+} from '@junction/testkit';
+import { createAmqpAdapter } from '../src/index.js';
 import { PROTOCOL_HEADER } from '../src/wire/index.js';
 
 const DEADLINE_MS = 600;
@@ -31,5 +39,24 @@ describe('AMQP handshake deadline', () => {
     await c.closed;
     clearInterval(timer);
     expect(Date.now() - started).toBeLessThan(DEADLINE_MS + 3000);
+  });
+
+  it('counts the TLS handshake: a ClientHello trickled a byte at a time is cut off on AMQPS', async () => {
+    const pki = makeTestPki();
+    const tls = await startOnEndpoints(
+      (broker, log) => createAmqpAdapter(broker, { handshakeTimeoutMs: DEADLINE_MS }, log),
+      [pki.endpoint()],
+    );
+    try {
+      // A TLS handshake record header announcing 512 bytes, then its body: the record would
+      // take 50 s at this pace, each byte well inside the deadline.
+      const hello = Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00]), Buffer.alloc(512, 1)]);
+      const elapsed = await trickleUntilClosed(tls.ports[0]!, hello, DEADLINE_MS / 6);
+      expect(elapsed).toBeGreaterThanOrEqual(DEADLINE_MS - 50);
+      expect(elapsed).toBeLessThan(DEADLINE_MS + 3000);
+    } finally {
+      await tls.close();
+      pki.remove();
+    }
   });
 });

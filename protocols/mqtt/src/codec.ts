@@ -56,7 +56,9 @@ export class PacketReader {
 
   /** Feeds bytes; calls onPacket for each complete packet. Throws MalformedPacket. */
   push(chunk: Buffer, onPacket: (p: RawPacket) => void): void {
-    this.chunks.push(chunk);
+    // Usually nothing is left over: a one-slot array, where push would reserve 17 per connection.
+    if (this.chunks.length === 0) this.chunks = [chunk];
+    else this.chunks.push(chunk);
     this.buffered += chunk.length;
     for (;;) {
       if (this.buffered < 2) return;

@@ -99,7 +99,7 @@ export class MqttConnection implements ServedConnection {
   private busy = false;
   private will: Will | undefined;
   /** Inbound QoS 2 packet ids published but not yet released (PUBREL): duplicates are not republished. */
-  private readonly awaitingRelease = new Set<number>();
+  private awaitingRelease: Set<number> | undefined;
   /** Inbound QoS 1 publishes not yet acknowledged: with awaitingRelease, what Receive Maximum counts. */
   private inboundQos1 = 0;
   /** What this connection published, while a subscription has No Local (identity, not content). */
@@ -245,7 +245,7 @@ export class MqttConnection implements ServedConnection {
         return;
       case PacketType.PUBREL: {
         const id = v5 ? decodeAck5(p).packetId : decodePacketId(p);
-        const known = this.awaitingRelease.delete(id);
+        const known = this.awaitingRelease?.delete(id) ?? false;
         this.write(
           v5 ? ack5(0x70, id, known ? Reason.Success : Reason.PacketIdentifierNotFound) : ackPacket(0x70, id),
         );
@@ -491,7 +491,7 @@ export class MqttConnection implements ServedConnection {
     }
     const problem = topicNameProblem(p.topic, this.ctx.config.maxTopicLevels);
     if (problem) throw new MalformedPacket(problem, Reason.TopicNameInvalid);
-    if (p.qos === 2 && this.awaitingRelease.has(p.packetId)) {
+    if (p.qos === 2 && this.awaitingRelease?.has(p.packetId)) {
       // A retransmission of a QoS 2 message already published: exactly once means not again.
       this.write(ackPacket(0x50, p.packetId));
       return;
@@ -500,7 +500,7 @@ export class MqttConnection implements ServedConnection {
     if (
       this.v5 &&
       p.qos > 0 &&
-      this.inboundQos1 + this.awaitingRelease.size >= this.ctx.config.receiveMaximum
+      this.inboundQos1 + (this.awaitingRelease?.size ?? 0) >= this.ctx.config.receiveMaximum
     )
       throw new MalformedPacket(
         'more unacknowledged publishes than Receive Maximum',
@@ -553,7 +553,7 @@ export class MqttConnection implements ServedConnection {
       return;
     }
     if (packetId !== 0) {
-      if (qos === 2) this.awaitingRelease.add(packetId);
+      if (qos === 2) (this.awaitingRelease ??= new Set()).add(packetId);
       else this.inboundQos1++;
     }
     let retained: Promise<void> | undefined;
@@ -562,7 +562,7 @@ export class MqttConnection implements ServedConnection {
       if (packetId === 0) return; // the will: nobody to acknowledge
       if (qos === 1) this.inboundQos1--;
       if (!outcome.ok) {
-        this.awaitingRelease.delete(packetId);
+        this.awaitingRelease?.delete(packetId);
         if (this.v5) {
           // MQTT 5 says why: the client drops the message instead of retrying it (4.3.2, 4.3.3).
           const code = outcome.storeFailed ? Reason.UnspecifiedError : Reason.QuotaExceeded;

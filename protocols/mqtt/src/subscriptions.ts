@@ -93,6 +93,21 @@ interface PendingRetained {
   message: Message;
 }
 const TOPIC_CACHE_MAX = 4096;
+/**
+ * Topic name bytes by routing key, shared by every connection: a topic's bytes are the same
+ * for each subscriber (a cache per connection cost a table and a Buffer per idle device).
+ */
+const topicCache = new Map<string, Buffer>();
+
+function topicBytes(routingKey: string): Buffer {
+  let b = topicCache.get(routingKey);
+  if (!b) {
+    if (topicCache.size >= TOPIC_CACHE_MAX) topicCache.clear();
+    b = Buffer.from(keyToTopic(routingKey), 'utf8');
+    topicCache.set(routingKey, b);
+  }
+  return b;
+}
 
 /** The QoS a message was published with: MQTT's own header, else persistent = 1 (as RabbitMQ). */
 export function messageQos(msg: Message): number {
@@ -107,10 +122,9 @@ function shortHash(s: string): string {
 
 export class Subscriptions {
   private readonly active = new Map<string, Subscription>();
-  private readonly byTag = new Map<string, Subscription>();
-  private readonly inflight = new Map<number, Inflight>();
+  /** Created by the first QoS 1/2 message out (an idle device holds no empty table). */
+  private inflight: Map<number, Inflight> | undefined;
   private nextPacketId = 1;
-  private readonly topics = new Map<string, Buffer>();
   private readonly ackLater: number[] = [];
   /** Retained messages matched by new subscriptions, sent as the client's window allows. */
   private readonly retainedQueue: PendingRetained[] = [];
@@ -296,7 +310,6 @@ export class Subscriptions {
       codes.push(sub ? Reason.Success : Reason.NoSubscriptionExisted);
       if (!sub) continue;
       this.active.delete(filter);
-      this.byTag.delete(sub.consumerTag);
       await this.session.cancel(sub.consumerTag);
       await this.session.deleteQueue(sub.queue);
     }
@@ -312,7 +325,6 @@ export class Subscriptions {
       Object.assign(existing, options);
       if (existing.qos === qos) return existing;
       // A new QoS replaces the subscription (MQTT-3.8.4-3); its queue and backlog stay.
-      this.byTag.delete(existing.consumerTag);
       this.active.delete(filter);
       await this.session.cancel(existing.consumerTag);
     }
@@ -347,7 +359,6 @@ export class Subscriptions {
         cancelled: (reason) => {
           // The queue went away under the client (deleted by an operator): the subscription ends.
           this.active.delete(sub.filter);
-          this.byTag.delete(sub.consumerTag);
           this.conn.log.info(
             { conn: this.conn.id, filter, reason: reason.message },
             'MQTT subscription cancelled by the broker',
@@ -356,7 +367,6 @@ export class Subscriptions {
       },
     );
     this.active.set(filter, sub);
-    this.byTag.set(sub.consumerTag, sub);
     return sub;
   }
 
@@ -372,7 +382,7 @@ export class Subscriptions {
       return true;
     }
     const qos = Math.min(sub.qos, messageQos(d.message));
-    const topic = this.topicBytes(d.routingKey);
+    const topic = topicBytes(d.routingKey);
     const id = qos === 0 ? 0 : this.nextFreePacketId();
     // MQTT-3.3.1-12/13: RETAIN is 0 on live messages unless Retain As Published.
     const retain = sub.retainAsPublished && wasRetained(d.message);
@@ -392,7 +402,7 @@ export class Subscriptions {
       return header ? this.conn.writePublish(header, d.message.body) : true;
     }
     this.takePacketId(id);
-    this.inflight.set(id, { tag: d.deliveryTag, qos, released: false });
+    (this.inflight ??= new Map()).set(id, { tag: d.deliveryTag, qos, released: false });
     return this.conn.writePublish(header, d.message.body);
   }
 
@@ -419,12 +429,12 @@ export class Subscriptions {
       if (this.active.get(sub.filter) !== sub) continue; // unsubscribed meanwhile
       const qos = Math.min(sub.qos, messageQos(message));
       const id = qos === 0 ? 0 : this.nextFreePacketId();
-      const topic = this.topicBytes(routingKey);
+      const topic = topicBytes(routingKey);
       const header = this.conn.publishHeader(topic, qos, id, false, true, message, 0, sub.subscriptionId);
       if (!header) continue; // too large for the client (MQTT-3.1.2-25)
       if (qos > 0) {
         this.takePacketId(id);
-        this.inflight.set(id, { tag: undefined, qos, released: false });
+        (this.inflight ??= new Map()).set(id, { tag: undefined, qos, released: false });
         this.retainedInflight++;
       }
       if (!this.conn.writePublish(header, message.body)) break;
@@ -454,26 +464,16 @@ export class Subscriptions {
     }
   }
 
-  private topicBytes(routingKey: string): Buffer {
-    let b = this.topics.get(routingKey);
-    if (!b) {
-      if (this.topics.size >= TOPIC_CACHE_MAX) this.topics.clear();
-      b = Buffer.from(keyToTopic(routingKey), 'utf8');
-      this.topics.set(routingKey, b);
-    }
-    return b;
-  }
-
   /**
    * The next free packet id. Deliveries are bounded by the session prefetch and retained
    * messages by the window, both at most MAX_RECEIVE_WINDOW, so a free id exists; the scan is
    * bounded anyway, and a full id space is an error, never a loop.
    */
   private nextFreePacketId(): number {
-    if (this.inflight.size >= PACKET_IDS) throw new Error('every MQTT packet id is in flight');
+    if ((this.inflight?.size ?? 0) >= PACKET_IDS) throw new Error('every MQTT packet id is in flight');
     let id = this.nextPacketId;
     for (let tries = 0; tries < PACKET_IDS; tries++) {
-      if (!this.inflight.has(id)) return id;
+      if (!this.inflight?.has(id)) return id;
       id = id === PACKET_IDS ? 1 : id + 1;
     }
     throw new Error('every MQTT packet id is in flight');
@@ -488,9 +488,9 @@ export class Subscriptions {
 
   /** PUBACK: a QoS 1 delivery is done. Unknown ids are ignored, as the spec allows. */
   acknowledged(packetId: number): void {
-    const f = this.inflight.get(packetId);
+    const f = this.inflight?.get(packetId);
     if (!f || f.qos !== 1) return;
-    this.inflight.delete(packetId);
+    this.inflight!.delete(packetId);
     if (f.tag !== undefined) this.session.settle(f.tag, 'ack');
     this.finished(f);
   }
@@ -500,7 +500,7 @@ export class Subscriptions {
    * no QoS 2 message has that id in flight.
    */
   received(packetId: number): boolean {
-    const f = this.inflight.get(packetId);
+    const f = this.inflight?.get(packetId);
     if (!f || f.qos !== 2) return false;
     if (f.released) return true; // a repeated PUBREC: PUBREL again
     f.released = true;
@@ -510,17 +510,17 @@ export class Subscriptions {
 
   /** MQTT 5 PUBREC with a failure code: the client will not take the message; the flow ends. */
   refused(packetId: number): void {
-    const f = this.inflight.get(packetId);
+    const f = this.inflight?.get(packetId);
     if (!f || f.qos !== 2) return;
-    this.inflight.delete(packetId);
+    this.inflight!.delete(packetId);
     if (f.tag !== undefined && !f.released) this.session.settle(f.tag, 'ack');
     this.finished(f);
   }
 
   completed(packetId: number): void {
-    const f = this.inflight.get(packetId);
+    const f = this.inflight?.get(packetId);
     if (!f?.released) return;
-    this.inflight.delete(packetId);
+    this.inflight!.delete(packetId);
     this.finished(f);
   }
 }

@@ -8,7 +8,6 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Client as StompJs } from '@stomp/stompjs';
-import stompit from 'stompit';
 import WebSocket from 'ws';
 import type Client from 'stompit/lib/Client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +21,7 @@ import {
   type CertFiles,
   startOnEndpoints,
   type EndpointServer,
+  stompitClient,
 } from '@junction/testkit';
 import { createStompAdapter, type StompConfig } from '../src/index.js';
 import { destroyClient, rawStompClient, sendWithReceipt } from './helpers.js';
@@ -62,26 +62,12 @@ afterAll(async () => {
 });
 
 /** stompit over TLS; without `login` in `headers` the CONNECT carries no credentials. */
-function connect(
+const connect = (
   p: number,
   cert: CertFiles | undefined,
   headers: Record<string, string> = {},
-): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const c = stompit.connect(
-      {
-        host: '127.0.0.1',
-        port: p,
-        ssl: true,
-        ca: [pki.ca],
-        ...(cert ? { cert: cert.cert, key: cert.key } : {}),
-        connectHeaders: { host: '/', 'heart-beat': '0,0', ...headers },
-      } as stompit.connect.ConnectOptions,
-      (err, client) => (err ? reject(err) : resolve(client)),
-    );
-    c.on('error', () => {});
-  });
-}
+): Promise<Client> => stompitClient(p, headers, { tls: { ca: pki.ca, cert }, noLogin: true });
+
 /** A raw CONNECT over TLS with `headers` (none: no credentials); resolves the first frame. */
 async function rawConnect(p: number, cert: CertFiles | undefined, headers = '') {
   const c = await rawStompClient(p, { ca: pki.ca, ...(cert ? { cert: cert.cert, key: cert.key } : {}) });
