@@ -103,13 +103,13 @@ export class MqttConnection implements ServedConnection {
   /** Inbound QoS 1 publishes not yet acknowledged: with awaitingRelease, what Receive Maximum counts. */
   private inboundQos1 = 0;
   /** What this connection published, while a subscription has No Local (identity, not content). */
-  private readonly ownMessages = new WeakSet<Message>();
+  private ownMessages: WeakSet<Message> | undefined;
   /** A newer connection with this client id has the session. */
   private takenOver = false;
   /** MQTT 5: the largest packet the client accepts (its Maximum Packet Size). */
   private clientMaxPacket = Infinity;
-  /** MQTT 5 topic aliases the client sets (up to ours) and ours (up to the client's maximum). */
-  private readonly inAliases: InboundAliases;
+  /** MQTT 5 topic aliases the client sets (up to ours) and ours (up to the client's maximum); made on first use. */
+  private inAliases: InboundAliases | undefined;
   private outAliases: OutboundAliases | undefined;
   /** MQTT 5 Request Problem Information: 0 keeps reason strings off acknowledgements (3.1.2.11.7). */
   private problemInformation = true;
@@ -121,7 +121,6 @@ export class MqttConnection implements ServedConnection {
   ) {
     this.id = link.id;
     this.reader = new PacketReader(ctx.config.maxPacketSizeBeforeConnect);
-    this.inAliases = new InboundAliases(ctx.config.topicAliasMaximum);
     link.onData((chunk) => this.onData(chunk));
     link.onDrain(() => {
       this.session?.resume();
@@ -484,7 +483,11 @@ export class MqttConnection implements ServedConnection {
   private onPublish(p: PublishPacket): void {
     if (this.v5) {
       const alias = p.properties!.topicAlias;
-      if (alias !== undefined) p.topic = this.inAliases.resolve(p.topic, alias);
+      if (alias !== undefined)
+        p.topic = (this.inAliases ??= new InboundAliases(this.ctx.config.topicAliasMaximum)).resolve(
+          p.topic,
+          alias,
+        );
       else if (p.topic.length === 0)
         throw new MalformedPacket('empty topic name without a topic alias', Reason.ProtocolError); // 3.3.2.1
       this.checkMessageProperties(p.properties!);
@@ -536,7 +539,7 @@ export class MqttConnection implements ServedConnection {
       properties: properties || retain ? toCoreProperties(qos, properties, retain) : PROPERTIES_BY_QOS[qos],
       body: payload,
     };
-    if (this.subscriptions?.anyNoLocal) this.ownMessages.add(msg);
+    if (this.subscriptions?.anyNoLocal) (this.ownMessages ??= new WeakSet()).add(msg);
     // A retained copy must not pin the socket chunk its payload was sliced from.
     const retainCopy = retain
       ? payload.length > 0
@@ -639,7 +642,7 @@ export class MqttConnection implements ServedConnection {
   }
 
   publishedHere(msg: Message): boolean {
-    return this.ownMessages.has(msg);
+    return this.ownMessages?.has(msg) ?? false;
   }
 
   /** Properties of a failure acknowledgement: a reason string, unless the client asked for none. */
