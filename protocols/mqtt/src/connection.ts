@@ -102,7 +102,10 @@ export class MqttConnection implements ServedConnection {
   private awaitingRelease: Set<number> | undefined;
   /** Inbound QoS 1 publishes not yet acknowledged: with awaitingRelease, what Receive Maximum counts. */
   private inboundQos1 = 0;
-  /** What this connection published, while a subscription has No Local (identity, not content). */
+  /**
+   * What this connection published, while a subscription has No Local (identity, not
+   * content); created by the first such publish.
+   */
   private ownMessages: WeakSet<Message> | undefined;
   /** A newer connection with this client id has the session. */
   private takenOver = false;

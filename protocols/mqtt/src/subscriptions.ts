@@ -342,14 +342,19 @@ export class Subscriptions {
       autoDelete: !this.persistent,
     });
     await this.session.bindQueue(queue, 'amq.topic', filterToPattern(filter));
+    // Every field named, in one order: a spread of `options` gave each subscription a hidden
+    // class of its own (~240 bytes per device).
     const sub: Subscription = {
-      ...options,
       filter,
       qos,
       queue,
       consumerTag: '',
       noAck: qos === 0,
       skipDollar: skipsDollarTopics(filter),
+      noLocal: options.noLocal,
+      retainAsPublished: options.retainAsPublished,
+      retainHandling: options.retainHandling,
+      subscriptionId: options.subscriptionId,
     };
     sub.consumerTag = await this.session.consume(
       queue,
