@@ -27,10 +27,7 @@ import { createStompAdapter, type StompConfig } from '../src/index.js';
 import { destroyClient, rawStompClient, sendWithReceipt } from './helpers.js';
 
 const pki = makeTestPki();
-const alice = pki.client('alice');
-const nobody = pki.client('nobody');
-const expired = pki.client('alice', { expired: true });
-const untrusted = pki.untrustedClient('alice');
+const { valid: alice, unknownUser: nobody, expired, untrusted } = pki.loginCerts('alice');
 
 let server: EndpointServer<ReturnType<typeof createStompAdapter>>;
 const port = { optional: 0, required: 0, wss: 0 };
