@@ -221,7 +221,13 @@ export class ChannelSession implements Session, ConsumerOwner {
     if (outcome.returned && this.vhost.events.observed)
       this.vhost.events.emit('returned', { vhost: this.vhost.name, message: msg });
     if (!done) {
-      r.persisted?.catch(() => {});
+      // No confirm to fail (the publisher asked for none): the store's failure is logged.
+      r.persisted?.catch((err: unknown) =>
+        this.vhost.log.warn(
+          { err, vhost: this.vhost.name, exchange: x.name, routingKey: msg.routingKey },
+          'a persistent message published without confirms was not stored',
+        ),
+      );
       return;
     }
     if (r.persisted === null && this.pending.length === 0) {

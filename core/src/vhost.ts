@@ -107,6 +107,11 @@ export class Vhost implements QueueHost, RoutingScope {
     }
   }
 
+  /** The broker's logger, for failures no caller can be told about. */
+  get log(): Logger {
+    return this.ctx.log;
+  }
+
   get events(): BrokerEvents {
     return this.ctx.events;
   }

@@ -111,3 +111,28 @@ function parseLine(line: string): { obj: Record<string, unknown>; msg: string } 
   const obj = JSON.parse(line) as Record<string, unknown>;
   return { obj, msg: String(obj['msg']) };
 }
+
+describe('a store write that fails for a publisher without confirms', () => {
+  it('is logged, not swallowed, and a confirming publisher gets its nack', async () => {
+    class RefusingStore extends DurableMemoryStore {
+      override enqueue(): Promise<void> {
+        return Promise.reject(new Error('disk gone'));
+      }
+    }
+    const warnings: { obj: Record<string, unknown>; msg: string }[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(parseLine(line)) });
+    const b = await Broker.start({ store: new RefusingStore(), logger });
+    const s = await session(b);
+    await s.declareQueue({ name: 'orders', durable: true });
+    s.publish(msg('', 'orders', 'unconfirmed', { deliveryMode: 2 }));
+    const outcome = await new Promise<{ ok: boolean }>((r) =>
+      s.publish(msg('', 'orders', 'confirmed', { deliveryMode: 2 }), {}, r),
+    );
+    expect(outcome.ok).toBe(false);
+    await until(() => warnings.length > 0, 'the warning');
+    expect(warnings.map((w) => [w.msg, w.obj['routingKey']])).toEqual([
+      ['a persistent message published without confirms was not stored', 'orders'],
+    ]);
+    await b.close();
+  });
+});

@@ -14,6 +14,8 @@ export interface MqttConfig {
    * unacknowledged; one more gets DISCONNECT 0x93 (MQTT-3.3.4-7).
    */
   receiveMaximum: number;
+  /** MQTT 5 Topic Alias Maximum announced in CONNACK: how many topic aliases a client may set. */
+  topicAliasMaximum: number;
   /** Most concurrent MQTT connections; 0 = no limit. Further clients get CONNACK 3. */
   maxConnections: number;
   /**
@@ -42,6 +44,7 @@ export const defaultMqttConfig: MqttConfig = {
   maxTopicLevels: 128,
   maxInflight: 100,
   receiveMaximum: 65535,
+  topicAliasMaximum: 64,
   maxConnections: 0,
   maxSubscriptions: 10_000, // RabbitMQ and Mosquitto set none; a bound on one client's bindings
   handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,

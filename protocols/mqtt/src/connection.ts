@@ -45,8 +45,10 @@ import { PROPERTIES_BY_QOS, fromCoreProperties, toCoreProperties } from './messa
 import { NO_PROPERTIES, encodeProperties, type Properties } from './properties.js';
 import { Reason, connectReturnCode, reasonFor } from './reason-codes.js';
 import { MAX_RECEIVE_WINDOW, Subscriptions } from './subscriptions.js';
+import { InboundAliases, OutboundAliases } from './topic-aliases.js';
 import { topicNameProblem, topicToKey } from './topics.js';
 
+const EMPTY = Buffer.alloc(0);
 /** Session Expiry Interval meaning "never" (3.1.2.11.2). */
 const NEVER_EXPIRES = 0xffffffff;
 /** A Session Expiry Interval in ms; undefined: never. */
@@ -109,6 +111,9 @@ export class MqttConnection implements ServedConnection {
   private takenOver = false;
   /** MQTT 5: the largest packet the client accepts (its Maximum Packet Size). */
   private clientMaxPacket = Infinity;
+  /** MQTT 5 topic aliases the client sets (up to ours) and ours (up to the client's maximum); made on first use. */
+  private inAliases: InboundAliases | undefined;
+  private outAliases: OutboundAliases | undefined;
   /** MQTT 5 Request Problem Information: 0 keeps reason strings off acknowledgements (3.1.2.11.7). */
   private problemInformation = true;
   private closing: Promise<void> | undefined;
@@ -300,6 +305,7 @@ export class MqttConnection implements ServedConnection {
       willProps = decoded.will;
       if (willProps) this.checkMessageProperties(willProps);
       if (props.maximumPacketSize !== undefined) this.clientMaxPacket = props.maximumPacketSize;
+      if (props.topicAliasMaximum) this.outAliases = new OutboundAliases(props.topicAliasMaximum);
       this.problemInformation = props.requestProblemInformation !== 0;
       // MQTT-4.12.0-1: no enhanced authentication method is supported yet.
       if (props.authenticationMethod !== undefined)
@@ -453,7 +459,7 @@ export class MqttConnection implements ServedConnection {
       receiveMaximum: cfg.receiveMaximum,
       maximumPacketSize: cfg.maxPacketSize,
       retainAvailable: 1,
-      topicAliasMaximum: 0,
+      topicAliasMaximum: cfg.topicAliasMaximum,
       wildcardSubscriptionAvailable: 1,
       subscriptionIdentifierAvailable: 1,
       sharedSubscriptionAvailable: 0,
@@ -478,10 +484,17 @@ export class MqttConnection implements ServedConnection {
   // ---- PUBLISH in ----------------------------------------------------------------------------
 
   private onPublish(p: PublishPacket): void {
-    if (this.v5 && p.properties!.topicAlias !== undefined)
-      // Topic Alias Maximum is 0 in CONNACK: any alias is invalid (MQTT-3.3.2-8).
-      throw new MalformedPacket('topic aliases are not accepted', Reason.TopicAliasInvalid);
-    if (this.v5) this.checkMessageProperties(p.properties!);
+    if (this.v5) {
+      const alias = p.properties!.topicAlias;
+      if (alias !== undefined)
+        p.topic = (this.inAliases ??= new InboundAliases(this.ctx.config.topicAliasMaximum)).resolve(
+          p.topic,
+          alias,
+        );
+      else if (p.topic.length === 0)
+        throw new MalformedPacket('empty topic name without a topic alias', Reason.ProtocolError); // 3.3.2.1
+      this.checkMessageProperties(p.properties!);
+    }
     const problem = topicNameProblem(p.topic, this.ctx.config.maxTopicLevels);
     if (problem) throw new MalformedPacket(problem, Reason.TopicNameInvalid);
     if (p.qos === 2 && this.awaitingRelease?.has(p.packetId)) {
@@ -616,9 +629,15 @@ export class MqttConnection implements ServedConnection {
     if (!this.v5) return publishHeader(topic, qos, packetId, dup, retain, length);
     let props = fromCoreProperties(message, expiresAt, Date.now());
     if (subscriptionId !== 0) (props ??= {}).subscriptionIdentifiers = [subscriptionId];
+    const name = this.outAliases && topic.toString('latin1');
+    const alias = name === undefined ? undefined : this.outAliases!.lookup(name);
+    if (alias) (props ??= {}).topicAlias = alias.alias;
     const block = props ? encodeProperties(props) : NO_PROPERTIES;
-    const header = publishHeader(topic, qos, packetId, dup, retain, length, block);
-    return header.length + length > this.clientMaxPacket ? undefined : header;
+    // A topic the client knows by its alias is sent as the alias and an empty topic.
+    const header = publishHeader(alias?.known ? EMPTY : topic, qos, packetId, dup, retain, length, block);
+    if (header.length + length > this.clientMaxPacket) return undefined;
+    if (alias && !alias.known) this.outAliases!.confirm(name!, alias.alias);
+    return header;
   }
 
   writePublish(header: Buffer, payload: Buffer): boolean {

@@ -261,7 +261,9 @@ describe('bad input', () => {
     expect([...server.broker.vhost('/').queues.keys()].filter((q) => !q.includes('watcher'))).toEqual([]);
     gc();
     const growth = process.memoryUsage().heapUsed - heapBefore;
-    // Measured 1.5-4.3 MB of noise; a leak of one socket's buffers per connection would be 80+ MB.
-    expect(growth).toBeLessThan(16 * 1024 * 1024);
+    // Measured 1.5-4.3 MB of noise on a quiet machine, 2-17.5 MB beside the other test files (and
+    // 11-14 MB for 28,000 cases: noise, not growth per case); a leak of one socket's buffers per
+    // connection would be 80+ MB.
+    expect(growth).toBeLessThan(32 * 1024 * 1024);
   }, 120_000);
 });

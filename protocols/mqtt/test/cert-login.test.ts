@@ -23,10 +23,7 @@ import { collect } from './helpers.js';
 
 const run = promisify(execFile);
 const pki = makeTestPki();
-const sensor = pki.client('sensor');
-const nobody = pki.client('nobody');
-const expired = pki.client('sensor', { expired: true });
-const untrusted = pki.untrustedClient('sensor');
+const { valid: sensor, unknownUser: nobody, expired, untrusted } = pki.loginCerts('sensor');
 
 let server: EndpointServer<ReturnType<typeof createMqttAdapter>>;
 const port = { optional: 0, required: 0, plain: 0 };

@@ -1,12 +1,13 @@
 /**
  * MQTT 5 subscription options and identifiers with mqtt.js: No Local, Retain As Published,
  * Retain Handling 0/1/2, and Subscription Identifiers on every delivery (retained ones and a
- * resumed session's included).
+ * resumed session's included); topic aliases both ways.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { IPublishPacket } from 'mqtt-packet';
 import { startMqttServer, until, type WsTestServer } from '@junction/testkit';
+import { raw5 } from './helpers.js';
 
 let server: WsTestServer;
 beforeAll(async () => {
@@ -138,5 +139,83 @@ describe('MQTT 5 subscription identifiers', () => {
     expect(again.map((p) => p.properties?.subscriptionIdentifier).sort()).toEqual([268435455, 7]);
     await pub.publishAsync('sid/retained', '', { qos: 1, retain: true });
     await Promise.all([back.endAsync(), pub.endAsync()]);
+  });
+});
+
+describe('MQTT 5 topic aliases', () => {
+  it('from the client: mqtt.js assigns aliases, subscribers get the full topic', async () => {
+    const sub = await client5();
+    const got = packets(sub);
+    await sub.subscribeAsync('alias/in', { qos: 1 });
+    const pub = await client5({ autoAssignTopicAlias: true });
+    const sent: { topic: string; alias?: number }[] = [];
+    pub.on('packetsend', (p) => {
+      if (p.cmd === 'publish') sent.push({ topic: p.topic, alias: p.properties?.topicAlias });
+    });
+    for (const n of ['1', '2', '3']) await pub.publishAsync('alias/in', n, { qos: 1 });
+    await until(() => got.length === 3, 'three deliveries');
+    expect(got.map((p) => [p.topic, p.payload.toString()])).toEqual([
+      ['alias/in', '1'],
+      ['alias/in', '2'],
+      ['alias/in', '3'],
+    ]);
+    // The first publish set alias 1, the next ones used it with an empty topic.
+    expect(sent).toEqual([
+      { topic: 'alias/in', alias: 1 },
+      { topic: '', alias: 1 },
+      { topic: '', alias: 1 },
+    ]);
+    await Promise.all([sub.endAsync(), pub.endAsync()]);
+  });
+
+  it('to the client: up to its Topic Alias Maximum, each topic in full once, then by alias', async () => {
+    const c = await raw5(server.port);
+    c.send({
+      cmd: 'connect',
+      protocolVersion: 5,
+      clientId: '',
+      username: 'guest',
+      password: Buffer.from('guest'),
+      properties: { topicAliasMaximum: 2 },
+    });
+    await c.next('connack');
+    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'alias/out/#', qos: 0 }] });
+    await c.next('suback');
+    const pub = await client5();
+    for (const t of ['a', 'a', 'b', 'c', 'b', 'c']) await pub.publishAsync(`alias/out/${t}`, t, { qos: 0 });
+    await until(() => c.packets.filter((p) => p.cmd === 'publish').length === 6, 'six deliveries');
+    const seen = (c.packets.filter((p) => p.cmd === 'publish') as IPublishPacket[]).map((p) => [
+      p.topic,
+      p.properties?.topicAlias,
+      p.payload.toString(),
+    ]);
+    expect(seen).toEqual([
+      ['alias/out/a', 1, 'a'],
+      ['', 1, 'a'],
+      ['alias/out/b', 2, 'b'],
+      ['alias/out/c', undefined, 'c'], // both aliases taken
+      ['', 2, 'b'],
+      ['alias/out/c', undefined, 'c'],
+    ]);
+    c.raw.socket.destroy();
+    await pub.endAsync();
+  });
+
+  it('mqtt.js with a Topic Alias Maximum resolves the aliases the server sends', async () => {
+    const sub = await client5({ properties: { topicAliasMaximum: 4 } });
+    // The packet's topic is empty where an alias stood in; the event's topic is resolved.
+    const got: [string, string, string][] = [];
+    sub.on('message', (topic, payload, packet) => got.push([topic, payload.toString(), packet.topic]));
+    await sub.subscribeAsync('alias/js/+', { qos: 1 });
+    const pub = await client5();
+    for (const t of ['x', 'x', 'y', 'x']) await pub.publishAsync(`alias/js/${t}`, t, { qos: 1 });
+    await until(() => got.length === 4, 'four deliveries');
+    expect(got).toEqual([
+      ['alias/js/x', 'x', 'alias/js/x'],
+      ['alias/js/x', 'x', ''],
+      ['alias/js/y', 'y', 'alias/js/y'],
+      ['alias/js/x', 'x', ''],
+    ]);
+    await Promise.all([sub.endAsync(), pub.endAsync()]);
   });
 });

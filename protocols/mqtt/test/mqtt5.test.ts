@@ -81,7 +81,7 @@ describe('MQTT 5 CONNECT', () => {
         receiveMaximum: RECEIVE_MAXIMUM,
         maximumPacketSize: MAX_PACKET,
         retainAvailable: true,
-        topicAliasMaximum: 0,
+        topicAliasMaximum: 64,
         wildcardSubscriptionAvailable: true,
         subscriptionIdentifiersAvailable: true,
         sharedSubscriptionAvailable: false,
@@ -313,8 +313,15 @@ describe('MQTT 5 DISCONNECT', () => {
     } as const;
     const cases: [string, Parameters<Awaited<ReturnType<typeof raw5>>['send']>[0], number][] = [
       ['a second CONNECT', { cmd: 'connect', protocolVersion: 5, clientId: 'x' }, 0x82],
-      ['topic alias 0 when none are allowed', { ...publish, properties: { topicAlias: 0 } }, 0x94],
-      ['topic alias 1 when none are allowed', { ...publish, properties: { topicAlias: 1 } }, 0x94],
+      ['topic alias 0', { ...publish, properties: { topicAlias: 0 } }, 0x94],
+      ['topic alias 65 above the maximum of 64', { ...publish, properties: { topicAlias: 65 } }, 0x94],
+      [
+        'an empty topic with an alias never set',
+        { ...publish, topic: '', properties: { topicAlias: 3 } },
+        0x82,
+      ],
+      // PUBLISH QoS 0 with an empty topic and no properties
+      ['an empty topic without an alias', Buffer.from([0x30, 4, 0, 0, 0, 0x78]), 0x82],
       [
         'subscription identifier in a client PUBLISH',
         { ...publish, properties: { subscriptionIdentifier: 5 } },

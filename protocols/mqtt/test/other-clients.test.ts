@@ -94,7 +94,7 @@ describe('paho-mqtt (MQTT 5)', () => {
         ReceiveMaximum: 65535,
         MaximumPacketSize: 16 * 1024 * 1024,
         RetainAvailable: 1,
-        TopicAliasMaximum: 0,
+        TopicAliasMaximum: 64,
         WildcardSubscriptionAvailable: 1,
         SubscriptionIdentifierAvailable: 1,
         SharedSubscriptionAvailable: 0,

@@ -27,10 +27,7 @@ import { createStompAdapter, type StompConfig } from '../src/index.js';
 import { destroyClient, rawStompClient, sendWithReceipt } from './helpers.js';
 
 const pki = makeTestPki();
-const alice = pki.client('alice');
-const nobody = pki.client('nobody');
-const expired = pki.client('alice', { expired: true });
-const untrusted = pki.untrustedClient('alice');
+const { valid: alice, unknownUser: nobody, expired, untrusted } = pki.loginCerts('alice');
 
 let server: EndpointServer<ReturnType<typeof createStompAdapter>>;
 const port = { optional: 0, required: 0, wss: 0 };
@@ -142,7 +139,8 @@ describe('STOMPS client certificates', () => {
       queue,
     ];
     expect(await runPython(script, args(alice, 'alice.py'))).toEqual({ body: 'stomp.py by certificate' });
-    expect(await runPython(script, args(nobody, 'alice.py'))).toEqual({ error: 'Access refused' });
+    // The ERROR text is checked with the raw client below; stomp.py may lose it to the close.
+    expect(await runPython(script, args(nobody, 'alice.py'))).toMatchObject({ refused: true });
   });
 
   it('@stomp/stompjs over WSS logs in by certificate too; an unknown user gets ERROR', async () => {
