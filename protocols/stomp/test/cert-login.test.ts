@@ -139,7 +139,8 @@ describe('STOMPS client certificates', () => {
       queue,
     ];
     expect(await runPython(script, args(alice, 'alice.py'))).toEqual({ body: 'stomp.py by certificate' });
-    expect(await runPython(script, args(nobody, 'alice.py'))).toEqual({ error: 'Access refused' });
+    // The ERROR text is checked with the raw client below; stomp.py may lose it to the close.
+    expect(await runPython(script, args(nobody, 'alice.py'))).toMatchObject({ refused: true });
   });
 
   it('@stomp/stompjs over WSS logs in by certificate too; an unknown user gets ERROR', async () => {
