@@ -161,14 +161,20 @@ describe('MQTT 5 Will Delay Interval', () => {
     return Date.now();
   }
 
-  it('publishes the will once the delay has passed, or at once when the session ends first', async () => {
+  /** A subscriber to `filter` that keeps what it gets, as wills arrive. */
+  async function watch(filter: string) {
     const watcher = await mqtt.connectAsync(server.url, {
       username: 'guest',
       password: 'guest',
       reconnectPeriod: 0,
     });
     const got = collect(watcher);
-    await watcher.subscribeAsync('wd/+', { qos: 1 });
+    await watcher.subscribeAsync(filter, { qos: 1 });
+    return { watcher, got };
+  }
+
+  it('publishes the will once the delay has passed, or at once when the session ends first', async () => {
+    const { watcher, got } = await watch('wd/+');
     const gone = await dropped('wd-delayed', 1, 60);
     await until(() => got.length === 1, 'the delayed will', 4000);
     expect(Date.now() - gone).toBeGreaterThanOrEqual(900);
@@ -181,13 +187,7 @@ describe('MQTT 5 Will Delay Interval', () => {
   });
 
   it('sends no will when the client is back in its session within the delay', async () => {
-    const watcher = await mqtt.connectAsync(server.url, {
-      username: 'guest',
-      password: 'guest',
-      reconnectPeriod: 0,
-    });
-    const got = collect(watcher);
-    await watcher.subscribeAsync('wd/#', { qos: 1 });
+    const { watcher, got } = await watch('wd/#');
     const gone = await dropped('wd-back', 1, 60);
     const [back] = await session('wd-back', false, 60);
     // Past the delay: a marker arrives, the will did not.
