@@ -24,7 +24,7 @@ import type {
   SettleOutcome,
   Transaction,
 } from './session.js';
-import type { FieldTable } from './message.js';
+import { NO_ARGUMENTS, type FieldTable } from './message.js';
 import { serverQueueName, type Vhost } from './vhost.js';
 import type { PublisherFlow } from './flow.js';
 
@@ -45,7 +45,7 @@ export interface SessionParent {
   readonly id: string;
   readonly flow: PublisherFlow;
   readonly username: string;
-  readonly vhost: Vhost;
+  readonly vhostRef: Vhost;
   readonly users: UserStore;
   /**
    * Unacked consumer deliveries this session holds at most while the client set no
@@ -87,7 +87,7 @@ export class ChannelSession implements Session, ConsumerOwner {
   }
 
   private get vhost(): Vhost {
-    return this.parent.vhost;
+    return this.parent.vhostRef;
   }
 
   private authorize(access: 'configure' | 'write' | 'read', kind: 'queue' | 'exchange', name: string): void {
@@ -298,7 +298,7 @@ export class ChannelSession implements Session, ConsumerOwner {
         priority,
         prefetch: opts.prefetch ?? this.defaultPrefetch,
         filter: opts.filter,
-        arguments: opts.arguments ?? {},
+        arguments: opts.arguments ?? NO_ARGUMENTS,
       },
       sink,
     );

@@ -1,5 +1,5 @@
 import type { UserStore } from './auth/users.js';
-import { ChannelSession } from './channel-session.js';
+import { ChannelSession, type SessionParent } from './channel-session.js';
 import { PublisherFlow } from './flow.js';
 import type { Queue } from './queues/queue.js';
 import type { Message } from './message.js';
@@ -24,8 +24,11 @@ export interface SessionGate {
 
 const UNGATED: SessionGate = { sessionOpening: () => {}, sessionClosed: () => {}, maxUnacked: 0 };
 
-/** A client connection's footprint in the core: its sessions and its exclusive queues. */
-export class BrokerConnection implements Connection {
+/**
+ * A client connection's footprint in the core: its sessions and its exclusive queues. It is
+ * its sessions' parent itself (an object of closures per session cost ~280 bytes per device).
+ */
+export class BrokerConnection implements Connection, SessionParent {
   readonly sessions = new Set<ChannelSession>();
   readonly openedAt = Date.now();
   /** Created by the first exclusive queue (an MQTT clean session's subscription is one). */
@@ -57,22 +60,23 @@ export class BrokerConnection implements Connection {
     return this.principal.username;
   }
 
+  get maxUnacked(): number {
+    return this.gate.maxUnacked;
+  }
+
   openSession(): ChannelSession {
     this.gate.sessionOpening(this);
-    const s = new ChannelSession({
-      id: this.info.id,
-      flow: this.flow,
-      username: this.principal.username,
-      vhost: this.vhostRef,
-      users: this.users,
-      maxUnacked: this.gate.maxUnacked,
-      sessionClosed: (x) => {
-        if (this.sessions.delete(x)) this.gate.sessionClosed(this);
-      },
-      queueDeclared: (q) => (this.exclusive ??= new Set()).add(q),
-    });
+    const s = new ChannelSession(this);
     this.sessions.add(s);
     return s;
+  }
+
+  sessionClosed(s: ChannelSession): void {
+    if (this.sessions.delete(s)) this.gate.sessionClosed(this);
+  }
+
+  queueDeclared(q: Queue): void {
+    (this.exclusive ??= new Set()).add(q);
   }
 
   /**

@@ -8,6 +8,7 @@ export type { BrokerEventMap, DeathReason } from './events.js';
 export { BrokerEvents } from './events.js';
 export { Broker, isLoopback, type AlarmKind, type BrokerOptions } from './broker.js';
 export type * from './storage/store.js';
+export { emptyDefinitions } from './storage/store.js';
 export { MemoryStore } from './storage/memory-store.js';
 export { definitionIdentity } from './storage/identity.js';
 export { escapeStoredKeys, unescapeStoredKeys } from './storage/stored-keys.js';

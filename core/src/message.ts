@@ -26,6 +26,12 @@ export interface FieldTable {
   [key: string]: FieldValue;
 }
 
+/**
+ * The arguments of a declaration or consume that gave none: one frozen table for all (an
+ * empty object per queue and per consumer is 56 bytes per MQTT device).
+ */
+export const NO_ARGUMENTS: FieldTable = Object.freeze({});
+
 export interface MessageProperties {
   contentType?: string | undefined;
   contentEncoding?: string | undefined;

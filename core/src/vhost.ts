@@ -12,7 +12,7 @@ import { Exchange, bindingId } from './exchanges/exchange.js';
 import { invalidExchangeType } from './exchanges/invalid.js';
 import type { ExchangeTypeRegistry } from './exchanges/registry.js';
 import { route, type RoutingScope } from './exchanges/route.js';
-import type { FieldTable, Message } from './message.js';
+import { NO_ARGUMENTS, type FieldTable, type Message } from './message.js';
 import { checkName } from './names.js';
 import { Limits, VHOST_LIMITS, type VhostLimitName } from './limits.js';
 import { PolicySet, type Policy } from './policies.js';
@@ -234,7 +234,7 @@ export class Vhost implements QueueHost, RoutingScope {
       };
     }
     checkName('queue', d.name);
-    const args = d.arguments ?? {};
+    const args = d.arguments ?? NO_ARGUMENTS;
     if (existing) {
       this.checkExclusive(existing, connectionId);
       this.checkEquivalent('queue', d.name, [

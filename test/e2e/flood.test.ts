@@ -136,6 +136,17 @@ async function expectSideServed(b: Flooded): Promise<void> {
   expect(await alarmOn(b)).toBe(true);
 }
 
+/**
+ * What every protocol's flood must show once `held()` says its publisher is waiting on the
+ * socket: the queue stops growing, another consumer is served, RSS is bounded, idle sockets close.
+ */
+async function expectHeldAndServed(b: Flooded, held: () => boolean, what: string): Promise<void> {
+  await until(held, what, 10_000);
+  await expectStalled(b, 'flood', held);
+  await expectSideServed(b);
+  await expectBoundedAndIdleClosed(b);
+}
+
 async function expectBoundedAndIdleClosed(b: Flooded): Promise<void> {
   expect(b.peak()).toBeGreaterThan(b.watermark); // the flood did reach the watermark
   expect(b.peak()).toBeLessThan(b.watermark + MARGIN);
@@ -169,10 +180,7 @@ describe('publishers flooding a queue without consumers', () => {
     };
     void flood().catch(() => {});
     await until(() => blocked, 'connection.blocked', 30_000);
-    await until(() => waiting, 'the publisher held back by the socket', 10_000);
-    await expectStalled(b, 'flood', () => waiting);
-    await expectSideServed(b);
-    await expectBoundedAndIdleClosed(b);
+    await expectHeldAndServed(b, () => waiting, 'the publisher held back by the socket');
   });
 
   it('MQTT: publishes stop being read, a consumer still served, RSS bounded', async () => {
@@ -195,10 +203,7 @@ describe('publishers flooding a queue without consumers', () => {
     };
     for (let i = 0; i < 4; i++) void loop().catch(() => {});
     await until(alarmOn.bind(null, b), 'the memory alarm', 30_000);
-    await until(() => pending === 4, 'every publish loop waiting on the socket', 10_000);
-    await expectStalled(b, 'flood', () => pending === 4);
-    await expectSideServed(b);
-    await expectBoundedAndIdleClosed(b);
+    await expectHeldAndServed(b, () => pending === 4, 'every publish loop waiting on the socket');
   });
 
   it('STOMP: SENDs stop being read, a consumer still served, RSS bounded', async () => {
@@ -228,9 +233,6 @@ describe('publishers flooding a queue without consumers', () => {
     };
     void flood().catch(() => {});
     await until(alarmOn.bind(null, b), 'the memory alarm', 30_000);
-    await until(() => waiting, 'the publisher held back by the socket', 10_000);
-    await expectStalled(b, 'flood', () => waiting);
-    await expectSideServed(b);
-    await expectBoundedAndIdleClosed(b);
+    await expectHeldAndServed(b, () => waiting, 'the publisher held back by the socket');
   });
 });

@@ -7,20 +7,15 @@
  * second client's round trip is measured while the attack runs, and a confirmed persistent
  * message survives a restart.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { NAME_MAX_BYTES, type MqttSessionState, type Store } from '@junction/core';
 import { startBroker, type BrokerHandle } from '@junction/server';
 import { LmdbStore } from '@junction/storage-lmdb';
+import { tempDirs } from '@junction/testkit';
 
 const ROUND_TRIP_BOUND_MS = 2000;
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const dirs = tempDirs();
 
 let b: BrokerHandle | undefined;
 const clients: MqttClient[] = [];
@@ -76,8 +71,7 @@ const stores: [string, () => Store | string][] = [
   [
     'the embedded store (LMDB)',
     () => {
-      const dir = mkdtempSync(join(tmpdir(), 'junction-clientid-'));
-      dirs.push(dir);
+      const dir = dirs.make('junction-clientid-');
       return new LmdbStore({ dir });
     },
   ],
@@ -109,7 +103,7 @@ describe.each(stores)('an over-long persistent MQTT client id, on %s', (_name, m
     // The broker's close finishes (it used to hang after the failed session save).
     await closeAllWithin(10_000);
     if (typeof store === 'string') return; // memory keeps nothing across a restart
-    b = await start(new LmdbStore({ dir: dirs.at(-1)! }));
+    b = await start(new LmdbStore({ dir: dirs.latest() }));
     const got: string[] = [];
     const resumed = mqtt.connect(b.mqttUrl!, { ...connectOpts, clientId: 'owner', clean: false });
     clients.push(resumed);
@@ -132,8 +126,7 @@ class RefusingSessionStore extends LmdbStore {
 
 describe('a session save that fails in the store', () => {
   it('fails only that connection; others are served, the session is not kept, and the broker closes', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'junction-clientid-'));
-    dirs.push(dir);
+    const dir = dirs.make('junction-clientid-');
     b = await startBroker({ ports: { mqtt: 0 }, storage: new RefusingSessionStore({ dir }) });
     const bystander = await mqttClient(b, { clientId: 'bystander', clean: false });
     await bystander.subscribeAsync('b/#', { qos: 1 });
@@ -170,7 +163,7 @@ describe.each(stores)('a persistent session keyed by dangerous filters, on %s', 
     if (typeof store !== 'string') {
       for (const c of clients.splice(0)) await c.endAsync(true).catch(() => undefined);
       await b.close();
-      b = await startBroker({ ports: { mqtt: 0 }, storage: new LmdbStore({ dir: dirs.at(-1)! }) });
+      b = await startBroker({ ports: { mqtt: 0 }, storage: new LmdbStore({ dir: dirs.latest() }) });
     }
     const got: string[] = [];
     const resumed = mqtt.connect(b.mqttUrl!, { ...connectOpts, clientId: 'device', clean: false });

@@ -10,7 +10,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { IPublishPacket } from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '@junction/testkit';
-import { startBroker, type BrokerHandle } from '@junction/server';
+import { defaults, startBroker, type BrokerHandle } from '@junction/server';
 
 let broker: BrokerHandle;
 const clients: MqttClient[] = [];
@@ -159,5 +159,29 @@ describe('MQTT 5 properties <-> AMQP', () => {
     expect(got[0]!.properties?.messageExpiryInterval).toBeLessThanOrEqual(99);
     expect(got[0]!.properties?.messageExpiryInterval).toBeGreaterThan(90);
     expect(got[1]!.properties?.messageExpiryInterval).toBeUndefined();
+  });
+});
+
+describe('MQTT 5 settings', () => {
+  it('--mqtt-receive-maximum and --mqtt-topic-alias-maximum reach CONNACK', async () => {
+    const b = await startBroker({
+      ports: { mqtt: 0 },
+      config: { mqtt: { ...defaults.mqtt!, receiveMaximum: 7, topicAliasMaximum: 3 } },
+    });
+    try {
+      const c = mqtt.connect(b.mqttUrl!, {
+        username: 'guest',
+        password: 'guest',
+        reconnectPeriod: 0,
+        protocolVersion: 5,
+      });
+      const ack = await new Promise<{ properties?: { receiveMaximum?: number; topicAliasMaximum?: number } }>(
+        (r) => c.once('connect', r),
+      );
+      expect([ack.properties?.receiveMaximum, ack.properties?.topicAliasMaximum]).toEqual([7, 3]);
+      await c.endAsync();
+    } finally {
+      await b.close();
+    }
   });
 });

@@ -4,24 +4,18 @@
  * checks that the attacker gets its error (where there is one), that another client's round
  * trip stays bounded while the attack runs, and that nothing confirmed is lost.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
 import type Client from 'stompit/lib/Client.js';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerHandle } from '@junction/server';
-import { rawClient, stompitClient, until, withOwnKey as own } from '@junction/testkit';
+import { rawClient, stompitClient, tempDirs, until, withOwnKey as own } from '@junction/testkit';
 import { LmdbStore } from '@junction/storage-lmdb';
 
 /** Generous: the machine is shared and loaded; a frozen broker takes seconds. */
 const ROUND_TRIP_BOUND_MS = 1000;
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const dirs = tempDirs();
 
 let b: BrokerHandle;
 let dir: string;
@@ -32,8 +26,7 @@ async function start(): Promise<BrokerHandle> {
 }
 
 beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'junction-tenant-'));
-  dirs.push(dir);
+  dir = dirs.make('junction-tenant-');
   b = await start();
   // The attacker: its own names only, plus publish/bind on amq.topic.
   await b.broker.putUser('tenant', { password: 'pw', tags: [] });

@@ -6,12 +6,11 @@
  * been delivered come back flagged redelivered, and queues, bindings and users survive.
  * Twenty kill points per backend, each life starting from what the previous one left.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { seededRandom } from '@junction/testkit';
+import { seededRandom, spawnLogged } from '@junction/testkit';
 import type { CrashBackend } from './crash-backends.js';
 
 const main = fileURLToPath(new URL('../../packages/server/src/main.ts', import.meta.url));
@@ -63,30 +62,14 @@ export async function startBrokerProcess(storageArgs: string[], prefix: string[]
       ...storageArgs,
     ],
   ] as const;
-  const [file, ...args] = [...prefix, command[0], ...command[1]];
-  const child = spawn(file!, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const p = spawnLogged([...prefix, command[0], ...command[1]], {
     env: { ...process.env, JUNCTION_LOG_LEVEL: 'info' },
   });
+  const { child, exited } = p;
   children.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const { ports, pid } = await new Promise<{ ports: Record<string, number>; pid: number }>(
-    (resolve, reject) => {
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        try {
-          const l = JSON.parse(line) as { msg?: string; pid: number; ports?: Record<string, number> };
-          if (l.msg === 'Junction started' && l.ports) resolve({ ports: l.ports, pid: l.pid });
-        } catch {
-          // not a log line
-        }
-      });
-      void exited.then((code) =>
-        reject(new Error(`broker exited with ${code} before it started: ${stderr}`)),
-      );
-    },
-  );
+  const started = await p.line('Junction started', 60_000);
+  const ports = started['ports'] as Record<string, number>;
+  const pid = started['pid'] as number;
   return {
     child,
     exited,

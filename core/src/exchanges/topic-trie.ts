@@ -10,14 +10,18 @@
  * 16 `#` words never finished, and in one event loop that freezes every client.)
  */
 interface Node<T> {
-  children: Map<string, Node<T>>;
+  /**
+   * Created by the first child or value: a leaf (one per device topic, for MQTT fleets) holds
+   * no empty table, and a table emptied by remove() is dropped.
+   */
+  children: Map<string, Node<T>> | undefined;
   /** Values bound with a pattern ending at this node. */
-  values: Map<string, T>;
+  values: Map<string, T> | undefined;
   /** The node's last word is `#`: it matches any number of further words itself. */
   readonly hash: boolean;
 }
 
-const newNode = <T>(hash: boolean): Node<T> => ({ children: new Map(), values: new Map(), hash });
+const newNode = <T>(hash: boolean): Node<T> => ({ children: undefined, values: undefined, hash });
 
 export class TopicTrie<T> {
   private readonly root: Node<T> = newNode(false);
@@ -25,27 +29,31 @@ export class TopicTrie<T> {
   add(pattern: string, id: string, value: T): void {
     let node = this.root;
     for (const word of pattern.split('.')) {
-      let next = node.children.get(word);
-      if (!next) node.children.set(word, (next = newNode(word === '#')));
+      let next = node.children?.get(word);
+      if (!next) (node.children ??= new Map()).set(word, (next = newNode(word === '#')));
       node = next;
     }
-    node.values.set(id, value);
+    (node.values ??= new Map()).set(id, value);
   }
 
   remove(pattern: string, id: string): void {
     const path: Node<T>[] = [this.root];
     const words = pattern.split('.');
     for (const word of words) {
-      const next = path[path.length - 1]!.children.get(word);
+      const next = path[path.length - 1]!.children?.get(word);
       if (!next) return;
       path.push(next);
     }
-    path[path.length - 1]!.values.delete(id);
+    const end = path[path.length - 1]!;
+    end.values?.delete(id);
+    if (end.values?.size === 0) end.values = undefined;
     // Prune branches left empty so the trie does not keep dead paths.
     for (let i = words.length; i > 0; i--) {
       const node = path[i]!;
-      if (node.values.size > 0 || node.children.size > 0) break;
-      path[i - 1]!.children.delete(words[i - 1]!);
+      if (node.values !== undefined || node.children !== undefined) break;
+      const parent = path[i - 1]!;
+      parent.children!.delete(words[i - 1]!);
+      if (parent.children!.size === 0) parent.children = undefined;
     }
   }
 
@@ -64,7 +72,7 @@ export class TopicTrie<T> {
         steps++;
         set.add(n);
         list.push(n);
-        n = n.children.get('#');
+        n = n.children?.get('#');
       }
     };
     enter(new Set(), active, this.root);
@@ -74,9 +82,9 @@ export class TopicTrie<T> {
       for (const node of active) {
         if (node.hash) enter(nextSet, next, node);
         // A literal '#' or '*' word in a key takes that edge like any word (as RabbitMQ).
-        const exact = node.children.get(word);
+        const exact = node.children?.get(word);
         if (exact) enter(nextSet, next, exact);
-        const star = node.children.get('*');
+        const star = node.children?.get('*');
         if (star) enter(nextSet, next, star);
       }
       active = next;
@@ -84,7 +92,7 @@ export class TopicTrie<T> {
     }
     // Each node is in the set once, and an id is bound at one node (its pattern's).
     for (const node of active) {
-      for (const v of node.values.values()) out(v);
+      if (node.values) for (const v of node.values.values()) out(v);
     }
     return steps;
   }

@@ -16,11 +16,11 @@ import { compileLike } from './like.js';
 import type { CompareOp, Node } from './parser.js';
 import {
   and3,
+  or3,
   arith,
   equal,
   negate,
   notEqual,
-  or3,
   order,
   plus,
   toTri,
@@ -251,21 +251,18 @@ function compileBetween(
   const hi = high.fn;
   // JMS 1.1 §3.8.1.1: "age BETWEEN 15 AND 19" is "age >= 15 AND age <= 19";
   // "age NOT BETWEEN 15 AND 19" is "age < 15 OR age > 19".
-  const fn: Fn = negated
-    ? (m) => {
-        const v = s(m);
-        if (v === null) return null;
-        const a = order(v, lo(m));
-        const b = order(v, hi(m));
-        return or3(a === null ? null : a < 0, b === null ? null : b > 0);
-      }
-    : (m) => {
-        const v = s(m);
-        if (v === null) return null;
-        const a = order(v, lo(m));
-        const b = order(v, hi(m));
-        return and3(a === null ? null : a >= 0, b === null ? null : b <= 0);
-      };
+  // Each comparison is its own: two unlike types compare FALSE either way, so NOT BETWEEN is
+  // not the negation of BETWEEN (a string is neither BETWEEN 1 AND 2 nor NOT BETWEEN them).
+  const [combine, aboveLow, belowHigh] = negated
+    ? [or3, (a: number) => a < 0, (b: number) => b > 0]
+    : [and3, (a: number) => a >= 0, (b: number) => b <= 0];
+  const fn: Fn = (m) => {
+    const v = s(m);
+    if (v === null) return null;
+    const a = order(v, lo(m));
+    const b = order(v, hi(m));
+    return combine(a === null ? null : aboveLow(a), b === null ? null : belowHigh(b));
+  };
   return node(fn, 'bool', pos, [subject, low, high]);
 }
 

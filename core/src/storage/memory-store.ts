@@ -16,6 +16,7 @@ import type {
   StoreCapabilities,
   StoredMessage,
 } from './store.js';
+import { emptyDefinitions } from './store.js';
 import { definitionIdentity as identity } from './identity.js';
 
 const qkey = (q: QueueRef): string => `${q.vhost}\u0000${q.queue}`;
@@ -44,15 +45,7 @@ export class MemoryStore implements Store {
   async close(): Promise<void> {}
 
   async writeDefinitions(changes: readonly DefinitionChange[]): Promise<void> {
-    const d = (this.definitions ??= {
-      vhosts: [],
-      users: [],
-      permissions: [],
-      exchanges: [],
-      queues: [],
-      bindings: [],
-      policies: [],
-    });
+    const d = (this.definitions ??= emptyDefinitions());
     for (const c of changes) {
       const list = d[
         `${c.kind === 'policy' ? 'policie' : c.kind}s` as keyof Definitions

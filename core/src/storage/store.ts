@@ -100,6 +100,11 @@ export interface Definitions {
   policies: PolicyDefinitionRecord[];
 }
 
+/** Definitions with nothing in them: what a fresh store recovers, and where a store's reading starts. */
+export function emptyDefinitions(): Definitions {
+  return { vhosts: [], users: [], permissions: [], exchanges: [], queues: [], bindings: [], policies: [] };
+}
+
 export type DefinitionChange =
   | { op: 'put'; kind: 'vhost'; value: Definitions['vhosts'][number] }
   | { op: 'put'; kind: 'user'; value: UserDefinition }

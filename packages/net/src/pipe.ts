@@ -6,11 +6,12 @@ import { isUtf8 } from 'node:buffer';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 
+/** What a pipe tells its Link; methods, so a socket needs no closures of its own. */
 export interface PipeEvents {
-  data(chunk: Buffer): void;
+  pipeData(chunk: Buffer): void;
   /** The pipe's buffer went below its mark after a write returned false. */
-  drain(): void;
-  close(): void;
+  pipeDrain(): void;
+  pipeClosed(): void;
 }
 
 export interface Pipe {
@@ -27,7 +28,22 @@ export interface Pipe {
   destroy(): void;
 }
 
-/** One error listener for every socket: 'close' follows each error, and a closure per socket costs. */
+/**
+ * The socket listeners, one function each for every socket (`this` is the socket): a closure
+ * per socket and event cost ~100 bytes per held connection. 'close' follows every error; the
+ * Link's owner logs why it closed.
+ */
+const EVENTS = Symbol('pipe events');
+type BoundSocket = Socket & { [EVENTS]: PipeEvents };
+function onSocketData(this: BoundSocket, chunk: Buffer): void {
+  this[EVENTS].pipeData(chunk);
+}
+function onSocketDrain(this: BoundSocket): void {
+  this[EVENTS].pipeDrain();
+}
+function onSocketClose(this: BoundSocket): void {
+  this[EVENTS].pipeClosed();
+}
 const ignoreError = (): void => {};
 
 /** How long an ending pipe may linger for a peer that does not read. */
@@ -43,11 +59,12 @@ export class SocketPipe implements Pipe {
   }
 
   bind(events: PipeEvents): void {
-    this.socket.on('data', events.data);
-    this.socket.on('drain', events.drain);
-    // 'close' follows every error; the Link's owner logs why it closed.
-    this.socket.on('error', ignoreError);
-    this.socket.on('close', events.close);
+    const socket = this.socket as BoundSocket;
+    socket[EVENTS] = events;
+    socket.on('data', onSocketData);
+    socket.on('drain', onSocketDrain);
+    socket.on('error', ignoreError);
+    socket.on('close', onSocketClose);
   }
 
   write(data: Buffer): boolean {
@@ -97,14 +114,14 @@ export class WebSocketPipe implements Pipe {
   bind(events: PipeEvents): void {
     this.events = events;
     this.ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) =>
-      events.data(
+      events.pipeData(
         Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data),
       ),
     );
     this.ws.on('error', () => {});
     this.ws.on('close', () => {
       this.isClosed = true;
-      events.close();
+      events.pipeClosed();
     });
   }
 
@@ -116,7 +133,7 @@ export class WebSocketPipe implements Pipe {
       this.pending -= n;
       if (this.wantsDrain && this.pending < WS_HIGH_WATER / 2) {
         this.wantsDrain = false;
-        this.events?.drain();
+        this.events?.pipeDrain();
       }
     });
     if (this.pending < WS_HIGH_WATER) return true;

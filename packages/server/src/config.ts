@@ -78,6 +78,9 @@ export interface JunctionConfig {
           maxConnections: number;
           maxInflight: number;
           maxPacketSize: number;
+          /** MQTT 5 Receive Maximum (1-65535) and Topic Alias Maximum (0-65535) in CONNACK. */
+          receiveMaximum: number;
+          topicAliasMaximum: number;
           /** No username and password over a verified client certificate: the user it names. */
           certLogin: boolean;
         })
@@ -148,6 +151,8 @@ export const defaults: JunctionConfig = {
     maxConnections: 0,
     maxInflight: 100,
     maxPacketSize: 16 * 1024 * 1024,
+    receiveMaximum: 65535,
+    topicAliasMaximum: 64,
     certLogin: true,
   },
   stomp: {
@@ -256,6 +261,14 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
   'mqtt-max-packet-size': {
     describe: 'largest MQTT packet accepted, bytes',
     apply: (c, v) => c.mqtt && (c.mqtt.maxPacketSize = int(v)),
+  },
+  'mqtt-receive-maximum': {
+    describe: 'MQTT 5 Receive Maximum: most unacknowledged QoS 1/2 publishes from one client (1-65535)',
+    apply: (c, v) => c.mqtt && (c.mqtt.receiveMaximum = between(v, 1, 65535)),
+  },
+  'mqtt-topic-alias-maximum': {
+    describe: 'MQTT 5 Topic Alias Maximum: most topic aliases one client may set (0-65535; 0 = none)',
+    apply: (c, v) => c.mqtt && (c.mqtt.topicAliasMaximum = between(v, 0, 65535)),
   },
   'stomp-port': {
     describe: 'STOMP port ("off" disables STOMP over TCP and plain WebSocket; TLS ports are their own)',
@@ -437,6 +450,12 @@ function tlsVersion(v: string): TlsConfig['minVersion'] {
 function int(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new Error(`expected a non-negative integer, got '${v}'`);
+  return n;
+}
+
+function between(v: string, min: number, max: number): number {
+  const n = int(v);
+  if (n < min || n > max) throw new Error(`expected ${min}-${max}, got '${v}'`);
   return n;
 }
 

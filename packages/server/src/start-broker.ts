@@ -157,6 +157,7 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
     }
     if (on('mqtt', 'mqttWs', 'mqtts', 'mqttWss') && config.mqtt) {
       const { allowAnonymous, maxConnections, maxInflight, maxPacketSize, certLogin } = config.mqtt;
+      const { receiveMaximum, topicAliasMaximum } = config.mqtt;
       const mqtt = createMqttAdapter(
         broker,
         {
@@ -164,6 +165,8 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
           maxConnections,
           maxInflight,
           maxPacketSize,
+          receiveMaximum,
+          topicAliasMaximum,
           certLogin,
           maxSubscriptions: config.limits.mqttMaxSubscriptions,
         },

@@ -14,7 +14,7 @@ import mqtt from 'mqtt';
 import type StompitClient from 'stompit/lib/Client.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { makeTestPki, until, type CertFiles, stompitClient } from '@junction/testkit';
-import { logLine, startCli } from './cli-process.js';
+import { startCli } from './cli-process.js';
 
 const pki = makeTestPki();
 // CN names the AMQP and MQTT user; the SAN email names the STOMP one (stomp.tls.certLoginFrom).
@@ -39,7 +39,7 @@ beforeAll(async () => {
     ...['--amqps-port', '0', '--mqtts-port', '0', '--stomps-port', '0'],
     ...['--http-port', '0', '--http-host', '127.0.0.1', '--tls-client-cert', 'required'],
   ]);
-  ports = (await logLine(cli, 'Junction started'))['ports'] as typeof ports;
+  ports = (await cli.line('Junction started'))['ports'] as typeof ports;
   await api('PUT', '/api/users/device-1', { tags: '' });
   await api('PUT', '/api/permissions/%2F/device-1', {
     configure: '^dev\\.',

@@ -7,11 +7,11 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import amqp from 'amqplib';
 import { describe, expect, it } from 'vitest';
 import { makeTestPki, until } from '@junction/testkit';
-import { logLine, startCli } from './cli-process.js';
+import { startCli } from './cli-process.js';
 
 describe('junction CLI', () => {
   it('starts, serves, and on SIGTERM closes clients with 320 and exits 0', async () => {
-    const { child, lines, exited } = startCli([
+    const cli = startCli([
       'start',
       '--amqp-port',
       '0',
@@ -26,7 +26,8 @@ describe('junction CLI', () => {
       '--storage',
       'memory',
     ]);
-    const started = await logLine({ lines }, 'Junction started');
+    const { child, lines, exited } = cli;
+    const started = await cli.line('Junction started');
     const port = (started['ports'] as { amqp: number }).amqp;
     const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`);
     conn.on('error', () => {});
@@ -68,12 +69,13 @@ describe('junction CLI over TLS', () => {
     copyFileSync(pki.server.certPath, cert);
     copyFileSync(pki.server.keyPath, key);
     try {
-      const { child, lines, exited } = startCli([
+      const cli = startCli([
         ...['start', '--amqp-port', 'off', '--amqps-port', '0', '--amqp-host', '127.0.0.1'],
         ...['--mqtt-port', 'off', '--stomp-port', 'off', '--http-port', 'off', '--https-port', '0'],
         ...['--http-host', '127.0.0.1', '--storage', 'memory', '--tls-cert', cert, '--tls-key', key],
       ]);
-      const started = await logLine({ lines }, 'Junction started');
+      const { child, lines, exited } = cli;
+      const started = await cli.line('Junction started');
       const ports = started['ports'] as { amqps: number; https: number };
       const serialOf = (pem: Buffer) => new X509Certificate(pem).serialNumber;
       /** The serial of the certificate a new TLS connection to `port` is shown. */

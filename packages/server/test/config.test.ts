@@ -29,6 +29,13 @@ describe('configuration', () => {
     expect(() => loadConfig({ file: join(dir, 'bad.json') })).toThrow(/unknown key 'amqpp'/);
   });
 
+  it('takes the MQTT 5 Receive Maximum and Topic Alias Maximum within their ranges', () => {
+    const c = loadConfig({ flags: { 'mqtt-receive-maximum': '10', 'mqtt-topic-alias-maximum': '0' } });
+    expect([c.mqtt?.receiveMaximum, c.mqtt?.topicAliasMaximum]).toEqual([10, 0]);
+    expect(() => loadConfig({ flags: { 'mqtt-receive-maximum': '0' } })).toThrow(/expected 1-65535/);
+    expect(() => loadConfig({ flags: { 'mqtt-topic-alias-maximum': '65536' } })).toThrow(/expected 0-65535/);
+  });
+
   it('disables a listener with "off"', () => {
     expect(loadConfig({ flags: { 'amqp-port': 'off' } }).amqp?.port).toBeNull();
     // MQTT's and STOMP's "off" covers their unencrypted WebSocket too, but not TLS.

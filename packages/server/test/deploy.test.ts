@@ -8,16 +8,15 @@
  * and certificates, serves /readyz over HTTP and HTTPS, every TLS listener completes a verified
  * handshake, and it stops cleanly on SIGTERM. No container engine is needed.
  */
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
 import { describe, expect, it } from 'vitest';
-import { makeTestPki } from '@junction/testkit';
+import { makeTestPki, spawnLogged } from '@junction/testkit';
 import { defaults, loadConfig, tlsListeners } from '../src/config.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -162,6 +161,7 @@ describe('deploy/', () => {
 
   it("runs the image's entry command as PID 1 of a pid namespace: /readyz, then a clean SIGTERM stop", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'junction-image-'));
+    let running: ChildProcess | undefined;
     // The Secret's files, as the StatefulSet mounts them, in a directory of their own.
     const pki = makeTestPki();
     const tlsDir = mkdtempSync(join(tmpdir(), 'junction-image-tls-'));
@@ -186,29 +186,19 @@ describe('deploy/', () => {
           ['AMQP', 'MQTT', 'STOMP', 'HTTP'].map((l) => [`JUNCTION_${l}_HOST`, '127.0.0.1']),
         ),
       };
-      const child = spawn(
-        'unshare',
+      const proc = spawnLogged(
         [
-          '--pid',
-          '--fork',
-          '--mount-proc',
-          '--kill-child=SIGKILL',
-          'node',
-          'packages/server/bin/junction.js',
-          'start',
+          ...['unshare', '--pid', '--fork', '--mount-proc', '--kill-child=SIGKILL'],
+          ...['node', 'packages/server/bin/junction.js', 'start'],
         ],
-        { cwd: root, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] },
+        { cwd: root, env: childEnv },
       );
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-      const started = await new Promise<{ pid: number; ports: Record<string, number> }>((resolve, reject) => {
-        createInterface({ input: child.stdout }).on('line', (line) => {
-          const l = JSON.parse(line) as { msg?: string; pid: number; ports: Record<string, number> };
-          if (l.msg === 'Junction started') resolve(l);
-        });
-        void exited.then((code) => reject(new Error(`exited with ${code}: ${stderr}`)));
-      });
+      running = proc.child;
+      const { child, exited } = proc;
+      const started = (await proc.line('Junction started', 30_000)) as {
+        pid: number;
+        ports: Record<string, number>;
+      };
       expect(started.pid).toBe(1);
       expect(Object.keys(started.ports).sort()).toEqual([
         'amqp',
@@ -246,6 +236,8 @@ describe('deploy/', () => {
       process.kill(broker, 'SIGTERM');
       expect(await exited).toBe(0);
     } finally {
+      // unshare's --kill-child takes the broker with it.
+      if (running?.exitCode === null) running.kill('SIGKILL');
       rmSync(dataDir, { recursive: true, force: true });
       rmSync(tlsDir, { recursive: true, force: true });
       pki.remove();

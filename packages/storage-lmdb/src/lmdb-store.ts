@@ -50,7 +50,12 @@ import type {
   StoreCapabilities,
   StoredMessage,
 } from '@junction/core';
-import { definitionIdentity as identity, escapeStoredKeys, unescapeStoredKeys } from '@junction/core';
+import {
+  definitionIdentity as identity,
+  emptyDefinitions,
+  escapeStoredKeys,
+  unescapeStoredKeys,
+} from '@junction/core';
 import { acquireLock, type Lock } from './lock.js';
 import { tolerateOrphanCommitFailures } from './orphan-commits.js';
 import {
@@ -449,15 +454,7 @@ export class LmdbStore implements Store {
   // ---- definitions ---------------------------------------------------------------------------
 
   private readDefinitions(): Definitions {
-    const d: Definitions = {
-      vhosts: [],
-      users: [],
-      permissions: [],
-      exchanges: [],
-      queues: [],
-      bindings: [],
-      policies: [],
-    };
+    const d: Definitions = emptyDefinitions();
     for (const { key, value } of this.defs.getRange()) {
       const kind = key[0] as Kind;
       (d[listOf(kind)] as unknown[]).push(unescapeStoredKeys(value));

@@ -39,7 +39,12 @@ import type {
   StoreCapabilities,
   StoredMessage,
 } from '@junction/core';
-import { definitionIdentity as identity, escapeStoredKeys, unescapeStoredKeys } from '@junction/core';
+import {
+  definitionIdentity as identity,
+  emptyDefinitions,
+  escapeStoredKeys,
+  unescapeStoredKeys,
+} from '@junction/core';
 import { SCRIPTS, type ScriptName } from './scripts.js';
 
 /** Bumped on any incompatible change of the layout in scripts.ts. */
@@ -280,15 +285,7 @@ export class RedisStore implements Store {
   // ---- definitions ---------------------------------------------------------------------------
 
   private async readDefinitions(redis: Redis): Promise<Definitions> {
-    const d: Definitions = {
-      vhosts: [],
-      users: [],
-      permissions: [],
-      exchanges: [],
-      queues: [],
-      bindings: [],
-      policies: [],
-    };
+    const d: Definitions = emptyDefinitions();
     for await (const [field, value] of this.scanHash(redis, this.key('defs'))) {
       const kind = field.slice(0, field.indexOf('\u0000')) as Kind;
       (d[listOf(kind)] as unknown[]).push(unpack(value));

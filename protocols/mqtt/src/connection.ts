@@ -8,13 +8,14 @@
  */
 import type { Logger } from 'pino';
 import mqttPacket from 'mqtt-packet';
-import type { ConnectionDescription, Link, ServedConnection } from '@junction/net';
+import type { ConnectionDescription, Link, LinkHandler, ServedConnection } from '@junction/net';
 import {
   BrokerError,
   checkName,
   type BrokerApi,
   type Connection,
   type Message,
+  type Principal,
   type Session,
 } from '@junction/core';
 import { BROKER_SHUTDOWN } from '@junction/net';
@@ -46,6 +47,7 @@ import { NO_PROPERTIES, encodeProperties, type Properties } from './properties.j
 import { Reason, connectReturnCode, reasonFor } from './reason-codes.js';
 import { MAX_RECEIVE_WINDOW, Subscriptions } from './subscriptions.js';
 import { InboundAliases, OutboundAliases } from './topic-aliases.js';
+import type { DelayedWills } from './delayed-wills.js';
 import { topicNameProblem, topicToKey } from './topics.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -69,6 +71,10 @@ export interface MqttContext {
   /** Registers a client id; returns the connection it takes over from, if any. */
   claim(conn: MqttConnection): MqttConnection | undefined;
   release(conn: MqttConnection): void;
+  /** MQTT 5 wills waiting out their Will Delay Interval, by clientKey. */
+  readonly wills: DelayedWills;
+  /** The client id's key in the vhost (takeover, delayed wills). */
+  clientKey(conn: MqttConnection): string;
 }
 
 interface Will {
@@ -78,9 +84,11 @@ interface Will {
   retain: boolean;
   /** MQTT 5 will properties. */
   properties: Properties | undefined;
+  /** MQTT 5 Will Delay Interval, ms. */
+  delayMs: number;
 }
 
-export class MqttConnection implements ServedConnection {
+export class MqttConnection implements ServedConnection, LinkHandler {
   readonly id: string;
   state: 'connecting' | 'open' | 'closing' = 'connecting';
   clientId = '';
@@ -107,8 +115,10 @@ export class MqttConnection implements ServedConnection {
    * content); created by the first such publish.
    */
   private ownMessages: WeakSet<Message> | undefined;
-  /** A newer connection with this client id has the session. */
-  private takenOver = false;
+  /** A newer connection with this client id took the session over (or ended it: Clean Start). */
+  private takenOver: 'session ended' | 'session continues' | undefined;
+  /** Who logged in: a delayed will is published as this user after the connection is gone. */
+  private principal: Principal | undefined;
   /** MQTT 5: the largest packet the client accepts (its Maximum Packet Size). */
   private clientMaxPacket = Infinity;
   /** MQTT 5 topic aliases the client sets (up to ours) and ours (up to the client's maximum); made on first use. */
@@ -124,12 +134,21 @@ export class MqttConnection implements ServedConnection {
   ) {
     this.id = link.id;
     this.reader = new PacketReader(ctx.config.maxPacketSizeBeforeConnect);
-    link.onData((chunk) => this.onData(chunk));
-    link.onDrain(() => {
-      this.session?.resume();
-      this.subscriptions?.pumpRetained();
-    });
-    link.onClose(() => void this.close('socket closed', { will: true }));
+    link.attach(this);
+  }
+
+  // LinkHandler
+  linkData(chunk: Buffer): void {
+    this.onData(chunk);
+  }
+
+  linkDrain(): void {
+    this.session?.resume();
+    this.subscriptions?.pumpRetained();
+  }
+
+  linkClosed(): void {
+    void this.close('socket closed', { will: true });
   }
 
   describe(): ConnectionDescription {
@@ -399,6 +418,7 @@ export class MqttConnection implements ServedConnection {
     }
     this.vhost = vhost;
     this.user = username;
+    this.principal = principal;
     const will = packet.will;
     if (will) {
       const problem = topicNameProblem(will.topic, cfg.maxTopicLevels);
@@ -409,14 +429,17 @@ export class MqttConnection implements ServedConnection {
         qos: (will.qos ?? 0) as 0 | 1 | 2,
         retain: will.retain === true,
         properties: willProps,
+        delayMs: (willProps?.willDelayInterval ?? 0) * 1000,
       };
     }
     // Client-id takeover (MQTT-3.1.4-2): the older connection goes first, its unacked
     // messages back to the session's queues before this one resumes them.
     const previous = this.ctx.claim(this);
+    // A will still waiting out its delay: this connection takes up the session, or ends it.
+    this.ctx.wills.reconnected(this.ctx.clientKey(this), clean);
     if (previous) {
       // The session is this connection's now: the older one must not end it as it closes.
-      previous.takenOver = true;
+      previous.takenOver = clean ? 'session ended' : 'session continues';
       await previous.close('client id taken over by a new connection', {
         will: true,
         code: Reason.SessionTakenOver,
@@ -535,13 +558,8 @@ export class MqttConnection implements ServedConnection {
     packetId: number,
     properties: Properties | undefined,
   ): void {
-    const routingKey = topicToKey(topic);
-    const msg: Message = {
-      exchange: 'amq.topic',
-      routingKey,
-      properties: properties || retain ? toCoreProperties(qos, properties, retain) : PROPERTIES_BY_QOS[qos],
-      body: payload,
-    };
+    const msg = mqttMessage(topic, payload, qos, retain, properties);
+    const routingKey = msg.routingKey;
     if (this.subscriptions?.anyNoLocal) (this.ownMessages ??= new WeakSet()).add(msg);
     // A retained copy must not pin the socket chunk its payload was sliced from.
     const retainCopy = retain
@@ -655,6 +673,41 @@ export class MqttConnection implements ServedConnection {
 
   // ---- closing -------------------------------------------------------------------------------
 
+  /** How long a will waits: its delay, unless the session ends sooner (its expiry). */
+  private willDelayMs(will: Will): number {
+    const expiry = this.subscriptions?.expiryMs;
+    return expiry === undefined ? will.delayMs : Math.min(will.delayMs, expiry);
+  }
+
+  /**
+   * A delayed will, after this connection is gone: published through a connection of its own
+   * as the same user, so permissions apply as for any publish.
+   */
+  private publishDelayedWill(will: Will): void {
+    const msg = mqttMessage(will.topic, will.payload, will.qos, will.retain, will.properties);
+    const failed = (err: unknown): void => this.log.info({ conn: this.id, err }, 'MQTT delayed will refused');
+    try {
+      const core = this.ctx.broker.connect(
+        this.principal!,
+        this.vhost!,
+        { id: `${this.id}-will`, protocol: 'mqtt', ...this.link.peer, clientId: this.clientId },
+        { close: () => core.close() },
+      );
+      const done = (): void => {
+        core.close('will published').catch(failed);
+      };
+      core.openSession().publish(msg, undefined, () => {
+        if (!will.retain) return done();
+        core.retain(msg.routingKey, will.payload.length > 0 ? msg : null).then(done, (err: unknown) => {
+          failed(err);
+          done();
+        });
+      });
+    } catch (err) {
+      failed(err);
+    }
+  }
+
   /**
    * A protocol violation or an unexpected failure: MQTT 3.1.1 answers both by disconnecting,
    * MQTT 5 says why first (CONNACK before the session is up, DISCONNECT after).
@@ -686,7 +739,12 @@ export class MqttConnection implements ServedConnection {
     this.pending.length = 0;
     const will = publishWill ? this.will : undefined;
     this.will = undefined;
-    if (will && this.session) {
+    const delayMs = will ? this.willDelayMs(will) : 0;
+    if (will && this.session && delayMs > 0) {
+      // A takeover that continues the session is a new connection to it: no will (3.1.3.2.2).
+      if (this.takenOver !== 'session continues')
+        this.ctx.wills.add(this.ctx.clientKey(this), delayMs, () => this.publishDelayedWill(will));
+    } else if (will && this.session) {
       try {
         this.publish(will.topic, will.payload, will.qos, will.retain, 0, will.properties);
       } catch (err) {
@@ -705,6 +763,22 @@ export class MqttConnection implements ServedConnection {
       this.ctx.release(this);
     }
   }
+}
+
+/** The core message of an MQTT publish. */
+function mqttMessage(
+  topic: string,
+  payload: Buffer,
+  qos: 0 | 1 | 2,
+  retain: boolean,
+  properties: Properties | undefined,
+): Message {
+  return {
+    exchange: 'amq.topic',
+    routingKey: topicToKey(topic),
+    properties: properties || retain ? toCoreProperties(qos, properties, retain) : PROPERTIES_BY_QOS[qos],
+    body: payload,
+  };
 }
 
 function parseConnect(whole: Buffer): mqttPacket.IConnectPacket | 'bad-version' | undefined {

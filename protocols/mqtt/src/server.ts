@@ -9,6 +9,7 @@ import type { BrokerApi } from '@junction/core';
 import { serve, type ServedAdapter } from '@junction/net';
 import { defaultMqttConfig, type MqttConfig } from './config.js';
 import { MqttConnection, type MqttContext } from './connection.js';
+import { DelayedWills } from './delayed-wills.js';
 import { Reason } from './reason-codes.js';
 
 const SWEEP_MS = 250;
@@ -20,6 +21,7 @@ export function createMqttAdapter(
 ): ServedAdapter<MqttConnection> {
   const cfg: MqttConfig = { ...defaultMqttConfig, ...config };
   const byClientId = new Map<string, MqttConnection>();
+  const wills = new DelayedWills();
   const registryKey = (c: MqttConnection): string => `${c.vhost ?? ''}\u0000${c.clientId}`;
 
   const ctx: MqttContext = {
@@ -37,6 +39,8 @@ export function createMqttAdapter(
       const key = registryKey(conn);
       if (byClientId.get(key) === conn) byClientId.delete(key);
     },
+    wills,
+    clientKey: registryKey,
   };
 
   const sweep = setInterval(() => {
@@ -58,7 +62,10 @@ export function createMqttAdapter(
     // Browsers' MQTT clients ask for the "mqtt" subprotocol (older ones "mqttv3.1").
     websocket: { subprotocols: ['mqtt', 'mqttv3.1'], maxPayload: cfg.maxPacketSize + 5 },
     accept: (link) => new MqttConnection(link, ctx),
-    closed: () => clearInterval(sweep),
+    closed: () => {
+      clearInterval(sweep);
+      wills.clear();
+    },
   });
   return adapter;
 }

@@ -3,6 +3,7 @@
  * with its connection, one with N seconds keeps its queue (and the QoS 1 messages that arrive
  * meanwhile) for N seconds after the disconnect and is then removed, 0xFFFFFFFF keeps it, and
  * Session Present says which. Across a restart of the embedded store: test/e2e/restart.test.ts.
+ * Will Delay Interval: the will waits, and a client back in its session within it has none sent.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
@@ -134,5 +135,66 @@ describe('MQTT 5 sessions', () => {
     const raw = await connectedRaw5(server.port);
     raw.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 10 } });
     expect(await disconnectedWith(raw)).toBe(0x82);
+  });
+});
+
+describe('MQTT 5 Will Delay Interval', () => {
+  /** A client with a delayed will; its socket is then cut (an abnormal end). */
+  async function dropped(clientId: string, delay: number, sessionExpiryInterval: number): Promise<number> {
+    const c = await mqtt.connectAsync(server.url, {
+      username: 'guest',
+      password: 'guest',
+      protocolVersion: 5,
+      reconnectPeriod: 0,
+      clientId,
+      properties: { sessionExpiryInterval },
+      will: {
+        topic: `wd/${clientId}`,
+        payload: Buffer.from(clientId),
+        qos: 1,
+        retain: false,
+        properties: { willDelayInterval: delay },
+      },
+    });
+    c.stream.destroy();
+    await until(() => ![...server.adapter.connections()].some((x) => x.clientId === clientId), 'gone');
+    return Date.now();
+  }
+
+  /** A subscriber to `filter` that keeps what it gets, as wills arrive. */
+  async function watch(filter: string) {
+    const watcher = await mqtt.connectAsync(server.url, {
+      username: 'guest',
+      password: 'guest',
+      reconnectPeriod: 0,
+    });
+    const got = collect(watcher);
+    await watcher.subscribeAsync(filter, { qos: 1 });
+    return { watcher, got };
+  }
+
+  it('publishes the will once the delay has passed, or at once when the session ends first', async () => {
+    const { watcher, got } = await watch('wd/+');
+    const gone = await dropped('wd-delayed', 1, 60);
+    await until(() => got.length === 1, 'the delayed will', 4000);
+    expect(Date.now() - gone).toBeGreaterThanOrEqual(900);
+    // Session Expiry 0: the session ends with the connection, and the will goes with it.
+    const ended = await dropped('wd-ended', 30, 0);
+    await until(() => got.length === 2, 'the will of the ended session');
+    expect(Date.now() - ended).toBeLessThan(1000);
+    expect(got.map((m) => m.topic)).toEqual(['wd/wd-delayed', 'wd/wd-ended']);
+    await watcher.endAsync();
+  });
+
+  it('sends no will when the client is back in its session within the delay', async () => {
+    const { watcher, got } = await watch('wd/#');
+    const gone = await dropped('wd-back', 1, 60);
+    const [back] = await session('wd-back', false, 60);
+    // Past the delay: a marker arrives, the will did not.
+    await until(() => Date.now() - gone > 1300, 'the delay passed');
+    await watcher.publishAsync('wd/marker', 'marker', { qos: 1 });
+    await until(() => got.length === 1, 'the marker');
+    expect(got.map((m) => m.topic)).toEqual(['wd/marker']);
+    await Promise.all([back.endAsync(), watcher.endAsync()]);
   });
 });
