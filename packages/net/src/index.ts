@@ -42,7 +42,7 @@ export {
   type ServedConnection,
   type ConnectionDescription,
 } from './serve.js';
-export { Link, type PauseReason, type Peer } from './link.js';
+export { Link, type LinkHandler, type PauseReason, type Peer } from './link.js';
 export type { WebSocketOptions } from './listener.js';
 export { originAllowed } from './listener.js';
 export { acceptsPeer, clientCertMode, secureContextOptions, serverOptions } from './tls.js';

@@ -34,6 +34,21 @@ export interface LinkInit {
   messagePerSend: boolean;
 }
 
+/**
+ * A protocol connection that takes its Link's events as methods (`link.attach(this)`), where
+ * onData/onDrain/onClose take a closure each: ~250 bytes less per held connection.
+ */
+export interface LinkHandler {
+  linkData(chunk: Buffer): void;
+  /** A send() that returned false may go on. */
+  linkDrain(): void;
+  /** Runs before the onClose handlers. */
+  linkClosed(): void;
+}
+
+const ignoreData = (_chunk: Buffer): void => {};
+const ignoreDrain = (): void => {};
+
 /** The one setImmediate callback of every Link (a bound flush per Link would be a closure each). */
 const flushLink = (link: Link): void => link.flush();
 
@@ -66,8 +81,9 @@ export class Link implements PipeEvents {
   /** Created by the first pause: an idle connection holds no empty Set. */
   private pausedBy: Set<PauseReason> | undefined;
   private alarm: string | null = null;
-  private dataHandler: (chunk: Buffer) => void = () => {};
-  private drainHandler: () => void = () => {};
+  private handler: LinkHandler | undefined;
+  private dataHandler: (chunk: Buffer) => void = ignoreData;
+  private drainHandler: () => void = ignoreDrain;
   /** The close handlers, chained (usually two: the registry's and the protocol's). */
   private closeHandler: (() => void) | undefined;
   private isClosed = false;
@@ -90,7 +106,8 @@ export class Link implements PipeEvents {
   pipeData(chunk: Buffer): void {
     this.bytesIn += chunk.length;
     this.lastReadAt = Date.now();
-    this.dataHandler(chunk);
+    if (this.handler) this.handler.linkData(chunk);
+    else this.dataHandler(chunk);
   }
 
   /** From the pipe: its buffer drained. */
@@ -105,7 +122,13 @@ export class Link implements PipeEvents {
     this.handshakeDone();
     this.chunks = [];
     this.pendingBytes = 0;
+    this.handler?.linkClosed();
     this.closeHandler?.();
+  }
+
+  /** The protocol connection takes data, drain and close as methods (instead of onData and onDrain). */
+  attach(handler: LinkHandler): void {
+    this.handler = handler;
   }
 
   /** The protocol's reader. Set once, by the protocol connection's constructor. */
@@ -201,7 +224,8 @@ export class Link implements PipeEvents {
   private notifyDrain(): void {
     if (this.wantsDrain && this.writable) {
       this.wantsDrain = false;
-      this.drainHandler();
+      if (this.handler) this.handler.linkDrain();
+      else this.drainHandler();
     }
   }
 

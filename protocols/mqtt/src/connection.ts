@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import { isUtf8 } from 'node:buffer';
 import mqttPacket from 'mqtt-packet';
-import type { ConnectionDescription, Link, ServedConnection } from '@junction/net';
+import type { ConnectionDescription, Link, LinkHandler, ServedConnection } from '@junction/net';
 import {
   BrokerError,
   checkName,
@@ -94,7 +94,7 @@ interface Will {
   delayMs: number;
 }
 
-export class MqttConnection implements ServedConnection {
+export class MqttConnection implements ServedConnection, LinkHandler {
   readonly id: string;
   state: 'connecting' | 'open' | 'closing' = 'connecting';
   clientId = '';
@@ -140,12 +140,21 @@ export class MqttConnection implements ServedConnection {
   ) {
     this.id = link.id;
     this.reader = new PacketReader(ctx.config.maxPacketSizeBeforeConnect);
-    link.onData((chunk) => this.onData(chunk));
-    link.onDrain(() => {
-      this.session?.resume();
-      this.subscriptions?.pumpRetained();
-    });
-    link.onClose(() => void this.close('socket closed', { will: true }));
+    link.attach(this);
+  }
+
+  // LinkHandler
+  linkData(chunk: Buffer): void {
+    this.onData(chunk);
+  }
+
+  linkDrain(): void {
+    this.session?.resume();
+    this.subscriptions?.pumpRetained();
+  }
+
+  linkClosed(): void {
+    void this.close('socket closed', { will: true });
   }
 
   describe(): ConnectionDescription {

@@ -14,6 +14,7 @@ import {
   type ClientSessionState,
   type Connection,
   type Delivery,
+  type DeliverySink,
   type Message,
   type Session,
 } from '@junction/core';
@@ -120,6 +121,22 @@ export function messageQos(msg: Message): number {
 
 function shortHash(s: string): string {
   return createHash('sha1').update(s).digest('hex').slice(0, 16);
+}
+
+/** A subscription's consumer, as methods (two closures per subscription cost ~170 bytes). */
+class SubscriptionSink implements DeliverySink {
+  constructor(
+    private readonly owner: Subscriptions,
+    private readonly sub: Subscription,
+  ) {}
+
+  deliver(d: Delivery): boolean {
+    return this.owner.deliver(this.sub, d);
+  }
+
+  cancelled(reason: BrokerError): void {
+    this.owner.cancelled(this.sub, reason);
+  }
 }
 
 export class Subscriptions {
@@ -361,17 +378,7 @@ export class Subscriptions {
     sub.consumerTag = await this.session.consume(
       queue,
       { noAck: sub.noAck },
-      {
-        deliver: (d) => this.deliver(sub, d),
-        cancelled: (reason) => {
-          // The queue went away under the client (deleted by an operator): the subscription ends.
-          this.active.delete(sub.filter);
-          this.conn.log.info(
-            { conn: this.conn.id, filter, reason: reason.message },
-            'MQTT subscription cancelled by the broker',
-          );
-        },
-      },
+      new SubscriptionSink(this, sub),
     );
     this.active.set(filter, sub);
     return sub;
@@ -379,7 +386,16 @@ export class Subscriptions {
 
   // ---- outbound PUBLISH ----------------------------------------------------------------------
 
-  private deliver(sub: Subscription, d: Delivery): boolean {
+  /** The queue went away under the client (deleted by an operator): the subscription ends. */
+  cancelled(sub: Subscription, reason: BrokerError): void {
+    this.active.delete(sub.filter);
+    this.conn.log.info(
+      { conn: this.conn.id, filter: sub.filter, reason: reason.message },
+      'MQTT subscription cancelled by the broker',
+    );
+  }
+
+  deliver(sub: Subscription, d: Delivery): boolean {
     if (
       (sub.skipDollar && d.routingKey.charCodeAt(0) === 0x24) /* $ */ ||
       // MQTT-3.8.3-3: No Local keeps the connection's own messages from it.
