@@ -3,8 +3,8 @@
  * RabbitMQ's MQTT plugin, any mqtt:// URL): mqtt.js clients in their own processes.
  *
  * Client settings (identical for every target): QoS 0 publishers wait for their socket to
- * drain every 256 messages; QoS 1 publishers keep at most 100 publishes unacknowledged;
- * subscribers acknowledge each QoS 1 message as mqtt.js does.
+ * drain every 256 messages; QoS 1 publishers keep within the two windows below; subscribers
+ * acknowledge each QoS 1 message as mqtt.js does. Rates count messages the subscriber received.
  */
 import amqp from 'amqplib';
 import {

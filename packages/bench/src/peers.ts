@@ -261,12 +261,6 @@ async function startRedisServer(dir: string): Promise<{ url: string; stop(): Pro
   return { url: `redis://127.0.0.1:${port}`, stop: () => stopChild(child, false) };
 }
 
-/**
- * Debian's mosquitto on a free port, anonymous, in memory, with its per-client limits lifted:
- * `max_queued_messages 0` (no queue limit, so it drops nothing) and `max_inflight_messages 0`
- * (its default of 20 QoS 1 messages in flight to a subscriber held it to ~15k msg/s where
- * lifted it gave ~26-32k in the same run; Junction allows 100).
- */
 /** A peer that is one child process with its own scratch directory, removed when it stops. */
 function childPeer(name: string, urls: RunningPeer['urls'], child: ChildProcess, dir: string): RunningPeer {
   return {
@@ -281,6 +275,13 @@ function childPeer(name: string, urls: RunningPeer['urls'], child: ChildProcess,
   };
 }
 
+/**
+ * Debian's mosquitto on a free port, anonymous, in memory, with its per-client limits lifted:
+ * `max_queued_messages 0` (no queue limit, so it drops nothing) and `max_inflight_messages 0`
+ * (its default of 20 QoS 1 messages in flight to a subscriber held it to ~15k msg/s where
+ * lifted it gave ~26-32k in the same run; Junction allows 100). `persistence false`: nothing
+ * written to disk (so `autosave_interval` never applies), as Junction's `--storage memory`.
+ */
 export async function startMosquitto(): Promise<RunningPeer> {
   if (!existsSync('/usr/sbin/mosquitto'))
     throw new Error('mosquitto is not installed: apt-get install -y mosquitto');

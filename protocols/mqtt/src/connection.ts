@@ -7,6 +7,7 @@
  * follows a SUBSCRIBE on the wire is routed after the subscription's queue is bound.
  */
 import type { Logger } from 'pino';
+import { isUtf8 } from 'node:buffer';
 import mqttPacket from 'mqtt-packet';
 import type { ConnectionDescription, Link, LinkHandler, ServedConnection } from '@junction/net';
 import {
@@ -42,7 +43,12 @@ import {
   type RawPacket,
 } from './codec.js';
 import type { MqttConfig } from './config.js';
-import { PROPERTIES_BY_QOS, fromCoreProperties, toCoreProperties } from './message-properties.js';
+import {
+  PROPERTIES_BY_QOS,
+  fromCoreProperties,
+  retainedProperties,
+  toCoreProperties,
+} from './message-properties.js';
 import { NO_PROPERTIES, encodeProperties, type Properties } from './properties.js';
 import { Reason, connectReturnCode, reasonFor } from './reason-codes.js';
 import { MAX_RECEIVE_WINDOW, Subscriptions } from './subscriptions.js';
@@ -324,7 +330,10 @@ export class MqttConnection implements ServedConnection, LinkHandler {
       willProps = decoded.will;
       if (willProps) this.checkMessageProperties(willProps);
       if (props.maximumPacketSize !== undefined) this.clientMaxPacket = props.maximumPacketSize;
-      if (props.topicAliasMaximum) this.outAliases = new OutboundAliases(props.topicAliasMaximum);
+      // Each outbound alias keeps its topic for the connection's life: no more of them than the
+      // client may set (the client's 65535 would let one subscriber to '#' hold 65535 topics).
+      const outAliases = Math.min(props.topicAliasMaximum ?? 0, this.ctx.config.topicAliasMaximum);
+      if (outAliases > 0) this.outAliases = new OutboundAliases(outAliases);
       this.problemInformation = props.requestProblemInformation !== 0;
       // MQTT-4.12.0-1: no enhanced authentication method is supported yet.
       if (props.authenticationMethod !== undefined)
@@ -520,6 +529,13 @@ export class MqttConnection implements ServedConnection, LinkHandler {
     }
     const problem = topicNameProblem(p.topic, this.ctx.config.maxTopicLevels);
     if (problem) throw new MalformedPacket(problem, Reason.TopicNameInvalid);
+    // 3.3.2.3.2: a payload said to be UTF-8 is checked; one that is not is refused (0x99).
+    if (this.v5 && p.properties!.payloadFormatIndicator === 1 && !isUtf8(p.payload)) {
+      if (p.qos === 0) throw new MalformedPacket('payload is not UTF-8', Reason.PayloadFormatInvalid);
+      const why = this.ackProperties('the payload is marked UTF-8 but is not');
+      this.write(ack5(p.qos === 1 ? 0x40 : 0x50, p.packetId, Reason.PayloadFormatInvalid, why));
+      return;
+    }
     if (p.qos === 2 && this.awaitingRelease?.has(p.packetId)) {
       // A retransmission of a QoS 2 message already published: exactly once means not again.
       this.write(ackPacket(0x50, p.packetId));
@@ -564,7 +580,7 @@ export class MqttConnection implements ServedConnection, LinkHandler {
     // A retained copy must not pin the socket chunk its payload was sliced from.
     const retainCopy = retain
       ? payload.length > 0
-        ? { ...msg, body: Buffer.from(payload) }
+        ? { ...msg, properties: retainedProperties(msg), body: Buffer.from(payload) }
         : null
       : undefined;
     // The publish goes first: it checks write permission on amq.topic, which setting or

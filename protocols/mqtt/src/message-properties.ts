@@ -84,6 +84,21 @@ export function toCoreProperties(
   return out;
 }
 
+/**
+ * A retained copy's properties: one with a Message Expiry Interval also gets the time it was
+ * retained (AMQP timestamp, seconds), so it expires while it is kept, across restarts too.
+ */
+export function retainedProperties(msg: Message): MessageProperties {
+  const p = msg.properties;
+  return p.expiration === undefined ? p : { ...p, timestamp: Math.floor(Date.now() / 1000) };
+}
+
+/** When a retained message expires, epoch ms; 0: never. */
+export function retainedExpiresAt(msg: Message): number {
+  const { expiration, timestamp } = msg.properties;
+  return expiration === undefined || timestamp === undefined ? 0 : timestamp * 1000 + Number(expiration);
+}
+
 /** A header value as user property values: strings, numbers and booleans; others are not sent. */
 function userValues(v: FieldValue, out: string[]): void {
   if (typeof v === 'string') out.push(v);

@@ -34,6 +34,7 @@ export const enum Reason {
   PacketTooLarge = 0x95,
   QuotaExceeded = 0x97,
   AdministrativeAction = 0x98,
+  PayloadFormatInvalid = 0x99,
   SharedSubscriptionsNotSupported = 0x9e,
   SubscriptionIdentifiersNotSupported = 0xa1,
 }

@@ -21,7 +21,7 @@ import {
 import { ackPacket, suback, unsuback5, type SubscriptionRequest } from './codec.js';
 import type { MqttConfig } from './config.js';
 import type { MqttConnection } from './connection.js';
-import { QOS_HEADER, wasRetained } from './message-properties.js';
+import { QOS_HEADER, retainedExpiresAt, wasRetained } from './message-properties.js';
 import { encodeProperties, type Properties } from './properties.js';
 import { MalformedPacket, Reason, reasonFor, subackCode } from './reason-codes.js';
 import { filterProblem, filterToPattern, keyToTopic, skipsDollarTopics } from './topics.js';
@@ -92,6 +92,8 @@ interface PendingRetained {
   sub: Subscription;
   routingKey: string;
   message: Message;
+  /** When it expires (MQTT 5 Message Expiry Interval), epoch ms; 0: never. */
+  expiresAt: number;
 }
 const TOPIC_CACHE_MAX = 4096;
 /**
@@ -222,7 +224,10 @@ export class Subscriptions {
 
   private async discardStored(state: ClientSessionState): Promise<void> {
     const queues = state.queues ?? Object.keys(state.subscriptions).map((f) => this.queueName(f));
-    for (const queue of queues) await this.session.deleteQueue(queue).catch(() => undefined);
+    // A queue that is gone already counts as deleted (deleteQueue returns 0); any other failure
+    // (the store's, a revoked configure permission) keeps the stored state, so its queues stay
+    // known, and reaches the caller: a Clean Start then fails instead of resuming old messages.
+    for (const queue of queues) await this.session.deleteQueue(queue);
     await this.core.saveSessionState(this.conn.clientId, null);
   }
 
@@ -434,9 +439,13 @@ export class Subscriptions {
    * messages neither exhaust the packet ids nor fill the process with socket buffers.
    */
   private sendRetained(sub: Subscription): void {
+    const now = Date.now();
     for (const { routingKey, message } of this.core.retainedMatching(filterToPattern(sub.filter))) {
       if (sub.skipDollar && routingKey.charCodeAt(0) === 0x24) continue;
-      this.retainedQueue.push({ sub, routingKey, message });
+      // MQTT-3.3.2-5: a retained message whose expiry has passed is not sent any more.
+      const expiresAt = retainedExpiresAt(message);
+      if (expiresAt !== 0 && expiresAt <= now) continue;
+      this.retainedQueue.push({ sub, routingKey, message, expiresAt });
     }
     this.pumpRetained();
   }
@@ -445,13 +454,22 @@ export class Subscriptions {
   pumpRetained(): void {
     const q = this.retainedQueue;
     while (this.retainedHead < q.length && this.retainedInflight < this.window) {
-      const { sub, routingKey, message } = q[this.retainedHead]!;
+      const { sub, routingKey, message, expiresAt } = q[this.retainedHead]!;
       q[this.retainedHead++] = undefined as unknown as PendingRetained; // let it be collected
       if (this.active.get(sub.filter) !== sub) continue; // unsubscribed meanwhile
       const qos = Math.min(sub.qos, messageQos(message));
       const id = qos === 0 ? 0 : this.nextFreePacketId();
       const topic = topicBytes(routingKey);
-      const header = this.conn.publishHeader(topic, qos, id, false, true, message, 0, sub.subscriptionId);
+      const header = this.conn.publishHeader(
+        topic,
+        qos,
+        id,
+        false,
+        true,
+        message,
+        expiresAt,
+        sub.subscriptionId,
+      );
       if (!header) continue; // too large for the client (MQTT-3.1.2-25)
       if (qos > 0) {
         this.takePacketId(id);

@@ -97,6 +97,31 @@ describe('MQTT 5 subscription options', () => {
   });
 });
 
+describe('MQTT 5 retained messages with a Message Expiry Interval', () => {
+  it('are sent with the time left, and not at all once it has passed', async () => {
+    const pub = await client5();
+    await pub.publishAsync('rexp/t', 'short-lived', {
+      qos: 1,
+      retain: true,
+      properties: { messageExpiryInterval: 1 },
+    });
+    const first = await client5();
+    const got = packets(first);
+    await first.subscribeAsync('rexp/t', { qos: 1 });
+    await until(() => got.length === 1, 'the retained message');
+    expect(got[0]!.properties?.messageExpiryInterval).toBe(1);
+    await first.endAsync();
+    const retainedAt = Date.now();
+    await until(() => Date.now() - retainedAt > 1100, 'the expiry passed');
+    const late = await client5();
+    const none = packets(late);
+    await late.subscribeAsync('rexp/t', { qos: 1 });
+    await marker(pub, none, 'rexp/t');
+    expect(payloads(none)).toEqual(['marker']);
+    await Promise.all([late.endAsync(), pub.endAsync()]);
+  });
+});
+
 describe('MQTT 5 subscription identifiers', () => {
   it('travel with every delivery of their subscription, retained and resumed ones too', async () => {
     const pub = await client5();

@@ -209,6 +209,33 @@ describe('MQTT 5 acknowledgements', () => {
     reader.raw.socket.destroy();
   });
 
+  it('PUBACK 0x99 (DISCONNECT at QoS 0) for a payload marked UTF-8 that is not', async () => {
+    const c = await client5();
+    const code = await c
+      .publishAsync('v5/utf8', Buffer.from([0xff, 0xfe]), {
+        qos: 1,
+        properties: { payloadFormatIndicator: true },
+      })
+      .then(
+        () => 0,
+        (e: { code?: number }) => e.code,
+      );
+    expect(code).toBe(0x99);
+    await c.publishAsync('v5/utf8', 'fine', { qos: 1, properties: { payloadFormatIndicator: true } });
+    await c.endAsync();
+    const raw = await connectedRaw();
+    raw.send({
+      cmd: 'publish',
+      topic: 'v5/utf8',
+      payload: Buffer.from([0xc3, 0x28]),
+      qos: 0,
+      retain: false,
+      dup: false,
+      properties: { payloadFormatIndicator: true },
+    });
+    expect(await disconnectedWith(raw)).toBe(0x99);
+  });
+
   it('PUBCOMP 0x92 for a PUBREL of an unknown packet id', async () => {
     const c = await connectedRaw();
     c.send({ cmd: 'pubrel', messageId: 77 });
