@@ -61,6 +61,16 @@ describe('frame parser', () => {
     expect(parseAll([...stream].map((b) => Buffer.from([b])))).toEqual(whole);
   });
 
+  it('parses a frame-max frame that arrives one byte a chunk, and the frame after it', () => {
+    const body = Buffer.alloc(131072 - 8, 0x61);
+    const bytes = Buffer.concat([PROTOCOL_HEADER, frame(3, 1, body), frame(8, 0, Buffer.alloc(0))]);
+    const { frames } = parseAll([...bytes].map((b) => Buffer.from([b])));
+    expect(frames).toEqual([
+      [3, 1, body.toString('hex')],
+      [8, 0, ''],
+    ]);
+  });
+
   it('rejects a wrong protocol header at the first wrong byte', () => {
     expect(parseAll([Buffer.from('AMQP\u0001')]).header).toBe(false);
     expect(parseAll([Buffer.from('GE')]).header).toBe(false);

@@ -22,7 +22,11 @@ export interface FrameParserOptions {
 }
 
 export class FrameParser {
-  private tail: Buffer | null = null;
+  /** The unfinished frame's chunks, joined once it is whole (not at every chunk). */
+  private tail: Buffer[] = [];
+  private tailBytes = 0;
+  /** Bytes that unfinished frame needs, so far as its header tells (0: parse at every chunk). */
+  private needed = 0;
   private awaitingHeader = true;
   private stopped = false;
   private maxFrameSize: number;
@@ -38,15 +42,24 @@ export class FrameParser {
   /** Parses what it can; throws CodecError (FRAME_ERROR) when the framing is broken. */
   push(chunk: Buffer): void {
     if (this.stopped) return;
-    let buf = this.tail ? Buffer.concat([this.tail, chunk]) : chunk;
-    this.tail = null;
+    let buf = chunk;
+    if (this.tailBytes > 0) {
+      this.tail.push(chunk);
+      this.tailBytes += chunk.length;
+      // A frame trickling in one byte a chunk would otherwise be copied at every byte:
+      // quadratic in frame-max (8 GiB of copying for one 128 KiB frame).
+      if (this.tailBytes < this.needed) return;
+      buf = Buffer.concat(this.tail, this.tailBytes);
+      this.tail = [];
+      this.tailBytes = 0;
+    }
     let o = 0;
+    let needed = 7;
     if (this.awaitingHeader) {
       if (buf.length < 8) {
         // A peer that is not speaking AMQP may never send 8 bytes; still reject a wrong prefix at once.
         if (!PROTOCOL_HEADER.subarray(0, buf.length).equals(buf)) return this.badHeader();
-        this.tail = buf;
-        return;
+        return this.keep(buf, 0);
       }
       this.awaitingHeader = false;
       if (!buf.subarray(0, 8).equals(PROTOCOL_HEADER)) return this.badHeader();
@@ -67,7 +80,10 @@ export class FrameParser {
         throw frameError(`unknown frame type ${type}`);
       }
       const end = o + 7 + size;
-      if (end >= len) break;
+      if (end >= len) {
+        needed = end + 1 - o;
+        break;
+      }
       if (buf[end] !== FRAME_END) {
         this.stopped = true;
         throw frameError(`frame end octet 0x${buf[end]!.toString(16)} (expected 0xce)`);
@@ -75,11 +91,14 @@ export class FrameParser {
       this.opts.onFrame(type, channel, buf.subarray(o + 7, end));
       o = end + 1;
     }
-    if (o < len && !this.stopped) {
-      buf = buf.subarray(o);
-      // Copy a small tail so it does not pin a large socket chunk in memory.
-      this.tail = buf.length < 4096 ? Buffer.from(buf) : buf;
-    }
+    if (o < len && !this.stopped) this.keep(buf.subarray(o), needed);
+  }
+
+  private keep(rest: Buffer, needed: number): void {
+    // Copy a small tail so it does not pin a large socket chunk in memory.
+    this.tail = [rest.length < 4096 ? Buffer.from(rest) : rest];
+    this.tailBytes = rest.length;
+    this.needed = needed;
   }
 
   private badHeader(): void {
