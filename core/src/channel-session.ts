@@ -399,22 +399,24 @@ export class ChannelSession implements Session, ConsumerOwner {
     // RabbitMQ: a tag this session never handed out is unknown, multiple or not (a
     // multiple ack above the last tag must not settle everything silently).
     if (deliveryTag > this.nextTag) throw preconditionFailed(`unknown delivery tag ${deliveryTag}`);
-    const touched = new Set<Queue>();
     const wasFull = this.unackedLimit > 0 && this.consumerUnacked >= this.unackedLimit;
     const unacked = (this.unacked ??= new Map());
-    if (multiple) {
-      // Tags increase and the map keeps insertion order: walk from the oldest up to the tag.
-      // AMQP 0-9-1 basic.ack: multiple with tag 0 means "everything outstanding".
-      for (const [tag, u] of unacked) {
-        if (deliveryTag !== 0 && tag > deliveryTag) break;
-        unacked.delete(tag);
-        this.apply(u, outcome);
-        touched.add(u.queue);
-      }
-    } else {
+    if (!multiple) {
       const u = unacked.get(deliveryTag);
       if (!u) throw preconditionFailed(`unknown delivery tag ${deliveryTag}`);
       unacked.delete(deliveryTag);
+      this.apply(u, outcome);
+      // One message, one queue (every MQTT PUBACK, STOMP ACK): no set unless all queues are due.
+      if (this.globalPrefetch > 0 || wasFull) this.redispatch(new Set([u.queue]), wasFull);
+      else u.queue.dispatch();
+      return;
+    }
+    // Tags increase and the map keeps insertion order: walk from the oldest up to the tag.
+    // AMQP 0-9-1 basic.ack: multiple with tag 0 means "everything outstanding".
+    const touched = new Set<Queue>();
+    for (const [tag, u] of unacked) {
+      if (deliveryTag !== 0 && tag > deliveryTag) break;
+      unacked.delete(tag);
       this.apply(u, outcome);
       touched.add(u.queue);
     }

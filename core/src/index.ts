@@ -12,6 +12,7 @@ export { emptyDefinitions } from './storage/store.js';
 export { MemoryStore } from './storage/memory-store.js';
 export { definitionIdentity } from './storage/identity.js';
 export { escapeStoredKeys, unescapeStoredKeys } from './storage/stored-keys.js';
+export { MAX_TIMER_MS } from './timers.js';
 export type {
   ExchangeType,
   BindingIndex,

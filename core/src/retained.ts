@@ -14,6 +14,7 @@ import type { Message } from './message.js';
 import { checkName } from './names.js';
 import type { RetainedEntry } from './session.js';
 import type { MqttSessionState, Store } from './storage/store.js';
+import { MAX_TIMER_MS } from './timers.js';
 
 interface Context {
   readonly store: Store;
@@ -77,9 +78,6 @@ export class RetainedMessages {
     return out;
   }
 }
-
-/** setTimeout's longest delay (about 24.8 days); a later expiry re-arms its timer. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Session state of clients that asked for one to persist (MQTT clean-session=0, or an MQTT 5

@@ -180,6 +180,21 @@ describe('MQTT 5 settings', () => {
       );
       expect([ack.properties?.receiveMaximum, ack.properties?.topicAliasMaximum]).toEqual([7, 3]);
       await c.endAsync();
+      // The server sends no more aliases than a client may set (3), though this one takes 10.
+      const sub = await mqtt.connectAsync(b.mqttUrl!, {
+        username: 'guest',
+        password: 'guest',
+        reconnectPeriod: 0,
+        protocolVersion: 5,
+        properties: { topicAliasMaximum: 10 },
+      });
+      const aliases: (number | undefined)[] = [];
+      sub.on('message', (_t, _p, packet) => aliases.push(packet.properties?.topicAlias));
+      await sub.subscribeAsync('cap/+', { qos: 1 });
+      for (const t of ['a', 'b', 'c', 'd']) await sub.publishAsync(`cap/${t}`, t, { qos: 1 });
+      await until(() => aliases.length === 4, 'four deliveries');
+      expect(aliases).toEqual([1, 2, 3, undefined]);
+      await sub.endAsync();
     } finally {
       await b.close();
     }

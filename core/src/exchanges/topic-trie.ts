@@ -19,12 +19,32 @@ interface Node<T> {
   values: Map<string, T> | undefined;
   /** The node's last word is `#`: it matches any number of further words itself. */
   readonly hash: boolean;
+  /** The match step that last entered the node (match() dedupes by it, allocating no set). */
+  mark: number;
 }
 
-const newNode = <T>(hash: boolean): Node<T> => ({ children: undefined, values: undefined, hash });
+const newNode = <T>(hash: boolean): Node<T> => ({ children: undefined, values: undefined, hash, mark: 0 });
+
+/**
+ * Adds a node to a match step's list and, since `#` may match zero words, every `#` child
+ * below it, each once per step (the node's mark). Returns the nodes added (the work done).
+ */
+function enter<T>(list: Node<T>[], node: Node<T>, mark: number): number {
+  let added = 0;
+  let n: Node<T> | undefined = node;
+  while (n && n.mark !== mark) {
+    added++;
+    n.mark = mark;
+    list.push(n);
+    n = n.children?.get('#');
+  }
+  return added;
+}
 
 export class TopicTrie<T> {
   private readonly root: Node<T> = newNode(false);
+  /** One number per step of every match(): a node whose mark equals it is in that step's list. */
+  private step = 0;
 
   add(pattern: string, id: string, value: T): void {
     let node = this.root;
@@ -63,37 +83,33 @@ export class TopicTrie<T> {
    */
   match(key: string, out: (value: T) => void): number {
     const words = key.split('.');
-    let steps = 0;
     let active: Node<T>[] = [];
-    // Adds a node and, since `#` may match zero words, every `#` child below it.
-    const enter = (set: Set<Node<T>>, list: Node<T>[], node: Node<T>): void => {
-      let n: Node<T> | undefined = node;
-      while (n && !set.has(n)) {
-        steps++;
-        set.add(n);
-        list.push(n);
-        n = n.children?.get('#');
-      }
-    };
-    enter(new Set(), active, this.root);
+    let steps = enter(active, this.root, this.nextStep());
     for (const word of words) {
       const next: Node<T>[] = [];
-      const nextSet = new Set<Node<T>>();
+      const mark = this.nextStep();
       for (const node of active) {
-        if (node.hash) enter(nextSet, next, node);
+        if (node.hash) steps += enter(next, node, mark);
         // A literal '#' or '*' word in a key takes that edge like any word (as RabbitMQ).
-        const exact = node.children?.get(word);
-        if (exact) enter(nextSet, next, exact);
-        const star = node.children?.get('*');
-        if (star) enter(nextSet, next, star);
+        const children = node.children;
+        if (children === undefined) continue;
+        const exact = children.get(word);
+        if (exact) steps += enter(next, exact, mark);
+        const star = children.get('*');
+        if (star) steps += enter(next, star, mark);
       }
       active = next;
       if (active.length === 0) return steps;
     }
-    // Each node is in the set once, and an id is bound at one node (its pattern's).
+    // Each node is in the list once, and an id is bound at one node (its pattern's).
     for (const node of active) {
       if (node.values) for (const v of node.values.values()) out(v);
     }
     return steps;
+  }
+
+  /** A mark no node holds yet (new nodes hold 0; 2^53 steps are decades of publishes). */
+  private nextStep(): number {
+    return ++this.step;
   }
 }

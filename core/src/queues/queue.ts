@@ -14,6 +14,7 @@ import { Deque } from './deque.js';
 import { PriorityBuffer } from './priority-buffer.js';
 import type { QueuedMessage } from './queued-message.js';
 import type { QueueSettings } from './queue-settings.js';
+import { MAX_TIMER_MS } from '../timers.js';
 
 /** Selector dispatch: filter calls per dispatch before the scan yields to the event loop. */
 const FILTER_TESTS_PER_TURN = 2000;
@@ -752,7 +753,8 @@ export class Queue implements Destination {
         this.expireDue(Date.now());
         this.dispatch();
       },
-      Math.max(0, at - Date.now() + 1),
+      // A later expiry fires early and finds nothing due: expireDue() arms the timer again.
+      Math.min(Math.max(0, at - Date.now() + 1), MAX_TIMER_MS),
     );
     this.ttlTimer.unref();
   }

@@ -124,11 +124,27 @@ const mqttToAmqp: Scenario = {
 
 /** Devices per load process: 5,000 sockets each, well inside a process's 20,000 open files. */
 const DEVICES_PER_PROCESS = 5000;
+/**
+ * Connects in progress at once, over all load processes: under Mosquitto's listen backlog of
+ * 100 (Node's is 511), so no broker's accept queue overflows into SYN retransmits (a second
+ * each), which measured Mosquitto's backlog instead of its connect rate.
+ */
+const CONNECTS_IN_FLIGHT = 64;
+/**
+ * The last octet of the next load process's source address 127.0.0.x. Every run takes fresh
+ * addresses: the previous target's closed sockets sit in TIME_WAIT on theirs, and binding a
+ * port among thousands of those slowed the next target's connects 2-4 times.
+ */
+let nextAddress = 2;
+const sourceAddress = (): string => {
+  if (nextAddress > 254) nextAddress = 2;
+  return `127.0.0.${nextAddress++}`;
+};
 
 /**
  * The fleet (--connections, 19,000 by default when asked for by name): MQTT 3.1.1 devices
  * from raw-socket load processes (mqtt-fleet-worker.ts), each on its own source address
- * 127.0.0.<2+n> so no address runs out of ephemeral ports, each device subscribed to its own
+ * 127.0.0.x (fresh ones for each run) so no address runs out of ports, each device subscribed to its own
  * topic; then one QoS 0 message to every topic, each device checking it got its own.
  * Reports connections held and reached, the seconds from the first CONNECT to the last SUBACK,
  * and the broker's RSS growth over that (after the publishes) per connection held.
@@ -147,10 +163,10 @@ export const fleetScenario: Scenario = {
           kind: 'mqtt-fleet',
           host: url.hostname,
           port: Number(url.port),
-          localAddress: `127.0.0.${2 + p}`,
+          localAddress: sourceAddress(),
           count: Math.floor(connections / procs) + (p < connections % procs ? 1 : 0),
           prefix: `${prefix}p${p}`,
-          concurrency: 32,
+          concurrency: Math.max(1, Math.floor(CONNECTS_IN_FLIGHT / procs)),
           username: 'guest',
           password: 'guest',
         }),

@@ -267,7 +267,8 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
     apply: (c, v) => c.mqtt && (c.mqtt.receiveMaximum = between(v, 1, 65535)),
   },
   'mqtt-topic-alias-maximum': {
-    describe: 'MQTT 5 Topic Alias Maximum: most topic aliases one client may set (0-65535; 0 = none)',
+    describe:
+      'MQTT 5 Topic Alias Maximum: most topic aliases one client may set, and the server sends it (0-65535; 0 = none)',
     apply: (c, v) => c.mqtt && (c.mqtt.topicAliasMaximum = between(v, 0, 65535)),
   },
   'stomp-port': {

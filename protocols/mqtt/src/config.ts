@@ -14,7 +14,7 @@ export interface MqttConfig {
    * unacknowledged; one more gets DISCONNECT 0x93 (MQTT-3.3.4-7).
    */
   receiveMaximum: number;
-  /** MQTT 5 Topic Alias Maximum announced in CONNACK: how many topic aliases a client may set. */
+  /** MQTT 5 Topic Alias Maximum announced in CONNACK: how many topic aliases a client may set; the server sends it no more than this many either. */
   topicAliasMaximum: number;
   /** Most concurrent MQTT connections; 0 = no limit. Further clients get CONNACK 3. */
   maxConnections: number;

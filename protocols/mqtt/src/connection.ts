@@ -330,7 +330,10 @@ export class MqttConnection implements ServedConnection, LinkHandler {
       willProps = decoded.will;
       if (willProps) this.checkMessageProperties(willProps);
       if (props.maximumPacketSize !== undefined) this.clientMaxPacket = props.maximumPacketSize;
-      if (props.topicAliasMaximum) this.outAliases = new OutboundAliases(props.topicAliasMaximum);
+      // Each outbound alias keeps its topic for the connection's life: no more of them than the
+      // client may set (the client's 65535 would let one subscriber to '#' hold 65535 topics).
+      const outAliases = Math.min(props.topicAliasMaximum ?? 0, this.ctx.config.topicAliasMaximum);
+      if (outAliases > 0) this.outAliases = new OutboundAliases(outAliases);
       this.problemInformation = props.requestProblemInformation !== 0;
       // MQTT-4.12.0-1: no enhanced authentication method is supported yet.
       if (props.authenticationMethod !== undefined)

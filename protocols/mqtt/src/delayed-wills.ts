@@ -1,3 +1,5 @@
+import { MAX_TIMER_MS } from '@junction/core';
+
 /**
  * MQTT 5 wills with a Will Delay Interval (3.1.3.2.2), waiting to be published: one unref'd
  * timer per such will, by client id. The will goes out when the delay has passed or the session
@@ -8,12 +10,7 @@ export class DelayedWills {
 
   add(key: string, delayMs: number, publish: () => void): void {
     this.drop(key);
-    const timer = setTimeout(() => {
-      this.pending.delete(key);
-      publish();
-    }, delayMs);
-    timer.unref();
-    this.pending.set(key, { timer, publish });
+    this.arm(key, Date.now() + delayMs, publish);
   }
 
   /**
@@ -31,6 +28,20 @@ export class DelayedWills {
   clear(): void {
     for (const p of this.pending.values()) clearTimeout(p.timer);
     this.pending.clear();
+  }
+
+  /** A delay past setTimeout's longest (a will delay of 25 days or more) takes several timers. */
+  private arm(key: string, at: number, publish: () => void): void {
+    const timer = setTimeout(
+      () => {
+        if (at > Date.now()) return this.arm(key, at, publish);
+        this.pending.delete(key);
+        publish();
+      },
+      Math.min(Math.max(0, at - Date.now()), MAX_TIMER_MS),
+    );
+    timer.unref();
+    this.pending.set(key, { timer, publish });
   }
 
   private drop(key: string): void {

@@ -224,7 +224,10 @@ export class Subscriptions {
 
   private async discardStored(state: ClientSessionState): Promise<void> {
     const queues = state.queues ?? Object.keys(state.subscriptions).map((f) => this.queueName(f));
-    for (const queue of queues) await this.session.deleteQueue(queue).catch(() => undefined);
+    // A queue that is gone already counts as deleted (deleteQueue returns 0); any other failure
+    // (the store's, a revoked configure permission) keeps the stored state, so its queues stay
+    // known, and reaches the caller: a Clean Start then fails instead of resuming old messages.
+    for (const queue of queues) await this.session.deleteQueue(queue);
     await this.core.saveSessionState(this.conn.clientId, null);
   }
 

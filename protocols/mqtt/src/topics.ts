@@ -25,10 +25,24 @@ function levelToWord(level: string): string {
 const wordToLevel = (word: string): string =>
   word === '+' ? '*' : word === '*' ? '+' : word.replaceAll('/', '.');
 
+/**
+ * The last topic converted and its key: a device publishes to the same topic again and again,
+ * and comparing the decoder's fresh string costs less than converting it (one slot for the
+ * whole process, so no connection holds any of it).
+ */
+let lastTopic = '';
+let lastKey = '';
+
 /** `a/b.c` -> `a.b/c` */
 export function topicToKey(topic: string): string {
-  if (!topic.includes('.') && !topic.includes('*') && !topic.includes('+')) return topic.replaceAll('/', '.');
-  return topic.split('/').map(levelToWord).join('.');
+  if (topic === lastTopic) return lastKey;
+  const key =
+    !topic.includes('.') && !topic.includes('*') && !topic.includes('+')
+      ? topic.replaceAll('/', '.')
+      : topic.split('/').map(levelToWord).join('.');
+  lastTopic = topic;
+  lastKey = key;
+  return key;
 }
 
 /** `a.b/c` -> `a/b.c` */

@@ -126,6 +126,31 @@ describe('MQTT 5 sessions', () => {
     await until(() => stateOf('exp-resume') === undefined && queuesOf('exp-resume').length === 0, 'ended');
   });
 
+  it("a Message Expiry Interval past setTimeout's longest (25 days or more) arms no 1 ms timer", async () => {
+    const overflows: string[] = [];
+    const onWarning = (w: Error): void =>
+      void (w.name === 'TimeoutOverflowWarning' && overflows.push(w.message));
+    process.on('warning', onWarning);
+    const month = 30 * 24 * 3600;
+    const [c] = await session('exp-ttl', true, 60);
+    await c.subscribeAsync('ttl/t', { qos: 1 });
+    await c.endAsync();
+    const p = await mqtt.connectAsync(server.url, {
+      username: 'guest',
+      password: 'guest',
+      protocolVersion: 5,
+      reconnectPeriod: 0,
+    });
+    await p.publishAsync('ttl/t', 'a month', { qos: 1, properties: { messageExpiryInterval: month } });
+    await p.endAsync();
+    const [back, , got] = await session('exp-ttl', false, 0);
+    await until(() => got.length === 1, 'the backlog');
+    await back.endAsync();
+    process.off('warning', onWarning);
+    expect(got.map((m) => m.payload)).toEqual(['a month']);
+    expect(overflows).toEqual([]);
+  });
+
   it('a DISCONNECT may shorten the expiry, but not set one after 0 in CONNECT (0x82)', async () => {
     const [c] = await session('exp-short', true, 3600);
     await c.subscribeAsync('short/t', { qos: 1 });
@@ -183,6 +208,15 @@ describe('MQTT 5 Will Delay Interval', () => {
     await until(() => got.length === 2, 'the will of the ended session');
     expect(Date.now() - ended).toBeLessThan(1000);
     expect(got.map((m) => m.topic)).toEqual(['wd/wd-delayed', 'wd/wd-ended']);
+    await watcher.endAsync();
+  });
+
+  it("keeps a will whose delay is past setTimeout's longest (25 days or more) waiting", async () => {
+    const { watcher, got } = await watch('wd/#');
+    await dropped('wd-month', 30 * 24 * 3600, 0xffffffff);
+    await watcher.publishAsync('wd/marker', 'marker', { qos: 1 });
+    await until(() => got.length === 1, 'the marker');
+    expect(got.map((m) => m.topic)).toEqual(['wd/marker']);
     await watcher.endAsync();
   });
 
