@@ -94,7 +94,7 @@ export async function main(argv: string[]): Promise<number> {
   // SIGHUP: re-read the TLS certificate, key and CA files (e.g. after a renewal).
   const onHangup = (): void => {
     log.info({ signal: 'SIGHUP' }, 'reloading TLS certificates');
-    void handle.reloadTls();
+    void handle.reloadTls(); // never rejects: a failed reload is logged and changes nothing
   };
   process.on('SIGHUP', onHangup);
   log.info({ ports: handle.ports, storage: config.storage, pid: process.pid }, 'Junction started');
