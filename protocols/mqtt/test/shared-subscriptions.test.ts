@@ -231,6 +231,52 @@ describe.each([5, 4] as const)('shared subscriptions, MQTT protocol level %i', (
 });
 
 describe('shared subscriptions, MQTT 5 only', () => {
+  const stored = (clientId: string, sessionExpiryInterval: number): IClientOptions => ({
+    clientId,
+    clean: false,
+    properties: { sessionExpiryInterval },
+  });
+  const expired = (clientId: string) =>
+    until(() => server.broker.vhost('/').clientSessions.get(clientId) === undefined, `${clientId} expired`);
+
+  it("a member's expiring session leaves the group queue to a connected member", async () => {
+    const short = await connectAs(5, stored('sh-exp-a', 1));
+    const online = await connectAs(5);
+    const got = collect(online);
+    for (const m of [short, online]) await m.subscribeAsync('$share/expa/expa/x', { qos: 1 });
+    await short.endAsync();
+    await expired('sh-exp-a');
+    await online.publishAsync('expa/x', 'after', { qos: 1 });
+    await until(() => got.length >= 1, 'the message at the connected member');
+    expect(payloadsOf(got)).toEqual(['after']);
+    await online.endAsync();
+  });
+
+  it("a member's expiring session leaves the group queue to another stored session", async () => {
+    const short = await connectAs(5, stored('sh-exp-b', 1));
+    const long = await connectAs(5, stored('sh-exp-c', 300));
+    for (const m of [short, long]) await m.subscribeAsync('$share/expb/expb/x', { qos: 1 });
+    await Promise.all([short.endAsync(), long.endAsync()]);
+    await expired('sh-exp-b');
+    const pub = await connectAs(5);
+    const sent = numbered('e', 4);
+    for (const p of sent) await pub.publishAsync('expb/x', p, { qos: 1 });
+    // Back with expiry 0: the session, the last member, ends with this connection.
+    const back = mqtt.connect(server.url, {
+      username: 'guest',
+      password: 'guest',
+      protocolVersion: 5,
+      reconnectPeriod: 0,
+      ...stored('sh-exp-c', 0),
+    });
+    const got = collect(back);
+    await until(() => got.length >= 4, 'the backlog at the member whose session stayed');
+    expect(payloadsOf(got).sort()).toEqual(sent);
+    await back.endAsync();
+    await until(async () => !(await queueExists(groupQueue('expb', 'expb/x'))), 'the group queue deleted');
+    await pub.endAsync();
+  });
+
   it('No Local on a shared subscription is a protocol error: DISCONNECT 0x82', async () => {
     const m = await rawMember(5);
     m.send({
