@@ -35,7 +35,7 @@ const tag = (): string => `bench${process.pid}x${++uniq}`;
 /**
  * One publisher, one subscriber on one topic. `version` 4 is MQTT 3.1.1 (mqtt.js's default),
  * 5 is MQTT 5 on both clients (Mosquitto 2.0 speaks it; RabbitMQ's plugin only from 3.13, so
- * Debian's 3.10 fails the connect and its cells stay n/a); the windows are the same for both.
+ * with Debian's 3.10 the connect fails and its cells stay n/a); the same windows for both.
  */
 function pubSub(qos: 0 | 1, size: number, { overTls = false, version = 4 as 4 | 5 } = {}): Scenario {
   const name = `MQTT${version === 5 ? ' 5' : ''} QoS ${qos} 1->1${overTls ? ' over TLS' : ''}, ${size} B`;
