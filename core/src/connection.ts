@@ -106,6 +106,11 @@ export class BrokerConnection implements Connection, SessionParent {
     return this.vhostRef.clientSessions.get(clientId);
   }
 
+  /** Some stored client session other than `clientId`'s lists `queue` among its queues. */
+  sessionQueueListedByOthers(clientId: string, queue: string): boolean {
+    return this.vhostRef.clientSessions.listedByOthers(clientId, queue);
+  }
+
   saveSessionState(clientId: string, state: ClientSessionState | null): Promise<void> {
     return this.vhostRef.clientSessions.set(clientId, state);
   }

@@ -88,6 +88,11 @@ export class RetainedMessages {
 export class ClientSessions {
   private readonly byClient = new Map<string, MqttSessionState>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /**
+   * How many stored sessions list each queue: a queue several sessions share (an MQTT shared
+   * subscription's group queue) is removed with the last of them, not with the first to expire.
+   */
+  private readonly listings = new Map<string, number>();
 
   constructor(
     private readonly vhost: string,
@@ -99,8 +104,27 @@ export class ClientSessions {
   restore(clientId: string, state: MqttSessionState): void {
     if (state.expiresAt === undefined && state.expiryMs !== undefined)
       state = { ...state, expiresAt: Date.now() + state.expiryMs };
-    this.byClient.set(clientId, state);
+    this.replace(clientId, state);
     this.schedule(clientId, state);
+  }
+
+  /** Some stored session other than `clientId`'s lists `queue`. */
+  listedByOthers(clientId: string, queue: string): boolean {
+    const own = this.byClient.get(clientId)?.queues?.includes(queue) === true ? 1 : 0;
+    return (this.listings.get(queue) ?? 0) > own;
+  }
+
+  /** Sets (or with undefined removes) a client's state, keeping `listings` counted. */
+  private replace(clientId: string, state: MqttSessionState | undefined): boolean {
+    const before = this.byClient.get(clientId);
+    for (const q of before?.queues ?? []) {
+      const n = (this.listings.get(q) ?? 1) - 1;
+      if (n > 0) this.listings.set(q, n);
+      else this.listings.delete(q);
+    }
+    for (const q of state?.queues ?? []) this.listings.set(q, (this.listings.get(q) ?? 0) + 1);
+    if (state) this.byClient.set(clientId, state);
+    return state ? true : this.byClient.delete(clientId);
   }
 
   get(clientId: string): MqttSessionState | undefined {
@@ -110,8 +134,7 @@ export class ClientSessions {
   async set(clientId: string, state: MqttSessionState | null): Promise<void> {
     if (state) checkName('client id', clientId);
     const before = this.byClient.get(clientId);
-    if (state) this.byClient.set(clientId, state);
-    else if (!this.byClient.delete(clientId)) return;
+    if (!this.replace(clientId, state ?? undefined)) return;
     this.schedule(clientId, state);
     if (!this.ctx.store.capabilities.durable) return;
     try {
@@ -120,8 +143,7 @@ export class ClientSessions {
       // What is kept in memory is what the store holds: a failed save leaves the state as it
       // was (unless a later save already replaced it), and only its caller hears of it.
       if (this.byClient.get(clientId) === (state ?? undefined)) {
-        if (before) this.byClient.set(clientId, before);
-        else this.byClient.delete(clientId);
+        this.replace(clientId, before);
         this.schedule(clientId, before);
       }
       throw err;
@@ -156,7 +178,8 @@ export class ClientSessions {
     if (state?.expiresAt === undefined) return;
     if (state.expiresAt > Date.now()) return this.schedule(clientId, state);
     const gone = async (): Promise<void> => {
-      await this.removeQueues(state.queues ?? []);
+      // A queue another stored session lists too (a shared subscription's) stays for it.
+      await this.removeQueues((state.queues ?? []).filter((q) => !this.listedByOthers(clientId, q)));
       // Unless the client came back meanwhile and saved a new state.
       if (this.byClient.get(clientId) === state) await this.set(clientId, null);
     };

@@ -200,6 +200,8 @@ export interface Connection {
   sessionState(clientId: string): ClientSessionState | undefined;
   /** Resolves once durable; null forgets the session. */
   saveSessionState(clientId: string, state: ClientSessionState | null): Promise<void>;
+  /** Some stored client session other than `clientId`'s lists `queue` (a shared group queue). */
+  sessionQueueListedByOthers(clientId: string, queue: string): boolean;
   /** Closes every session, deletes exclusive queues. Idempotent. */
   close(reason?: string): Promise<void>;
 }

@@ -92,7 +92,9 @@ export class Vhost implements QueueHost, RoutingScope {
     this.clientSessions = new ClientSessions(name, ctx, async (names) => {
       for (const n of names) {
         const q = this.queues.get(n);
-        if (q) await this.removeQueue(q);
+        // A queue someone still consumes from (a shared subscription's, through a member whose
+        // session is not stored) outlives this session.
+        if (q && q.consumerCount === 0) await this.removeQueue(q);
       }
     });
     this.pager = ctx.paging ? this.makePager(ctx.paging) : null;

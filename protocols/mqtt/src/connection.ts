@@ -494,7 +494,7 @@ export class MqttConnection implements ServedConnection, LinkHandler {
       topicAliasMaximum: cfg.topicAliasMaximum,
       wildcardSubscriptionAvailable: 1,
       subscriptionIdentifierAvailable: 1,
-      sharedSubscriptionAvailable: 0,
+      sharedSubscriptionAvailable: 1,
       assignedClientIdentifier: assignedClientId,
     };
   }

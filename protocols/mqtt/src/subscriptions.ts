@@ -24,6 +24,13 @@ import type { MqttConnection } from './connection.js';
 import { QOS_HEADER, retainedExpiresAt, wasRetained } from './message-properties.js';
 import { encodeProperties, type Properties } from './properties.js';
 import { MalformedPacket, Reason, reasonFor, subackCode } from './reason-codes.js';
+import {
+  GROUP_QUEUE_PREFIX,
+  groupQueueName,
+  isSharedFilter,
+  parseSharedFilter,
+  type SharedFilter,
+} from './shared-subscriptions.js';
 import { filterProblem, filterToPattern, keyToTopic, skipsDollarTopics } from './topics.js';
 
 /** MQTT 5 subscription options (3.8.3.1) and identifier (3.8.2.1.2); 3.1.1 gets the defaults. */
@@ -53,6 +60,8 @@ interface Subscription extends SubscriptionOptions {
   /** QoS 0 subscriptions consume without acknowledgements. */
   noAck: boolean;
   skipDollar: boolean;
+  /** A `$share/...` subscription: its queue is the group's, shared with the other members. */
+  shared: boolean;
 }
 
 /** Options as stored with a session: [filter, no local | retain as published << 1 | retain handling << 2, id]. */
@@ -77,8 +86,6 @@ interface Inflight {
   released: boolean;
 }
 
-/** A filter that would be a shared subscription in MQTT 5 (4.8.2), which is not supported yet. */
-const SHARED_PREFIX = '$share/';
 /** Packet ids are 16 bits, 0 excluded (MQTT-2.3.1-1). */
 const PACKET_IDS = 0xffff;
 /**
@@ -176,8 +183,16 @@ export class Subscriptions {
     return this.active.size;
   }
 
-  /** `mqtt-subscription-<client id>-<hash of the filter>`: stable across reconnects. */
+  /**
+   * `mqtt-subscription-<client id>-<hash of the filter>`: stable across reconnects; a shared
+   * subscription's is its group's queue.
+   */
   queueName(filter: string): string {
+    if (isSharedFilter(filter)) {
+      const shared = parseSharedFilter(filter, this.config.maxTopicLevels);
+      if (typeof shared === 'string') throw new MalformedPacket(shared, Reason.TopicFilterInvalid);
+      return groupQueueName(shared);
+    }
     const id = this.conn.clientId.length <= 128 ? this.conn.clientId : shortHash(this.conn.clientId);
     return `mqtt-subscription-${id}-${shortHash(filter)}`;
   }
@@ -213,7 +228,16 @@ export class Subscriptions {
    * with it, one with an expiry is kept until then, and the core removes it at that time.
    */
   async connectionEnding(): Promise<void> {
-    if (!this.persistent) return;
+    if (!this.persistent || this.expiryMs === 0) {
+      // The session ends: its member subscriptions stop consuming first, so the group queues
+      // whose last member this was are unused and go too (leaveGroup).
+      for (const sub of this.active.values()) if (sub.shared) await this.session.cancel(sub.consumerTag);
+    }
+    if (!this.persistent) {
+      // Exclusive queues end with the connection; a group queue ends with its last member.
+      for (const sub of this.active.values()) if (sub.shared) await this.leaveGroup(sub.queue);
+      return;
+    }
     if (this.expiryMs === 0) {
       const state = this.core.sessionState(this.conn.clientId);
       if (state) await this.discardStored(state);
@@ -227,8 +251,25 @@ export class Subscriptions {
     // A queue that is gone already counts as deleted (deleteQueue returns 0); any other failure
     // (the store's, a revoked configure permission) keeps the stored state, so its queues stay
     // known, and reaches the caller: a Clean Start then fails instead of resuming old messages.
-    for (const queue of queues) await this.session.deleteQueue(queue);
+    for (const queue of queues)
+      if (queue.startsWith(GROUP_QUEUE_PREFIX)) await this.leaveGroup(queue);
+      else await this.session.deleteQueue(queue);
     await this.core.saveSessionState(this.conn.clientId, null);
+  }
+
+  /**
+   * This client's member subscription of a group has ended (its consumer is cancelled): the
+   * group queue, with its backlog, is deleted unless another member still consumes from it or
+   * another stored session lists it.
+   */
+  private async leaveGroup(queue: string): Promise<void> {
+    if (this.core.sessionQueueListedByOthers(this.conn.clientId, queue)) return;
+    try {
+      await this.session.deleteQueue(queue, { ifUnused: true });
+    } catch (err) {
+      // In use: another member consumes from it, and it ends with the last of them.
+      if (!(err instanceof BrokerError && err.code === 'PRECONDITION_FAILED')) throw err;
+    }
   }
 
   async resumeStored(): Promise<void> {
@@ -287,13 +328,18 @@ export class Subscriptions {
     const granted: Subscription[] = [];
     const problems: string[] = [];
     for (const { filter, qos, noLocal, retainAsPublished, retainHandling } of packet.subscriptions) {
-      if (v5 && filter.startsWith(SHARED_PREFIX))
-        // CONNACK said Shared Subscription Available 0 (3.2.2.3.13).
-        throw new MalformedPacket(
-          'shared subscriptions are not supported',
-          Reason.SharedSubscriptionsNotSupported,
-        );
-      const problem = filterProblem(filter, this.config.maxTopicLevels);
+      const shared = isSharedFilter(filter)
+        ? parseSharedFilter(filter, this.config.maxTopicLevels)
+        : undefined;
+      // MQTT-3.8.3-4: No Local on a shared subscription is a Protocol Error.
+      if (shared !== undefined && noLocal)
+        throw new MalformedPacket('No Local on a shared subscription', Reason.ProtocolError);
+      const problem =
+        shared === undefined
+          ? filterProblem(filter, this.config.maxTopicLevels)
+          : typeof shared === 'string'
+            ? shared
+            : null;
       if (problem) {
         this.conn.log.info({ conn: this.conn.id, filter, problem }, 'MQTT subscription refused');
         codes.push(subackCode(Reason.TopicFilterInvalid, v5));
@@ -308,8 +354,9 @@ export class Subscriptions {
           retainHandling,
           subscriptionId,
         });
-        // 3.8.3.1 Retain Handling: 0 always, 1 for a new subscription only, 2 never.
-        if (retainHandling === 0 || (retainHandling === 1 && isNew)) granted.push(sub);
+        // 3.8.3.1 Retain Handling: 0 always, 1 for a new subscription only, 2 never; a shared
+        // subscription gets no retained messages (MQTT 5 4.8.2).
+        if (!sub.shared && (retainHandling === 0 || (retainHandling === 1 && isNew))) granted.push(sub);
         codes.push(qos);
       } catch (err) {
         const why = (err as Error).message;
@@ -333,7 +380,8 @@ export class Subscriptions {
       if (!sub) continue;
       this.active.delete(filter);
       await this.session.cancel(sub.consumerTag);
-      await this.session.deleteQueue(sub.queue);
+      if (sub.shared) await this.leaveGroup(sub.queue);
+      else await this.session.deleteQueue(sub.queue);
     }
     await this.save();
     this.conn.write(this.conn.v5 ? unsuback5(packet.packetId, codes) : ackPacket(0xb0, packet.packetId));
@@ -357,13 +405,20 @@ export class Subscriptions {
         subject: 'limit-reached',
       });
     const queue = this.queueName(filter);
+    const shared = isSharedFilter(filter);
+    // The group's filter: queueName has checked the shared filter already.
+    const matched = shared
+      ? (parseSharedFilter(filter, this.config.maxTopicLevels) as SharedFilter).filter
+      : filter;
+    // A group queue is durable, whichever member declares it first, so a member with a stored
+    // session finds its backlog; it ends with its last member (leaveGroup), not with a connection.
     await this.session.declareQueue({
       name: queue,
-      durable: this.persistent,
-      exclusive: !this.persistent,
-      autoDelete: !this.persistent,
+      durable: this.persistent || shared,
+      exclusive: !this.persistent && !shared,
+      autoDelete: !this.persistent && !shared,
     });
-    await this.session.bindQueue(queue, 'amq.topic', filterToPattern(filter));
+    await this.session.bindQueue(queue, 'amq.topic', filterToPattern(matched));
     // Every field named, in one order: a spread of `options` gave each subscription a hidden
     // class of its own (~240 bytes per device).
     const sub: Subscription = {
@@ -372,11 +427,12 @@ export class Subscriptions {
       queue,
       consumerTag: '',
       noAck: qos === 0,
-      skipDollar: skipsDollarTopics(filter),
+      skipDollar: skipsDollarTopics(matched),
       noLocal: options.noLocal,
       retainAsPublished: options.retainAsPublished,
       retainHandling: options.retainHandling,
       subscriptionId: options.subscriptionId,
+      shared,
     };
     sub.consumerTag = await this.session.consume(
       queue,

@@ -84,7 +84,7 @@ describe('MQTT 5 CONNECT', () => {
         topicAliasMaximum: 64,
         wildcardSubscriptionAvailable: true,
         subscriptionIdentifiersAvailable: true,
-        sharedSubscriptionAvailable: false,
+        sharedSubscriptionAvailable: true,
       });
       const snapshot = [...server.adapter.connections()].find((x) => x.clientId === 'caps');
       expect(snapshot?.protocolVersion).toBe('MQTT 5.0');
@@ -360,11 +360,6 @@ describe('MQTT 5 DISCONNECT', () => {
       ['a property twice', Buffer.from([0x40, 10, 0, 1, 0, 6, 0x1f, 0, 1, 0x61, 0x1f, 0, 0]), 0x82],
       // PUBLISH QoS 0 with Payload Format Indicator 3
       ['a boolean property of 3', Buffer.from([0x30, 7, 0, 1, 0x61, 2, 0x01, 3, 0x78]), 0x82],
-      [
-        'a shared subscription',
-        { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/g/x', qos: 0 }] },
-        0x9e,
-      ],
       // SUBSCRIBE 1 with Subscription Identifier 0, then with two of them
       ['subscription identifier 0', Buffer.from([0x82, 9, 0, 1, 2, 0x0b, 0, 0, 1, 0x78, 0]), 0x82],
       [

@@ -97,7 +97,7 @@ describe('paho-mqtt (MQTT 5)', () => {
         TopicAliasMaximum: 64,
         WildcardSubscriptionAvailable: 1,
         SubscriptionIdentifierAvailable: 1,
-        SharedSubscriptionAvailable: 0,
+        SharedSubscriptionAvailable: 1,
       },
       received: { payload: 'from paho v5', qos: 1 },
     });
