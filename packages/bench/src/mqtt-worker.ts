@@ -14,6 +14,8 @@ export type MqttJob =
       topic: string;
       qos: 0 | 1 | 2;
       clientId: string;
+      /** 4 (MQTT 3.1.1, the default) or 5. */
+      protocolVersion?: 4 | 5;
       /** Tell the parent the count every this many messages (for a publisher's `ahead` limit). */
       progressEvery?: number;
       /** Count only retained messages (a `#` subscriber also sees other clients' live ones). */
@@ -25,6 +27,7 @@ export type MqttJob =
       topic: string;
       qos: 0 | 1 | 2;
       size: number;
+      protocolVersion?: 4 | 5;
       /** QoS 1/2: at most this many publishes not yet acknowledged (PUBACK/PUBCOMP) ... */
       window: number;
       /** ... and at most this many sent but not yet received by the subscriber (via `received`). */
@@ -49,7 +52,12 @@ let stopping = false;
 const held: MqttClient[] = [];
 
 async function subscribe(j: Extract<MqttJob, { kind: 'mqtt-sub' }>): Promise<void> {
-  const c = await mqtt.connectAsync(j.url, { ...auth, clientId: j.clientId, clean: true });
+  const c = await mqtt.connectAsync(j.url, {
+    ...auth,
+    clientId: j.clientId,
+    clean: true,
+    protocolVersion: j.protocolVersion ?? 4,
+  });
   const every = j.progressEvery;
   const counted = every ? () => ++count % every === 0 && process.send!({ progress: count }) : () => count++;
   c.on('message', j.retainedOnly ? (_t, _p, packet) => packet.retain && counted() : counted);
@@ -58,7 +66,7 @@ async function subscribe(j: Extract<MqttJob, { kind: 'mqtt-sub' }>): Promise<voi
 }
 
 async function publish(j: Extract<MqttJob, { kind: 'mqtt-pub' }>): Promise<void> {
-  const c = await mqtt.connectAsync(j.url, { ...auth, clean: true });
+  const c = await mqtt.connectAsync(j.url, { ...auth, clean: true, protocolVersion: j.protocolVersion ?? 4 });
   held.push(c);
   const body = Buffer.alloc(j.size, 0x61);
   process.send!({ ready: true });
