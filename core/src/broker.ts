@@ -216,6 +216,7 @@ export class Broker implements BrokerApi {
       }
       for await (const s of this.store.mqttSessions(vhost.name))
         vhost.clientSessions.restore(s.clientId, s.state);
+      await vhost.dropUnlistedSessionQueues();
     }
     this.log.info(
       { vhosts: defs.vhosts.length, queues: defs.queues.length, messages: restored },

@@ -1,6 +1,7 @@
 /** @junction/core: the protocol-independent routing core. Adapters use only what is exported here. */
 export * from './errors.js';
 export { NAME_MAX_BYTES, checkName, type NameKind } from './names.js';
+export { SESSION_OWNED_ARG } from './queues/queue-settings.js';
 export { linearRegex, UnsupportedRegex, MAX_PATTERN_LENGTH, type LinearRegex } from './linear-regex.js';
 export * from './message.js';
 export * from './session.js';

@@ -114,6 +114,11 @@ export class ClientSessions {
     return (this.listings.get(queue) ?? 0) > own;
   }
 
+  /** Some stored session lists `queue`. */
+  listed(queue: string): boolean {
+    return this.listings.has(queue);
+  }
+
   /** Sets (or with undefined removes) a client's state, keeping `listings` counted. */
   private replace(clientId: string, state: MqttSessionState | undefined): boolean {
     const before = this.byClient.get(clientId);

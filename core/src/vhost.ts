@@ -20,7 +20,7 @@ import { deadLetteredMessage, isDeathCycle } from './queues/dead-letter.js';
 import { Queue, type PagedEntry, type QueueHost, type QueuePager } from './queues/queue.js';
 import { ClientSessions, RetainedMessages } from './retained.js';
 import type { QueuedMessage } from './queues/queued-message.js';
-import { equivalenceArgs, queueSettings } from './queues/queue-settings.js';
+import { SESSION_OWNED_ARG, equivalenceArgs, queueSettings } from './queues/queue-settings.js';
 import type { ExchangeDeclaration, QueueDeclaration, QueueDeclared } from './session.js';
 import type { DefinitionChange, EnqueueRecord, Store } from './storage/store.js';
 
@@ -325,6 +325,22 @@ export class Vhost implements QueueHost, RoutingScope {
     q.pager = this.pagerFor(q);
     this.queues.set(name, q);
     return q;
+  }
+
+  /**
+   * Recovery, once the stored sessions are known: a queue that only consumers and stored
+   * sessions keep (`x-session-owned`, an MQTT shared subscription's group queue) is removed when
+   * no stored session lists it. No connection consumes yet, so nothing would ever remove it: its
+   * last members were clean ones connected when the broker stopped.
+   */
+  async dropUnlistedSessionQueues(): Promise<void> {
+    const unlisted = [...this.queues.values()].filter(
+      (q) => q.options.arguments[SESSION_OWNED_ARG] === true && !this.clientSessions.listed(q.name),
+    );
+    for (const q of unlisted) {
+      await this.removeQueue(q);
+      this.ctx.log.info({ vhost: this.name, queue: q.name }, 'session queue no session lists removed');
+    }
   }
 
   async deleteQueue(

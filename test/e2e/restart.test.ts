@@ -3,7 +3,8 @@
  * and persistent sessions with their offline QoS 1 backlog, AMQP durable queues with their
  * persistent (and without their transient) messages, users and permissions. STOMP durable
  * subscriptions: protocols/stomp/test/durability.test.ts. MQTT 5 sessions keep their Session
- * Expiry Interval across restarts.
+ * Expiry Interval across restarts; a shared subscription's group queue that no stored session
+ * lists is removed at recovery.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { until } from '@junction/testkit';
 import { startBroker } from '@junction/server';
 import { LmdbStore } from '@junction/storage-lmdb';
+import { startBrokerProcess } from '../storage/crash-harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'junction-restart-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -128,6 +130,68 @@ describe('restart on the embedded store', () => {
       expect(queues(b)).toHaveLength(1);
       await until(() => b.broker.vhost('/').clientSessions.get('exp-restart') === undefined, 'expiry', 5000);
       await until(() => queues(b).length === 0, 'the queue removed');
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('removes at recovery a shared group queue that no stored session lists, and keeps a listed one', async () => {
+    // The broker is killed (SIGKILL) while only clean members of `orphan` are connected, so
+    // none of them left the group; `kept` has a member with a stored session besides one of
+    // those clean members.
+    const killedDir = join(dir, 'killed');
+    const child = await startBrokerProcess([
+      '--storage',
+      'embedded',
+      '--data-dir',
+      killedDir,
+      '--mqtt-port',
+      '0',
+      '--mqtt-host',
+      '127.0.0.1',
+    ]);
+    const url = `mqtt://127.0.0.1:${child.ports['mqtt']}`;
+    const v5 = { ...auth, protocolVersion: 5 as const };
+    const clean = await Promise.all([1, 2].map(() => mqtt.connectAsync(url, v5)));
+    for (const c of clean) await c.subscribeAsync('$share/orphan/restart/shared', { qos: 1 });
+    const stored = await mqtt.connectAsync(url, {
+      ...v5,
+      clientId: 'shared-restart',
+      clean: false,
+      properties: { sessionExpiryInterval: 300 },
+    });
+    await stored.subscribeAsync('$share/kept/restart/shared', { qos: 1 });
+    await stored.endAsync();
+    await clean[0]!.subscribeAsync('$share/kept/restart/shared', { qos: 1 });
+    child.child.kill('SIGKILL');
+    await child.exited;
+    for (const c of clean) c.end(true);
+
+    const hasQueue = (b: { broker: { vhost(n: string): { queues: Map<string, unknown> } } }, group: string) =>
+      [...b.broker.vhost('/').queues.keys()].some((q) => q.startsWith(`mqtt-shared-${group}-`));
+    const restart = () =>
+      startBroker({ ports: { amqp: 0, mqtt: 0 }, storage: new LmdbStore({ dir: killedDir }) });
+    let b = await restart();
+    try {
+      expect(hasQueue(b, 'orphan')).toBe(false);
+      expect(hasQueue(b, 'kept')).toBe(true);
+      // A message now reaches only the listed group, whose member finds it on its return.
+      const pub = await mqtt.connectAsync(b.mqttUrl!, auth);
+      await pub.publishAsync('restart/shared', 'after restart', { qos: 1 });
+      await pub.endAsync();
+      const back = mqtt.connect(b.mqttUrl!, { ...v5, clientId: 'shared-restart', clean: false });
+      const got: string[] = [];
+      back.on('message', (_t, payload) => got.push(payload.toString()));
+      await until(() => got.length === 1, 'the message at the stored member');
+      expect(got).toEqual(['after restart']);
+      await back.endAsync();
+    } finally {
+      await b.close();
+    }
+    // Removed from the store too, not only from memory.
+    b = await restart();
+    try {
+      expect(hasQueue(b, 'orphan')).toBe(false);
     } finally {
       await b.close();
     }

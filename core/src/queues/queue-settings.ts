@@ -81,6 +81,12 @@ export function queueSettings(args: FieldTable, policy: PolicyDefinition = {}): 
   };
 }
 
+/**
+ * A durable queue that lives while a consumer or a stored client session keeps it (an MQTT
+ * shared subscription's group queue): at recovery it is removed if no stored session lists it.
+ */
+export const SESSION_OWNED_ARG = 'x-session-owned';
+
 /** Arguments that must be equal when a queue is declared again (RabbitMQ's equivalence check). */
 export const equivalenceArgs = [
   'x-max-priority',

@@ -153,7 +153,7 @@ const malformed = (why: string): MalformedPacket => new MalformedPacket(why, Rea
 const protocolError = (why: string): MalformedPacket => new MalformedPacket(why, Reason.ProtocolError);
 
 /** Reads a Variable Byte Integer at pos; returns [value, next position]. */
-export function readVarint(b: Buffer, pos: number, end: number): [number, number] {
+function readVarint(b: Buffer, pos: number, end: number): [number, number] {
   let value = 0;
   let mult = 1;
   for (let i = 0; i < 4; i++) {

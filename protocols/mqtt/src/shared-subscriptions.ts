@@ -5,13 +5,18 @@
  * core's round robin over a queue's consumers spreads the messages over the members.
  */
 import { createHash } from 'node:crypto';
-import { NAME_MAX_BYTES } from '@junction/core';
+import { NAME_MAX_BYTES, SESSION_OWNED_ARG } from '@junction/core';
 import { filterProblem } from './topics.js';
 
 const SHARE_PREFIX = '$share/';
 /** Group queues are named `mqtt-shared-<group>-<hash of the filter>`. */
 export const GROUP_QUEUE_PREFIX = 'mqtt-shared-';
 const HASH_CHARS = 16;
+/**
+ * A group queue lives while a member consumes or a stored session lists it; this argument lets
+ * the core's recovery remove one that no stored session lists (its members were clean ones).
+ */
+export const GROUP_QUEUE_ARGUMENTS = { [SESSION_OWNED_ARG]: true } as const;
 
 export interface SharedFilter {
   group: string;

@@ -25,6 +25,7 @@ import { QOS_HEADER, retainedExpiresAt, wasRetained } from './message-properties
 import { encodeProperties, type Properties } from './properties.js';
 import { MalformedPacket, Reason, reasonFor, subackCode } from './reason-codes.js';
 import {
+  GROUP_QUEUE_ARGUMENTS,
   GROUP_QUEUE_PREFIX,
   groupQueueName,
   isSharedFilter,
@@ -417,6 +418,8 @@ export class Subscriptions {
       durable: this.persistent || shared,
       exclusive: !this.persistent && !shared,
       autoDelete: !this.persistent && !shared,
+      // So recovery removes it when no stored session lists it (its members were clean ones).
+      ...(shared ? { arguments: GROUP_QUEUE_ARGUMENTS } : {}),
     });
     await this.session.bindQueue(queue, 'amq.topic', filterToPattern(matched));
     // Every field named, in one order: a spread of `options` gave each subscription a hidden

@@ -3,14 +3,23 @@
  * sockets with mqtt.js (raw packets where mqtt.js would refuse to send them or would acknowledge
  * on its own): messages spread over the members, each delivered once; a member that leaves
  * hands its unacknowledged messages to the others; the backlog waits for a persistent member;
- * no retained messages; bad share names refused; AMQP publishes reach the group.
+ * no retained messages; bad share names refused; AMQP publishes reach the group; Debian's
+ * python3-paho-mqtt is a member beside mqtt.js.
  */
 import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { rawClient, startMqttServer, until, type RawClient, type WsTestServer } from '@junction/testkit';
+import {
+  rawClient,
+  runPython,
+  startMqttServer,
+  until,
+  type RawClient,
+  type WsTestServer,
+} from '@junction/testkit';
 import { collect, type Received } from './helpers.js';
 
 let server: WsTestServer;
@@ -39,7 +48,13 @@ interface RawMember {
   send(p: mqttPacket.Packet): void;
 }
 
-async function rawMember(version: Version): Promise<RawMember> {
+async function rawMember(
+  version: Version,
+  session: Pick<mqttPacket.IConnectPacket, 'clientId' | 'clean' | 'properties'> = {
+    clientId: '',
+    clean: true,
+  },
+): Promise<RawMember> {
   const packets: mqttPacket.Packet[] = [];
   const parser = mqttPacket.parser({ protocolVersion: version });
   parser.on('packet', (p: mqttPacket.Packet) => packets.push(p));
@@ -49,8 +64,7 @@ async function rawMember(version: Version): Promise<RawMember> {
   send({
     cmd: 'connect',
     protocolVersion: version,
-    clientId: '',
-    clean: true,
+    ...session,
     keepalive: 0,
     username: 'guest',
     password: Buffer.from('guest'),
@@ -72,6 +86,7 @@ async function subackOf(m: RawMember, filters: string[], extra: { nl?: boolean }
   return ack.granted as number[];
 }
 
+const pahoMember = fileURLToPath(new URL('./clients/paho_shared_member.py', import.meta.url));
 const payloadsOf = (got: Received[]): string[] => got.map((m) => m.payload);
 const numbered = (prefix: string, n: number): string[] =>
   Array.from({ length: n }, (_, i) => `${prefix}${i}`);
@@ -109,6 +124,30 @@ describe.each([5, 4] as const)('shared subscriptions, MQTT protocol level %i', (
     await Promise.all([pub, ...members].map((c) => c.endAsync()));
   });
 
+  it(`spreads messages over a paho member (level ${version}) and an mqtt.js member`, async () => {
+    const filter = `$share/paho${version}/paho/${version}/+`;
+    const control = `paho-control/${version}`;
+    const js = await connectAs(version);
+    const jsGot = collect(js);
+    await js.subscribeAsync(filter, { qos: 1 });
+    const pub = await connectAs(version);
+    const ready = collect(pub);
+    await pub.subscribeAsync(`${control}/ready`, { qos: 1 });
+    const paho = runPython(pahoMember, [String(server.port), String(version), filter, control]);
+    await until(() => ready.length >= 1, 'the paho member subscribed');
+    const sent = numbered('p', 20);
+    for (const p of sent) await pub.publishAsync(`paho/${version}/x`, p, { qos: 1 });
+    await until(() => jsGot.length >= 1, 'a message at the mqtt.js member');
+    await pub.publishAsync(`${control}/done`, 'done', { qos: 1 });
+    const seen = (await paho) as { connack: number; granted: number[]; payloads: string[] };
+    expect(seen.connack).toBe(0);
+    expect(seen.granted).toEqual([1, 1]);
+    expect(seen.payloads.length).toBeGreaterThan(0);
+    await until(() => jsGot.length + seen.payloads.length >= 20, 'all 20 delivered');
+    expect([...seen.payloads, ...payloadsOf(jsGot)].sort()).toEqual([...sent].sort());
+    await Promise.all([pub, js].map((c) => c.endAsync()));
+  });
+
   it("gives a leaving member's unacknowledged QoS 1 messages to the others", async () => {
     const filter = `$share/leave${version}/leave/${version}`;
     const leaver = await rawMember(version);
@@ -127,6 +166,40 @@ describe.each([5, 4] as const)('shared subscriptions, MQTT protocol level %i', (
     await until(() => got.flat().length >= 30, 'all 30 at the members that stayed');
     expect(payloadsOf(got.flat()).sort()).toEqual([...sent].sort());
     await Promise.all([pub, ...stayers].map((c) => c.endAsync()));
+  });
+
+  it('keeps serving the group when a Clean Start connection takes over a member, losing nothing', async () => {
+    const filter = `$share/tk${version}/takeover/${version}`;
+    const clientId = `sh-takeover-${version}`;
+    // The member taken over has a stored session and never acknowledges what it is sent.
+    const old = await rawMember(version, {
+      clientId,
+      clean: false,
+      ...(version === 5 ? { properties: { sessionExpiryInterval: 300 } } : {}),
+    });
+    expect(await subackOf(old, [filter])).toEqual([1]);
+    const stayer = await connectAs(version);
+    const got = collect(stayer);
+    await stayer.subscribeAsync(filter, { qos: 1 });
+    const pub = await connectAs(version);
+    const sent = numbered('t', 20);
+    for (const p of sent.slice(0, 10)) await pub.publishAsync(`takeover/${version}`, p, { qos: 1 });
+    const toOld = () => old.packets.filter((p) => p.cmd === 'publish').length;
+    await until(() => toOld() + got.length >= 10, 'the first 10 delivered');
+    expect(toOld()).toBeGreaterThan(0);
+    const taker = await connectAs(version, { clientId, clean: true });
+    await old.raw.closed;
+    if (version === 5)
+      expect(
+        old.packets.find((p): p is mqttPacket.IDisconnectPacket => p.cmd === 'disconnect')?.reasonCode,
+      ).toBe(0x8e);
+    for (const p of sent.slice(10)) await pub.publishAsync(`takeover/${version}`, p, { qos: 1 });
+    await until(() => got.length >= 20, 'all 20 at the member that stayed');
+    expect(payloadsOf(got).sort()).toEqual([...sent].sort());
+    // The taken-over session ended (Clean Start): the group lives on for the member that stayed.
+    expect(server.broker.vhost('/').clientSessions.get(clientId)).toBeUndefined();
+    expect(await queueExists(groupQueue(`tk${version}`, `takeover/${version}`))).toBe(true);
+    await Promise.all([pub, stayer, taker].map((c) => c.endAsync()));
   });
 
   it('keeps the backlog while no member is connected, for a persistent member', async () => {
