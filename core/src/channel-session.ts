@@ -3,7 +3,6 @@
  * It owns delivery tags, unacked deliveries, consumers, prefetch (per consumer and per
  * session), flow, transport back-pressure, confirm ordering and transactions.
  */
-import { randomBytes } from 'node:crypto';
 import type { UserStore } from './auth/users.js';
 import { BrokerError, accessRefused, notFound, preconditionFailed } from './errors.js';
 import type { Exchange } from './exchanges/exchange.js';
@@ -25,6 +24,7 @@ import type {
   Transaction,
 } from './session.js';
 import { NO_ARGUMENTS, type FieldTable } from './message.js';
+import { randomToken } from './random-token.js';
 import { serverQueueName, type Vhost } from './vhost.js';
 import type { PublisherFlow } from './flow.js';
 
@@ -278,7 +278,7 @@ export class ChannelSession implements Session, ConsumerOwner {
     this.assertOpen();
     const q = this.vhost.queue(queue, this.parent.id);
     this.authorize('read', 'queue', queue);
-    const tag = opts.consumerTag || `amq.ctag-${randomBytes(16).toString('base64url')}`;
+    const tag = opts.consumerTag || `amq.ctag-${randomToken()}`;
     if (this.consumers.has(tag)) {
       throw new BrokerError('NOT_ALLOWED', `NOT_ALLOWED - attempt to reuse consumer tag '${tag}'`);
     }

@@ -8,7 +8,8 @@
  */
 import type { Logger } from 'pino';
 import { isUtf8 } from 'node:buffer';
-import mqttPacket from 'mqtt-packet';
+import type mqttPacket from 'mqtt-packet';
+import { decodeWhole } from './connect-parser.js';
 import type { ConnectionDescription, Link, LinkHandler, ServedConnection } from '@junction/net';
 import {
   BrokerError,
@@ -822,12 +823,7 @@ function parseConnect(whole: Buffer): mqttPacket.IConnectPacket | 'bad-version' 
   // needs the level before mqtt-packet sees the rest.
   const level = protocolLevel(whole);
   if (level !== undefined && level !== 3 && level !== 4 && level !== 5) return 'bad-version';
-  const parser = mqttPacket.parser();
-  let packet: mqttPacket.Packet | undefined;
-  let error: Error | undefined;
-  parser.on('packet', (p: mqttPacket.Packet) => (packet = p));
-  parser.on('error', (e: Error) => (error = e));
-  parser.parse(whole);
+  const { packet, error } = decodeWhole(whole);
   if (error) return /protocol version/i.test(error.message) ? 'bad-version' : undefined;
   return packet?.cmd === 'connect' ? packet : undefined;
 }
