@@ -81,6 +81,8 @@ export interface JunctionConfig {
           /** MQTT 5 Receive Maximum (1-65535) and Topic Alias Maximum (0-65535) in CONNACK. */
           receiveMaximum: number;
           topicAliasMaximum: number;
+          /** Longest a session outlives its connection, seconds (0xFFFFFFFF = no cap). */
+          maxSessionExpiry: number;
           /** No username and password over a verified client certificate: the user it names. */
           certLogin: boolean;
         })
@@ -153,6 +155,7 @@ export const defaults: JunctionConfig = {
     maxPacketSize: 16 * 1024 * 1024,
     receiveMaximum: 65535,
     topicAliasMaximum: 64,
+    maxSessionExpiry: 604_800,
     certLogin: true,
   },
   stomp: {
@@ -270,6 +273,11 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
     describe:
       'MQTT 5 Topic Alias Maximum: most topic aliases one client may set, and the server sends it (0-65535; 0 = none)',
     apply: (c, v) => c.mqtt && (c.mqtt.topicAliasMaximum = between(v, 0, 65535)),
+  },
+  'mqtt-max-session-expiry': {
+    describe:
+      'longest an MQTT session outlives its connection, seconds: caps MQTT 5 Session Expiry Interval and 3.1.1 persistent sessions (4294967295 = no cap)',
+    apply: (c, v) => c.mqtt && (c.mqtt.maxSessionExpiry = between(v, 0, 0xffffffff)),
   },
   'stomp-port': {
     describe: 'STOMP port ("off" disables STOMP over TCP and plain WebSocket; TLS ports are their own)',

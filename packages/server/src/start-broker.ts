@@ -157,7 +157,7 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
     }
     if (on('mqtt', 'mqttWs', 'mqtts', 'mqttWss') && config.mqtt) {
       const { allowAnonymous, maxConnections, maxInflight, maxPacketSize, certLogin } = config.mqtt;
-      const { receiveMaximum, topicAliasMaximum } = config.mqtt;
+      const { receiveMaximum, topicAliasMaximum, maxSessionExpiry } = config.mqtt;
       const mqtt = createMqttAdapter(
         broker,
         {
@@ -167,6 +167,7 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
           maxPacketSize,
           receiveMaximum,
           topicAliasMaximum,
+          maxSessionExpiry,
           certLogin,
           maxSubscriptions: config.limits.mqttMaxSubscriptions,
         },

@@ -16,6 +16,12 @@ export interface MqttConfig {
   receiveMaximum: number;
   /** MQTT 5 Topic Alias Maximum announced in CONNACK: how many topic aliases a client may set; the server sends it no more than this many either. */
   topicAliasMaximum: number;
+  /**
+   * Longest a session outlives its connection, seconds: a longer MQTT 5 Session Expiry Interval
+   * (0xFFFFFFFF, never, included) is lowered to it and CONNACK says so; an MQTT 3.1.1 persistent
+   * session (clean session 0) ends that long after its connection too. 0xFFFFFFFF = no cap.
+   */
+  maxSessionExpiry: number;
   /** Most concurrent MQTT connections; 0 = no limit. Further clients get CONNACK 3. */
   maxConnections: number;
   /**
@@ -45,6 +51,7 @@ export const defaultMqttConfig: MqttConfig = {
   maxInflight: 100,
   receiveMaximum: 65535,
   topicAliasMaximum: 64,
+  maxSessionExpiry: 7 * 24 * 3600, // a week; EMQX caps at 2 h by default, Mosquitto not at all
   maxConnections: 0,
   maxSubscriptions: 10_000, // RabbitMQ and Mosquitto set none; a bound on one client's bindings
   handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,

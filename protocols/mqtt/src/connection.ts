@@ -64,6 +64,13 @@ const NEVER_EXPIRES = 0xffffffff;
 const expiryMs = (seconds: number): number | undefined =>
   seconds === NEVER_EXPIRES ? undefined : seconds * 1000;
 
+/**
+ * MQTT 5 Response Information (3.2.2.3.15) for a client that asks: a topic prefix of its own
+ * (`reply/<client id>/`) to build Response Topics on. Only a convention: it grants nothing, the
+ * client's permissions on `amq.topic` still decide what it may subscribe to.
+ */
+const responseInformation = (clientId: string): string => `reply/${clientId}/`;
+
 /** Reason strings are for people reading logs; a long error message is cut, never the packet. */
 const MAX_REASON_STRING = 256;
 /** MQTT 5 defaults when CONNECT leaves them out (3.1.2.11). */
@@ -299,7 +306,7 @@ export class MqttConnection implements ServedConnection, LinkHandler {
               'Session Expiry Interval set in DISCONNECT after 0 in CONNECT',
               Reason.ProtocolError,
             );
-          this.subscriptions!.expiryMs = expiryMs(expiry);
+          this.subscriptions!.expiryMs = expiryMs(this.cappedExpiry(expiry));
         }
         if (!withWill) this.will = undefined;
         void this.close('client disconnected', { will: withWill });
@@ -469,7 +476,8 @@ export class MqttConnection implements ServedConnection, LinkHandler {
     );
     this.session.qos(window, true);
     // How long the session outlives the connection: 3.1.1's clean session is 0 or forever.
-    const expiry = v5 ? (props.sessionExpiryInterval ?? 0) : clean ? 0 : NEVER_EXPIRES;
+    const asked = v5 ? (props.sessionExpiryInterval ?? 0) : clean ? 0 : NEVER_EXPIRES;
+    const expiry = this.cappedExpiry(asked);
     this.subscriptions = new Subscriptions(this, this.core, this.session, cfg, expiryMs(expiry), window);
     const sessionPresent = await this.subscriptions.open(clean);
     this.keepaliveMs = (packet.keepalive ?? 0) * 1000;
@@ -477,11 +485,23 @@ export class MqttConnection implements ServedConnection, LinkHandler {
     this.state = 'open';
     this.write(
       v5
-        ? connack5(sessionPresent, Reason.Success, this.capabilities(assigned ? clientId : undefined))
+        ? connack5(sessionPresent, Reason.Success, {
+            ...this.capabilities(assigned ? clientId : undefined),
+            // 3.2.2.3.2: the server says so when it uses another interval than the client's.
+            sessionExpiryInterval: expiry === asked ? undefined : expiry,
+            // 3.2.2.3.15: asked for, the basis of reply topics for this client (README).
+            responseInformation:
+              props.requestResponseInformation === 1 ? responseInformation(clientId) : undefined,
+          })
         : connack(sessionPresent && this.protocolVersion === 4, 0),
     );
     this.link.handshakeDone();
     if (sessionPresent) await this.subscriptions.resumeStored();
+  }
+
+  /** A Session Expiry Interval (seconds) within `--mqtt-max-session-expiry`. */
+  private cappedExpiry(seconds: number): number {
+    return Math.min(seconds, this.ctx.config.maxSessionExpiry);
   }
 
   /** What CONNACK tells an MQTT 5 client the server supports (3.2.2.3), truthfully. */

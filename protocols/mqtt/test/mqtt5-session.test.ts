@@ -4,6 +4,8 @@
  * meanwhile) for N seconds after the disconnect and is then removed, 0xFFFFFFFF keeps it, and
  * Session Present says which. Across a restart of the embedded store: test/e2e/restart.test.ts.
  * Will Delay Interval: the will waits, and a client back in its session within it has none sent.
+ * `--mqtt-max-session-expiry` lowers longer intervals (CONNACK says so) and ends 3.1.1
+ * persistent sessions too; Request Response Information gets Response Information.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
@@ -13,7 +15,8 @@ import { collect, connectedRaw5, disconnectedWith, type Received } from './helpe
 
 let server: WsTestServer;
 beforeAll(async () => {
-  server = await startMqttServer();
+  // No cap on Session Expiry Interval here (0xFFFFFFFF is never); the cap: its own server below.
+  server = await startMqttServer({ maxSessionExpiry: 0xffffffff });
 });
 afterAll(async () => {
   await server.close();
@@ -24,6 +27,8 @@ async function session(
   clientId: string,
   clean: boolean,
   sessionExpiryInterval?: number,
+  on: WsTestServer = server,
+  extra: IClientOptions = {},
 ): Promise<[MqttClient, IConnackPacket, Received[]]> {
   const opts: IClientOptions = {
     username: 'guest',
@@ -32,9 +37,13 @@ async function session(
     reconnectPeriod: 0,
     clientId,
     clean,
-    properties: sessionExpiryInterval === undefined ? {} : { sessionExpiryInterval },
+    ...extra,
+    properties: {
+      ...extra.properties,
+      ...(sessionExpiryInterval === undefined ? {} : { sessionExpiryInterval }),
+    },
   };
-  const c = mqtt.connect(server.url, opts);
+  const c = mqtt.connect(on.url, opts);
   const got = collect(c);
   const ack = await new Promise<IConnackPacket>((resolve, reject) => {
     c.once('connect', resolve);
@@ -230,5 +239,112 @@ describe('MQTT 5 Will Delay Interval', () => {
     await until(() => got.length === 1, 'the marker');
     expect(got.map((m) => m.topic)).toEqual(['wd/marker']);
     await Promise.all([back.endAsync(), watcher.endAsync()]);
+  });
+});
+
+describe('Session Expiry Interval cap (maxSessionExpiry)', () => {
+  let capped: WsTestServer;
+  beforeAll(async () => {
+    capped = await startMqttServer({ maxSessionExpiry: 1 });
+    return () => capped.close();
+  });
+  const cappedState = (clientId: string) => capped.broker.vhost('/').clientSessions.get(clientId);
+
+  it('lowers a longer interval, 0xFFFFFFFF included, and says so in CONNACK; the session ends then', async () => {
+    for (const [clientId, asked] of [
+      ['cap-never', 0xffffffff],
+      ['cap-300', 300],
+    ] as const) {
+      const [c, ack] = await session(clientId, true, asked, capped);
+      expect(ack.properties?.sessionExpiryInterval).toBe(1);
+      await c.subscribeAsync(`cap/${asked}`, { qos: 1 });
+      await c.endAsync();
+      expect(cappedState(clientId)?.expiresAt).toBeLessThanOrEqual(Date.now() + 1000);
+      await until(() => cappedState(clientId) === undefined, `${clientId} expired`, 5000);
+    }
+  });
+
+  it('keeps an interval within the cap and leaves it out of CONNACK', async () => {
+    for (const asked of [undefined, 0, 1]) {
+      const [c, ack] = await session(`cap-within-${asked}`, true, asked, capped);
+      expect(ack.properties?.sessionExpiryInterval).toBeUndefined();
+      await c.endAsync();
+    }
+  });
+
+  it('caps a DISCONNECT that sets a longer interval', async () => {
+    const [c] = await session('cap-disconnect', true, 1, capped);
+    await c.subscribeAsync('cap/disconnect', { qos: 1 });
+    await c.endAsync(false, { properties: { sessionExpiryInterval: 0xffffffff } });
+    expect(cappedState('cap-disconnect')?.expiresAt).toBeLessThanOrEqual(Date.now() + 1000);
+    await until(() => cappedState('cap-disconnect') === undefined, 'the session expired', 5000);
+  });
+
+  it('ends an MQTT 3.1.1 persistent session that long after its connection', async () => {
+    const c = await mqtt.connectAsync(capped.url, {
+      username: 'guest',
+      password: 'guest',
+      reconnectPeriod: 0,
+      clientId: 'cap-311',
+      clean: false,
+    });
+    await c.subscribeAsync('cap/311', { qos: 1 });
+    await c.endAsync();
+    expect(cappedState('cap-311')).toBeDefined();
+    await until(() => cappedState('cap-311') === undefined, 'the 3.1.1 session expired', 5000);
+  });
+
+  it('caps at 7 days by default', async () => {
+    const plain = await startMqttServer();
+    try {
+      const [c, ack] = await session('cap-default', true, 0xffffffff, plain);
+      expect(ack.properties?.sessionExpiryInterval).toBe(604_800);
+      await c.endAsync();
+    } finally {
+      await plain.close();
+    }
+  });
+});
+
+describe('Request Response Information', () => {
+  it('asked for: CONNACK has Response Information reply/<client id>/; not asked: none', async () => {
+    const [asks, ack] = await session('rri-1', true, undefined, server, {
+      properties: { requestResponseInformation: true },
+    });
+    expect(ack.properties?.responseInformation).toBe('reply/rri-1/');
+    await asks.endAsync();
+    for (const requestResponseInformation of [false, undefined]) {
+      const [c, ack2] = await session('rri-0', true, undefined, server, {
+        properties: requestResponseInformation === undefined ? {} : { requestResponseInformation },
+      });
+      expect(ack2.properties?.responseInformation).toBeUndefined();
+      await c.endAsync();
+    }
+  });
+
+  it('a reply to the Response Information prefix reaches the requester', async () => {
+    const [requester, ack, got] = await session('rri-req', true, undefined, server, {
+      properties: { requestResponseInformation: true },
+    });
+    const replyTopic = `${ack.properties!.responseInformation!}answers`;
+    await requester.subscribeAsync(replyTopic, { qos: 1 });
+    const responder = await mqtt.connectAsync(server.url, {
+      username: 'guest',
+      password: 'guest',
+      protocolVersion: 5,
+      reconnectPeriod: 0,
+    });
+    responder.on('message', (_t, payload, packet) => {
+      const to = packet.properties?.responseTopic;
+      if (to) void responder.publishAsync(to, `re: ${payload.toString()}`, { qos: 1 });
+    });
+    await responder.subscribeAsync('rri/service', { qos: 1 });
+    await requester.publishAsync('rri/service', 'ping', {
+      qos: 1,
+      properties: { responseTopic: replyTopic },
+    });
+    await until(() => got.length >= 1, 'the reply');
+    expect(got.map((m) => [m.topic, m.payload])).toEqual([['reply/rri-req/answers', 're: ping']]);
+    await Promise.all([requester.endAsync(), responder.endAsync()]);
   });
 });

@@ -84,7 +84,7 @@ describe('mosquitto-clients', () => {
 });
 
 describe('paho-mqtt (MQTT 5)', () => {
-  it('gets CONNACK reason codes and the server capability properties, and a QoS 1 round trip', async () => {
+  it('gets CONNACK reason codes, the server capability properties, Response Information and the capped Session Expiry Interval, and a QoS 1 round trip', async () => {
     const script = fileURLToPath(new URL('./clients/paho_v5.py', import.meta.url));
     expect(await runPython(script, [String(server.port)], 20_000)).toEqual({
       bad_password: 0x86,
@@ -100,6 +100,8 @@ describe('paho-mqtt (MQTT 5)', () => {
         SharedSubscriptionAvailable: 1,
       },
       received: { payload: 'from paho v5', qos: 1 },
+      response_information: 'reply/paho5-rri/',
+      session_expiry: 604_800,
     });
   });
 });

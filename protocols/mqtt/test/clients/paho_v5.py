@@ -1,15 +1,18 @@
 """Debian's python3-paho-mqtt speaking MQTT 5 to Junction: CONNACK reason codes and
-properties, and a QoS 1 round trip. Prints one JSON line: what it saw."""
+properties (Response Information, the capped Session Expiry Interval), and a QoS 1 round
+trip. Prints one JSON line: what it saw."""
 import json
 import sys
 import threading
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 port = int(sys.argv[1])
 
 
-def connect(password, client_id=""):
+def connect(password, client_id="", properties=None):
     """Connects; returns (client, reason code, CONNACK properties as a dict)."""
     done = threading.Event()
     seen = {}
@@ -22,7 +25,7 @@ def connect(password, client_id=""):
         done.set()
 
     c.on_connect = on_connect
-    c.connect("127.0.0.1", port, keepalive=30, clean_start=True)
+    c.connect("127.0.0.1", port, keepalive=30, clean_start=True, properties=properties)
     c.loop_start()
     if not done.wait(10):
         raise SystemExit("no CONNACK")
@@ -61,4 +64,14 @@ if not got.wait(10):
 out["received"] = received
 c.disconnect()
 c.loop_stop()
+
+# Request Response Information, and a session that would never expire (the server caps it).
+asks = Properties(PacketTypes.CONNECT)
+asks.RequestResponseInformation = 1
+asks.SessionExpiryInterval = 0xFFFFFFFF
+r, reason, props = connect("guest", "paho5-rri", asks)
+out["response_information"] = props.get("ResponseInformation")
+out["session_expiry"] = props.get("SessionExpiryInterval")
+r.disconnect()
+r.loop_stop()
 print(json.dumps(out))
