@@ -135,11 +135,13 @@ describe('MQTT 5 properties <-> AMQP', () => {
     const [pub] = await mqtt5();
     await pub.publishAsync('v5/cmd', 'stale', { qos: 1, properties: { messageExpiryInterval: 1 } });
     await pub.publishAsync('v5/cmd', 'fresh', { qos: 1, properties: { messageExpiryInterval: 100 } });
-    // The device stays away until the core has dropped the expired one from its queue.
+    const freshSent = Date.now();
+    // The device stays away until the core has dropped the expired one from its queue, and
+    // the fresh one has waited over a second (the stale one may expire just before that).
     const queue = [...broker.broker.vhost('/').queues.values()].find((q) =>
       q.name.startsWith('mqtt-subscription-v5-expiry-'),
     )!;
-    await until(() => queue.messageCount === 1, 'the stale command expired');
+    await until(() => queue.messageCount === 1 && Date.now() - freshSent > 1100, 'the stale command expired');
     const back = mqtt.connect(`mqtt://127.0.0.1:${broker.ports.mqtt}`, {
       username: 'guest',
       password: 'guest',
