@@ -43,7 +43,10 @@ export class PriorityBuffer {
   private top = 0;
 
   constructor(readonly maxPriority: number) {
-    this.levels = Array.from({ length: maxPriority + 1 }, () => new Level());
+    // Most queues have one level (every MQTT device's subscription queue): a literal, where
+    // Array.from with a callback was ~1% of the broker's time subscribing a fleet.
+    this.levels =
+      maxPriority === 0 ? [new Level()] : Array.from({ length: maxPriority + 1 }, () => new Level());
   }
 
   get length(): number {
