@@ -36,7 +36,7 @@ const tag = (): string => `bench${process.pid}x${++uniq}`;
 /**
  * One publisher, one subscriber on one topic. `version` 4 is MQTT 3.1.1 (mqtt.js's default),
  * 5 is MQTT 5 on both clients (Mosquitto 2.0 speaks it; RabbitMQ's plugin only from 3.13, so
- * with Debian's 3.10 the connect fails and its cells stay n/a); the same windows for both.
+ * Debian's 3.10 is skipped and its cells stay n/a); the same windows for both.
  */
 function pubSub(qos: 0 | 1, size: number, { overTls = false, version = 4 as 4 | 5 } = {}): Scenario {
   const name = `MQTT${version === 5 ? ' 5' : ''} QoS ${qos} 1->1${overTls ? ' over TLS' : ''}, ${size} B`;
@@ -44,6 +44,8 @@ function pubSub(qos: 0 | 1, size: number, { overTls = false, version = 4 as 4 | 
     name,
     protocols: [overTls ? 'mqtts' : 'mqtt'],
     async run(target, { seconds, warmup }) {
+      // Debian's RabbitMQ 3.10 neither answers nor closes a level-5 CONNECT: the run would hang.
+      if (version === 5 && target.mqtt5 === false) throw new Error(`${target.name} speaks no MQTT 5`);
       const url = overTls ? target.urls.mqtts! : target.urls.mqtt!;
       const topic = `bench/${tag()}`;
       const sub = await startWorker({

@@ -24,6 +24,8 @@ export interface RunningPeer {
   name: string;
   /** One URL per protocol the peer speaks in this run (amqps and mqtts: over TLS, see benchTls()). */
   urls: { amqp?: string; amqps?: string; mqtt?: string; mqtts?: string; stomp?: string };
+  /** False when the peer never answers an MQTT 5 CONNECT (RabbitMQ's plugin before 3.13). */
+  mqtt5?: false;
   /** Resident memory of the broker process, bytes (for the report). */
   rss(): number | undefined;
   /** The broker's process id, for its CPU share during a measured window (cpu.ts). */
@@ -379,6 +381,7 @@ export async function startRabbitMq(): Promise<RunningPeer> {
   const beam = () => descendant(child.pid, /beam\.smp/);
   return {
     name: 'rabbitmq',
+    mqtt5: false,
     urls: {
       amqp: `amqp://guest:guest@127.0.0.1:${port}`,
       amqps: `amqps://guest:guest@127.0.0.1:${amqpsPort}`,
