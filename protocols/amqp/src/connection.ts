@@ -495,7 +495,9 @@ export class AmqpConnection implements ServedConnection {
     }
     this.sendMethod(0, 'connection.close', { ...closeArgs(err, classId, methodId) });
     this.state = 'closing';
-    void this.releaseCore();
+    this.releaseCore().catch((err: unknown) => {
+      this.log.error({ err, conn: this.id }, 'releasing connection failed');
+    });
     this.closeTimer = setTimeout(() => this.link.destroy(), CLOSE_TIMEOUT_MS);
     this.closeTimer.unref();
   }

@@ -795,7 +795,11 @@ export class MqttConnection implements ServedConnection, LinkHandler {
         await this.subscriptions?.connectionEnding().catch((err: unknown) => {
           this.log.error({ err, conn: this.id }, 'MQTT session could not be ended or kept');
         });
-      await this.core?.close(reason);
+      // Callers do not wait for a close (`void this.close(...)` on socket events): a failure
+      // to release the core session is logged here, never left as an unhandled rejection.
+      await this.core?.close(reason).catch((err: unknown) => {
+        this.log.error({ err, conn: this.id }, 'MQTT connection could not release its core session');
+      });
     } finally {
       this.ctx.release(this);
     }
