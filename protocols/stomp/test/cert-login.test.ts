@@ -1,12 +1,11 @@
 /**
  * Client certificates on STOMPS (RabbitMQ's stomp.ssl_cert_login): a CONNECT without login and
- * passcode, from stompit, stomp.py or @stomp/stompjs over WSS, logs in as the user the certificate's CN names, with that
+ * passcode, from stompit or @stomp/stompjs over WSS, logs in as the user the certificate's CN names, with that
  * user's permissions; an unknown user gets ERROR "Access refused" and the connection closes;
  * unknown CAs, expired certificates and missing certificates under 'required' never get a
  * CONNECTED; `certLogin: false` turns it off. Refusals are read with the raw client (stompit
  * 0.26 throws an ERROR frame's error from the frame stream, uncaught, instead of reporting it).
  */
-import { fileURLToPath } from 'node:url';
 import { Client as StompJs } from '@stomp/stompjs';
 import WebSocket from 'ws';
 import type Client from 'stompit/lib/Client.js';
@@ -15,7 +14,6 @@ import type { Broker } from '@junction/core';
 import {
   listenPorts,
   makeTestPki,
-  runPython,
   testLog,
   until,
   type CertFiles,
@@ -127,20 +125,6 @@ describe('STOMPS client certificates', () => {
     expect(e.headers['message']).toMatch(/ACCESS_REFUSED.*'bob\.inbox'.*'alice'/);
     await c.closed;
     expect(broker.vhost('/').queues.has('bob.inbox')).toBe(false);
-  });
-
-  it('stomp.py with cert_file/key_file and no login is the certificate user', async () => {
-    const script = fileURLToPath(new URL('./clients/stomppy_cert_login.py', import.meta.url));
-    const args = (cert: CertFiles, queue: string) => [
-      String(port.required),
-      pki.caPath,
-      cert.certPath,
-      cert.keyPath,
-      queue,
-    ];
-    expect(await runPython(script, args(alice, 'alice.py'))).toEqual({ body: 'stomp.py by certificate' });
-    // The ERROR text is checked with the raw client below; stomp.py may lose it to the close.
-    expect(await runPython(script, args(nobody, 'alice.py'))).toMatchObject({ refused: true });
   });
 
   it('@stomp/stompjs over WSS logs in by certificate too; an unknown user gets ERROR', async () => {
