@@ -142,8 +142,8 @@ const topicRouting: Scenario = {
       for (const q of queues) await ch.deleteQueue(q);
       return out;
     } finally {
-      // A frozen broker never answers the close: leave the socket to the broker's stop.
-      await within(conn.close(), 5, 'close').catch(() => {});
+      // A frozen broker never answers the close: say so, and leave the socket to the broker's stop.
+      await within(conn.close(), 5, 'close').catch((err: unknown) => log(`close: ${(err as Error).message}`));
     }
   },
 };

@@ -105,7 +105,7 @@ async function queueExists(name: string): Promise<boolean> {
   } catch {
     return false;
   } finally {
-    await conn.close().catch(() => {});
+    await conn.close(); // a 404 closes only the channel
   }
 }
 
