@@ -11,6 +11,17 @@ export { Broker, isLoopback, type AlarmKind, type BrokerOptions } from './broker
 export type * from './storage/store.js';
 export { emptyDefinitions } from './storage/store.js';
 export { MemoryStore } from './storage/memory-store.js';
+export type * from './storage/stream-log.js';
+export { STREAM_DEFAULT_SEGMENT_BYTES, checkStreamSettings } from './storage/stream-log.js';
+export * from './storage/stream-segments.js';
+export {
+  SegmentedStreamLog,
+  type EncodedStreamEntry,
+  type RecoveredStream,
+  type SizedStreamEntry,
+  type StreamWrite,
+  type StreamWritePiece,
+} from './storage/segmented-stream-log.js';
 export { definitionIdentity } from './storage/identity.js';
 export { escapeStoredKeys, unescapeStoredKeys } from './storage/stored-keys.js';
 export { MAX_TIMER_MS } from './timers.js';

@@ -49,6 +49,8 @@ import type {
   Store,
   StoreCapabilities,
   StoredMessage,
+  StreamLog,
+  StreamSettings,
 } from '@junction/core';
 import {
   definitionIdentity as identity,
@@ -826,6 +828,13 @@ export class LmdbStore implements Store {
       yield { clientId: key[1] as string, state: fromStoredSession(value) };
     }
   }
+
+  /** Streams on this store land next (issue 15); until then declaring one fails here, never silently in memory. */
+  openStream(_ref: QueueRef, _settings: StreamSettings): Promise<StreamLog> {
+    return Promise.reject(new Error('streams are not stored by the embedded store yet'));
+  }
+
+  async dropStream(_ref: QueueRef): Promise<void> {}
 }
 
 /**

@@ -38,6 +38,8 @@ import type {
   Store,
   StoreCapabilities,
   StoredMessage,
+  StreamLog,
+  StreamSettings,
 } from '@junction/core';
 import {
   definitionIdentity as identity,
@@ -442,6 +444,13 @@ export class RedisStore implements Store {
       yield { clientId, state: unpack(value) as MqttSessionState };
     }
   }
+
+  /** Streams on this store land next (issue 15); until then declaring one fails here, never silently in memory. */
+  openStream(_ref: QueueRef, _settings: StreamSettings): Promise<StreamLog> {
+    return Promise.reject(new Error('streams are not stored by the Redis store yet'));
+  }
+
+  async dropStream(_ref: QueueRef): Promise<void> {}
 
   /** Every field of a hash, HSCAN-paged (a field may repeat if the hash is rehashed meanwhile). */
   private async *scanHash(redis: Redis, key: string): AsyncIterable<[string, Buffer]> {
