@@ -108,7 +108,7 @@ function integer(v: FieldValue, name: string, min: number, max: number): number 
 }
 
 function bytes(v: FieldValue, name: string): number | undefined {
-  return integer(v, name, 0, Number.MAX_SAFE_INTEGER);
+  return integer(v, name, 1, Number.MAX_SAFE_INTEGER);
 }
 
 function segmentBytes(v: FieldValue, name: string): number | undefined {
