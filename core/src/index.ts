@@ -39,6 +39,15 @@ export type {
 } from './exchanges/exchange-type.js';
 export { TopicTrie } from './exchanges/topic-trie.js';
 export { hashPassword, verifyPassword } from './auth/password.js';
+export {
+  SCRAM_SHA_256,
+  SCRAM_ITERATIONS,
+  SCRAM_MAX_MESSAGE,
+  SCRAM_MAX_NONCE,
+  ScramRefused,
+  scramCredentials,
+  type ScramCredentials,
+} from './auth/scram.js';
 export type { User, Permission } from './auth/users.js';
 export {
   certificateLogin,

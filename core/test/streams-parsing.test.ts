@@ -2,11 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { BrokerError } from '../src/index.js';
 import { parseInterval } from '../src/streams/interval.js';
 import { parseOffsetSpec, resolveOffset } from '../src/streams/offset-spec.js';
-import {
-  DEFAULT_MAX_SEGMENT_BYTES,
-  checkStreamDeclaration,
-  streamRetention,
-} from '../src/streams/stream-arguments.js';
+import { STREAM_DEFAULT_SEGMENT_BYTES } from '../src/storage/stream-log.js';
+import { checkStreamDeclaration, streamRetention } from '../src/streams/stream-arguments.js';
 import { consumerName, producerStamp } from '../src/streams/stream-identities.js';
 
 const now = Date.UTC(2026, 11, 4, 22, 0, 0);
@@ -134,7 +131,7 @@ describe('stream declarations and retention', () => {
   });
 
   it('reads retention from arguments, the lower of argument and policy winning', () => {
-    expect(streamRetention({})).toEqual({ maxSegmentBytes: DEFAULT_MAX_SEGMENT_BYTES });
+    expect(streamRetention({})).toEqual({ maxSegmentBytes: STREAM_DEFAULT_SEGMENT_BYTES });
     expect(
       streamRetention({
         'x-max-length-bytes': 20_000_000_000,
@@ -149,7 +146,7 @@ describe('stream declarations and retention', () => {
       compact: true,
     });
     expect(streamRetention({ 'x-max-age': '7D' }, { 'max-age': '1D', 'max-length-bytes': 1000 })).toEqual({
-      maxSegmentBytes: DEFAULT_MAX_SEGMENT_BYTES,
+      maxSegmentBytes: STREAM_DEFAULT_SEGMENT_BYTES,
       maxAgeMs: 86_400_000,
       maxBytes: 1000,
     });

@@ -7,22 +7,10 @@
  */
 import { preconditionFailed } from '../errors.js';
 import type { FieldTable, FieldValue } from '../message.js';
+import { STREAM_DEFAULT_SEGMENT_BYTES, type StreamSettings } from '../storage/stream-log.js';
 import { parseInterval } from './interval.js';
 
-/** What the log keeps (the stream log seam's settings). */
-export interface StreamRetention {
-  /** x-stream-max-segment-size-bytes: retention deletes whole segments of about this size. */
-  readonly maxSegmentBytes: number;
-  /** x-max-length-bytes: the log is trimmed, a segment at a time, to below this. */
-  readonly maxBytes?: number;
-  /** x-max-age: segments whose newest entry is older are deleted. */
-  readonly maxAgeMs?: number;
-  /** x-stream-compact: only the latest entry per routing key is kept (Kafka's cleanup.policy=compact). */
-  readonly compact?: boolean;
-}
-
-/** RabbitMQ's default segment size (500 MB) and its ceiling (`?MAX_STREAM_MAX_SEGMENT_SIZE`, 3 GB). */
-export const DEFAULT_MAX_SEGMENT_BYTES = 500_000_000;
+/** RabbitMQ's ceiling of x-stream-max-segment-size-bytes (`?MAX_STREAM_MAX_SEGMENT_SIZE`, 3 GB). */
 export const MAX_MAX_SEGMENT_BYTES = 3_000_000_000;
 /**
  * Junction's floor: a segment is a file, and a client-chosen size of a few bytes would make
@@ -75,7 +63,7 @@ export function checkStreamDeclaration(d: StreamDeclaration, ref: string): void 
  * arguments; the lower-wins rule is Junction's for every limit, so an operator's policy can
  * tighten retention but never loosen what the declaring application asked for).
  */
-export function streamRetention(args: FieldTable, policy: FieldTable = {}): StreamRetention {
+export function streamRetention(args: FieldTable, policy: FieldTable = {}): StreamSettings {
   const maxBytes = lower(
     bytes(args['x-max-length-bytes'], 'x-max-length-bytes'),
     bytes(policy['max-length-bytes'], 'max-length-bytes'),
@@ -84,7 +72,7 @@ export function streamRetention(args: FieldTable, policy: FieldTable = {}): Stre
   const segment =
     segmentBytes(args['x-stream-max-segment-size-bytes'], 'x-stream-max-segment-size-bytes') ??
     segmentBytes(policy['stream-max-segment-size-bytes'], 'stream-max-segment-size-bytes') ??
-    DEFAULT_MAX_SEGMENT_BYTES;
+    STREAM_DEFAULT_SEGMENT_BYTES;
   const compact =
     flag(args['x-stream-compact'], 'x-stream-compact') ?? flag(policy['stream-compact'], 'stream-compact');
   return {
@@ -108,7 +96,7 @@ function integer(v: FieldValue, name: string, min: number, max: number): number 
 }
 
 function bytes(v: FieldValue, name: string): number | undefined {
-  return integer(v, name, 0, Number.MAX_SAFE_INTEGER);
+  return integer(v, name, 1, Number.MAX_SAFE_INTEGER);
 }
 
 function segmentBytes(v: FieldValue, name: string): number | undefined {
