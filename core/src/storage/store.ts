@@ -6,6 +6,7 @@
  */
 import type { FieldTable, MessageProperties } from '../message.js';
 import type { ClientSessionState } from '../session.js';
+import type { ScramCredentials } from '../auth/scram.js';
 import type { StreamLog, StreamSettings } from './stream-log.js';
 
 export interface StoreCapabilities {
@@ -80,6 +81,8 @@ export interface UserDefinition {
   tags: string[];
   /** RabbitMQ's user limits (max-connections, max-channels); absent = none. */
   limits?: Record<string, number>;
+  /** SCRAM-SHA-256 keys, when the password was set (absent for an imported hash). */
+  scram?: ScramCredentials;
 }
 
 export interface PermissionDefinition {
