@@ -12,7 +12,12 @@ export type * from './storage/store.js';
 export { emptyDefinitions } from './storage/store.js';
 export { MemoryStore } from './storage/memory-store.js';
 export type * from './storage/stream-log.js';
-export { STREAM_DEFAULT_SEGMENT_BYTES, checkStreamSettings } from './storage/stream-log.js';
+export {
+  STREAM_DEFAULT_SEGMENT_BYTES,
+  STREAM_NAME_MAX_BYTES,
+  checkStreamName,
+  checkStreamSettings,
+} from './storage/stream-log.js';
 export * from './storage/stream-segments.js';
 export {
   SegmentedStreamLog,

@@ -20,7 +20,7 @@ import type {
   StreamSettings,
   StreamStats,
 } from './stream-log.js';
-import { checkStreamSettings } from './stream-log.js';
+import { checkStreamName, checkStreamSettings } from './stream-log.js';
 import type { StreamSegment } from './stream-segments.js';
 import {
   duplicatesAtStart,
@@ -132,6 +132,11 @@ export abstract class SegmentedStreamLog<E extends EncodedStreamEntry> implement
     producer?: StreamProducer,
   ): Promise<{ firstOffset: number; appended: number }> {
     if (this.closed) return Promise.reject(new Error('stream log is closed'));
+    try {
+      if (producer) checkStreamName(producer.name);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise((resolve, reject) => {
       this.pending.push({ entries, producer, resolve, reject });
       if (!this.flushQueued) {
@@ -150,6 +155,7 @@ export abstract class SegmentedStreamLog<E extends EncodedStreamEntry> implement
   }
 
   async storeConsumerOffset(name: string, offset: number): Promise<void> {
+    checkStreamName(name);
     await this.writeConsumerOffset(name, offset);
     this.consumers.set(name, offset);
   }

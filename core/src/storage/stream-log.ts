@@ -108,6 +108,12 @@ export interface StreamLog {
   close(): Promise<void>;
 }
 
+/**
+ * Longest producer or consumer name, in UTF-8 bytes (RabbitMQ's stream reference limit): names
+ * are keys in every store, and the embedded store's keys are bounded.
+ */
+export const STREAM_NAME_MAX_BYTES = 255;
+
 /** Checks settings every store relies on (the stream queue type validates arguments first, with 406). */
 export function checkStreamSettings(s: StreamSettings): void {
   const positive = (v: number | undefined): boolean => v === undefined || (Number.isSafeInteger(v) && v > 0);
@@ -115,4 +121,10 @@ export function checkStreamSettings(s: StreamSettings): void {
     throw new RangeError(
       `stream settings must be positive integers: ${JSON.stringify({ ...s, compact: undefined })}`,
     );
+}
+
+/** Refuses a producer or consumer name no store can key on (the protocol side checks first, with 406). */
+export function checkStreamName(name: string): void {
+  if (name.length === 0 || Buffer.byteLength(name) > STREAM_NAME_MAX_BYTES)
+    throw new RangeError(`stream producer and consumer names are 1 to ${STREAM_NAME_MAX_BYTES} bytes`);
 }
