@@ -308,7 +308,8 @@ export class Broker implements BrokerApi {
    */
   async publishWill(vhost: string, clientId: string, will: StoredWill): Promise<void> {
     const user = this.users.get(will.user);
-    if (!user) throw new BrokerError('ACCESS_REFUSED', `ACCESS_REFUSED - user '${will.user}' no longer exists`);
+    if (!user)
+      throw new BrokerError('ACCESS_REFUSED', `ACCESS_REFUSED - user '${will.user}' no longer exists`);
     const info = {
       id: `will-${++this.willConnections}`,
       protocol: 'mqtt' as const,
@@ -323,9 +324,13 @@ export class Broker implements BrokerApi {
     try {
       const msg = will.message;
       await new Promise<void>((resolve, reject) => {
-        conn.openSession().publish(msg, undefined, (outcome) =>
-          outcome.ok ? resolve() : reject(new Error(outcome.storeFailed ? 'the store failed' : 'a queue refused it')),
-        );
+        conn
+          .openSession()
+          .publish(msg, undefined, (outcome) =>
+            outcome.ok
+              ? resolve()
+              : reject(new Error(outcome.storeFailed ? 'the store failed' : 'a queue refused it')),
+          );
       });
       if (will.retain) await conn.retain(msg.routingKey, msg.body.length > 0 ? msg : null);
     } finally {

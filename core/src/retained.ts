@@ -243,5 +243,8 @@ export class ClientSessions {
 function restoredWill(will: StoredWill): StoredWill {
   const body = will.message.body as Uint8Array;
   if (Buffer.isBuffer(body)) return will;
-  return { ...will, message: { ...will.message, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength) } };
+  return {
+    ...will,
+    message: { ...will.message, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength) },
+  };
 }

@@ -23,6 +23,34 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const start = () => startBroker({ ports: { amqp: 0, mqtt: 0 }, storage: new LmdbStore({ dir }) });
 const auth = { username: 'guest', password: 'guest', reconnectPeriod: 0 };
 
+/** The retained messages a new subscriber to `filter` gets, as `topic payload retain`. */
+async function retainedFor(url: string, filter: string, count = 1): Promise<string[]> {
+  const late = await mqtt.connectAsync(url, auth);
+  const retained: string[] = [];
+  late.on('message', (topic, payload, packet) =>
+    retained.push(`${topic} ${payload.toString()} ${packet.retain}`),
+  );
+  await late.subscribeAsync(filter, { qos: 1 });
+  await until(() => retained.length === count, 'the retained message');
+  await late.endAsync();
+  return retained;
+}
+
+/** A broker in a child process on the embedded store in `dataDir`, to be killed with SIGKILL. */
+async function killableBroker(dataDir: string) {
+  const child = await startBrokerProcess([
+    '--storage',
+    'embedded',
+    '--data-dir',
+    dataDir,
+    '--mqtt-port',
+    '0',
+    '--mqtt-host',
+    '127.0.0.1',
+  ]);
+  return { child, url: `mqtt://127.0.0.1:${child.ports['mqtt']}` };
+}
+
 describe('restart on the embedded store', () => {
   it('keeps retained messages, persistent MQTT sessions and their backlog, durable queues and users', async () => {
     let b = await start();
@@ -68,15 +96,7 @@ describe('restart on the embedded store', () => {
       expect(got).toEqual(['cmd/lock-7/open at 9:00']);
       await back.endAsync();
       // The retained message, to a new subscriber.
-      const late = await mqtt.connectAsync(b.mqttUrl!, auth);
-      const retained: string[] = [];
-      late.on('message', (topic, payload, packet) =>
-        retained.push(`${topic} ${payload.toString()} ${packet.retain}`),
-      );
-      await late.subscribeAsync('status/+', { qos: 1 });
-      await until(() => retained.length === 1, 'the retained message');
-      expect(retained).toEqual(['status/door locked true']);
-      await late.endAsync();
+      expect(await retainedFor(b.mqttUrl!, 'status/+')).toEqual(['status/door locked true']);
       // The durable queue kept its persistent message only.
       const c2 = await amqp.connect(b.amqpUrl!);
       const ch2 = await c2.createChannel();
@@ -140,17 +160,7 @@ describe('restart on the embedded store', () => {
     // none of them left the group; `kept` has a member with a stored session besides one of
     // those clean members.
     const killedDir = join(dir, 'killed');
-    const child = await startBrokerProcess([
-      '--storage',
-      'embedded',
-      '--data-dir',
-      killedDir,
-      '--mqtt-port',
-      '0',
-      '--mqtt-host',
-      '127.0.0.1',
-    ]);
-    const url = `mqtt://127.0.0.1:${child.ports['mqtt']}`;
+    const { child, url } = await killableBroker(killedDir);
     const v5 = { ...auth, protocolVersion: 5 as const };
     const clean = await Promise.all([1, 2].map(() => mqtt.connectAsync(url, v5)));
     for (const c of clean) await c.subscribeAsync('$share/orphan/restart/shared', { qos: 1 });
@@ -199,17 +209,7 @@ describe('restart on the embedded store', () => {
 
   it('keeps delayed wills with their sessions across a kill -9: published when due or when the session ends, dropped for a client back in time', async () => {
     const willsDir = join(dir, 'wills');
-    const child = await startBrokerProcess([
-      '--storage',
-      'embedded',
-      '--data-dir',
-      willsDir,
-      '--mqtt-port',
-      '0',
-      '--mqtt-host',
-      '127.0.0.1',
-    ]);
-    const url = `mqtt://127.0.0.1:${child.ports['mqtt']}`;
+    const { child, url } = await killableBroker(willsDir);
     const v5 = { ...auth, protocolVersion: 5 as const };
     // A watcher with a stored session: the wills wait in its queue, whenever they go out.
     const watcher = await mqtt.connectAsync(url, {
@@ -282,15 +282,10 @@ describe('restart on the embedded store', () => {
       expect(sessions.get('will-due')).toBeDefined();
       await until(() => sessions.get('will-ends') === undefined, 'the ended session removed');
       // The retained will, to a new subscriber.
-      const late = await mqtt.connectAsync(b.mqttUrl!, auth);
-      const retained: string[] = [];
-      late.on('message', (topic, payload, packet) =>
-        retained.push(`${topic} ${payload.toString()} ${packet.retain}`),
-      );
-      await late.subscribeAsync('wills/will-due', { qos: 1 });
-      await until(() => retained.length === 1, 'the retained will');
-      expect(retained).toEqual(['wills/will-due will-due is gone true']);
-      await Promise.all([late.endAsync(), w.endAsync()]);
+      expect(await retainedFor(b.mqttUrl!, 'wills/will-due')).toEqual([
+        'wills/will-due will-due is gone true',
+      ]);
+      await w.endAsync();
       expect(got).toHaveLength(2);
     } finally {
       await b.close();
