@@ -8,38 +8,43 @@ import { describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import type { IConnackPacket, IDisconnectPacket } from 'mqtt-packet';
 import { startMqttServer, until, type WsTestServer } from '@junction/testkit';
-import type { MqttConfig } from '../src/config.js';
-import { raw5 } from './helpers.js';
+import { connect5, raw5, type Raw5 } from './helpers.js';
 import { ScramClient } from './scram-client.js';
 
 const REFERENCE = 'standby.example:1883';
 const v5 = { username: 'guest', password: 'guest', protocolVersion: 5 as const, reconnectPeriod: 0 };
 
-async function withServer(
-  config: Partial<MqttConfig>,
-  body: (s: WsTestServer) => Promise<void>,
-): Promise<void> {
-  const server = await startMqttServer(config);
-  try {
-    await body(server);
-  } finally {
-    await server.close();
-  }
-}
+/** The code mqtt.js reports for a CONNECT at `level`: 0 when it connected. */
+const connectCode = (server: WsTestServer, level: 4 | 5): Promise<number | undefined> =>
+  mqtt.connectAsync(server.url, { ...v5, protocolVersion: level }).then(
+    (c) => c.endAsync().then(() => 0),
+    (e: { code?: number }) => e.code,
+  );
 
-/** A raw MQTT 5 CONNECT as guest: the CONNACK it gets. */
-async function connackFor(server: WsTestServer): Promise<IConnackPacket> {
-  const c = await raw5(server.port);
-  c.send({
+/**
+ * A connected mqtt.js client (with the DISCONNECT it is told) and a raw client still
+ * connecting (a SCRAM login waiting for its AUTH), and then the server shut down.
+ */
+async function shutDownWithClients(
+  server: WsTestServer,
+): Promise<{ told: IDisconnectPacket; pending: Raw5 }> {
+  const c = await mqtt.connectAsync(server.url, v5);
+  const told = new Promise<IDisconnectPacket>((r) => c.once('disconnect', r));
+  const pending = await raw5(server.port);
+  pending.send({
     cmd: 'connect',
     protocolVersion: 5,
-    clientId: '',
-    username: 'guest',
-    password: Buffer.from('guest'),
+    clientId: 'arriving',
+    properties: {
+      authenticationMethod: 'SCRAM-SHA-256',
+      authenticationData: new ScramClient('guest', 'guest').clientFirst(),
+    },
   });
-  const ack = (await c.next('connack')) as IConnackPacket;
-  await c.raw.closed;
-  return ack;
+  await pending.next('auth');
+  await server.close();
+  const result = { told: await told, pending };
+  c.end(true);
+  return result;
 }
 
 describe('MQTT 5 server redirection', () => {
@@ -48,70 +53,38 @@ describe('MQTT 5 server redirection', () => {
       ['temporary', 0x9c],
       ['permanent', 0x9d],
     ] as const) {
-      await withServer({ serverReference: REFERENCE, redirect }, async (server) => {
-        const ack = await connackFor(server);
+      const server = await startMqttServer({ serverReference: REFERENCE, redirect });
+      try {
+        const c = await raw5(server.port);
+        c.send(connect5(Buffer.alloc(0)));
+        const ack = (await c.next('connack')) as IConnackPacket;
         expect([ack.reasonCode, ack.properties?.serverReference]).toEqual([code, REFERENCE]);
-        const err = await mqtt.connectAsync(server.url, v5).then(
-          () => ({ code: 0 }),
-          (e: { code?: number }) => e,
-        );
-        expect(err.code).toBe(code);
+        await c.raw.closed;
+        expect(await connectCode(server, 5)).toBe(code);
         // MQTT 3.1.1 has no redirection: server unavailable.
-        const old = await mqtt.connectAsync(server.url, { ...v5, protocolVersion: 4 }).then(
-          () => ({ code: 0 }),
-          (e: { code?: number }) => e,
-        );
-        expect(old.code).toBe(3);
-      });
+        expect(await connectCode(server, 4)).toBe(3);
+      } finally {
+        await server.close();
+      }
     }
   });
 
   it('at shutdown: DISCONNECT 0x8B with the reference, CONNACK 0x9C with it to a client still connecting', async () => {
-    const server = await startMqttServer({ serverReference: REFERENCE });
-    const c = await mqtt.connectAsync(server.url, { ...v5, clientId: 'leaving' });
-    const told = new Promise<IDisconnectPacket>((r) => c.once('disconnect', r));
-    // A SCRAM login waits for its AUTH: connecting while the node goes down.
-    const scram = new ScramClient('guest', 'guest');
-    const pending = await raw5(server.port);
-    pending.send({
-      cmd: 'connect',
-      protocolVersion: 5,
-      clientId: 'arriving',
-      properties: { authenticationMethod: 'SCRAM-SHA-256', authenticationData: scram.clientFirst() },
-    });
-    await pending.next('auth');
-    await server.close();
-    const d = await told;
-    expect([d.reasonCode, d.properties?.serverReference]).toEqual([0x8b, REFERENCE]);
+    const { told, pending } = await shutDownWithClients(
+      await startMqttServer({ serverReference: REFERENCE }),
+    );
+    expect([told.reasonCode, told.properties?.serverReference]).toEqual([0x8b, REFERENCE]);
     const ack = (await pending.next('connack')) as IConnackPacket;
     expect([ack.reasonCode, ack.properties?.serverReference]).toEqual([0x9c, REFERENCE]);
-    c.end(true);
   });
 
-  it('without a reference: DISCONNECT 0x8B alone, CONNACK 0x88 to a client still connecting, CONNECT served', async () => {
+  it('without a reference: CONNECT served; at shutdown DISCONNECT 0x8B alone, CONNACK 0x88 to a client connecting', async () => {
     const server = await startMqttServer();
-    expect(
-      (await mqtt.connectAsync(server.url, v5).then((x) => x.endAsync().then(() => 'served'))) as string,
-    ).toBe('served');
-    const c = await mqtt.connectAsync(server.url, v5);
-    const told = new Promise<IDisconnectPacket>((r) => c.once('disconnect', r));
-    const pending = await raw5(server.port);
-    pending.send({
-      cmd: 'connect',
-      protocolVersion: 5,
-      clientId: 'arriving',
-      properties: {
-        authenticationMethod: 'SCRAM-SHA-256',
-        authenticationData: new ScramClient('guest', 'guest').clientFirst(),
-      },
-    });
-    await pending.next('auth');
-    await server.close();
-    const d = await told;
-    expect([d.reasonCode, d.properties?.serverReference]).toEqual([0x8b, undefined]);
+    expect(await connectCode(server, 5)).toBe(0);
+    const { told, pending } = await shutDownWithClients(server);
+    expect([told.reasonCode, told.properties?.serverReference]).toEqual([0x8b, undefined]);
     const ack = (await pending.next('connack')) as IConnackPacket;
     expect([ack.reasonCode, ack.properties?.serverReference]).toEqual([0x88, undefined]);
     await until(() => pending.raw.isClosed(), 'the connecting client closed');
-    c.end(true);
   });
 });
