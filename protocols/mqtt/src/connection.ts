@@ -158,6 +158,7 @@ export class MqttConnection implements ServedConnection, LinkHandler {
 
   linkDrain(): void {
     this.session?.resume();
+    this.subscriptions?.resumeDirect();
     this.subscriptions?.pumpRetained();
   }
 
@@ -172,6 +173,7 @@ export class MqttConnection implements ServedConnection, LinkHandler {
       user: this.user,
       vhost: this.vhost,
       clientId: this.clientId || undefined,
+      subscriptions: this.subscriptions?.snapshot(),
     };
   }
 
