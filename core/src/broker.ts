@@ -5,13 +5,22 @@
 import { isIP } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { UserStore, type User } from './auth/users.js';
+import { randomBytes } from 'node:crypto';
+import { ScramExchange, ScramRefused } from './auth/scram.js';
 import { BrokerConnection, type SessionGate } from './connection.js';
 import { Counts, Limits, USER_LIMITS, limitReached, type UserLimitName } from './limits.js';
 import { BrokerError, notFound, preconditionFailed, unknownVhost } from './errors.js';
 import { BrokerEvents } from './events.js';
 import type { ExchangeType } from './exchanges/exchange-type.js';
 import { ExchangeTypeRegistry } from './exchanges/registry.js';
-import type { BrokerApi, ConnectionControl, ConnectionInfo, Credentials, Principal } from './session.js';
+import type {
+  BrokerApi,
+  ConnectionControl,
+  ConnectionInfo,
+  Credentials,
+  Principal,
+  ScramLogin,
+} from './session.js';
 import type { DefinitionChange, Definitions, Store } from './storage/store.js';
 import { MemoryStore } from './storage/memory-store.js';
 import { timedStore } from './storage/timed-store.js';
@@ -61,6 +70,8 @@ export class Broker implements BrokerApi {
   readonly startedAt = Date.now();
   readonly paging: { readonly maxMessages: number; readonly maxBytes: number } | null;
   private readonly loopbackUsers: ReadonlySet<string>;
+  /** Keys the made-up SCRAM salts of unknown users (stable for the process's life). */
+  private readonly scramUnknownUserKey = randomBytes(32);
   private messageId = 0;
   private closing = false;
   /** RabbitMQ's resource alarms that are on, by kind, with their reasons: publishers are blocked while any is. */
@@ -135,7 +146,12 @@ export class Broker implements BrokerApi {
       this.vhosts.set(v.name, vhost);
     }
     for (const u of defs.users) {
-      this.users.put({ name: u.name, passwordHash: u.passwordHash, tags: u.tags });
+      this.users.put({
+        name: u.name,
+        passwordHash: u.passwordHash,
+        tags: u.tags,
+        ...(u.scram ? { scram: u.scram } : {}),
+      });
       if (u.limits) this.userLimitsOf(u.name).restore(u.limits);
     }
     for (const p of defs.permissions) this.users.setPermission(p.vhost, p.user, p);
@@ -264,6 +280,22 @@ export class Broker implements BrokerApi {
       );
     }
     return this.principalFor(user, conn);
+  }
+
+  scram(conn: ConnectionInfo): ScramLogin {
+    const exchange = new ScramExchange((name) => {
+      const user = this.users.get(name);
+      return user ? (user.scram ?? 'no-credentials') : undefined;
+    }, this.scramUnknownUserKey);
+    return {
+      start: (clientFirst) => exchange.start(clientFirst),
+      finish: (clientFinal) => {
+        const { username, serverFinal } = exchange.finish(clientFinal);
+        const user = this.users.get(username);
+        if (!user) throw new ScramRefused(`user '${username}' was deleted during the exchange`);
+        return { principal: this.principalFor(user, conn), serverFinal };
+      },
+    };
   }
 
   private principalFor(user: User, conn: ConnectionInfo): Principal {
@@ -408,12 +440,13 @@ export class Broker implements BrokerApi {
     return l;
   }
 
-  private userDefinition(u: { name: string; passwordHash: string; tags: readonly string[] }) {
+  private userDefinition(u: User) {
     const limits = this.userLimitSets.get(u.name);
     return {
       name: u.name,
       passwordHash: u.passwordHash,
       tags: [...u.tags],
+      ...(u.scram ? { scram: u.scram } : {}),
       ...(limits && limits.size > 0 ? { limits: limits.toJSON() } : {}),
     };
   }
@@ -486,13 +519,16 @@ export class Broker implements BrokerApi {
     if (!name) throw preconditionFailed('user name must not be empty');
     checkName('user', name);
     const prev = this.users.get(name);
-    const user =
+    // A new hash replaces the password: SCRAM keys derived from the old one go with it.
+    const keptScram = opts.passwordHash === undefined ? prev?.scram : undefined;
+    const user: User =
       opts.password !== undefined
         ? this.users.add(name, opts.password, opts.tags ?? prev?.tags ?? [])
         : {
             name,
             passwordHash: opts.passwordHash ?? prev?.passwordHash ?? '',
             tags: opts.tags ?? prev?.tags ?? [],
+            ...(keptScram ? { scram: keptScram } : {}),
           };
     this.users.put(user);
     try {

@@ -12,6 +12,22 @@ export { Broker, isLoopback, type AlarmKind, type BrokerOptions } from './broker
 export type * from './storage/store.js';
 export { emptyDefinitions } from './storage/store.js';
 export { MemoryStore } from './storage/memory-store.js';
+export type * from './storage/stream-log.js';
+export {
+  STREAM_DEFAULT_SEGMENT_BYTES,
+  STREAM_NAME_MAX_BYTES,
+  checkStreamName,
+  checkStreamSettings,
+} from './storage/stream-log.js';
+export * from './storage/stream-segments.js';
+export {
+  SegmentedStreamLog,
+  type EncodedStreamEntry,
+  type RecoveredStream,
+  type SizedStreamEntry,
+  type StreamWrite,
+  type StreamWritePiece,
+} from './storage/segmented-stream-log.js';
 export { definitionIdentity } from './storage/identity.js';
 export { escapeStoredKeys, unescapeStoredKeys } from './storage/stored-keys.js';
 export { MAX_TIMER_MS } from './timers.js';
@@ -24,6 +40,15 @@ export type {
 } from './exchanges/exchange-type.js';
 export { TopicTrie } from './exchanges/topic-trie.js';
 export { hashPassword, verifyPassword } from './auth/password.js';
+export {
+  SCRAM_SHA_256,
+  SCRAM_ITERATIONS,
+  SCRAM_MAX_MESSAGE,
+  SCRAM_MAX_NONCE,
+  ScramRefused,
+  scramCredentials,
+  type ScramCredentials,
+} from './auth/scram.js';
 export type { User, Permission } from './auth/users.js';
 export {
   certificateLogin,

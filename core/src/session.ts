@@ -231,6 +231,18 @@ export interface ConnectionControl {
   throttle?(on: boolean): void;
 }
 
+/**
+ * One SCRAM-SHA-256 exchange: the client's first message gets the server's (salt, iteration
+ * count, nonce), its final message (the proof) gets the principal and the server's final
+ * message (the server's signature). Each throws a BrokerError ACCESS_REFUSED on a malformed
+ * message, a wrong proof or an unknown user; `noCredentials` on it is set when the user
+ * exists but has no SCRAM keys (its password was imported as a hash).
+ */
+export interface ScramLogin {
+  start(clientFirst: Buffer): Buffer;
+  finish(clientFinal: Buffer): { principal: Principal; serverFinal: Buffer };
+}
+
 export interface BrokerApi {
   /** Throws BrokerError ACCESS_REFUSED on bad credentials. */
   authenticate(creds: Credentials, conn: ConnectionInfo): Promise<Principal>;
@@ -240,6 +252,8 @@ export interface BrokerApi {
    * ACCESS_REFUSED otherwise.
    */
   authenticateExternal(username: string, conn: ConnectionInfo): Promise<Principal>;
+  /** A SCRAM-SHA-256 login exchange (RFC 7677) for one connection. */
+  scram(conn: ConnectionInfo): ScramLogin;
   /** Throws NOT_ALLOWED for an unknown vhost (subject 'unknown-vhost') or a user without permission on it. */
   connect(principal: Principal, vhost: string, info: ConnectionInfo, control: ConnectionControl): Connection;
 }

@@ -59,3 +59,6 @@ export const redis: Backend = {
 };
 
 export const backends: Backend[] = [memory, lmdb, redis];
+
+/** The backends the stream log contract runs over (stream-contract.test.ts). */
+export const streamBackends: Backend[] = [memory, lmdb];

@@ -5,12 +5,15 @@
  */
 import { BrokerError } from '../errors.js';
 import { hashPassword, verifyPassword } from './password.js';
+import { scramCredentials, type ScramCredentials } from './scram.js';
 import { linearRegex, type LinearRegex } from '../linear-regex.js';
 
 export interface User {
   readonly name: string;
   readonly passwordHash: string;
   readonly tags: readonly string[];
+  /** SCRAM-SHA-256 keys, derived when the password itself was set (not a hash import). */
+  readonly scram?: ScramCredentials;
 }
 
 export interface Permission {
@@ -43,7 +46,7 @@ export class UserStore {
   }
 
   add(name: string, password: string, tags: readonly string[] = []): User {
-    const user = { name, passwordHash: hashPassword(password), tags };
+    const user = { name, passwordHash: hashPassword(password), tags, scram: scramCredentials(password) };
     this.put(user);
     return user;
   }

@@ -3,6 +3,7 @@ import { directExchange } from './direct.js';
 import type { ExchangeType } from './exchange-type.js';
 import { fanoutExchange } from './fanout.js';
 import { headersExchange } from './headers.js';
+import { superStreamExchange } from './super-stream.js';
 import { topicExchange } from './topic.js';
 
 /** Exchange types by name. Adding a type is adding a module and one register() call. */
@@ -10,7 +11,13 @@ export class ExchangeTypeRegistry {
   private readonly types = new Map<string, ExchangeType>();
 
   constructor(
-    types: readonly ExchangeType[] = [directExchange, fanoutExchange, topicExchange, headersExchange],
+    types: readonly ExchangeType[] = [
+      directExchange,
+      fanoutExchange,
+      topicExchange,
+      headersExchange,
+      superStreamExchange,
+    ],
   ) {
     for (const t of types) this.register(t);
   }

@@ -18,6 +18,8 @@ import type {
 } from './store.js';
 import { emptyDefinitions } from './store.js';
 import { definitionIdentity as identity } from './identity.js';
+import type { StreamLog, StreamSettings } from './stream-log.js';
+import { emptyMemoryStream, MemoryStreamLog, type MemoryStreamState } from './memory-stream-log.js';
 
 const qkey = (q: QueueRef): string => `${q.vhost}\u0000${q.queue}`;
 
@@ -28,6 +30,8 @@ export class MemoryStore implements Store {
   private readonly retainedByVhost = new Map<string, Map<string, StoredMessage>>();
   private readonly sessions = new Map<string, Map<string, MqttSessionState>>();
   private maxId = 0;
+  private readonly streams = new Map<string, MemoryStreamState>();
+  private readonly openStreams = new Map<string, MemoryStreamLog>();
 
   async open(): Promise<RecoveredState> {
     return {
@@ -119,5 +123,21 @@ export class MemoryStore implements Store {
 
   async *mqttSessions(vhost: string): AsyncIterable<{ clientId: string; state: MqttSessionState }> {
     for (const [clientId, state] of this.sessions.get(vhost) ?? []) yield { clientId, state };
+  }
+
+  async openStream(ref: QueueRef, settings: StreamSettings): Promise<StreamLog> {
+    const key = qkey(ref);
+    const open = this.openStreams.get(key);
+    if (open) return open;
+    let state = this.streams.get(key);
+    if (!state) this.streams.set(key, (state = emptyMemoryStream()));
+    const log = new MemoryStreamLog(settings, state, () => this.openStreams.delete(key));
+    this.openStreams.set(key, log);
+    return log;
+  }
+
+  async dropStream(ref: QueueRef): Promise<void> {
+    await this.openStreams.get(qkey(ref))?.close();
+    this.streams.delete(qkey(ref));
   }
 }

@@ -6,6 +6,8 @@
  */
 import type { FieldTable, MessageProperties } from '../message.js';
 import type { ClientSessionState } from '../session.js';
+import type { ScramCredentials } from '../auth/scram.js';
+import type { StreamLog, StreamSettings } from './stream-log.js';
 
 export interface StoreCapabilities {
   /** false: nothing survives a restart (memory); the core then skips message writes entirely. */
@@ -79,6 +81,8 @@ export interface UserDefinition {
   tags: string[];
   /** RabbitMQ's user limits (max-connections, max-channels); absent = none. */
   limits?: Record<string, number>;
+  /** SCRAM-SHA-256 keys, when the password was set (absent for an imported hash). */
+  scram?: ScramCredentials;
 }
 
 export interface PermissionDefinition {
@@ -178,4 +182,18 @@ export interface Store {
   retained(vhost: string): AsyncIterable<RetainedMessage>;
   putMqttSession(vhost: string, clientId: string, state: MqttSessionState | null): Promise<void>;
   mqttSessions(vhost: string): AsyncIterable<{ clientId: string; state: MqttSessionState }>;
+  /**
+   * Opens (creating if new) the log of a `stream` queue (stream-log.ts). A stream's entries live
+   * apart from the queue records above: they are never removed by acks, only by retention.
+   * Opening a stream that is open returns the open log (the settings it was opened with stay).
+   * Recovery does not list streams: the stream queue type opens each stream queue the
+   * definitions name.
+   */
+  openStream(ref: QueueRef, settings: StreamSettings): Promise<StreamLog>;
+  /**
+   * Deletes a stream and everything it holds (segments, consumer offsets, producer sequences),
+   * closing its log first if open. Deleting the queue's definition does not do this: the
+   * stream queue type calls it when the queue is deleted.
+   */
+  dropStream(ref: QueueRef): Promise<void>;
 }

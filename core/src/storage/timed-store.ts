@@ -54,5 +54,7 @@ export function timedStore(store: Store, events: BrokerEvents): Store {
       store.putMqttSession(vhost, clientId, state),
     ),
     mqttSessions: (vhost) => store.mqttSessions(vhost),
+    openStream: (ref, settings) => store.openStream(ref, settings),
+    dropStream: (ref) => store.dropStream(ref),
   };
 }

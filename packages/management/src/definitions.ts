@@ -23,6 +23,11 @@ export interface RabbitDefinitions {
     name: string;
     password_hash: string;
     hashing_algorithm: string;
+    /**
+     * A plain password on import (RabbitMQ's definitions accept one in place of the hash): the
+     * user gets SCRAM-SHA-256 keys too, which a hash alone cannot give. Never exported.
+     */
+    password?: string;
     tags: string[];
     /** RabbitMQ's user limits; absent on import: the user's limits are left as they are. */
     limits?: Record<string, number>;
@@ -277,6 +282,9 @@ export function parseDefinitions(body: Obj): RabbitDefinitions {
         name: str(u, 'name', where),
         password_hash: str(u, 'password_hash', where, ''),
         hashing_algorithm: HASHING_ALGORITHM,
+        ...(u['password'] === undefined || u['password'] === null
+          ? {}
+          : { password: str(u, 'password', where) }),
         tags: parseTags(u['tags'], `definitions: ${where}`),
         ...(u['limits'] === undefined || u['limits'] === null
           ? {}
@@ -378,7 +386,13 @@ async function apply(broker: Broker, defs: RabbitDefinitions, meta: VhostMeta | 
     await broker.addVhost(v.name);
     meta?.set(v.name, { description: v.description ?? '', tags: v.tags ?? [] });
   }
-  for (const u of defs.users) await broker.putUser(u.name, { passwordHash: u.password_hash, tags: u.tags });
+  for (const u of defs.users)
+    await broker.putUser(
+      u.name,
+      u.password !== undefined
+        ? { password: u.password, tags: u.tags }
+        : { passwordHash: u.password_hash, tags: u.tags },
+    );
   for (const p of defs.permissions) {
     vhost(p.vhost, `permission for '${p.user}'`);
     if (!broker.users.get(p.user))

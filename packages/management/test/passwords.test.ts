@@ -4,7 +4,7 @@
  * export keep their passwords, an export round-trips them byte for byte, and no password
  * leaves the broker in a readable or reversible form.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
 import amqplib from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { start, type Harness } from './helpers.js';
@@ -111,5 +111,45 @@ describe('RabbitMQ password hashes', () => {
     const r = await h.api('PUT', '/api/users/x', { body: { password_hash: 'c2hvcnQ=', tags: '' } });
     expect(r.status).toBe(400);
     expect(h.broker.users.get('x')).toBeUndefined();
+  });
+
+  it('a password set through the API or imported in definitions gets SCRAM-SHA-256 keys; a hash does not', async () => {
+    /** RFC 5802's StoredKey, written out here independently of the broker's code. */
+    const storedKey = (password: string, salt: string, iterations: number): string => {
+      const salted = pbkdf2Sync(password, Buffer.from(salt, 'base64'), iterations, 32, 'sha256');
+      const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+      return createHash('sha256').update(clientKey).digest('base64');
+    };
+    expect((await h.api('PUT', '/api/users/scram-a', { body: { password: 'pw-a', tags: '' } })).status).toBe(
+      201,
+    );
+    const a = h.broker.users.get('scram-a')!.scram!;
+    expect(a.iterations).toBe(4096);
+    expect(a.storedKey).toBe(storedKey('pw-a', a.salt, a.iterations));
+    // Tags alone keep the keys; a new hash replaces the password and drops them.
+    await h.api('PUT', '/api/users/scram-a', { body: { tags: 'management' } });
+    expect(h.broker.users.get('scram-a')!.scram).toEqual(a);
+    await h.api('PUT', '/api/users/scram-a', {
+      body: { password_hash: rabbitHash(Buffer.alloc(4, 1), 'x'), tags: '' },
+    });
+    expect(h.broker.users.get('scram-a')!.scram).toBeUndefined();
+
+    const r = await h.api('POST', '/api/definitions', {
+      body: {
+        users: [
+          { name: 'scram-b', password: 'pw-b', tags: 'management' },
+          { name: 'scram-c', password_hash: rabbitHash(Buffer.alloc(4, 2), 'pw-c'), tags: '' },
+        ],
+      },
+    });
+    expect(r.status, r.text).toBe(204);
+    const b = h.broker.users.get('scram-b')!.scram!;
+    expect(b.storedKey).toBe(storedKey('pw-b', b.salt, b.iterations));
+    expect(h.broker.users.get('scram-c')!.scram).toBeUndefined();
+    expect((await h.api('GET', '/api/whoami', { auth: ['scram-b', 'pw-b'] })).status).toBe(200);
+    // The export is RabbitMQ's format: the hash only, no password and no SCRAM keys.
+    const exported = (await h.api('GET', '/api/definitions')).text;
+    expect(exported).not.toContain(b.storedKey);
+    expect(exported).not.toContain('pw-b');
   });
 });

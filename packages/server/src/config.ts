@@ -354,7 +354,8 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
     apply: (c, v) => (c.tls.ciphers = v),
   },
   storage: {
-    describe: 'storage backend: embedded (LMDB in --data-dir), redis://host:port[/db] or memory',
+    describe:
+      'storage backend: embedded (LMDB in --data-dir), redis://host:port[/db], redis-sentinel://host:port,host:port/<master-name> or memory',
     apply: (c, v) => (c.storage = v),
   },
   'data-dir': { describe: 'directory of the embedded store', apply: (c, v) => (c.dataDir = v) },

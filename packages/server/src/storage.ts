@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
 import { MemoryStore, type Store } from '@junction/core';
 import { LmdbStore } from '@junction/storage-lmdb';
-import { RedisStore } from '@junction/storage-redis';
+import { isSentinelUrl, maskRedisUrl, RedisStore } from '@junction/storage-redis';
 
 /**
  * Storage backends by name or URL: `memory` (nothing survives a restart), `embedded` (LMDB
- * in `dataDir`, the default of `junction start`), `redis://[:password@]host:port[/db]`.
+ * in `dataDir`, the default of `junction start`), `redis://[:password@]host:port[/db]`, or
+ * `redis-sentinel://[:password@]host:port,host:port/<master-name>` (a replication group).
  */
 export function createStore(spec: string, dataDir: string, log?: Logger): Store {
   if (spec === 'memory') return new MemoryStore();
@@ -14,6 +15,9 @@ export function createStore(spec: string, dataDir: string, log?: Logger): Store 
       dir: dataDir,
       onCommitFailure: (err) => log?.error({ err }, 'store write failed (is the disk full?)'),
     });
-  if (spec.startsWith('redis://') || spec.startsWith('rediss://')) return new RedisStore({ url: spec });
-  throw new Error(`unknown storage '${spec}': supported: embedded, memory, redis://host:port`);
+  if (spec.startsWith('redis://') || spec.startsWith('rediss://') || isSentinelUrl(spec))
+    return new RedisStore({ url: spec });
+  throw new Error(
+    `unknown storage '${maskRedisUrl(spec)}': supported: embedded, memory, redis://host:port, redis-sentinel://host:port,host:port/<master-name>`,
+  );
 }

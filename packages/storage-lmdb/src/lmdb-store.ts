@@ -30,6 +30,8 @@
  *             FIFO queue's marks: one key rewritten per turn instead of a key per message)
  *   retained  [vhost, routingKey] -> StoredMessage
  *   sessions  [vhost, clientId] -> state
+ *   streams   [vhost, queue] -> stream id; streamData [id, ...] -> a stream's index (its
+ *             segments, producers, consumers: stream-files.ts), its files in streams/<id>/
  * and segments/NNNNNNNN.seg holding framed records (records.ts): an enqueue (id, the
  * queues it goes to with expiresAt and deliveryCount, exchange, routing key, properties,
  * body), written once however many queues it goes to (fanout), or acks (queue and ids).
@@ -49,6 +51,8 @@ import type {
   Store,
   StoreCapabilities,
   StoredMessage,
+  StreamLog,
+  StreamSettings,
 } from '@junction/core';
 import {
   definitionIdentity as identity,
@@ -68,6 +72,7 @@ import {
   type QueueTarget,
 } from './records.js';
 import { SegmentFiles, type Location, type LogPosition } from './segments.js';
+import { StreamCatalog } from './stream-catalog.js';
 import { UnindexedEntries } from './unindexed.js';
 
 /**
@@ -179,6 +184,7 @@ export class LmdbStore implements Store {
   private checkpointQueued: Promise<void> | undefined;
   private retainedDb!: Database<StoredMessage, Key>;
   private sessions!: Database<StoredSession, Key>;
+  private streams: StreamCatalog | undefined;
 
   private untolerate: (() => void) | undefined;
 
@@ -382,7 +388,7 @@ export class LmdbStore implements Store {
       checkHeader(join(dir, 'junction.mdb'));
       this.root = open({
         path: join(dir, 'junction.mdb'),
-        maxDbs: 8,
+        maxDbs: 10,
         overlappingSync: false,
         compression: false,
       });
@@ -393,6 +399,8 @@ export class LmdbStore implements Store {
       this.through = this.root.openDB({ name: 'through', encoding: 'binary' });
       this.retainedDb = this.root.openDB({ name: 'retained' });
       this.sessions = this.root.openDB({ name: 'sessions' });
+      this.streams = new StreamCatalog(this.root, this.meta, dir, (err) => this.fail(err));
+      this.streams.removeOrphans();
       const format = this.meta.get('format');
       if (format === undefined) {
         this.meta.putSync('format', FORMAT_VERSION);
@@ -420,6 +428,7 @@ export class LmdbStore implements Store {
       this.root?.close().catch(() => {});
       void this.segments?.close();
       this.segments = undefined;
+      this.streams = undefined;
       this.root = undefined;
       lock.release();
       this.lock = undefined;
@@ -439,6 +448,8 @@ export class LmdbStore implements Store {
     await this.batch?.committed.catch((err: unknown) => this.fail(err));
     if (!this.failure) await this.checkpoint().catch((err: unknown) => this.fail(err));
     clearTimeout(this.checkpointTimer);
+    await this.streams?.closeAll();
+    this.streams = undefined;
     const root = this.root;
     this.root = undefined;
     await root.flushed;
@@ -825,6 +836,18 @@ export class LmdbStore implements Store {
     })) {
       yield { clientId: key[1] as string, state: fromStoredSession(value) };
     }
+  }
+
+  // ---- streams (stream-catalog.ts, stream-files.ts) -----------------------------------------
+
+  openStream(ref: QueueRef, settings: StreamSettings): Promise<StreamLog> {
+    if (!this.streams) return Promise.reject(new Error('the embedded store is not open'));
+    return this.streams.openStream(ref, settings);
+  }
+
+  dropStream(ref: QueueRef): Promise<void> {
+    if (!this.streams) return Promise.reject(new Error('the embedded store is not open'));
+    return this.streams.dropStream(ref);
   }
 }
 

@@ -8,7 +8,7 @@
  * RSS. Here records are appended with write() and read back with pread(): they live in the
  * page cache, not in the process, and a deep queue costs only its small index entries.
  *
- * A record is framed: u32 payload length, u32 CRC-32 of the payload, the payload. Its
+ * A record is framed (frames.ts): u32 payload length, u32 CRC-32 of the payload, the payload. Its
  * location { s, o, l, c } (segment number, payload offset, length and CRC) is what an index
  * entry keeps; a read whose bytes are short or fail the CRC returns undefined. The framing
  * lets the store read the log back in order from a checkpoint (replay): that is how records
@@ -20,26 +20,22 @@
  * and a segment that is full, has no entries left and lies before the checkpoint segment
  * (replay never reads it again) is deleted.
  */
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  fsyncSync,
-  openSync,
-  readdirSync,
-  readSync,
-  unlinkSync,
-  write,
-} from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import {
+  createDurableFile,
+  FRAME_HEADER,
+  fsyncDirectory,
+  readFully,
+  scanFrames,
+  sealFrame,
+  writeFully,
+} from './frames.js';
 import type { RecordWriter } from './records.js';
 
 /** Flushes writing at once, at most (the thread pool has 4 threads by default). */
 const MAX_WRITES = 3;
-
-/** Bytes of a record's frame header: payload length u32, CRC-32 u32, little-endian. */
-const FRAME_HEADER = 8;
 
 /** A place in the log: segment number and byte offset. */
 export interface LogPosition {
@@ -205,10 +201,8 @@ export class SegmentFiles {
       s: seg.n,
       o: seg.size + FRAME_HEADER,
       l: record.size,
-      c: crc32(p.buf.subarray(at + FRAME_HEADER, at + bytes)),
+      c: sealFrame(p.buf, at, record.size),
     };
-    p.buf.writeUInt32LE(loc.l, at);
-    p.buf.writeUInt32LE(loc.c, at + 4);
     p.length += bytes;
     seg.size += bytes;
     return loc;
@@ -230,22 +224,10 @@ export class SegmentFiles {
       const start = n === from.s ? from.o : 0;
       if (seg.size <= start) continue;
       const buf = Buffer.allocUnsafe(seg.size - start);
-      let got = 0;
-      while (got < buf.length) {
-        const r = readSync(seg.fd, buf, got, buf.length - got, start + got);
-        if (r === 0) break;
-        got += r;
-      }
-      for (let p = 0; p + FRAME_HEADER <= got;) {
-        const length = buf.readUInt32LE(p);
-        const crc = buf.readUInt32LE(p + 4);
-        const end = p + FRAME_HEADER + length;
-        if (length === 0 || end > got) break;
-        const payload = buf.subarray(p + FRAME_HEADER, end);
-        if (crc32(payload) !== crc) break;
-        visit({ s: n, o: start + p + FRAME_HEADER, l: length, c: crc }, payload);
-        p = end;
-      }
+      const got = readFully(seg.fd, buf, start);
+      scanFrames(buf, got, (payload, at, crc) => {
+        visit({ s: n, o: start + at + FRAME_HEADER, l: payload.length, c: crc }, payload);
+      });
     }
   }
 
@@ -289,27 +271,12 @@ export class SegmentFiles {
   private async flush(batch: Pending[]): Promise<void> {
     const touched = new Set<Segment>();
     for (const p of batch) {
-      // Segments are opened with O_DSYNC: a write returns once its bytes are durable, in one
-      // trip to the thread pool (write then fdatasync took two, and each trip waits for the
-      // broker's event loop to come back to it).
-      let done = 0;
-      while (done < p.length) {
-        done += await new Promise<number>((resolve, reject) =>
-          write(p.seg.fd, p.buf, done, p.length - done, p.position + done, (err, n) =>
-            err ? reject(err) : resolve(n),
-          ),
-        );
-      }
+      // Segments are opened with O_DSYNC (frames.ts): durable when the write returns.
+      await writeFully(p.seg.fd, p.buf, p.length, p.position);
       touched.add(p.seg);
     }
     if ([...touched].some((seg) => seg.newFile)) {
-      // A new file's name is durable only once its directory is.
-      const dirFd = openSync(this.dir, 'r');
-      try {
-        fsyncSync(dirFd);
-      } finally {
-        closeSync(dirFd);
-      }
+      fsyncDirectory(this.dir);
       for (const seg of touched) seg.newFile = false;
     }
   }
@@ -340,10 +307,7 @@ export class SegmentFiles {
   }
 
   private create(n: number): Segment {
-    const fd = openSync(
-      join(this.dir, fileName(n)),
-      constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | constants.O_DSYNC,
-    );
+    const fd = createDurableFile(join(this.dir, fileName(n)));
     const seg: Segment = { n, fd, size: 0, live: 0, newFile: true };
     this.segments.set(n, seg);
     return seg;

@@ -1,3 +1,10 @@
 /** @junction/storage-redis: the Redis store (every record in one Redis database). */
 export { RedisStore, RedisStoreError, FORMAT_VERSION, type RedisStoreOptions } from './redis-store.js';
 export { durableRedisArgs } from './server-args.js';
+export {
+  isSentinelUrl,
+  maskRedisUrl,
+  redisConnectionTarget,
+  RedisUrlError,
+  type RedisConnectionTarget,
+} from './connection.js';

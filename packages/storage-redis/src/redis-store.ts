@@ -38,6 +38,8 @@ import type {
   Store,
   StoreCapabilities,
   StoredMessage,
+  StreamLog,
+  StreamSettings,
 } from '@junction/core';
 import {
   definitionIdentity as identity,
@@ -46,6 +48,7 @@ import {
   unescapeStoredKeys,
 } from '@junction/core';
 import { SCRIPTS, type ScriptName } from './scripts.js';
+import { maskRedisUrl, redisConnectionTarget, RedisUrlError } from './connection.js';
 
 /** Bumped on any incompatible change of the layout in scripts.ts. */
 export const FORMAT_VERSION = 1;
@@ -53,7 +56,10 @@ export const FORMAT_VERSION = 1;
 export class RedisStoreError extends Error {}
 
 export interface RedisStoreOptions {
-  /** e.g. redis://127.0.0.1:6379/0, rediss://user:pass@host:6380/2 */
+  /**
+   * e.g. redis://127.0.0.1:6379/0, rediss://user:pass@host:6380/2, or the Sentinels of a
+   * replication group: redis-sentinel://:pass@10.0.0.1:26379,10.0.0.2:26379/mymaster (connection.ts)
+   */
   url: string;
   /** Prefix of every key this store writes; default 'junction:'. */
   keyPrefix?: string;
@@ -103,15 +109,9 @@ export class RedisStore implements Store {
     this.prefix = options.keyPrefix ?? 'junction:';
   }
 
-  /** The URL without its password, for error messages. */
+  /** The URL without its passwords, for error messages. */
   private get safeUrl(): string {
-    try {
-      const u = new URL(this.options.url);
-      if (u.password) u.password = '***';
-      return u.toString();
-    } catch {
-      return this.options.url;
-    }
+    return maskRedisUrl(this.options.url);
   }
 
   async open(): Promise<RecoveredState> {
@@ -147,11 +147,15 @@ export class RedisStore implements Store {
   private async doConnect(): Promise<Redis> {
     let redis: Redis;
     try {
-      redis = new Redis(this.options.url, { lazyConnect: true, connectTimeout: 5_000 });
+      const target = redisConnectionTarget(this.options.url);
+      const options = { ...target.options, lazyConnect: true, connectTimeout: 5_000 };
+      redis = target.url === undefined ? new Redis(options) : new Redis(target.url, options);
     } catch (err) {
-      throw new RedisStoreError(`invalid Redis URL ${this.safeUrl}: ${(err as Error).message}`, {
-        cause: err,
-      });
+      const why =
+        err instanceof RedisUrlError
+          ? err.message
+          : `invalid Redis URL ${this.safeUrl}: ${(err as Error).message}`;
+      throw new RedisStoreError(why, { cause: err });
     }
     // Without a listener ioredis prints every connection error; keep the last one instead.
     redis.on('error', (err: Error) => {
@@ -442,6 +446,13 @@ export class RedisStore implements Store {
       yield { clientId, state: unpack(value) as MqttSessionState };
     }
   }
+
+  /** Streams on this store land next (issue 15); until then declaring one fails here, never silently in memory. */
+  openStream(_ref: QueueRef, _settings: StreamSettings): Promise<StreamLog> {
+    return Promise.reject(new Error('streams are not stored by the Redis store yet'));
+  }
+
+  async dropStream(_ref: QueueRef): Promise<void> {}
 
   /** Every field of a hash, HSCAN-paged (a field may repeat if the hash is rehashed meanwhile). */
   private async *scanHash(redis: Redis, key: string): AsyncIterable<[string, Buffer]> {

@@ -14,6 +14,7 @@ export {
 } from './servers.js';
 export { rawClient, trickleUntilClosed, wsUpgradeRequest, type RawClient } from './raw-client.js';
 export { startRedis, type RedisServer } from './redis.js';
+export { startRedisGroup, type RedisGroup, type RedisGroupOptions } from './redis-group.js';
 export {
   CHROMIUM,
   launchChromium,

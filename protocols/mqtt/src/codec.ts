@@ -250,12 +250,24 @@ export function decodeConnectProperties5(whole: Buffer): { properties: Propertie
 }
 
 /** A client's MQTT 5 DISCONNECT: a reason code (0 when absent) and properties. */
-export function decodeDisconnect5(p: RawPacket): { reasonCode: number; properties: Properties } {
+export const decodeDisconnect5 = (p: RawPacket): ReasonAndProperties =>
+  decodeReasonAndProperties(p, Kind.DISCONNECT);
+
+/** A client's MQTT 5 AUTH (3.15): a reason code (0 when absent) and properties. */
+export const decodeAuth5 = (p: RawPacket): ReasonAndProperties => decodeReasonAndProperties(p, Kind.AUTH);
+
+interface ReasonAndProperties {
+  reasonCode: number;
+  properties: Properties;
+}
+
+/** DISCONNECT and AUTH: a reason code and properties, both optional (3.14.2.1, 3.15.2.1). */
+function decodeReasonAndProperties(p: RawPacket, kind: Kind): ReasonAndProperties {
   const reasonCode = p.body.length > 0 ? p.body[0]! : Reason.Success;
   let properties: Properties = {};
   if (p.body.length > 1) {
     let end;
-    [properties, end] = decodeProperties(p.body, 1, p.body.length, Kind.DISCONNECT);
+    [properties, end] = decodeProperties(p.body, 1, p.body.length, kind);
     if (end !== p.body.length) throw new MalformedPacket('bytes after the properties');
   }
   return { reasonCode, properties };
@@ -315,6 +327,10 @@ export function unsuback5(packetId: number, codes: readonly number[], properties
 
 export function disconnect5(reasonCode: number, properties: Properties = {}): Buffer {
   return frame(0xe0, [Buffer.from([reasonCode]), encodeProperties(properties)]);
+}
+
+export function auth5(reasonCode: number, properties: Properties): Buffer {
+  return frame(0xf0, [Buffer.from([reasonCode]), encodeProperties(properties)]);
 }
 
 /** PUBACK 0x40, PUBREC 0x50, PUBREL 0x62, PUBCOMP 0x70, UNSUBACK 0xb0. */

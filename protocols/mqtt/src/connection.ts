@@ -16,6 +16,7 @@ import {
   checkName,
   type BrokerApi,
   type Connection,
+  type ConnectionInfo,
   type Message,
   type Principal,
   type Session,
@@ -28,9 +29,11 @@ import {
   PINGRESP,
   ack5,
   ackPacket,
+  auth5,
   connack,
   connack5,
   decodeAck5,
+  decodeAuth5,
   decodeConnectProperties5,
   decodeDisconnect5,
   decodePacketId,
@@ -55,6 +58,7 @@ import { Reason, connectReturnCode, reasonFor } from './reason-codes.js';
 import { MAX_RECEIVE_WINDOW, Subscriptions } from './subscriptions.js';
 import { InboundAliases, OutboundAliases } from './topic-aliases.js';
 import type { DelayedWills } from './delayed-wills.js';
+import { EnhancedAuth, isSupportedMethod } from './enhanced-auth.js';
 import { topicNameProblem, topicToKey } from './topics.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -89,6 +93,16 @@ export interface MqttContext {
   readonly wills: DelayedWills;
   /** The client id's key in the vhost (takeover, delayed wills). */
   clientKey(conn: MqttConnection): string;
+}
+
+/** A CONNECT between its checks and its CONNACK: what the rest of connecting needs. */
+interface PendingConnect {
+  packet: mqttPacket.IConnectPacket;
+  props: Properties;
+  willProps: Properties | undefined;
+  clean: boolean;
+  assigned: boolean;
+  info: ConnectionInfo;
 }
 
 interface Will {
@@ -140,6 +154,8 @@ export class MqttConnection implements ServedConnection, LinkHandler {
   private outAliases: OutboundAliases | undefined;
   /** MQTT 5 Request Problem Information: 0 keeps reason strings off acknowledgements (3.1.2.11.7). */
   private problemInformation = true;
+  /** MQTT 5 enhanced authentication, for a client that connected with an Authentication Method. */
+  private auth: EnhancedAuth<PendingConnect> | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -249,6 +265,7 @@ export class MqttConnection implements ServedConnection, LinkHandler {
       throw new MalformedPacket(`reserved flags of packet type ${p.type} are wrong`);
     }
     if (this.state === 'connecting') {
+      if (this.auth?.pendingConnect) return this.onConnectAuth(p, this.auth.pendingConnect);
       if (p.type !== PacketType.CONNECT) throw new MalformedPacket('the first packet must be CONNECT');
       return this.onConnect(p);
     }
@@ -317,7 +334,12 @@ export class MqttConnection implements ServedConnection, LinkHandler {
       case PacketType.CONNECT:
         throw new MalformedPacket('a second CONNECT', Reason.ProtocolError); // MQTT-3.1.0-2
       case PacketType.AUTH:
-        // MQTT-4.12.0-1: AUTH only in an exchange the client started with an Authentication Method.
+        if (v5 && this.auth) {
+          const answer = this.auth.reauthenticate(decodeAuth5(p), this.user!);
+          this.write(auth5(answer.reasonCode, answer.properties));
+          return;
+        }
+        // MQTT-4.12.0-7: AUTH only from a client that named an Authentication Method in CONNECT.
         if (v5) throw new MalformedPacket('AUTH without an authentication exchange', Reason.ProtocolError);
         throw new MalformedPacket('packet type 15 is not one a client sends');
       default:
@@ -345,8 +367,8 @@ export class MqttConnection implements ServedConnection, LinkHandler {
       const outAliases = Math.min(props.topicAliasMaximum ?? 0, this.ctx.config.topicAliasMaximum);
       if (outAliases > 0) this.outAliases = new OutboundAliases(outAliases);
       this.problemInformation = props.requestProblemInformation !== 0;
-      // MQTT-4.12.0-1: no enhanced authentication method is supported yet.
-      if (props.authenticationMethod !== undefined)
+      // MQTT-4.12.0-1: a method the server does not offer is refused.
+      if (props.authenticationMethod !== undefined && !isSupportedMethod(props.authenticationMethod))
         return this.refuse(
           Reason.BadAuthenticationMethod,
           `authentication method ${props.authenticationMethod} is not supported`,
@@ -379,6 +401,16 @@ export class MqttConnection implements ServedConnection, LinkHandler {
     if (cfg.maxConnections > 0 && this.ctx.connectionCount() > cfg.maxConnections) {
       return this.refuse(Reason.ServerUnavailable, 'connection limit reached');
     }
+    const info = {
+      id: this.id,
+      protocol: 'mqtt' as const,
+      protocolVersion: versionName(this.protocolVersion),
+      ...this.link.peer,
+      clientId,
+    };
+    const pending: PendingConnect = { packet, props, willProps, clean, assigned, info };
+    this.clientId = clientId;
+    if (props.authenticationMethod !== undefined) return this.beginEnhancedAuth(pending);
     // RabbitMQ's mqtt.ssl_cert_login: no username and no password on a connection whose client
     // certificate verified logs in as the user the certificate names.
     const cert =
@@ -402,19 +434,8 @@ export class MqttConnection implements ServedConnection, LinkHandler {
         login = packet.username;
         password = packet.password?.toString('utf8') ?? '';
       }
-      // RabbitMQ's convention: a username of `vhost:user` picks the vhost.
-      const colon = login.indexOf(':');
-      if (colon > 0) vhost = login.slice(0, colon);
-      username = colon > 0 ? login.slice(colon + 1) : login;
+      ({ vhost, username } = splitLogin(login, cfg));
     }
-    this.clientId = clientId;
-    const info = {
-      id: this.id,
-      protocol: 'mqtt' as const,
-      protocolVersion: versionName(this.protocolVersion),
-      ...this.link.peer,
-      clientId,
-    };
     let principal;
     try {
       principal =
@@ -424,6 +445,72 @@ export class MqttConnection implements ServedConnection, LinkHandler {
     } catch (err) {
       return this.refuse(reasonFor(err, true), errorText(err));
     }
+    return this.established(pending, principal, vhost, username, undefined);
+  }
+
+  /**
+   * CONNECT named SCRAM-SHA-256: AUTH 0x18 with server-first, and the CONNECT waits for the
+   * client's AUTH (within the handshake deadline). The user is the one SCRAM names.
+   */
+  private beginEnhancedAuth(pending: PendingConnect): Promise<void> | void {
+    const method = pending.props.authenticationMethod!;
+    // The password would be a second, unchecked credential beside the proof.
+    if (pending.packet.password !== undefined)
+      return this.refuse(Reason.NotAuthorized, `a Password together with Authentication Method ${method}`);
+    this.auth = new EnhancedAuth(method, this.ctx.broker, pending.info, pending);
+    let properties;
+    try {
+      properties = this.auth.begin(pending.props.authenticationData);
+    } catch (err) {
+      return this.refuse(reasonFor(err), errorText(err));
+    }
+    this.write(auth5(Reason.ContinueAuthentication, properties));
+  }
+
+  /** A packet while the CONNECT waits for the client's AUTH: only AUTH or DISCONNECT (MQTT-3.1.2-30). */
+  private onConnectAuth(p: RawPacket, pending: PendingConnect): Promise<void> | void {
+    if (p.type === PacketType.DISCONNECT) {
+      void this.close('client disconnected during authentication', { will: false });
+      return;
+    }
+    if (p.type !== PacketType.AUTH)
+      return this.refuse(
+        Reason.ProtocolError,
+        `packet type ${p.type} before the authentication exchange ended`,
+      );
+    let done;
+    try {
+      done = this.auth!.finishConnect(decodeAuth5(p));
+    } catch (err) {
+      return this.refuse(reasonFor(err), errorText(err));
+    }
+    this.auth!.pendingConnect = undefined;
+    // A User Name beside SCRAM may pick the vhost (`vhost:user`); its user must be SCRAM's.
+    const { vhost, username } = splitLogin(
+      pending.packet.username ?? done.principal.username,
+      this.ctx.config,
+    );
+    if (username !== done.principal.username)
+      return this.refuse(
+        Reason.NotAuthorized,
+        `User Name '${username}' is not the user '${done.principal.username}' SCRAM authenticated`,
+      );
+    return this.established(pending, done.principal, vhost, username, done.properties);
+  }
+
+  /** The client is who it says: its core connection, session, and CONNACK. */
+  private async established(
+    pending: PendingConnect,
+    principal: Principal,
+    vhost: string,
+    username: string,
+    /** Enhanced authentication's CONNACK properties (method and server-final). */
+    authProps: Properties | undefined,
+  ): Promise<void> {
+    const { packet, props, willProps, clean, assigned, info } = pending;
+    const cfg = this.ctx.config;
+    const v5 = this.v5;
+    const clientId = this.clientId;
     if (this.closed) return;
     try {
       this.core = this.ctx.broker.connect(
@@ -494,6 +581,7 @@ export class MqttConnection implements ServedConnection, LinkHandler {
             // 3.2.2.3.15: asked for, the basis of reply topics for this client (README).
             responseInformation:
               props.requestResponseInformation === 1 ? responseInformation(clientId) : undefined,
+            ...authProps,
           })
         : connack(sessionPresent && this.protocolVersion === 4, 0),
     );
@@ -843,6 +931,14 @@ function protocolLevel(whole: Buffer): number | undefined {
   const name = whole.toString('latin1', pos + 2, pos + 2 + nameLength);
   if (name !== 'MQTT' && name !== 'MQIsdp') return undefined;
   return whole[pos + 2 + nameLength];
+}
+
+/** RabbitMQ's convention: a username of `vhost:user` picks the vhost. */
+function splitLogin(login: string, cfg: MqttConfig): { vhost: string; username: string } {
+  const colon = login.indexOf(':');
+  return colon > 0
+    ? { vhost: login.slice(0, colon), username: login.slice(colon + 1) }
+    : { vhost: cfg.defaultVhost, username: login };
 }
 
 function versionName(level: number): string {

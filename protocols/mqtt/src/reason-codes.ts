@@ -11,6 +11,8 @@ export const enum Reason {
   GrantedQos1 = 0x01,
   GrantedQos2 = 0x02,
   DisconnectWithWill = 0x04,
+  ContinueAuthentication = 0x18,
+  ReAuthenticate = 0x19,
   NoMatchingSubscribers = 0x10,
   NoSubscriptionExisted = 0x11,
   UnspecifiedError = 0x80,

@@ -1,7 +1,7 @@
 /** The handshake deadline is absolute from the TCP accept: a trickled CONNECT or a stalled WebSocket upgrade is cut off. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMqttServer, trickleUntilClosed, wsUpgradeRequest, type WsTestServer } from '@junction/testkit';
-import { connectPacket } from './helpers.js';
+import { connectPacket, raw5 } from './helpers.js';
 
 const DEADLINE_MS = 600;
 let server: WsTestServer;
@@ -30,5 +30,24 @@ describe('MQTT handshake deadline', () => {
     ws.on('error', () => {});
     await new Promise<void>((r) => ws.once('close', () => r()));
     expect(Date.now() - started).toBeLessThan(DEADLINE_MS + 3000);
+  });
+
+  it('closes a client that starts a SCRAM exchange and never sends its AUTH', async () => {
+    const c = await raw5(server.port);
+    const started = Date.now();
+    c.send({
+      cmd: 'connect',
+      protocolVersion: 5,
+      clientId: 'stalls-auth',
+      properties: {
+        authenticationMethod: 'SCRAM-SHA-256',
+        authenticationData: Buffer.from('n,,n=guest,r=stall'),
+      },
+    });
+    await c.next('auth');
+    await c.raw.closed;
+    expect(Date.now() - started).toBeGreaterThanOrEqual(DEADLINE_MS - 50);
+    expect(Date.now() - started).toBeLessThan(DEADLINE_MS + 3000);
+    expect(c.packets.map((p) => p.cmd)).toEqual(['auth']);
   });
 });

@@ -193,13 +193,16 @@ const INTEGER_QUEUE_ARGS = new Set([
   'x-max-length',
   'x-max-length-bytes',
   'x-max-priority',
+  'x-stream-max-segment-size-bytes',
 ]);
 const STRING_QUEUE_ARGS = new Set([
   'x-dead-letter-exchange',
   'x-dead-letter-routing-key',
   'x-overflow',
   'x-queue-type',
+  'x-max-age',
 ]);
+const BOOLEAN_QUEUE_ARGS = new Set(['x-single-active-consumer', 'x-stream-compact']);
 
 /** The queue arguments among a frame's headers, or undefined when it has none. */
 export function queueArguments(h: Record<string, string>): FieldTable | undefined {
@@ -207,10 +210,33 @@ export function queueArguments(h: Record<string, string>): FieldTable | undefine
   for (const name in h) {
     if (INTEGER_QUEUE_ARGS.has(name)) (args ??= {})[name] = int(name, h[name]!, 0, Number.MAX_SAFE_INTEGER);
     else if (STRING_QUEUE_ARGS.has(name)) (args ??= {})[name] = h[name]!.trim();
-    else if (name === 'x-single-active-consumer') {
+    else if (BOOLEAN_QUEUE_ARGS.has(name)) {
       const on = booleanHeader(h, name);
       if (on !== undefined) (args ??= {})[name] = on;
     }
   }
   return args;
+}
+
+/**
+ * Consumer arguments a SUBSCRIBE may carry: where a stream consumer attaches
+ * (`x-stream-offset`, as RabbitMQ's STOMP plugin reads it: `first`, `last`, `next`,
+ * `offset=<n>`, `timestamp=<unix seconds>`, or an interval such as `1h`) and the name under
+ * which the broker stores its position (`x-stream-consumer-name`). The core checks the values
+ * (an invalid one is an ERROR); here they only get their AMQP types.
+ */
+export function consumerArguments(h: Record<string, string>): FieldTable | undefined {
+  let args: FieldTable | undefined;
+  const offset = h['x-stream-offset'];
+  if (offset !== undefined) (args ??= {})['x-stream-offset'] = streamOffset(offset.trim());
+  const name = h['x-stream-consumer-name'];
+  if (name !== undefined) (args ??= {})['x-stream-consumer-name'] = name;
+  return args;
+}
+
+function streamOffset(v: string): FieldValue {
+  if (v.startsWith('offset=')) return int('x-stream-offset', v.slice(7), 0, Number.MAX_SAFE_INTEGER);
+  if (v.startsWith('timestamp='))
+    return { '!': 'timestamp', value: int('x-stream-offset', v.slice(10), 0, Number.MAX_SAFE_INTEGER) };
+  return v;
 }

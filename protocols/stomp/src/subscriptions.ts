@@ -2,13 +2,19 @@
  * SUBSCRIBE and UNSUBSCRIBE: the connection's subscriptions, each one core consumer, and
  * the hot path that turns a core delivery into a MESSAGE frame.
  */
-import { compileSelector, type Delivery, type Message } from '@junction/core';
+import { compileSelector, type Delivery, type FieldTable, type Message } from '@junction/core';
 import type { Acks } from './acks.js';
 import type { StompContext } from './context.js';
 import { destinationOf, parseDestination } from './destinations.js';
 import { encodeFrame, encodeHead, ZERO_COPY_BODY } from './encode.js';
 import { StompProtocolError } from './errors.js';
-import { appendPropertyHeaders, booleanHeader, HeaderError, wantsDurable } from './headers.js';
+import {
+  appendPropertyHeaders,
+  booleanHeader,
+  consumerArguments,
+  HeaderError,
+  wantsDurable,
+} from './headers.js';
 import type { Frame } from './parser.js';
 import type { ConnectionQueues } from './queues.js';
 import { subscriptionQueue } from './subscription-queue.js';
@@ -32,6 +38,8 @@ interface ConsumeOptions {
   prefetch?: number;
   filter?: (m: Message) => boolean;
   exclusive?: boolean;
+  /** Stream consumer arguments (x-stream-offset, x-stream-consumer-name). */
+  arguments?: FieldTable;
 }
 
 export class Subscriptions {
@@ -178,9 +186,11 @@ function ackMode(v: string | undefined): AckMode {
   return ack;
 }
 
-/** prefetch-count, selector and exclusive: how the core consumer takes messages. */
+/** prefetch-count, selector, exclusive and stream arguments: how the core consumer takes messages. */
 function consumeOptions(h: Record<string, string>): ConsumeOptions {
   const opts: ConsumeOptions = {};
+  const args = consumerArguments(h);
+  if (args) opts.arguments = args;
   const pc = h['prefetch-count'];
   if (pc !== undefined) {
     if (!/^\d{1,9}$/.test(pc.trim()))
