@@ -13,6 +13,8 @@ import { BrokerError, notFound, preconditionFailed, unknownVhost } from './error
 import { BrokerEvents } from './events.js';
 import type { ExchangeType } from './exchanges/exchange-type.js';
 import { ExchangeTypeRegistry } from './exchanges/registry.js';
+import type { QueueType } from './queues/queue-type.js';
+import { QueueTypeRegistry } from './queues/registry.js';
 import type {
   BrokerApi,
   ConnectionControl,
@@ -35,6 +37,8 @@ export interface BrokerOptions {
   /** Users allowed to connect from loopback addresses only (RabbitMQ's loopback_users). Default ['guest']. */
   loopbackUsers?: readonly string[];
   exchangeTypes?: readonly ExchangeType[];
+  /** The queue types x-queue-type may name; default: the built-in ones (queues/registry.ts). */
+  queueTypes?: readonly QueueType[];
   /**
    * Deep-queue paging: a durable queue on a durable store keeps at most this many ready
    * messages (and body bytes) in memory; the rest stay in the store until the head drains.
@@ -65,6 +69,7 @@ export class Broker implements BrokerApi {
   readonly events = new BrokerEvents();
   readonly connections = new Map<string, BrokerConnection>();
   readonly exchangeTypes: ExchangeTypeRegistry;
+  readonly queueTypes: QueueTypeRegistry;
   readonly log: Logger;
   readonly store: Store;
   readonly startedAt = Date.now();
@@ -87,6 +92,7 @@ export class Broker implements BrokerApi {
     this.store = timedStore(options.store ?? new MemoryStore(), this.events);
     this.log = options.logger ?? pino({ level: 'silent' });
     this.exchangeTypes = new ExchangeTypeRegistry(options.exchangeTypes);
+    this.queueTypes = new QueueTypeRegistry(options.queueTypes);
     this.loopbackUsers = new Set(options.loopbackUsers ?? ['guest']);
     const paging = options.queuePaging;
     this.paging =
@@ -170,42 +176,11 @@ export class Broker implements BrokerApi {
       if (!vhost) continue;
       const queue = vhost.restoreQueue(q.name, q.autoDelete, q.arguments);
       const ref = { vhost: q.vhost, queue: q.name };
-      const window = queue.pager;
-      let loaded = 0;
-      let loadedBytes = 0;
-      let lastId = 0;
-      let more = false;
-      for await (const r of messages(ref)) {
-        if (window && (loaded >= window.maxMessages || loadedBytes >= window.maxBytes)) {
-          // Paging: only the head's window comes into memory; the rest is counted.
-          more = true;
-          break;
-        }
-        loaded++;
-        loadedBytes += r.message.body.length;
-        lastId = r.messageId;
-        queue.restore({
-          messageId: r.messageId,
-          msg: r.message,
-          priority: 0,
-          expiresAt: r.expiresAt,
-          deliveryCount: r.deliveryCount,
-          size: r.message.body.length,
-          persisted: true,
-        });
-        restored++;
-      }
-      if (more) {
-        const rest = (await this.store.countEntries(ref)) - loaded;
-        // Paged body bytes are estimated from the loaded head (reading them would load them).
-        queue.restorePaged(
-          lastId,
-          this.messageId,
-          rest,
-          Math.round((rest * loadedBytes) / Math.max(1, loaded)),
-        );
-        restored += rest;
-      }
+      restored += await queue.recover({
+        records: messages(ref),
+        count: () => this.store.countEntries(ref),
+        maxMessageId: this.messageId,
+      });
     }
     for (const b of defs.bindings) {
       const vhost = this.vhosts.get(b.vhost);
