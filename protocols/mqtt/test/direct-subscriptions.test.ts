@@ -88,15 +88,27 @@ describe('direct subscriptions', () => {
       priority: 0,
       definition: { 'max-length': 2 },
     });
-    const device = await client(server, { clientId: 'capped' });
+    const device = await client(server, {
+      clientId: 'capped',
+      protocolVersion: 5,
+      properties: { receiveMaximum: 1 },
+    });
     const got = collect(device);
+    const held: (() => void)[] = [];
+    device.handleMessage = (_packet, done) => void held.push(() => done());
     await device.subscribeAsync('capped/#', { qos: 1 });
     const sub = subscriptionOf('capped');
     expect(sub).toMatchObject({ kind: 'queue' });
-    expect(server.broker.vhost('/').queues.get(sub!.queue)?.settings.maxLength).toBe(2);
     const pub = await client(server);
-    await pub.publishAsync('capped/x', 'through', { qos: 1 });
-    await until(() => got.length === 1, 'the message');
+    for (const m of ['a', 'b', 'c', 'd']) await pub.publishAsync('capped/x', m, { qos: 1 });
+    // 'a' in flight (Receive Maximum 1); of b, c, d waiting in the queue, max-length 2 dropped the oldest.
+    await until(() => held.length === 1, 'one in flight');
+    while (got.length < 3) {
+      held.shift()?.();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    held.shift()?.();
+    expect(got.map((g) => g.payload)).toEqual(['a', 'c', 'd']);
     await Promise.all([device.endAsync(), pub.endAsync()]);
     await until(() => !server.broker.vhost('/').queues.has(sub!.queue), 'the queue gone with the connection');
     await server.broker.vhost('/').deletePolicy('capped');
