@@ -9,7 +9,7 @@ import amqplib from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLOW_HIGH } from '@junction/core';
 import { startMqttServer, until, type WsTestServer } from '@junction/testkit';
-import { client, collect } from './helpers.js';
+import { client, collect, type Received } from './helpers.js';
 
 let server: WsTestServer;
 beforeAll(async () => {
@@ -22,6 +22,29 @@ afterAll(async () => {
 const snapshotOf = (clientId: string) =>
   [...server.adapter.connections()].find((c) => c.clientId === clientId);
 const subscriptionOf = (clientId: string) => snapshotOf(clientId)?.subscriptions?.[0];
+
+/**
+ * An MQTT 5 device subscribed to `<clientId>/#` at QoS 1 with Receive Maximum 1 that holds
+ * every PUBACK back until the test releases it (`held`), so one message is in flight and the
+ * rest wait in the broker.
+ */
+async function windowOfOne(clientId: string) {
+  const device = await client(server, { clientId, protocolVersion: 5, properties: { receiveMaximum: 1 } });
+  const got = collect(device);
+  const held: (() => void)[] = [];
+  device.handleMessage = (_packet, done) => void held.push(() => done());
+  await device.subscribeAsync(`${clientId}/#`, { qos: 1 });
+  return { device, got, held };
+}
+
+/** Releases held PUBACKs one at a time until `n` messages arrived, then the last one's. */
+async function acknowledgeUntil(held: (() => void)[], got: Received[], n: number): Promise<void> {
+  while (got.length < n) {
+    held.shift()?.();
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  held.shift()?.();
+}
 
 describe('direct subscriptions', () => {
   it('a device that stops reading: messages wait in order, the publisher is held back, and all arrive once it reads', async () => {
@@ -53,15 +76,7 @@ describe('direct subscriptions', () => {
   }, 90_000);
 
   it('an AMQP message’s expiration runs while it waits for the QoS 1 window of an MQTT 5 device', async () => {
-    const device = await client(server, {
-      clientId: 'windowed',
-      protocolVersion: 5,
-      properties: { receiveMaximum: 1 },
-    });
-    const got = collect(device);
-    const held: (() => void)[] = [];
-    device.handleMessage = (_packet, done) => void held.push(() => done());
-    await device.subscribeAsync('windowed/#', { qos: 1 });
+    const { device, got, held } = await windowOfOne('windowed');
     const conn = await amqplib.connect(server.amqpUrl);
     const ch = await conn.createConfirmChannel();
     ch.publish('amq.topic', 'windowed.first', Buffer.from('first'), { deliveryMode: 2 });
@@ -71,11 +86,7 @@ describe('direct subscriptions', () => {
     // One in flight (Receive Maximum 1), two waiting: the second expires meanwhile.
     await until(() => held.length === 1 && subscriptionOf('windowed')?.waiting === 2, 'one in flight');
     await new Promise((r) => setTimeout(r, 400));
-    while (got.length < 2) {
-      held.shift()?.();
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    held.shift()?.();
+    await acknowledgeUntil(held, got, 2);
     expect(got.map((g) => g.payload)).toEqual(['first', 'last']);
     await Promise.all([device.endAsync(), conn.close()]);
   });
@@ -88,26 +99,14 @@ describe('direct subscriptions', () => {
       priority: 0,
       definition: { 'max-length': 2 },
     });
-    const device = await client(server, {
-      clientId: 'capped',
-      protocolVersion: 5,
-      properties: { receiveMaximum: 1 },
-    });
-    const got = collect(device);
-    const held: (() => void)[] = [];
-    device.handleMessage = (_packet, done) => void held.push(() => done());
-    await device.subscribeAsync('capped/#', { qos: 1 });
+    const { device, got, held } = await windowOfOne('capped');
     const sub = subscriptionOf('capped');
     expect(sub).toMatchObject({ kind: 'queue' });
     const pub = await client(server);
     for (const m of ['a', 'b', 'c', 'd']) await pub.publishAsync('capped/x', m, { qos: 1 });
     // 'a' in flight (Receive Maximum 1); of b, c, d waiting in the queue, max-length 2 dropped the oldest.
     await until(() => held.length === 1, 'one in flight');
-    while (got.length < 3) {
-      held.shift()?.();
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    held.shift()?.();
+    await acknowledgeUntil(held, got, 3);
     expect(got.map((g) => g.payload)).toEqual(['a', 'c', 'd']);
     await Promise.all([device.endAsync(), pub.endAsync()]);
     await until(() => !server.broker.vhost('/').queues.has(sub!.queue), 'the queue gone with the connection');
