@@ -23,7 +23,7 @@ import type { QueueTypeRegistry } from './queues/registry.js';
 import { ClientSessions, RetainedMessages } from './retained.js';
 import type { QueuedMessage } from './queues/queued-message.js';
 import { SESSION_OWNED_ARG, equivalenceArgs } from './queues/queue-settings.js';
-import type { ExchangeDeclaration, QueueDeclaration, QueueDeclared } from './session.js';
+import type { ExchangeDeclaration, QueueDeclaration, QueueDeclared, StoredWill } from './session.js';
 import type { DefinitionChange, EnqueueRecord, Store } from './storage/store.js';
 
 /** What a vhost needs from its broker. */
@@ -36,6 +36,8 @@ export interface VhostContext {
   /** Deep-queue paging window (messages, body bytes); null: queues keep every body in memory. */
   readonly paging: { readonly maxMessages: number; readonly maxBytes: number } | null;
   nextMessageId(): number;
+  /** Publishes a client's stored will in this vhost as the will's user. */
+  publishWill(vhost: string, clientId: string, will: StoredWill): Promise<void>;
 }
 
 export interface RouteResult {
@@ -76,14 +78,19 @@ export class Vhost implements QueueContext, RoutingScope {
     private readonly ctx: VhostContext,
   ) {
     this.retained = new RetainedMessages(name, ctx);
-    this.clientSessions = new ClientSessions(name, ctx, async (names) => {
-      for (const n of names) {
-        const q = this.queues.get(n);
-        // A queue someone still consumes from (a shared subscription's, through a member whose
-        // session is not stored) outlives this session.
-        if (q && q.consumerCount === 0) await this.removeQueue(q);
-      }
-    });
+    this.clientSessions = new ClientSessions(
+      name,
+      ctx,
+      async (names) => {
+        for (const n of names) {
+          const q = this.queues.get(n);
+          // A queue someone still consumes from (a shared subscription's, through a member whose
+          // session is not stored) outlives this session.
+          if (q && q.consumerCount === 0) await this.removeQueue(q);
+        }
+      },
+      (clientId, will) => ctx.publishWill(name, clientId, will),
+    );
     for (const [n, type] of builtinExchanges) {
       const x = new Exchange(name, n, ctx.exchangeTypes.get(type), {
         durable: true,
