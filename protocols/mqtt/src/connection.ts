@@ -169,6 +169,7 @@ export class MqttConnection implements ServedConnection, LinkHandler {
 
   linkDrain(): void {
     this.session?.resume();
+    this.subscriptions?.resumeDirect();
     this.subscriptions?.pumpRetained();
   }
 
@@ -183,6 +184,7 @@ export class MqttConnection implements ServedConnection, LinkHandler {
       user: this.user,
       vhost: this.vhost,
       clientId: this.clientId || undefined,
+      subscriptions: this.subscriptions?.snapshot(),
     };
   }
 
