@@ -22,6 +22,7 @@ import type {
   Credentials,
   Principal,
   ScramLogin,
+  StoredWill,
 } from './session.js';
 import type { DefinitionChange, Definitions, Store } from './storage/store.js';
 import { MemoryStore } from './storage/memory-store.js';
@@ -75,6 +76,8 @@ export class Broker implements BrokerApi {
   readonly startedAt = Date.now();
   readonly paging: { readonly maxMessages: number; readonly maxBytes: number } | null;
   private readonly loopbackUsers: ReadonlySet<string>;
+  /** Connections opened to publish stored wills, for their ids. */
+  private willConnections = 0;
   /** Keys the made-up SCRAM salts of unknown users (stable for the process's life). */
   private readonly scramUnknownUserKey = randomBytes(32);
   private messageId = 0;
@@ -271,6 +274,43 @@ export class Broker implements BrokerApi {
         return { principal: this.principalFor(user, conn), serverFinal };
       },
     };
+  }
+
+  /**
+   * A stored will whose time has come (ClientSessions): published through a short-lived
+   * connection of its own as the will's user, so permissions apply as to any publish, and
+   * retained if asked. Resolves once the message is routed and durable.
+   */
+  async publishWill(vhost: string, clientId: string, will: StoredWill): Promise<void> {
+    const user = this.users.get(will.user);
+    if (!user)
+      throw new BrokerError('ACCESS_REFUSED', `ACCESS_REFUSED - user '${will.user}' no longer exists`);
+    const info = {
+      id: `will-${++this.willConnections}`,
+      protocol: 'mqtt' as const,
+      remoteAddress: '',
+      remotePort: 0,
+      localPort: 0,
+      clientId,
+    };
+    const conn = this.connect({ username: user.name, tags: user.tags }, vhost, info, {
+      close: () => conn.close(),
+    });
+    try {
+      const msg = will.message;
+      await new Promise<void>((resolve, reject) => {
+        conn
+          .openSession()
+          .publish(msg, undefined, (outcome) =>
+            outcome.ok
+              ? resolve()
+              : reject(new Error(outcome.storeFailed ? 'the store failed' : 'a queue refused it')),
+          );
+      });
+      if (will.retain) await conn.retain(msg.routingKey, msg.body.length > 0 ? msg : null);
+    } finally {
+      await conn.close();
+    }
   }
 
   private principalFor(user: User, conn: ConnectionInfo): Principal {

@@ -7,7 +7,8 @@
  * store); none of its code runs per message.
  */
 import type { Exchange } from './exchanges/exchange.js';
-import { route, type RoutingScope } from './exchanges/route.js';
+import { route, type RouteTarget, type RoutingScope } from './exchanges/route.js';
+import type { DirectSubscription } from './direct-subscription.js';
 import type { Message } from './message.js';
 import type { Admission, PublishWrite, Queue } from './queues/queue-type.js';
 import type { EnqueueRecord, Store } from './storage/store.js';
@@ -26,11 +27,11 @@ export interface RouteResult {
   rejected: boolean;
   /** Settles when every persistent copy is durable; null when nothing needed storing. */
   persisted: Promise<void> | null;
-  /** Queues whose consumers fall behind: the publisher should be held back (flow.ts). */
-  congested: Queue[] | null;
+  /** Queues (or direct subscriptions) whose consumers fall behind: the publisher should be held back (flow.ts). */
+  congested: RouteTarget[] | null;
 }
 
-const UNROUTED: RouteResult = { routed: 0, rejected: false, persisted: null, congested: null };
+const unrouted = (): RouteResult => ({ routed: 0, rejected: false, persisted: null, congested: null });
 
 /** Routes a message from the exchange it names into queues. The caller checked access and the exchange. */
 export function publish(
@@ -39,13 +40,37 @@ export function publish(
   msg: Message,
   ttl: number | undefined,
 ): RouteResult {
-  const queues = route(scope, x, msg);
-  if (queues.length === 0) return UNROUTED;
-  return enqueueTo(scope, queues, withoutBcc(msg), ttl);
+  const targets = route(scope, x, msg);
+  if (targets.length === 0) return unrouted();
+  return deliverTo(scope, targets, withoutBcc(msg), ttl);
 }
 
-/** Hands a routed message (a publish, or a dead-lettered copy) to its queues: admit, one write, deliver. */
-export function enqueueTo(
+/** Queues get their copy first (and their store write), then direct subscriptions theirs. */
+export function deliverTo(
+  scope: PublishScope,
+  targets: readonly RouteTarget[],
+  msg: Message,
+  ttl: number | undefined,
+): RouteResult {
+  let directs: DirectSubscription[] | undefined;
+  let queues = targets as readonly Queue[];
+  if (targets.some((t) => t.kind === 'direct')) {
+    directs = targets.filter((t) => t.kind === 'direct');
+    queues = targets.filter((t) => t.kind === 'queue');
+  }
+  const r = queues.length === 0 ? unrouted() : enqueueTo(scope, queues, msg, ttl);
+  if (directs === undefined) return r;
+  const now = Date.now();
+  for (const d of directs) {
+    d.offer(msg, ttl, now);
+    r.routed++;
+    if (d.congested) (r.congested ??= []).push(d);
+  }
+  return r;
+}
+
+/** Hands a routed message to its queues: admit, one write, deliver. */
+function enqueueTo(
   scope: PublishScope,
   queues: readonly Queue[],
   msg: Message,
@@ -62,7 +87,7 @@ export function enqueueTo(
   };
   let rejected: Set<Queue> | null = null;
   let own: Promise<void>[] | null = null;
-  let congested: Queue[] | null = null;
+  let congested: RouteTarget[] | null = null;
   let asked = 0;
   let persisted: Promise<void> | null = null;
   try {

@@ -3,6 +3,7 @@
  * they authenticate, open a connection, open sessions on it (an AMQP channel, an MQTT
  * client session, a STOMP connection) and drive everything through Session.
  */
+import type { DirectSink, DirectSubscription } from './direct-subscription.js';
 import type { BrokerError } from './errors.js';
 import type { FieldTable, Message } from './message.js';
 
@@ -147,6 +148,21 @@ export interface Session {
   publish(msg: Message, opts?: PublishOptions, done?: (outcome: PublishOutcome) => void): void;
 
   consume(queue: string, opts: ConsumeOptions, sink: DeliverySink): Promise<string>;
+  /**
+   * A subscription bound straight to `sink`, without a queue (direct-subscription.ts), for a
+   * client whose subscription would be an exclusive transient queue only it consumes. Checks
+   * what declaring, binding and consuming that queue (`name`) would: configure and write on
+   * it, read on the exchange. Undefined when the vhost's queue policies or limits would apply
+   * to that queue: the caller declares the queue then.
+   */
+  subscribeDirect(
+    exchange: string,
+    pattern: string,
+    name: string,
+    sink: DirectSink,
+  ): DirectSubscription | undefined;
+  /** Unbinds a direct subscription; its waiting messages are dropped (as a deleted queue's). */
+  unsubscribeDirect(sub: DirectSubscription): void;
   cancel(consumerTag: string): Promise<void>;
   get(queue: string, opts?: { noAck?: boolean }): Promise<GetResult | null>;
   settle(deliveryTag: number, outcome: SettleOutcome, multiple?: boolean): void;
@@ -182,7 +198,24 @@ export interface ClientSessionState {
   expiryMs?: number;
   /** Epoch ms at which the core removes the session and its queues (set while it is offline). */
   expiresAt?: number;
+  /** A will waiting out its delay (MQTT 5 Will Delay Interval) while the client is away. */
+  will?: StoredWill;
   [key: string]: unknown;
+}
+
+/**
+ * A will the core publishes for an offline client: at `publishAt`, or when the session ends
+ * first (it expires, or a Clean Start replaces it). A state saved without it (the client took
+ * its session up again) drops it. It goes out as `user`, with that user's permissions, and
+ * its store outlives a restart with the session.
+ */
+export interface StoredWill {
+  readonly message: Message;
+  /** Also set (or, with an empty body, clear) the retained message of its routing key. */
+  readonly retain: boolean;
+  /** Epoch ms. */
+  readonly publishAt: number;
+  readonly user: string;
 }
 
 export interface Connection {

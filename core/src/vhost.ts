@@ -6,12 +6,13 @@
 import type { Logger } from 'pino';
 import { BrokerError, accessRefused, notFound, preconditionFailed, resourceLocked } from './errors.js';
 import type { BrokerEvents, DeathReason } from './events.js';
-import type { Binding, Destination } from './exchanges/exchange-type.js';
+import type { Binding, BoundDestination, Destination, IndexEntry } from './exchanges/exchange-type.js';
 import { Exchange, bindingId } from './exchanges/exchange.js';
 import { invalidExchangeType } from './exchanges/invalid.js';
 import type { ExchangeTypeRegistry } from './exchanges/registry.js';
 import { route } from './exchanges/route.js';
-import { enqueueTo, type PublishScope } from './publish.js';
+import type { DirectSubscription } from './direct-subscription.js';
+import { deliverTo, type PublishScope } from './publish.js';
 import { NO_ARGUMENTS, type FieldTable } from './message.js';
 import { checkName } from './names.js';
 import { randomToken } from './random-token.js';
@@ -23,7 +24,7 @@ import type { QueueTypeRegistry } from './queues/registry.js';
 import { ClientSessions, RetainedMessages } from './retained.js';
 import type { QueuedMessage } from './queues/queued-message.js';
 import { SESSION_OWNED_ARG, equivalenceArgs } from './queues/queue-settings.js';
-import type { ExchangeDeclaration, QueueDeclaration, QueueDeclared } from './session.js';
+import type { ExchangeDeclaration, QueueDeclaration, QueueDeclared, StoredWill } from './session.js';
 import type { DefinitionChange, Store } from './storage/store.js';
 
 /** What a vhost needs from its broker. */
@@ -36,6 +37,8 @@ export interface VhostContext {
   /** Deep-queue paging window (messages, body bytes); null: queues keep every body in memory. */
   readonly paging: { readonly maxMessages: number; readonly maxBytes: number } | null;
   nextMessageId(): number;
+  /** Publishes a client's stored will in this vhost as the will's user. */
+  publishWill(vhost: string, clientId: string, will: StoredWill): Promise<void>;
 }
 
 const builtinExchanges: [string, string][] = [
@@ -65,14 +68,19 @@ export class Vhost implements QueueContext, PublishScope {
     private readonly ctx: VhostContext,
   ) {
     this.retained = new RetainedMessages(name, ctx);
-    this.clientSessions = new ClientSessions(name, ctx, async (names) => {
-      for (const n of names) {
-        const q = this.queues.get(n);
-        // A queue someone still consumes from (a shared subscription's, through a member whose
-        // session is not stored) outlives this session.
-        if (q && q.consumerCount === 0) await this.removeQueue(q);
-      }
-    });
+    this.clientSessions = new ClientSessions(
+      name,
+      ctx,
+      async (names) => {
+        for (const n of names) {
+          const q = this.queues.get(n);
+          // A queue someone still consumes from (a shared subscription's, through a member whose
+          // session is not stored) outlives this session.
+          if (q && q.consumerCount === 0) await this.removeQueue(q);
+        }
+      },
+      (clientId, will) => ctx.publishWill(name, clientId, will),
+    );
     for (const [n, type] of builtinExchanges) {
       const x = new Exchange(name, n, ctx.exchangeTypes.get(type), {
         durable: true,
@@ -369,9 +377,19 @@ export class Vhost implements QueueContext, PublishScope {
 
   // ---- bindings -------------------------------------------------------------------------
 
-  async bind(source: string, destination: Destination, routingKey: string, args: FieldTable): Promise<void> {
+  /** The exchange a binding is made in: never the default one, which binds every queue itself. */
+  private bindingSource(source: string): Exchange {
     if (source === '') throw accessRefused(`operation not permitted on the default exchange`);
-    const x = this.exchange(source);
+    return this.exchange(source);
+  }
+
+  async bind(
+    source: string,
+    destination: BoundDestination,
+    routingKey: string,
+    args: FieldTable,
+  ): Promise<void> {
+    const x = this.bindingSource(source);
     checkName('routing key', routingKey);
     x.type.validateBinding(routingKey, args);
     const b: Binding = {
@@ -407,8 +425,7 @@ export class Vhost implements QueueContext, PublishScope {
     routingKey: string,
     args: FieldTable,
   ): Promise<void> {
-    if (source === '') throw accessRefused(`operation not permitted on the default exchange`);
-    const x = this.exchange(source);
+    const x = this.bindingSource(source);
     const b = x.bindings.get(bindingId(destination, routingKey, args));
     if (!b) return;
     const changes: DefinitionChange[] = [];
@@ -434,6 +451,34 @@ export class Vhost implements QueueContext, PublishScope {
     return out;
   }
 
+  // ---- direct subscriptions ------------------------------------------------------------
+
+  /**
+   * Binds a direct subscription (no queue: direct-subscription.ts) in an exchange's index. It is
+   * no binding record: not listed, not stored, gone with its connection.
+   */
+  bindDirect(d: DirectSubscription): void {
+    const x = this.bindingSource(d.exchange);
+    checkName('routing key', d.pattern);
+    x.type.validateBinding(d.pattern, NO_ARGUMENTS);
+    x.index.add(directBinding(d));
+  }
+
+  unbindDirect(d: DirectSubscription): void {
+    d.close();
+    // An exchange deleted meanwhile took its index, and the binding, with it.
+    const x = this.exchanges.get(d.exchange);
+    if (x) x.index.remove(directBinding(d));
+  }
+
+  /**
+   * Whether a subscription named `name` can be direct instead of a queue: not when a queue
+   * policy would apply to that name or the vhost limits its queues (both work on queues).
+   */
+  directAllowed(name: string): boolean {
+    return this.limits.get('max-queues') === undefined && this.policies.match('queues', name) === undefined;
+  }
+
   // ---- QueueContext ---------------------------------------------------------------------
 
   deadLetter(
@@ -452,7 +497,7 @@ export class Vhost implements QueueContext, PublishScope {
       const msg = deadLetteredMessage(e.msg, queue.name, reason, dlx, dlrk, now);
       const targets = route(this, x, msg).filter((q) => !isDeathCycle(msg, q.name));
       if (targets.length === 0) continue;
-      const r = enqueueTo(this, targets, msg, undefined);
+      const r = deliverTo(this, targets, msg, undefined);
       r.persisted?.catch((err: unknown) =>
         this.ctx.log.error({ err }, 'storing a dead-lettered message failed'),
       );
@@ -550,6 +595,11 @@ export class Vhost implements QueueContext, PublishScope {
 /** A name for a queue declared with an empty name (AMQP server-named queues). */
 export function serverQueueName(): string {
   return `amq.gen-${randomToken()}`;
+}
+
+/** A direct subscription as its exchange's index takes it (indexes keep only key, id and destination). */
+function directBinding(d: DirectSubscription): IndexEntry {
+  return { destination: d, routingKey: d.pattern, args: NO_ARGUMENTS, id: d.id };
 }
 
 function same(a: unknown, b: unknown): boolean {
