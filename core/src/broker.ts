@@ -13,6 +13,8 @@ import { BrokerError, notFound, preconditionFailed, unknownVhost } from './error
 import { BrokerEvents } from './events.js';
 import type { ExchangeType } from './exchanges/exchange-type.js';
 import { ExchangeTypeRegistry } from './exchanges/registry.js';
+import type { QueueType } from './queues/queue-type.js';
+import { QueueTypeRegistry } from './queues/registry.js';
 import type {
   BrokerApi,
   ConnectionControl,
@@ -20,6 +22,7 @@ import type {
   Credentials,
   Principal,
   ScramLogin,
+  StoredWill,
 } from './session.js';
 import type { DefinitionChange, Definitions, Store } from './storage/store.js';
 import { MemoryStore } from './storage/memory-store.js';
@@ -35,6 +38,8 @@ export interface BrokerOptions {
   /** Users allowed to connect from loopback addresses only (RabbitMQ's loopback_users). Default ['guest']. */
   loopbackUsers?: readonly string[];
   exchangeTypes?: readonly ExchangeType[];
+  /** The queue types x-queue-type may name; default: the built-in ones (queues/registry.ts). */
+  queueTypes?: readonly QueueType[];
   /**
    * Deep-queue paging: a durable queue on a durable store keeps at most this many ready
    * messages (and body bytes) in memory; the rest stay in the store until the head drains.
@@ -65,11 +70,14 @@ export class Broker implements BrokerApi {
   readonly events = new BrokerEvents();
   readonly connections = new Map<string, BrokerConnection>();
   readonly exchangeTypes: ExchangeTypeRegistry;
+  readonly queueTypes: QueueTypeRegistry;
   readonly log: Logger;
   readonly store: Store;
   readonly startedAt = Date.now();
   readonly paging: { readonly maxMessages: number; readonly maxBytes: number } | null;
   private readonly loopbackUsers: ReadonlySet<string>;
+  /** Connections opened to publish stored wills, for their ids. */
+  private willConnections = 0;
   /** Keys the made-up SCRAM salts of unknown users (stable for the process's life). */
   private readonly scramUnknownUserKey = randomBytes(32);
   private messageId = 0;
@@ -87,6 +95,7 @@ export class Broker implements BrokerApi {
     this.store = timedStore(options.store ?? new MemoryStore(), this.events);
     this.log = options.logger ?? pino({ level: 'silent' });
     this.exchangeTypes = new ExchangeTypeRegistry(options.exchangeTypes);
+    this.queueTypes = new QueueTypeRegistry(options.queueTypes);
     this.loopbackUsers = new Set(options.loopbackUsers ?? ['guest']);
     const paging = options.queuePaging;
     this.paging =
@@ -170,42 +179,11 @@ export class Broker implements BrokerApi {
       if (!vhost) continue;
       const queue = vhost.restoreQueue(q.name, q.autoDelete, q.arguments);
       const ref = { vhost: q.vhost, queue: q.name };
-      const window = queue.pager;
-      let loaded = 0;
-      let loadedBytes = 0;
-      let lastId = 0;
-      let more = false;
-      for await (const r of messages(ref)) {
-        if (window && (loaded >= window.maxMessages || loadedBytes >= window.maxBytes)) {
-          // Paging: only the head's window comes into memory; the rest is counted.
-          more = true;
-          break;
-        }
-        loaded++;
-        loadedBytes += r.message.body.length;
-        lastId = r.messageId;
-        queue.restore({
-          messageId: r.messageId,
-          msg: r.message,
-          priority: 0,
-          expiresAt: r.expiresAt,
-          deliveryCount: r.deliveryCount,
-          size: r.message.body.length,
-          persisted: true,
-        });
-        restored++;
-      }
-      if (more) {
-        const rest = (await this.store.countEntries(ref)) - loaded;
-        // Paged body bytes are estimated from the loaded head (reading them would load them).
-        queue.restorePaged(
-          lastId,
-          this.messageId,
-          rest,
-          Math.round((rest * loadedBytes) / Math.max(1, loaded)),
-        );
-        restored += rest;
-      }
+      restored += await queue.recover({
+        records: messages(ref),
+        count: () => this.store.countEntries(ref),
+        maxMessageId: this.messageId,
+      });
     }
     for (const b of defs.bindings) {
       const vhost = this.vhosts.get(b.vhost);
@@ -296,6 +274,43 @@ export class Broker implements BrokerApi {
         return { principal: this.principalFor(user, conn), serverFinal };
       },
     };
+  }
+
+  /**
+   * A stored will whose time has come (ClientSessions): published through a short-lived
+   * connection of its own as the will's user, so permissions apply as to any publish, and
+   * retained if asked. Resolves once the message is routed and durable.
+   */
+  async publishWill(vhost: string, clientId: string, will: StoredWill): Promise<void> {
+    const user = this.users.get(will.user);
+    if (!user)
+      throw new BrokerError('ACCESS_REFUSED', `ACCESS_REFUSED - user '${will.user}' no longer exists`);
+    const info = {
+      id: `will-${++this.willConnections}`,
+      protocol: 'mqtt' as const,
+      remoteAddress: '',
+      remotePort: 0,
+      localPort: 0,
+      clientId,
+    };
+    const conn = this.connect({ username: user.name, tags: user.tags }, vhost, info, {
+      close: () => conn.close(),
+    });
+    try {
+      const msg = will.message;
+      await new Promise<void>((resolve, reject) => {
+        conn
+          .openSession()
+          .publish(msg, undefined, (outcome) =>
+            outcome.ok
+              ? resolve()
+              : reject(new Error(outcome.storeFailed ? 'the store failed' : 'a queue refused it')),
+          );
+      });
+      if (will.retain) await conn.retain(msg.routingKey, msg.body.length > 0 ? msg : null);
+    } finally {
+      await conn.close();
+    }
   }
 
   private principalFor(user: User, conn: ConnectionInfo): Principal {

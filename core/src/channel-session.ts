@@ -8,7 +8,7 @@ import { BrokerError, accessRefused, notFound, preconditionFailed } from './erro
 import type { Exchange } from './exchanges/exchange.js';
 import type { Message } from './message.js';
 import { Consumer, type ConsumerOwner } from './queues/consumer.js';
-import type { Queue } from './queues/queue.js';
+import type { Queue } from './queues/queue-type.js';
 import type { QueuedMessage } from './queues/queued-message.js';
 import type {
   ConsumeOptions,
@@ -302,8 +302,8 @@ export class ChannelSession implements Session, ConsumerOwner {
       },
       sink,
     );
+    q.addConsumer(c);
     this.consumers.set(tag, c);
-    q.addConsumer(c, false);
     // Deliveries start on the next turn, after the adapter has answered consume-ok
     // (AMQP 0-9-1: basic.consume-ok precedes the first basic.deliver).
     setImmediate(() => q.dispatch());
@@ -321,17 +321,13 @@ export class ChannelSession implements Session, ConsumerOwner {
     this.assertOpen();
     const q = this.vhost.queue(queue, this.parent.id);
     this.authorize('read', 'queue', queue);
-    let e = q.take();
-    if (!e && q.pagedCount > 0) e = await q.takeWhenLoaded();
+    const noAck = opts.noAck ?? false;
+    const e = await q.get(noAck);
     if (!e) return null;
     const tag = ++this.nextTag;
     const redelivered = e.deliveryCount > 0;
     e.deliveryCount++;
-    if (opts.noAck) q.acked(e, false);
-    else {
-      q.unacked++;
-      (this.unacked ??= new Map()).set(tag, { queue: q, entry: e, consumer: null });
-    }
+    if (!noAck) (this.unacked ??= new Map()).set(tag, { queue: q, entry: e, consumer: null });
     return {
       message: e.msg,
       deliveryTag: tag,
@@ -364,7 +360,7 @@ export class ChannelSession implements Session, ConsumerOwner {
     const tag = ++this.nextTag;
     const redelivered = e.deliveryCount > 0;
     e.deliveryCount++;
-    if (c.spec.noAck) q.acked(e, false);
+    if (c.spec.noAck) q.settle(e, 'ack', false);
     else {
       (this.unacked ??= new Map()).set(tag, { queue: q, entry: e, consumer: c });
       c.unacked++;
@@ -428,9 +424,7 @@ export class ChannelSession implements Session, ConsumerOwner {
       u.consumer.unacked--;
       this.consumerUnacked--;
     }
-    if (outcome === 'ack') u.queue.acked(u.entry, true);
-    else if (outcome === 'requeue') u.queue.requeue(u.entry);
-    else u.queue.rejected(u.entry);
+    u.queue.settle(u.entry, outcome, true);
   }
 
   /**
@@ -506,7 +500,7 @@ export class ChannelSession implements Session, ConsumerOwner {
     // Requeue in delivery order so each message returns to its original place.
     for (const u of this.unacked?.values() ?? []) {
       if (u.consumer) u.consumer.unacked--;
-      u.queue.requeue(u.entry);
+      u.queue.settle(u.entry, 'requeue', true);
       touched.add(u.queue);
     }
     this.unacked?.clear();

@@ -1,7 +1,7 @@
 import type { UserStore } from './auth/users.js';
 import { ChannelSession, type SessionParent } from './channel-session.js';
 import { PublisherFlow } from './flow.js';
-import type { Queue } from './queues/queue.js';
+import type { Queue } from './queues/queue-type.js';
 import type { Message } from './message.js';
 import type {
   ClientSessionState,

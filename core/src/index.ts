@@ -66,3 +66,16 @@ export {
   type SelectorPredicate,
 } from './selector/index.js';
 export { FLOW_HIGH, FLOW_LOW, FLOW_MAX_HOLD_MS } from './flow.js';
+export type {
+  QueueType,
+  Queue,
+  QueueContext,
+  QueueInit,
+  QueueOptions,
+  QueueStats,
+  Admission,
+  EnqueueOutcome,
+  PublishWrite,
+  StoredEntries,
+  ConsumerView,
+} from './queues/queue-type.js';

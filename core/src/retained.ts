@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { TopicKeyIndex } from './exchanges/topic-key-index.js';
 import type { Message } from './message.js';
 import { checkName } from './names.js';
-import type { RetainedEntry } from './session.js';
+import type { RetainedEntry, StoredWill } from './session.js';
 import type { MqttSessionState, Store } from './storage/store.js';
 import { MAX_TIMER_MS } from './timers.js';
 
@@ -82,8 +82,9 @@ export class RetainedMessages {
 /**
  * Session state of clients that asked for one to persist (MQTT clean-session=0, or an MQTT 5
  * Session Expiry Interval), by client id. A session with `expiresAt` is removed with its
- * queues at that time (one unref'd timer per such session, none for the others), also when
- * it was restored from the store.
+ * queues at that time, and a stored will is published at its `publishAt` or when its session
+ * ends, whichever is first (one unref'd timer per session that waits for either, none for the
+ * others), also when the state was restored from the store.
  */
 export class ClientSessions {
   private readonly byClient = new Map<string, MqttSessionState>();
@@ -99,11 +100,14 @@ export class ClientSessions {
     private readonly ctx: Context,
     /** Removes an expired session's queues (the state itself is removed here afterwards). */
     private readonly removeQueues: (names: readonly string[]) => Promise<void>,
+    /** Publishes a stored will (as its user). */
+    private readonly publishWill: (clientId: string, will: StoredWill) => Promise<void>,
   ) {}
 
   restore(clientId: string, state: MqttSessionState): void {
     if (state.expiresAt === undefined && state.expiryMs !== undefined)
       state = { ...state, expiresAt: Date.now() + state.expiryMs };
+    if (state.will) state = { ...state, will: restoredWill(state.will) };
     this.replace(clientId, state);
     this.schedule(clientId, state);
   }
@@ -141,6 +145,8 @@ export class ClientSessions {
     const before = this.byClient.get(clientId);
     if (!this.replace(clientId, state ?? undefined)) return;
     this.schedule(clientId, state);
+    // The session ends with its will still waiting: the will goes out now (3.1.3.2.2).
+    if (state === null && before?.will) this.sendWill(clientId, before.will);
     if (!this.ctx.store.capabilities.durable) return;
     try {
       await this.ctx.store.putMqttSession(this.vhost, clientId, state);
@@ -169,19 +175,56 @@ export class ClientSessions {
     const previous = this.timers.get(clientId);
     if (previous) clearTimeout(previous);
     this.timers.delete(clientId);
-    if (state?.expiresAt === undefined) return;
-    const delay = Math.min(Math.max(0, state.expiresAt - Date.now()), MAX_TIMER_MS);
-    const timer = setTimeout(() => this.expire(clientId), delay);
+    const at = Math.min(state?.will?.publishAt ?? Infinity, state?.expiresAt ?? Infinity);
+    if (at === Infinity) return;
+    const delay = Math.min(Math.max(0, at - Date.now()), MAX_TIMER_MS);
+    const timer = setTimeout(() => this.due(clientId), delay);
     timer.unref();
     this.timers.set(clientId, timer);
   }
 
-  private expire(clientId: string): void {
+  /** A session's timer fired: its will is due, or its expiry, or (a far time) neither yet. */
+  private due(clientId: string): void {
     this.timers.delete(clientId);
     const state = this.byClient.get(clientId);
-    // A client that came back cleared expiresAt; a far expiry needs another timer.
-    if (state?.expiresAt === undefined) return;
-    if (state.expiresAt > Date.now()) return this.schedule(clientId, state);
+    if (!state) return;
+    const now = Date.now();
+    if (state.will && state.will.publishAt <= now) return this.willDue(clientId, state, state.will);
+    if (state.expiresAt !== undefined && state.expiresAt <= now) return this.expire(clientId, state);
+    this.schedule(clientId, state);
+  }
+
+  /**
+   * Publishes the will, then keeps the session (until it expires) without it: a crash between
+   * the two publishes it again after the restart, never not at all.
+   */
+  private willDue(clientId: string, state: MqttSessionState, will: StoredWill): void {
+    const { will: _sent, ...rest } = state;
+    this.publishWill(clientId, will)
+      .then(
+        () => {
+          this.ctx.log.info({ vhost: this.vhost, clientId }, 'delayed will published');
+          if (this.byClient.get(clientId) === state) return this.set(clientId, rest);
+        },
+        (err: unknown) => {
+          this.ctx.log.warn({ err, vhost: this.vhost, clientId }, 'delayed will not published');
+          if (this.byClient.get(clientId) === state) return this.set(clientId, rest);
+        },
+      )
+      .catch((err: unknown) =>
+        this.ctx.log.error({ err, vhost: this.vhost, clientId }, 'saving a session after its will failed'),
+      );
+  }
+
+  /** A session ended with its will still waiting (expired, or replaced by a Clean Start). */
+  private sendWill(clientId: string, will: StoredWill): void {
+    this.publishWill(clientId, will).then(
+      () => this.ctx.log.info({ vhost: this.vhost, clientId }, 'will of an ended session published'),
+      (err: unknown) => this.ctx.log.warn({ err, vhost: this.vhost, clientId }, 'delayed will not published'),
+    );
+  }
+
+  private expire(clientId: string, state: MqttSessionState): void {
     const gone = async (): Promise<void> => {
       // A queue another stored session lists too (a shared subscription's) stays for it.
       await this.removeQueues((state.queues ?? []).filter((q) => !this.listedByOthers(clientId, q)));
@@ -194,4 +237,14 @@ export class ClientSessions {
         this.ctx.log.error({ err, vhost: this.vhost, clientId }, 'removing an expired session failed'),
     );
   }
+}
+
+/** A will as the store gave it back: its body a Buffer again (stores may hand back a Uint8Array). */
+function restoredWill(will: StoredWill): StoredWill {
+  const body = will.message.body as Uint8Array;
+  if (Buffer.isBuffer(body)) return will;
+  return {
+    ...will,
+    message: { ...will.message, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength) },
+  };
 }

@@ -182,7 +182,24 @@ export interface ClientSessionState {
   expiryMs?: number;
   /** Epoch ms at which the core removes the session and its queues (set while it is offline). */
   expiresAt?: number;
+  /** A will waiting out its delay (MQTT 5 Will Delay Interval) while the client is away. */
+  will?: StoredWill;
   [key: string]: unknown;
+}
+
+/**
+ * A will the core publishes for an offline client: at `publishAt`, or when the session ends
+ * first (it expires, or a Clean Start replaces it). A state saved without it (the client took
+ * its session up again) drops it. It goes out as `user`, with that user's permissions, and
+ * its store outlives a restart with the session.
+ */
+export interface StoredWill {
+  readonly message: Message;
+  /** Also set (or, with an empty body, clear) the retained message of its routing key. */
+  readonly retain: boolean;
+  /** Epoch ms. */
+  readonly publishAt: number;
+  readonly user: string;
 }
 
 export interface Connection {

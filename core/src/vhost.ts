@@ -17,11 +17,12 @@ import { randomToken } from './random-token.js';
 import { Limits, VHOST_LIMITS, type VhostLimitName } from './limits.js';
 import { PolicySet, type Policy } from './policies.js';
 import { deadLetteredMessage, isDeathCycle } from './queues/dead-letter.js';
-import { Queue, type PagedEntry, type QueueHost, type QueuePager } from './queues/queue.js';
+import type { Admission, Queue, QueueContext, QueueOptions } from './queues/queue-type.js';
+import type { QueueTypeRegistry } from './queues/registry.js';
 import { ClientSessions, RetainedMessages } from './retained.js';
 import type { QueuedMessage } from './queues/queued-message.js';
-import { SESSION_OWNED_ARG, equivalenceArgs, queueSettings } from './queues/queue-settings.js';
-import type { ExchangeDeclaration, QueueDeclaration, QueueDeclared } from './session.js';
+import { SESSION_OWNED_ARG, equivalenceArgs } from './queues/queue-settings.js';
+import type { ExchangeDeclaration, QueueDeclaration, QueueDeclared, StoredWill } from './session.js';
 import type { DefinitionChange, EnqueueRecord, Store } from './storage/store.js';
 
 /** What a vhost needs from its broker. */
@@ -29,10 +30,13 @@ export interface VhostContext {
   readonly store: Store;
   readonly events: BrokerEvents;
   readonly exchangeTypes: ExchangeTypeRegistry;
+  readonly queueTypes: QueueTypeRegistry;
   readonly log: Logger;
   /** Deep-queue paging window (messages, body bytes); null: queues keep every body in memory. */
   readonly paging: { readonly maxMessages: number; readonly maxBytes: number } | null;
   nextMessageId(): number;
+  /** Publishes a client's stored will in this vhost as the will's user. */
+  publishWill(vhost: string, clientId: string, will: StoredWill): Promise<void>;
 }
 
 export interface RouteResult {
@@ -55,15 +59,7 @@ const builtinExchanges: [string, string][] = [
   ['amq.match', 'headers'],
 ];
 
-/** A persistent entry inside `q.enqueue` (see Vhost.assembling). */
-interface Assembling {
-  readonly queue: Queue;
-  readonly id: number;
-  delivered: boolean;
-  forgotten: boolean;
-}
-
-export class Vhost implements QueueHost, RoutingScope {
+export class Vhost implements QueueContext, RoutingScope {
   readonly exchanges = new Map<string, Exchange>();
   readonly queues = new Map<string, Queue>();
   readonly policies = new PolicySet();
@@ -71,33 +67,29 @@ export class Vhost implements QueueHost, RoutingScope {
   readonly limits = new Limits<VhostLimitName>(VHOST_LIMITS, 'vhost');
   /** Bindings by destination, to unbind a deleted queue or exchange everywhere. */
   private readonly bindingsTo = new Map<Destination, Set<Binding>>();
-  /**
-   * Persistent entries being enqueued right now, innermost last (enqueueing nests when a
-   * queue dead-letters inside its enqueue). A consumer can get the entry, and even ack it,
-   * inside `q.enqueue`, before its write is submitted: the write then carries the delivery,
-   * or is skipped. A stack of at most a few entries, so no key per message.
-   */
-  private readonly assembling: Assembling[] = [];
   /** Retained messages by routing key (MQTT retain), matched against new subscriptions. */
   readonly retained: RetainedMessages;
   /** Persistent client sessions (MQTT clean-session=0) by client id. */
   readonly clientSessions: ClientSessions;
-  private readonly pager: QueuePager | null;
 
   constructor(
     readonly name: string,
     private readonly ctx: VhostContext,
   ) {
     this.retained = new RetainedMessages(name, ctx);
-    this.clientSessions = new ClientSessions(name, ctx, async (names) => {
-      for (const n of names) {
-        const q = this.queues.get(n);
-        // A queue someone still consumes from (a shared subscription's, through a member whose
-        // session is not stored) outlives this session.
-        if (q && q.consumerCount === 0) await this.removeQueue(q);
-      }
-    });
-    this.pager = ctx.paging ? this.makePager(ctx.paging) : null;
+    this.clientSessions = new ClientSessions(
+      name,
+      ctx,
+      async (names) => {
+        for (const n of names) {
+          const q = this.queues.get(n);
+          // A queue someone still consumes from (a shared subscription's, through a member whose
+          // session is not stored) outlives this session.
+          if (q && q.consumerCount === 0) await this.removeQueue(q);
+        }
+      },
+      (clientId, will) => ctx.publishWill(name, clientId, will),
+    );
     for (const [n, type] of builtinExchanges) {
       const x = new Exchange(name, n, ctx.exchangeTypes.get(type), {
         durable: true,
@@ -116,6 +108,19 @@ export class Vhost implements QueueHost, RoutingScope {
 
   get events(): BrokerEvents {
     return this.ctx.events;
+  }
+
+  // QueueContext: what queues of every type are lent.
+  get vhost(): string {
+    return this.name;
+  }
+
+  get store(): Store {
+    return this.ctx.store;
+  }
+
+  get paging(): VhostContext['paging'] {
+    return this.ctx.paging;
   }
 
   // ---- exchanges ----------------------------------------------------------------------
@@ -265,13 +270,7 @@ export class Vhost implements QueueHost, RoutingScope {
         `cannot declare queue '${name}': queue limit in virtual host '${this.name}' (${maxQueues}) is reached`,
       );
     }
-    const qt = args['x-queue-type'];
-    if (qt !== undefined && qt !== 'classic') {
-      throw preconditionFailed(`invalid arg 'x-queue-type': '${String(qt)}' is not supported (classic only)`);
-    }
-    const settings = queueSettings(args, this.policies.match('queues', name)?.definition);
-    const q = new Queue(
-      this,
+    const q = this.createQueue(
       name,
       {
         durable: d.durable ?? false,
@@ -279,50 +278,38 @@ export class Vhost implements QueueHost, RoutingScope {
         exclusiveOwner: d.exclusive ? connectionId : null,
         arguments: args,
       },
-      settings,
+      false,
     );
-    q.pager = this.pagerFor(q);
-    this.queues.set(name, q);
-    // An exclusive queue dies with its connection, so it is never stored, durable or not.
-    if (q.stored) {
-      try {
-        await this.persist([{ op: 'put', kind: 'queue', value: this.queueDefinition(q) }]);
-      } catch (err) {
-        // Memory follows the store: a queue that was not stored does not exist (and takes
-        // nothing that was published into it meanwhile: those publishes failed too).
-        if (this.queues.get(name) === q) {
-          this.queues.delete(name);
-          q.destroy();
-          for (const b of [...(this.bindingsTo.get(q) ?? [])])
-            this.exchanges.get(b.source)?.removeBinding(b.id);
-          this.bindingsTo.delete(q);
-        }
-        throw err;
+    try {
+      await q.open();
+      // An exclusive queue dies with its connection, so it is never stored, durable or not.
+      if (q.stored) await this.persist([{ op: 'put', kind: 'queue', value: this.queueDefinition(q) }]);
+    } catch (err) {
+      // Memory follows the store: a queue that was not stored does not exist (and takes
+      // nothing that was published into it meanwhile: those publishes failed too).
+      if (this.queues.get(name) === q) {
+        this.queues.delete(name);
+        q.destroy();
+        for (const b of [...(this.bindingsTo.get(q) ?? [])])
+          this.exchanges.get(b.source)?.removeBinding(b.id);
+        this.bindingsTo.delete(q);
       }
+      throw err;
     }
     if (this.events.observed) this.events.emit('queueDeclared', { vhost: this.name, queue: name });
     return { queue: name, messageCount: 0, consumerCount: 0 };
   }
 
-  /** Recovery: a durable queue from the store. */
+  /** Recovery: a durable queue from the store (its entries follow through recover()). */
   restoreQueue(name: string, autoDelete: boolean, args: FieldTable): Queue {
-    let settings;
-    try {
-      settings = queueSettings(args, this.policies.match('queues', name)?.definition);
-    } catch (err) {
-      this.ctx.log.warn(
-        { err, queue: name, vhost: this.name },
-        'stored queue arguments are invalid; using defaults',
-      );
-      settings = queueSettings({});
-    }
-    const q = new Queue(
-      this,
-      name,
-      { durable: true, autoDelete, exclusiveOwner: null, arguments: args },
-      settings,
-    );
-    q.pager = this.pagerFor(q);
+    return this.createQueue(name, { durable: true, autoDelete, exclusiveOwner: null, arguments: args }, true);
+  }
+
+  /** A queue of the type its arguments name (406 for an unknown one), registered at once. */
+  private createQueue(name: string, options: QueueOptions, recovering: boolean): Queue {
+    const type = this.ctx.queueTypes.forArguments(options.arguments);
+    const policy = this.policies.match('queues', name)?.definition;
+    const q = type.create({ context: this, name, options, policy, recovering });
     this.queues.set(name, q);
     return q;
   }
@@ -362,6 +349,7 @@ export class Vhost implements QueueHost, RoutingScope {
   async removeQueue(q: Queue): Promise<number> {
     if (this.queues.get(q.name) !== q) return 0;
     this.queues.delete(q.name);
+    const consumers = [...q.consumers.all()];
     const count = q.destroy();
     const changes: DefinitionChange[] = [];
     for (const b of [...(this.bindingsTo.get(q) ?? [])]) {
@@ -372,8 +360,7 @@ export class Vhost implements QueueHost, RoutingScope {
     // Built only for consumers to cancel: a device's queue ends after its consumer has gone,
     // and an error (its stack trace) per disconnect was 2% of a fleet's teardown.
     let gone: BrokerError | undefined;
-    for (const c of [...q.consumers.all()]) {
-      q.consumers.remove(c);
+    for (const c of consumers) {
       gone ??= new BrokerError(
         'NOT_FOUND',
         `NOT_FOUND - queue '${q.name}' in vhost '${this.name}' was deleted`,
@@ -382,8 +369,7 @@ export class Vhost implements QueueHost, RoutingScope {
     }
     if (q.stored) {
       changes.push({ op: 'delete', kind: 'queue', key: { vhost: this.name, name: q.name } });
-      if (this.ctx.store.capabilities.durable)
-        await this.ctx.store.dropQueue({ vhost: this.name, queue: q.name });
+      await q.dropStored();
     }
     await this.persist(changes);
     if (this.events.observed) this.events.emit('queueDeleted', { vhost: this.name, queue: q.name });
@@ -470,131 +456,62 @@ export class Vhost implements QueueHost, RoutingScope {
     return this.enqueueTo(queues, withoutBcc(msg), ttl);
   }
 
+  /**
+   * A publish into the queues it was routed to (queue-type.ts): every queue admits or
+   * refuses it and stages its stored copy, the staged copies go to the store in one write,
+   * then the queues deliver. Nothing is delivered before its write is submitted, so the
+   * store sees every delivery mark and removal after the entry it is about.
+   */
   private enqueueTo(queues: readonly Queue[], msg: Message, ttl: number | undefined): RouteResult {
-    const id = this.ctx.nextMessageId();
-    const now = Date.now();
-    const persistent = msg.properties.deliveryMode === 2 && this.ctx.store.capabilities.durable;
-    let records: EnqueueRecord[] | null = null;
-    let rejected = false;
-    let routed = 0;
+    const write = new StagedWrite(this.name, this.ctx.nextMessageId(), msg);
+    const admission: Admission = {
+      messageId: write.messageId,
+      ttl,
+      persistent: msg.properties.deliveryMode === 2 && this.ctx.store.capabilities.durable,
+      now: Date.now(),
+      write,
+    };
+    let rejected: Set<Queue> | null = null;
+    let own: Promise<void>[] | null = null;
     let congested: Queue[] | null = null;
-    for (const q of queues) {
-      const persisted = persistent && q.stored;
-      // A persistent entry may be forgotten (drop-head, TTL 0) before its write is even
-      // submitted: track it so that write is skipped rather than left dangling.
-      const a: Assembling | undefined = persisted
-        ? { queue: q, id, delivered: false, forgotten: false }
-        : undefined;
-      if (a) this.assembling.push(a);
-      let r: ReturnType<Queue['enqueue']>;
-      try {
-        r = q.enqueue(msg, id, ttl, persisted, now);
-      } finally {
-        if (a) this.assembling.pop();
+    let asked = 0;
+    let persisted: Promise<void> | null = null;
+    try {
+      for (const q of queues) {
+        asked++;
+        const r = q.enqueue(msg, admission);
+        if (r === 'rejected') (rejected ??= new Set()).add(q);
+        else if (r.persisted) (own ??= []).push(r.persisted);
       }
-      if (r === 'rejected') rejected = true;
-      else {
-        routed++;
-        if (a && !a.forgotten) {
-          (records ??= []).push({
-            vhost: this.name,
-            queue: q.name,
-            messageId: id,
-            expiresAt: r.expiresAt,
-            deliveryCount: a.delivered ? 1 : 0,
-            message: {
-              id,
-              exchange: msg.exchange,
-              routingKey: msg.routingKey,
-              properties: msg.properties,
-              body: msg.body,
-            },
-          });
-        }
+    } finally {
+      persisted = write.submit(this.ctx.store);
+      for (let i = 0; i < asked; i++) {
+        const q = queues[i]!;
+        if (!rejected?.has(q)) q.enqueued(persisted);
+        if (q.congested) (congested ??= []).push(q);
       }
-      if (q.congested) (congested ??= []).push(q);
     }
-    if (!records) return { routed, rejected, persisted: null, congested };
-    const persisted = this.ctx.store.enqueue(records);
-    for (const q of queues) if (q.pagedCount > 0) q.trackWrite(persisted);
-    return { routed, rejected, persisted, congested };
+    if (own) persisted = Promise.all(persisted ? [persisted, ...own] : own).then(() => undefined);
+    const refused = rejected?.size ?? 0;
+    return { routed: queues.length - refused, rejected: refused > 0, persisted, congested };
   }
 
-  // ---- paging ---------------------------------------------------------------------------
+  // ---- QueueContext ---------------------------------------------------------------------
 
-  /** Deep-queue paging: durable queues on a durable store, without priority levels. */
-  private pagerFor(q: Queue): QueuePager | null {
-    if (!this.pager || !q.stored || !this.ctx.store.capabilities.durable || q.settings.maxPriority > 0)
-      return null;
-    return this.pager;
-  }
-
-  private makePager(window: { maxMessages: number; maxBytes: number }): QueuePager {
-    const store = this.ctx.store;
-    const log = this.ctx.log;
-    const vhost = this.name;
-    const readAfterWrites = async (q: Queue, afterId: number, limit: number) => {
-      // Let the publish being routed right now submit its write first (route() is synchronous).
-      await Promise.resolve();
-      const writes = q.writesInFlight();
-      if (writes) await writes;
-      return store.readEntries({ vhost, queue: q.name }, afterId, limit);
-    };
-    return {
-      maxMessages: window.maxMessages,
-      maxBytes: window.maxBytes,
-      async read(q, afterId, limit): Promise<PagedEntry[]> {
-        try {
-          const records = await readAfterWrites(q, afterId, limit);
-          return records.map((r) => ({
-            messageId: r.messageId,
-            msg: r.message,
-            expiresAt: r.expiresAt,
-            deliveryCount: r.deliveryCount,
-            size: r.message.body.length,
-          }));
-        } catch (err) {
-          log.error({ err, queue: q.name, vhost }, 'reading paged messages from the store failed');
-          throw err;
-        }
-      },
-      drop(q, afterId, maxId): void {
-        void (async () => {
-          let after = afterId;
-          for (;;) {
-            const records = await readAfterWrites(q, after, 1000);
-            const refs = records
-              .filter((r) => r.messageId <= maxId)
-              .map((r) => ({ vhost, queue: q.name, messageId: r.messageId }));
-            if (refs.length) await store.remove(refs);
-            if (refs.length < records.length || records.length < 1000) return;
-            after = records[records.length - 1]!.messageId;
-          }
-        })().catch((err: unknown) =>
-          log.error({ err, queue: q.name, vhost }, 'removing purged paged messages failed'),
-        );
-      },
-    };
-  }
-
-  // ---- QueueHost ------------------------------------------------------------------------
-
-  deadLetter(queue: Queue, entries: readonly QueuedMessage[], reason: DeathReason): void {
-    const dlx = queue.settings.deadLetterExchange;
+  deadLetter(
+    queue: Queue,
+    entries: readonly QueuedMessage[],
+    reason: DeathReason,
+    dlx: string | undefined,
+    dlrk: string | undefined,
+  ): void {
     const x = dlx === undefined ? undefined : this.exchanges.get(dlx);
     const now = Date.now();
     for (const e of entries) {
       if (this.events.observed)
         this.events.emit('deadLettered', { vhost: this.name, queue: queue.name, message: e.msg, reason });
       if (!x || dlx === undefined) continue;
-      const msg = deadLetteredMessage(
-        e.msg,
-        queue.name,
-        reason,
-        dlx,
-        queue.settings.deadLetterRoutingKey,
-        now,
-      );
+      const msg = deadLetteredMessage(e.msg, queue.name, reason, dlx, dlrk, now);
       const targets = route(this, x, msg).filter((q) => !isDeathCycle(msg, q.name));
       if (targets.length === 0) continue;
       const r = this.enqueueTo(targets, msg, undefined);
@@ -604,34 +521,17 @@ export class Vhost implements QueueHost, RoutingScope {
     }
   }
 
-  private assemblingEntry(queue: Queue, id: number): Assembling | undefined {
-    for (let i = this.assembling.length - 1; i >= 0; i--) {
-      const a = this.assembling[i]!;
-      if (a.queue === queue && a.id === id) return a;
-    }
-    return undefined;
-  }
-
   forget(queue: Queue, entries: readonly QueuedMessage[]): void {
     if (!this.ctx.store.capabilities.durable) return;
     const refs: { vhost: string; queue: string; messageId: number }[] = [];
     for (const e of entries) {
-      if (!e.persisted) continue;
-      const a = this.assemblingEntry(queue, e.messageId);
-      if (a) a.forgotten = true;
-      else refs.push({ vhost: this.name, queue: queue.name, messageId: e.messageId });
+      if (e.persisted) refs.push({ vhost: this.name, queue: queue.name, messageId: e.messageId });
     }
     if (refs.length)
       this.ctx.store.remove(refs).catch((err: unknown) => this.ctx.log.error({ err }, 'store remove failed'));
   }
 
   firstDelivery(queue: Queue, entry: QueuedMessage, inOrder: boolean): void {
-    // Delivered before its write was even submitted: the write itself carries the mark.
-    const a = this.assemblingEntry(queue, entry.messageId);
-    if (a) {
-      a.delivered = true;
-      return;
-    }
     const store = this.ctx.store;
     if (inOrder && store.markDeliveredThrough) {
       // One mark per queue per turn covers every message the queue handed out in order.
@@ -682,9 +582,7 @@ export class Vhost implements QueueHost, RoutingScope {
   reapplyPolicies(): void {
     for (const q of this.queues.values()) {
       try {
-        q.updateSettings(
-          queueSettings(q.options.arguments, this.policies.match('queues', q.name)?.definition),
-        );
+        q.applyPolicy(this.policies.match('queues', q.name)?.definition);
       } catch (err) {
         this.ctx.log.warn({ err, queue: q.name }, 'policy not applied');
       }
@@ -716,7 +614,7 @@ export class Vhost implements QueueHost, RoutingScope {
     return {
       vhost: this.name,
       name: q.name,
-      durable: q.durable,
+      durable: q.options.durable,
       autoDelete: q.options.autoDelete,
       arguments: q.options.arguments,
     };
@@ -770,4 +668,48 @@ function same(a: unknown, b: unknown): boolean {
 
 function show(v: unknown): string {
   return v === undefined ? 'none' : `'${String(v)}'`;
+}
+
+/** The publish's one store write (PublishWrite): records staged by the queues, submitted once. */
+class StagedWrite {
+  private records: EnqueueRecord[] | null = null;
+
+  constructor(
+    private readonly vhost: string,
+    readonly messageId: number,
+    private readonly msg: Message,
+  ) {}
+
+  stage(queue: string, expiresAt: number): void {
+    const { msg, messageId } = this;
+    (this.records ??= []).push({
+      vhost: this.vhost,
+      queue,
+      messageId,
+      expiresAt,
+      deliveryCount: 0,
+      message: {
+        id: messageId,
+        exchange: msg.exchange,
+        routingKey: msg.routingKey,
+        properties: msg.properties,
+        body: msg.body,
+      },
+    });
+  }
+
+  /**
+   * The write of everything staged (null if nothing was). Never throws: the queues waiting
+   * for it must hear of it either way (a store that throws fails the publish, as a rejection).
+   */
+  submit(store: Store): Promise<void> | null {
+    const records = this.records;
+    this.records = null;
+    if (!records) return null;
+    try {
+      return store.enqueue(records);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
 }

@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Broker, MemoryStore, type Delivery, type Session } from '../src/index.js';
 import { msg } from './helpers.js';
+import type { ClassicQueue } from '../src/queues/queue.js';
 
 class DurableMemoryStore extends MemoryStore {
   override readonly capabilities = { durable: true };
@@ -109,7 +110,7 @@ describe('deep-queue paging', () => {
     const s = await session(b);
     await s.declareQueue({ name: 'deep', durable: true });
     await publish(s, 'deep', 0, 1000);
-    const q = b.vhost('/').queue('deep');
+    const q = b.vhost('/').queue('deep') as ClassicQueue;
     expect(q.messageCount).toBe(1000);
     expect(q.inMemoryCount).toBeLessThanOrEqual(WINDOW);
     expect(q.pagedCount).toBe(1000 - q.inMemoryCount);
@@ -131,7 +132,7 @@ describe('deep-queue paging', () => {
     const con = await session(b);
     await pub.declareQueue({ name: 'deep', durable: true });
     await publish(pub, 'deep', 0, 400);
-    const q = b.vhost('/').queue('deep');
+    const q = b.vhost('/').queue('deep') as ClassicQueue;
     expect(q.pagedCount).toBeGreaterThan(0);
     const draining = drain(con, 'deep', 1000);
     for (let i = 400; i < 1000; i += 50) {
@@ -181,7 +182,7 @@ describe('deep-queue paging', () => {
     await s.declareQueue({ name: 'deep', durable: true });
     await publish(s, 'deep', 0, 1000);
     expect(await s.purgeQueue('deep')).toBe(1000);
-    const q = b.vhost('/').queue('deep');
+    const q = b.vhost('/').queue('deep') as ClassicQueue;
     expect(q.messageCount).toBe(0);
     expect(q.pagedCount).toBe(0);
     await publish(s, 'deep', 0, 5, { prefix: 'after-' });
@@ -211,11 +212,11 @@ describe('deep-queue paging', () => {
     const s1 = await session(b1);
     await s1.declareQueue({ name: 'deep', durable: true });
     await publish(s1, 'deep', 0, 1000);
-    expect(b1.vhost('/').queue('deep').pagedCount).toBe(0);
+    expect((b1.vhost('/').queue('deep') as ClassicQueue).pagedCount).toBe(0);
     await b1.close();
 
     const b2 = await start(store);
-    const q = b2.vhost('/').queue('deep');
+    const q = b2.vhost('/').queue('deep') as ClassicQueue;
     expect(q.inMemoryCount).toBe(WINDOW);
     expect(q.messageCount).toBe(1000);
     const s2 = await session(b2);
@@ -232,13 +233,13 @@ describe('deep-queue paging', () => {
     const s = await session(b);
     await s.declareQueue({ name: 'prio', durable: true, arguments: { 'x-max-priority': 3 } });
     await publish(s, 'prio', 0, 300);
-    expect(b.vhost('/').queue('prio').inMemoryCount).toBe(300);
+    expect((b.vhost('/').queue('prio') as ClassicQueue).inMemoryCount).toBe(300);
 
     const m = await Broker.start({ queuePaging: { maxMessages: WINDOW } });
     brokers.push(m);
     const s2 = await session(m);
     await s2.declareQueue({ name: 'deep', durable: true });
     await publish(s2, 'deep', 0, 300);
-    expect(m.vhost('/').queue('deep').inMemoryCount).toBe(300);
+    expect((m.vhost('/').queue('deep') as ClassicQueue).inMemoryCount).toBe(300);
   });
 });

@@ -4,7 +4,7 @@
  * persistent (and without their transient) messages, users and permissions. STOMP durable
  * subscriptions: protocols/stomp/test/durability.test.ts. MQTT 5 sessions keep their Session
  * Expiry Interval across restarts; a shared subscription's group queue that no stored session
- * lists is removed at recovery.
+ * lists is removed at recovery; delayed wills wait with their sessions across a kill -9.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,34 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const start = () => startBroker({ ports: { amqp: 0, mqtt: 0 }, storage: new LmdbStore({ dir }) });
 const auth = { username: 'guest', password: 'guest', reconnectPeriod: 0 };
+
+/** The retained messages a new subscriber to `filter` gets, as `topic payload retain`. */
+async function retainedFor(url: string, filter: string, count = 1): Promise<string[]> {
+  const late = await mqtt.connectAsync(url, auth);
+  const retained: string[] = [];
+  late.on('message', (topic, payload, packet) =>
+    retained.push(`${topic} ${payload.toString()} ${packet.retain}`),
+  );
+  await late.subscribeAsync(filter, { qos: 1 });
+  await until(() => retained.length === count, 'the retained message');
+  await late.endAsync();
+  return retained;
+}
+
+/** A broker in a child process on the embedded store in `dataDir`, to be killed with SIGKILL. */
+async function killableBroker(dataDir: string) {
+  const child = await startBrokerProcess([
+    '--storage',
+    'embedded',
+    '--data-dir',
+    dataDir,
+    '--mqtt-port',
+    '0',
+    '--mqtt-host',
+    '127.0.0.1',
+  ]);
+  return { child, url: `mqtt://127.0.0.1:${child.ports['mqtt']}` };
+}
 
 describe('restart on the embedded store', () => {
   it('keeps retained messages, persistent MQTT sessions and their backlog, durable queues and users', async () => {
@@ -68,15 +96,7 @@ describe('restart on the embedded store', () => {
       expect(got).toEqual(['cmd/lock-7/open at 9:00']);
       await back.endAsync();
       // The retained message, to a new subscriber.
-      const late = await mqtt.connectAsync(b.mqttUrl!, auth);
-      const retained: string[] = [];
-      late.on('message', (topic, payload, packet) =>
-        retained.push(`${topic} ${payload.toString()} ${packet.retain}`),
-      );
-      await late.subscribeAsync('status/+', { qos: 1 });
-      await until(() => retained.length === 1, 'the retained message');
-      expect(retained).toEqual(['status/door locked true']);
-      await late.endAsync();
+      expect(await retainedFor(b.mqttUrl!, 'status/+')).toEqual(['status/door locked true']);
       // The durable queue kept its persistent message only.
       const c2 = await amqp.connect(b.amqpUrl!);
       const ch2 = await c2.createChannel();
@@ -140,17 +160,7 @@ describe('restart on the embedded store', () => {
     // none of them left the group; `kept` has a member with a stored session besides one of
     // those clean members.
     const killedDir = join(dir, 'killed');
-    const child = await startBrokerProcess([
-      '--storage',
-      'embedded',
-      '--data-dir',
-      killedDir,
-      '--mqtt-port',
-      '0',
-      '--mqtt-host',
-      '127.0.0.1',
-    ]);
-    const url = `mqtt://127.0.0.1:${child.ports['mqtt']}`;
+    const { child, url } = await killableBroker(killedDir);
     const v5 = { ...auth, protocolVersion: 5 as const };
     const clean = await Promise.all([1, 2].map(() => mqtt.connectAsync(url, v5)));
     for (const c of clean) await c.subscribeAsync('$share/orphan/restart/shared', { qos: 1 });
@@ -192,6 +202,91 @@ describe('restart on the embedded store', () => {
     b = await restart();
     try {
       expect(hasQueue(b, 'orphan')).toBe(false);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('keeps delayed wills with their sessions across a kill -9: published when due or when the session ends, dropped for a client back in time', async () => {
+    const willsDir = join(dir, 'wills');
+    const { child, url } = await killableBroker(willsDir);
+    const v5 = { ...auth, protocolVersion: 5 as const };
+    // A watcher with a stored session: the wills wait in its queue, whenever they go out.
+    const watcher = await mqtt.connectAsync(url, {
+      ...v5,
+      clientId: 'will-watcher',
+      clean: false,
+      properties: { sessionExpiryInterval: 300 },
+    });
+    await watcher.subscribeAsync('wills/#', { qos: 1 });
+    await watcher.endAsync();
+    const dropped: string[] = [];
+    const dropWithWill = async (clientId: string, delay: number, expiry: number, retain = false) => {
+      const c = await mqtt.connectAsync(url, {
+        ...v5,
+        clientId,
+        clean: false,
+        properties: { sessionExpiryInterval: expiry },
+        will: {
+          topic: `wills/${clientId}`,
+          payload: Buffer.from(`${clientId} is gone`),
+          qos: 1,
+          retain,
+          properties: { willDelayInterval: delay, userProperties: { site: 'b7' } },
+        },
+      });
+      c.stream.destroy(); // an abnormal end: the will is armed
+      dropped.push(clientId);
+    };
+    const droppedAt = Date.now();
+    await dropWithWill('will-due', 3, 300, true);
+    await dropWithWill('will-back', 60, 300);
+    await dropWithWill('will-ends', 600, 3); // the session ends after 3 s, before the delay
+    // The broker lists a connection until its socket closes; its session is stored just after.
+    const listed = async () =>
+      (await (
+        await fetch(`${child.httpUrl}/api/connections`, {
+          headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` },
+        })
+      ).json()) as { client_id?: string }[];
+    await until(
+      async () => !(await listed()).some((c) => dropped.includes(c.client_id ?? '')),
+      'the dropped clients gone',
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    child.child.kill('SIGKILL');
+    await child.exited;
+
+    const b = await startBroker({ ports: { amqp: 0, mqtt: 0 }, storage: new LmdbStore({ dir: willsDir }) });
+    try {
+      const sessions = b.broker.vhost('/').clientSessions;
+      expect(sessions.get('will-back')?.will?.publishAt).toBeGreaterThan(Date.now());
+      // Back within its delay: the session is taken up and its will dropped.
+      const back = await mqtt.connectAsync(b.mqttUrl!, { ...v5, clientId: 'will-back', clean: false });
+      expect(sessions.get('will-back')?.will).toBeUndefined();
+      await back.endAsync();
+
+      const got: { topic: string; payload: string; site: unknown }[] = [];
+      const w = mqtt.connect(b.mqttUrl!, { ...v5, clientId: 'will-watcher', clean: false });
+      w.on('message', (topic, payload, packet) =>
+        got.push({ topic, payload: payload.toString(), site: packet.properties?.userProperties?.['site'] }),
+      );
+      await until(() => got.length === 2, 'the two due wills', 15_000);
+      expect(Date.now() - droppedAt).toBeGreaterThanOrEqual(3000);
+      expect(got.sort((x, y) => x.topic.localeCompare(y.topic))).toEqual([
+        { topic: 'wills/will-due', payload: 'will-due is gone', site: 'b7' },
+        { topic: 'wills/will-ends', payload: 'will-ends is gone', site: 'b7' },
+      ]);
+      // Sent once: the session that stays no longer holds it, the one that ended is gone.
+      await until(() => sessions.get('will-due')?.will === undefined, 'the sent will off its session');
+      expect(sessions.get('will-due')).toBeDefined();
+      await until(() => sessions.get('will-ends') === undefined, 'the ended session removed');
+      // The retained will, to a new subscriber.
+      expect(await retainedFor(b.mqttUrl!, 'wills/will-due')).toEqual([
+        'wills/will-due will-due is gone true',
+      ]);
+      await w.endAsync();
+      expect(got).toHaveLength(2);
     } finally {
       await b.close();
     }

@@ -61,4 +61,4 @@ export const redis: Backend = {
 export const backends: Backend[] = [memory, lmdb, redis];
 
 /** The backends the stream log contract runs over (stream-contract.test.ts). */
-export const streamBackends: Backend[] = [memory, lmdb];
+export const streamBackends: Backend[] = [memory, lmdb, redis];

@@ -35,6 +35,9 @@ async function collect(store: Store, queue: string, vhost = '/'): Promise<Enqueu
   return out;
 }
 
+/** A user's SCRAM-SHA-256 keys (base64), kept beside its hash. */
+const SCRAM = { salt: 'c2FsdA==', iterations: 4096, storedKey: 'c3RvcmVk', serverKey: 'c2VydmVy' };
+
 const defs: DefinitionChange[] = [
   { op: 'put', kind: 'vhost', value: { name: '/' } },
   { op: 'put', kind: 'vhost', value: { name: 'iot' } },
@@ -127,7 +130,7 @@ for (const backend of backends) {
       await s.open();
       await s.writeDefinitions(defs);
       await s.writeDefinitions([
-        { op: 'put', kind: 'user', value: { name: 'app', passwordHash: 'h2', tags: [] } },
+        { op: 'put', kind: 'user', value: { name: 'app', passwordHash: 'h2', tags: [], scram: SCRAM } },
         { op: 'delete', kind: 'policy', key: { vhost: 'iot', name: 'p' } },
         {
           op: 'put',
@@ -157,7 +160,7 @@ for (const backend of backends) {
       s = await restart(s);
       const d = (await s.open()).definitions!;
       expect(d.vhosts.map((v) => v.name).sort()).toEqual(['/', 'iot']);
-      expect(d.users).toEqual([{ name: 'app', passwordHash: 'h2', tags: [] }]);
+      expect(d.users).toEqual([{ name: 'app', passwordHash: 'h2', tags: [], scram: SCRAM }]);
       expect(d.permissions).toEqual([
         { vhost: 'iot', user: 'app', configure: '.*', write: '.*', read: '^r' },
       ]);
@@ -278,6 +281,38 @@ for (const backend of backends) {
       const sessions = [];
       for await (const x of s.mqttSessions('/')) sessions.push(x);
       expect(sessions).toEqual([{ clientId: 'dev-1', state: { subscriptions: { 'a/#': 1 } } }]);
+    });
+
+    it('keeps a delayed will in a client session: its body bytes, properties and user', async () => {
+      fx = await backend.fresh();
+      let s = await open();
+      await s.open();
+      const will = {
+        message: {
+          exchange: 'amq.topic',
+          routingKey: 'wills.dev-3',
+          properties: {
+            deliveryMode: 2,
+            contentType: 'text/plain',
+            headers: { site: 'b7', 'x-mqtt-publish-qos': 1 },
+          },
+          body: Buffer.from([0, 1, 2, 0xff]),
+        },
+        retain: true,
+        publishAt: 1_900_000_000_000,
+        user: 'device',
+      };
+      await s.putMqttSession('/', 'dev-3', { subscriptions: {}, expiresAt: 1_900_000_100_000, will });
+      s = await restart(s);
+      await s.open();
+      const sessions = [];
+      for await (const x of s.mqttSessions('/')) sessions.push(x);
+      const back = sessions[0]!.state.will as typeof will;
+      expect(Buffer.from(back.message.body)).toEqual(will.message.body);
+      expect({ ...back, message: { ...back.message, body: null } }).toEqual({
+        ...will,
+        message: { ...will.message, body: null },
+      });
     });
 
     it('pages entries: readEntries after an id in ascending order with a limit, countEntries per queue', async () => {

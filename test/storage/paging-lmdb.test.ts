@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Broker, type Session } from '@junction/core';
 import { LmdbStore } from '@junction/storage-lmdb';
+import type { ClassicQueue } from '@junction/core/internal';
 
 const info = (id: string) => ({
   id,
@@ -80,7 +81,7 @@ describe('deep-queue paging on LMDB', () => {
     const a = await start(dir);
     await a.s.declareQueue({ name: 'deep', durable: true });
     await publish(a.s, 0, 1000);
-    const q = a.broker.vhost('/').queue('deep');
+    const q = a.broker.vhost('/').queue('deep') as ClassicQueue;
     expect(q.inMemoryCount).toBeLessThanOrEqual(100);
     expect(q.messageCount).toBe(1000);
     // Not awaited: these writes are in flight while the consumer pages the tail in.
@@ -92,7 +93,7 @@ describe('deep-queue paging on LMDB', () => {
     await a.broker.close();
     brokers.length = 0;
     const b = await start(dir);
-    const q2 = b.broker.vhost('/').queue('deep');
+    const q2 = b.broker.vhost('/').queue('deep') as ClassicQueue;
     expect(q2.inMemoryCount).toBe(100);
     expect(q2.messageCount).toBe(500);
     expect(await consume(b.s, 500)).toEqual(range(2000, 2500));

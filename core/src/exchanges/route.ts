@@ -5,7 +5,7 @@
  * headers add routing keys).
  */
 import type { FieldValue } from '../message.js';
-import type { Queue } from '../queues/queue.js';
+import type { Queue } from '../queues/queue-type.js';
 import type { Destination, Routable } from './exchange-type.js';
 import type { Exchange } from './exchange.js';
 

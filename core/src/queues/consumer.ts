@@ -1,7 +1,7 @@
 import type { BrokerError } from '../errors.js';
 import type { Message } from '../message.js';
 import type { DeliverySink } from '../session.js';
-import type { Queue } from './queue.js';
+import type { Queue } from './queue-type.js';
 import type { QueuedMessage } from './queued-message.js';
 
 /** What a consumer's owner (a session) decides: session-wide credit and the delivery itself. */

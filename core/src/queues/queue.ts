@@ -4,57 +4,38 @@
  * something changes (a publish, an ack, a new consumer), so a message that can be
  * delivered at once never waits for a timer.
  */
-import type { BrokerEvents, DeathReason } from '../events.js';
-import type { Destination } from '../exchanges/exchange-type.js';
-import type { FieldTable, Message } from '../message.js';
+import type { DeathReason } from '../events.js';
+import type { Message } from '../message.js';
+import type { SettleOutcome } from '../session.js';
 import { FLOW_HIGH, FLOW_LOW, type FlowHolder } from '../flow.js';
 import type { Consumer } from './consumer.js';
 import { ConsumerSet } from './consumer-set.js';
 import { Deque } from './deque.js';
 import { PriorityBuffer } from './priority-buffer.js';
 import type { QueuedMessage } from './queued-message.js';
-import type { QueueSettings } from './queue-settings.js';
+import { queueSettings, type PolicyDefinition, type QueueSettings } from './queue-settings.js';
+import type {
+  Admission,
+  EnqueueOutcome,
+  Queue,
+  QueueContext,
+  QueueOptions,
+  QueueStats,
+  QueueType,
+  StoredEntries,
+} from './queue-type.js';
 import { MAX_TIMER_MS } from '../timers.js';
 
 /** Selector dispatch: filter calls per dispatch before the scan yields to the event loop. */
 const FILTER_TESTS_PER_TURN = 2000;
 
-/** What a queue needs from its vhost. */
-export interface QueueHost {
-  readonly name: string;
-  readonly events: BrokerEvents;
-  /** Republishes a message a queue gives up on, per the queue's dead-letter settings. */
-  deadLetter(queue: Queue, entries: readonly QueuedMessage[], reason: DeathReason): void;
-  /** The store forgets these entries (acked, dropped, expired). */
-  forget(queue: Queue, entries: readonly QueuedMessage[]): void;
-  /**
-   * A stored entry was handed out for the first time: after a restart it comes back flagged
-   * redelivered. `inOrder`: it was the oldest message never delivered (a FIFO head), so the
-   * mark may cover every older entry of the queue too.
-   */
-  firstDelivery(queue: Queue, entry: QueuedMessage, inOrder: boolean): void;
-  /** x-expires ran out, or auto-delete's last consumer left. */
-  unused(queue: Queue): void;
-}
+/** Counters since the queue was made (QueueStats without the depths). */
+type Counters = {
+  -readonly [K in 'published' | 'delivered' | 'acked' | 'redelivered' | 'deadLettered' | 'dropped']: number;
+};
 
-export interface QueueOptions {
-  durable: boolean;
-  autoDelete: boolean;
-  /** Owning connection id for exclusive queues. */
-  exclusiveOwner: string | null;
-  arguments: FieldTable;
-}
-
-export interface QueueStats {
-  published: number;
-  delivered: number;
-  acked: number;
-  redelivered: number;
-  deadLettered: number;
-  dropped: number;
-}
-
-export type EnqueueResult = QueuedMessage | 'rejected';
+/** enqueue() took the message and wrote nothing of its own (its store copy, if any, is staged). */
+const TAKEN: EnqueueOutcome = { persisted: null };
 
 /** A stored entry read back into a queue's memory (paging). */
 export interface PagedEntry {
@@ -75,9 +56,9 @@ export interface QueuePager {
   readonly maxMessages: number;
   readonly maxBytes: number;
   /** Up to `limit` stored entries of the queue after `afterId`, ascending, once the queue's writes in flight settled. */
-  read(queue: Queue, afterId: number, limit: number): Promise<PagedEntry[]>;
+  read(queue: ClassicQueue, afterId: number, limit: number): Promise<PagedEntry[]>;
   /** Purge: removes the queue's stored entries with afterId < messageId <= maxId. */
-  drop(queue: Queue, afterId: number, maxId: number): void;
+  drop(queue: ClassicQueue, afterId: number, maxId: number): void;
 }
 
 /**
@@ -93,7 +74,7 @@ type Segment =
 /** Most entries one page-in read asks for. */
 const PAGE_READ_MAX = 4096;
 
-export class Queue implements Destination {
+export class ClassicQueue implements Queue {
   readonly kind = 'queue' as const;
   ready: PriorityBuffer;
   /** Body bytes of the in-memory ready messages. */
@@ -112,7 +93,7 @@ export class Queue implements Destination {
   /** Delivered, not yet settled. */
   unacked = 0;
   readonly consumers: ConsumerSet;
-  readonly stats: QueueStats = {
+  private readonly counters: Counters = {
     published: 0,
     delivered: 0,
     acked: 0,
@@ -132,9 +113,19 @@ export class Queue implements Destination {
   private ttlTimerAt = 0;
   private expiresTimer: NodeJS.Timeout | undefined;
   private hadConsumer = false;
+  /**
+   * Publishes admitted by enqueue() whose write the vhost has not submitted yet (enqueued()
+   * not called): nothing is delivered meanwhile, so no delivery or ack ever precedes the
+   * write of its entry. More than one only when a dead-letter nests a publish into this queue.
+   */
+  private admitting = 0;
+  /** Of the admissions above: the earliest expiry to schedule, and the time a TTL-0 message came in (0: none). */
+  private admittedExpiry = 0;
+  private admittedTtlZeroAt = 0;
 
   constructor(
-    readonly host: QueueHost,
+    readonly type: QueueType,
+    readonly host: QueueContext,
     readonly name: string,
     readonly options: QueueOptions,
     public settings: QueueSettings,
@@ -173,8 +164,8 @@ export class Queue implements Destination {
     return this.tailCount - this.tailMemCount;
   }
 
-  /** The vhost submitted a store write for this queue: a page-in must not read ahead of it. */
-  trackWrite(p: Promise<void>): void {
+  /** A store write for this queue was submitted: a page-in must not read ahead of it. */
+  private trackWrite(p: Promise<void>): void {
     if (this.tail.length === 0) return;
     const pending = (this.pendingWrites ??= new Set());
     pending.add(p);
@@ -207,8 +198,12 @@ export class Queue implements Destination {
     this.flowHolders.clear();
   }
 
+  applyPolicy(policy: PolicyDefinition | undefined): void {
+    this.updateSettings(queueSettings(this.options.arguments, policy));
+  }
+
   /** Applies new settings from a policy change; priority levels are fixed at declaration. */
-  updateSettings(settings: QueueSettings): void {
+  private updateSettings(settings: QueueSettings): void {
     this.settings = {
       ...settings,
       maxPriority: this.settings.maxPriority,
@@ -221,55 +216,64 @@ export class Queue implements Destination {
   }
 
   /**
-   * Adds a message. `ttl` is the message's own expiration in ms (undefined: none).
-   * Returns the entry, or 'rejected' when a reject-publish limit refused it.
+   * Admits a message (Queue.enqueue): the reject-publish limits and TTL apply here; delivery,
+   * drop-head and expiry wait for enqueued(), once the publish's write is submitted.
    */
-  enqueue(
-    msg: Message,
-    messageId: number,
-    ttl: number | undefined,
-    persisted: boolean,
-    now: number,
-  ): EnqueueResult {
+  enqueue(msg: Message, a: Admission): EnqueueOutcome {
     const s = this.settings;
     const size = msg.body.length;
     if (s.overflow !== 'drop-head' && this.wouldOverflow(size)) {
       if (s.overflow === 'reject-publish-dlx') {
-        const entry = this.entry(msg, messageId, 0, false, size);
-        this.stats.deadLettered++;
-        this.host.deadLetter(this, [entry], 'maxlen');
+        const entry = this.entry(msg, a.messageId, 0, false, size);
+        this.counters.deadLettered++;
+        this.host.deadLetter(this, [entry], 'maxlen', s.deadLetterExchange, s.deadLetterRoutingKey);
       }
       return 'rejected';
     }
+    this.admitting++;
+    const ttl = a.ttl;
+    const persisted = a.persistent && this.stored;
     const effectiveTtl =
       ttl === undefined ? s.messageTtl : s.messageTtl === undefined ? ttl : Math.min(ttl, s.messageTtl);
-    const expiresAt = effectiveTtl === undefined ? 0 : now + effectiveTtl;
-    const entry = this.entry(msg, messageId, expiresAt, persisted, size);
-    this.stats.published++;
+    const expiresAt = effectiveTtl === undefined ? 0 : a.now + effectiveTtl;
+    const entry = this.entry(msg, a.messageId, expiresAt, persisted, size);
+    this.counters.published++;
     if (this.tail.length > 0 || (persisted && this.pager !== null && this.windowFull())) {
-      // Behind a backlog: a TTL-0 message cannot be delivered now, so it expires at once.
-      if (effectiveTtl === 0) this.giveUp([entry], 'expired');
-      else {
-        this.appendTail(entry);
-        if (this.host.events.observed)
-          this.host.events.emit('enqueued', { vhost: this.host.name, queue: this.name, message: msg });
-        if (s.maxLength !== undefined || s.maxLengthBytes !== undefined) this.enforceLimits();
+      // Behind a backlog: a TTL-0 message cannot be delivered now, so it expires at once (never stored).
+      if (effectiveTtl === 0) {
+        this.giveUp([entry], 'expired');
+        return TAKEN;
       }
-      return entry;
+      this.appendTail(entry);
+    } else {
+      this.ready.push(entry);
+      this.memBytes += size;
+      if (expiresAt !== 0) {
+        this.mayExpire = true;
+        // AMQP/RabbitMQ: a message with TTL 0 is delivered if a consumer can take it now, else it expires.
+        if (effectiveTtl === 0) this.admittedTtlZeroAt = a.now;
+        else if (this.admittedExpiry === 0 || expiresAt < this.admittedExpiry)
+          this.admittedExpiry = expiresAt;
+      }
     }
-    this.ready.push(entry);
-    this.memBytes += size;
+    if (persisted) a.write.stage(this.name, expiresAt);
     if (this.host.events.observed)
-      this.host.events.emit('enqueued', { vhost: this.host.name, queue: this.name, message: msg });
-    if (expiresAt !== 0) this.mayExpire = true;
+      this.host.events.emit('enqueued', { vhost: this.host.vhost, queue: this.name, message: msg });
+    return TAKEN;
+  }
+
+  enqueued(write: Promise<void> | null): void {
+    if (write !== null) this.trackWrite(write);
+    if ((this.admitting > 0 && --this.admitting > 0) || this.deleted) return;
     this.dispatch();
+    const s = this.settings;
     if (s.maxLength !== undefined || s.maxLengthBytes !== undefined) this.enforceLimits();
-    if (expiresAt !== 0 && this.ready.length > 0) {
-      // AMQP/RabbitMQ: a message with TTL 0 is delivered if a consumer can take it now, else it expires.
-      if (effectiveTtl === 0) this.expireDue(now + 1);
-      else this.scheduleExpiry(expiresAt);
-    }
-    return entry;
+    const ttlZeroAt = this.admittedTtlZeroAt;
+    const expiry = this.admittedExpiry;
+    this.admittedTtlZeroAt = this.admittedExpiry = 0;
+    if (this.ready.length === 0) return;
+    if (ttlZeroAt !== 0) this.expireDue(ttlZeroAt + 1);
+    if (expiry !== 0) this.scheduleExpiry(expiry);
   }
 
   private entry(
@@ -291,8 +295,47 @@ export class Queue implements Destination {
     };
   }
 
+  async open(): Promise<void> {}
+
+  /** Recovery: the head of the stored entries comes into memory, the rest (paging) is counted. */
+  async recover(stored: StoredEntries): Promise<number> {
+    const window = this.pager;
+    let loaded = 0;
+    let loadedBytes = 0;
+    let lastId = 0;
+    let more = false;
+    for await (const r of stored.records) {
+      if (window && (loaded >= window.maxMessages || loadedBytes >= window.maxBytes)) {
+        more = true;
+        break;
+      }
+      loaded++;
+      loadedBytes += r.message.body.length;
+      lastId = r.messageId;
+      this.restore({
+        messageId: r.messageId,
+        msg: r.message,
+        priority: 0,
+        expiresAt: r.expiresAt,
+        deliveryCount: r.deliveryCount,
+        size: r.message.body.length,
+        persisted: true,
+      });
+    }
+    if (!more) return loaded;
+    const rest = (await stored.count()) - loaded;
+    // Paged body bytes are estimated from the loaded head (reading them would load them).
+    this.restorePaged(
+      lastId,
+      stored.maxMessageId,
+      rest,
+      Math.round((rest * loadedBytes) / Math.max(1, loaded)),
+    );
+    return loaded + Math.max(0, rest);
+  }
+
   /** Puts back an entry recovered from the store (restart): no dispatch, no events. */
-  restore(entry: Omit<QueuedMessage, 'seq'>): void {
+  private restore(entry: Omit<QueuedMessage, 'seq'>): void {
     const e: QueuedMessage = {
       ...entry,
       seq: this.nextSeq++,
@@ -307,7 +350,7 @@ export class Queue implements Destination {
   }
 
   /** Recovery: `count` more stored entries after `afterId` (up to `maxId`) stay in the store for now. */
-  restorePaged(afterId: number, maxId: number, count: number, bytes: number): void {
+  private restorePaged(afterId: number, maxId: number, count: number, bytes: number): void {
     if (count <= 0 || this.pager === null) return;
     this.tail.push({ kind: 'paged', after: afterId, maxId, count, bytes });
     this.tailCount += count;
@@ -441,13 +484,17 @@ export class Queue implements Destination {
     this.loading = loading;
   }
 
-  /** basic.get: like take(), but waits for a page-in when only paged messages are left. */
-  async takeWhenLoaded(): Promise<QueuedMessage | undefined> {
-    for (;;) {
-      const e = this.take();
-      if (e || this.tail.length === 0 || this.deleted || this.loading === null) return e;
+  /** basic.get: take() the head, waiting for a page-in when only paged messages are left. */
+  async get(noAck: boolean): Promise<QueuedMessage | undefined> {
+    let e = this.take();
+    while (!e && this.tail.length > 0 && !this.deleted && this.loading !== null) {
       await this.loading;
+      e = this.take();
     }
+    if (!e) return undefined;
+    if (noAck) this.acked(e, false);
+    else this.unacked++;
+    return e;
   }
 
   private wouldOverflow(incoming: number): boolean {
@@ -479,14 +526,20 @@ export class Queue implements Destination {
   giveUp(entries: readonly QueuedMessage[], reason: DeathReason): void {
     this.host.forget(this, entries);
     if (this.settings.deadLetterExchange !== undefined) {
-      this.stats.deadLettered += entries.length;
-      this.host.deadLetter(this, entries, reason);
+      this.counters.deadLettered += entries.length;
+      this.host.deadLetter(
+        this,
+        entries,
+        reason,
+        this.settings.deadLetterExchange,
+        this.settings.deadLetterRoutingKey,
+      );
     } else {
-      this.stats.dropped += entries.length;
+      this.counters.dropped += entries.length;
       if (this.host.events.observed) {
         for (const e of entries)
           this.host.events.emit('dropped', {
-            vhost: this.host.name,
+            vhost: this.host.vhost,
             queue: this.name,
             message: e.msg,
             reason,
@@ -496,6 +549,8 @@ export class Queue implements Destination {
   }
 
   dispatch(): void {
+    // Entries whose write is not submitted yet may not go out: enqueued() dispatches.
+    if (this.admitting > 0) return;
     if (this.dispatching) {
       this.redispatch = true;
       return;
@@ -584,16 +639,16 @@ export class Queue implements Destination {
 
   /** @param inOrder e was the head of the queue (so every older fresh message is gone) */
   private deliverTo(c: Consumer, e: QueuedMessage, inOrder: boolean): void {
-    this.stats.delivered++;
+    this.counters.delivered++;
     if (e.persisted && e.deliveryCount === 0 && !c.spec.noAck)
       this.host.firstDelivery(this, e, inOrder && this.settings.maxPriority === 0);
-    if (e.deliveryCount > 0) this.stats.redelivered++;
+    if (e.deliveryCount > 0) this.counters.redelivered++;
     if (!c.spec.noAck) this.unacked++;
     c.owner.deliver(c, this, e);
   }
 
-  /** basic.get: the next live message, or undefined. */
-  take(): QueuedMessage | undefined {
+  /** The next live message, or undefined. */
+  private take(): QueuedMessage | undefined {
     this.touch();
     const now = this.mayExpire ? Date.now() : 0;
     for (;;) {
@@ -606,25 +661,31 @@ export class Queue implements Destination {
       }
       this.ready.shift();
       this.memBytes -= e.size;
-      this.stats.delivered++;
-      if (e.deliveryCount > 0) this.stats.redelivered++;
+      this.counters.delivered++;
+      if (e.deliveryCount > 0) this.counters.redelivered++;
       if (e.persisted && e.deliveryCount === 0)
         this.host.firstDelivery(this, e, this.settings.maxPriority === 0);
       return e;
     }
   }
 
+  settle(e: QueuedMessage, outcome: SettleOutcome, unacked: boolean): void {
+    if (outcome === 'ack') this.acked(e, unacked);
+    else if (outcome === 'requeue') this.requeue(e);
+    else this.rejected(e);
+  }
+
   /** A delivery was acked (or delivered with no-ack): it leaves the queue for good. */
-  acked(e: QueuedMessage, wasUnacked: boolean): void {
+  private acked(e: QueuedMessage, wasUnacked: boolean): void {
     if (wasUnacked) this.unacked--;
-    this.stats.acked++;
+    this.counters.acked++;
     if (e.persisted) this.host.forget(this, [e]);
     if (this.host.events.observed)
-      this.host.events.emit('acked', { vhost: this.host.name, queue: this.name, message: e.msg });
+      this.host.events.emit('acked', { vhost: this.host.vhost, queue: this.name, message: e.msg });
   }
 
   /** A delivery comes back: to its original place, flagged redelivered. */
-  requeue(e: QueuedMessage): void {
+  private requeue(e: QueuedMessage): void {
     this.unacked--;
     if (this.deleted) return;
     this.ready.requeue(e);
@@ -637,31 +698,34 @@ export class Queue implements Destination {
     }
     this.memBytes += e.size;
     if (this.host.events.observed)
-      this.host.events.emit('requeued', { vhost: this.host.name, queue: this.name, message: e.msg });
+      this.host.events.emit('requeued', { vhost: this.host.vhost, queue: this.name, message: e.msg });
     this.enforceLimits();
   }
 
   /** A delivery was rejected without requeue. */
-  rejected(e: QueuedMessage): void {
+  private rejected(e: QueuedMessage): void {
     this.unacked--;
     if (this.deleted) return;
     this.giveUp([e], 'rejected');
   }
 
-  addConsumer(c: Consumer, dispatchNow = true): void {
+  addConsumer(c: Consumer): void {
     this.consumers.add(c);
     this.hadConsumer = true;
     this.touch();
     if (this.host.events.observed)
-      this.host.events.emit('consumerAdded', { vhost: this.host.name, queue: this.name, consumerTag: c.tag });
-    if (dispatchNow) this.dispatch();
+      this.host.events.emit('consumerAdded', {
+        vhost: this.host.vhost,
+        queue: this.name,
+        consumerTag: c.tag,
+      });
   }
 
   removeConsumer(c: Consumer): void {
     if (!this.consumers.remove(c)) return;
     if (this.host.events.observed)
       this.host.events.emit('consumerRemoved', {
-        vhost: this.host.name,
+        vhost: this.host.vhost,
         queue: this.name,
         consumerTag: c.tag,
       });
@@ -685,11 +749,11 @@ export class Queue implements Destination {
     this.loading = null;
     this.releaseFlow();
     this.host.forget(this, all);
-    this.stats.dropped += all.length + paged;
+    this.counters.dropped += all.length + paged;
     if (this.host.events.observed) {
       for (const e of all)
         this.host.events.emit('dropped', {
-          vhost: this.host.name,
+          vhost: this.host.vhost,
           queue: this.name,
           message: e.msg,
           reason: 'purged',
@@ -704,7 +768,26 @@ export class Queue implements Destination {
     clearImmediate(this.filterResume);
     clearTimeout(this.ttlTimer);
     clearTimeout(this.expiresTimer);
+    for (const c of [...this.consumers.all()]) this.consumers.remove(c);
     return this.purge();
+  }
+
+  async dropStored(): Promise<void> {
+    const store = this.host.store;
+    if (store.capabilities.durable) await store.dropQueue({ vhost: this.host.vhost, queue: this.name });
+  }
+
+  stats(): QueueStats {
+    return {
+      ready: this.messageCount,
+      unacked: this.unacked,
+      readyBytes: this.readyBytes,
+      consumers: this.consumers.size,
+      singleActiveConsumer: this.settings.singleActiveConsumer
+        ? (this.consumers.active?.tag ?? null)
+        : undefined,
+      ...this.counters,
+    };
   }
 
   /** Any use (declare, consume, get) restarts the x-expires clock. */

@@ -103,7 +103,10 @@ export abstract class SegmentedStreamLog<E extends EncodedStreamEntry> implement
 
   /** Encodes an entry as the store will write it (producer: the sequence it carries, if any). */
   protected abstract encode(entry: StreamEntry, producer: { name: string; sequence: number } | undefined): E;
-  /** Makes one append durable: entries, the segments' table rows and the producers, together. */
+  /**
+   * Makes one append durable: entries, the segments' table rows and the producers, together.
+   * On failure it leaves nothing of the append behind (the offsets are assigned again).
+   */
   protected abstract write(w: StreamWrite<E>): Promise<void>;
   /** Entries of `segment` with offset >= from (at most maxCount), ascending, only below segment.nextOffset. */
   protected abstract readSegment(
@@ -240,7 +243,7 @@ export abstract class SegmentedStreamLog<E extends EncodedStreamEntry> implement
     await this.release();
   }
 
-  /** Runs job after every job queued before it; a job reports its own failure to its caller. */
+  /** Runs job after every job queued before it; a job reports its own failure to its caller (never rejects). */
   private serial(job: () => Promise<void>): void {
     this.tail = this.tail.then(job);
   }
@@ -249,8 +252,10 @@ export abstract class SegmentedStreamLog<E extends EncodedStreamEntry> implement
     this.flushQueued = false;
     const batch = this.pending;
     this.pending = [];
-    const plan = this.plan(batch);
+    let plan: ReturnType<typeof this.plan>;
     try {
+      // Planning encodes (a property msgpack cannot hold throws): the batch fails, the log goes on.
+      plan = this.plan(batch);
       if (plan.write.pieces.length === 0 && plan.write.producers.size === 0) {
         for (const r of batch) r.resolve({ firstOffset: this.next, appended: 0 });
         return;

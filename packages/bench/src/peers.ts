@@ -256,7 +256,7 @@ async function startJunctionFrom(
 }
 
 /** redis-server on a free port, AOF with fsync per write (what the storage tests use too). */
-async function startRedisServer(dir: string): Promise<{ url: string; stop(): Promise<void> }> {
+export async function startRedisServer(dir: string): Promise<{ url: string; stop(): Promise<void> }> {
   const port = await freePort();
   const child = spawn('redis-server', durableRedisArgs(port, dir), { stdio: 'ignore' });
   await waitForPort(port, 15_000, 'redis-server');

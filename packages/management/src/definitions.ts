@@ -164,7 +164,7 @@ export function exportDefinitions(broker: Broker, meta: VhostMeta, vhostFilter?:
       defs.queues.push({
         name: q.name,
         vhost: v.name,
-        durable: q.durable,
+        durable: q.options.durable,
         auto_delete: q.options.autoDelete,
         arguments: q.options.arguments,
       });

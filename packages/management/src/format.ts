@@ -10,29 +10,27 @@ export const NODE_NAME = `junction@${hostname()}`;
 
 export function queueJson(v: Vhost, q: Queue, stats: MessageStats): Record<string, unknown> {
   const policy = v.policies.match('queues', q.name);
-  const ready = q.messageCount;
-  const consumers = q.consumers.all();
+  const s = q.stats();
   return {
     name: q.name,
     vhost: v.name,
-    type: 'classic',
+    type: q.type.name,
     node: NODE_NAME,
-    durable: q.durable,
+    durable: q.options.durable,
     auto_delete: q.options.autoDelete,
     exclusive: q.options.exclusiveOwner !== null,
     owner_pid_details: q.options.exclusiveOwner === null ? undefined : { name: q.options.exclusiveOwner },
     arguments: q.options.arguments,
     policy: policy?.name ?? null,
     effective_policy_definition: policy?.definition ?? {},
-    messages: ready + q.unacked,
-    messages_ready: ready,
-    messages_unacknowledged: q.unacked,
-    message_bytes_ready: q.readyBytes,
-    consumers: q.consumerCount,
-    active_consumers: q.consumers.active ? 1 : consumers.length,
-    single_active_consumer_tag: q.settings.singleActiveConsumer
-      ? (q.consumers.active?.tag ?? null)
-      : undefined,
+    messages: s.ready + s.unacked,
+    messages_ready: s.ready,
+    messages_unacknowledged: s.unacked,
+    message_bytes_ready: s.readyBytes,
+    consumers: s.consumers,
+    active_consumers:
+      s.singleActiveConsumer === undefined ? s.consumers : s.singleActiveConsumer === null ? 0 : 1,
+    single_active_consumer_tag: s.singleActiveConsumer,
     message_stats: stats.queue(v.name, q.name).messageStats(),
     state: 'running',
   };

@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Broker, ProtocolAdapter } from '@junction/core';
+import type { QueueStats } from '@junction/core/internal';
 import type { Resources } from './scope.js';
 import type { MessageStats, StatKey } from './stats.js';
 
@@ -112,11 +113,7 @@ export class Metrics {
       });
     }
 
-    const depth = (
-      name: string,
-      help: string,
-      pick: (q: { messageCount: number; unacked: number; consumerCount: number }) => number,
-    ) =>
+    const depth = (name: string, help: string, pick: (s: QueueStats) => number) =>
       new Gauge({
         name,
         help,
@@ -125,13 +122,13 @@ export class Metrics {
         collect() {
           this.reset();
           for (const v of broker.vhosts.values())
-            for (const q of v.queues.values()) this.set({ vhost: v.name, queue: q.name }, pick(q));
+            for (const q of v.queues.values()) this.set({ vhost: v.name, queue: q.name }, pick(q.stats()));
         },
       });
-    depth('junction_queue_messages_ready', 'Messages ready for delivery', (q) => q.messageCount);
-    depth('junction_queue_messages_unacked', 'Messages delivered, not yet acknowledged', (q) => q.unacked);
-    depth('junction_queue_messages', 'Messages ready plus unacknowledged', (q) => q.messageCount + q.unacked);
-    depth('junction_queue_consumers', 'Consumers per queue', (q) => q.consumerCount);
+    depth('junction_queue_messages_ready', 'Messages ready for delivery', (s) => s.ready);
+    depth('junction_queue_messages_unacked', 'Messages delivered, not yet acknowledged', (s) => s.unacked);
+    depth('junction_queue_messages', 'Messages ready plus unacknowledged', (s) => s.ready + s.unacked);
+    depth('junction_queue_consumers', 'Consumers per queue', (s) => s.consumers);
 
     new Gauge({
       name: 'junction_connections',

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword, verifyPassword } from '@junction/core';
+import type { ClassicQueue } from '@junction/core/internal';
 import { type Harness, start } from './helpers.js';
 
 let h: Harness;
@@ -229,7 +230,7 @@ describe('policies', () => {
       body: { pattern: '^lim\\.', definition: { 'max-length': 2 }, priority: 1, 'apply-to': 'queues' },
     });
     expect(r.status).toBe(201);
-    expect(h.broker.vhost('/').queues.get('lim.q')!.settings.maxLength).toBe(2);
+    expect((h.broker.vhost('/').queues.get('lim.q') as ClassicQueue).settings.maxLength).toBe(2);
     r = await h.api('GET', '/api/policies/%2F/limit');
     expect(r.json).toEqual({
       vhost: '/',
@@ -265,7 +266,7 @@ describe('policies', () => {
     ).toEqual(['limit']);
 
     expect((await h.api('DELETE', '/api/policies/%2F/limit')).status).toBe(204);
-    expect(h.broker.vhost('/').queues.get('lim.q')!.settings.maxLength).toBeUndefined();
+    expect((h.broker.vhost('/').queues.get('lim.q') as ClassicQueue).settings.maxLength).toBeUndefined();
     expect((await h.api('DELETE', '/api/policies/%2F/limit')).status).toBe(404);
   });
 });

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { ClassicQueue } from '@junction/core/internal';
 import { type Harness, start } from './helpers.js';
 
 const fixture = JSON.parse(
@@ -36,8 +37,8 @@ describe('definitions', () => {
     expect(r.status, r.text).toBe(204);
 
     const v = h.broker.vhost('orders');
-    expect(v.queues.get('orders.priority')!.settings.maxPriority).toBe(10);
-    expect(v.queues.get('orders.created')!.settings.maxLength).toBe(10000); // from the policy
+    expect((v.queues.get('orders.priority') as ClassicQueue).settings.maxPriority).toBe(10);
+    expect((v.queues.get('orders.created') as ClassicQueue).settings.maxLength).toBe(10000); // from the policy
     expect(v.exchanges.get('orders.direct')!.type.name).toBe('direct');
     expect(v.exchanges.get('orders.in')!.alternateExchange).toBe('orders.unrouted');
     expect(h.broker.users.permission('orders', 'app')).toEqual({

@@ -44,7 +44,7 @@ describe('queues', () => {
     const r = await h.api('PUT', '/api/queues/%2F/q2', { body: { durable: false } });
     expect(r.status).toBe(400);
     expect(r.json.reason).toMatch(/inequivalent/);
-    expect(h.broker.vhost('/').queues.get('q2')!.durable).toBe(true);
+    expect(h.broker.vhost('/').queues.get('q2')!.options.durable).toBe(true);
   });
 
   it('handles names that need URL encoding', async () => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { describe, expect, it } from 'vitest';
+import type { ClassicQueue } from '@junction/core/internal';
 import { loadConfig } from '../src/config.js';
 import { startBroker } from '../src/index.js';
 
@@ -61,7 +62,7 @@ describe('startBroker and its waiters', () => {
       await ch.assertQueue('deep', { durable: true });
       for (let i = 0; i < 1000; i++) ch.sendToQueue('deep', Buffer.from(String(i)), { persistent: true });
       await ch.waitForConfirms();
-      const q = broker.broker.vhost('/')!.queues.get('deep')!;
+      const q = broker.broker.vhost('/')!.queues.get('deep') as ClassicQueue;
       expect(q.messageCount).toBe(1000);
       expect(q.pagedCount).toBeGreaterThanOrEqual(900);
       const first = await ch.get('deep', { noAck: true });

@@ -191,33 +191,38 @@ export class LmdbStreamLog extends SegmentedStreamLog<EncodedFrame> {
   }
 
   protected async write(w: StreamWrite<EncodedFrame>): Promise<void> {
-    let created = false;
-    for (const piece of w.pieces) {
-      let f = this.files.get(piece.segment.id);
-      if (!f || piece.created) {
-        f = {
-          row: piece.segment,
-          gen: 0,
-          fd: createDurableFile(join(this.dir, fileName(piece.segment.id, 0))),
-          size: 0,
-          sampleOffsets: [],
-          samplePositions: [],
-          dirty: true,
-        };
-        this.files.set(piece.segment.id, f);
-        created = true;
+    /** What to put back if a write fails: the offsets of this append are assigned again. */
+    const undo: { f: SegmentFile; size: number; created: boolean }[] = [];
+    try {
+      for (const piece of w.pieces) {
+        let f = this.files.get(piece.segment.id);
+        const created = !f || piece.created;
+        if (created) {
+          f = {
+            row: piece.segment,
+            gen: 0,
+            fd: createDurableFile(join(this.dir, fileName(piece.segment.id, 0))),
+            size: 0,
+            sampleOffsets: [],
+            samplePositions: [],
+            dirty: true,
+          };
+          this.files.set(piece.segment.id, f);
+        }
+        undo.push({ f: f!, size: f!.size, created });
+        const buf =
+          piece.entries.length === 1
+            ? piece.entries[0]!.frame
+            : Buffer.concat(piece.entries.map((e) => e.frame));
+        await writeFully(f!.fd, buf, buf.length, f!.size);
       }
-      const buf =
-        piece.entries.length === 1
-          ? piece.entries[0]!.frame
-          : Buffer.concat(piece.entries.map((e) => e.frame));
-      try {
-        await writeFully(f.fd, buf, buf.length, f.size);
-      } catch (err) {
-        // Cut what a failed write may have left, so no stale frame follows the durable ones.
-        ftruncateSync(f.fd, f.size);
-        throw err;
-      }
+      if (undo.some((u) => u.created)) fsyncDirectory(this.dir);
+    } catch (err) {
+      this.undoWrite(undo);
+      throw err;
+    }
+    w.pieces.forEach((piece, i) => {
+      const f = undo[i]!.f;
       let pos = f.size;
       for (const e of piece.entries) {
         sample(f, e.offset, pos);
@@ -226,10 +231,23 @@ export class LmdbStreamLog extends SegmentedStreamLog<EncodedFrame> {
       f.size = pos;
       f.row = piece.segment;
       f.dirty = true;
-    }
-    if (created) fsyncDirectory(this.dir);
+    });
     for (const [name, seq] of w.producers) this.producersDirty.set(name, seq);
     this.scheduleCheckpoint();
+  }
+
+  /**
+   * Cuts what a failed append wrote (a full disk mid-way), so no frame of it is read back after
+   * a crash with offsets the next append reuses; a segment it created goes.
+   */
+  private undoWrite(undo: readonly { f: SegmentFile; size: number; created: boolean }[]): void {
+    for (const { f, size, created } of undo) {
+      if (created) {
+        this.closeFile(f);
+        this.files.delete(f.row.id);
+        unlinkSync(join(this.dir, fileName(f.row.id, 0)));
+      } else ftruncateSync(f.fd, size);
+    }
   }
 
   protected async readSegment(

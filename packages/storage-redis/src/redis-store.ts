@@ -21,11 +21,6 @@
  * nested field tables and other values round-trip byte-exact.
  */
 import { Redis, type ChainableCommander } from 'ioredis';
-import { pack as msgpack, unpack as msgunpack } from 'msgpackr';
-
-/** msgpack with client-chosen keys kept as written (`__proto__`: see core's stored-keys.ts). */
-const pack = (value: unknown): Buffer => msgpack(escapeStoredKeys(value));
-const unpack = (b: Buffer | Uint8Array): unknown => unescapeStoredKeys(msgunpack(b));
 import type {
   DefinitionChange,
   Definitions,
@@ -41,13 +36,11 @@ import type {
   StreamLog,
   StreamSettings,
 } from '@junction/core';
-import {
-  definitionIdentity as identity,
-  emptyDefinitions,
-  escapeStoredKeys,
-  unescapeStoredKeys,
-} from '@junction/core';
+import { definitionIdentity as identity, emptyDefinitions } from '@junction/core';
+import { pack, toBuffer, unpack } from './codec.js';
+import { RedisStreamLog, StreamKeys, streamKeysOf } from './redis-stream-log.js';
 import { SCRIPTS, type ScriptName } from './scripts.js';
+import { STREAM_SCRIPTS } from './stream-scripts.js';
 import { maskRedisUrl, redisConnectionTarget, RedisUrlError } from './connection.js';
 
 /** Bumped on any incompatible change of the layout in scripts.ts. */
@@ -162,6 +155,8 @@ export class RedisStore implements Store {
       this.lastError = err;
     });
     for (const [name, lua] of Object.entries(SCRIPTS)) redis.defineCommand(name, { numberOfKeys: 0, lua });
+    // Stream scripts name their keys (KEYS), so the first argument is the key count.
+    for (const [name, lua] of Object.entries(STREAM_SCRIPTS)) redis.defineCommand(name, { lua });
     try {
       await redis.connect();
       await redis.ping();
@@ -179,6 +174,10 @@ export class RedisStore implements Store {
     const redis = this.redis;
     if (!redis || this.closing) return;
     this.closing = true; // writes from now on are refused, so none is left behind
+    // Stream logs first: their appends in flight settle before the connection goes.
+    const streams = [...this.streams.values()];
+    this.streams.clear();
+    for (const r of await Promise.allSettled(streams)) if (r.status === 'fulfilled') await r.value.close();
     if (this.pending.length > 0) this.flush();
     // While the server is unreachable, ioredis would hold the writes for its reconnect
     // attempts; a closing store fails them at once instead.
@@ -447,12 +446,37 @@ export class RedisStore implements Store {
     }
   }
 
-  /** Streams on this store land next (issue 15); until then declaring one fails here, never silently in memory. */
-  openStream(_ref: QueueRef, _settings: StreamSettings): Promise<StreamLog> {
-    return Promise.reject(new Error('streams are not stored by the Redis store yet'));
+  // ---- streams (redis-stream-log.ts) ---------------------------------------------------------
+
+  /** Open stream logs by key base, one per stream. */
+  private readonly streams = new Map<string, Promise<RedisStreamLog>>();
+
+  openStream(ref: QueueRef, settings: StreamSettings): Promise<StreamLog> {
+    const redis = this.redis;
+    if (!redis || this.closing) return Promise.reject(new RedisStoreError('the Redis store is not open'));
+    const keys = new StreamKeys(this.prefix, ref);
+    let log = this.streams.get(keys.base);
+    if (!log) {
+      log = RedisStreamLog.open(settings, redis, keys, () => this.streams.delete(keys.base)).then(
+        undefined,
+        (err: unknown) => {
+          this.streams.delete(keys.base);
+          throw err;
+        },
+      );
+      this.streams.set(keys.base, log);
+    }
+    return log;
   }
 
-  async dropStream(_ref: QueueRef): Promise<void> {}
+  async dropStream(ref: QueueRef): Promise<void> {
+    const redis = this.redis;
+    if (!redis) throw new RedisStoreError('the Redis store is not open');
+    const keys = new StreamKeys(this.prefix, ref);
+    const open = this.streams.get(keys.base);
+    if (open) await (await open).close();
+    await redis.del(...(await streamKeysOf(redis, keys)));
+  }
 
   /** Every field of a hash, HSCAN-paged (a field may repeat if the hash is rehashed meanwhile). */
   private async *scanHash(redis: Redis, key: string): AsyncIterable<[string, Buffer]> {
@@ -489,10 +513,6 @@ function defField(kind: Kind, v: Record<string, unknown>): string {
 function packBody(m: StoredMessage): Buffer {
   const body: StoredBody = { x: m.exchange, k: m.routingKey, p: m.properties, b: m.body };
   return pack(body);
-}
-
-function toBuffer(b: Uint8Array): Buffer {
-  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
 function listOf(kind: Kind): keyof Definitions {

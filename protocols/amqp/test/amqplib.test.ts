@@ -361,6 +361,23 @@ describe('AMQP 0-9-1 errors with amqplib', () => {
     expect((await connErr).message).toMatch(/503/);
   });
 
+  it('resolves x-queue-type through the queue types: classic declares, an unknown type is a 406 naming it', async () => {
+    const c = await connect();
+    const ch = await c.createChannel();
+    const q = qname('typed');
+    await ch.assertQueue(q, { arguments: { 'x-queue-type': 'classic' } });
+    expect(fx.server.broker.vhost('/').queues.get(q)!.type.name).toBe('classic');
+    const err = closedWith(ch);
+    const refused = ch.assertQueue(qname('quorum'), { arguments: { 'x-queue-type': 'quorum' } });
+    await expect(refused).rejects.toThrow(/406/);
+    expect((await err).message).toMatch(
+      /406.*invalid arg 'x-queue-type': 'quorum' is not a queue type of this broker \(classic\)/,
+    );
+    // Only the channel closed: the connection declares on.
+    const ch2 = await c.createChannel();
+    expect((await ch2.checkQueue(q)).queue).toBe(q);
+  });
+
   it('rejects bad credentials (403) and unknown vhosts (530)', async () => {
     await expect(amqp.connect(`amqp://guest:wrong@127.0.0.1:${fx.server.port}`)).rejects.toThrow(
       /ACCESS_REFUSED|403/,

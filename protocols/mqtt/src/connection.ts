@@ -20,6 +20,7 @@ import {
   type Message,
   type Principal,
   type Session,
+  type StoredWill,
 } from '@junction/core';
 import { BROKER_SHUTDOWN } from '@junction/net';
 import {
@@ -57,7 +58,6 @@ import { NO_PROPERTIES, encodeProperties, type Properties } from './properties.j
 import { Reason, connectReturnCode, reasonFor } from './reason-codes.js';
 import { MAX_RECEIVE_WINDOW, Subscriptions } from './subscriptions.js';
 import { InboundAliases, OutboundAliases } from './topic-aliases.js';
-import type { DelayedWills } from './delayed-wills.js';
 import { EnhancedAuth, isSupportedMethod } from './enhanced-auth.js';
 import { topicNameProblem, topicToKey } from './topics.js';
 
@@ -89,10 +89,6 @@ export interface MqttContext {
   /** Registers a client id; returns the connection it takes over from, if any. */
   claim(conn: MqttConnection): MqttConnection | undefined;
   release(conn: MqttConnection): void;
-  /** MQTT 5 wills waiting out their Will Delay Interval, by clientKey. */
-  readonly wills: DelayedWills;
-  /** The client id's key in the vhost (takeover, delayed wills). */
-  clientKey(conn: MqttConnection): string;
 }
 
 /** A CONNECT between its checks and its CONNACK: what the rest of connecting needs. */
@@ -145,8 +141,6 @@ export class MqttConnection implements ServedConnection, LinkHandler {
   private ownMessages: WeakSet<Message> | undefined;
   /** A newer connection with this client id took the session over (or ended it: Clean Start). */
   private takenOver: 'session ended' | 'session continues' | undefined;
-  /** Who logged in: a delayed will is published as this user after the connection is gone. */
-  private principal: Principal | undefined;
   /** MQTT 5: the largest packet the client accepts (its Maximum Packet Size). */
   private clientMaxPacket = Infinity;
   /** MQTT 5 topic aliases the client sets (up to ours) and ours (up to the client's maximum); made on first use. */
@@ -522,7 +516,6 @@ export class MqttConnection implements ServedConnection, LinkHandler {
     }
     this.vhost = vhost;
     this.user = username;
-    this.principal = principal;
     const will = packet.will;
     if (will) {
       const problem = topicNameProblem(will.topic, cfg.maxTopicLevels);
@@ -538,9 +531,9 @@ export class MqttConnection implements ServedConnection, LinkHandler {
     }
     // Client-id takeover (MQTT-3.1.4-2): the older connection goes first, its unacked
     // messages back to the session's queues before this one resumes them.
+    // A will still waiting out its delay is stored with the session: taking the session up
+    // drops it, a Clean Start ends the session and the core publishes it (Subscriptions.open).
     const previous = this.ctx.claim(this);
-    // A will still waiting out its delay: this connection takes up the session, or ends it.
-    this.ctx.wills.reconnected(this.ctx.clientKey(this), clean);
     if (previous) {
       // The session is this connection's now: the older one must not end it as it closes.
       previous.takenOver = clean ? 'session ended' : 'session continues';
@@ -805,35 +798,6 @@ export class MqttConnection implements ServedConnection, LinkHandler {
   }
 
   /**
-   * A delayed will, after this connection is gone: published through a connection of its own
-   * as the same user, so permissions apply as for any publish.
-   */
-  private publishDelayedWill(will: Will): void {
-    const msg = mqttMessage(will.topic, will.payload, will.qos, will.retain, will.properties);
-    const failed = (err: unknown): void => this.log.info({ conn: this.id, err }, 'MQTT delayed will refused');
-    try {
-      const core = this.ctx.broker.connect(
-        this.principal!,
-        this.vhost!,
-        { id: `${this.id}-will`, protocol: 'mqtt', ...this.link.peer, clientId: this.clientId },
-        { close: () => core.close() },
-      );
-      const done = (): void => {
-        core.close('will published').catch(failed);
-      };
-      core.openSession().publish(msg, undefined, () => {
-        if (!will.retain) return done();
-        core.retain(msg.routingKey, will.payload.length > 0 ? msg : null).then(done, (err: unknown) => {
-          failed(err);
-          done();
-        });
-      });
-    } catch (err) {
-      failed(err);
-    }
-  }
-
-  /**
    * A protocol violation or an unexpected failure: MQTT 3.1.1 answers both by disconnecting,
    * MQTT 5 says why first (CONNACK before the session is up, DISCONNECT after).
    */
@@ -865,11 +829,19 @@ export class MqttConnection implements ServedConnection, LinkHandler {
     const will = publishWill ? this.will : undefined;
     this.will = undefined;
     const delayMs = will ? this.willDelayMs(will) : 0;
-    if (will && this.session && delayMs > 0) {
+    /** A delayed will, stored with the session: the core publishes it when it is due. */
+    let delayed: StoredWill | undefined;
+    if (will && this.session && delayMs > 0 && this.takenOver !== 'session ended') {
       // A takeover that continues the session is a new connection to it: no will (3.1.3.2.2).
-      if (this.takenOver !== 'session continues')
-        this.ctx.wills.add(this.ctx.clientKey(this), delayMs, () => this.publishDelayedWill(will));
+      if (!this.takenOver)
+        delayed = {
+          message: mqttMessage(will.topic, will.payload, will.qos, will.retain, will.properties),
+          retain: will.retain,
+          publishAt: Date.now() + delayMs,
+          user: this.user!,
+        };
     } else if (will && this.session) {
+      // No delay, or the session ends now (a Clean Start took it over): the will goes now.
       try {
         this.publish(will.topic, will.payload, will.qos, will.retain, 0, will.properties);
       } catch (err) {
@@ -880,7 +852,7 @@ export class MqttConnection implements ServedConnection, LinkHandler {
     this.link.end();
     try {
       if (!this.takenOver)
-        await this.subscriptions?.connectionEnding().catch((err: unknown) => {
+        await this.subscriptions?.connectionEnding(delayed).catch((err: unknown) => {
           this.log.error({ err, conn: this.id }, 'MQTT session could not be ended or kept');
         });
       // Callers do not wait for a close (`void this.close(...)` on socket events): a failure

@@ -9,7 +9,6 @@ import type { BrokerApi } from '@junction/core';
 import { serve, type ServedAdapter } from '@junction/net';
 import { defaultMqttConfig, type MqttConfig } from './config.js';
 import { MqttConnection, type MqttContext } from './connection.js';
-import { DelayedWills } from './delayed-wills.js';
 import { Reason } from './reason-codes.js';
 
 const SWEEP_MS = 250;
@@ -21,7 +20,6 @@ export function createMqttAdapter(
 ): ServedAdapter<MqttConnection> {
   const cfg: MqttConfig = { ...defaultMqttConfig, ...config };
   const byClientId = new Map<string, MqttConnection>();
-  const wills = new DelayedWills();
   const registryKey = (c: MqttConnection): string => `${c.vhost ?? ''}\u0000${c.clientId}`;
 
   const ctx: MqttContext = {
@@ -39,8 +37,6 @@ export function createMqttAdapter(
       const key = registryKey(conn);
       if (byClientId.get(key) === conn) byClientId.delete(key);
     },
-    wills,
-    clientKey: registryKey,
   };
 
   const sweep = setInterval(() => {
@@ -64,7 +60,6 @@ export function createMqttAdapter(
     accept: (link) => new MqttConnection(link, ctx),
     closed: () => {
       clearInterval(sweep);
-      wills.clear();
     },
   });
   return adapter;

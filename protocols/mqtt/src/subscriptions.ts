@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import {
   BrokerError,
   type ClientSessionState,
+  type StoredWill,
   type Connection,
   type Delivery,
   type DeliverySink,
@@ -228,7 +229,7 @@ export class Subscriptions {
    * The connection is ending (before the core session closes): a session with expiry 0 ends
    * with it, one with an expiry is kept until then, and the core removes it at that time.
    */
-  async connectionEnding(): Promise<void> {
+  async connectionEnding(will?: StoredWill): Promise<void> {
     if (!this.persistent || this.expiryMs === 0) {
       // The session ends: its member subscriptions stop consuming first, so the group queues
       // whose last member this was are unused and go too (leaveGroup).
@@ -244,7 +245,9 @@ export class Subscriptions {
       if (state) await this.discardStored(state);
       return;
     }
-    if (this.expiryMs !== undefined) await this.save(Date.now() + this.expiryMs);
+    // A delayed will waits in the stored session, so it outlives a restart with it.
+    if (this.expiryMs !== undefined) await this.save(Date.now() + this.expiryMs, will);
+    else if (will) await this.save(undefined, will);
   }
 
   private async discardStored(state: ClientSessionState): Promise<void> {
@@ -293,12 +296,14 @@ export class Subscriptions {
     }
   }
 
-  private async save(expiresAt?: number): Promise<void> {
+  private async save(expiresAt?: number, will?: StoredWill): Promise<void> {
     if (!this.persistent) return;
     // Keyed by client-chosen filters: a filter `__proto__` must be an entry, not the prototype.
     const subscriptions = Object.create(null) as Record<string, number>;
     for (const s of this.active.values()) subscriptions[s.filter] = s.qos;
-    await this.core.saveSessionState(this.conn.clientId, this.stateOf(subscriptions, expiresAt));
+    const state = this.stateOf(subscriptions, expiresAt);
+    if (will) state.will = will;
+    await this.core.saveSessionState(this.conn.clientId, state);
   }
 
   private stateOf(subscriptions: Record<string, number>, expiresAt: number | undefined): ClientSessionState {

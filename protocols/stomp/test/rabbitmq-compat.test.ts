@@ -29,7 +29,7 @@ describe('x-queue-name on non-durable subscriptions', () => {
       await until(() => got.messages.length === 1, 'the message published to the named queue');
       expect(got.messages[0]!.body.toString()).toBe('to the named queue');
       const q = server.broker.vhosts.get('/')!.queues.get(queue)!;
-      expect(q.durable).toBe(false);
+      expect(q.options.durable).toBe(false);
       // Not durable: the queue goes with its last consumer (RabbitMQ's auto-delete default).
       destroyClient(c);
       await until(() => !server.broker.vhosts.get('/')!.queues.has(queue), `${queue} deleted`);

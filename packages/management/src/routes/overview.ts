@@ -19,9 +19,10 @@ export const overviewRoutes: Routes = (router, api) => {
       queues += v.queues.size;
       exchanges += v.exchanges.size;
       for (const q of v.queues.values()) {
-        ready += q.messageCount;
-        unacked += q.unacked;
-        consumerCount += q.consumerCount;
+        const s = q.stats();
+        ready += s.ready;
+        unacked += s.unacked;
+        consumerCount += s.consumers;
       }
     }
     const conns = api.snapshots().filter(({ snap }) => api.seesConnection(p, snap));

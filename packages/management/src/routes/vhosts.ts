@@ -11,8 +11,9 @@ export const vhostsRoutes: Routes = (router, api) => {
     let ready = 0;
     let unacked = 0;
     for (const q of v.queues.values()) {
-      ready += q.messageCount;
-      unacked += q.unacked;
+      const s = q.stats();
+      ready += s.ready;
+      unacked += s.unacked;
     }
     return {
       ...vhostIdentity(api.ctx.vhostMeta, v.name),

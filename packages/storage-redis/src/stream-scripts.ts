@@ -1,0 +1,65 @@
+/**
+ * The Lua scripts of the Redis store's streams (redis-stream-log.ts). Each touches the keys
+ * of one stream only, every one named in KEYS and all under the stream's hash tag, so they
+ * run unchanged on Redis Cluster. Like the queue scripts (scripts.ts) they are idempotent:
+ * ioredis resends a command left unanswered by a dropped connection.
+ *
+ * Layout (S = prefix + 'st{' + tag + '}', tag = JSON [vhost, queue] with braces escaped):
+ *   S:segs        hash: segment id -> its table row, 'first,next,firstTs,lastTs,bytes,entries,compacted'
+ *   S:seg:<id>    Redis stream: one entry per message, id '<offset>-1', field 'e' -> msgpack
+ *                 [timestamp, exchange, routingKey, properties, body]
+ *   S:prod        hash: producer name -> last sequence
+ *   S:cons        hash: consumer name -> offset
+ * Numbers travel as decimal strings and are stored as given (Lua would print big ones in
+ * exponent form).
+ */
+
+/**
+ * KEYS: segs, prod, then one segment key per piece. ARGV: piece count, then per piece: segment
+ * id, row, entry count, then per entry: offset, payload; then producer pairs: name, sequence.
+ * Entries at or below a segment's last id are skipped (a resent append).
+ */
+export const STREAM_APPEND = `
+local a = 2
+for k = 1, tonumber(ARGV[1]) do
+  local key = KEYS[2 + k]
+  local id, row, n = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
+  a = a + 3
+  local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1]
+  local lastOffset = last and tonumber(string.match(last[1], '^(%d+)')) or -1
+  for i = 1, n do
+    if tonumber(ARGV[a]) > lastOffset then redis.call('XADD', key, ARGV[a] .. '-1', 'e', ARGV[a + 1]) end
+    a = a + 2
+  end
+  redis.call('HSET', KEYS[1], id, row)
+end
+while a < #ARGV do
+  redis.call('HSET', KEYS[2], ARGV[a], ARGV[a + 1])
+  a = a + 2
+end
+return 1
+`;
+
+/** KEYS: segs, then the segment keys. ARGV: the segment ids. Deletes whole segments. */
+export const STREAM_DELETE_SEGMENTS = `
+for i = 1, #ARGV do
+  redis.call('DEL', KEYS[1 + i])
+  redis.call('HDEL', KEYS[1], ARGV[i])
+end
+return #ARGV
+`;
+
+/** KEYS: segs, the segment key. ARGV: segment id, its new row, then the offsets compaction dropped. */
+export const STREAM_DROP_ENTRIES = `
+for i = 3, #ARGV do redis.call('XDEL', KEYS[2], ARGV[i] .. '-1') end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return #ARGV - 2
+`;
+
+export const STREAM_SCRIPTS = {
+  junctionStreamAppend: STREAM_APPEND,
+  junctionStreamDeleteSegments: STREAM_DELETE_SEGMENTS,
+  junctionStreamDropEntries: STREAM_DROP_ENTRIES,
+} as const;
+
+export type StreamScriptName = keyof typeof STREAM_SCRIPTS;
