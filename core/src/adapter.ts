@@ -66,6 +66,21 @@ export interface TlsSnapshot {
   };
 }
 
+/** One MQTT subscription, as management lists it with its connection. */
+export interface SubscriptionSnapshot {
+  filter: string;
+  qos: number;
+  /**
+   * Where its messages wait: 'queue' (a core queue, listed with the queues) or 'direct' (bound
+   * straight to the connection, no queue).
+   */
+  kind: 'queue' | 'direct';
+  /** Its queue's name, or what it would have been (permissions are checked on it). */
+  queue: string;
+  /** Messages waiting for the client in a direct subscription (a queue's are the queue's). */
+  waiting: number;
+}
+
 export interface ConnectionSnapshot {
   id: string;
   protocol: 'amqp' | 'mqtt' | 'stomp';
@@ -80,6 +95,8 @@ export interface ConnectionSnapshot {
   clientId?: string;
   channels?: number;
   clientProperties?: Record<string, unknown>;
+  /** MQTT: the client's subscriptions. */
+  subscriptions?: SubscriptionSnapshot[];
   /** flow: held back by publisher flow control; blocked: by a resource alarm. */
   state: 'starting' | 'running' | 'flow' | 'blocked' | 'closing';
   bytesIn: number;

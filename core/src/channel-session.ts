@@ -4,6 +4,7 @@
  * session), flow, transport back-pressure, confirm ordering and transactions.
  */
 import type { UserStore } from './auth/users.js';
+import { DirectSubscription, type DirectSink } from './direct-subscription.js';
 import { BrokerError, accessRefused, notFound, preconditionFailed } from './errors.js';
 import type { Exchange } from './exchanges/exchange.js';
 import type { Message } from './message.js';
@@ -24,6 +25,7 @@ import type {
   Transaction,
 } from './session.js';
 import { NO_ARGUMENTS, type FieldTable } from './message.js';
+import { checkName } from './names.js';
 import { randomToken } from './random-token.js';
 import { serverQueueName, type Vhost } from './vhost.js';
 import type { PublisherFlow } from './flow.js';
@@ -79,6 +81,8 @@ export class ChannelSession implements Session, ConsumerOwner {
   private readonly pending: PendingOutcome[] = [];
   /** Exchanges this session may write to, checked once (permissions are per user, not per message). */
   private writable: Set<string> | undefined;
+  /** Direct subscriptions, unbound when the session closes; created by the first. */
+  private directs: DirectSubscription[] | undefined;
 
   constructor(private readonly parent: SessionParent) {}
 
@@ -310,6 +314,35 @@ export class ChannelSession implements Session, ConsumerOwner {
     return tag;
   }
 
+  subscribeDirect(
+    exchange: string,
+    pattern: string,
+    name: string,
+    sink: DirectSink,
+  ): DirectSubscription | undefined {
+    this.assertOpen();
+    checkName('queue', name);
+    // What declaring, binding and consuming its exclusive queue would check.
+    this.authorize('configure', 'queue', name);
+    this.authorize('write', 'queue', name);
+    this.authorize('read', 'exchange', exchange);
+    this.authorize('read', 'queue', name);
+    if (!this.vhost.directAllowed(name)) return undefined;
+    const d = new DirectSubscription(name, exchange, pattern, sink, this.vhost.name, this.vhost.events);
+    this.vhost.bindDirect(d);
+    // A one-element literal: the first push onto [] reserves 17 slots.
+    if (this.directs === undefined) this.directs = [d];
+    else this.directs.push(d);
+    return d;
+  }
+
+  unsubscribeDirect(sub: DirectSubscription): void {
+    const i = this.directs?.indexOf(sub) ?? -1;
+    if (i < 0) return;
+    this.directs!.splice(i, 1);
+    this.vhost.unbindDirect(sub);
+  }
+
   async cancel(consumerTag: string): Promise<void> {
     const c = this.consumers.get(consumerTag);
     if (!c) return;
@@ -494,6 +527,8 @@ export class ChannelSession implements Session, ConsumerOwner {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const d of this.directs ?? []) this.vhost.unbindDirect(d);
+    this.directs = undefined;
     for (const c of this.consumers.values()) c.queue.removeConsumer(c);
     this.consumers.clear();
     const touched = new Set<Queue>();

@@ -8,12 +8,24 @@ import type { Message } from './message.js';
 export type DeathReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
 
 export interface BrokerEventMap {
-  enqueued: [{ vhost: string; queue: string; message: Message }];
-  delivered: [{ vhost: string; queue: string; message: Message; consumerTag: string }];
-  acked: [{ vhost: string; queue: string; message: Message }];
+  /**
+   * `direct`: through a direct subscription (direct-subscription.ts), which is no queue: `queue`
+   * is the name its queue would have had, and per-queue figures leave it out.
+   */
+  enqueued: [{ vhost: string; queue: string; message: Message; direct?: true }];
+  delivered: [{ vhost: string; queue: string; message: Message; consumerTag: string; direct?: true }];
+  acked: [{ vhost: string; queue: string; message: Message; direct?: true }];
   requeued: [{ vhost: string; queue: string; message: Message }];
   deadLettered: [{ vhost: string; queue: string; message: Message; reason: DeathReason }];
-  dropped: [{ vhost: string; queue: string; message: Message; reason: DeathReason | 'purged' | 'deleted' }];
+  dropped: [
+    {
+      vhost: string;
+      queue: string;
+      message: Message;
+      reason: DeathReason | 'purged' | 'deleted';
+      direct?: true;
+    },
+  ];
   returned: [{ vhost: string; message: Message }];
   consumerAdded: [{ vhost: string; queue: string; consumerTag: string }];
   consumerRemoved: [{ vhost: string; queue: string; consumerTag: string }];

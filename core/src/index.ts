@@ -5,6 +5,7 @@ export { SESSION_OWNED_ARG } from './queues/queue-settings.js';
 export { linearRegex, UnsupportedRegex, MAX_PATTERN_LENGTH, type LinearRegex } from './linear-regex.js';
 export * from './message.js';
 export * from './session.js';
+export type { DirectSink, DirectSubscription } from './direct-subscription.js';
 export type { BrokerEventMap, DeathReason } from './events.js';
 export { BrokerEvents } from './events.js';
 export { Broker, isLoopback, type AlarmKind, type BrokerOptions } from './broker.js';

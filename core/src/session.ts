@@ -3,6 +3,7 @@
  * they authenticate, open a connection, open sessions on it (an AMQP channel, an MQTT
  * client session, a STOMP connection) and drive everything through Session.
  */
+import type { DirectSink, DirectSubscription } from './direct-subscription.js';
 import type { BrokerError } from './errors.js';
 import type { FieldTable, Message } from './message.js';
 
@@ -147,6 +148,21 @@ export interface Session {
   publish(msg: Message, opts?: PublishOptions, done?: (outcome: PublishOutcome) => void): void;
 
   consume(queue: string, opts: ConsumeOptions, sink: DeliverySink): Promise<string>;
+  /**
+   * A subscription bound straight to `sink`, without a queue (direct-subscription.ts), for a
+   * client whose subscription would be an exclusive transient queue only it consumes. Checks
+   * what declaring, binding and consuming that queue (`name`) would: configure and write on
+   * it, read on the exchange. Undefined when the vhost's queue policies or limits would apply
+   * to that queue: the caller declares the queue then.
+   */
+  subscribeDirect(
+    exchange: string,
+    pattern: string,
+    name: string,
+    sink: DirectSink,
+  ): DirectSubscription | undefined;
+  /** Unbinds a direct subscription; its waiting messages are dropped (as a deleted queue's). */
+  unsubscribeDirect(sub: DirectSubscription): void;
   cancel(consumerTag: string): Promise<void>;
   get(queue: string, opts?: { noAck?: boolean }): Promise<GetResult | null>;
   settle(deliveryTag: number, outcome: SettleOutcome, multiple?: boolean): void;

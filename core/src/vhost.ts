@@ -6,11 +6,12 @@
 import type { Logger } from 'pino';
 import { BrokerError, accessRefused, notFound, preconditionFailed, resourceLocked } from './errors.js';
 import type { BrokerEvents, DeathReason } from './events.js';
-import type { Binding, Destination } from './exchanges/exchange-type.js';
+import type { Binding, BoundDestination, Destination, IndexEntry } from './exchanges/exchange-type.js';
 import { Exchange, bindingId } from './exchanges/exchange.js';
 import { invalidExchangeType } from './exchanges/invalid.js';
 import type { ExchangeTypeRegistry } from './exchanges/registry.js';
-import { route, type RoutingScope } from './exchanges/route.js';
+import { route, type RouteTarget, type RoutingScope } from './exchanges/route.js';
+import type { DirectSubscription } from './direct-subscription.js';
 import { NO_ARGUMENTS, type FieldTable, type Message } from './message.js';
 import { checkName } from './names.js';
 import { randomToken } from './random-token.js';
@@ -46,8 +47,8 @@ export interface RouteResult {
   rejected: boolean;
   /** Settles when every persistent copy is durable; null when nothing needed storing. */
   persisted: Promise<void> | null;
-  /** Queues whose consumers fall behind: the publisher should be held back (flow.ts). */
-  congested: Queue[] | null;
+  /** Queues (or direct subscriptions) whose consumers fall behind: the publisher should be held back (flow.ts). */
+  congested: RouteTarget[] | null;
 }
 
 const builtinExchanges: [string, string][] = [
@@ -382,9 +383,19 @@ export class Vhost implements QueueContext, RoutingScope {
 
   // ---- bindings -------------------------------------------------------------------------
 
-  async bind(source: string, destination: Destination, routingKey: string, args: FieldTable): Promise<void> {
+  /** The exchange a binding is made in: never the default one, which binds every queue itself. */
+  private bindingSource(source: string): Exchange {
     if (source === '') throw accessRefused(`operation not permitted on the default exchange`);
-    const x = this.exchange(source);
+    return this.exchange(source);
+  }
+
+  async bind(
+    source: string,
+    destination: BoundDestination,
+    routingKey: string,
+    args: FieldTable,
+  ): Promise<void> {
+    const x = this.bindingSource(source);
     checkName('routing key', routingKey);
     x.type.validateBinding(routingKey, args);
     const b: Binding = {
@@ -420,8 +431,7 @@ export class Vhost implements QueueContext, RoutingScope {
     routingKey: string,
     args: FieldTable,
   ): Promise<void> {
-    if (source === '') throw accessRefused(`operation not permitted on the default exchange`);
-    const x = this.exchange(source);
+    const x = this.bindingSource(source);
     const b = x.bindings.get(bindingId(destination, routingKey, args));
     if (!b) return;
     const changes: DefinitionChange[] = [];
@@ -451,9 +461,57 @@ export class Vhost implements QueueContext, RoutingScope {
 
   /** Routes a message from the exchange it names into queues. The caller checked access and the exchange. */
   route(x: Exchange, msg: Message, ttl: number | undefined): RouteResult {
-    const queues = route(this, x, msg);
-    if (queues.length === 0) return { routed: 0, rejected: false, persisted: null, congested: null };
-    return this.enqueueTo(queues, withoutBcc(msg), ttl);
+    const targets = route(this, x, msg);
+    if (targets.length === 0) return { routed: 0, rejected: false, persisted: null, congested: null };
+    return this.deliverTo(targets, withoutBcc(msg), ttl);
+  }
+
+  /** Queues get their copy first (and their store write), then direct subscriptions theirs. */
+  private deliverTo(targets: readonly RouteTarget[], msg: Message, ttl: number | undefined): RouteResult {
+    let directs: DirectSubscription[] | undefined;
+    let queues = targets as readonly Queue[];
+    if (targets.some((t) => t.kind === 'direct')) {
+      directs = targets.filter((t) => t.kind === 'direct');
+      queues = targets.filter((t) => t.kind === 'queue');
+    }
+    const r: RouteResult =
+      queues.length === 0
+        ? { routed: 0, rejected: false, persisted: null, congested: null }
+        : this.enqueueTo(queues, msg, ttl);
+    if (directs === undefined) return r;
+    const now = Date.now();
+    for (const d of directs) {
+      d.offer(msg, ttl, now);
+      r.routed++;
+      if (d.congested) (r.congested ??= []).push(d);
+    }
+    return r;
+  }
+
+  /**
+   * Binds a direct subscription (no queue: direct-subscription.ts) in an exchange's index. It is
+   * no binding record: not listed, not stored, gone with its connection.
+   */
+  bindDirect(d: DirectSubscription): void {
+    const x = this.bindingSource(d.exchange);
+    checkName('routing key', d.pattern);
+    x.type.validateBinding(d.pattern, NO_ARGUMENTS);
+    x.index.add(directBinding(d));
+  }
+
+  unbindDirect(d: DirectSubscription): void {
+    d.close();
+    // An exchange deleted meanwhile took its index, and the binding, with it.
+    const x = this.exchanges.get(d.exchange);
+    if (x) x.index.remove(directBinding(d));
+  }
+
+  /**
+   * Whether a subscription named `name` can be direct instead of a queue: not when a queue
+   * policy would apply to that name or the vhost limits its queues (both work on queues).
+   */
+  directAllowed(name: string): boolean {
+    return this.limits.get('max-queues') === undefined && this.policies.match('queues', name) === undefined;
   }
 
   /**
@@ -514,7 +572,7 @@ export class Vhost implements QueueContext, RoutingScope {
       const msg = deadLetteredMessage(e.msg, queue.name, reason, dlx, dlrk, now);
       const targets = route(this, x, msg).filter((q) => !isDeathCycle(msg, q.name));
       if (targets.length === 0) continue;
-      const r = this.enqueueTo(targets, msg, undefined);
+      const r = this.deliverTo(targets, msg, undefined);
       r.persisted?.catch((err: unknown) =>
         this.ctx.log.error({ err }, 'storing a dead-lettered message failed'),
       );
@@ -652,6 +710,11 @@ export function serverQueueName(): string {
 }
 
 /** RabbitMQ sender-selected distribution: BCC routes the message but is never delivered. */
+/** A direct subscription as its exchange's index takes it (indexes keep only key, id and destination). */
+function directBinding(d: DirectSubscription): IndexEntry {
+  return { destination: d, routingKey: d.pattern, args: NO_ARGUMENTS, id: d.id };
+}
+
 function withoutBcc(msg: Message): Message {
   const headers = msg.properties.headers;
   if (headers === undefined || !('BCC' in headers)) return msg;

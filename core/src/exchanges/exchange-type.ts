@@ -5,15 +5,31 @@
  */
 import type { FieldTable, MessageProperties } from '../message.js';
 
-/** A queue or an exchange; both carry a kind tag so the walk can tell them apart. */
+/**
+ * A queue, an exchange or a direct subscription (direct-subscription.ts); each carries a kind
+ * tag so the walk can tell them apart.
+ */
 export interface Destination {
-  readonly kind: 'queue' | 'exchange';
+  readonly kind: 'queue' | 'exchange' | 'direct';
   readonly name: string;
 }
 
-export interface Binding {
-  readonly source: string;
+/** A binding record's destination. */
+export type BoundDestination = Destination & { readonly kind: 'queue' | 'exchange' };
+
+/** What an exchange's index holds: a binding record's fields, or a direct subscription's. */
+export interface IndexEntry {
   readonly destination: Destination;
+  readonly routingKey: string;
+  readonly args: FieldTable;
+  /** Identity within the index. */
+  readonly id: string;
+}
+
+/** A binding record (listed, stored): its destination is a queue or an exchange. */
+export interface Binding extends IndexEntry {
+  readonly source: string;
+  readonly destination: BoundDestination;
   readonly routingKey: string;
   readonly args: FieldTable;
   /** Identity of the binding within its source: destination + key + arguments. */
@@ -27,8 +43,8 @@ export interface Routable {
 }
 
 export interface BindingIndex {
-  add(binding: Binding): void;
-  remove(binding: Binding): void;
+  add(entry: IndexEntry): void;
+  remove(entry: IndexEntry): void;
   /** Adds every matching destination to `out`. */
   match(msg: Routable, out: Set<Destination>): void;
 }

@@ -1,6 +1,6 @@
 import { preconditionFailed } from '../errors.js';
 import type { FieldTable, FieldValue } from '../message.js';
-import type { Binding, BindingIndex, Destination, ExchangeType } from './exchange-type.js';
+import type { BindingIndex, Destination, ExchangeType, IndexEntry } from './exchange-type.js';
 
 type MatchMode = 'all' | 'any' | 'all-with-x' | 'any-with-x';
 const modes = new Set<string>(['all', 'any', 'all-with-x', 'any-with-x']);
@@ -22,7 +22,7 @@ function mode(args: FieldTable): MatchMode {
   return m as MatchMode;
 }
 
-function compile(b: Binding): Compiled {
+function compile(b: IndexEntry): Compiled {
   const m = mode(b.args);
   const withX = m.endsWith('-with-x');
   // RabbitMQ: keys starting with "x-" are ignored unless the mode is *-with-x; x-match never counts.

@@ -4,6 +4,7 @@
  * when an exchange routes nowhere, and RabbitMQ's sender-selected distribution (CC/BCC
  * headers add routing keys).
  */
+import type { DirectSubscription } from '../direct-subscription.js';
 import type { FieldValue } from '../message.js';
 import type { Queue } from '../queues/queue-type.js';
 import type { Destination, Routable } from './exchange-type.js';
@@ -14,14 +15,17 @@ export interface RoutingScope {
   readonly queues: ReadonlyMap<string, Queue>;
 }
 
-export function route(scope: RoutingScope, exchange: Exchange, msg: Routable): Queue[] {
+/** Where a message goes: queues, and direct subscriptions (bound only from exchange indexes). */
+export type RouteTarget = Queue | DirectSubscription;
+
+export function route(scope: RoutingScope, exchange: Exchange, msg: Routable): RouteTarget[] {
   const cc = extraKeys(msg.properties.headers?.['CC'], msg.properties.headers?.['BCC']);
   // Fast path: the default exchange binds every queue by its name.
   if (exchange.name === '' && cc === null) {
     const q = scope.queues.get(msg.routingKey);
     return q ? [q] : [];
   }
-  const out = new Set<Queue>();
+  const out = new Set<RouteTarget>();
   walk(scope, exchange, msg, out, new Set());
   // Each extra key is a routing of its own through the whole graph.
   if (cc)
@@ -34,7 +38,7 @@ function walk(
   scope: RoutingScope,
   exchange: Exchange,
   msg: Routable,
-  out: Set<Queue>,
+  out: Set<RouteTarget>,
   visited: Set<Exchange>,
 ): void {
   if (visited.has(exchange)) return;
@@ -48,6 +52,7 @@ function walk(
     exchange.index.match(msg, dests);
     for (const d of dests) {
       if (d.kind === 'queue') out.add(d as Queue);
+      else if (d.kind === 'direct') out.add(d as DirectSubscription);
       else walk(scope, d as Exchange, msg, out, visited);
     }
   }

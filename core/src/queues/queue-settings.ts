@@ -99,4 +99,8 @@ export const equivalenceArgs = [
   'x-dead-letter-routing-key',
   'x-single-active-consumer',
   'x-queue-type',
+  // A stream's retention (stream-arguments.ts); absent on other queues.
+  'x-max-age',
+  'x-stream-max-segment-size-bytes',
+  'x-stream-compact',
 ] as const;

@@ -2,6 +2,7 @@ import { preconditionFailed } from '../errors.js';
 import type { FieldTable } from '../message.js';
 import { classicQueueType } from './classic.js';
 import type { QueueType } from './queue-type.js';
+import { streamQueueType } from '../streams/stream-queue.js';
 
 /** The type a queue gets when its arguments name none (RabbitMQ's default, too). */
 export const DEFAULT_QUEUE_TYPE = 'classic';
@@ -10,7 +11,7 @@ export const DEFAULT_QUEUE_TYPE = 'classic';
 export class QueueTypeRegistry {
   private readonly types = new Map<string, QueueType>();
 
-  constructor(types: readonly QueueType[] = [classicQueueType]) {
+  constructor(types: readonly QueueType[] = [classicQueueType, streamQueueType]) {
     for (const t of types) this.register(t);
   }
 

@@ -128,6 +128,17 @@ export function connectionJson(c: ConnectionSnapshot): Record<string, unknown> {
     channels: c.channels ?? 0,
     client_properties: c.clientProperties ?? {},
     client_id: c.clientId,
+    ...(c.subscriptions
+      ? {
+          subscriptions: c.subscriptions.map((s) => ({
+            filter: s.filter,
+            qos: s.qos,
+            kind: s.kind,
+            queue: s.queue,
+            messages: s.waiting,
+          })),
+        }
+      : {}),
     state: c.state,
     recv_oct: c.bytesIn,
     send_oct: c.bytesOut,

@@ -91,18 +91,21 @@ export class MessageStats {
   ) {
     this.global = new StatSeries(now);
     this.windowMs = opts.windowMs ?? 5000;
-    this.listen('enqueued', ({ vhost, queue, message }) => {
-      this.count('publish', vhost, queue, message !== this.lastPublished);
+    // A direct subscription is no queue: its messages count for the vhost and the broker only.
+    this.listen('enqueued', ({ vhost, queue, message, direct }) => {
+      this.count('publish', vhost, direct ? undefined : queue, message !== this.lastPublished);
       this.lastPublished = message;
     });
-    this.listen('delivered', ({ vhost, queue }) => {
-      this.count('deliver', vhost, queue);
-      this.count('deliver_get', vhost, queue);
+    this.listen('delivered', ({ vhost, queue, direct }) => {
+      this.count('deliver', vhost, direct ? undefined : queue);
+      this.count('deliver_get', vhost, direct ? undefined : queue);
     });
-    this.listen('acked', ({ vhost, queue }) => this.count('ack', vhost, queue));
+    this.listen('acked', ({ vhost, queue, direct }) => this.count('ack', vhost, direct ? undefined : queue));
     this.listen('requeued', ({ vhost, queue }) => this.count('redeliver', vhost, queue));
     this.listen('deadLettered', ({ vhost, queue }) => this.count('dead_lettered', vhost, queue));
-    this.listen('dropped', ({ vhost, queue }) => this.count('dropped', vhost, queue));
+    this.listen('dropped', ({ vhost, queue, direct }) =>
+      this.count('dropped', vhost, direct ? undefined : queue),
+    );
     this.listen('returned', ({ vhost }) => this.count('return_unroutable', vhost, undefined));
     this.listen('queueDeleted', ({ vhost, queue }) => this.queues.delete(key(vhost, queue)));
     this.timer = setInterval(() => this.sampleAll(), opts.intervalMs ?? 1000);

@@ -5,7 +5,13 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { ConnectionSnapshot, Endpoint, ProtocolAdapter, TlsSettings } from '@junction/core';
+import type {
+  ConnectionSnapshot,
+  Endpoint,
+  ProtocolAdapter,
+  SubscriptionSnapshot,
+  TlsSettings,
+} from '@junction/core';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from './deadline.js';
 import type { Link } from './link.js';
 import { Listener, type WebSocketOptions } from './listener.js';
@@ -20,6 +26,8 @@ export interface ConnectionDescription {
   clientId?: string | undefined;
   channels?: number;
   clientProperties?: Record<string, unknown>;
+  /** MQTT: the client's subscriptions (a direct one is no queue, so it is listed here). */
+  subscriptions?: SubscriptionSnapshot[];
 }
 
 /**
@@ -138,6 +146,7 @@ function snapshot(protocol: ConnectionSnapshot['protocol'], c: ServedConnection)
     ...(d.clientId ? { clientId: d.clientId } : {}),
     ...(d.channels !== undefined ? { channels: d.channels } : {}),
     ...(d.clientProperties ? { clientProperties: d.clientProperties } : {}),
+    ...(d.subscriptions ? { subscriptions: d.subscriptions } : {}),
     state: d.phase === 'open' ? link.readState : d.phase,
     bytesIn: link.bytesIn,
     bytesOut: link.bytesOut,

@@ -1,12 +1,16 @@
 /**
  * An MQTT client's subscriptions as core queues, and its outbound QoS 1/2 flows.
  *
- * Each subscription is a queue bound to `amq.topic` with the filter as binding key: an
- * exclusive auto-delete queue for a session that ends with its connection, a durable one for
- * a session that outlives it (3.1.1 clean session 0, MQTT 5 Session Expiry Interval above 0),
- * where QoS 1/2 messages wait while the device is offline. Queues are named after the
- * client id and the filter, so a persistent session finds its queues again. Messages come
+ * A subscription of a session that outlives its connection (3.1.1 clean session 0, MQTT 5
+ * Session Expiry Interval above 0) is a durable queue bound to `amq.topic` with the filter as
+ * binding key, where QoS 1/2 messages wait while the device is offline; queues are named after
+ * the client id and the filter, so a persistent session finds its queues again. Messages come
  * back through a consumer per subscription; a PUBACK (or PUBREC) settles the core delivery.
+ * A shared subscription consumes from its group's queue. A subscription of a session that
+ * ends with its connection is a direct subscription (the core's direct-subscription.ts: bound
+ * in `amq.topic` straight to this connection, no queue, consumer or binding per device),
+ * unless a queue policy or limit of the vhost would apply to its queue: then it is an
+ * exclusive auto-delete queue as before.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -16,8 +20,11 @@ import {
   type Connection,
   type Delivery,
   type DeliverySink,
+  type DirectSink,
+  type DirectSubscription,
   type Message,
   type Session,
+  type SubscriptionSnapshot,
 } from '@junction/core';
 import { ackPacket, suback, unsuback5, type SubscriptionRequest } from './codec.js';
 import type { MqttConfig } from './config.js';
@@ -64,6 +71,8 @@ interface Subscription extends SubscriptionOptions {
   skipDollar: boolean;
   /** A `$share/...` subscription: its queue is the group's, shared with the other members. */
   shared: boolean;
+  /** Bound without a queue (no consumer tag, no delivery tags). */
+  direct: DirectSubscription | undefined;
 }
 
 /** Options as stored with a session: [filter, no local | retain as published << 1 | retain handling << 2, id]. */
@@ -81,8 +90,10 @@ const unpackOptions = ([, bits, id]: StoredOptions): SubscriptionOptions => ({
 });
 
 interface Inflight {
-  /** The core delivery to settle; undefined for retained messages, which are in no queue. */
+  /** The core delivery to settle; undefined for retained messages and direct ones, which are in no queue. */
   tag: number | undefined;
+  /** Sent through a direct subscription: the message, told to it when acknowledged. */
+  direct: { sub: DirectSubscription; message: Message } | undefined;
   qos: number;
   /** QoS 2: PUBREC received, PUBCOMP awaited. */
   released: boolean;
@@ -92,10 +103,11 @@ interface Inflight {
 const PACKET_IDS = 0xffff;
 /**
  * The most QoS 1/2 messages in flight to one client from each source: its session's
- * deliveries (the session prefetch) and retained messages (this window). Both together
- * stay inside the id space, so an id is always free for a delivery.
+ * deliveries (the session prefetch), retained messages (this window) and direct
+ * subscriptions' messages (sent while all in flight are fewer than the window). The three
+ * together stay inside the id space, so an id is always free for a delivery.
  */
-export const MAX_RECEIVE_WINDOW = (PACKET_IDS - 1) >> 1;
+export const MAX_RECEIVE_WINDOW = Math.floor(PACKET_IDS / 3);
 
 interface PendingRetained {
   sub: Subscription;
@@ -130,6 +142,22 @@ export function messageQos(msg: Message): number {
 
 function shortHash(s: string): string {
   return createHash('sha1').update(s).digest('hex').slice(0, 16);
+}
+
+/** A direct subscription's client side, as methods. */
+class DirectSubscriptionSink implements DirectSink {
+  constructor(
+    private readonly owner: Subscriptions,
+    private readonly sub: Subscription,
+  ) {}
+
+  hasRoom(): boolean {
+    return this.owner.hasRoom(this.sub);
+  }
+
+  deliver(msg: Message, expiresAt: number): boolean {
+    return this.owner.deliverDirect(this.sub, msg, expiresAt);
+  }
 }
 
 /** A subscription's consumer, as methods (two closures per subscription cost ~170 bytes). */
@@ -183,6 +211,20 @@ export class Subscriptions {
 
   get count(): number {
     return this.active.size;
+  }
+
+  /** What management lists with the connection. */
+  snapshot(): SubscriptionSnapshot[] {
+    const out: SubscriptionSnapshot[] = [];
+    for (const s of this.active.values())
+      out.push({
+        filter: s.filter,
+        qos: s.qos,
+        kind: s.direct ? 'direct' : 'queue',
+        queue: s.queue,
+        waiting: s.direct?.messageCount ?? 0,
+      });
+    return out;
   }
 
   /**
@@ -385,6 +427,10 @@ export class Subscriptions {
       codes.push(sub ? Reason.Success : Reason.NoSubscriptionExisted);
       if (!sub) continue;
       this.active.delete(filter);
+      if (sub.direct) {
+        this.session.unsubscribeDirect(sub.direct);
+        continue;
+      }
       await this.session.cancel(sub.consumerTag);
       if (sub.shared) await this.leaveGroup(sub.queue);
       else await this.session.deleteQueue(sub.queue);
@@ -400,6 +446,12 @@ export class Subscriptions {
       // New options replace the old ones (MQTT-3.8.4-3); deliveries read them from `existing`.
       Object.assign(existing, options);
       if (existing.qos === qos) return existing;
+      if (existing.direct) {
+        // Its waiting messages stay, and go out at the new QoS.
+        existing.qos = qos;
+        existing.noAck = qos === 0;
+        return existing;
+      }
       // A new QoS replaces the subscription (MQTT-3.8.4-3); its queue and backlog stay.
       this.active.delete(filter);
       await this.session.cancel(existing.consumerTag);
@@ -416,6 +468,19 @@ export class Subscriptions {
     const matched = shared
       ? (parseSharedFilter(filter, this.config.maxTopicLevels) as SharedFilter).filter
       : filter;
+    if (!this.persistent && !shared) {
+      const sub = this.subscription(filter, qos, queue, matched, options, shared);
+      sub.direct = this.session.subscribeDirect(
+        'amq.topic',
+        filterToPattern(matched),
+        queue,
+        new DirectSubscriptionSink(this, sub),
+      );
+      if (sub.direct) {
+        this.active.set(filter, sub);
+        return sub;
+      }
+    }
     // A group queue is durable, whichever member declares it first, so a member with a stored
     // session finds its backlog; it ends with its last member (leaveGroup), not with a connection.
     await this.session.declareQueue({
@@ -427,9 +492,27 @@ export class Subscriptions {
       ...(shared ? { arguments: GROUP_QUEUE_ARGUMENTS } : {}),
     });
     await this.session.bindQueue(queue, 'amq.topic', filterToPattern(matched));
+    const sub = this.subscription(filter, qos, queue, matched, options, shared);
+    sub.consumerTag = await this.session.consume(
+      queue,
+      { noAck: sub.noAck },
+      new SubscriptionSink(this, sub),
+    );
+    this.active.set(filter, sub);
+    return sub;
+  }
+
+  private subscription(
+    filter: string,
+    qos: number,
+    queue: string,
+    matched: string,
+    options: SubscriptionOptions,
+    shared: boolean,
+  ): Subscription {
     // Every field named, in one order: a spread of `options` gave each subscription a hidden
     // class of its own (~240 bytes per device).
-    const sub: Subscription = {
+    return {
       filter,
       qos,
       queue,
@@ -441,14 +524,8 @@ export class Subscriptions {
       retainHandling: options.retainHandling,
       subscriptionId: options.subscriptionId,
       shared,
+      direct: undefined,
     };
-    sub.consumerTag = await this.session.consume(
-      queue,
-      { noAck: sub.noAck },
-      new SubscriptionSink(this, sub),
-    );
-    this.active.set(filter, sub);
-    return sub;
   }
 
   // ---- outbound PUBLISH ----------------------------------------------------------------------
@@ -463,37 +540,68 @@ export class Subscriptions {
   }
 
   deliver(sub: Subscription, d: Delivery): boolean {
+    return this.send(sub, d.message, d.redelivered, d.expiresAt, d.deliveryTag);
+  }
+
+  /** A direct subscription's message: as a delivery, with nothing to settle in the core. */
+  deliverDirect(sub: Subscription, message: Message, expiresAt: number): boolean {
+    return this.send(sub, message, false, expiresAt, undefined);
+  }
+
+  /**
+   * Whether a direct subscription may send now: a QoS 1/2 one while fewer messages than the
+   * window are in flight to the client (from any source), so its Receive Maximum holds.
+   */
+  hasRoom(sub: Subscription): boolean {
+    return sub.noAck || (this.inflight?.size ?? 0) < this.window;
+  }
+
+  /** Lets direct subscriptions send what waits for the client: its socket drained, or it acknowledged. */
+  resumeDirect(): void {
+    for (const sub of this.active.values()) sub.direct?.resume();
+  }
+
+  /** `tag`: the core delivery to settle; undefined for a direct subscription's message. */
+  private send(
+    sub: Subscription,
+    message: Message,
+    redelivered: boolean,
+    expiresAt: number,
+    tag: number | undefined,
+  ): boolean {
+    const routingKey = message.routingKey;
     if (
-      (sub.skipDollar && d.routingKey.charCodeAt(0) === 0x24) /* $ */ ||
+      (sub.skipDollar && routingKey.charCodeAt(0) === 0x24) /* $ */ ||
       // MQTT-3.8.3-3: No Local keeps the connection's own messages from it.
-      (sub.noLocal && this.conn.publishedHere(d.message))
+      (sub.noLocal && this.conn.publishedHere(message))
     ) {
-      if (!sub.noAck) this.acknowledgeLater(d.deliveryTag);
+      if (!sub.noAck && tag !== undefined) this.acknowledgeLater(tag);
       return true;
     }
-    const qos = Math.min(sub.qos, messageQos(d.message));
-    const topic = topicBytes(d.routingKey);
+    const qos = Math.min(sub.qos, messageQos(message));
+    const topic = topicBytes(routingKey);
     const id = qos === 0 ? 0 : this.nextFreePacketId();
     // MQTT-3.3.1-12/13: RETAIN is 0 on live messages unless Retain As Published.
-    const retain = sub.retainAsPublished && wasRetained(d.message);
+    const retain = sub.retainAsPublished && wasRetained(message);
     const header = this.conn.publishHeader(
       topic,
       qos,
       id,
-      d.redelivered,
+      redelivered,
       retain,
-      d.message,
-      d.expiresAt,
+      message,
+      expiresAt,
       sub.subscriptionId,
     );
     if (qos === 0 || !header) {
       // Too large for the client: dropped as if delivered (MQTT-3.1.2-25).
-      if (!sub.noAck) this.acknowledgeLater(d.deliveryTag);
-      return header ? this.conn.writePublish(header, d.message.body) : true;
+      if (!sub.noAck && tag !== undefined) this.acknowledgeLater(tag);
+      return header ? this.conn.writePublish(header, message.body) : true;
     }
     this.takePacketId(id);
-    (this.inflight ??= new Map()).set(id, { tag: d.deliveryTag, qos, released: false });
-    return this.conn.writePublish(header, d.message.body);
+    const direct = sub.direct && { sub: sub.direct, message };
+    (this.inflight ??= new Map()).set(id, { tag, direct, qos, released: false });
+    return this.conn.writePublish(header, message.body);
   }
 
   /**
@@ -537,7 +645,7 @@ export class Subscriptions {
       if (!header) continue; // too large for the client (MQTT-3.1.2-25)
       if (qos > 0) {
         this.takePacketId(id);
-        (this.inflight ??= new Map()).set(id, { tag: undefined, qos, released: false });
+        (this.inflight ??= new Map()).set(id, { tag: undefined, direct: undefined, qos, released: false });
         this.retainedInflight++;
       }
       if (!this.conn.writePublish(header, message.body)) break;
@@ -548,9 +656,14 @@ export class Subscriptions {
     }
   }
 
-  /** An in-flight message is done: a retained one frees room in the retained window. */
+  /**
+   * An in-flight message is done: room for direct subscriptions, and a retained one frees
+   * room in the retained window.
+   */
   private finished(f: Inflight): void {
-    if (f.tag !== undefined) return;
+    if (f.direct) f.direct.sub.acked(f.direct.message);
+    if ((this.inflight?.size ?? 0) === this.window - 1) this.resumeDirect();
+    if (f.tag !== undefined || f.direct) return;
     this.retainedInflight--;
     this.pumpRetained();
   }

@@ -51,28 +51,41 @@ describe('limits', () => {
     await again.endAsync();
   });
 
-  it('keeps at most maxInflight QoS 1 messages unacknowledged per client', async () => {
-    const slow = await client(server, { clientId: 'slow' });
-    const got = collect(slow);
-    const pending: (() => void)[] = [];
-    // Hold every PUBACK back until the test releases it.
-    slow.handleMessage = (_packet, done) => void pending.push(() => done());
-    await slow.subscribeAsync('window/#', { qos: 1 });
-    const pub = await client(server);
-    for (let i = 0; i < 5; i++) await pub.publishAsync('window/x', `${i}`, { qos: 1 });
-    const queue = () =>
-      [...server.broker.vhost('/').queues.values()].find((q) => q.name.startsWith('mqtt-subscription-slow'))!;
-    await until(() => queue().unacked === 2 && queue().messageCount === 3, 'two in flight, three waiting');
-    // mqtt.js hands packets to handleMessage one at a time, so only the first is held here.
-    expect(pending.length).toBe(1);
-    while (pending.length > 0 || got.length < 5) {
-      pending.shift()?.();
-      await new Promise((r) => setImmediate(r));
-    }
-    await until(() => queue().unacked === 0 && queue().messageCount === 0, 'all acknowledged');
-    expect(got.map((g) => g.payload)).toEqual(['0', '1', '2', '3', '4']);
-    await Promise.all([slow.endAsync(), pub.endAsync()]);
-  });
+  // A clean session's subscription is direct (no queue), a stored session's a queue: both keep the window.
+  it.each([
+    ['a clean session', 'slow-clean', true],
+    ['a stored session', 'slow-stored', false],
+  ])(
+    'keeps at most maxInflight QoS 1 messages unacknowledged per client (%s)',
+    async (_, clientId, clean) => {
+      const slow = await client(server, { clientId, clean });
+      const got = collect(slow);
+      const pending: (() => void)[] = [];
+      // Hold every PUBACK back until the test releases it.
+      slow.handleMessage = (_packet, done) => void pending.push(() => done());
+      await slow.subscribeAsync('window/#', { qos: 1 });
+      const pub = await client(server);
+      for (let i = 0; i < 5; i++) await pub.publishAsync('window/x', `${i}`, { qos: 1 });
+      const subscription = () =>
+        [...server.adapter.connections()].find((c) => c.clientId === clientId)?.subscriptions?.[0];
+      expect(subscription()?.kind).toBe(clean ? 'direct' : 'queue');
+      // A direct subscription's waiting messages are listed with the connection, a queue's with it.
+      const queue = () => server.broker.vhost('/').queues.get(subscription()!.queue);
+      const waiting = () => (clean ? subscription()?.waiting : queue()?.messageCount);
+      await until(() => waiting() === 3, 'two in flight, three waiting');
+      if (!clean) expect(queue()?.unacked).toBe(2);
+      // mqtt.js hands packets to handleMessage one at a time, so only the first is held here.
+      expect(pending.length).toBe(1);
+      while (pending.length > 0 || got.length < 5) {
+        pending.shift()?.();
+        await new Promise((r) => setImmediate(r));
+      }
+      await until(() => waiting() === 0 && (clean || queue()?.unacked === 0), 'all acknowledged');
+      expect(got.map((g) => g.payload)).toEqual(['0', '1', '2', '3', '4']);
+      await Promise.all([slow.endAsync(), pub.endAsync()]);
+      if (!clean) await (await client(server, { clientId, clean: true })).endAsync();
+    },
+  );
 
   it('closes a connection that sends no CONNECT in time', async () => {
     const raw = await rawClient(server.port);

@@ -1,0 +1,515 @@
+/**
+ * The `stream` queue type (`x-queue-type: stream`, as RabbitMQ): an append-only log every
+ * protocol writes into and any consumer replays. Publishes are appended to the store's stream
+ * log (stream-log.ts) and confirmed once durable there; reads never remove anything: each
+ * consumer has its own cursor (stream-cursor.ts) that starts where `x-stream-offset` says (or
+ * where its `x-stream-consumer-name` stopped last time), reads the log in batches as its
+ * prefetch allows, and tails it once caught up. Acks only give credit back. Retention (size,
+ * age) drops whole segments on a timer and after appends; readers behind the new head move to
+ * it. The rest of the broker sees it only through the Queue interface (queue-type.ts).
+ */
+import { BrokerError, preconditionFailed } from '../errors.js';
+import type { FlowHolder } from '../flow.js';
+import type { FieldTable, Message } from '../message.js';
+import type { SettleOutcome } from '../session.js';
+import type { StreamEntry, StreamLog, StreamSettings } from '../storage/stream-log.js';
+import type { Consumer } from '../queues/consumer.js';
+import type { QueuedMessage } from '../queues/queued-message.js';
+import type { PolicyDefinition } from '../queues/queue-settings.js';
+import type {
+  Admission,
+  ConsumerView,
+  EnqueueOutcome,
+  Queue,
+  QueueContext,
+  QueueOptions,
+  QueueStats,
+  QueueType,
+  StoredEntries,
+} from '../queues/queue-type.js';
+import { parseOffsetSpec, resolveOffset, STREAM_OFFSET_ARG, type OffsetSpec } from './offset-spec.js';
+import { checkStreamDeclaration, streamRetention } from './stream-arguments.js';
+import { StreamCursor } from './stream-cursor.js';
+import { consumerName, producerStamp } from './stream-identities.js';
+
+/** Most entries one read asks the log for (a reader's buffer holds at most this many). */
+const READ_BATCH = 256;
+/** How often retention runs (age-based retention needs a clock, size-based one runs after appends too). */
+const RETENTION_INTERVAL_MS = 1000;
+/** A named consumer's position is stored at most this often while it reads (and when it stops). */
+const OFFSET_STORE_INTERVAL_MS = 1000;
+
+/** The offset and append time a delivered stream message carries, as headers. */
+export const DELIVERED_OFFSET_HEADER = 'x-stream-offset';
+export const DELIVERED_TIMESTAMP_HEADER = 'x-stream-timestamp';
+
+/** A delivery of a stream entry: the session hands it back in settle(). */
+interface StreamDelivery extends QueuedMessage {
+  readonly reader: Reader;
+  readonly offset: number;
+}
+
+/** One consumer's reading state. */
+interface Reader {
+  readonly consumer: Consumer;
+  /** Null until the attach offset is resolved (a timestamp lookup reads the log). */
+  cursor: StreamCursor | null;
+  readonly name: string | undefined;
+  /** Entries read from the log, not yet delivered (at most READ_BATCH). */
+  buffer: StreamEntry[];
+  /** A read is in flight; `again` asks the running pump to look once more before it stops. */
+  pumping: boolean;
+  again: boolean;
+  detached: boolean;
+  /** The resume offset last stored for a named consumer. */
+  storedOffset: number | undefined;
+}
+
+export const streamQueueType: QueueType = {
+  name: 'stream',
+  create({ context, name, options, policy, recovering }) {
+    const ref = `queue '${name}' in vhost '${context.vhost}'`;
+    let retention: StreamSettings;
+    try {
+      checkStreamDeclaration(
+        {
+          durable: options.durable,
+          exclusive: options.exclusiveOwner !== null,
+          autoDelete: options.autoDelete,
+          arguments: options.arguments,
+        },
+        ref,
+      );
+      retention = streamRetention(options.arguments, policy);
+    } catch (err) {
+      if (!recovering) throw err;
+      context.log.warn(
+        { err, queue: name, vhost: context.vhost },
+        'stored stream arguments are invalid; using defaults',
+      );
+      retention = streamRetention({});
+    }
+    return new StreamQueue(context, name, options, retention, ref);
+  },
+};
+
+export class StreamQueue implements Queue {
+  readonly kind = 'queue' as const;
+  readonly type = streamQueueType;
+  deleted = false;
+  flowHolders: Set<FlowHolder> | undefined;
+  private log: StreamLog | null = null;
+  /** Settles when the log is open; appends and reads issued before wait on it (in order). */
+  private opening: Promise<StreamLog> | null = null;
+  private readonly readers: Reader[] = [];
+  private readonly consumerList: Consumer[] = [];
+  private retentionTimer: NodeJS.Timeout | undefined;
+  private offsetTimer: NodeJS.Timeout | undefined;
+  private retentionRunning = false;
+  private readonly counters = { published: 0, delivered: 0, acked: 0, redelivered: 0 };
+
+  readonly consumers: ConsumerView = {
+    get size(): number {
+      return this.all().length;
+    },
+    all: (): readonly Consumer[] => this.consumerList,
+    active: undefined,
+  };
+
+  constructor(
+    private readonly ctx: QueueContext,
+    readonly name: string,
+    readonly options: QueueOptions,
+    private retention: StreamSettings,
+    private readonly ref: string,
+  ) {}
+
+  get stored(): boolean {
+    return true;
+  }
+
+  get congested(): boolean {
+    return false; // a stream never backs up: readers are independent of publishers
+  }
+
+  // ---- declare / recover ------------------------------------------------------------------
+
+  open(): Promise<void> {
+    return this.openLog().then(() => undefined);
+  }
+
+  async recover(_stored: StoredEntries): Promise<number> {
+    const log = await this.openLog();
+    return log.stats().messages;
+  }
+
+  private openLog(): Promise<StreamLog> {
+    this.opening ??= this.ctx.store
+      .openStream({ vhost: this.ctx.vhost, queue: this.name }, this.retention)
+      .then((log) => {
+        this.log = log;
+        this.startTimers();
+        return log;
+      });
+    return this.opening;
+  }
+
+  private logReady(): Promise<StreamLog> {
+    return this.log ? Promise.resolve(this.log) : this.openLog();
+  }
+
+  touch(): void {}
+
+  applyPolicy(policy: PolicyDefinition | undefined): void {
+    // Validated now; an open log keeps the settings it was opened with until the next start.
+    this.retention = streamRetention(this.options.arguments, policy);
+  }
+
+  // ---- enqueue ----------------------------------------------------------------------------
+
+  enqueue(msg: Message, a: Admission): EnqueueOutcome {
+    let stamp;
+    try {
+      stamp = producerStamp(msg.properties.headers);
+    } catch (err) {
+      // A malformed producer stamp: this stream refuses the message (the publisher gets a nack).
+      this.ctx.log.debug({ err, queue: this.name }, 'stream message refused');
+      return 'rejected';
+    }
+    this.counters.published++;
+    const entry = {
+      timestamp: a.now,
+      message: {
+        exchange: msg.exchange,
+        routingKey: msg.routingKey,
+        properties: msg.properties,
+        body: msg.body,
+      },
+    };
+    const producer = stamp && { name: stamp.name, firstSequence: stamp.sequence };
+    const log = this.log;
+    const appended = log
+      ? log.append([entry], producer)
+      : this.openLog().then((l) => l.append([entry], producer));
+    const written = appended.then(() => {
+      this.wakeAll();
+      this.retentionSoon();
+    });
+    const events = this.ctx.events;
+    if (events.observed) events.emit('enqueued', { vhost: this.ctx.vhost, queue: this.name, message: msg });
+    return { persisted: written };
+  }
+
+  enqueued(_write: Promise<void> | null): void {}
+
+  // ---- consume / credit -------------------------------------------------------------------
+
+  addConsumer(c: Consumer): void {
+    if (c.spec.noAck)
+      throw new BrokerError(
+        'NOT_IMPLEMENTED',
+        `NOT_IMPLEMENTED - automatic acknowledgement not supported by stream ${this.ref}`,
+      );
+    if (c.spec.prefetch === 0)
+      throw preconditionFailed(`consumer prefetch count is not set for stream ${this.ref}`);
+    const args = c.spec.arguments as FieldTable;
+    const spec = parseOffsetSpec(args[STREAM_OFFSET_ARG], Date.now());
+    const name = consumerName(args);
+    const reader: Reader = {
+      consumer: c,
+      cursor: null,
+      name,
+      buffer: [],
+      pumping: false,
+      again: false,
+      detached: false,
+      storedOffset: undefined,
+    };
+    this.readers.push(reader);
+    this.consumerList.push(c);
+    const events = this.ctx.events;
+    if (events.observed)
+      events.emit('consumerAdded', { vhost: this.ctx.vhost, queue: this.name, consumerTag: c.tag });
+    this.attach(reader, spec).catch((err: unknown) => {
+      this.ctx.log.error(
+        { err, queue: this.name, vhost: this.ctx.vhost },
+        'stream consumer could not attach',
+      );
+      this.cancelReader(reader, err);
+    });
+  }
+
+  private async attach(r: Reader, spec: OffsetSpec): Promise<void> {
+    const log = await this.logReady();
+    const stored = r.name === undefined ? undefined : log.consumerOffset(r.name);
+    // A named consumer that stored a position resumes there; x-stream-offset is for its first start.
+    const start =
+      stored !== undefined
+        ? Math.min(Math.max(stored, log.firstOffset), log.nextOffset)
+        : await resolveOffset(spec, log);
+    if (r.detached) return;
+    r.cursor = new StreamCursor(start, r.consumer.spec.prefetch);
+    r.storedOffset = stored;
+    this.pump(r);
+  }
+
+  removeConsumer(c: Consumer): void {
+    const i = this.readers.findIndex((r) => r.consumer === c);
+    if (i < 0) return;
+    const [r] = this.readers.splice(i, 1);
+    this.consumerList.splice(this.consumerList.indexOf(c), 1);
+    r!.detached = true;
+    r!.buffer = [];
+    this.storeOffset(r!);
+    const events = this.ctx.events;
+    if (events.observed)
+      events.emit('consumerRemoved', { vhost: this.ctx.vhost, queue: this.name, consumerTag: c.tag });
+  }
+
+  private cancelReader(r: Reader, err: unknown): void {
+    if (r.detached) return;
+    this.removeConsumer(r.consumer);
+    const reason =
+      err instanceof BrokerError
+        ? err
+        : new BrokerError('INTERNAL_ERROR', `INTERNAL_ERROR - reading stream ${this.ref} failed`, {
+            cause: err,
+          });
+    r.consumer.owner.consumerCancelled(r.consumer, reason);
+  }
+
+  dispatch(): void {
+    for (const r of this.readers) this.pump(r);
+  }
+
+  private wakeAll(): void {
+    for (const r of this.readers) this.pump(r);
+  }
+
+  /** Delivers what the reader's credit allows, reading ahead from the log; one pump per reader at a time. */
+  private pump(r: Reader): void {
+    if (r.pumping) {
+      r.again = true;
+      return;
+    }
+    if (!r.cursor || r.detached || this.deleted) return;
+    r.pumping = true;
+    this.pumpLoop(r)
+      .catch((err: unknown) => {
+        this.ctx.log.error({ err, queue: this.name, vhost: this.ctx.vhost }, 'stream read failed');
+        this.cancelReader(r, err);
+      })
+      .finally(() => {
+        r.pumping = false;
+      });
+  }
+
+  private async pumpLoop(r: Reader): Promise<void> {
+    const log = this.log!;
+    const cursor = r.cursor!;
+    for (;;) {
+      r.again = false;
+      while (r.buffer.length > 0 && cursor.credit > 0 && r.consumer.canTake() && !r.detached) {
+        this.deliver(r, r.buffer.shift()!);
+      }
+      if (r.detached || this.deleted || r.buffer.length > 0) return;
+      if (cursor.credit <= 0 || !r.consumer.canTake()) return;
+      if (cursor.position < log.firstOffset) cursor.skipTo(log.firstOffset);
+      if (cursor.position >= log.nextOffset) {
+        // Caught up: an append wakes the reader again (the tail). An append that settled while
+        // this pump was finishing asked for another look.
+        if (r.again) continue;
+        return;
+      }
+      const batch = await log.read(cursor.position, Math.min(READ_BATCH, Math.max(cursor.credit, 32)));
+      if (r.detached || this.deleted) return;
+      if (batch.length === 0) {
+        // Retention removed what we asked for between the bound check and the read.
+        if (cursor.position < log.firstOffset) cursor.skipTo(log.firstOffset);
+        else return;
+        continue;
+      }
+      r.buffer = batch;
+    }
+  }
+
+  private deliver(r: Reader, e: StreamEntry): void {
+    const cursor = r.cursor!;
+    cursor.delivered(e.offset);
+    this.counters.delivered++;
+    const m = e.message;
+    const headers: FieldTable = {
+      ...m.properties.headers,
+      [DELIVERED_OFFSET_HEADER]: e.offset,
+      [DELIVERED_TIMESTAMP_HEADER]: e.timestamp,
+    };
+    const d: StreamDelivery = {
+      seq: e.offset,
+      messageId: e.offset,
+      msg: {
+        exchange: m.exchange,
+        routingKey: m.routingKey,
+        properties: { ...m.properties, headers },
+        body: m.body,
+      },
+      priority: 0,
+      expiresAt: 0,
+      deliveryCount: 0,
+      size: m.body.length,
+      persisted: true,
+      reader: r,
+      offset: e.offset,
+    };
+    r.consumer.owner.deliver(r.consumer, this, d);
+  }
+
+  async get(_noAck: boolean): Promise<QueuedMessage | undefined> {
+    // RabbitMQ's answer, code and text (rabbit_stream_queue:dequeue/5).
+    throw new BrokerError(
+      'NOT_IMPLEMENTED',
+      `NOT_IMPLEMENTED - basic.get not supported by stream queues ${this.ref}`,
+    );
+  }
+
+  // ---- settle -----------------------------------------------------------------------------
+
+  settle(entry: QueuedMessage, outcome: SettleOutcome, _unacked: boolean): void {
+    const d = entry as StreamDelivery;
+    // Every outcome gives the credit back; nothing is requeued or dead-lettered (RabbitMQ).
+    if (outcome === 'ack') {
+      this.counters.acked++;
+      const events = this.ctx.events;
+      if (events.observed) events.emit('acked', { vhost: this.ctx.vhost, queue: this.name, message: d.msg });
+    }
+    if (d.reader.detached || !d.reader.cursor) return;
+    d.reader.cursor.settled(d.offset);
+    if (d.reader.name !== undefined) this.offsetsDue();
+  }
+
+  // ---- named consumer offsets ---------------------------------------------------------------
+
+  private offsetsDue(): void {
+    if (this.offsetTimer || this.deleted) return;
+    this.offsetTimer = setTimeout(() => {
+      this.offsetTimer = undefined;
+      for (const r of this.readers) this.storeOffset(r);
+    }, OFFSET_STORE_INTERVAL_MS);
+    this.offsetTimer.unref();
+  }
+
+  private storeOffset(r: Reader): void {
+    const log = this.log;
+    if (r.name === undefined || !r.cursor || !log || this.deleted) return;
+    const offset = r.cursor.resumeOffset;
+    if (offset === r.storedOffset) return;
+    r.storedOffset = offset;
+    log
+      .storeConsumerOffset(r.name, offset)
+      .catch((err: unknown) =>
+        this.ctx.log.error(
+          { err, queue: this.name, consumer: r.name },
+          'storing a stream consumer offset failed',
+        ),
+      );
+  }
+
+  // ---- retention ------------------------------------------------------------------------------
+
+  private startTimers(): void {
+    if (this.retention.maxAgeMs === undefined && !this.retention.compact) return;
+    this.retentionTimer = setInterval(() => this.runRetention(), RETENTION_INTERVAL_MS);
+    this.retentionTimer.unref();
+  }
+
+  private retentionSoon(): void {
+    if (this.retention.maxBytes === undefined && !this.retention.compact) return;
+    queueMicrotask(() => this.runRetention());
+  }
+
+  private runRetention(): void {
+    const log = this.log;
+    if (!log || this.retentionRunning || this.deleted) return;
+    this.retentionRunning = true;
+    log
+      .enforceRetention(Date.now())
+      .then((first) => {
+        for (const r of this.readers) {
+          r.cursor?.skipTo(first);
+          if (r.buffer.length && r.buffer[0]!.offset < first)
+            r.buffer = r.buffer.filter((e) => e.offset >= first);
+        }
+        this.wakeAll();
+      })
+      .catch((err: unknown) => this.ctx.log.error({ err, queue: this.name }, 'stream retention failed'))
+      .finally(() => {
+        this.retentionRunning = false;
+      });
+  }
+
+  // ---- purge / delete -------------------------------------------------------------------------
+
+  purge(): number {
+    throw new BrokerError(
+      'NOT_IMPLEMENTED',
+      `NOT_IMPLEMENTED - queue.purge not supported by stream queues ${this.ref}`,
+    );
+  }
+
+  destroy(): number {
+    const count = this.messageCount;
+    this.deleted = true;
+    clearInterval(this.retentionTimer);
+    clearTimeout(this.offsetTimer);
+    for (const r of this.readers) {
+      r.detached = true;
+      r.buffer = [];
+    }
+    this.readers.length = 0;
+    this.consumerList.length = 0;
+    return count;
+  }
+
+  async dropStored(): Promise<void> {
+    // dropStream closes an open log itself; a log still opening is waited for (a failed open
+    // was logged where it failed and leaves nothing to close).
+    if (this.opening && !this.log)
+      await this.opening.then(
+        () => undefined,
+        (err: unknown) => this.ctx.log.warn({ err, queue: this.name }, 'the deleted stream had not opened'),
+      );
+    await this.ctx.store.dropStream({ vhost: this.ctx.vhost, queue: this.name });
+  }
+
+  // ---- stats ----------------------------------------------------------------------------------
+
+  get messageCount(): number {
+    return this.log?.stats().messages ?? 0;
+  }
+
+  get consumerCount(): number {
+    return this.readers.length;
+  }
+
+  get unacked(): number {
+    let n = 0;
+    for (const r of this.readers) n += r.cursor?.unsettledCount ?? 0;
+    return n;
+  }
+
+  stats(): QueueStats {
+    const s = this.log?.stats();
+    return {
+      ready: s?.messages ?? 0,
+      unacked: this.unacked,
+      readyBytes: s?.bytes ?? 0,
+      consumers: this.readers.length,
+      singleActiveConsumer: undefined,
+      published: this.counters.published,
+      delivered: this.counters.delivered,
+      acked: this.counters.acked,
+      redelivered: 0,
+      deadLettered: 0,
+      dropped: 0,
+    };
+  }
+}
