@@ -194,6 +194,12 @@ describe.each(stores)('streams on the %s store', (storeName, makeStore) => {
     gch.on('error', () => {});
     await gch.get('strict').catch(() => undefined);
     expect(await getClosed).toContain("basic.get not supported by stream queues queue 'strict' in vhost '/'");
+    const purge = await amqp.connect(b.amqpUrl!);
+    const purgeClosed = new Promise<string>((r) => purge.once('error', (e: Error) => r(e.message)));
+    const pch = await purge.createChannel();
+    pch.on('error', () => {});
+    await pch.purgeQueue('strict').catch(() => undefined);
+    expect(await purgeClosed).toContain("queue.purge not supported by stream queues queue 'strict'");
     await conn.close();
   });
 
@@ -209,6 +215,14 @@ describe.each(stores)('streams on the %s store', (storeName, makeStore) => {
     // A producer reconnecting resends from 6: only 11-15 are new.
     for (let seq = 6; seq <= 15; seq++) ch.sendToQueue('ledger', Buffer.from(`e${seq}`), stamp(seq));
     await ch.waitForConfirms();
+    expect((await ch.checkQueue('ledger')).messageCount).toBe(15);
+    // Half a stamp would turn deduplication off unnoticed: the stream refuses it (a nack).
+    const refused = new Promise<Error | null>((resolve) =>
+      ch.sendToQueue('ledger', Buffer.from('half'), { headers: { 'x-stream-producer': 'billing' } }, (err) =>
+        resolve(err as Error | null),
+      ),
+    );
+    expect(await refused).toBeInstanceOf(Error);
     expect((await ch.checkQueue('ledger')).messageCount).toBe(15);
 
     const reader = await conn.createChannel();

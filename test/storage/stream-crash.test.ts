@@ -12,9 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LmdbStore } from '@junction/storage-lmdb';
 import { seededRandom, spawnLogged } from '@junction/testkit';
-import { CRASH_PRODUCERS, CRASH_REF, CRASH_SETTINGS, parseCrashBody } from './stream-crash-shape.js';
+import { confirmedIn, verifyCrashStream } from './stream-crash-verify.js';
 
 const child = fileURLToPath(new URL('./stream-crash-child.ts', import.meta.url));
 const KILLS = 20;
@@ -25,45 +24,6 @@ afterAll(() => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** Reads the whole stream back and checks it against the highest confirmed sequence per producer. */
-async function verify(confirmed: Map<string, number>): Promise<{ entries: number; segments: number }> {
-  const store = new LmdbStore({ dir });
-  await store.open();
-  const log = await store.openStream(CRASH_REF, CRASH_SETTINGS);
-  try {
-    const offsets: number[] = [];
-    const seqs = new Map<string, number[]>(CRASH_PRODUCERS.map((p) => [p, []]));
-    for (let at = 0; at < log.nextOffset;) {
-      const got = await log.read(at, 500);
-      if (got.length === 0) break;
-      for (const e of got) {
-        offsets.push(e.offset);
-        const { producer, seq } = parseCrashBody(e.message.body);
-        seqs.get(producer)!.push(seq);
-      }
-      at = got[got.length - 1]!.offset + 1;
-    }
-    expect(offsets.length, 'offsets from 0 to nextOffset, no gaps').toBe(log.nextOffset);
-    expect(
-      offsets.every((o, i) => o === i),
-      'offsets dense from 0',
-    ).toBe(true);
-    for (const p of CRASH_PRODUCERS) {
-      const s = seqs.get(p)!;
-      expect(
-        s.every((q, i) => q === i + 1),
-        `${p}: sequences 1..n once each, in order`,
-      ).toBe(true);
-      expect(s.length, `${p}: every confirmed entry is there`).toBeGreaterThanOrEqual(confirmed.get(p) ?? 0);
-      expect(log.lastProducerSequence(p) ?? 0).toBe(s.length);
-    }
-    return { entries: offsets.length, segments: log.stats().segments };
-  } finally {
-    await log.close();
-    await store.close();
-  }
-}
 
 describe('stream crash: embedded store', () => {
   it(`keeps every confirmed entry, in order, without gaps, across ${KILLS} SIGKILLs`, async () => {
@@ -80,14 +40,8 @@ describe('stream crash: embedded store', () => {
       await new Promise((resolve) => setTimeout(resolve, 50 + Math.floor(r() * 600)));
       p.child.kill('SIGKILL');
       await p.exited;
-      let confirms = 0;
-      for (const l of p.lines) {
-        if (l['msg'] !== 'confirmed') continue;
-        confirms++;
-        const name = l['producer'] as string;
-        confirmed.set(name, Math.max(confirmed.get(name) ?? 0, l['upTo'] as number));
-      }
-      const now = await verify(confirmed);
+      const confirms = confirmedIn(p.lines, confirmed);
+      const now = await verifyCrashStream(dir, confirmed);
       expect(
         now.entries,
         `life ${life} (seed ${SEED}) appended nothing: the kill came too early`,
