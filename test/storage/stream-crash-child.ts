@@ -14,12 +14,20 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { LmdbStore } from '@junction/storage-lmdb';
 import { RedisStore } from '@junction/storage-redis';
 import type { Store } from '@junction/core';
-import { CRASH_PRODUCERS, CRASH_REF, CRASH_SETTINGS, crashBody } from './stream-crash-shape.js';
+import {
+  CRASH_KEY_PREFIX,
+  CRASH_PRODUCERS,
+  CRASH_REF,
+  CRASH_SETTINGS,
+  crashBody,
+} from './stream-crash-shape.js';
 
 const [kind, where, filler] = process.argv.slice(2);
 let afterFull: number | undefined;
 const store: Store =
-  kind === 'lmdb' ? new LmdbStore({ dir: where! }) : new RedisStore({ url: where!, keyPrefix: 'crash:' });
+  kind === 'lmdb'
+    ? new LmdbStore({ dir: where! })
+    : new RedisStore({ url: where!, keyPrefix: CRASH_KEY_PREFIX });
 await store.open();
 const log = await store.openStream(CRASH_REF, CRASH_SETTINGS);
 const print = (o: Record<string, unknown>): void => {

@@ -1,6 +1,6 @@
 /** What the stream crash and full-disk tests check after the child process is gone. */
 import { expect } from 'vitest';
-import { LmdbStore } from '@junction/storage-lmdb';
+import type { Store } from '@junction/core';
 import { CRASH_PRODUCERS, CRASH_REF, CRASH_SETTINGS, parseCrashBody } from './stream-crash-shape.js';
 
 /** Folds the child's `confirmed` lines into the highest confirmed sequence per producer; returns how many. */
@@ -18,12 +18,11 @@ export function confirmedIn(
   return n;
 }
 
-/** Reads the whole stream back and checks it against the highest confirmed sequence per producer. */
+/** Opens the store, reads the whole stream back and checks it against the highest confirmed sequence per producer. */
 export async function verifyCrashStream(
-  dir: string,
+  store: Store,
   confirmed: Map<string, number>,
 ): Promise<{ entries: number; segments: number }> {
-  const store = new LmdbStore({ dir });
   await store.open();
   const log = await store.openStream(CRASH_REF, CRASH_SETTINGS);
   try {

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { LmdbStore } from '@junction/storage-lmdb';
 import { spawnLogged } from '@junction/testkit';
 import { smallDisk } from './small-disk.js';
 import { confirmedIn, verifyCrashStream } from './stream-crash-verify.js';
@@ -43,7 +44,7 @@ describe('stream on a full disk: embedded store', () => {
     expect(confirmedIn(p.lines, confirmed)).toBeGreaterThan(500);
     // Read where there is room (opening writes the store's checkpoint); the dead broker's lock socket stays.
     cpSync(dir, join(copy, 'data'), { recursive: true, filter: (src) => !lstatSync(src).isSocket() });
-    const { entries } = await verifyCrashStream(join(copy, 'data'), confirmed);
+    const { entries } = await verifyCrashStream(new LmdbStore({ dir: join(copy, 'data') }), confirmed);
     expect(entries).toBeGreaterThan(0);
   }, 120_000);
 });
