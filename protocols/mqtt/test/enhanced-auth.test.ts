@@ -229,6 +229,21 @@ describe('MQTT 5 SCRAM-SHA-256', () => {
     await stillServed();
   });
 
+  it('takes the vhost from a User Name `vhost:user` beside SCRAM, whose user must be the one SCRAM proved', async () => {
+    await server.broker.addVhost('plant');
+    await server.broker.setPermission('plant', 'sam', { configure: '.*', write: '.*', read: '.*' });
+    const [c] = await scramConnect(new ScramClient('sam', 's3cret'), {
+      clientId: 'in-plant',
+      username: 'plant:sam',
+    });
+    expect([...server.adapter.connections()].find((x) => x.clientId === 'in-plant')?.vhost).toBe('plant');
+    await c.endAsync();
+    // guest may use `plant` too: only the user mismatch refuses this one.
+    await server.broker.setPermission('plant', 'guest', { configure: '.*', write: '.*', read: '.*' });
+    const other = await refusal(scramConnect(new ScramClient('sam', 's3cret'), { username: 'plant:guest' }));
+    expect(other.code).toBe(0x87);
+  });
+
   it('closes an AUTH sent before CONNECT without an answer; an AUTH from a password client is DISCONNECT 0x82', async () => {
     const early = await raw5(server.port);
     early.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: METHOD } });
