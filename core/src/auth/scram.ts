@@ -86,6 +86,8 @@ export class ScramExchange {
     private readonly lookup: ScramLookup,
     /** Keys the made-up salt of unknown users, so asking twice gives the same answer. */
     private readonly unknownUserKey: Buffer,
+    /** The server's part of the nonce (fixed only to check the RFC's example exchange). */
+    private readonly serverNonce: () => string = () => randomBytes(18).toString('base64'),
   ) {}
 
   /** client-first-message -> server-first-message. */
@@ -121,7 +123,7 @@ export class ScramExchange {
     // password does: the exchange does not tell which user names exist (RFC 5802 section 9).
     const salt = creds ? creds.salt : hmac(this.unknownUserKey, username).subarray(0, 16).toString('base64');
     const iterations = creds ? creds.iterations : SCRAM_ITERATIONS;
-    const nonce = clientNonce + randomBytes(18).toString('base64');
+    const nonce = clientNonce + this.serverNonce();
     const serverFirst = `r=${nonce},s=${salt},i=${iterations}`;
     this.started = {
       username: creds ? username : '',
