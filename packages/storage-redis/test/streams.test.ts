@@ -10,15 +10,17 @@ import { startRedis, type RedisServer } from '@junction/testkit';
 import { RedisStore } from '../src/index.js';
 import { STREAM_APPEND } from '../src/stream-scripts.js';
 
-let server: RedisServer;
-let raw: Redis;
+/** A redis-server of its own for the suite, and a plain connection to look at its keys. */
+const redis: { server?: RedisServer; raw?: Redis } = {};
+const server = (): RedisServer => redis.server!;
+const raw = (): Redis => redis.raw!;
 beforeAll(async () => {
-  server = await startRedis();
-  raw = new Redis(server.url);
+  redis.server = await startRedis();
+  redis.raw = new Redis(redis.server.url);
 });
 afterAll(async () => {
-  raw.disconnect();
-  await server.cleanup();
+  redis.raw?.disconnect();
+  await redis.server?.cleanup();
 });
 
 const entry = (i: number, key = 'k'): StreamAppend => ({
@@ -35,7 +37,7 @@ function hashTag(key: string): string {
 
 describe('Redis streams', () => {
   it("keeps every key of a stream under one hash tag, braces in the names included, apart from other streams'", async () => {
-    const store = new RedisStore({ url: server.url, keyPrefix: 'tag:' });
+    const store = new RedisStore({ url: server().url, keyPrefix: 'tag:' });
     await store.open();
     const refs = [
       { vhost: '/', queue: 'plain' },
@@ -48,7 +50,7 @@ describe('Redis streams', () => {
       await log.storeConsumerOffset('c', 3);
       await log.enforceRetention(5000);
     }
-    const keys = await raw.keys('tag:st*');
+    const keys = await raw().keys('tag:st*');
     const tags = new Set(keys.map(hashTag));
     expect(tags.size).toBe(2);
     for (const ref of refs)
@@ -60,25 +62,25 @@ describe('Redis streams', () => {
     // Segments, table, producers and consumers: several keys per stream.
     expect(keys.length).toBeGreaterThan(8);
     await store.dropStream(refs[1]!);
-    expect(new Set((await raw.keys('tag:st*')).map(hashTag)).size).toBe(1);
+    expect(new Set((await raw().keys('tag:st*')).map(hashTag)).size).toBe(1);
     await store.close();
   });
 
   it('stores an append resent with the same arguments once (ioredis resends unanswered commands)', async () => {
-    const store = new RedisStore({ url: server.url, keyPrefix: 'resend:' });
+    const store = new RedisStore({ url: server().url, keyPrefix: 'resend:' });
     await store.open();
     const ref = { vhost: '/', queue: 's' };
     const log = await store.openStream(ref, { maxSegmentBytes: 1_000_000 });
     await log.append([entry(0), entry(1)]);
-    const keys = (await raw.keys('resend:st*')).sort();
+    const keys = (await raw().keys('resend:st*')).sort();
     const seg = keys.find((k) => k.includes(':seg:'))!;
     const segs = keys.find((k) => k.endsWith(':segs'))!;
     const prod = keys.find((k) => k.endsWith(':prod')) ?? segs.replace(/:segs$/, ':prod');
-    const row = (await raw.hget(segs, '0'))!;
+    const row = (await raw().hget(segs, '0'))!;
     // The same two entries again, as a resend would carry them: nothing new.
     const args = ['1', '0', row, '2', '0', 'x', '1', 'y'];
-    for (let i = 0; i < 2; i++) await raw.eval(STREAM_APPEND, 3, segs, prod, seg, ...args);
-    expect(await raw.xlen(seg)).toBe(2);
+    for (let i = 0; i < 2; i++) await raw().eval(STREAM_APPEND, 3, segs, prod, seg, ...args);
+    expect(await raw().xlen(seg)).toBe(2);
     expect((await log.read(0, 10)).map((e) => e.message.body.toString())).toEqual(['m0', 'm1']);
     await store.close();
   });
