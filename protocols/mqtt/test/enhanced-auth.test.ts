@@ -9,7 +9,15 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { IAuthPacket, IConnackPacket } from 'mqtt-packet';
 import { hashPassword } from '@junction/core';
 import { startMqttServer, until, type WsTestServer } from '@junction/testkit';
-import { collect, connectedRaw5, disconnectedWith, pahoConnacks, raw5, type Raw5 } from './helpers.js';
+import {
+  collect,
+  connect5,
+  connectedRaw5,
+  disconnectedWith,
+  pahoConnacks,
+  raw5,
+  type Raw5,
+} from './helpers.js';
 import { ScramClient } from './scram-client.js';
 
 const METHOD = 'SCRAM-SHA-256';
@@ -212,6 +220,10 @@ describe('MQTT 5 SCRAM-SHA-256', () => {
       const ack = await connackOf(c);
       expect([name, ack.reasonCode]).toEqual([name, code]);
     }
+    // Authentication Data without a method (3.1.2.11.10).
+    const dataOnly = await raw5(server.port);
+    dataOnly.send(connect5(Buffer.from([0x16, 0, 1, 0x61])));
+    expect((await connackOf(dataOnly)).reasonCode).toBe(0x82);
     // A password beside the proof is a second credential nobody checks: refused.
     const c = await raw5(server.port);
     c.send({
