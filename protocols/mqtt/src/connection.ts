@@ -362,6 +362,9 @@ export class MqttConnection implements ServedConnection, LinkHandler {
       const outAliases = Math.min(props.topicAliasMaximum ?? 0, this.ctx.config.topicAliasMaximum);
       if (outAliases > 0) this.outAliases = new OutboundAliases(outAliases);
       this.problemInformation = props.requestProblemInformation !== 0;
+      // 3.1.2.11.10: Authentication Data belongs to a method.
+      if (props.authenticationData !== undefined && props.authenticationMethod === undefined)
+        return this.refuse(Reason.ProtocolError, 'Authentication Data without an Authentication Method');
       // MQTT-4.12.0-1: a method the server does not offer is refused.
       if (props.authenticationMethod !== undefined && !isSupportedMethod(props.authenticationMethod))
         return this.refuse(
