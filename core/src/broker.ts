@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { UserStore, type User } from './auth/users.js';
 import { randomBytes } from 'node:crypto';
-import { ScramExchange, ScramRefused } from './auth/scram.js';
+import { ScramExchange, ScramRefused, scramCredentials } from './auth/scram.js';
 import { BrokerConnection, type SessionGate } from './connection.js';
 import { Counts, Limits, USER_LIMITS, limitReached, type UserLimitName } from './limits.js';
 import { BrokerError, notFound, preconditionFailed, unknownVhost } from './errors.js';
@@ -535,18 +535,21 @@ export class Broker implements BrokerApi {
   ): Promise<void> {
     if (!name) throw preconditionFailed('user name must not be empty');
     checkName('user', name);
+    const derived =
+      opts.password === undefined
+        ? undefined
+        : { password: opts.password, scram: await scramCredentials(opts.password) };
     const prev = this.users.get(name);
     // A new hash replaces the password: SCRAM keys derived from the old one go with it.
     const keptScram = opts.passwordHash === undefined ? prev?.scram : undefined;
-    const user: User =
-      opts.password !== undefined
-        ? this.users.add(name, opts.password, opts.tags ?? prev?.tags ?? [])
-        : {
-            name,
-            passwordHash: opts.passwordHash ?? prev?.passwordHash ?? '',
-            tags: opts.tags ?? prev?.tags ?? [],
-            ...(keptScram ? { scram: keptScram } : {}),
-          };
+    const user: User = derived
+      ? this.users.add(name, derived.password, opts.tags ?? prev?.tags ?? [], derived.scram)
+      : {
+          name,
+          passwordHash: opts.passwordHash ?? prev?.passwordHash ?? '',
+          tags: opts.tags ?? prev?.tags ?? [],
+          ...(keptScram ? { scram: keptScram } : {}),
+        };
     this.users.put(user);
     try {
       await this.writeDefinitions([{ op: 'put', kind: 'user', value: this.userDefinition(user) }]);

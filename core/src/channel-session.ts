@@ -27,6 +27,7 @@ import type {
 import { NO_ARGUMENTS, type FieldTable } from './message.js';
 import { checkName } from './names.js';
 import { randomToken } from './random-token.js';
+import { publish } from './publish.js';
 import { SmallMap } from './small-map.js';
 import { serverQueueName, type Vhost } from './vhost.js';
 import type { PublisherFlow } from './flow.js';
@@ -219,7 +220,7 @@ export class ChannelSession implements Session, ConsumerOwner {
     this.assertOpen();
     const x = this.publishTarget(msg);
     const ttl = parseExpiration(msg.properties.expiration);
-    const r = this.vhost.route(x, msg, ttl);
+    const r = publish(this.vhost, x, msg, ttl);
     if (r.congested) for (const q of r.congested) this.parent.flow.hold(q);
     const outcome: PublishOutcome =
       r.routed === 0 && !r.rejected && opts?.mandatory

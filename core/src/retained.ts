@@ -239,12 +239,32 @@ export class ClientSessions {
   }
 }
 
-/** A will as the store gave it back: its body a Buffer again (stores may hand back a Uint8Array). */
+/**
+ * A will as the store gave it back: its body and binary header values Buffers again (stores
+ * may hand binary data back as a plain Uint8Array).
+ */
 function restoredWill(will: StoredWill): StoredWill {
-  const body = will.message.body as Uint8Array;
-  if (Buffer.isBuffer(body)) return will;
+  const m = will.message;
+  const headers = m.properties.headers;
+  let fixed: Record<string, unknown> | undefined;
+  for (const [k, v] of Object.entries(headers ?? {}))
+    if (v instanceof Uint8Array && !Buffer.isBuffer(v))
+      // defineProperty: a header may be named `__proto__` (MQTT user properties are client-chosen).
+      Object.defineProperty((fixed ??= { ...headers }), k, {
+        value: asBuffer(v),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
   return {
     ...will,
-    message: { ...will.message, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength) },
+    message: {
+      ...m,
+      body: asBuffer(m.body),
+      properties: fixed ? { ...m.properties, headers: fixed as typeof headers } : m.properties,
+    },
   };
 }
+
+const asBuffer = (b: Uint8Array): Buffer =>
+  Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);

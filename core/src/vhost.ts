@@ -10,21 +10,22 @@ import type { Binding, BoundDestination, Destination, IndexEntry } from './excha
 import { Exchange, bindingId } from './exchanges/exchange.js';
 import { invalidExchangeType } from './exchanges/invalid.js';
 import type { ExchangeTypeRegistry } from './exchanges/registry.js';
-import { route, type RouteTarget, type RoutingScope } from './exchanges/route.js';
+import { route } from './exchanges/route.js';
 import type { DirectSubscription } from './direct-subscription.js';
-import { NO_ARGUMENTS, type FieldTable, type Message } from './message.js';
+import { deliverTo, type PublishScope } from './publish.js';
+import { NO_ARGUMENTS, type FieldTable } from './message.js';
 import { checkName } from './names.js';
 import { randomToken } from './random-token.js';
 import { Limits, VHOST_LIMITS, type VhostLimitName } from './limits.js';
 import { PolicySet, type Policy } from './policies.js';
 import { deadLetteredMessage, isDeathCycle } from './queues/dead-letter.js';
-import type { Admission, Queue, QueueContext, QueueOptions } from './queues/queue-type.js';
+import type { Queue, QueueContext, QueueOptions } from './queues/queue-type.js';
 import type { QueueTypeRegistry } from './queues/registry.js';
 import { ClientSessions, RetainedMessages } from './retained.js';
 import type { QueuedMessage } from './queues/queued-message.js';
 import { SESSION_OWNED_ARG, equivalenceArgs } from './queues/queue-settings.js';
 import type { ExchangeDeclaration, QueueDeclaration, QueueDeclared, StoredWill } from './session.js';
-import type { DefinitionChange, EnqueueRecord, Store } from './storage/store.js';
+import type { DefinitionChange, Store } from './storage/store.js';
 
 /** What a vhost needs from its broker. */
 export interface VhostContext {
@@ -40,17 +41,6 @@ export interface VhostContext {
   publishWill(vhost: string, clientId: string, will: StoredWill): Promise<void>;
 }
 
-export interface RouteResult {
-  /** Queues that took the message. */
-  routed: number;
-  /** A queue refused it (reject-publish): the publisher gets a nack. */
-  rejected: boolean;
-  /** Settles when every persistent copy is durable; null when nothing needed storing. */
-  persisted: Promise<void> | null;
-  /** Queues (or direct subscriptions) whose consumers fall behind: the publisher should be held back (flow.ts). */
-  congested: RouteTarget[] | null;
-}
-
 const builtinExchanges: [string, string][] = [
   ['', 'direct'],
   ['amq.direct', 'direct'],
@@ -60,7 +50,7 @@ const builtinExchanges: [string, string][] = [
   ['amq.match', 'headers'],
 ];
 
-export class Vhost implements QueueContext, RoutingScope {
+export class Vhost implements QueueContext, PublishScope {
   readonly exchanges = new Map<string, Exchange>();
   readonly queues = new Map<string, Queue>();
   readonly policies = new PolicySet();
@@ -122,6 +112,10 @@ export class Vhost implements QueueContext, RoutingScope {
 
   get paging(): VhostContext['paging'] {
     return this.ctx.paging;
+  }
+
+  nextMessageId(): number {
+    return this.ctx.nextMessageId();
   }
 
   // ---- exchanges ----------------------------------------------------------------------
@@ -457,36 +451,7 @@ export class Vhost implements QueueContext, RoutingScope {
     return out;
   }
 
-  // ---- publishing -----------------------------------------------------------------------
-
-  /** Routes a message from the exchange it names into queues. The caller checked access and the exchange. */
-  route(x: Exchange, msg: Message, ttl: number | undefined): RouteResult {
-    const targets = route(this, x, msg);
-    if (targets.length === 0) return { routed: 0, rejected: false, persisted: null, congested: null };
-    return this.deliverTo(targets, withoutBcc(msg), ttl);
-  }
-
-  /** Queues get their copy first (and their store write), then direct subscriptions theirs. */
-  private deliverTo(targets: readonly RouteTarget[], msg: Message, ttl: number | undefined): RouteResult {
-    let directs: DirectSubscription[] | undefined;
-    let queues = targets as readonly Queue[];
-    if (targets.some((t) => t.kind === 'direct')) {
-      directs = targets.filter((t) => t.kind === 'direct');
-      queues = targets.filter((t) => t.kind === 'queue');
-    }
-    const r: RouteResult =
-      queues.length === 0
-        ? { routed: 0, rejected: false, persisted: null, congested: null }
-        : this.enqueueTo(queues, msg, ttl);
-    if (directs === undefined) return r;
-    const now = Date.now();
-    for (const d of directs) {
-      d.offer(msg, ttl, now);
-      r.routed++;
-      if (d.congested) (r.congested ??= []).push(d);
-    }
-    return r;
-  }
+  // ---- direct subscriptions ------------------------------------------------------------
 
   /**
    * Binds a direct subscription (no queue: direct-subscription.ts) in an exchange's index. It is
@@ -514,46 +479,6 @@ export class Vhost implements QueueContext, RoutingScope {
     return this.limits.get('max-queues') === undefined && this.policies.match('queues', name) === undefined;
   }
 
-  /**
-   * A publish into the queues it was routed to (queue-type.ts): every queue admits or
-   * refuses it and stages its stored copy, the staged copies go to the store in one write,
-   * then the queues deliver. Nothing is delivered before its write is submitted, so the
-   * store sees every delivery mark and removal after the entry it is about.
-   */
-  private enqueueTo(queues: readonly Queue[], msg: Message, ttl: number | undefined): RouteResult {
-    const write = new StagedWrite(this.name, this.ctx.nextMessageId(), msg);
-    const admission: Admission = {
-      messageId: write.messageId,
-      ttl,
-      persistent: msg.properties.deliveryMode === 2 && this.ctx.store.capabilities.durable,
-      now: Date.now(),
-      write,
-    };
-    let rejected: Set<Queue> | null = null;
-    let own: Promise<void>[] | null = null;
-    let congested: Queue[] | null = null;
-    let asked = 0;
-    let persisted: Promise<void> | null = null;
-    try {
-      for (const q of queues) {
-        asked++;
-        const r = q.enqueue(msg, admission);
-        if (r === 'rejected') (rejected ??= new Set()).add(q);
-        else if (r.persisted) (own ??= []).push(r.persisted);
-      }
-    } finally {
-      persisted = write.submit(this.ctx.store);
-      for (let i = 0; i < asked; i++) {
-        const q = queues[i]!;
-        if (!rejected?.has(q)) q.enqueued(persisted);
-        if (q.congested) (congested ??= []).push(q);
-      }
-    }
-    if (own) persisted = Promise.all(persisted ? [persisted, ...own] : own).then(() => undefined);
-    const refused = rejected?.size ?? 0;
-    return { routed: queues.length - refused, rejected: refused > 0, persisted, congested };
-  }
-
   // ---- QueueContext ---------------------------------------------------------------------
 
   deadLetter(
@@ -572,48 +497,11 @@ export class Vhost implements QueueContext, RoutingScope {
       const msg = deadLetteredMessage(e.msg, queue.name, reason, dlx, dlrk, now);
       const targets = route(this, x, msg).filter((q) => !isDeathCycle(msg, q.name));
       if (targets.length === 0) continue;
-      const r = this.deliverTo(targets, msg, undefined);
+      const r = deliverTo(this, targets, msg, undefined);
       r.persisted?.catch((err: unknown) =>
         this.ctx.log.error({ err }, 'storing a dead-lettered message failed'),
       );
     }
-  }
-
-  forget(queue: Queue, entries: readonly QueuedMessage[]): void {
-    if (!this.ctx.store.capabilities.durable) return;
-    const refs: { vhost: string; queue: string; messageId: number }[] = [];
-    for (const e of entries) {
-      if (e.persisted) refs.push({ vhost: this.name, queue: queue.name, messageId: e.messageId });
-    }
-    if (refs.length)
-      this.ctx.store.remove(refs).catch((err: unknown) => this.ctx.log.error({ err }, 'store remove failed'));
-  }
-
-  firstDelivery(queue: Queue, entry: QueuedMessage, inOrder: boolean): void {
-    const store = this.ctx.store;
-    if (inOrder && store.markDeliveredThrough) {
-      // One mark per queue per turn covers every message the queue handed out in order.
-      if (this.deliveredThrough.size === 0) queueMicrotask(() => this.flushDeliveredThrough());
-      this.deliveredThrough.set(queue, entry.messageId);
-      return;
-    }
-    store
-      .markDelivered([{ vhost: this.name, queue: queue.name, messageId: entry.messageId }])
-      .catch((err: unknown) => this.ctx.log.error({ err }, 'store markDelivered failed'));
-  }
-
-  /** Queues whose in-order deliveries of this turn are not yet marked, with the newest id. */
-  private readonly deliveredThrough = new Map<Queue, number>();
-
-  private flushDeliveredThrough(): void {
-    const store = this.ctx.store;
-    for (const [queue, id] of this.deliveredThrough) {
-      if (queue.deleted) continue;
-      store.markDeliveredThrough!({ vhost: this.name, queue: queue.name }, id).catch((err: unknown) =>
-        this.ctx.log.error({ err }, 'store markDeliveredThrough failed'),
-      );
-    }
-    this.deliveredThrough.clear();
   }
 
   unused(queue: Queue): void {
@@ -709,17 +597,9 @@ export function serverQueueName(): string {
   return `amq.gen-${randomToken()}`;
 }
 
-/** RabbitMQ sender-selected distribution: BCC routes the message but is never delivered. */
 /** A direct subscription as its exchange's index takes it (indexes keep only key, id and destination). */
 function directBinding(d: DirectSubscription): IndexEntry {
   return { destination: d, routingKey: d.pattern, args: NO_ARGUMENTS, id: d.id };
-}
-
-function withoutBcc(msg: Message): Message {
-  const headers = msg.properties.headers;
-  if (headers === undefined || !('BCC' in headers)) return msg;
-  const { BCC: _bcc, ...rest } = headers;
-  return { ...msg, properties: { ...msg.properties, headers: rest }, encodedProperties: undefined };
 }
 
 function same(a: unknown, b: unknown): boolean {
@@ -731,48 +611,4 @@ function same(a: unknown, b: unknown): boolean {
 
 function show(v: unknown): string {
   return v === undefined ? 'none' : `'${String(v)}'`;
-}
-
-/** The publish's one store write (PublishWrite): records staged by the queues, submitted once. */
-class StagedWrite {
-  private records: EnqueueRecord[] | null = null;
-
-  constructor(
-    private readonly vhost: string,
-    readonly messageId: number,
-    private readonly msg: Message,
-  ) {}
-
-  stage(queue: string, expiresAt: number): void {
-    const { msg, messageId } = this;
-    (this.records ??= []).push({
-      vhost: this.vhost,
-      queue,
-      messageId,
-      expiresAt,
-      deliveryCount: 0,
-      message: {
-        id: messageId,
-        exchange: msg.exchange,
-        routingKey: msg.routingKey,
-        properties: msg.properties,
-        body: msg.body,
-      },
-    });
-  }
-
-  /**
-   * The write of everything staged (null if nothing was). Never throws: the queues waiting
-   * for it must hear of it either way (a store that throws fails the publish, as a rejection).
-   */
-  submit(store: Store): Promise<void> | null {
-    const records = this.records;
-    this.records = null;
-    if (!records) return null;
-    try {
-      return store.enqueue(records);
-    } catch (err) {
-      return Promise.reject(err as Error);
-    }
-  }
 }

@@ -232,7 +232,12 @@ describe('restart on the embedded store', () => {
           payload: Buffer.from(`${clientId} is gone`),
           qos: 1,
           retain,
-          properties: { willDelayInterval: delay, userProperties: { site: 'b7' } },
+          // Correlation data that is not UTF-8 travels as bytes (header x-correlation-data).
+          properties: {
+            willDelayInterval: delay,
+            userProperties: { site: 'b7' },
+            correlationData: Buffer.from([0xff, 0, 7]),
+          },
         },
       });
       c.stream.destroy(); // an abnormal end: the will is armed
@@ -266,16 +271,21 @@ describe('restart on the embedded store', () => {
       expect(sessions.get('will-back')?.will).toBeUndefined();
       await back.endAsync();
 
-      const got: { topic: string; payload: string; site: unknown }[] = [];
+      const got: { topic: string; payload: string; site: unknown; correlation: string | undefined }[] = [];
       const w = mqtt.connect(b.mqttUrl!, { ...v5, clientId: 'will-watcher', clean: false });
       w.on('message', (topic, payload, packet) =>
-        got.push({ topic, payload: payload.toString(), site: packet.properties?.userProperties?.['site'] }),
+        got.push({
+          topic,
+          payload: payload.toString(),
+          site: packet.properties?.userProperties?.['site'],
+          correlation: packet.properties?.correlationData?.toString('hex'),
+        }),
       );
       await until(() => got.length === 2, 'the two due wills', 15_000);
       expect(Date.now() - droppedAt).toBeGreaterThanOrEqual(3000);
       expect(got.sort((x, y) => x.topic.localeCompare(y.topic))).toEqual([
-        { topic: 'wills/will-due', payload: 'will-due is gone', site: 'b7' },
-        { topic: 'wills/will-ends', payload: 'will-ends is gone', site: 'b7' },
+        { topic: 'wills/will-due', payload: 'will-due is gone', site: 'b7', correlation: 'ff0007' },
+        { topic: 'wills/will-ends', payload: 'will-ends is gone', site: 'b7', correlation: 'ff0007' },
       ]);
       // Sent once: the session that stays no longer holds it, the one that ended is gone.
       await until(() => sessions.get('will-due')?.will === undefined, 'the sent will off its session');

@@ -1,5 +1,5 @@
 /**
- * Streams (`x-queue-type: stream`) with real clients, on the memory and the embedded store:
+ * Streams (`x-queue-type: stream`) with real clients, on the memory, embedded and Redis stores:
  * amqplib declares a stream; MQTT and AMQP publish 10,000 messages into it; consumers attach
  * at `first` and at a timestamp and each reads exactly its part, with `x-stream-offset` and
  * `x-stream-timestamp` on every delivery; a STOMP subscriber tails it; refusals are RabbitMQ's
@@ -11,14 +11,18 @@ import amqp, { type Channel, type ConsumeMessage } from 'amqplib';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '@junction/core';
-import { stompitClient, tempDirs, until } from '@junction/testkit';
+import { startRedis, stompitClient, tempDirs, until, type RedisServer } from '@junction/testkit';
 import { startBroker, type BrokerHandle } from '@junction/server';
 import { LmdbStore } from '@junction/storage-lmdb';
+import { RedisStore } from '@junction/storage-redis';
 
 const dirs = tempDirs();
-const stores: [string, () => Store | 'memory'][] = [
-  ['memory', () => 'memory'],
-  ['embedded', () => new LmdbStore({ dir: dirs.latest() })],
+let redis: RedisServer | undefined;
+afterAll(async () => redis?.cleanup());
+const stores: [string, () => Promise<Store | 'memory'>][] = [
+  ['memory', async () => 'memory'],
+  ['embedded', async () => new LmdbStore({ dir: dirs.make('junction-streams-') })],
+  ['Redis', async () => new RedisStore({ url: (redis ??= await startRedis()).url, keyPrefix: 'streams:' })],
 ];
 
 /** Consumes `queue` from `offset` until `n` messages came, acking each; returns them. */
@@ -51,18 +55,14 @@ function closed(ch: Channel): Promise<string> {
   return new Promise((resolve) => ch.once('error', (err: Error) => resolve(err.message)));
 }
 
-describe.each(stores)('streams on the %s store', (storeName, makeStore) => {
+describe.each(stores)('streams on the %s store', (_name, makeStore) => {
   let b: BrokerHandle;
-  const start = async () => {
-    const storage = makeStore();
+  beforeAll(async () => {
+    const storage = await makeStore();
     b = await startBroker({
       ports: { amqp: 0, mqtt: 0, stomp: 0 },
       ...(storage === 'memory' ? {} : { storage }),
     });
-  };
-  beforeAll(async () => {
-    dirs.make('junction-streams-');
-    await start();
   });
   afterAll(async () => b.close());
 
@@ -194,6 +194,12 @@ describe.each(stores)('streams on the %s store', (storeName, makeStore) => {
     gch.on('error', () => {});
     await gch.get('strict').catch(() => undefined);
     expect(await getClosed).toContain("basic.get not supported by stream queues queue 'strict' in vhost '/'");
+    const purge = await amqp.connect(b.amqpUrl!);
+    const purgeClosed = new Promise<string>((r) => purge.once('error', (e: Error) => r(e.message)));
+    const pch = await purge.createChannel();
+    pch.on('error', () => {});
+    await pch.purgeQueue('strict').catch(() => undefined);
+    expect(await purgeClosed).toContain("queue.purge not supported by stream queues queue 'strict'");
     await conn.close();
   });
 
@@ -209,6 +215,14 @@ describe.each(stores)('streams on the %s store', (storeName, makeStore) => {
     // A producer reconnecting resends from 6: only 11-15 are new.
     for (let seq = 6; seq <= 15; seq++) ch.sendToQueue('ledger', Buffer.from(`e${seq}`), stamp(seq));
     await ch.waitForConfirms();
+    expect((await ch.checkQueue('ledger')).messageCount).toBe(15);
+    // Half a stamp would turn deduplication off unnoticed: the stream refuses it (a nack).
+    const refused = new Promise<Error | null>((resolve) =>
+      ch.sendToQueue('ledger', Buffer.from('half'), { headers: { 'x-stream-producer': 'billing' } }, (err) =>
+        resolve(err as Error | null),
+      ),
+    );
+    expect(await refused).toBeInstanceOf(Error);
     expect((await ch.checkQueue('ledger')).messageCount).toBe(15);
 
     const reader = await conn.createChannel();
@@ -260,12 +274,13 @@ describe.each(stores)('streams on the %s store', (storeName, makeStore) => {
     const reader = await conn.createChannel();
     await reader.prefetch(1);
     const offsets: number[] = [];
+    let reading = true;
     await reader.consume(
       'by-size',
       (m) => {
         if (!m) return;
         offsets.push(m.properties.headers?.['x-stream-offset'] as number);
-        setTimeout(() => reader.ack(m), 20);
+        setTimeout(() => reading && reader.ack(m), 20);
       },
       { arguments: { 'x-stream-offset': 'first' } },
     );
@@ -303,6 +318,7 @@ describe.each(stores)('streams on the %s store', (storeName, makeStore) => {
     const fresh = await conn.createChannel();
     const tail = await readStream(fresh, 'by-age', 'first', left);
     expect(tail[0]!.properties.headers?.['x-stream-offset']).toBeGreaterThan(900);
+    reading = false;
     await conn.close();
   });
 
@@ -487,6 +503,81 @@ describe.each(stores)('streams on the %s store', (storeName, makeStore) => {
     });
     await new Promise<void>((r) => sub.disconnect(() => r()));
     await new Promise<void>((r) => stomp.disconnect(() => r()));
+    await conn.close();
+  });
+
+  it('a partitioned stream with a consumer group of 3 keeps per-key order while members join and leave', async () => {
+    const partitions = 6;
+    const conn = await amqp.connect(b.amqpUrl!);
+    const ch = await conn.createConfirmChannel();
+    await ch.assertExchange('orders', 'x-super-stream', { durable: true });
+    for (let p = 0; p < partitions; p++) {
+      await ch.assertQueue(`orders-${p}`, { durable: true, arguments: { 'x-queue-type': 'stream' } });
+      await ch.bindQueue(`orders-${p}`, 'orders', String(p), { 'x-stream-partition-order': p });
+    }
+    /** Every delivery, in the order the members' clients saw them: [member, key, sequence]. */
+    const seen: [string, string, number][] = [];
+    const member = async (id: string) => {
+      const c = await amqp.connect(b.amqpUrl!);
+      const mch = await c.createChannel();
+      await mch.prefetch(10);
+      // Every member consumes every partition, in the same order: the group spreads them.
+      for (let p = 0; p < partitions; p++)
+        await mch.consume(
+          `orders-${p}`,
+          (m) => {
+            if (!m) return;
+            const [key, seq] = m.content.toString().split(':') as [string, string];
+            seen.push([id, key, Number(seq)]);
+            mch.ack(m);
+          },
+          {
+            arguments: {
+              'x-stream-offset': 'first',
+              'x-stream-consumer-name': 'billing',
+              'x-single-active-consumer': true,
+            },
+          },
+        );
+      return c;
+    };
+    const keys = Array.from({ length: 24 }, (_, i) => `customer-${i}`);
+    const next = new Map(keys.map((k) => [k, 0]));
+    const publish = async (rounds: number) => {
+      for (let r = 0; r < rounds; r++)
+        for (const k of keys) {
+          ch.publish('orders', k, Buffer.from(`${k}:${next.get(k)}`));
+          next.set(k, next.get(k)! + 1);
+        }
+      await ch.waitForConfirms();
+    };
+    const a = await member('a');
+    await publish(10);
+    const bm = await member('b');
+    const cm = await member('c');
+    await publish(10);
+    await until(() => seen.length >= keys.length * 20, 'the first 20 rounds');
+    await a.close(); // a leaves: its partitions go to b and c
+    await publish(10);
+    const d = await member('d'); // and one joins
+    await publish(10);
+    const total = keys.length * 40;
+    await until(() => new Set(seen.map(([, k, n]) => `${k}:${n}`)).size === total, 'every message');
+    for (const k of keys) {
+      // Per key, the first delivery of each message comes in publish order, none missing
+      // (a hand-over may deliver a message again, never one ahead of an earlier one).
+      const firsts: number[] = [];
+      for (const [, key, n] of seen) if (key === k && !firsts.includes(n)) firsts.push(n);
+      expect(firsts).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    }
+    // One active member per partition: only hand-overs repeat a message (each at most the
+    // prefetch of what the member leaving had in flight), where every member reading every
+    // partition would deliver each message about three times.
+    expect(seen.length).toBeLessThan(total * 1.5);
+    // The work was spread: after a left, b, c and d each read some partitions.
+    const late = seen.slice(seen.findIndex(([, , n]) => n >= 30));
+    for (const id of ['b', 'c', 'd']) expect(late.some(([m]) => m === id)).toBe(true);
+    for (const c of [bm, cm, d]) await c.close();
     await conn.close();
   });
 });

@@ -308,6 +308,7 @@ for (const backend of backends) {
       const sessions = [];
       for await (const x of s.mqttSessions('/')) sessions.push(x);
       const back = sessions[0]!.state.will as typeof will;
+      // The bytes (the memory store gives a Uint8Array back; the broker makes it a Buffer again).
       expect(Buffer.from(back.message.body)).toEqual(will.message.body);
       expect({ ...back, message: { ...back.message, body: null } }).toEqual({
         ...will,

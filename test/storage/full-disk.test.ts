@@ -5,27 +5,18 @@
  * shows in the logs, the management API and /metrics; without it, the store's writes fail once the disk is full, publishers get
  * nacks, and the broker stays up and keeps serving.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { stompitClient, until } from '@junction/testkit';
 import { startBrokerProcess, type Running } from './crash-harness.js';
+import { smallDisk } from './small-disk.js';
 
 const MiB = 2 ** 20;
-let mountPoint = '';
+const disk = smallDisk('48m', 'full-disk');
 let n = 0;
-beforeAll(() => {
-  mountPoint = mkdtempSync(join(tmpdir(), 'junction-full-disk-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=48m', 'tmpfs', mountPoint]);
-});
-afterAll(() => {
-  execFileSync('umount', ['-l', mountPoint]);
-  rmSync(mountPoint, { recursive: true, force: true });
-});
 
 const admin = { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` };
 
@@ -34,8 +25,8 @@ async function brokerOnTmpfs(
   diskFreeLimit: string,
   more: string[] = [],
 ): Promise<Running & { logs: string[] }> {
-  const dir = join(mountPoint, `data-${n++}`);
-  for (const e of readdirSync(mountPoint)) rmSync(join(mountPoint, e), { recursive: true, force: true });
+  const dir = join(disk.path(), `data-${n++}`);
+  for (const e of readdirSync(disk.path())) rmSync(join(disk.path(), e), { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const b = await startBrokerProcess([
     '--storage',
@@ -131,7 +122,7 @@ describe('a full disk', () => {
     await until(() => blocked !== '', 'connection.blocked', 20_000);
     expect(blocked).toBe('low on disk space');
     expect(f.nacked, `nothing was refused: the alarm came first ${b.logs.join('').slice(-3000)}`).toBe(0);
-    expect(statfsSync(mountPoint).bavail * statfsSync(mountPoint).bsize).toBeGreaterThan(MiB);
+    expect(statfsSync(disk.path()).bavail * statfsSync(disk.path()).bsize).toBeGreaterThan(MiB);
     await until(() => b!.logs.join('').includes('disk alarm set'), 'the log line', 20_000);
     const overview = (await (await fetch(`${b.httpUrl}/api/overview`, { headers: admin })).json()) as {
       alarms: { resource: string }[];

@@ -85,6 +85,13 @@ for (const backend of streamBackends) {
       const read = await log.read(0, 1000);
       expect(read.map((e) => e.offset)).toEqual(range(0, 100));
       expect(read.map((e) => e.message.properties.headers?.['n'])).toEqual(range(0, 100));
+      // More than one write carries (they are bounded): still in call order, none lost.
+      const many = await Promise.all(range(100, 4300).map((i) => log.append([entry(i, 100, 'k', 10)])));
+      expect(many.map((r) => r.firstOffset)).toEqual(range(100, 4300));
+      expect(log.stats().messages).toBe(4300);
+      expect((await log.read(4290, 100)).map((e) => e.message.properties.headers?.['n'])).toEqual(
+        range(4290, 4300),
+      );
     });
 
     it('finds the first offset at or after a timestamp, across segments; timestamps never go down', async () => {

@@ -5,16 +5,29 @@
  * Each life resumes every producer a few sequences before its last stored one, so the
  * resends exercise dedup across a crash.
  *
- * argv: lmdb <dir> | redis <url>
+ * argv: lmdb <dir> [filler] | redis <url>. With a filler file (on the same small disk as the
+ * data), the first append that fails (the disk is full) deletes it, prints `disk full`, and
+ * the producers go on with the same sequences; 500 confirms later the child prints `done`
+ * and exits.
  */
+import { existsSync, unlinkSync } from 'node:fs';
 import { LmdbStore } from '@junction/storage-lmdb';
 import { RedisStore } from '@junction/storage-redis';
 import type { Store } from '@junction/core';
-import { CRASH_PRODUCERS, CRASH_REF, CRASH_SETTINGS, crashBody } from './stream-crash-shape.js';
+import {
+  CRASH_KEY_PREFIX,
+  CRASH_PRODUCERS,
+  CRASH_REF,
+  CRASH_SETTINGS,
+  crashBody,
+} from './stream-crash-shape.js';
 
-const [kind, where] = process.argv.slice(2);
+const [kind, where, filler] = process.argv.slice(2);
+let afterFull: number | undefined;
 const store: Store =
-  kind === 'lmdb' ? new LmdbStore({ dir: where! }) : new RedisStore({ url: where!, keyPrefix: 'crash:' });
+  kind === 'lmdb'
+    ? new LmdbStore({ dir: where! })
+    : new RedisStore({ url: where!, keyPrefix: CRASH_KEY_PREFIX });
 await store.open();
 const log = await store.openStream(CRASH_REF, CRASH_SETTINGS);
 const print = (o: Record<string, unknown>): void => {
@@ -30,9 +43,23 @@ async function produce(name: string, seed: number): Promise<never> {
       timestamp: Date.now(),
       message: { exchange: '', routingKey: name, properties: {}, body: crashBody(name, seq + k) },
     }));
-    await log.append(entries, { name, firstSequence: seq });
+    try {
+      await log.append(entries, { name, firstSequence: seq });
+    } catch (err) {
+      if (!filler) throw err;
+      if (existsSync(filler)) {
+        unlinkSync(filler);
+        afterFull = 0;
+        print({ msg: 'disk full', error: (err as Error).message });
+      } else if (afterFull !== 0) throw err; // full again, or failed for another reason
+      continue; // the same sequences again (the other producer's append failed in the same write)
+    }
     seq += n;
     print({ msg: 'confirmed', producer: name, upTo: seq - 1 });
+    if (afterFull !== undefined && (afterFull += 1) >= 500) {
+      print({ msg: 'done' });
+      process.exit(0);
+    }
   }
 }
 

@@ -4,6 +4,8 @@ import type { StreamSettings } from '@junction/core';
 export const CRASH_REF = { vhost: '/', queue: 'crash-stream' };
 /** Small segments, so lives roll segments and recovery reads across them. */
 export const CRASH_SETTINGS: StreamSettings = { maxSegmentBytes: 64 * 1024 };
+/** The Redis child's key prefix. */
+export const CRASH_KEY_PREFIX = 'crash:';
 export const CRASH_PRODUCERS = ['sensor-a', 'sensor-b'] as const;
 
 /** 1 KiB: the producer's name and sequence, padded. */

@@ -5,7 +5,7 @@
  */
 import { BrokerError } from '../errors.js';
 import { hashPassword, verifyPassword } from './password.js';
-import { scramCredentials, type ScramCredentials } from './scram.js';
+import type { ScramCredentials } from './scram.js';
 import { linearRegex, type LinearRegex } from '../linear-regex.js';
 
 export interface User {
@@ -45,8 +45,9 @@ export class UserStore {
     this.users.set(user.name, user);
   }
 
-  add(name: string, password: string, tags: readonly string[] = []): User {
-    const user = { name, passwordHash: hashPassword(password), tags, scram: scramCredentials(password) };
+  /** `scram`: the password's SCRAM keys (scramCredentials), derived by the caller off the event loop. */
+  add(name: string, password: string, tags: readonly string[], scram: ScramCredentials): User {
+    const user = { name, passwordHash: hashPassword(password), tags, scram };
     this.put(user);
     return user;
   }

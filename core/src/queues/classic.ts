@@ -3,6 +3,7 @@ import { ClassicQueue } from './queue.js';
 import type { QueueType } from './queue-type.js';
 import { queueSettings } from './queue-settings.js';
 import { storePager } from './store-pager.js';
+import { queueRecords } from '../storage/queue-records.js';
 
 export const classicQueueType: QueueType = {
   name: 'classic',
@@ -19,8 +20,11 @@ export const classicQueueType: QueueType = {
       settings = queueSettings({});
     }
     const q = new ClassicQueue(classicQueueType, context, name, options, settings);
-    // Deep-queue paging: stored queues on a durable store, without priority levels.
-    if (q.stored && settings.maxPriority === 0) q.pager = storePager(context);
+    if (q.stored) {
+      q.records = queueRecords(context.store, { vhost: context.vhost, queue: name }, context.log);
+      // Deep-queue paging: stored queues on a durable store, without priority levels.
+      if (q.records && settings.maxPriority === 0) q.pager = storePager(context);
+    }
     return q;
   },
 };

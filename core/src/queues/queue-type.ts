@@ -63,14 +63,6 @@ export interface QueueContext {
   ): void;
   /** x-expires ran out, or auto-delete's last consumer left: the vhost deletes the queue. */
   unused(queue: Queue): void;
-  /** The store forgets these entries of the queue (acked, dropped, expired). */
-  forget(queue: Queue, entries: readonly QueuedMessage[]): void;
-  /**
-   * A stored entry was handed out for the first time: after a restart it comes back flagged
-   * redelivered. `inOrder`: it was the oldest message never delivered (a FIFO head), so the
-   * mark may cover every older entry of the queue too.
-   */
-  firstDelivery(queue: Queue, entry: QueuedMessage, inOrder: boolean): void;
 }
 
 /** What a type gets to make one queue. */

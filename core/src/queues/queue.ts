@@ -24,6 +24,7 @@ import type {
   QueueType,
   StoredEntries,
 } from './queue-type.js';
+import type { QueueRecords } from '../storage/queue-records.js';
 import { MAX_TIMER_MS } from '../timers.js';
 
 /** Selector dispatch: filter calls per dispatch before the scan yields to the event loop. */
@@ -81,6 +82,8 @@ export class ClassicQueue implements Queue {
   private memBytes = 0;
   /** Set by the vhost when this queue may page (durable queue, durable store, no priorities). */
   pager: QueuePager | null = null;
+  /** The store's handle for this queue's entries; null when nothing of it is stored. */
+  records: QueueRecords | null = null;
   private readonly tail = new Deque<Segment>();
   private tailCount = 0;
   private tailBytes = 0;
@@ -524,7 +527,7 @@ export class ClassicQueue implements Queue {
 
   /** Dead-letters (or drops, without a DLX) entries that left the queue for good. */
   giveUp(entries: readonly QueuedMessage[], reason: DeathReason): void {
-    this.host.forget(this, entries);
+    this.forget(entries);
     if (this.settings.deadLetterExchange !== undefined) {
       this.counters.deadLettered += entries.length;
       this.host.deadLetter(
@@ -641,7 +644,7 @@ export class ClassicQueue implements Queue {
   private deliverTo(c: Consumer, e: QueuedMessage, inOrder: boolean): void {
     this.counters.delivered++;
     if (e.persisted && e.deliveryCount === 0 && !c.spec.noAck)
-      this.host.firstDelivery(this, e, inOrder && this.settings.maxPriority === 0);
+      this.records?.delivered(e.messageId, inOrder && this.settings.maxPriority === 0);
     if (e.deliveryCount > 0) this.counters.redelivered++;
     if (!c.spec.noAck) this.unacked++;
     c.owner.deliver(c, this, e);
@@ -664,7 +667,7 @@ export class ClassicQueue implements Queue {
       this.counters.delivered++;
       if (e.deliveryCount > 0) this.counters.redelivered++;
       if (e.persisted && e.deliveryCount === 0)
-        this.host.firstDelivery(this, e, this.settings.maxPriority === 0);
+        this.records?.delivered(e.messageId, this.settings.maxPriority === 0);
       return e;
     }
   }
@@ -679,7 +682,7 @@ export class ClassicQueue implements Queue {
   private acked(e: QueuedMessage, wasUnacked: boolean): void {
     if (wasUnacked) this.unacked--;
     this.counters.acked++;
-    if (e.persisted) this.host.forget(this, [e]);
+    if (e.persisted) this.records?.forget([e.messageId]);
     if (this.host.events.observed)
       this.host.events.emit('acked', { vhost: this.host.vhost, queue: this.name, message: e.msg });
   }
@@ -748,7 +751,7 @@ export class ClassicQueue implements Queue {
     this.loadGen++;
     this.loading = null;
     this.releaseFlow();
-    this.host.forget(this, all);
+    this.forget(all);
     this.counters.dropped += all.length + paged;
     if (this.host.events.observed) {
       for (const e of all)
@@ -769,12 +772,20 @@ export class ClassicQueue implements Queue {
     clearTimeout(this.ttlTimer);
     clearTimeout(this.expiresTimer);
     for (const c of [...this.consumers.all()]) this.consumers.remove(c);
+    this.records?.close();
     return this.purge();
   }
 
   async dropStored(): Promise<void> {
-    const store = this.host.store;
-    if (store.capabilities.durable) await store.dropQueue({ vhost: this.host.vhost, queue: this.name });
+    await this.records?.drop();
+  }
+
+  /** The store forgets the stored ones of these entries (acked, dropped, expired). */
+  private forget(entries: readonly QueuedMessage[]): void {
+    if (this.records === null) return;
+    const ids: number[] = [];
+    for (const e of entries) if (e.persisted) ids.push(e.messageId);
+    if (ids.length) this.records.forget(ids);
   }
 
   stats(): QueueStats {

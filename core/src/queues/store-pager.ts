@@ -1,4 +1,4 @@
-/** Deep-queue paging's reads and drops against the store (the QueuePager of classic queues). */
+/** Deep-queue paging's reads and drops, through each queue's store handle (the QueuePager of classic queues). */
 import type { PagedEntry, QueuePager } from './queue.js';
 import type { ClassicQueue } from './queue.js';
 import type { QueueContext } from './queue-type.js';
@@ -15,13 +15,13 @@ export function storePager(ctx: QueueContext): QueuePager | null {
 }
 
 function makePager(ctx: QueueContext, window: { maxMessages: number; maxBytes: number }): QueuePager {
-  const { store, log, vhost } = ctx;
+  const { log, vhost } = ctx;
   const readAfterWrites = async (q: ClassicQueue, afterId: number, limit: number) => {
     // Let the publish being routed right now submit its write first (route() is synchronous).
     await Promise.resolve();
     const writes = q.writesInFlight();
     if (writes) await writes;
-    return store.readEntries({ vhost, queue: q.name }, afterId, limit);
+    return q.records!.readAfter(afterId, limit);
   };
   return {
     maxMessages: window.maxMessages,
@@ -46,11 +46,9 @@ function makePager(ctx: QueueContext, window: { maxMessages: number; maxBytes: n
         let after = afterId;
         for (;;) {
           const records = await readAfterWrites(q, after, 1000);
-          const refs = records
-            .filter((r) => r.messageId <= maxId)
-            .map((r) => ({ vhost, queue: q.name, messageId: r.messageId }));
-          if (refs.length) await store.remove(refs);
-          if (refs.length < records.length || records.length < 1000) return;
+          const ids = records.filter((r) => r.messageId <= maxId).map((r) => r.messageId);
+          if (ids.length) await q.records!.remove(ids);
+          if (ids.length < records.length || records.length < 1000) return;
           after = records[records.length - 1]!.messageId;
         }
       })().catch((err: unknown) =>

@@ -72,6 +72,9 @@ interface AppendRequest {
   readonly reject: (err: unknown) => void;
 }
 
+/** Entries one write carries at most (group commit merges appends up to this). */
+const MAX_WRITE_ENTRIES = 4096;
+
 /** Entries read per call while compaction scans a segment. */
 const COMPACTION_READ = 1024;
 
@@ -250,8 +253,16 @@ export abstract class SegmentedStreamLog<E extends EncodedStreamEntry> implement
 
   private async flush(): Promise<void> {
     this.flushQueued = false;
-    const batch = this.pending;
-    this.pending = [];
+    // Bounded work per write: appends past MAX_WRITE_ENTRIES wait for the next one (a single
+    // append larger than that still goes whole: its entries are confirmed together).
+    let take = 0;
+    for (let n = 0; take < this.pending.length && (take === 0 || n < MAX_WRITE_ENTRIES); take++)
+      n += this.pending[take]!.entries.length;
+    const batch = this.pending.splice(0, take);
+    if (this.pending.length > 0) {
+      this.flushQueued = true;
+      this.serial(() => this.flush());
+    }
     let plan: ReturnType<typeof this.plan>;
     try {
       // Planning encodes (a property msgpack cannot hold throws): the batch fails, the log goes on.

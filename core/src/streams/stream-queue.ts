@@ -31,6 +31,8 @@ import { parseOffsetSpec, resolveOffset, STREAM_OFFSET_ARG, type OffsetSpec } fr
 import { checkStreamDeclaration, streamRetention } from './stream-arguments.js';
 import { StreamCursor } from './stream-cursor.js';
 import { consumerName, producerStamp } from './stream-identities.js';
+import { ActiveMembers } from './active-members.js';
+import type { PartitionMember } from '../exchanges/super-stream.js';
 
 /** Most entries one read asks the log for (a reader's buffer holds at most this many). */
 const READ_BATCH = 256;
@@ -63,6 +65,9 @@ interface Reader {
   detached: boolean;
   /** The resume offset last stored for a named consumer. */
   storedOffset: number | undefined;
+  /** A single-active-consumer group member (its name is the group): reads only while active. */
+  readonly grouped: boolean;
+  active: boolean;
 }
 
 export const streamQueueType: QueueType = {
@@ -93,7 +98,7 @@ export const streamQueueType: QueueType = {
   },
 };
 
-export class StreamQueue implements Queue {
+export class StreamQueue implements Queue, PartitionMember {
   readonly kind = 'queue' as const;
   readonly type = streamQueueType;
   deleted = false;
@@ -107,6 +112,13 @@ export class StreamQueue implements Queue {
   private offsetTimer: NodeJS.Timeout | undefined;
   private retentionRunning = false;
   private readonly counters = { published: 0, delivered: 0, acked: 0, redelivered: 0 };
+  /** Single-active-consumer groups, and which member of each reads now. */
+  private readonly members = new ActiveMembers<Reader>();
+  private readonly activeOf = new Map<string, Reader>();
+  /** A group's position at its last hand-over, until a store of it is readable back. */
+  private readonly handedOver = new Map<string, number>();
+  /** This stream's index as a partition of an x-super-stream exchange (0 when it is none). */
+  private partitionIndex = 0;
 
   readonly consumers: ConsumerView = {
     get size(): number {
@@ -215,6 +227,12 @@ export class StreamQueue implements Queue {
     const args = c.spec.arguments as FieldTable;
     const spec = parseOffsetSpec(args[STREAM_OFFSET_ARG], Date.now());
     const name = consumerName(args);
+    const sac = args['x-single-active-consumer'];
+    if (sac !== undefined && typeof sac !== 'boolean')
+      throw preconditionFailed(`invalid arg 'x-single-active-consumer': expected a boolean`);
+    // RabbitMQ: a single active consumer of a stream is one of a named group.
+    if (sac === true && name === undefined)
+      throw preconditionFailed(`single active consumer on stream ${this.ref} needs 'x-stream-consumer-name'`);
     const reader: Reader = {
       consumer: c,
       cursor: null,
@@ -224,24 +242,77 @@ export class StreamQueue implements Queue {
       again: false,
       detached: false,
       storedOffset: undefined,
+      grouped: sac === true,
+      active: true,
     };
     this.readers.push(reader);
     this.consumerList.push(c);
+    if (reader.grouped) {
+      reader.active = false;
+      this.members.join(name!, reader);
+    }
     const events = this.ctx.events;
     if (events.observed)
       events.emit('consumerAdded', { vhost: this.ctx.vhost, queue: this.name, consumerTag: c.tag });
-    this.attach(reader, spec).catch((err: unknown) => {
-      this.ctx.log.error(
-        { err, queue: this.name, vhost: this.ctx.vhost },
-        'stream consumer could not attach',
-      );
-      this.cancelReader(reader, err);
-    });
+    this.attach(reader, spec)
+      .then(() => {
+        if (reader.detached) return;
+        if (reader.grouped) this.repick(reader.name!);
+        else this.pump(reader);
+      })
+      .catch((err: unknown) => {
+        this.ctx.log.error(
+          { err, queue: this.name, vhost: this.ctx.vhost },
+          'stream consumer could not attach',
+        );
+        this.cancelReader(reader, err);
+      });
+  }
+
+  /** PartitionMember: bound (or unbound) as a partition of an x-super-stream exchange. */
+  partitionBound(index: number | undefined): void {
+    this.partitionIndex = index ?? 0;
+    for (const group of [...this.members.names()]) this.repick(group);
+  }
+
+  /**
+   * Re-picks a group's active member after a join, a leave or a partition change. The group's
+   * position passes from the member that stops (its oldest unacknowledged offset: what it had
+   * in flight comes again, at-least-once) to the one that starts, which reads nothing before.
+   */
+  private repick(group: string): void {
+    const next = this.members.active(group, this.partitionIndex);
+    const prev = this.activeOf.get(group);
+    if (next === prev) {
+      // Picked while still attaching: it starts once its cursor exists.
+      if (next?.cursor && !next.active) this.activate(group, next);
+      return;
+    }
+    if (prev) {
+      prev.active = false;
+      prev.buffer = [];
+      if (prev.cursor) this.handedOver.set(group, prev.cursor.resumeOffset);
+      this.storeGroupOffset(group);
+    }
+    if (!next) {
+      this.activeOf.delete(group);
+      return;
+    }
+    this.activeOf.set(group, next);
+    if (next.cursor) this.activate(group, next);
+  }
+
+  private activate(group: string, r: Reader): void {
+    r.active = true;
+    const from = this.handedOver.get(group);
+    if (from !== undefined) r.cursor = new StreamCursor(from, r.consumer.spec.prefetch);
+    this.pump(r);
   }
 
   private async attach(r: Reader, spec: OffsetSpec): Promise<void> {
     const log = await this.logReady();
-    const stored = r.name === undefined ? undefined : log.consumerOffset(r.name);
+    const stored =
+      r.name === undefined ? undefined : (this.handedOver.get(r.name) ?? log.consumerOffset(r.name));
     // A named consumer that stored a position resumes there; x-stream-offset is for its first start.
     const start =
       stored !== undefined
@@ -250,7 +321,6 @@ export class StreamQueue implements Queue {
     if (r.detached) return;
     r.cursor = new StreamCursor(start, r.consumer.spec.prefetch);
     r.storedOffset = stored;
-    this.pump(r);
   }
 
   removeConsumer(c: Consumer): void {
@@ -261,6 +331,14 @@ export class StreamQueue implements Queue {
     r!.detached = true;
     r!.buffer = [];
     this.storeOffset(r!);
+    if (r!.grouped) {
+      this.members.leave(r!.name!, r!);
+      if (this.activeOf.get(r!.name!) === r) {
+        if (r!.cursor) this.handedOver.set(r!.name!, r!.cursor.resumeOffset);
+        this.activeOf.delete(r!.name!);
+      }
+      this.repick(r!.name!);
+    }
     const events = this.ctx.events;
     if (events.observed)
       events.emit('consumerRemoved', { vhost: this.ctx.vhost, queue: this.name, consumerTag: c.tag });
@@ -292,7 +370,7 @@ export class StreamQueue implements Queue {
       r.again = true;
       return;
     }
-    if (!r.cursor || r.detached || this.deleted) return;
+    if (!r.cursor || r.detached || this.deleted || !r.active) return;
     r.pumping = true;
     this.pumpLoop(r)
       .catch((err: unknown) => {
@@ -301,6 +379,8 @@ export class StreamQueue implements Queue {
       })
       .finally(() => {
         r.pumping = false;
+        // Asked again while the loop was on its way out (credit, an append, an activation).
+        if (r.again) this.pump(r);
       });
   }
 
@@ -309,10 +389,10 @@ export class StreamQueue implements Queue {
     const cursor = r.cursor!;
     for (;;) {
       r.again = false;
-      while (r.buffer.length > 0 && cursor.credit > 0 && r.consumer.canTake() && !r.detached) {
+      while (r.buffer.length > 0 && cursor.credit > 0 && r.consumer.canTake() && !r.detached && r.active) {
         this.deliver(r, r.buffer.shift()!);
       }
-      if (r.detached || this.deleted || r.buffer.length > 0) return;
+      if (r.detached || this.deleted || !r.active || r.buffer.length > 0) return;
       if (cursor.credit <= 0 || !r.consumer.canTake()) return;
       if (cursor.position < log.firstOffset) cursor.skipTo(log.firstOffset);
       if (cursor.position >= log.nextOffset) {
@@ -322,7 +402,7 @@ export class StreamQueue implements Queue {
         return;
       }
       const batch = await log.read(cursor.position, Math.min(READ_BATCH, Math.max(cursor.credit, 32)));
-      if (r.detached || this.deleted) return;
+      if (r.detached || this.deleted || !r.active || r.cursor !== cursor) return;
       if (batch.length === 0) {
         // Retention removed what we asked for between the bound check and the read.
         if (cursor.position < log.firstOffset) cursor.skipTo(log.firstOffset);
@@ -397,9 +477,24 @@ export class StreamQueue implements Queue {
     this.offsetTimer.unref();
   }
 
+  private storeGroupOffset(group: string): void {
+    const log = this.log;
+    const offset = this.handedOver.get(group);
+    if (!log || offset === undefined || this.deleted) return;
+    log
+      .storeConsumerOffset(group, offset)
+      .catch((err: unknown) =>
+        this.ctx.log.error(
+          { err, queue: this.name, consumer: group },
+          'storing a stream consumer offset failed',
+        ),
+      );
+  }
+
   private storeOffset(r: Reader): void {
     const log = this.log;
-    if (r.name === undefined || !r.cursor || !log || this.deleted) return;
+    // An inactive group member's cursor is stale: only the member that reads speaks for the group.
+    if (r.name === undefined || !r.cursor || !log || this.deleted || !r.active) return;
     const offset = r.cursor.resumeOffset;
     if (offset === r.storedOffset) return;
     r.storedOffset = offset;

@@ -118,6 +118,7 @@ async function main(): Promise<void> {
     const wantPersistent = allScenarios.some((s) => s.persistent && wanted(s.name));
     if (wantJunction && wantPersistent) {
       targets.push(await startJunction('embedded'));
+      if (values.baseline) targets.push(await startBaseline(values.baseline, 'embedded'));
       if (existsSync('/usr/bin/redis-server')) targets.push(await startJunction('redis'));
     }
     targets.push(...peers.splice(0));

@@ -193,15 +193,21 @@ export async function startJunction(
 /**
  * Another checkout's Junction as a target of its own (`--baseline <dir>`): the same command
  * and flags, run from `<dir>`, which must have been built there (`npm ci && npx tsc -b`).
- * In memory, so it takes the transient scenarios, as `junction` does.
+ * In memory it takes the transient scenarios, as `junction` does; on the embedded store
+ * (`baseline-embedded`) the persistent ones, as `junction-embedded` does.
  */
-export async function startBaseline(dir: string, name = 'baseline'): Promise<RunningPeer> {
+export async function startBaseline(
+  dir: string,
+  storage: 'memory' | 'embedded' = 'memory',
+): Promise<RunningPeer> {
   const root = resolve(dir);
   for (const f of ['packages/server/bin/junction.js', 'packages/server/dist/main.js'])
     if (!existsSync(join(root, f)))
       throw new Error(`--baseline ${dir}: no ${f} (build it there: npm ci && npx tsc -b)`);
   // No TLS listeners: an older checkout may not have the flags.
-  return startJunctionFrom(root, name, 'memory', { tls: false });
+  return startJunctionFrom(root, storage === 'memory' ? 'baseline' : 'baseline-embedded', storage, {
+    tls: false,
+  });
 }
 
 async function startJunctionFrom(

@@ -85,6 +85,10 @@ export interface JunctionConfig {
           maxSessionExpiry: number;
           /** No username and password over a verified client certificate: the user it names. */
           certLogin: boolean;
+          /** MQTT 5 Server Reference told to clients sent away ('' = none). */
+          serverReference: string;
+          /** Send every MQTT 5 CONNECT to serverReference (CONNACK 0x9C / 0x9D). */
+          redirect: 'off' | 'temporary' | 'permanent';
         })
     | null;
   stomp:
@@ -157,6 +161,8 @@ export const defaults: JunctionConfig = {
     topicAliasMaximum: 64,
     maxSessionExpiry: 604_800,
     certLogin: true,
+    serverReference: '',
+    redirect: 'off',
   },
   stomp: {
     port: 61613,
@@ -278,6 +284,20 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
     describe:
       'longest an MQTT session outlives its connection, seconds: caps MQTT 5 Session Expiry Interval and 3.1.1 persistent sessions (4294967295 = no cap)',
     apply: (c, v) => c.mqtt && (c.mqtt.maxSessionExpiry = between(v, 0, 0xffffffff)),
+  },
+  'mqtt-server-reference': {
+    describe:
+      'MQTT 5 Server Reference (e.g. other-node:1883) sent with DISCONNECT 0x8B at shutdown, CONNACK 0x9C to clients still connecting then, and with --mqtt-redirect',
+    apply: (c, v) => c.mqtt && (c.mqtt.serverReference = v),
+  },
+  'mqtt-redirect': {
+    describe:
+      'send every MQTT 5 CONNECT to --mqtt-server-reference: off, temporary (CONNACK 0x9C) or permanent (0x9D); MQTT 3.1.1 clients get CONNACK 3',
+    apply: (c, v) => {
+      if (v !== 'off' && v !== 'temporary' && v !== 'permanent')
+        throw new Error(`expected off, temporary or permanent, got '${v}'`);
+      if (c.mqtt) c.mqtt.redirect = v;
+    },
   },
   'stomp-port': {
     describe: 'STOMP port ("off" disables STOMP over TCP and plain WebSocket; TLS ports are their own)',
@@ -558,6 +578,11 @@ function checkTls(config: JunctionConfig): void {
       throw new Error(`config file: ${k}.wsOrigins: ${(err as Error).message}`, { cause: err });
     }
   }
+  const redirect: unknown = config.mqtt?.redirect;
+  if (config.mqtt && redirect !== 'off' && redirect !== 'temporary' && redirect !== 'permanent')
+    throw new Error(`config file: mqtt.redirect: expected off, temporary or permanent`);
+  if (config.mqtt && redirect !== 'off' && !config.mqtt.serverReference)
+    throw new Error('--mqtt-redirect is on but there is no --mqtt-server-reference to send clients to');
   for (const { flag, section: k, tls } of tlsListeners(config)) {
     if (!tls.cert || !tls.key)
       throw new Error(

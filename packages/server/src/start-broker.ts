@@ -157,7 +157,7 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
     }
     if (on('mqtt', 'mqttWs', 'mqtts', 'mqttWss') && config.mqtt) {
       const { allowAnonymous, maxConnections, maxInflight, maxPacketSize, certLogin } = config.mqtt;
-      const { receiveMaximum, topicAliasMaximum, maxSessionExpiry } = config.mqtt;
+      const { receiveMaximum, topicAliasMaximum, maxSessionExpiry, serverReference, redirect } = config.mqtt;
       const mqtt = createMqttAdapter(
         broker,
         {
@@ -169,6 +169,8 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
           topicAliasMaximum,
           maxSessionExpiry,
           certLogin,
+          serverReference,
+          redirect,
           maxSubscriptions: config.limits.mqttMaxSubscriptions,
         },
         log.child({ component: 'mqtt' }),

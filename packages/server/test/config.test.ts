@@ -36,6 +36,19 @@ describe('configuration', () => {
     expect(() => loadConfig({ flags: { 'mqtt-topic-alias-maximum': '65536' } })).toThrow(/expected 0-65535/);
   });
 
+  it('takes an MQTT 5 Server Reference, and a redirect only with one to send clients to', () => {
+    const ref = { 'mqtt-server-reference': 'standby:1883' };
+    const c = loadConfig({ flags: { ...ref, 'mqtt-redirect': 'permanent' } });
+    expect([c.mqtt?.serverReference, c.mqtt?.redirect]).toEqual(['standby:1883', 'permanent']);
+    expect(loadConfig({ flags: ref }).mqtt?.redirect).toBe('off');
+    expect(() => loadConfig({ flags: { ...ref, 'mqtt-redirect': 'sometimes' } })).toThrow(
+      /off, temporary or permanent/,
+    );
+    expect(() => loadConfig({ flags: { 'mqtt-redirect': 'temporary' } })).toThrow(
+      /no --mqtt-server-reference/,
+    );
+  });
+
   it('disables a listener with "off"', () => {
     expect(loadConfig({ flags: { 'amqp-port': 'off' } }).amqp?.port).toBeNull();
     // MQTT's and STOMP's "off" covers their unencrypted WebSocket too, but not TLS.

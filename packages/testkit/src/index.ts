@@ -1,4 +1,4 @@
-export { until } from './until.js';
+export { until, untilResolves } from './until.js';
 export { seededRandom } from './random.js';
 export {
   listenLoopback,
@@ -15,6 +15,7 @@ export {
 export { rawClient, trickleUntilClosed, wsUpgradeRequest, type RawClient } from './raw-client.js';
 export { startRedis, type RedisServer } from './redis.js';
 export { startRedisGroup, type RedisGroup, type RedisGroupOptions } from './redis-group.js';
+export { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 export {
   CHROMIUM,
   launchChromium,

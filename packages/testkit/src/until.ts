@@ -16,3 +16,28 @@ export async function until<T>(
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/**
+ * Like until, for checks that may fail while a fault lasts (a command during a failover):
+ * a rejection is retried rather than fatal, and the last one is named if the deadline passes.
+ */
+export async function untilResolves<T>(
+  attempt: () => Promise<T>,
+  what: string,
+  timeoutMs = 5000,
+): Promise<Exclude<T, false | null | undefined | 0 | ''>> {
+  let lastError: unknown;
+  const check = async (): Promise<T | undefined> => {
+    try {
+      return await attempt();
+    } catch (err) {
+      lastError = err;
+      return undefined;
+    }
+  };
+  try {
+    return (await until(check, what, timeoutMs)) as Exclude<T, false | null | undefined | 0 | ''>;
+  } catch (err) {
+    throw new Error(`${(err as Error).message} (last error: ${String(lastError)})`, { cause: err });
+  }
+}

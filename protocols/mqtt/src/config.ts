@@ -1,4 +1,5 @@
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from '@junction/net';
+import type { RedirectMode } from './redirection.js';
 
 export interface MqttConfig {
   /** Largest packet accepted once connected, bytes (RabbitMQ: 256 MiB; Mosquitto: unlimited). */
@@ -42,6 +43,13 @@ export interface MqttConfig {
   certLogin: boolean;
   /** The vhost of usernames without a `vhost:` prefix. */
   defaultVhost: string;
+  /**
+   * MQTT 5 Server Reference (e.g. `other-node:1883`) told to clients sent away: at shutdown, and
+   * to every CONNECT while `redirect` is on. '' = none.
+   */
+  serverReference: string;
+  /** Send every MQTT 5 CONNECT to serverReference: CONNACK 0x9C (temporary) or 0x9D (permanent). */
+  redirect: RedirectMode;
 }
 
 export const defaultMqttConfig: MqttConfig = {
@@ -59,4 +67,6 @@ export const defaultMqttConfig: MqttConfig = {
   anonymousUser: { username: 'guest', password: 'guest' },
   certLogin: true,
   defaultVhost: '/',
+  serverReference: '',
+  redirect: 'off',
 };

@@ -59,6 +59,7 @@ import { Reason, connectReturnCode, reasonFor } from './reason-codes.js';
 import { MAX_RECEIVE_WINDOW, Subscriptions } from './subscriptions.js';
 import { InboundAliases, OutboundAliases } from './topic-aliases.js';
 import { EnhancedAuth, isSupportedMethod } from './enhanced-auth.js';
+import { closingReason, connectRedirect, referenceFor } from './redirection.js';
 import { topicNameProblem, topicToKey } from './topics.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -364,6 +365,9 @@ export class MqttConnection implements ServedConnection, LinkHandler {
       const outAliases = Math.min(props.topicAliasMaximum ?? 0, this.ctx.config.topicAliasMaximum);
       if (outAliases > 0) this.outAliases = new OutboundAliases(outAliases);
       this.problemInformation = props.requestProblemInformation !== 0;
+      // 3.1.2.11.10: Authentication Data belongs to a method.
+      if (props.authenticationData !== undefined && props.authenticationMethod === undefined)
+        return this.refuse(Reason.ProtocolError, 'Authentication Data without an Authentication Method');
       // MQTT-4.12.0-1: a method the server does not offer is refused.
       if (props.authenticationMethod !== undefined && !isSupportedMethod(props.authenticationMethod))
         return this.refuse(
@@ -376,6 +380,9 @@ export class MqttConnection implements ServedConnection, LinkHandler {
       return this.refuse(Reason.UnsupportedProtocolVersion, 'unsupported protocol version');
     if (!packet) throw new MalformedPacket('malformed CONNECT');
     const cfg = this.ctx.config;
+    const redirect = connectRedirect(cfg);
+    if (redirect !== undefined)
+      return this.refuse(redirect, `this server sends clients to ${cfg.serverReference}`);
     this.protocolVersion = packet.protocolVersion ?? 4;
     const clean = packet.clean !== false;
     let clientId = packet.clientId;
@@ -609,7 +616,10 @@ export class MqttConnection implements ServedConnection, LinkHandler {
     );
     this.write(
       this.v5
-        ? connack5(false, reason, { reasonString: reasonString(why) })
+        ? connack5(false, reason, {
+            reasonString: reasonString(why),
+            ...referenceFor(this.ctx.config, reason),
+          })
         : connack(false, connectReturnCode(reason)),
     );
     await this.close(why, { will: false });
@@ -821,8 +831,10 @@ export class MqttConnection implements ServedConnection, LinkHandler {
 
   private async doClose(reason: string, publishWill: boolean, code: number | undefined): Promise<void> {
     if (this.v5 && code !== undefined && this.state !== 'closing') {
-      const properties = { reasonString: reasonString(reason) };
-      this.write(this.state === 'open' ? disconnect5(code, properties) : connack5(false, code, properties));
+      const connecting = this.state === 'connecting';
+      const sent = closingReason(this.ctx.config, code, connecting);
+      const properties = { reasonString: reasonString(reason), ...referenceFor(this.ctx.config, sent) };
+      this.write(connecting ? connack5(false, sent, properties) : disconnect5(sent, properties));
     }
     this.state = 'closing';
     this.pending = undefined;

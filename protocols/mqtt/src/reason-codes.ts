@@ -37,6 +37,8 @@ export const enum Reason {
   QuotaExceeded = 0x97,
   AdministrativeAction = 0x98,
   PayloadFormatInvalid = 0x99,
+  UseAnotherServer = 0x9c,
+  ServerMoved = 0x9d,
   SharedSubscriptionsNotSupported = 0x9e,
   SubscriptionIdentifiersNotSupported = 0xa1,
 }
@@ -87,6 +89,8 @@ export function connectReturnCode(reason: number): number {
       return 2;
     case Reason.ServerUnavailable:
     case Reason.QuotaExceeded:
+    case Reason.UseAnotherServer:
+    case Reason.ServerMoved:
       return 3;
     case Reason.BadUserNameOrPassword:
     case Reason.BadAuthenticationMethod:

@@ -1,0 +1,12 @@
+/** @junction/cluster: what lets several Junction nodes share one Redis (issue 17's foundation). */
+export { ClusterKeys, queueHashTag, checkNodeId } from './keys.js';
+export { FENCE_CHECK_LUA, fencedScript, isFenced } from './fence.js';
+export { NodeRegistry, type LiveNode, type NodeRegistryOptions } from './node-registry.js';
+export {
+  QueueLeases,
+  type AcquireResult,
+  type OwnerRecord,
+  type QueueLease,
+  type QueueLeasesOptions,
+} from './queue-leases.js';
+export { placeQueue, type NodeLoad } from './placement.js';
