@@ -153,7 +153,11 @@ export class ScramExchange {
       throw new ScramRefused('the channel binding does not repeat the GS2 header');
     // A client-final of another exchange (a replay) carries that exchange's server nonce.
     if (r[1] !== s.nonce) throw new ScramRefused('the nonce is not the one of this exchange');
-    const proof = Buffer.from(text.slice(proofAt + 3), 'base64');
+    // Strict base64 (Node's decoder skips stray characters): the proof of SHA-256 is 32 bytes.
+    const proofText = text.slice(proofAt + 3);
+    if (!/^[A-Za-z0-9+/]{43}=$/.test(proofText))
+      throw new ScramRefused('invalid proof (not 32 bytes of base64)');
+    const proof = Buffer.from(proofText, 'base64');
     const authMessage = `${s.authMessagePrefix},${withoutProof}`;
     const signature = hmac(s.storedKey, authMessage);
     if (proof.length !== signature.length) throw new ScramRefused('invalid proof');

@@ -55,6 +55,10 @@ import {
 
 /** A sample of the position index every this many bytes of a segment (Kafka indexes every 4 KiB; reads scan up to this). */
 const SAMPLE_BYTES = 64 * 1024;
+/** Reads of at most this many entries start with a smaller chunk... */
+const SMALL_READ = 16;
+/** ...a sample's span and this much more. */
+const SMALL_READ_SLACK = 16 * 1024;
 /** Bytes read at once when scanning a segment. */
 const READ_CHUNK = 256 * 1024;
 /** Checkpoint of the rows this long after the first change, at the latest. */
@@ -256,7 +260,9 @@ export class LmdbStreamLog extends SegmentedStreamLog<EncodedFrame> {
     maxCount: number,
   ): Promise<SizedStreamEntry[]> {
     const out: SizedStreamEntry[] = [];
-    await this.scan(segment, from, (payload, bytes) => {
+    // A few entries (a timestamp search's probe) are within a sample's span of where the scan starts.
+    const chunk = maxCount <= SMALL_READ ? SAMPLE_BYTES + SMALL_READ_SLACK : READ_CHUNK;
+    await this.scan(segment, from, chunk, (payload, bytes) => {
       const offset = payload.readDoubleLE(0);
       if (offset < from) return true;
       out.push({ entry: decodeEntry(payload), bytes });
@@ -272,6 +278,7 @@ export class LmdbStreamLog extends SegmentedStreamLog<EncodedFrame> {
   private async scan(
     segment: StreamSegment,
     from: number,
+    chunk: number,
     visit: (payload: Buffer, bytes: number) => boolean,
   ): Promise<void> {
     const f = this.files.get(segment.id);
@@ -279,7 +286,7 @@ export class LmdbStreamLog extends SegmentedStreamLog<EncodedFrame> {
     const fd = this.fdOf(f);
     const limit = f.size;
     let pos = f.samplePositions[lastAtOrBefore(f.sampleOffsets, from)] ?? 0;
-    let want = READ_CHUNK;
+    let want = chunk;
     for (let going = true; going && pos < limit;) {
       const buf = Buffer.allocUnsafe(Math.min(want, limit - pos));
       const got = readFully(fd, buf, pos);
@@ -301,7 +308,7 @@ export class LmdbStreamLog extends SegmentedStreamLog<EncodedFrame> {
         continue;
       }
       pos += used;
-      want = READ_CHUNK;
+      want = chunk;
     }
   }
 
@@ -348,7 +355,7 @@ export class LmdbStreamLog extends SegmentedStreamLog<EncodedFrame> {
         let scanned = 0;
         let last = -1;
         const start = from;
-        await this.scan(f.row, start, (payload, bytes) => {
+        await this.scan(f.row, start, READ_CHUNK, (payload, bytes) => {
           const offset = payload.readDoubleLE(0);
           if (offset < start) return true;
           last = offset;
