@@ -34,7 +34,7 @@ import { consumerName, producerStamp } from './stream-identities.js';
 import { ActiveMembers } from './active-members.js';
 import type { PartitionMember } from '../exchanges/super-stream.js';
 
-/** Most entries one read asks the log for (a reader's buffer holds at most this many). */
+/** Entries one read asks the log for: a reader reads ahead of its credit into a buffer of at most this many. */
 const READ_BATCH = 256;
 /** How often retention runs (age-based retention needs a clock, size-based one runs after appends too). */
 const RETENTION_INTERVAL_MS = 1000;
@@ -115,8 +115,11 @@ export class StreamQueue implements Queue, PartitionMember {
   /** Single-active-consumer groups, and which member of each reads now. */
   private readonly members = new ActiveMembers<Reader>();
   private readonly activeOf = new Map<string, Reader>();
-  /** A group's position at its last hand-over, until a store of it is readable back. */
-  private readonly handedOver = new Map<string, number>();
+  /**
+   * Each consumer name's latest position in this process (handed over, or being stored): read
+   * before the log's own, whose write may still be in flight when the consumer comes back.
+   */
+  private readonly positions = new Map<string, number>();
   /** This stream's index as a partition of an x-super-stream exchange (0 when it is none). */
   private partitionIndex = 0;
 
@@ -291,7 +294,7 @@ export class StreamQueue implements Queue, PartitionMember {
     if (prev) {
       prev.active = false;
       prev.buffer = [];
-      if (prev.cursor) this.handedOver.set(group, prev.cursor.resumeOffset);
+      if (prev.cursor) this.positions.set(group, prev.cursor.resumeOffset);
       this.storeGroupOffset(group);
     }
     if (!next) {
@@ -304,7 +307,7 @@ export class StreamQueue implements Queue, PartitionMember {
 
   private activate(group: string, r: Reader): void {
     r.active = true;
-    const from = this.handedOver.get(group);
+    const from = this.positions.get(group);
     if (from !== undefined) r.cursor = new StreamCursor(from, r.consumer.spec.prefetch);
     this.pump(r);
   }
@@ -312,7 +315,7 @@ export class StreamQueue implements Queue, PartitionMember {
   private async attach(r: Reader, spec: OffsetSpec): Promise<void> {
     const log = await this.logReady();
     const stored =
-      r.name === undefined ? undefined : (this.handedOver.get(r.name) ?? log.consumerOffset(r.name));
+      r.name === undefined ? undefined : (this.positions.get(r.name) ?? log.consumerOffset(r.name));
     // A named consumer that stored a position resumes there; x-stream-offset is for its first start.
     const start =
       stored !== undefined
@@ -334,7 +337,7 @@ export class StreamQueue implements Queue, PartitionMember {
     if (r!.grouped) {
       this.members.leave(r!.name!, r!);
       if (this.activeOf.get(r!.name!) === r) {
-        if (r!.cursor) this.handedOver.set(r!.name!, r!.cursor.resumeOffset);
+        if (r!.cursor) this.positions.set(r!.name!, r!.cursor.resumeOffset);
         this.activeOf.delete(r!.name!);
       }
       this.repick(r!.name!);
@@ -401,7 +404,7 @@ export class StreamQueue implements Queue, PartitionMember {
         if (r.again) continue;
         return;
       }
-      const batch = await log.read(cursor.position, Math.min(READ_BATCH, Math.max(cursor.credit, 32)));
+      const batch = await log.read(cursor.position, READ_BATCH);
       if (r.detached || this.deleted || !r.active || r.cursor !== cursor) return;
       if (batch.length === 0) {
         // Retention removed what we asked for between the bound check and the read.
@@ -479,7 +482,7 @@ export class StreamQueue implements Queue, PartitionMember {
 
   private storeGroupOffset(group: string): void {
     const log = this.log;
-    const offset = this.handedOver.get(group);
+    const offset = this.positions.get(group);
     if (!log || offset === undefined || this.deleted) return;
     log
       .storeConsumerOffset(group, offset)
@@ -498,6 +501,7 @@ export class StreamQueue implements Queue, PartitionMember {
     const offset = r.cursor.resumeOffset;
     if (offset === r.storedOffset) return;
     r.storedOffset = offset;
+    this.positions.set(r.name, offset);
     log
       .storeConsumerOffset(r.name, offset)
       .catch((err: unknown) =>
