@@ -174,20 +174,24 @@ export class RedisStore implements Store {
     const redis = this.redis;
     if (!redis || this.closing) return;
     this.closing = true; // writes from now on are refused, so none is left behind
-    // Stream logs first: their appends in flight settle before the connection goes.
-    const streams = [...this.streams.values()];
-    this.streams.clear();
-    for (const r of await Promise.allSettled(streams)) if (r.status === 'fulfilled') await r.value.close();
     if (this.pending.length > 0) this.flush();
     // While the server is unreachable, ioredis would hold the writes for its reconnect
     // attempts; a closing store fails them at once instead.
     const reachable = redis.status === 'ready';
+    const streams = (await Promise.allSettled([...this.streams.values()])).flatMap((r) =>
+      r.status === 'fulfilled' ? [r.value] : [],
+    );
+    this.streams.clear();
     if (!reachable) {
       redis.disconnect();
       const err = new RedisStoreError(`the Redis store was closed while ${this.safeUrl} was unreachable`);
       for (const ops of this.inflight.values()) for (const op of ops) op.done.reject(err);
       this.inflight.clear();
+      for (const log of streams) log.abort(err);
     }
+    // Stream logs wait for their appends in flight (failed at once above when the server is
+    // unreachable) before the connection goes.
+    for (const log of streams) await log.close();
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight.keys()]);
     this.redis = undefined;
     this.closing = false;
