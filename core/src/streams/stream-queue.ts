@@ -9,7 +9,7 @@
  * it. The rest of the broker sees it only through the Queue interface (queue-type.ts).
  */
 import { BrokerError, preconditionFailed } from '../errors.js';
-import type { FlowHolder } from '../flow.js';
+import { FLOW_HIGH, FLOW_LOW, type FlowHolder } from '../flow.js';
 import type { FieldTable, Message } from '../message.js';
 import type { SettleOutcome } from '../session.js';
 import type { StreamAppend, StreamEntry, StreamLog, StreamSettings } from '../storage/stream-log.js';
@@ -122,11 +122,13 @@ export class StreamQueue implements Queue, PartitionMember {
   private readonly readers: Reader[] = [];
   /** Publishes of this turn waiting for their append (flushAppends). */
   private readonly pending: PendingAppend[] = [];
+  /** Publishes enqueued whose append has not settled yet. */
+  private appending = 0;
   private readonly consumerList: Consumer[] = [];
   private retentionTimer: NodeJS.Timeout | undefined;
   private offsetTimer: NodeJS.Timeout | undefined;
   private retentionRunning = false;
-  private readonly counters = { published: 0, delivered: 0, acked: 0, redelivered: 0 };
+  private readonly counters = { published: 0, delivered: 0, acked: 0 };
   /** Single-active-consumer groups, and which member of each reads now. */
   private readonly members = new ActiveMembers<Reader>();
   private readonly activeOf = new Map<string, Reader>();
@@ -158,8 +160,20 @@ export class StreamQueue implements Queue, PartitionMember {
     return true;
   }
 
+  /**
+   * Publishes waiting for the log: past FLOW_HIGH the publishers are held back (flow.ts), so a
+   * publisher without confirms cannot queue appends faster than the store makes them durable.
+   * Readers never congest a stream: they are independent of publishers.
+   */
   get congested(): boolean {
-    return false; // a stream never backs up: readers are independent of publishers
+    return this.appending >= FLOW_HIGH;
+  }
+
+  private appended(n: number): void {
+    this.appending -= n;
+    if (this.appending > FLOW_LOW || !this.flowHolders || this.flowHolders.size === 0) return;
+    for (const h of this.flowHolders) h.release(this);
+    this.flowHolders.clear();
   }
 
   // ---- declare / recover ------------------------------------------------------------------
@@ -219,6 +233,7 @@ export class StreamQueue implements Queue, PartitionMember {
     const written = new Promise<void>((resolve, reject) => {
       this.pending.push({ entry, stamp, resolve, reject });
     });
+    this.appending++;
     if (this.pending.length === 1) queueMicrotask(() => this.flushAppends());
     const events = this.ctx.events;
     if (events.observed) events.emit('enqueued', { vhost: this.ctx.vhost, queue: this.name, message: msg });
@@ -253,11 +268,13 @@ export class StreamQueue implements Queue, PartitionMember {
         )
         .then(
           () => {
+            this.appended(run.length);
             for (const p of run) p.resolve();
             this.wakeAll();
             this.retentionSoon();
           },
           (err: unknown) => {
+            this.appended(run.length);
             for (const p of run) p.reject(err);
           },
         );
