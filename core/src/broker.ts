@@ -326,6 +326,16 @@ export class Broker implements BrokerApi {
     return { username: user.name, tags: user.tags };
   }
 
+  /** One function for every connection (a closure each cost ~110 bytes per MQTT device). */
+  private readonly connectionClosed = (c: BrokerConnection): void => {
+    if (this.connections.get(c.id) === c) this.connections.delete(c.id);
+    if (!UNLIMITED_PROTOCOLS.has(c.info.protocol)) {
+      this.connectionsPerVhost.add(c.vhost, -1);
+      this.connectionsPerUser.add(c.principal.username, -1);
+    }
+    if (this.events.observed) this.events.emit('connectionClosed', { id: c.id, protocol: c.info.protocol });
+  };
+
   connect(
     principal: Principal,
     vhostName: string,
@@ -350,15 +360,7 @@ export class Broker implements BrokerApi {
       vhost,
       this.users,
       control,
-      (c) => {
-        if (this.connections.get(c.id) === c) this.connections.delete(c.id);
-        if (limited) {
-          this.connectionsPerVhost.add(vhostName, -1);
-          this.connectionsPerUser.add(principal.username, -1);
-        }
-        if (this.events.observed)
-          this.events.emit('connectionClosed', { id: c.id, protocol: c.info.protocol });
-      },
+      this.connectionClosed,
       this.sessionGate,
     );
     if (limited) {

@@ -28,6 +28,7 @@ import { NO_ARGUMENTS, type FieldTable } from './message.js';
 import { checkName } from './names.js';
 import { randomToken } from './random-token.js';
 import { publish } from './publish.js';
+import { SmallMap } from './small-map.js';
 import { serverQueueName, type Vhost } from './vhost.js';
 import type { PublisherFlow } from './flow.js';
 
@@ -72,14 +73,16 @@ export class ChannelSession implements Session, ConsumerOwner {
    * an idle MQTT device's session holds neither (two empty tables are ~300 bytes per device).
    */
   private unacked: Map<number, Unacked> | undefined;
-  readonly consumers = new Map<string, Consumer>();
+  /** Usually none or one (an MQTT device's subscription): fields until a second. */
+  readonly consumers = new SmallMap<string, Consumer>();
   private defaultPrefetch = 0;
   private globalPrefetch = 0;
   private consumerUnacked = 0;
   private flowActive = true;
   private transportBlocked = false;
   private closed = false;
-  private readonly pending: PendingOutcome[] = [];
+  /** Confirms waiting for an earlier one; created by the first (an MQTT device has none). */
+  private pending: PendingOutcome[] | undefined;
   /** Exchanges this session may write to, checked once (permissions are per user, not per message). */
   private writable: Set<string> | undefined;
   /** Direct subscriptions, unbound when the session closes; created by the first. */
@@ -235,13 +238,13 @@ export class ChannelSession implements Session, ConsumerOwner {
       );
       return;
     }
-    if (r.persisted === null && this.pending.length === 0) {
+    if (r.persisted === null && (this.pending?.length ?? 0) === 0) {
       done(outcome);
       return;
     }
     // Confirms go out in publish order: a transient message waits behind an earlier persistent one.
     const p: PendingOutcome = { outcome, done, ready: r.persisted === null };
-    this.pending.push(p);
+    (this.pending ??= []).push(p);
     r.persisted?.then(
       () => this.outcomeReady(p),
       () => {
@@ -253,8 +256,9 @@ export class ChannelSession implements Session, ConsumerOwner {
 
   private outcomeReady(p: PendingOutcome): void {
     p.ready = true;
-    while (this.pending.length > 0 && this.pending[0]!.ready) {
-      const head = this.pending.shift()!;
+    const pending = this.pending!;
+    while (pending.length > 0 && pending[0]!.ready) {
+      const head = pending.shift()!;
       head.done(head.outcome);
     }
   }

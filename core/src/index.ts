@@ -39,6 +39,7 @@ export type {
   Routable,
 } from './exchanges/exchange-type.js';
 export { TopicTrie } from './exchanges/topic-trie.js';
+export { SmallMap } from './small-map.js';
 export { hashPassword, verifyPassword } from './auth/password.js';
 export {
   SCRAM_SHA_256,

@@ -1,5 +1,5 @@
 /**
- * Streams (`x-queue-type: stream`) with real clients, on the memory and the embedded store:
+ * Streams (`x-queue-type: stream`) with real clients, on the memory, embedded and Redis stores:
  * amqplib declares a stream; MQTT and AMQP publish 10,000 messages into it; consumers attach
  * at `first` and at a timestamp and each reads exactly its part, with `x-stream-offset` and
  * `x-stream-timestamp` on every delivery; a STOMP subscriber tails it; refusals are RabbitMQ's
@@ -11,14 +11,18 @@ import amqp, { type Channel, type ConsumeMessage } from 'amqplib';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '@junction/core';
-import { stompitClient, tempDirs, until } from '@junction/testkit';
+import { startRedis, stompitClient, tempDirs, until, type RedisServer } from '@junction/testkit';
 import { startBroker, type BrokerHandle } from '@junction/server';
 import { LmdbStore } from '@junction/storage-lmdb';
+import { RedisStore } from '@junction/storage-redis';
 
 const dirs = tempDirs();
-const stores: [string, () => Store | 'memory'][] = [
-  ['memory', () => 'memory'],
-  ['embedded', () => new LmdbStore({ dir: dirs.latest() })],
+let redis: RedisServer | undefined;
+afterAll(async () => redis?.cleanup());
+const stores: [string, () => Promise<Store | 'memory'>][] = [
+  ['memory', async () => 'memory'],
+  ['embedded', async () => new LmdbStore({ dir: dirs.make('junction-streams-') })],
+  ['Redis', async () => new RedisStore({ url: (redis ??= await startRedis()).url, keyPrefix: 'streams:' })],
 ];
 
 /** Consumes `queue` from `offset` until `n` messages came, acking each; returns them. */
@@ -51,18 +55,14 @@ function closed(ch: Channel): Promise<string> {
   return new Promise((resolve) => ch.once('error', (err: Error) => resolve(err.message)));
 }
 
-describe.each(stores)('streams on the %s store', (storeName, makeStore) => {
+describe.each(stores)('streams on the %s store', (_name, makeStore) => {
   let b: BrokerHandle;
-  const start = async () => {
-    const storage = makeStore();
+  beforeAll(async () => {
+    const storage = await makeStore();
     b = await startBroker({
       ports: { amqp: 0, mqtt: 0, stomp: 0 },
       ...(storage === 'memory' ? {} : { storage }),
     });
-  };
-  beforeAll(async () => {
-    dirs.make('junction-streams-');
-    await start();
   });
   afterAll(async () => b.close());
 
@@ -503,6 +503,25 @@ describe.each(stores)('streams on the %s store', (storeName, makeStore) => {
     });
     await new Promise<void>((r) => sub.disconnect(() => r()));
     await new Promise<void>((r) => stomp.disconnect(() => r()));
+    await conn.close();
+  });
+
+  it('deleting a stream cancels its consumers and drops its log', async () => {
+    const conn = await amqp.connect(b.amqpUrl!);
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue('doomed', { durable: true, arguments: { 'x-queue-type': 'stream' } });
+    for (let i = 0; i < 10; i++) ch.sendToQueue('doomed', Buffer.from(`d${i}`));
+    await ch.waitForConfirms();
+    const reader = await conn.createChannel();
+    await reader.prefetch(5);
+    let cancelled = false;
+    await reader.consume('doomed', (m) => {
+      if (m === null) cancelled = true; // basic.cancel from the broker
+    });
+    expect(await ch.deleteQueue('doomed')).toMatchObject({ messageCount: 10 });
+    await until(() => cancelled, 'the consumer cancel');
+    await ch.assertQueue('doomed', { durable: true, arguments: { 'x-queue-type': 'stream' } });
+    expect((await ch.checkQueue('doomed')).messageCount).toBe(0);
     await conn.close();
   });
 

@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Store } from '@junction/core';
 import { LmdbStore } from '@junction/storage-lmdb';
 import { RedisStore } from '@junction/storage-redis';
@@ -23,10 +23,8 @@ import { confirmedIn, verifyCrashStream } from './stream-crash-verify.js';
 
 const child = fileURLToPath(new URL('./stream-crash-child.ts', import.meta.url));
 const KILLS = 20;
-const children: ChildProcess[] = [];
-afterAll(() => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-});
+/** The child of the life running, killed if a test fails before its kill point. */
+let running: ChildProcess | undefined;
 
 interface CrashStore {
   name: string;
@@ -75,7 +73,7 @@ for (const backend of crashStores) {
             [process.execPath, '--conditions=@junction/source', '--import', 'tsx', child, ...fx.args],
             { env: { ...process.env } },
           );
-          children.push(p.child);
+          running = p.child;
           await p.line('ready', 60_000);
           await new Promise((resolve) => setTimeout(resolve, 50 + Math.floor(r() * 600)));
           p.child.kill('SIGKILL');
@@ -90,6 +88,7 @@ for (const backend of crashStores) {
           last = now;
         }
       } finally {
+        if (running && running.exitCode === null && running.signalCode === null) running.kill('SIGKILL');
         await fx.cleanup();
       }
       expect(last.segments, 'lives rolled segments').toBeGreaterThan(1);

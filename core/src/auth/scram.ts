@@ -86,6 +86,8 @@ export class ScramExchange {
     private readonly lookup: ScramLookup,
     /** Keys the made-up salt of unknown users, so asking twice gives the same answer. */
     private readonly unknownUserKey: Buffer,
+    /** The server's part of the nonce (fixed only to check the RFC's example exchange). */
+    private readonly serverNonce: () => string = () => randomBytes(18).toString('base64'),
   ) {}
 
   /** client-first-message -> server-first-message. */
@@ -121,7 +123,7 @@ export class ScramExchange {
     // password does: the exchange does not tell which user names exist (RFC 5802 section 9).
     const salt = creds ? creds.salt : hmac(this.unknownUserKey, username).subarray(0, 16).toString('base64');
     const iterations = creds ? creds.iterations : SCRAM_ITERATIONS;
-    const nonce = clientNonce + randomBytes(18).toString('base64');
+    const nonce = clientNonce + this.serverNonce();
     const serverFirst = `r=${nonce},s=${salt},i=${iterations}`;
     this.started = {
       username: creds ? username : '',
@@ -151,7 +153,11 @@ export class ScramExchange {
       throw new ScramRefused('the channel binding does not repeat the GS2 header');
     // A client-final of another exchange (a replay) carries that exchange's server nonce.
     if (r[1] !== s.nonce) throw new ScramRefused('the nonce is not the one of this exchange');
-    const proof = Buffer.from(text.slice(proofAt + 3), 'base64');
+    // Strict base64 (Node's decoder skips stray characters): the proof of SHA-256 is 32 bytes.
+    const proofText = text.slice(proofAt + 3);
+    if (!/^[A-Za-z0-9+/]{43}=$/.test(proofText))
+      throw new ScramRefused('invalid proof (not 32 bytes of base64)');
+    const proof = Buffer.from(proofText, 'base64');
     const authMessage = `${s.authMessagePrefix},${withoutProof}`;
     const signature = hmac(s.storedKey, authMessage);
     if (proof.length !== signature.length) throw new ScramRefused('invalid proof');

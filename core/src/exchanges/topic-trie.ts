@@ -9,14 +9,16 @@
  * (Walking every split of the key for every `#` instead is exponential in the `#` count:
  * 16 `#` words never finished, and in one event loop that freezes every client.)
  */
+import { SmallMap } from '../small-map.js';
+
 interface Node<T> {
   /**
    * Created by the first child or value: a leaf (one per device topic, for MQTT fleets) holds
    * no empty table, and a table emptied by remove() is dropped.
    */
   children: Map<string, Node<T>> | undefined;
-  /** Values bound with a pattern ending at this node. */
-  values: Map<string, T> | undefined;
+  /** Values bound with a pattern ending at this node (usually one: a device's own topic). */
+  values: SmallMap<string, T> | undefined;
   /** The node's last word is `#`: it matches any number of further words itself. */
   readonly hash: boolean;
   /** The match step that last entered the node (match() dedupes by it, allocating no set). */
@@ -53,7 +55,7 @@ export class TopicTrie<T> {
       if (!next) (node.children ??= new Map()).set(word, (next = newNode(word === '#')));
       node = next;
     }
-    (node.values ??= new Map()).set(id, value);
+    (node.values ??= new SmallMap()).set(id, value);
   }
 
   remove(pattern: string, id: string): void {

@@ -75,6 +75,9 @@ interface AppendRequest {
 /** Entries one write carries at most (group commit merges appends up to this). */
 const MAX_WRITE_ENTRIES = 4096;
 
+/** Compaction runs once the closed segments not compacted yet hold this share of the closed bytes. */
+const COMPACTION_DIRTY_RATIO = 0.5;
+
 /** Entries read per call while compaction scans a segment. */
 const COMPACTION_READ = 1024;
 
@@ -360,7 +363,10 @@ export abstract class SegmentedStreamLog<E extends EncodedStreamEntry> implement
   private async compact(): Promise<void> {
     const closed = this.segments.slice(0, -1);
     const dirty = closed.filter((s) => !s.compacted);
-    if (dirty.length === 0) return;
+    // Kafka's min.cleanable.dirty.ratio: a run reads every closed segment, so it waits until
+    // the new part is at least half of them; each byte is then read a bounded number of times.
+    const bytes = (list: readonly StreamSegment[]): number => list.reduce((n, s) => n + s.bytes, 0);
+    if (dirty.length === 0 || bytes(dirty) < COMPACTION_DIRTY_RATIO * bytes(closed)) return;
     const latest = new Map<string, number>();
     for (const seg of dirty)
       await this.scanSegment(seg, (e) => {

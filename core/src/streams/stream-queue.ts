@@ -12,7 +12,7 @@ import { BrokerError, preconditionFailed } from '../errors.js';
 import type { FlowHolder } from '../flow.js';
 import type { FieldTable, Message } from '../message.js';
 import type { SettleOutcome } from '../session.js';
-import type { StreamEntry, StreamLog, StreamSettings } from '../storage/stream-log.js';
+import type { StreamAppend, StreamEntry, StreamLog, StreamSettings } from '../storage/stream-log.js';
 import type { Consumer } from '../queues/consumer.js';
 import type { QueuedMessage } from '../queues/queued-message.js';
 import type { PolicyDefinition } from '../queues/queue-settings.js';
@@ -30,11 +30,11 @@ import type {
 import { parseOffsetSpec, resolveOffset, STREAM_OFFSET_ARG, type OffsetSpec } from './offset-spec.js';
 import { checkStreamDeclaration, streamRetention } from './stream-arguments.js';
 import { StreamCursor } from './stream-cursor.js';
-import { consumerName, producerStamp } from './stream-identities.js';
+import { consumerName, producerStamp, type ProducerStamp } from './stream-identities.js';
 import { ActiveMembers } from './active-members.js';
 import type { PartitionMember } from '../exchanges/super-stream.js';
 
-/** Most entries one read asks the log for (a reader's buffer holds at most this many). */
+/** Entries one read asks the log for: a reader reads ahead of its credit into a buffer of at most this many. */
 const READ_BATCH = 256;
 /** How often retention runs (age-based retention needs a clock, size-based one runs after appends too). */
 const RETENTION_INTERVAL_MS = 1000;
@@ -68,6 +68,19 @@ interface Reader {
   /** A single-active-consumer group member (its name is the group): reads only while active. */
   readonly grouped: boolean;
   active: boolean;
+}
+
+interface PendingAppend {
+  readonly entry: StreamAppend;
+  readonly stamp: ProducerStamp | undefined;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+/** Two publishes one append can carry: both unstamped, or one producer's consecutive sequences. */
+function sameRun(a: ProducerStamp | undefined, b: ProducerStamp | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.name === b.name && b.sequence === a.sequence + 1;
 }
 
 export const streamQueueType: QueueType = {
@@ -107,6 +120,8 @@ export class StreamQueue implements Queue, PartitionMember {
   /** Settles when the log is open; appends and reads issued before wait on it (in order). */
   private opening: Promise<StreamLog> | null = null;
   private readonly readers: Reader[] = [];
+  /** Publishes of this turn waiting for their append (flushAppends). */
+  private readonly pending: PendingAppend[] = [];
   private readonly consumerList: Consumer[] = [];
   private retentionTimer: NodeJS.Timeout | undefined;
   private offsetTimer: NodeJS.Timeout | undefined;
@@ -115,8 +130,11 @@ export class StreamQueue implements Queue, PartitionMember {
   /** Single-active-consumer groups, and which member of each reads now. */
   private readonly members = new ActiveMembers<Reader>();
   private readonly activeOf = new Map<string, Reader>();
-  /** A group's position at its last hand-over, until a store of it is readable back. */
-  private readonly handedOver = new Map<string, number>();
+  /**
+   * Each consumer name's latest position in this process (handed over, or being stored): read
+   * before the log's own, whose write may still be in flight when the consumer comes back.
+   */
+  private readonly positions = new Map<string, number>();
   /** This stream's index as a partition of an x-super-stream exchange (0 when it is none). */
   private partitionIndex = 0;
 
@@ -198,21 +216,54 @@ export class StreamQueue implements Queue, PartitionMember {
         body: msg.body,
       },
     };
-    const producer = stamp && { name: stamp.name, firstSequence: stamp.sequence };
-    const log = this.log;
-    const appended = log
-      ? log.append([entry], producer)
-      : this.openLog().then((l) => l.append([entry], producer));
-    const written = appended.then(() => {
-      this.wakeAll();
-      this.retentionSoon();
+    const written = new Promise<void>((resolve, reject) => {
+      this.pending.push({ entry, stamp, resolve, reject });
     });
+    if (this.pending.length === 1) queueMicrotask(() => this.flushAppends());
     const events = this.ctx.events;
     if (events.observed) events.emit('enqueued', { vhost: this.ctx.vhost, queue: this.name, message: msg });
     return { persisted: written };
   }
 
   enqueued(_write: Promise<void> | null): void {}
+
+  /**
+   * The publishes of one event-loop turn, appended in as few calls as keep their order and
+   * their producers' sequences apart: a run of unstamped messages is one append, a run of one
+   * producer's consecutive sequences another (the log deduplicates per call by its first
+   * sequence). Fewer, larger appends cost the log less per message than one call each.
+   */
+  private flushAppends(): void {
+    const batch = this.pending.splice(0);
+    const log = this.log ? Promise.resolve(this.log) : this.openLog();
+    let i = 0;
+    while (i < batch.length) {
+      const first = batch[i]!;
+      let j = i + 1;
+      while (j < batch.length && sameRun(batch[j - 1]!.stamp, batch[j]!.stamp)) j++;
+      const run = batch.slice(i, j);
+      const producer = first.stamp && { name: first.stamp.name, firstSequence: first.stamp.sequence };
+      // Chained on one promise in call order: the log applies appends in the order they are made.
+      log
+        .then((l) =>
+          l.append(
+            run.map((p) => p.entry),
+            producer,
+          ),
+        )
+        .then(
+          () => {
+            for (const p of run) p.resolve();
+            this.wakeAll();
+            this.retentionSoon();
+          },
+          (err: unknown) => {
+            for (const p of run) p.reject(err);
+          },
+        );
+      i = j;
+    }
+  }
 
   // ---- consume / credit -------------------------------------------------------------------
 
@@ -291,7 +342,7 @@ export class StreamQueue implements Queue, PartitionMember {
     if (prev) {
       prev.active = false;
       prev.buffer = [];
-      if (prev.cursor) this.handedOver.set(group, prev.cursor.resumeOffset);
+      if (prev.cursor) this.positions.set(group, prev.cursor.resumeOffset);
       this.storeGroupOffset(group);
     }
     if (!next) {
@@ -304,7 +355,7 @@ export class StreamQueue implements Queue, PartitionMember {
 
   private activate(group: string, r: Reader): void {
     r.active = true;
-    const from = this.handedOver.get(group);
+    const from = this.positions.get(group);
     if (from !== undefined) r.cursor = new StreamCursor(from, r.consumer.spec.prefetch);
     this.pump(r);
   }
@@ -312,7 +363,7 @@ export class StreamQueue implements Queue, PartitionMember {
   private async attach(r: Reader, spec: OffsetSpec): Promise<void> {
     const log = await this.logReady();
     const stored =
-      r.name === undefined ? undefined : (this.handedOver.get(r.name) ?? log.consumerOffset(r.name));
+      r.name === undefined ? undefined : (this.positions.get(r.name) ?? log.consumerOffset(r.name));
     // A named consumer that stored a position resumes there; x-stream-offset is for its first start.
     const start =
       stored !== undefined
@@ -334,7 +385,7 @@ export class StreamQueue implements Queue, PartitionMember {
     if (r!.grouped) {
       this.members.leave(r!.name!, r!);
       if (this.activeOf.get(r!.name!) === r) {
-        if (r!.cursor) this.handedOver.set(r!.name!, r!.cursor.resumeOffset);
+        if (r!.cursor) this.positions.set(r!.name!, r!.cursor.resumeOffset);
         this.activeOf.delete(r!.name!);
       }
       this.repick(r!.name!);
@@ -401,7 +452,7 @@ export class StreamQueue implements Queue, PartitionMember {
         if (r.again) continue;
         return;
       }
-      const batch = await log.read(cursor.position, Math.min(READ_BATCH, Math.max(cursor.credit, 32)));
+      const batch = await log.read(cursor.position, READ_BATCH);
       if (r.detached || this.deleted || !r.active || r.cursor !== cursor) return;
       if (batch.length === 0) {
         // Retention removed what we asked for between the bound check and the read.
@@ -479,7 +530,7 @@ export class StreamQueue implements Queue, PartitionMember {
 
   private storeGroupOffset(group: string): void {
     const log = this.log;
-    const offset = this.handedOver.get(group);
+    const offset = this.positions.get(group);
     if (!log || offset === undefined || this.deleted) return;
     log
       .storeConsumerOffset(group, offset)
@@ -498,6 +549,7 @@ export class StreamQueue implements Queue, PartitionMember {
     const offset = r.cursor.resumeOffset;
     if (offset === r.storedOffset) return;
     r.storedOffset = offset;
+    this.positions.set(r.name, offset);
     log
       .storeConsumerOffset(r.name, offset)
       .catch((err: unknown) =>

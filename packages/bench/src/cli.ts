@@ -30,6 +30,7 @@ import {
 import { fmt, median, ratioTable, type Row } from './stats.js';
 import { stompScenarios } from './stomp-scenarios.js';
 import { persistentScenarios } from './persistent-scenarios.js';
+import { streamScenarios } from './stream-scenarios.js';
 import { waitForQuiet } from './quiet.js';
 import { isolationScenarios } from './isolation-scenarios.js';
 import { runContext, type Measurement } from './workers.js';
@@ -37,6 +38,7 @@ import { runContext, type Measurement } from './workers.js';
 const allScenarios = [
   ...amqpScenarios,
   ...persistentScenarios,
+  ...streamScenarios,
   ...mqttScenarios,
   ...stompScenarios,
   ...isolationScenarios,

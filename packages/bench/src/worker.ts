@@ -7,7 +7,15 @@ import amqp from 'amqplib';
 import { serveJobs } from './worker-ipc.js';
 
 export type Job =
-  | { kind: 'consume'; url: string; queue: string; prefetch: number; ackEvery: number }
+  | {
+      kind: 'consume';
+      url: string;
+      queue: string;
+      prefetch: number;
+      ackEvery: number;
+      /** basic.consume arguments (a stream consumer's x-stream-offset). */
+      arguments?: Record<string, unknown>;
+    }
   | {
       kind: 'produce';
       url: string;
@@ -32,15 +40,19 @@ async function consume(j: Extract<Job, { kind: 'consume' }>): Promise<void> {
   const ch = await conn.createChannel();
   await ch.prefetch(j.prefetch);
   let unacked = 0;
-  await ch.consume(j.queue, (m) => {
-    if (!m) return;
-    count++;
-    // Acks in batches (multiple=true), the way throughput-minded consumers run.
-    if (++unacked >= j.ackEvery) {
-      ch.ack(m, true);
-      unacked = 0;
-    }
-  });
+  await ch.consume(
+    j.queue,
+    (m) => {
+      if (!m) return;
+      count++;
+      // Acks in batches (multiple=true), the way throughput-minded consumers run.
+      if (++unacked >= j.ackEvery) {
+        ch.ack(m, true);
+        unacked = 0;
+      }
+    },
+    j.arguments ? { arguments: j.arguments } : {},
+  );
   process.send!({ ready: true });
 }
 

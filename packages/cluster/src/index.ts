@@ -10,3 +10,4 @@ export {
   type QueueLeasesOptions,
 } from './queue-leases.js';
 export { placeQueue, type NodeLoad } from './placement.js';
+export type { RedisConnection } from './scripts.js';

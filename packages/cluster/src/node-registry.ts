@@ -4,9 +4,8 @@
  * off from Redis) drops out of the live list on the Redis server's clock, whatever the
  * nodes' clocks say.
  */
-import type { Redis } from 'ioredis';
 import { checkNodeId, type ClusterKeys } from './keys.js';
-import { clusterScripts, type ScriptCalls } from './scripts.js';
+import { clusterScripts, type RedisConnection, type ScriptCalls } from './scripts.js';
 import { Ticker } from './ticker.js';
 
 export interface NodeRegistryOptions {
@@ -39,7 +38,7 @@ export class NodeRegistry {
   private readonly leaseMs: number;
 
   constructor(
-    redis: Redis,
+    redis: RedisConnection,
     private readonly options: NodeRegistryOptions,
   ) {
     this.nodeId = checkNodeId(options.nodeId);

@@ -11,9 +11,9 @@
  * the node gives the queue up before Redis can hand it to another node.
  */
 import { performance } from 'node:perf_hooks';
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import { checkNodeId, queueHashTag, type ClusterKeys } from './keys.js';
-import { clusterScripts, pipelineScripts, type ScriptCalls } from './scripts.js';
+import { clusterScripts, type RedisConnection, type ScriptCalls } from './scripts.js';
 import { Ticker } from './ticker.js';
 
 export interface QueueLeasesOptions {
@@ -26,6 +26,7 @@ export interface QueueLeasesOptions {
   /**
    * Replicas that must have the new epoch (WAIT) before an acquire counts; default 0. On a
    * replication group 1, so a failover cannot bring back an older epoch and give it out twice.
+   * Not on a Redis Cluster connection yet (WAIT must go to the shard that took the write).
    */
   minReplicas?: number;
   /** Bound of that WAIT; default 1000. */
@@ -78,11 +79,13 @@ export class QueueLeases {
   private giveUpTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly options: QueueLeasesOptions,
   ) {
     this.nodeId = checkNodeId(options.nodeId);
     this.leaseMs = options.leaseMs ?? 5000;
+    if ((options.minReplicas ?? 0) > 0 && redis instanceof Cluster)
+      throw new Error('minReplicas is not supported on a Redis Cluster connection yet');
     this.scripts = clusterScripts(redis);
     this.ticker = new Ticker(options.renewEveryMs ?? 1000, () => this.renewAll(), options.onError);
   }
@@ -161,21 +164,24 @@ export class QueueLeases {
     };
   }
 
-  /** One renewal of every held lease, in one pipeline. */
+  /**
+   * One renewal of every held lease, sent back to back (one round trip on one server; on a
+   * Redis Cluster each goes to its queue's shard, which a single pipeline could not).
+   */
   async renewAll(): Promise<void> {
     const round = [...this.held.entries()];
     if (round.length === 0) return;
     const sentAt = performance.now();
-    const pipeline = this.redis.pipeline();
-    const calls = pipelineScripts(pipeline);
-    for (const [, h] of round)
-      calls.junctionClusterRenew(h.ownerKey, this.nodeId, h.lease.epoch, this.leaseMs);
-    const replies = (await pipeline.exec()) ?? [];
+    const replies = await Promise.allSettled(
+      round.map(([, h]) =>
+        this.scripts.junctionClusterRenew(h.ownerKey, this.nodeId, h.lease.epoch, this.leaseMs),
+      ),
+    );
     round.forEach(([tag, h], i) => {
       if (this.held.get(tag) !== h) return; // released or lost meanwhile
-      const [err, renewed] = replies[i] ?? [new Error('no reply to the renewal')];
-      if (err) this.options.onError(err);
-      else if (renewed === 1) h.renewedAt = sentAt;
+      const reply = replies[i]!;
+      if (reply.status === 'rejected') this.options.onError(reply.reason);
+      else if (reply.value === 1) h.renewedAt = sentAt;
       else this.lose(tag, h, 'revoked');
     });
     this.armGiveUp();

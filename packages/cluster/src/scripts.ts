@@ -4,7 +4,10 @@
  * ioredis commands, which send EVALSHA and fall back to EVAL after a failover to a server
  * that has not seen the script.
  */
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+
+/** A connection to one Redis (or its replication group) or to a Redis Cluster. */
+export type RedisConnection = Redis | Cluster;
 
 /** Server time in ms, from inside a script (allowed since Redis 5: scripts replicate their effects). */
 const NOW = `local t = redis.call('TIME')
@@ -98,21 +101,15 @@ return {cur[1], cur[2], redis.call('PTTL', KEYS[1]), redis.call('GET', KEYS[2])}
 export type ScriptName = keyof typeof SCRIPTS;
 type Arg = string | number;
 export type ScriptCalls = Record<ScriptName, (...args: Arg[]) => Promise<unknown>>;
-type PipelineCalls = Record<ScriptName, (...args: Arg[]) => ChainableCommander>;
 
-const defined = new WeakSet<Redis>();
+const defined = new WeakSet<RedisConnection>();
 
 /** The scripts as commands of this connection (defined on first use). */
-export function clusterScripts(redis: Redis): ScriptCalls {
+export function clusterScripts(redis: RedisConnection): ScriptCalls {
   if (!defined.has(redis)) {
     for (const [name, s] of Object.entries(SCRIPTS))
       redis.defineCommand(name, { numberOfKeys: s.keys, lua: s.lua });
     defined.add(redis);
   }
   return redis as unknown as ScriptCalls;
-}
-
-/** The scripts as commands of a pipeline on a connection clusterScripts() has seen. */
-export function pipelineScripts(pipeline: ChainableCommander): PipelineCalls {
-  return pipeline as unknown as PipelineCalls;
 }

@@ -85,7 +85,7 @@ export class Link implements PipeEvents {
   private dataHandler: (chunk: Buffer) => void = ignoreData;
   private drainHandler: () => void = ignoreDrain;
   /** The close handlers, chained (usually two: the registry's and the protocol's). */
-  private closeHandler: (() => void) | undefined;
+  private closeHandler: ((link: Link) => void) | undefined;
   private isClosed = false;
 
   constructor(init: LinkInit) {
@@ -123,7 +123,7 @@ export class Link implements PipeEvents {
     this.chunks = [];
     this.pendingBytes = 0;
     this.handler?.linkClosed();
-    this.closeHandler?.();
+    this.closeHandler?.(this);
   }
 
   /** The protocol connection takes data, drain and close as methods (instead of onData and onDrain). */
@@ -141,12 +141,13 @@ export class Link implements PipeEvents {
     this.drainHandler = handler;
   }
 
-  onClose(handler: () => void): void {
+  /** `handler` is given the link: one function can serve every link. */
+  onClose(handler: (link: Link) => void): void {
     const before = this.closeHandler;
     this.closeHandler = before
-      ? () => {
-          before();
-          handler();
+      ? (link) => {
+          before(link);
+          handler(link);
         }
       : handler;
   }
@@ -283,10 +284,11 @@ export class Link implements PipeEvents {
    * The ConnectionControl to hand to BrokerApi.connect: alarms and publisher flow control act on
    * this link; onAlarm lets the protocol tell its client (AMQP connection.blocked).
    */
-  control(
-    close: (reason: string) => Promise<void>,
-    onAlarm?: (blocked: boolean, reason: string) => void,
-  ): ConnectionControl {
+  /**
+   * What the core may ask of this connection. `close` is a function, or the connection itself
+   * (its closeByBroker: no closure per connection).
+   */
+  control(close: Closer, onAlarm?: (blocked: boolean, reason: string) => void): ConnectionControl {
     return new LinkControl(this, close, onAlarm);
   }
 
@@ -311,12 +313,18 @@ export class Link implements PipeEvents {
 }
 
 /** A Link's ConnectionControl: methods, not closures (one object per connection). */
+type Closer = ((reason: string) => Promise<void>) | { closeByBroker(reason: string): Promise<void> };
+
 class LinkControl implements ConnectionControl {
   constructor(
     private readonly link: Link,
-    readonly close: (reason: string) => Promise<void>,
+    private readonly closer: Closer,
     private readonly onAlarm: ((blocked: boolean, reason: string) => void) | undefined,
   ) {}
+
+  close(reason: string): Promise<void> {
+    return typeof this.closer === 'function' ? this.closer(reason) : this.closer.closeByBroker(reason);
+  }
 
   setBlocked(blocked: boolean, reason: string): void {
     this.link.setAlarm(blocked ? reason : null);

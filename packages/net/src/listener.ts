@@ -216,6 +216,7 @@ export class Listener {
       remotePort: socket.remotePort ?? 0,
       localPort: socket.localPort ?? 0,
     };
+    forgetAddresses(socket);
     const link = new Link({
       id: this.opts.newId(),
       pipe,
@@ -227,6 +228,17 @@ export class Listener {
     });
     this.opts.accept(link);
   }
+}
+
+/**
+ * Node's socket keeps what its address getters read (`_peername`, `_sockname`: an object and
+ * an address string each, ~150 bytes per connection); the Link holds the peer now. A later
+ * read asks the kernel again.
+ */
+function forgetAddresses(socket: Socket): void {
+  const cached = socket as unknown as { _peername?: unknown; _sockname?: unknown };
+  cached._peername = undefined;
+  cached._sockname = undefined;
 }
 
 function peerKey(socket: Socket): string {

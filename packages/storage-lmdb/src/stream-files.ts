@@ -55,6 +55,10 @@ import {
 
 /** A sample of the position index every this many bytes of a segment (Kafka indexes every 4 KiB; reads scan up to this). */
 const SAMPLE_BYTES = 64 * 1024;
+/** Reads of at most this many entries start with a smaller chunk... */
+const SMALL_READ = 16;
+/** ...a sample's span and this much more. */
+const SMALL_READ_SLACK = 16 * 1024;
 /** Bytes read at once when scanning a segment. */
 const READ_CHUNK = 256 * 1024;
 /** Checkpoint of the rows this long after the first change, at the latest. */
@@ -198,6 +202,8 @@ export class LmdbStreamLog extends SegmentedStreamLog<EncodedFrame> {
         let f = this.files.get(piece.segment.id);
         const created = !f || piece.created;
         if (created) {
+          // The segment appended to so far is closed now: its file joins the bounded set.
+          for (const prev of this.files.values()) if (prev.fd >= 0) this.retire(prev);
           f = {
             row: piece.segment,
             gen: 0,
@@ -256,7 +262,9 @@ export class LmdbStreamLog extends SegmentedStreamLog<EncodedFrame> {
     maxCount: number,
   ): Promise<SizedStreamEntry[]> {
     const out: SizedStreamEntry[] = [];
-    await this.scan(segment, from, (payload, bytes) => {
+    // A few entries (a timestamp search's probe) are within a sample's span of where the scan starts.
+    const chunk = maxCount <= SMALL_READ ? SAMPLE_BYTES + SMALL_READ_SLACK : READ_CHUNK;
+    await this.scan(segment, from, chunk, (payload, bytes) => {
       const offset = payload.readDoubleLE(0);
       if (offset < from) return true;
       out.push({ entry: decodeEntry(payload), bytes });
@@ -272,6 +280,7 @@ export class LmdbStreamLog extends SegmentedStreamLog<EncodedFrame> {
   private async scan(
     segment: StreamSegment,
     from: number,
+    chunk: number,
     visit: (payload: Buffer, bytes: number) => boolean,
   ): Promise<void> {
     const f = this.files.get(segment.id);
@@ -279,7 +288,7 @@ export class LmdbStreamLog extends SegmentedStreamLog<EncodedFrame> {
     const fd = this.fdOf(f);
     const limit = f.size;
     let pos = f.samplePositions[lastAtOrBefore(f.sampleOffsets, from)] ?? 0;
-    let want = READ_CHUNK;
+    let want = chunk;
     for (let going = true; going && pos < limit;) {
       const buf = Buffer.allocUnsafe(Math.min(want, limit - pos));
       const got = readFully(fd, buf, pos);
@@ -301,7 +310,7 @@ export class LmdbStreamLog extends SegmentedStreamLog<EncodedFrame> {
         continue;
       }
       pos += used;
-      want = READ_CHUNK;
+      want = chunk;
     }
   }
 
@@ -348,7 +357,7 @@ export class LmdbStreamLog extends SegmentedStreamLog<EncodedFrame> {
         let scanned = 0;
         let last = -1;
         const start = from;
-        await this.scan(f.row, start, (payload, bytes) => {
+        await this.scan(f.row, start, READ_CHUNK, (payload, bytes) => {
           const offset = payload.readDoubleLE(0);
           if (offset < start) return true;
           last = offset;
@@ -379,7 +388,7 @@ export class LmdbStreamLog extends SegmentedStreamLog<EncodedFrame> {
     this.closeFile(f);
     unlinkSync(join(this.dir, fileName(segment.id, f.gen)));
     this.files.set(segment.id, next);
-    this.openClosed.push(next);
+    this.retire(next);
   }
 
   protected async writeConsumerOffset(name: string, offset: number): Promise<void> {
@@ -444,10 +453,16 @@ export class LmdbStreamLog extends SegmentedStreamLog<EncodedFrame> {
   private fdOf(f: SegmentFile): number {
     if (f.fd < 0) {
       f.fd = reopenDurableFile(join(this.dir, fileName(f.row.id, f.gen)));
-      this.openClosed.push(f);
-      if (this.openClosed.length > OPEN_FILES) this.closeFile(this.openClosed[0]!);
+      this.retire(f);
     } else this.touch(f);
     return f.fd;
+  }
+
+  /** A closed segment's open file: kept among the OPEN_FILES most recently used. */
+  private retire(f: SegmentFile): void {
+    if (this.openClosed.includes(f)) return;
+    this.openClosed.push(f);
+    if (this.openClosed.length > OPEN_FILES) this.closeFile(this.openClosed[0]!);
   }
 
   private touch(f: SegmentFile): void {

@@ -15,6 +15,7 @@ export {
 export { rawClient, trickleUntilClosed, wsUpgradeRequest, type RawClient } from './raw-client.js';
 export { startRedis, type RedisServer } from './redis.js';
 export { startRedisGroup, type RedisGroup, type RedisGroupOptions } from './redis-group.js';
+export { startRedisCluster, type RedisCluster } from './redis-cluster.js';
 export { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 export {
   CHROMIUM,

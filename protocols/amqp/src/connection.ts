@@ -506,7 +506,7 @@ export class AmqpConnection implements ServedConnection {
   closeByBroker(reason: string): Promise<void> {
     return new Promise<void>((resolve) => {
       if (this.state === 'closed' || this.link.closed) return resolve();
-      this.link.onClose(resolve);
+      this.link.onClose(() => resolve());
       this.hardError(new BrokerError('CONNECTION_FORCED', `CONNECTION_FORCED - ${reason}`));
       if ((this.state as State) === 'closed') resolve();
     });

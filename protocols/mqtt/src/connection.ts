@@ -128,7 +128,8 @@ export class MqttConnection implements ServedConnection, LinkHandler {
   subscriptions: Subscriptions | undefined;
 
   private readonly reader: PacketReader;
-  private readonly pending: RawPacket[] = [];
+  /** Packets waiting for an asynchronous one; created by the first that has to wait. */
+  private pending: RawPacket[] | undefined;
   private busy = false;
   private will: Will | undefined;
   /** Inbound QoS 2 packet ids published but not yet released (PUBREL): duplicates are not republished. */
@@ -214,8 +215,8 @@ export class MqttConnection implements ServedConnection, LinkHandler {
   }
 
   private enqueue(p: RawPacket): void {
-    if (this.busy || this.pending.length > 0) {
-      this.pending.push(p);
+    if (this.busy || (this.pending?.length ?? 0) > 0) {
+      (this.pending ??= []).push(p);
       this.pause('packet', true);
       return;
     }
@@ -243,8 +244,10 @@ export class MqttConnection implements ServedConnection, LinkHandler {
   }
 
   private drainPending(): void {
-    while (!this.busy && this.pending.length > 0 && this.state !== 'closing') this.run(this.pending.shift()!);
-    if (!this.busy && this.pending.length === 0) this.pause('packet', false);
+    const pending = this.pending;
+    while (!this.busy && pending && pending.length > 0 && this.state !== 'closing')
+      this.run(pending.shift()!);
+    if (!this.busy && (this.pending?.length ?? 0) === 0) this.pause('packet', false);
   }
 
   /**
@@ -271,7 +274,10 @@ export class MqttConnection implements ServedConnection, LinkHandler {
         this.link.publishing();
         return this.onPublish(decodePublish(p, v5));
       case PacketType.PUBACK:
-        this.subscriptions!.acknowledged(v5 ? decodeAck5(p).packetId : decodePacketId(p));
+        // An MQTT 5 success without properties is the 3.1.1 form (3.4.2.1): no object to decode it.
+        this.subscriptions!.acknowledged(
+          v5 && p.body.length > 2 ? decodeAck5(p).packetId : decodePacketId(p),
+        );
         return;
       case PacketType.PUBREC: {
         if (!v5) {
@@ -362,6 +368,9 @@ export class MqttConnection implements ServedConnection, LinkHandler {
       const outAliases = Math.min(props.topicAliasMaximum ?? 0, this.ctx.config.topicAliasMaximum);
       if (outAliases > 0) this.outAliases = new OutboundAliases(outAliases);
       this.problemInformation = props.requestProblemInformation !== 0;
+      // 3.1.2.11.10: Authentication Data belongs to a method.
+      if (props.authenticationData !== undefined && props.authenticationMethod === undefined)
+        return this.refuse(Reason.ProtocolError, 'Authentication Data without an Authentication Method');
       // MQTT-4.12.0-1: a method the server does not offer is refused.
       if (props.authenticationMethod !== undefined && !isSupportedMethod(props.authenticationMethod))
         return this.refuse(
@@ -511,12 +520,7 @@ export class MqttConnection implements ServedConnection, LinkHandler {
     const clientId = this.clientId;
     if (this.closed) return;
     try {
-      this.core = this.ctx.broker.connect(
-        principal,
-        vhost,
-        info,
-        this.link.control((reason) => this.closeByBroker(reason)),
-      );
+      this.core = this.ctx.broker.connect(principal, vhost, info, this.link.control(this));
     } catch (err) {
       return this.refuse(reasonFor(err), errorText(err));
     }
@@ -727,6 +731,10 @@ export class MqttConnection implements ServedConnection, LinkHandler {
         return;
       }
       const ack = ackPacket(qos === 1 ? 0x40 : 0x50, packetId);
+      if (retainCopy === undefined) {
+        this.write(ack);
+        return;
+      }
       // The acknowledgement waits until the retained message is durable too.
       const send = (): void => {
         if (retained)
@@ -736,7 +744,7 @@ export class MqttConnection implements ServedConnection, LinkHandler {
           );
         else this.write(ack);
       };
-      if (retainCopy !== undefined && retained === undefined) ackWhenRetained = send;
+      if (retained === undefined) ackWhenRetained = send;
       else send();
     });
     if (retainCopy !== undefined) {
@@ -836,7 +844,7 @@ export class MqttConnection implements ServedConnection, LinkHandler {
       this.write(connecting ? connack5(false, sent, properties) : disconnect5(sent, properties));
     }
     this.state = 'closing';
-    this.pending.length = 0;
+    this.pending = undefined;
     const will = publishWill ? this.will : undefined;
     this.will = undefined;
     const delayMs = will ? this.willDelayMs(will) : 0;

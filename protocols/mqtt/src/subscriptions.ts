@@ -15,6 +15,7 @@
 import { createHash } from 'node:crypto';
 import {
   BrokerError,
+  SmallMap,
   type ClientSessionState,
   type StoredWill,
   type Connection,
@@ -177,13 +178,15 @@ class SubscriptionSink implements DeliverySink {
 }
 
 export class Subscriptions {
-  private readonly active = new Map<string, Subscription>();
+  /** By filter; a device usually has one (fields until a second: SmallMap). */
+  private readonly active = new SmallMap<string, Subscription>();
   /** Created by the first QoS 1/2 message out (an idle device holds no empty table). */
   private inflight: Map<number, Inflight> | undefined;
   private nextPacketId = 1;
-  private readonly ackLater: number[] = [];
+  /** Created on use, like the retained queue: an idle device holds no empty arrays. */
+  private ackLater: number[] | undefined;
   /** Retained messages matched by new subscriptions, sent as the client's window allows. */
-  private readonly retainedQueue: PendingRetained[] = [];
+  private retainedQueue: PendingRetained[] | undefined;
   private retainedHead = 0;
   private retainedInflight = 0;
   private readonly window: number;
@@ -617,7 +620,7 @@ export class Subscriptions {
       // MQTT-3.3.2-5: a retained message whose expiry has passed is not sent any more.
       const expiresAt = retainedExpiresAt(message);
       if (expiresAt !== 0 && expiresAt <= now) continue;
-      this.retainedQueue.push({ sub, routingKey, message, expiresAt });
+      (this.retainedQueue ??= []).push({ sub, routingKey, message, expiresAt });
     }
     this.pumpRetained();
   }
@@ -625,6 +628,7 @@ export class Subscriptions {
   /** Sends queued retained messages while the window and the socket allow; called on PUBACK and drain. */
   pumpRetained(): void {
     const q = this.retainedQueue;
+    if (!q) return;
     while (this.retainedHead < q.length && this.retainedInflight < this.window) {
       const { sub, routingKey, message, expiresAt } = q[this.retainedHead]!;
       q[this.retainedHead++] = undefined as unknown as PendingRetained; // let it be collected
@@ -651,7 +655,7 @@ export class Subscriptions {
       if (!this.conn.writePublish(header, message.body)) break;
     }
     if (this.retainedHead >= q.length) {
-      q.length = 0;
+      this.retainedQueue = undefined;
       this.retainedHead = 0;
     }
   }
@@ -673,11 +677,14 @@ export class Subscriptions {
    * settled after the dispatch that produced it has returned, never from inside it.
    */
   private acknowledgeLater(tag: number): void {
-    if (this.ackLater.push(tag) === 1) {
+    if (this.ackLater === undefined) {
+      this.ackLater = [tag];
       queueMicrotask(() => {
-        for (const t of this.ackLater.splice(0)) this.session.settle(t, 'ack');
+        const tags = this.ackLater ?? [];
+        this.ackLater = undefined;
+        for (const t of tags) this.session.settle(t, 'ack');
       });
-    }
+    } else this.ackLater.push(tag);
   }
 
   /**

@@ -7,10 +7,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { IAuthPacket, IConnackPacket } from 'mqtt-packet';
-import { fileURLToPath } from 'node:url';
 import { hashPassword } from '@junction/core';
-import { runPython, startMqttServer, until, type WsTestServer } from '@junction/testkit';
-import { collect, connectedRaw5, disconnectedWith, raw5, type Raw5 } from './helpers.js';
+import { seededRandom, startMqttServer, until, type WsTestServer } from '@junction/testkit';
+import {
+  collect,
+  connect5,
+  connectedRaw5,
+  disconnectedWith,
+  pahoConnacks,
+  raw5,
+  type Raw5,
+} from './helpers.js';
 import { ScramClient } from './scram-client.js';
 
 const METHOD = 'SCRAM-SHA-256';
@@ -213,6 +220,10 @@ describe('MQTT 5 SCRAM-SHA-256', () => {
       const ack = await connackOf(c);
       expect([name, ack.reasonCode]).toEqual([name, code]);
     }
+    // Authentication Data without a method (3.1.2.11.10).
+    const dataOnly = await raw5(server.port);
+    dataOnly.send(connect5(Buffer.from([0x16, 0, 1, 0x61])));
+    expect((await connackOf(dataOnly)).reasonCode).toBe(0x82);
     // A password beside the proof is a second credential nobody checks: refused.
     const c = await raw5(server.port);
     c.send({
@@ -228,6 +239,21 @@ describe('MQTT 5 SCRAM-SHA-256', () => {
     });
     expect((await connackOf(c)).reasonCode).toBe(0x87);
     await stillServed();
+  });
+
+  it('takes the vhost from a User Name `vhost:user` beside SCRAM, whose user must be the one SCRAM proved', async () => {
+    await server.broker.addVhost('plant');
+    await server.broker.setPermission('plant', 'sam', { configure: '.*', write: '.*', read: '.*' });
+    const [c] = await scramConnect(new ScramClient('sam', 's3cret'), {
+      clientId: 'in-plant',
+      username: 'plant:sam',
+    });
+    expect([...server.adapter.connections()].find((x) => x.clientId === 'in-plant')?.vhost).toBe('plant');
+    await c.endAsync();
+    // guest may use `plant` too: only the user mismatch refuses this one.
+    await server.broker.setPermission('plant', 'guest', { configure: '.*', write: '.*', read: '.*' });
+    const other = await refusal(scramConnect(new ScramClient('sam', 's3cret'), { username: 'plant:guest' }));
+    expect(other.code).toBe(0x87);
   });
 
   it('closes an AUTH sent before CONNECT without an answer; an AUTH from a password client is DISCONNECT 0x82', async () => {
@@ -303,18 +329,69 @@ describe('MQTT 5 SCRAM-SHA-256', () => {
   });
 });
 
+describe('MQTT 5 SCRAM with mutated messages', () => {
+  it('answers 50 mutated client-first and 50 mutated client-final messages, logging in only with the real proof', async () => {
+    const r = seededRandom(4_12);
+    /** A message with 1 to 3 bytes changed to random ones (printable or not). */
+    const mutate = (b: Buffer): Buffer => {
+      const out = Buffer.from(b);
+      for (let n = 1 + Math.floor(r() * 3); n > 0; n--)
+        out[Math.floor(r() * out.length)] = Math.floor(r() * 256);
+      return out;
+    };
+    const outcomes = new Map<string, number>();
+    const count = (what: string) => outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
+    for (let i = 0; i < 50; i++) {
+      const scram = new ScramClient('sam', 's3cret');
+      const first = mutate(scram.clientFirst());
+      const c = await rawScram(first);
+      const answer = await until(
+        () => c.packets.find((p) => p.cmd === 'auth' || p.cmd === 'connack'),
+        'an answer',
+      );
+      if (answer.cmd === 'connack') {
+        expect((answer as IConnackPacket).reasonCode).toBeGreaterThanOrEqual(0x80);
+        count(`first refused 0x${(answer as IConnackPacket).reasonCode!.toString(16)}`);
+      } else count('first taken');
+      c.raw.socket.destroy();
+    }
+    for (let i = 0; i < 50; i++) {
+      const scram = new ScramClient('sam', 's3cret');
+      const c = await rawScram(scram.clientFirst());
+      const serverFirst = ((await c.next('auth')) as IAuthPacket).properties!.authenticationData!;
+      const final = scram.clientFinal(serverFirst);
+      const sent = mutate(final);
+      c.send({
+        cmd: 'auth',
+        reasonCode: 0x18,
+        properties: { authenticationMethod: METHOD, authenticationData: sent },
+      });
+      const ack = (await c.next('connack')) as IConnackPacket;
+      // Only an unchanged message (a byte replaced by itself) logs in.
+      expect(ack.reasonCode === 0).toBe(sent.equals(final));
+      count(`final ${ack.reasonCode === 0 ? 'accepted' : `refused 0x${ack.reasonCode!.toString(16)}`}`);
+      c.raw.socket.destroy();
+    }
+    expect(outcomes.get('final refused 0x87')).toBeGreaterThan(45);
+    expect(
+      [...outcomes.keys()].every((k) =>
+        /^(first taken|first refused 0x87|final (accepted|refused 0x87))$/.test(k),
+      ),
+    ).toBe(true);
+    await stillServed();
+  });
+});
+
 describe('MQTT 5 enhanced authentication with paho', () => {
   it('paho sees 0x8C for a hash-only user under SCRAM and for an unknown method, with reason strings', async () => {
-    const script = fileURLToPath(new URL('./clients/paho_auth_refused.py', import.meta.url));
-    const seen = (await runPython(script, [String(server.port)])) as Record<
-      string,
-      { reason: number; why: string }
-    >;
-    expect(seen['hash_only']).toEqual({ reason: 0x8c, why: expect.stringMatching(/no SCRAM credentials/) });
-    expect(seen['unknown_method']).toEqual({
-      reason: 0x8c,
-      why: expect.stringMatching(/GS2-KRB5 is not supported/),
-    });
+    const seen = (await pahoConnacks(server.port, [
+      { method: METHOD, data: 'n,,n=hashed,r=pahononce' },
+      { method: 'GS2-KRB5' },
+    ])) as { reason: number; why: string }[];
+    expect(seen).toEqual([
+      { reason: 0x8c, why: expect.stringMatching(/no SCRAM credentials/), reference: null },
+      { reason: 0x8c, why: expect.stringMatching(/GS2-KRB5 is not supported/), reference: null },
+    ]);
     await stillServed();
   });
 });

@@ -1,6 +1,7 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
-import { rawClient, until, type RawClient, type TestServer } from '@junction/testkit';
+import { fileURLToPath } from 'node:url';
+import { rawClient, runPython, until, type RawClient, type TestServer } from '@junction/testkit';
 
 /** mqtt.js with test defaults: guest, no reconnects. */
 export function client(server: TestServer, opts: IClientOptions = {}): Promise<MqttClient> {
@@ -150,4 +151,13 @@ export async function connectedRaw5(port: number, keepalive = 0): Promise<Raw5> 
   const ack = (await c.next('connack')) as mqttPacket.IConnackPacket;
   if (ack.reasonCode !== 0) throw new Error(`CONNACK ${ack.reasonCode}`);
   return c;
+}
+
+/** What paho (MQTT 5) saw in CONNACK for each case: an Authentication Method and data, or {} for guest. */
+export function pahoConnacks(
+  port: number,
+  cases: readonly { method?: string; data?: string }[],
+): Promise<unknown> {
+  const script = fileURLToPath(new URL('./clients/paho_connack.py', import.meta.url));
+  return runPython(script, [String(port), JSON.stringify(cases)]);
 }

@@ -2,13 +2,14 @@
  * MQTT 5 server redirection (4.11) against a real broker: with a Server Reference configured,
  * a redirecting node answers CONNECT with CONNACK 0x9C or 0x9D and the reference, and a node
  * shutting down tells connected clients DISCONNECT 0x8B with it and clients still connecting
- * CONNACK 0x9C (0x8B is no CONNACK reason). Seen by mqtt.js (protocolVersion 5) and raw sockets.
+ * CONNACK 0x9C (0x8B is no CONNACK reason). Seen by mqtt.js (protocolVersion 5), paho and raw
+ * sockets.
  */
 import { describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import type { IConnackPacket, IDisconnectPacket } from 'mqtt-packet';
 import { startMqttServer, until, type WsTestServer } from '@junction/testkit';
-import { connect5, raw5, type Raw5 } from './helpers.js';
+import { connect5, pahoConnacks, raw5, type Raw5 } from './helpers.js';
 import { ScramClient } from './scram-client.js';
 
 const REFERENCE = 'standby.example:1883';
@@ -63,6 +64,9 @@ describe('MQTT 5 server redirection', () => {
         expect(await connectCode(server, 5)).toBe(code);
         // MQTT 3.1.1 has no redirection: server unavailable.
         expect(await connectCode(server, 4)).toBe(3);
+        expect(await pahoConnacks(server.port, [{}])).toEqual([
+          { reason: code, why: expect.stringContaining(REFERENCE), reference: REFERENCE },
+        ]);
       } finally {
         await server.close();
       }
