@@ -506,6 +506,25 @@ describe.each(stores)('streams on the %s store', (_name, makeStore) => {
     await conn.close();
   });
 
+  it('deleting a stream cancels its consumers and drops its log', async () => {
+    const conn = await amqp.connect(b.amqpUrl!);
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue('doomed', { durable: true, arguments: { 'x-queue-type': 'stream' } });
+    for (let i = 0; i < 10; i++) ch.sendToQueue('doomed', Buffer.from(`d${i}`));
+    await ch.waitForConfirms();
+    const reader = await conn.createChannel();
+    await reader.prefetch(5);
+    let cancelled = false;
+    await reader.consume('doomed', (m) => {
+      if (m === null) cancelled = true; // basic.cancel from the broker
+    });
+    expect(await ch.deleteQueue('doomed')).toMatchObject({ messageCount: 10 });
+    await until(() => cancelled, 'the consumer cancel');
+    await ch.assertQueue('doomed', { durable: true, arguments: { 'x-queue-type': 'stream' } });
+    expect((await ch.checkQueue('doomed')).messageCount).toBe(0);
+    await conn.close();
+  });
+
   it('a partitioned stream with a consumer group of 3 keeps per-key order while members join and leave', async () => {
     const partitions = 6;
     const conn = await amqp.connect(b.amqpUrl!);

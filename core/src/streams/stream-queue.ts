@@ -12,7 +12,7 @@ import { BrokerError, preconditionFailed } from '../errors.js';
 import type { FlowHolder } from '../flow.js';
 import type { FieldTable, Message } from '../message.js';
 import type { SettleOutcome } from '../session.js';
-import type { StreamEntry, StreamLog, StreamSettings } from '../storage/stream-log.js';
+import type { StreamAppend, StreamEntry, StreamLog, StreamSettings } from '../storage/stream-log.js';
 import type { Consumer } from '../queues/consumer.js';
 import type { QueuedMessage } from '../queues/queued-message.js';
 import type { PolicyDefinition } from '../queues/queue-settings.js';
@@ -30,7 +30,7 @@ import type {
 import { parseOffsetSpec, resolveOffset, STREAM_OFFSET_ARG, type OffsetSpec } from './offset-spec.js';
 import { checkStreamDeclaration, streamRetention } from './stream-arguments.js';
 import { StreamCursor } from './stream-cursor.js';
-import { consumerName, producerStamp } from './stream-identities.js';
+import { consumerName, producerStamp, type ProducerStamp } from './stream-identities.js';
 import { ActiveMembers } from './active-members.js';
 import type { PartitionMember } from '../exchanges/super-stream.js';
 
@@ -70,6 +70,19 @@ interface Reader {
   active: boolean;
 }
 
+interface PendingAppend {
+  readonly entry: StreamAppend;
+  readonly stamp: ProducerStamp | undefined;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+/** Two publishes one append can carry: both unstamped, or one producer's consecutive sequences. */
+function sameRun(a: ProducerStamp | undefined, b: ProducerStamp | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.name === b.name && b.sequence === a.sequence + 1;
+}
+
 export const streamQueueType: QueueType = {
   name: 'stream',
   create({ context, name, options, policy, recovering }) {
@@ -107,6 +120,8 @@ export class StreamQueue implements Queue, PartitionMember {
   /** Settles when the log is open; appends and reads issued before wait on it (in order). */
   private opening: Promise<StreamLog> | null = null;
   private readonly readers: Reader[] = [];
+  /** Publishes of this turn waiting for their append (flushAppends). */
+  private readonly pending: PendingAppend[] = [];
   private readonly consumerList: Consumer[] = [];
   private retentionTimer: NodeJS.Timeout | undefined;
   private offsetTimer: NodeJS.Timeout | undefined;
@@ -201,21 +216,54 @@ export class StreamQueue implements Queue, PartitionMember {
         body: msg.body,
       },
     };
-    const producer = stamp && { name: stamp.name, firstSequence: stamp.sequence };
-    const log = this.log;
-    const appended = log
-      ? log.append([entry], producer)
-      : this.openLog().then((l) => l.append([entry], producer));
-    const written = appended.then(() => {
-      this.wakeAll();
-      this.retentionSoon();
+    const written = new Promise<void>((resolve, reject) => {
+      this.pending.push({ entry, stamp, resolve, reject });
     });
+    if (this.pending.length === 1) queueMicrotask(() => this.flushAppends());
     const events = this.ctx.events;
     if (events.observed) events.emit('enqueued', { vhost: this.ctx.vhost, queue: this.name, message: msg });
     return { persisted: written };
   }
 
   enqueued(_write: Promise<void> | null): void {}
+
+  /**
+   * The publishes of one event-loop turn, appended in as few calls as keep their order and
+   * their producers' sequences apart: a run of unstamped messages is one append, a run of one
+   * producer's consecutive sequences another (the log deduplicates per call by its first
+   * sequence). Fewer, larger appends cost the log less per message than one call each.
+   */
+  private flushAppends(): void {
+    const batch = this.pending.splice(0);
+    const log = this.log ? Promise.resolve(this.log) : this.openLog();
+    let i = 0;
+    while (i < batch.length) {
+      const first = batch[i]!;
+      let j = i + 1;
+      while (j < batch.length && sameRun(batch[j - 1]!.stamp, batch[j]!.stamp)) j++;
+      const run = batch.slice(i, j);
+      const producer = first.stamp && { name: first.stamp.name, firstSequence: first.stamp.sequence };
+      // Chained on one promise in call order: the log applies appends in the order they are made.
+      log
+        .then((l) =>
+          l.append(
+            run.map((p) => p.entry),
+            producer,
+          ),
+        )
+        .then(
+          () => {
+            for (const p of run) p.resolve();
+            this.wakeAll();
+            this.retentionSoon();
+          },
+          (err: unknown) => {
+            for (const p of run) p.reject(err);
+          },
+        );
+      i = j;
+    }
+  }
 
   // ---- consume / credit -------------------------------------------------------------------
 

@@ -40,8 +40,8 @@ import { definitionIdentity as identity, emptyDefinitions } from '@junction/core
 import { pack, toBuffer, unpack } from './codec.js';
 import { RedisStreamLog, StreamKeys, streamKeysOf } from './redis-stream-log.js';
 import { SCRIPTS, type ScriptName } from './scripts.js';
-import { STREAM_SCRIPTS } from './stream-scripts.js';
-import { maskRedisUrl, redisConnectionTarget, RedisUrlError } from './connection.js';
+import { defineStreamScripts } from './stream-scripts.js';
+import { maskRedisUrl, reconnectWhenEnded, redisConnectionTarget, RedisUrlError } from './connection.js';
 
 /** Bumped on any incompatible change of the layout in scripts.ts. */
 export const FORMAT_VERSION = 1;
@@ -155,8 +155,7 @@ export class RedisStore implements Store {
       this.lastError = err;
     });
     for (const [name, lua] of Object.entries(SCRIPTS)) redis.defineCommand(name, { numberOfKeys: 0, lua });
-    // Stream scripts name their keys (KEYS), so the first argument is the key count.
-    for (const [name, lua] of Object.entries(STREAM_SCRIPTS)) redis.defineCommand(name, { lua });
+    defineStreamScripts(redis);
     try {
       await redis.connect();
       await redis.ping();
@@ -167,6 +166,11 @@ export class RedisStore implements Store {
       throw new RedisStoreError(`cannot connect to Redis at ${this.safeUrl}: ${reason}`, { cause: err });
     }
     this.redis = redis;
+    reconnectWhenEnded(
+      redis,
+      () => this.redis === redis && !this.closing,
+      (err) => (this.lastError = err as Error),
+    );
     return redis;
   }
 
@@ -174,20 +178,24 @@ export class RedisStore implements Store {
     const redis = this.redis;
     if (!redis || this.closing) return;
     this.closing = true; // writes from now on are refused, so none is left behind
-    // Stream logs first: their appends in flight settle before the connection goes.
-    const streams = [...this.streams.values()];
-    this.streams.clear();
-    for (const r of await Promise.allSettled(streams)) if (r.status === 'fulfilled') await r.value.close();
     if (this.pending.length > 0) this.flush();
     // While the server is unreachable, ioredis would hold the writes for its reconnect
     // attempts; a closing store fails them at once instead.
     const reachable = redis.status === 'ready';
+    const streams = (await Promise.allSettled([...this.streams.values()])).flatMap((r) =>
+      r.status === 'fulfilled' ? [r.value] : [],
+    );
+    this.streams.clear();
     if (!reachable) {
       redis.disconnect();
       const err = new RedisStoreError(`the Redis store was closed while ${this.safeUrl} was unreachable`);
       for (const ops of this.inflight.values()) for (const op of ops) op.done.reject(err);
       this.inflight.clear();
+      for (const log of streams) log.abort(err);
     }
+    // Stream logs wait for their appends in flight (failed at once above when the server is
+    // unreachable) before the connection goes.
+    for (const log of streams) await log.close();
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight.keys()]);
     this.redis = undefined;
     this.closing = false;

@@ -15,7 +15,7 @@
  * as the server's AOF settings (README). Every key of a stream is under one hash tag and
  * every script names its keys in KEYS, so a stream lives in one Cluster slot.
  */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import {
   SegmentedStreamLog,
   type MessageProperties,
@@ -80,7 +80,7 @@ export class RedisStreamLog extends SegmentedStreamLog<EncodedEntry> {
   private constructor(
     settings: StreamSettings,
     recovered: RecoveredStream,
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     private readonly keys: StreamKeys,
     private readonly onClose: () => void,
   ) {
@@ -89,7 +89,7 @@ export class RedisStreamLog extends SegmentedStreamLog<EncodedEntry> {
 
   static async open(
     settings: StreamSettings,
-    redis: Redis,
+    redis: Redis | Cluster,
     keys: StreamKeys,
     onClose: () => void,
   ): Promise<RedisStreamLog> {
@@ -116,6 +116,32 @@ export class RedisStreamLog extends SegmentedStreamLog<EncodedEntry> {
     return this.redis as unknown as ScriptCaller;
   }
 
+  /** Set by abort(): every call fails with it. */
+  private aborted: Error | undefined;
+  private readonly waiting = new Set<(err: Error) => void>();
+
+  /**
+   * Fails every call in flight and every later one. ioredis holds commands while it
+   * reconnects, and a disconnect then does not fail them: the store calls this when it closes
+   * while the server is unreachable, so the log's close does not wait forever.
+   */
+  abort(err: Error): void {
+    this.aborted = err;
+    for (const fail of this.waiting) fail(err);
+    this.waiting.clear();
+  }
+
+  /** Runs one Redis call, failing it at once if the log is aborted meanwhile. */
+  private call<T>(run: () => Promise<T>): Promise<T> {
+    if (this.aborted) return Promise.reject(this.aborted);
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.add(reject);
+      run()
+        .then(resolve, reject)
+        .finally(() => this.waiting.delete(reject));
+    });
+  }
+
   protected encode(entry: StreamEntry): EncodedEntry {
     const m = entry.message;
     const value: Payload = [entry.timestamp, m.exchange, m.routingKey, m.properties, m.body];
@@ -132,7 +158,7 @@ export class RedisStreamLog extends SegmentedStreamLog<EncodedEntry> {
       for (const e of p.entries) args.push(String(e.offset), e.payload);
     }
     for (const [name, seq] of w.producers) args.push(name, String(seq));
-    await this.scripts.junctionStreamAppend(keys.length, ...keys, ...args);
+    await this.call(() => this.scripts.junctionStreamAppend(keys.length, ...keys, ...args));
   }
 
   protected async readSegment(
@@ -141,12 +167,14 @@ export class RedisStreamLog extends SegmentedStreamLog<EncodedEntry> {
     maxCount: number,
   ): Promise<SizedStreamEntry[]> {
     if (from >= segment.nextOffset || maxCount <= 0) return [];
-    const got = await this.redis.xrangeBuffer(
-      this.keys.seg(segment.id),
-      String(from),
-      `${segment.nextOffset - 1}-1`,
-      'COUNT',
-      maxCount,
+    const got = await this.call(() =>
+      this.redis.xrangeBuffer(
+        this.keys.seg(segment.id),
+        String(from),
+        `${segment.nextOffset - 1}-1`,
+        'COUNT',
+        maxCount,
+      ),
     );
     return got.map(([id, fields]) => {
       const payload = fields[1]!;
@@ -161,26 +189,25 @@ export class RedisStreamLog extends SegmentedStreamLog<EncodedEntry> {
 
   protected async deleteSegments(segments: readonly StreamSegment[]): Promise<void> {
     const keys = [this.keys.segs, ...segments.map((s) => this.keys.seg(s.id))];
-    await this.scripts.junctionStreamDeleteSegments(
-      keys.length,
-      ...keys,
-      ...segments.map((s) => String(s.id)),
-    );
+    const ids = segments.map((s) => String(s.id));
+    await this.call(() => this.scripts.junctionStreamDeleteSegments(keys.length, ...keys, ...ids));
   }
 
   protected async dropEntries(segment: StreamSegment, offsets: readonly number[]): Promise<void> {
-    await this.scripts.junctionStreamDropEntries(
-      2,
-      this.keys.segs,
-      this.keys.seg(segment.id),
-      String(segment.id),
-      formatRow(segment),
-      ...offsets.map(String),
+    await this.call(() =>
+      this.scripts.junctionStreamDropEntries(
+        2,
+        this.keys.segs,
+        this.keys.seg(segment.id),
+        String(segment.id),
+        formatRow(segment),
+        ...offsets.map(String),
+      ),
     );
   }
 
   protected async writeConsumerOffset(name: string, offset: number): Promise<void> {
-    await this.redis.hset(this.keys.cons, name, String(offset));
+    await this.call(() => this.redis.hset(this.keys.cons, name, String(offset)));
   }
 
   protected async release(): Promise<void> {
@@ -189,7 +216,7 @@ export class RedisStreamLog extends SegmentedStreamLog<EncodedEntry> {
 }
 
 /** Every key of a stream, for dropStream (one DEL: the keys share a slot). */
-export async function streamKeysOf(redis: Redis, keys: StreamKeys): Promise<string[]> {
+export async function streamKeysOf(redis: Redis | Cluster, keys: StreamKeys): Promise<string[]> {
   const ids = await redis.hkeys(keys.segs);
   return [keys.segs, keys.prod, keys.cons, ...ids.map((id) => keys.seg(Number(id)))];
 }

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { StreamAppend } from '@junction/core';
-import { startRedis, type RedisServer } from '@junction/testkit';
+import { startRedis, until, type RedisServer } from '@junction/testkit';
 import { RedisStore } from '../src/index.js';
 import { STREAM_APPEND } from '../src/stream-scripts.js';
 
@@ -83,5 +83,26 @@ describe('Redis streams', () => {
     expect(await raw().xlen(seg)).toBe(2);
     expect((await log.read(0, 10)).map((e) => e.message.body.toString())).toEqual(['m0', 'm1']);
     await store.close();
+  });
+
+  it('closes at once while the server is gone: an append in flight fails, nothing hangs', async () => {
+    const own = await startRedis();
+    const store = new RedisStore({ url: own.url, keyPrefix: 'gone:' });
+    try {
+      await store.open();
+      const log = await store.openStream({ vhost: '/', queue: 's' }, { maxSegmentBytes: 1_000_000 });
+      await log.append([entry(0)]);
+      own.kill();
+      // Once the store's connection saw the server go (ioredis then holds commands for a reconnect).
+      const connection = (store as unknown as { redis: Redis }).redis;
+      await until(() => connection.status !== 'ready', 'the connection to notice the kill');
+      const pending = log.append([entry(1)]);
+      const t0 = Date.now();
+      await store.close();
+      await expect(pending).rejects.toThrow();
+      expect(Date.now() - t0).toBeLessThan(5_000);
+    } finally {
+      await own.cleanup();
+    }
   });
 });
