@@ -41,7 +41,7 @@ import { pack, toBuffer, unpack } from './codec.js';
 import { RedisStreamLog, StreamKeys, streamKeysOf } from './redis-stream-log.js';
 import { SCRIPTS, type ScriptName } from './scripts.js';
 import { defineStreamScripts } from './stream-scripts.js';
-import { maskRedisUrl, redisConnectionTarget, RedisUrlError } from './connection.js';
+import { maskRedisUrl, reconnectWhenEnded, redisConnectionTarget, RedisUrlError } from './connection.js';
 
 /** Bumped on any incompatible change of the layout in scripts.ts. */
 export const FORMAT_VERSION = 1;
@@ -166,6 +166,11 @@ export class RedisStore implements Store {
       throw new RedisStoreError(`cannot connect to Redis at ${this.safeUrl}: ${reason}`, { cause: err });
     }
     this.redis = redis;
+    reconnectWhenEnded(
+      redis,
+      () => this.redis === redis && !this.closing,
+      (err) => (this.lastError = err as Error),
+    );
     return redis;
   }
 
