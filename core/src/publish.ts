@@ -54,9 +54,12 @@ export function deliverTo(
 ): RouteResult {
   let directs: DirectSubscription[] | undefined;
   let queues = targets as readonly Queue[];
-  if (targets.some((t) => t.kind === 'direct')) {
+  // Per message: a plain loop, no closures (most publishes reach queues only).
+  for (let i = 0; i < targets.length; i++) {
+    if (targets[i]!.kind !== 'direct') continue;
     directs = targets.filter((t) => t.kind === 'direct');
     queues = targets.filter((t) => t.kind === 'queue');
+    break;
   }
   const r = queues.length === 0 ? unrouted() : enqueueTo(scope, queues, msg, ttl);
   if (directs === undefined) return r;
@@ -77,14 +80,13 @@ function enqueueTo(
   ttl: number | undefined,
 ): RouteResult {
   const store = scope.store;
-  const write = new StagedWrite(scope.name, scope.nextMessageId(), msg);
-  const admission: Admission = {
-    messageId: write.messageId,
+  const admission = new StagedWrite(
+    scope.name,
+    scope.nextMessageId(),
+    msg,
     ttl,
-    persistent: msg.properties.deliveryMode === 2 && store.capabilities.durable,
-    now: Date.now(),
-    write,
-  };
+    msg.properties.deliveryMode === 2 && store.capabilities.durable,
+  );
   let rejected: Set<Queue> | null = null;
   let own: Promise<void>[] | null = null;
   let congested: RouteTarget[] | null = null;
@@ -99,7 +101,7 @@ function enqueueTo(
     }
   } finally {
     // Every queue that admitted it hears of the write, whatever happened: it holds its deliveries until then.
-    persisted = write.submit(store);
+    persisted = admission.submit(store);
     for (let i = 0; i < asked; i++) {
       const q = queues[i]!;
       if (!rejected?.has(q)) q.enqueued(persisted);
@@ -111,14 +113,21 @@ function enqueueTo(
   return { routed: queues.length - refused, rejected: refused > 0, persisted, congested };
 }
 
-/** The publish's one store write: records staged by the queues, submitted once. */
-class StagedWrite implements PublishWrite {
+/**
+ * The publish's one store write (records staged by the queues, submitted once), and the
+ * admission every queue is offered: one object per publish.
+ */
+class StagedWrite implements PublishWrite, Admission {
   private records: EnqueueRecord[] | null = null;
+  readonly now = Date.now();
+  readonly write: PublishWrite = this;
 
   constructor(
     private readonly vhost: string,
     readonly messageId: number,
     private readonly msg: Message,
+    readonly ttl: number | undefined,
+    readonly persistent: boolean,
   ) {}
 
   stage(queue: string, expiresAt: number): void {

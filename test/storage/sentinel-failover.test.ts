@@ -149,8 +149,8 @@ describe('Redis store on Sentinel', () => {
 
   // Without WAIT this is Redis's split-brain window (../shared/research/multinode.md §3.5): the
   // writes the broker had sent into the paused primary are answered when it wakes, while a
-  // replica still follows it, and its demotion then discards them. Measured here: 98-100 (one
-  // publisher window) lost in 6 of 8 runs. What must hold already: the broker moves to the
+  // replica still follows it, and its demotion then discards them. Measured here: 2-199 (up to
+  // two publisher windows) lost in 9 of 11 runs. What must hold already: the broker moves to the
   // promoted replica, and nothing published after the failover is lost. Mirrored queues
   // (WAIT on every replica Sentinel may promote) are what must close the window.
   it('SIGSTOP of the Redis primary: confirms resume on the promoted replica; only writes sent to the paused one can be lost', async () => {

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { redisConnectionTarget } from '@junction/storage-redis';
+import { reconnectWhenEnded, redisConnectionTarget } from '@junction/storage-redis';
 import { startRedisGroup, untilResolves, type RedisGroup } from '@junction/testkit';
 import { ClusterKeys, fencedScript, isFenced, QueueLeases, type QueueLease } from '../src/index.js';
 
@@ -19,7 +19,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   for (const l of stoppers) l.stop();
-  for (const c of connections) c.disconnect();
+  for (const c of connections.splice(0)) c.disconnect();
   await group?.cleanup();
 });
 
@@ -34,6 +34,12 @@ function node(id: string): { redis: Redis; leases: QueueLeases; lost: QueueLease
   connections.push(redis);
   const lost: QueueLease[] = [];
   const errors: unknown[] = [];
+  // What the broker's store does too: ioredis may give a Sentinel connection up at a failover.
+  reconnectWhenEnded(
+    redis,
+    () => connections.includes(redis),
+    (err) => errors.push(err),
+  );
   const leases = new QueueLeases(redis, {
     keys,
     nodeId: id,

@@ -216,7 +216,10 @@ export class Listener {
       remotePort: socket.remotePort ?? 0,
       localPort: socket.localPort ?? 0,
     };
-    forgetAddresses(socket);
+    // Plain TCP only: dropped on a TLS socket, a refused STOMPS connection stayed listed after
+    // its close (protocols/stomp/test/cert-login.test.ts; why was not chased), and fleets of
+    // idle devices are plain TCP.
+    if (!tls && pipe.kind === 'tcp') forgetAddresses(socket);
     const link = new Link({
       id: this.opts.newId(),
       pipe,
@@ -233,7 +236,7 @@ export class Listener {
 /**
  * Node's socket keeps what its address getters read (`_peername`, `_sockname`: an object and
  * an address string each, ~150 bytes per connection); the Link holds the peer now. A later
- * read asks the kernel again.
+ * read of a plain TCP socket asks the kernel again.
  */
 function forgetAddresses(socket: Socket): void {
   const cached = socket as unknown as { _peername?: unknown; _sockname?: unknown };

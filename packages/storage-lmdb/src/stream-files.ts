@@ -202,6 +202,8 @@ export class LmdbStreamLog extends SegmentedStreamLog<EncodedFrame> {
         let f = this.files.get(piece.segment.id);
         const created = !f || piece.created;
         if (created) {
+          // The segment appended to so far is closed now: its file joins the bounded set.
+          for (const prev of this.files.values()) if (prev.fd >= 0) this.retire(prev);
           f = {
             row: piece.segment,
             gen: 0,
@@ -386,7 +388,7 @@ export class LmdbStreamLog extends SegmentedStreamLog<EncodedFrame> {
     this.closeFile(f);
     unlinkSync(join(this.dir, fileName(segment.id, f.gen)));
     this.files.set(segment.id, next);
-    this.openClosed.push(next);
+    this.retire(next);
   }
 
   protected async writeConsumerOffset(name: string, offset: number): Promise<void> {
@@ -451,10 +453,16 @@ export class LmdbStreamLog extends SegmentedStreamLog<EncodedFrame> {
   private fdOf(f: SegmentFile): number {
     if (f.fd < 0) {
       f.fd = reopenDurableFile(join(this.dir, fileName(f.row.id, f.gen)));
-      this.openClosed.push(f);
-      if (this.openClosed.length > OPEN_FILES) this.closeFile(this.openClosed[0]!);
+      this.retire(f);
     } else this.touch(f);
     return f.fd;
+  }
+
+  /** A closed segment's open file: kept among the OPEN_FILES most recently used. */
+  private retire(f: SegmentFile): void {
+    if (this.openClosed.includes(f)) return;
+    this.openClosed.push(f);
+    if (this.openClosed.length > OPEN_FILES) this.closeFile(this.openClosed[0]!);
   }
 
   private touch(f: SegmentFile): void {

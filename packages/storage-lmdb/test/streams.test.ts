@@ -74,4 +74,16 @@ describe('embedded stream files', () => {
     await store.dropStream(ref);
     expect(readdirSync(join(dir, 'streams'))).toEqual([]);
   });
+
+  it('keeps a bounded number of segment files open however many segments a stream has', async () => {
+    const dir = freshDir();
+    const { store } = await openStore(dir);
+    const log = await store.openStream(ref, { maxSegmentBytes: 200 });
+    const openFiles = (): number => readdirSync('/proc/self/fd').length;
+    const before = openFiles();
+    for (let i = 0; i < 150; i++) await log.append([entry(i)]);
+    expect((await log.read(0, 200)).length).toBe(150);
+    expect(log.stats().segments).toBe(150);
+    expect(openFiles() - before).toBeLessThanOrEqual(40);
+  });
 });

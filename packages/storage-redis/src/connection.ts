@@ -12,7 +12,7 @@
  * their `+switch-master` and drops its connection to the old primary at once, instead of
  * writing on until that connection fails (a paused old primary may never fail it).
  */
-import type { RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 
 export interface RedisConnectionTarget {
   /** For ioredis `new Redis(url, options)`; absent for Sentinel targets. */
@@ -114,4 +114,27 @@ function sentinelTarget(url: string): RedisConnectionTarget {
 function splitOnce(s: string, sep: string): [string, string | undefined] {
   const i = s.indexOf(sep);
   return i < 0 ? [s, undefined] : [s.slice(0, i), s.slice(i + 1)];
+}
+
+/**
+ * Connects again, with a bounded back-off (100 ms doubling to 2 s), whenever ioredis gives a
+ * connection up ('end') while `wanted()` says it is still in use. In Sentinel mode ioredis
+ * ends a connection for good when Sentinel's +switch-master (failoverDetector) interrupts a
+ * reconnect it is already making after the old primary died: every later command then fails
+ * with "Connection is closed." (seen here under load; also redis/ioredis#1683).
+ */
+export function reconnectWhenEnded(
+  redis: Redis,
+  wanted: () => boolean,
+  onError: (err: unknown) => void,
+): void {
+  let attempt = 0;
+  redis.on('ready', () => (attempt = 0));
+  redis.on('end', () => {
+    if (!wanted()) return;
+    const delay = Math.min(2000, 100 * 2 ** attempt++);
+    setTimeout(() => {
+      if (wanted() && redis.status === 'end') redis.connect().catch(onError);
+    }, delay).unref();
+  });
 }

@@ -4,6 +4,7 @@ export { durableRedisArgs } from './server-args.js';
 export {
   isSentinelUrl,
   maskRedisUrl,
+  reconnectWhenEnded,
   redisConnectionTarget,
   RedisUrlError,
   type RedisConnectionTarget,

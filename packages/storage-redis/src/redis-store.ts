@@ -40,8 +40,8 @@ import { definitionIdentity as identity, emptyDefinitions } from '@junction/core
 import { pack, toBuffer, unpack } from './codec.js';
 import { RedisStreamLog, StreamKeys, streamKeysOf } from './redis-stream-log.js';
 import { SCRIPTS, type ScriptName } from './scripts.js';
-import { STREAM_SCRIPTS } from './stream-scripts.js';
-import { maskRedisUrl, redisConnectionTarget, RedisUrlError } from './connection.js';
+import { defineStreamScripts } from './stream-scripts.js';
+import { maskRedisUrl, reconnectWhenEnded, redisConnectionTarget, RedisUrlError } from './connection.js';
 
 /** Bumped on any incompatible change of the layout in scripts.ts. */
 export const FORMAT_VERSION = 1;
@@ -155,8 +155,7 @@ export class RedisStore implements Store {
       this.lastError = err;
     });
     for (const [name, lua] of Object.entries(SCRIPTS)) redis.defineCommand(name, { numberOfKeys: 0, lua });
-    // Stream scripts name their keys (KEYS), so the first argument is the key count.
-    for (const [name, lua] of Object.entries(STREAM_SCRIPTS)) redis.defineCommand(name, { lua });
+    defineStreamScripts(redis);
     try {
       await redis.connect();
       await redis.ping();
@@ -167,6 +166,11 @@ export class RedisStore implements Store {
       throw new RedisStoreError(`cannot connect to Redis at ${this.safeUrl}: ${reason}`, { cause: err });
     }
     this.redis = redis;
+    reconnectWhenEnded(
+      redis,
+      () => this.redis === redis && !this.closing,
+      (err) => (this.lastError = err as Error),
+    );
     return redis;
   }
 

@@ -15,7 +15,7 @@
  * as the server's AOF settings (README). Every key of a stream is under one hash tag and
  * every script names its keys in KEYS, so a stream lives in one Cluster slot.
  */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import {
   SegmentedStreamLog,
   type MessageProperties,
@@ -80,7 +80,7 @@ export class RedisStreamLog extends SegmentedStreamLog<EncodedEntry> {
   private constructor(
     settings: StreamSettings,
     recovered: RecoveredStream,
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     private readonly keys: StreamKeys,
     private readonly onClose: () => void,
   ) {
@@ -89,7 +89,7 @@ export class RedisStreamLog extends SegmentedStreamLog<EncodedEntry> {
 
   static async open(
     settings: StreamSettings,
-    redis: Redis,
+    redis: Redis | Cluster,
     keys: StreamKeys,
     onClose: () => void,
   ): Promise<RedisStreamLog> {
@@ -216,7 +216,7 @@ export class RedisStreamLog extends SegmentedStreamLog<EncodedEntry> {
 }
 
 /** Every key of a stream, for dropStream (one DEL: the keys share a slot). */
-export async function streamKeysOf(redis: Redis, keys: StreamKeys): Promise<string[]> {
+export async function streamKeysOf(redis: Redis | Cluster, keys: StreamKeys): Promise<string[]> {
   const ids = await redis.hkeys(keys.segs);
   return [keys.segs, keys.prod, keys.cons, ...ids.map((id) => keys.seg(Number(id)))];
 }

@@ -13,6 +13,7 @@
  * Numbers travel as decimal strings and are stored as given (Lua would print big ones in
  * exponent form).
  */
+import type { Cluster, Redis } from 'ioredis';
 
 /**
  * KEYS: segs, prod, then one segment key per piece. ARGV: piece count, then per piece: segment
@@ -63,3 +64,8 @@ export const STREAM_SCRIPTS = {
 } as const;
 
 export type StreamScriptName = keyof typeof STREAM_SCRIPTS;
+
+/** Registers the stream scripts on a client (EVALSHA; their first argument is the key count). */
+export function defineStreamScripts(client: Redis | Cluster): void {
+  for (const [name, lua] of Object.entries(STREAM_SCRIPTS)) client.defineCommand(name, { lua });
+}

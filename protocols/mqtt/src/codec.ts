@@ -38,18 +38,36 @@ export const enum PacketType {
   AUTH = 15,
 }
 
-export interface RawPacket {
-  type: PacketType;
-  flags: number;
-  /** The variable header and payload. */
-  body: Buffer;
+/**
+ * One packet as the reader cut it. `whole` is made only when asked for (CONNECT): a second
+ * view per PUBLISH and PUBACK would be one more Buffer object per message each way.
+ */
+export class RawPacket {
+  constructor(
+    readonly type: PacketType,
+    readonly flags: number,
+    /** The variable header and payload. */
+    readonly body: Buffer,
+    /** Bytes of the fixed header before `body`. */
+    private readonly headerLength: number,
+  ) {}
+
   /** The whole packet, fixed header included (for mqtt-packet's CONNECT parser). */
-  whole: Buffer;
+  get whole(): Buffer {
+    const { body, headerLength } = this;
+    return Buffer.from(body.buffer, body.byteOffset - headerLength, headerLength + body.length);
+  }
 }
 
 /** Splits a byte stream into packets; never buffers more than one packet of at most maxSize. */
 export class PacketReader {
   private chunks: Buffer[] = [];
+  /**
+   * Bytes of chunks[0] already read: several packets in one chunk move this instead of
+   * making a view of the rest after each one.
+   */
+  private offset = 0;
+  /** Bytes not yet read. */
   private buffered = 0;
 
   constructor(public maxSize: number) {}
@@ -57,19 +75,22 @@ export class PacketReader {
   /** Feeds bytes; calls onPacket for each complete packet. Throws MalformedPacket. */
   push(chunk: Buffer, onPacket: (p: RawPacket) => void): void {
     // Usually nothing is left over: a one-slot array, where push would reserve 17 per connection.
-    if (this.chunks.length === 0) this.chunks = [chunk];
-    else this.chunks.push(chunk);
+    if (this.chunks.length === 0) {
+      this.chunks = [chunk];
+      this.offset = 0;
+    } else this.chunks.push(chunk);
     this.buffered += chunk.length;
     for (;;) {
       if (this.buffered < 2) return;
       let head = this.chunks[0]!;
-      if (head.length < 5 && this.chunks.length > 1) head = this.merge();
+      if (head.length - this.offset < 5 && this.chunks.length > 1) head = this.merge();
+      const at = this.offset;
       let length = 0;
       let mult = 1;
       let i = 1;
       for (;;) {
-        if (i >= head.length) return; // remaining length still incomplete
-        const b = head[i]!;
+        if (at + i >= head.length) return; // remaining length still incomplete
+        const b = head[at + i]!;
         length += (b & 0x7f) * mult;
         i++;
         if ((b & 0x80) === 0) break;
@@ -83,24 +104,28 @@ export class PacketReader {
         );
       const total = i + length;
       if (this.buffered < total) return;
-      if (head.length < total) head = this.merge();
-      const byte0 = head[0]!;
-      const packet: RawPacket = {
-        type: byte0 >> 4,
-        flags: byte0 & 0x0f,
-        body: head.subarray(i, total),
-        whole: head.subarray(0, total),
-      };
-      if (head.length === total) this.chunks.shift();
-      else this.chunks[0] = head.subarray(total);
+      let start = at;
+      if (head.length - at < total) {
+        head = this.merge();
+        start = 0;
+      }
+      const byte0 = head[start]!;
+      const packet = new RawPacket(byte0 >> 4, byte0 & 0x0f, head.subarray(start + i, start + total), i);
+      if (head.length === start + total) {
+        this.chunks.shift();
+        this.offset = 0;
+      } else this.offset = start + total;
       this.buffered -= total;
       onPacket(packet);
     }
   }
 
   private merge(): Buffer {
-    const all = Buffer.concat(this.chunks, this.buffered);
+    const chunks = this.chunks;
+    if (this.offset > 0) chunks[0] = chunks[0]!.subarray(this.offset);
+    const all = Buffer.concat(chunks, this.buffered);
     this.chunks = [all];
+    this.offset = 0;
     return all;
   }
 }
@@ -110,10 +135,17 @@ function readString(body: Buffer, pos: number, what: string): [string, number] {
   const len = body.readUInt16BE(pos);
   const end = pos + 2 + len;
   if (end > body.length) throw new MalformedPacket(`truncated ${what}`);
-  const bytes = body.subarray(pos + 2, end);
+  return [textAt(body, pos + 2, end, what), end];
+}
+
+/** UTF-8 text; an all-ASCII one (most topics) is checked here without a view and a native call. */
+function textAt(body: Buffer, start: number, end: number, what: string): string {
+  let i = start;
+  while (i < end && body[i]! < 0x80) i++;
+  if (i === end) return body.toString('latin1', start, end);
   // MQTT-1.5.3-1: ill-formed UTF-8 closes the connection.
-  if (!isUtf8(bytes)) throw new MalformedPacket(`${what} is not valid UTF-8`);
-  return [bytes.toString('utf8'), end];
+  if (!isUtf8(body.subarray(start, end))) throw new MalformedPacket(`${what} is not valid UTF-8`);
+  return body.toString('utf8', start, end);
 }
 
 export interface PublishPacket {
@@ -335,7 +367,12 @@ export function auth5(reasonCode: number, properties: Properties): Buffer {
 
 /** PUBACK 0x40, PUBREC 0x50, PUBREL 0x62, PUBCOMP 0x70, UNSUBACK 0xb0. */
 export function ackPacket(byte0: number, packetId: number): Buffer {
-  return Buffer.from([byte0, 2, packetId >> 8, packetId & 0xff]);
+  const b = Buffer.allocUnsafe(4);
+  b[0] = byte0;
+  b[1] = 2;
+  b[2] = packetId >> 8;
+  b[3] = packetId & 0xff;
+  return b;
 }
 
 /** SUBACK; `properties`: MQTT 5 (an encoded property block). */

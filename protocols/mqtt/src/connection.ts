@@ -274,7 +274,10 @@ export class MqttConnection implements ServedConnection, LinkHandler {
         this.link.publishing();
         return this.onPublish(decodePublish(p, v5));
       case PacketType.PUBACK:
-        this.subscriptions!.acknowledged(v5 ? decodeAck5(p).packetId : decodePacketId(p));
+        // An MQTT 5 success without properties is the 3.1.1 form (3.4.2.1): no object to decode it.
+        this.subscriptions!.acknowledged(
+          v5 && p.body.length > 2 ? decodeAck5(p).packetId : decodePacketId(p),
+        );
         return;
       case PacketType.PUBREC: {
         if (!v5) {
@@ -728,6 +731,10 @@ export class MqttConnection implements ServedConnection, LinkHandler {
         return;
       }
       const ack = ackPacket(qos === 1 ? 0x40 : 0x50, packetId);
+      if (retainCopy === undefined) {
+        this.write(ack);
+        return;
+      }
       // The acknowledgement waits until the retained message is durable too.
       const send = (): void => {
         if (retained)
@@ -737,7 +744,7 @@ export class MqttConnection implements ServedConnection, LinkHandler {
           );
         else this.write(ack);
       };
-      if (retainCopy !== undefined && retained === undefined) ackWhenRetained = send;
+      if (retained === undefined) ackWhenRetained = send;
       else send();
     });
     if (retainCopy !== undefined) {
