@@ -10,7 +10,7 @@
 import amqp, { type Channel, type ConsumeMessage } from 'amqplib';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import type { Store } from '@junction/core';
+import { MemoryStore, type QueueRef, type Store, type StreamLog, type StreamSettings } from '@junction/core';
 import { startRedis, stompitClient, tempDirs, until, type RedisServer } from '@junction/testkit';
 import { startBroker, type BrokerHandle } from '@junction/server';
 import { LmdbStore } from '@junction/storage-lmdb';
@@ -602,6 +602,79 @@ describe.each(stores)('streams on the %s store', (_name, makeStore) => {
     for (const id of ['b', 'c', 'd']) expect(late.some(([m]) => m === id)).toBe(true);
     for (const c of [bm, cm, d]) await c.close();
     await conn.close();
+  });
+});
+
+/**
+ * The memory store, but a stream's retention result reaches the stream only once `held` settles:
+ * appends go on meanwhile (they are not behind retention), so the test decides which appends a
+ * retention run saw.
+ */
+class HeldRetentionStore extends MemoryStore {
+  held: Promise<void> = Promise.resolve();
+
+  override async openStream(ref: QueueRef, settings: StreamSettings): Promise<StreamLog> {
+    const log = await super.openStream(ref, settings);
+    return {
+      get firstOffset() {
+        return log.firstOffset;
+      },
+      get nextOffset() {
+        return log.nextOffset;
+      },
+      append: (entries, producer) => log.append(entries, producer),
+      lastProducerSequence: (name) => log.lastProducerSequence(name),
+      read: (from, max) => log.read(from, max),
+      offsetForTimestamp: (ts) => log.offsetForTimestamp(ts),
+      enforceRetention: async (now) => {
+        const first = await log.enforceRetention(now);
+        await this.held;
+        return first;
+      },
+      storeConsumerOffset: (name, offset) => log.storeConsumerOffset(name, offset),
+      consumerOffset: (name) => log.consumerOffset(name),
+      stats: () => log.stats(),
+      close: () => log.close(),
+    };
+  }
+}
+
+describe('retention asked for while it runs', () => {
+  it('runs once more after, so the last appends are trimmed too', async () => {
+    const storage = new HeldRetentionStore();
+    const b = await startBroker({ ports: { amqp: 0 }, storage });
+    try {
+      const conn = await amqp.connect(b.amqpUrl!);
+      const ch = await conn.createConfirmChannel();
+      // Size only: no timer runs retention, only appends ask for it.
+      await ch.assertQueue('trimmed', {
+        durable: true,
+        arguments: {
+          'x-queue-type': 'stream',
+          'x-stream-max-segment-size-bytes': 4096,
+          'x-max-length-bytes': 8192,
+        },
+      });
+      let release!: () => void;
+      storage.held = new Promise((r) => (release = r));
+      const body = Buffer.alloc(1000, 'x');
+      // The first append starts a run that is held; the later ones ask while it runs.
+      ch.sendToQueue('trimmed', body);
+      await ch.waitForConfirms();
+      for (let i = 0; i < 100; i++) ch.sendToQueue('trimmed', body);
+      await ch.waitForConfirms();
+      expect((await ch.checkQueue('trimmed')).messageCount).toBe(101);
+      release();
+      // 8192 bytes of closed segments plus the active one: under 20 of these messages.
+      await until(
+        async () => (await ch.checkQueue('trimmed')).messageCount < 20,
+        'the last appends trimmed',
+        3000,
+      );
+      await conn.close();
+    } finally {
+      await b.close();
+    }
   });
 });
 

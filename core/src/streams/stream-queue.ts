@@ -128,6 +128,8 @@ export class StreamQueue implements Queue, PartitionMember {
   private retentionTimer: NodeJS.Timeout | undefined;
   private offsetTimer: NodeJS.Timeout | undefined;
   private retentionRunning = false;
+  /** Retention was asked for while it ran: it runs once more after, for appends it may not have seen. */
+  private retentionAgain = false;
   private readonly counters = { published: 0, delivered: 0, acked: 0 };
   /** Single-active-consumer groups, and which member of each reads now. */
   private readonly members = new ActiveMembers<Reader>();
@@ -592,8 +594,13 @@ export class StreamQueue implements Queue, PartitionMember {
 
   private runRetention(): void {
     const log = this.log;
-    if (!log || this.retentionRunning || this.deleted) return;
+    if (!log || this.deleted) return;
+    if (this.retentionRunning) {
+      this.retentionAgain = true;
+      return;
+    }
     this.retentionRunning = true;
+    this.retentionAgain = false;
     log
       .enforceRetention(Date.now())
       .then((first) => {
@@ -607,6 +614,8 @@ export class StreamQueue implements Queue, PartitionMember {
       .catch((err: unknown) => this.ctx.log.error({ err, queue: this.name }, 'stream retention failed'))
       .finally(() => {
         this.retentionRunning = false;
+        // Requests that came meanwhile coalesce into one more run.
+        if (this.retentionAgain) this.runRetention();
       });
   }
 
