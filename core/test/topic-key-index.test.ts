@@ -8,7 +8,7 @@ function routes(pattern: string, key: string): boolean {
   const t = new TopicTrie<true>();
   t.add(pattern, 'p', true);
   let hit = false;
-  t.match(key, () => (hit = true));
+  t.match(key, { add: () => (hit = true) });
   return hit;
 }
 
