@@ -631,6 +631,7 @@ class HeldRetentionStore extends MemoryStore {
         await this.held;
         return first;
       },
+      updateSettings: (next) => log.updateSettings(next),
       storeConsumerOffset: (name, offset) => log.storeConsumerOffset(name, offset),
       consumerOffset: (name) => log.consumerOffset(name),
       stats: () => log.stats(),
@@ -671,6 +672,67 @@ describe('retention asked for while it runs', () => {
         'the last appends trimmed',
         3000,
       );
+      await conn.close();
+    } finally {
+      await b.close();
+    }
+  });
+});
+
+describe.each(stores.slice(0, 2))('a policy on the %s store', (_name, makeStore) => {
+  it('changes a stream retention at once (set and cleared through the management API)', async () => {
+    const storage = await makeStore();
+    const b = await startBroker({
+      ports: { amqp: 0, http: 0 },
+      ...(storage === 'memory' ? {} : { storage }),
+    });
+    const auth = { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` };
+    /** Sets (or, without a definition, clears) the policy of one stream, named as the stream. */
+    const policy = async (queue: string, definition?: Record<string, unknown>): Promise<void> => {
+      const res = await fetch(`${b.httpUrl}/api/policies/%2F/${queue}`, {
+        method: definition ? 'PUT' : 'DELETE',
+        headers: { ...auth, 'content-type': 'application/json' },
+        ...(definition && {
+          body: JSON.stringify({ pattern: `^${queue}$`, 'apply-to': 'queues', definition }),
+        }),
+      });
+      expect(res.status, await res.text()).toBeLessThan(300);
+    };
+    try {
+      const conn = await amqp.connect(b.amqpUrl!);
+      const ch = await conn.createConfirmChannel();
+      const count = async (q: string): Promise<number> => (await ch.checkQueue(q)).messageCount;
+      const publish = async (q: string, n: number): Promise<void> => {
+        for (let i = 0; i < n; i++) ch.sendToQueue(q, Buffer.alloc(200, 'x'));
+        await ch.waitForConfirms();
+      };
+      const segment = { 'x-queue-type': 'stream', 'x-stream-max-segment-size-bytes': 4096 };
+      await ch.assertQueue('policed-size', { durable: true, arguments: segment });
+      await ch.assertQueue('policed-age', { durable: true, arguments: segment });
+      // Default segment size (500 MB): its one segment is never closed, so nothing can go.
+      await ch.assertQueue('policed-segment', {
+        durable: true,
+        arguments: { 'x-queue-type': 'stream', 'x-max-length-bytes': 8192 },
+      });
+      for (const q of ['policed-size', 'policed-age', 'policed-segment']) await publish(q, 200);
+
+      // max-length-bytes: applied when set, without another append.
+      await policy('policed-size', { 'max-length-bytes': 8192 });
+      await until(async () => (await count('policed-size')) < 60, 'max-length-bytes from the policy');
+      // Cleared: the stream keeps what comes next.
+      await policy('policed-size');
+      await publish('policed-size', 200);
+      expect(await count('policed-size')).toBeGreaterThan(200);
+
+      // max-age: the policy starts the retention timer of a stream that had no age limit.
+      await policy('policed-age', { 'max-age': '1s' });
+      await until(async () => (await count('policed-age')) < 60, 'max-age from the policy', 10_000);
+      await policy('policed-age');
+
+      // stream-max-segment-size-bytes: appends roll at the new size, so the big segment closes and goes.
+      await policy('policed-segment', { 'stream-max-segment-size-bytes': 4096 });
+      await publish('policed-segment', 100);
+      await until(async () => (await count('policed-segment')) < 60, 'segment size from the policy');
       await conn.close();
     } finally {
       await b.close();

@@ -194,6 +194,8 @@ export class StreamQueue implements Queue, PartitionMember {
       .openStream({ vhost: this.ctx.vhost, queue: this.name }, this.retention)
       .then((log) => {
         this.log = log;
+        // A policy that changed while the log was opening.
+        log.updateSettings(this.retention);
         this.startTimers();
         return log;
       });
@@ -207,8 +209,17 @@ export class StreamQueue implements Queue, PartitionMember {
   touch(): void {}
 
   applyPolicy(policy: PolicyDefinition | undefined): void {
-    // Validated now; an open log keeps the settings it was opened with until the next start.
     this.retention = streamRetention(this.options.arguments, policy);
+    const log = this.log;
+    // Not open yet: openLog hands the log the settings in force once it opened.
+    if (!log || this.deleted) return;
+    log.updateSettings(this.retention);
+    // A max-age or compaction policy needs the timer, one that went stops it.
+    clearInterval(this.retentionTimer);
+    this.retentionTimer = undefined;
+    this.startTimers();
+    // Tighter limits apply now, not at the next append or tick.
+    this.runRetention();
   }
 
   // ---- enqueue ----------------------------------------------------------------------------
