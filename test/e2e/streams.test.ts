@@ -50,6 +50,37 @@ async function readStream(
   return got;
 }
 
+/**
+ * Joins consumer group `group` (single active consumer) on each of `queues`, from `first`, with
+ * prefetch 10, acking each delivery; a body `key:n` is handed to `seen` with its queue's index.
+ */
+async function groupMember(
+  conn: ChannelModel,
+  queues: readonly string[],
+  group: string,
+  seen: (queue: number, key: string, n: number) => void,
+): Promise<void> {
+  const ch = await conn.createChannel();
+  await ch.prefetch(10);
+  for (const [i, queue] of queues.entries())
+    await ch.consume(
+      queue,
+      (m) => {
+        if (!m) return;
+        const [key, n] = m.content.toString().split(':') as [string, string];
+        seen(i, key, Number(n));
+        ch.ack(m);
+      },
+      {
+        arguments: {
+          'x-stream-offset': 'first',
+          'x-stream-consumer-name': group,
+          'x-single-active-consumer': true,
+        },
+      },
+    );
+}
+
 /** The channel's close: its reply code and text, once the broker closed it. */
 function closed(ch: Channel): Promise<string> {
   return new Promise((resolve) => ch.once('error', (err: Error) => resolve(err.message)));
@@ -540,28 +571,11 @@ describe.each(stores)('streams on the %s store', (_name, makeStore) => {
     }
     /** Every delivery, in the order the members' clients saw them: [member, key, sequence]. */
     const seen: [string, string, number][] = [];
+    const queues = Array.from({ length: partitions }, (_, p) => `orders-${p}`);
     const member = async (id: string) => {
       const c = await amqp.connect(b.amqpUrl!);
-      const mch = await c.createChannel();
-      await mch.prefetch(10);
       // Every member consumes every partition, in the same order: the group spreads them.
-      for (let p = 0; p < partitions; p++)
-        await mch.consume(
-          `orders-${p}`,
-          (m) => {
-            if (!m) return;
-            const [key, seq] = m.content.toString().split(':') as [string, string];
-            seen.push([id, key, Number(seq)]);
-            mch.ack(m);
-          },
-          {
-            arguments: {
-              'x-stream-offset': 'first',
-              'x-stream-consumer-name': 'billing',
-              'x-single-active-consumer': true,
-            },
-          },
-        );
+      await groupMember(c, queues, 'billing', (_p, key, seq) => seen.push([id, key, seq]));
       return c;
     };
     const keys = Array.from({ length: 24 }, (_, i) => `customer-${i}`);
@@ -800,28 +814,9 @@ describe('a restart on the embedded store', () => {
         for (const k of keys) ch.publish('ledger', k, Buffer.from(`${k}:${r}`));
       await ch.waitForConfirms();
     };
-    /** One member of group 'audit' on every partition; records [partition, key, round] of each delivery. */
-    const member = async (conn: ChannelModel, seen: [number, string, number][]): Promise<void> => {
-      const ch = await conn.createChannel();
-      await ch.prefetch(10);
-      for (let p = 0; p < 3; p++)
-        await ch.consume(
-          `ledger-${p}`,
-          (m) => {
-            if (!m) return;
-            const [key, round] = m.content.toString().split(':') as [string, string];
-            seen.push([p, key, Number(round)]);
-            ch.ack(m);
-          },
-          {
-            arguments: {
-              'x-stream-offset': 'first',
-              'x-stream-consumer-name': 'audit',
-              'x-single-active-consumer': true,
-            },
-          },
-        );
-    };
+    const ledger = ['ledger-0', 'ledger-1', 'ledger-2'];
+    const member = (conn: ChannelModel, seen: [number, string, number][]): Promise<void> =>
+      groupMember(conn, ledger, 'audit', (p, key, round) => seen.push([p, key, round]));
     let b = await open();
     let conn = await amqp.connect(b.amqpUrl!);
     let ch = await conn.createConfirmChannel();
