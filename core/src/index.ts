@@ -38,7 +38,7 @@ export type {
   Destination,
   Routable,
 } from './exchanges/exchange-type.js';
-export { TopicTrie } from './exchanges/topic-trie.js';
+export { TopicTrie, type MatchSink } from './exchanges/topic-trie.js';
 export { SmallMap } from './small-map.js';
 export { hashPassword, verifyPassword } from './auth/password.js';
 export {

@@ -57,6 +57,12 @@ export class SmallMap<K, V> {
     return (this.one ? [this.value as V] : []).values();
   }
 
+  /** Adds every value to `sink`: unlike values(), no array or iterator for a single entry. */
+  addValuesTo(sink: { add(value: V): unknown }): void {
+    if (this.map) for (const v of this.map.values()) sink.add(v);
+    else if (this.one) sink.add(this.value as V);
+  }
+
   private forget(): void {
     this.key = undefined;
     this.value = undefined;

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '@junction/testkit';
 import { TopicKeyIndex } from '../src/exchanges/topic-key-index.js';
 import { TopicTrie } from '../src/exchanges/topic-trie.js';
 
@@ -8,7 +9,7 @@ function routes(pattern: string, key: string): boolean {
   const t = new TopicTrie<true>();
   t.add(pattern, 'p', true);
   let hit = false;
-  t.match(key, () => (hit = true));
+  t.match(key, { add: () => (hit = true) });
   return hit;
 }
 
@@ -72,5 +73,46 @@ describe('topic key index (retained lookup)', () => {
       ),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('topic key index, seeded', () => {
+  it('agrees with the routing matcher on keys with empty and literal wildcard words, after deletes', () => {
+    const seed = 0x1d3;
+    const random = seededRandom(seed);
+    const pick = <W>(from: readonly W[]): W => from[Math.floor(random() * from.length)]!;
+    const keyWords = ['a', 'b', '', '*', '#'];
+    const words = (from: readonly string[], max: number) =>
+      Array.from({ length: 1 + Math.floor(random() * max) }, () => pick(from)).join('.');
+    for (let run = 0; run < 200; run++) {
+      const ix = new TopicKeyIndex<string>();
+      const keys = [
+        ...new Set(Array.from({ length: 1 + Math.floor(random() * 30) }, () => words(keyWords, 5))),
+      ];
+      for (const k of keys) ix.set(k, k);
+      const kept = keys.filter((k, i) => i % 4 !== 0 || !ix.delete(k));
+      for (let p = 0; p < 10; p++) {
+        const pattern = words([...keyWords, '*', '#'], 6);
+        const got: string[] = [];
+        ix.match(pattern, (k) => got.push(k));
+        const want = kept.filter((k) => routes(pattern, k));
+        expect(got.sort(), `seed ${seed}, run ${run}: pattern ${JSON.stringify(pattern)}`).toEqual(
+          want.sort(),
+        );
+      }
+    }
+  });
+
+  it('gives an `out` that looks up on the same index again lists of its own', () => {
+    const ix = new TopicKeyIndex<number>();
+    for (const k of ['a.x', 'a.y', 'q.r', 'q.s']) ix.set(k, 0);
+    const outer: string[] = [];
+    const inner: string[] = [];
+    ix.match('a.*', (k) => {
+      outer.push(k);
+      if (outer.length === 1) ix.match('q.*', (j) => inner.push(j));
+    });
+    expect(outer.sort()).toEqual(['a.x', 'a.y']);
+    expect(inner.sort()).toEqual(['q.r', 'q.s']);
   });
 });

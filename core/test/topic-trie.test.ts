@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { seededRandom } from '@junction/testkit';
 import { TopicTrie } from '../src/exchanges/topic-trie.js';
 
 function matches(pattern: string, key: string): boolean {
   const t = new TopicTrie<string>();
   t.add(pattern, 'id', pattern);
   const out: string[] = [];
-  t.match(key, (v) => out.push(v));
+  t.match(key, { add: (v) => out.push(v) });
   return out.length === 1;
 }
 
@@ -40,11 +41,11 @@ describe('topic trie', () => {
     t.add('#.#', 'x', 'X');
     t.add('a.#', 'y', 'Y');
     const out: string[] = [];
-    t.match('a.b.c', (v) => out.push(v));
+    t.match('a.b.c', { add: (v) => out.push(v) });
     expect(out.sort()).toEqual(['X', 'Y']);
     t.remove('#.#', 'x');
     out.length = 0;
-    t.match('a.b.c', (v) => out.push(v));
+    t.match('a.b.c', { add: (v) => out.push(v) });
     expect(out).toEqual(['Y']);
   });
 
@@ -52,7 +53,7 @@ describe('topic trie', () => {
     const t = new TopicTrie<number>();
     for (let i = 0; i < 10_000; i++) t.add(`sensor.${i}.temp`, String(i), i);
     const out: number[] = [];
-    t.match('sensor.4242.temp', (v) => out.push(v));
+    t.match('sensor.4242.temp', { add: (v) => out.push(v) });
     expect(out).toEqual([4242]);
   });
 });
@@ -78,11 +79,11 @@ describe('topic trie: bounded work', () => {
     const nodes = 1 + 16 + 1;
     const key = Array.from({ length: 30 }, (_, i) => `w${i}`).join('.');
     const out: string[] = [];
-    const steps = t.match(key, (v) => out.push(v));
+    const steps = t.match(key, { add: (v) => out.push(v) });
     expect(out).toEqual(['H']);
     expect(steps).toBeLessThanOrEqual(nodes * 31);
     out.length = 0;
-    expect(t.match(`${key}.z`, (v) => out.push(v))).toBeLessThanOrEqual(nodes * 32);
+    expect(t.match(`${key}.z`, { add: (v) => out.push(v) })).toBeLessThanOrEqual(nodes * 32);
     expect(out.sort()).toEqual(['H', 'Z']);
   });
 
@@ -97,9 +98,11 @@ describe('topic trie: bounded work', () => {
           const t = new TopicTrie<number>();
           patterns.forEach((p, i) => t.add(p.join('.'), String(i), i));
           const got = new Set<number>();
-          const steps = t.match(key.join('.'), (v) => {
-            expect(got.has(v)).toBe(false);
-            got.add(v);
+          const steps = t.match(key.join('.'), {
+            add: (v) => {
+              expect(got.has(v)).toBe(false);
+              got.add(v);
+            },
           });
           const nodes = 1 + patterns.reduce((n, p) => n + p.length, 0);
           expect(steps).toBeLessThanOrEqual(nodes * (key.length + 1));
@@ -112,5 +115,61 @@ describe('topic trie: bounded work', () => {
       ),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('topic trie: many bindings in one trie, seeded', () => {
+  it('finds exactly the bindings the reference matches, once each, for keys with empty and wildcard words', () => {
+    const seed = 0x7e1e;
+    const random = seededRandom(seed);
+    const pick = <W>(from: readonly W[]): W => from[Math.floor(random() * from.length)]!;
+    // '' makes empty words (`a..b`, a leading or trailing dot); '*' and '#' in a key are literals.
+    const keyWords = ['a', 'b', 'c', '', '*', '#', 'a-long-word-past-v8s-sliced-string-threshold'];
+    const patternWords = [...keyWords, '*', '#', '#'];
+    const words = (from: readonly string[], max: number) =>
+      Array.from({ length: 1 + Math.floor(random() * max) }, () => pick(from));
+    for (let run = 0; run < 300; run++) {
+      const t = new TopicTrie<number>();
+      const patterns = Array.from({ length: 1 + Math.floor(random() * 40) }, () => words(patternWords, 6));
+      patterns.forEach((p, i) => t.add(p.join('.'), String(i), i));
+      // Remove some, so matching also runs over pruned branches.
+      const removed = new Set<number>();
+      for (let i = 0; i < patterns.length; i += 1 + Math.floor(random() * 5)) {
+        t.remove(patterns[i]!.join('.'), String(i));
+        removed.add(i);
+      }
+      const nodes = 1 + patterns.reduce((n, p) => n + p.length, 0);
+      for (let k = 0; k < 20; k++) {
+        const key = words(keyWords, 8);
+        const got: number[] = [];
+        const steps = t.match(key.join('.'), { add: (v) => got.push(v) });
+        const want = patterns.flatMap((p, i) => (!removed.has(i) && reference(p, key) ? [i] : []));
+        const context = `seed ${seed}, run ${run}: key ${JSON.stringify(key.join('.'))}`;
+        expect(
+          [...got].sort((x, y) => x - y),
+          context,
+        ).toEqual(want);
+        expect(steps, context).toBeLessThanOrEqual(nodes * (key.length + 1));
+      }
+    }
+  });
+
+  it('gives a sink that matches on the same trie again lists of its own', () => {
+    const t = new TopicTrie<string>();
+    t.add('a.#', 'x', 'X');
+    t.add('a.*', 'y', 'Y');
+    t.add('q.r', 'q', 'Q');
+    t.add('q.*', 'w', 'W');
+    const inner: string[] = [];
+    const outer: string[] = [];
+    // Both keys have two words: the inner match's last list is the one the outer is reading.
+    t.match('a.b', {
+      add: (v) => {
+        outer.push(v);
+        if (outer.length === 1) t.match('q.r', { add: (w) => inner.push(w) });
+      },
+    });
+    expect(outer.sort()).toEqual(['X', 'Y']);
+    expect(inner.sort()).toEqual(['Q', 'W']);
   });
 });

@@ -7,10 +7,10 @@
  * size and age drops whole segments while a reader reads; compaction keeps the latest per key;
  * producer stamps deduplicate; a restart on the embedded store keeps all of it.
  */
-import amqp, { type Channel, type ConsumeMessage } from 'amqplib';
+import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import type { Store } from '@junction/core';
+import { MemoryStore, type QueueRef, type Store, type StreamLog, type StreamSettings } from '@junction/core';
 import { startRedis, stompitClient, tempDirs, until, type RedisServer } from '@junction/testkit';
 import { startBroker, type BrokerHandle } from '@junction/server';
 import { LmdbStore } from '@junction/storage-lmdb';
@@ -48,6 +48,37 @@ async function readStream(
   await until(() => got.length >= n, `${n} messages of ${queue} from ${JSON.stringify(offset)}`, 20_000);
   await ch.cancel(consumerTag);
   return got;
+}
+
+/**
+ * Joins consumer group `group` (single active consumer) on each of `queues`, from `first`, with
+ * prefetch 10, acking each delivery; a body `key:n` is handed to `seen` with its queue's index.
+ */
+async function groupMember(
+  conn: ChannelModel,
+  queues: readonly string[],
+  group: string,
+  seen: (queue: number, key: string, n: number) => void,
+): Promise<void> {
+  const ch = await conn.createChannel();
+  await ch.prefetch(10);
+  for (const [i, queue] of queues.entries())
+    await ch.consume(
+      queue,
+      (m) => {
+        if (!m) return;
+        const [key, n] = m.content.toString().split(':') as [string, string];
+        seen(i, key, Number(n));
+        ch.ack(m);
+      },
+      {
+        arguments: {
+          'x-stream-offset': 'first',
+          'x-stream-consumer-name': group,
+          'x-single-active-consumer': true,
+        },
+      },
+    );
 }
 
 /** The channel's close: its reply code and text, once the broker closed it. */
@@ -540,28 +571,11 @@ describe.each(stores)('streams on the %s store', (_name, makeStore) => {
     }
     /** Every delivery, in the order the members' clients saw them: [member, key, sequence]. */
     const seen: [string, string, number][] = [];
+    const queues = Array.from({ length: partitions }, (_, p) => `orders-${p}`);
     const member = async (id: string) => {
       const c = await amqp.connect(b.amqpUrl!);
-      const mch = await c.createChannel();
-      await mch.prefetch(10);
       // Every member consumes every partition, in the same order: the group spreads them.
-      for (let p = 0; p < partitions; p++)
-        await mch.consume(
-          `orders-${p}`,
-          (m) => {
-            if (!m) return;
-            const [key, seq] = m.content.toString().split(':') as [string, string];
-            seen.push([id, key, Number(seq)]);
-            mch.ack(m);
-          },
-          {
-            arguments: {
-              'x-stream-offset': 'first',
-              'x-stream-consumer-name': 'billing',
-              'x-single-active-consumer': true,
-            },
-          },
-        );
+      await groupMember(c, queues, 'billing', (_p, key, seq) => seen.push([id, key, seq]));
       return c;
     };
     const keys = Array.from({ length: 24 }, (_, i) => `customer-${i}`);
@@ -602,6 +616,141 @@ describe.each(stores)('streams on the %s store', (_name, makeStore) => {
     for (const id of ['b', 'c', 'd']) expect(late.some(([m]) => m === id)).toBe(true);
     for (const c of [bm, cm, d]) await c.close();
     await conn.close();
+  });
+});
+
+/**
+ * The memory store, but a stream's retention result reaches the stream only once `held` settles:
+ * appends go on meanwhile (they are not behind retention), so the test decides which appends a
+ * retention run saw.
+ */
+class HeldRetentionStore extends MemoryStore {
+  held: Promise<void> = Promise.resolve();
+
+  override async openStream(ref: QueueRef, settings: StreamSettings): Promise<StreamLog> {
+    const log = await super.openStream(ref, settings);
+    return {
+      get firstOffset() {
+        return log.firstOffset;
+      },
+      get nextOffset() {
+        return log.nextOffset;
+      },
+      append: (entries, producer) => log.append(entries, producer),
+      lastProducerSequence: (name) => log.lastProducerSequence(name),
+      read: (from, max) => log.read(from, max),
+      offsetForTimestamp: (ts) => log.offsetForTimestamp(ts),
+      enforceRetention: async (now) => {
+        const first = await log.enforceRetention(now);
+        await this.held;
+        return first;
+      },
+      updateSettings: (next) => log.updateSettings(next),
+      storeConsumerOffset: (name, offset) => log.storeConsumerOffset(name, offset),
+      consumerOffset: (name) => log.consumerOffset(name),
+      stats: () => log.stats(),
+      close: () => log.close(),
+    };
+  }
+}
+
+describe('retention asked for while it runs', () => {
+  it('runs once more after, so the last appends are trimmed too', async () => {
+    const storage = new HeldRetentionStore();
+    const b = await startBroker({ ports: { amqp: 0 }, storage });
+    try {
+      const conn = await amqp.connect(b.amqpUrl!);
+      const ch = await conn.createConfirmChannel();
+      // Size only: no timer runs retention, only appends ask for it.
+      await ch.assertQueue('trimmed', {
+        durable: true,
+        arguments: {
+          'x-queue-type': 'stream',
+          'x-stream-max-segment-size-bytes': 4096,
+          'x-max-length-bytes': 8192,
+        },
+      });
+      let release!: () => void;
+      storage.held = new Promise((r) => (release = r));
+      const body = Buffer.alloc(1000, 'x');
+      // The first append starts a run that is held; the later ones ask while it runs.
+      ch.sendToQueue('trimmed', body);
+      await ch.waitForConfirms();
+      for (let i = 0; i < 100; i++) ch.sendToQueue('trimmed', body);
+      await ch.waitForConfirms();
+      expect((await ch.checkQueue('trimmed')).messageCount).toBe(101);
+      release();
+      // 8192 bytes of closed segments plus the active one: under 20 of these messages.
+      await until(
+        async () => (await ch.checkQueue('trimmed')).messageCount < 20,
+        'the last appends trimmed',
+        3000,
+      );
+      await conn.close();
+    } finally {
+      await b.close();
+    }
+  });
+});
+
+describe.each(stores.slice(0, 2))('a policy on the %s store', (_name, makeStore) => {
+  it('changes a stream retention at once (set and cleared through the management API)', async () => {
+    const storage = await makeStore();
+    const b = await startBroker({
+      ports: { amqp: 0, http: 0 },
+      ...(storage === 'memory' ? {} : { storage }),
+    });
+    const auth = { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` };
+    /** Sets (or, without a definition, clears) the policy of one stream, named as the stream. */
+    const policy = async (queue: string, definition?: Record<string, unknown>): Promise<void> => {
+      const res = await fetch(`${b.httpUrl}/api/policies/%2F/${queue}`, {
+        method: definition ? 'PUT' : 'DELETE',
+        headers: { ...auth, 'content-type': 'application/json' },
+        ...(definition && {
+          body: JSON.stringify({ pattern: `^${queue}$`, 'apply-to': 'queues', definition }),
+        }),
+      });
+      expect(res.status, await res.text()).toBeLessThan(300);
+    };
+    try {
+      const conn = await amqp.connect(b.amqpUrl!);
+      const ch = await conn.createConfirmChannel();
+      const count = async (q: string): Promise<number> => (await ch.checkQueue(q)).messageCount;
+      const publish = async (q: string, n: number): Promise<void> => {
+        for (let i = 0; i < n; i++) ch.sendToQueue(q, Buffer.alloc(200, 'x'));
+        await ch.waitForConfirms();
+      };
+      const segment = { 'x-queue-type': 'stream', 'x-stream-max-segment-size-bytes': 4096 };
+      await ch.assertQueue('policed-size', { durable: true, arguments: segment });
+      await ch.assertQueue('policed-age', { durable: true, arguments: segment });
+      // Default segment size (500 MB): its one segment is never closed, so nothing can go.
+      await ch.assertQueue('policed-segment', {
+        durable: true,
+        arguments: { 'x-queue-type': 'stream', 'x-max-length-bytes': 8192 },
+      });
+      for (const q of ['policed-size', 'policed-age', 'policed-segment']) await publish(q, 200);
+
+      // max-length-bytes: applied when set, without another append.
+      await policy('policed-size', { 'max-length-bytes': 8192 });
+      await until(async () => (await count('policed-size')) < 60, 'max-length-bytes from the policy');
+      // Cleared: the stream keeps what comes next.
+      await policy('policed-size');
+      await publish('policed-size', 200);
+      expect(await count('policed-size')).toBeGreaterThan(200);
+
+      // max-age: the policy starts the retention timer of a stream that had no age limit.
+      await policy('policed-age', { 'max-age': '1s' });
+      await until(async () => (await count('policed-age')) < 60, 'max-age from the policy', 10_000);
+      await policy('policed-age');
+
+      // stream-max-segment-size-bytes: appends roll at the new size, so the big segment closes and goes.
+      await policy('policed-segment', { 'stream-max-segment-size-bytes': 4096 });
+      await publish('policed-segment', 100);
+      await until(async () => (await count('policed-segment')) < 60, 'segment size from the policy');
+      await conn.close();
+    } finally {
+      await b.close();
+    }
   });
 });
 
@@ -650,6 +799,64 @@ describe('a restart on the embedded store', () => {
         .assertQueue('kept', { durable: true, arguments: { ...args, 'x-max-age': '1D' } })
         .catch(() => undefined);
       expect(await err).toContain("inequivalent arg 'x-max-age'");
+      await conn.close();
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('keeps a partitioned stream: its bindings to the partitions and its consumer group position', async () => {
+    const dir = dirs.make('junction-super-stream-restart-');
+    const open = () => startBroker({ ports: { amqp: 0 }, storage: new LmdbStore({ dir }) });
+    const keys = Array.from({ length: 12 }, (_, i) => `acct-${i}`);
+    const publish = async (ch: ConfirmChannel, from: number, rounds: number): Promise<void> => {
+      for (let r = from; r < from + rounds; r++)
+        for (const k of keys) ch.publish('ledger', k, Buffer.from(`${k}:${r}`));
+      await ch.waitForConfirms();
+    };
+    const ledger = ['ledger-0', 'ledger-1', 'ledger-2'];
+    const member = (conn: ChannelModel, seen: [number, string, number][]): Promise<void> =>
+      groupMember(conn, ledger, 'audit', (p, key, round) => seen.push([p, key, round]));
+    let b = await open();
+    let conn = await amqp.connect(b.amqpUrl!);
+    let ch = await conn.createConfirmChannel();
+    await ch.assertExchange('ledger', 'x-super-stream', { durable: true });
+    for (let p = 0; p < 3; p++) {
+      await ch.assertQueue(`ledger-${p}`, { durable: true, arguments: { 'x-queue-type': 'stream' } });
+      await ch.bindQueue(`ledger-${p}`, 'ledger', String(p), { 'x-stream-partition-order': p });
+    }
+    await publish(ch, 0, 10);
+    const before: [number, string, number][] = [];
+    await member(conn, before);
+    await until(() => before.length === 120, 'the group read the 120 messages');
+    const partitionOf = new Map(before.map(([p, k]) => [k, p]));
+    // Each key in one partition, and the keys spread over more than one.
+    expect(before.every(([p, k]) => partitionOf.get(k) === p)).toBe(true);
+    expect(new Set(partitionOf.values()).size).toBeGreaterThan(1);
+    await conn.close();
+    await b.close();
+
+    b = await open();
+    try {
+      conn = await amqp.connect(b.amqpUrl!);
+      ch = await conn.createConfirmChannel();
+      // Nothing declared or bound again: the exchange routes to the partitions it had.
+      await publish(ch, 10, 5);
+      const counts = await Promise.all(
+        [0, 1, 2].map(async (p) => (await ch.checkQueue(`ledger-${p}`)).messageCount),
+      );
+      expect(counts.reduce((a, n) => a + n, 0)).toBe(180);
+      const after: [number, string, number][] = [];
+      await member(conn, after);
+      await until(() => after.length >= 60, 'the group read what came after the restart');
+      // The group resumed where it stopped: only the 60 new ones, each key in its old partition, in order.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(after.length).toBe(60);
+      expect(after.every(([p, k, round]) => partitionOf.get(k) === p && round >= 10)).toBe(true);
+      for (const k of keys)
+        expect(after.filter(([, key]) => key === k).map(([, , round]) => round)).toEqual([
+          10, 11, 12, 13, 14,
+        ]);
       await conn.close();
     } finally {
       await b.close();

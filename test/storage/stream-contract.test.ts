@@ -149,6 +149,27 @@ for (const backend of streamBackends) {
       expect(await log.append([entry(60, 2000)])).toEqual({ firstOffset: 60, appended: 1 });
     });
 
+    it('updateSettings applies new limits and segment size to an open log (a policy changed)', async () => {
+      fx = await backend.fresh();
+      // One big segment and no limit: nothing can go.
+      const { log } = await open({ maxSegmentBytes: 1_000_000 });
+      for (let i = 0; i < 30; i++) await log.append([entry(i, 1000 + i)]);
+      expect(await log.enforceRetention(10_000)).toBe(0);
+      expect(() => log.updateSettings({ maxSegmentBytes: 0 })).toThrow(RangeError);
+      log.updateSettings({ maxSegmentBytes: 1_000, maxBytes: 3_000 });
+      // The next appends roll at the new size, closing the big segment; retention then drops it.
+      for (let i = 30; i < 60; i++) await log.append([entry(i, 1000 + i)]);
+      expect(log.stats().segments).toBeGreaterThan(3);
+      const first = await log.enforceRetention(10_000);
+      expect(first).toBeGreaterThanOrEqual(30);
+      expect(log.stats().bytes).toBeLessThanOrEqual(3_000);
+      expect(await readAll(log, 0)).toEqual(range(first, 60));
+      // Back to no limit: what is left stays.
+      log.updateSettings({ maxSegmentBytes: 1_000 });
+      for (let i = 60; i < 90; i++) await log.append([entry(i, 1000 + i)]);
+      expect(await log.enforceRetention(10_000)).toBe(first);
+    });
+
     it('retention by age deletes the segments whose newest entry is older than maxAgeMs, never the active one', async () => {
       fx = await backend.fresh();
       const { log } = await open({ maxSegmentBytes: 1_000, maxAgeMs: 10_000 });

@@ -10,7 +10,7 @@ export const topicExchange: ExchangeType = {
       add: (b) => trie.add(b.routingKey, b.id, b.destination),
       remove: (b) => trie.remove(b.routingKey, b.id),
       match(msg, out) {
-        trie.match(msg.routingKey, (d) => out.add(d));
+        trie.match(msg.routingKey, out);
       },
     };
   },

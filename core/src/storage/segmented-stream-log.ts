@@ -97,7 +97,7 @@ export abstract class SegmentedStreamLog<E extends EncodedStreamEntry> implement
   private closed = false;
 
   protected constructor(
-    protected readonly settings: StreamSettings,
+    private settings: StreamSettings,
     recovered: RecoveredStream,
   ) {
     checkStreamSettings(settings);
@@ -153,6 +153,12 @@ export abstract class SegmentedStreamLog<E extends EncodedStreamEntry> implement
         this.serial(() => this.flush());
       }
     });
+  }
+
+  updateSettings(settings: StreamSettings): void {
+    checkStreamSettings(settings);
+    // Planning and retention read the settings synchronously: the next job sees the new ones.
+    this.settings = settings;
   }
 
   lastProducerSequence(name: string): number | undefined {

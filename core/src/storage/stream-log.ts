@@ -100,6 +100,13 @@ export interface StreamLog {
    * or rewrites.
    */
   enforceRetention(now: number): Promise<number>;
+  /**
+   * Replaces the settings (a policy changed them): appends planned from now on roll at the new
+   * segment size, and the next enforceRetention applies the new limits and compaction. No store
+   * keeps them: they come from the queue's arguments and policy, which the definitions keep,
+   * and are given again at each openStream.
+   */
+  updateSettings(settings: StreamSettings): void;
   /** Named consumer offsets (server-side tracking), durable when the promise settles. */
   storeConsumerOffset(name: string, offset: number): Promise<void>;
   consumerOffset(name: string): number | undefined;

@@ -128,6 +128,8 @@ export class StreamQueue implements Queue, PartitionMember {
   private retentionTimer: NodeJS.Timeout | undefined;
   private offsetTimer: NodeJS.Timeout | undefined;
   private retentionRunning = false;
+  /** Retention was asked for while it ran: it runs once more after, for appends it may not have seen. */
+  private retentionAgain = false;
   private readonly counters = { published: 0, delivered: 0, acked: 0 };
   /** Single-active-consumer groups, and which member of each reads now. */
   private readonly members = new ActiveMembers<Reader>();
@@ -192,6 +194,8 @@ export class StreamQueue implements Queue, PartitionMember {
       .openStream({ vhost: this.ctx.vhost, queue: this.name }, this.retention)
       .then((log) => {
         this.log = log;
+        // A policy that changed while the log was opening.
+        log.updateSettings(this.retention);
         this.startTimers();
         return log;
       });
@@ -205,8 +209,17 @@ export class StreamQueue implements Queue, PartitionMember {
   touch(): void {}
 
   applyPolicy(policy: PolicyDefinition | undefined): void {
-    // Validated now; an open log keeps the settings it was opened with until the next start.
     this.retention = streamRetention(this.options.arguments, policy);
+    const log = this.log;
+    // Not open yet: openLog hands the log the settings in force once it opened.
+    if (!log || this.deleted) return;
+    log.updateSettings(this.retention);
+    // A max-age or compaction policy needs the timer, one that went stops it.
+    clearInterval(this.retentionTimer);
+    this.retentionTimer = undefined;
+    this.startTimers();
+    // Tighter limits apply now, not at the next append or tick.
+    this.runRetention();
   }
 
   // ---- enqueue ----------------------------------------------------------------------------
@@ -592,8 +605,13 @@ export class StreamQueue implements Queue, PartitionMember {
 
   private runRetention(): void {
     const log = this.log;
-    if (!log || this.retentionRunning || this.deleted) return;
+    if (!log || this.deleted) return;
+    if (this.retentionRunning) {
+      this.retentionAgain = true;
+      return;
+    }
     this.retentionRunning = true;
+    this.retentionAgain = false;
     log
       .enforceRetention(Date.now())
       .then((first) => {
@@ -607,6 +625,8 @@ export class StreamQueue implements Queue, PartitionMember {
       .catch((err: unknown) => this.ctx.log.error({ err, queue: this.name }, 'stream retention failed'))
       .finally(() => {
         this.retentionRunning = false;
+        // Requests that came meanwhile coalesce into one more run.
+        if (this.retentionAgain) this.runRetention();
       });
   }
 
