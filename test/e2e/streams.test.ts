@@ -7,7 +7,7 @@
  * size and age drops whole segments while a reader reads; compaction keeps the latest per key;
  * producer stamps deduplicate; a restart on the embedded store keeps all of it.
  */
-import amqp, { type Channel, type ConsumeMessage } from 'amqplib';
+import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { MemoryStore, type QueueRef, type Store, type StreamLog, type StreamSettings } from '@junction/core';
@@ -48,6 +48,37 @@ async function readStream(
   await until(() => got.length >= n, `${n} messages of ${queue} from ${JSON.stringify(offset)}`, 20_000);
   await ch.cancel(consumerTag);
   return got;
+}
+
+/**
+ * Joins consumer group `group` (single active consumer) on each of `queues`, from `first`, with
+ * prefetch 10, acking each delivery; a body `key:n` is handed to `seen` with its queue's index.
+ */
+async function groupMember(
+  conn: ChannelModel,
+  queues: readonly string[],
+  group: string,
+  seen: (queue: number, key: string, n: number) => void,
+): Promise<void> {
+  const ch = await conn.createChannel();
+  await ch.prefetch(10);
+  for (const [i, queue] of queues.entries())
+    await ch.consume(
+      queue,
+      (m) => {
+        if (!m) return;
+        const [key, n] = m.content.toString().split(':') as [string, string];
+        seen(i, key, Number(n));
+        ch.ack(m);
+      },
+      {
+        arguments: {
+          'x-stream-offset': 'first',
+          'x-stream-consumer-name': group,
+          'x-single-active-consumer': true,
+        },
+      },
+    );
 }
 
 /** The channel's close: its reply code and text, once the broker closed it. */
@@ -540,28 +571,11 @@ describe.each(stores)('streams on the %s store', (_name, makeStore) => {
     }
     /** Every delivery, in the order the members' clients saw them: [member, key, sequence]. */
     const seen: [string, string, number][] = [];
+    const queues = Array.from({ length: partitions }, (_, p) => `orders-${p}`);
     const member = async (id: string) => {
       const c = await amqp.connect(b.amqpUrl!);
-      const mch = await c.createChannel();
-      await mch.prefetch(10);
       // Every member consumes every partition, in the same order: the group spreads them.
-      for (let p = 0; p < partitions; p++)
-        await mch.consume(
-          `orders-${p}`,
-          (m) => {
-            if (!m) return;
-            const [key, seq] = m.content.toString().split(':') as [string, string];
-            seen.push([id, key, Number(seq)]);
-            mch.ack(m);
-          },
-          {
-            arguments: {
-              'x-stream-offset': 'first',
-              'x-stream-consumer-name': 'billing',
-              'x-single-active-consumer': true,
-            },
-          },
-        );
+      await groupMember(c, queues, 'billing', (_p, key, seq) => seen.push([id, key, seq]));
       return c;
     };
     const keys = Array.from({ length: 24 }, (_, i) => `customer-${i}`);
@@ -785,6 +799,64 @@ describe('a restart on the embedded store', () => {
         .assertQueue('kept', { durable: true, arguments: { ...args, 'x-max-age': '1D' } })
         .catch(() => undefined);
       expect(await err).toContain("inequivalent arg 'x-max-age'");
+      await conn.close();
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('keeps a partitioned stream: its bindings to the partitions and its consumer group position', async () => {
+    const dir = dirs.make('junction-super-stream-restart-');
+    const open = () => startBroker({ ports: { amqp: 0 }, storage: new LmdbStore({ dir }) });
+    const keys = Array.from({ length: 12 }, (_, i) => `acct-${i}`);
+    const publish = async (ch: ConfirmChannel, from: number, rounds: number): Promise<void> => {
+      for (let r = from; r < from + rounds; r++)
+        for (const k of keys) ch.publish('ledger', k, Buffer.from(`${k}:${r}`));
+      await ch.waitForConfirms();
+    };
+    const ledger = ['ledger-0', 'ledger-1', 'ledger-2'];
+    const member = (conn: ChannelModel, seen: [number, string, number][]): Promise<void> =>
+      groupMember(conn, ledger, 'audit', (p, key, round) => seen.push([p, key, round]));
+    let b = await open();
+    let conn = await amqp.connect(b.amqpUrl!);
+    let ch = await conn.createConfirmChannel();
+    await ch.assertExchange('ledger', 'x-super-stream', { durable: true });
+    for (let p = 0; p < 3; p++) {
+      await ch.assertQueue(`ledger-${p}`, { durable: true, arguments: { 'x-queue-type': 'stream' } });
+      await ch.bindQueue(`ledger-${p}`, 'ledger', String(p), { 'x-stream-partition-order': p });
+    }
+    await publish(ch, 0, 10);
+    const before: [number, string, number][] = [];
+    await member(conn, before);
+    await until(() => before.length === 120, 'the group read the 120 messages');
+    const partitionOf = new Map(before.map(([p, k]) => [k, p]));
+    // Each key in one partition, and the keys spread over more than one.
+    expect(before.every(([p, k]) => partitionOf.get(k) === p)).toBe(true);
+    expect(new Set(partitionOf.values()).size).toBeGreaterThan(1);
+    await conn.close();
+    await b.close();
+
+    b = await open();
+    try {
+      conn = await amqp.connect(b.amqpUrl!);
+      ch = await conn.createConfirmChannel();
+      // Nothing declared or bound again: the exchange routes to the partitions it had.
+      await publish(ch, 10, 5);
+      const counts = await Promise.all(
+        [0, 1, 2].map(async (p) => (await ch.checkQueue(`ledger-${p}`)).messageCount),
+      );
+      expect(counts.reduce((a, n) => a + n, 0)).toBe(180);
+      const after: [number, string, number][] = [];
+      await member(conn, after);
+      await until(() => after.length >= 60, 'the group read what came after the restart');
+      // The group resumed where it stopped: only the 60 new ones, each key in its old partition, in order.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(after.length).toBe(60);
+      expect(after.every(([p, k, round]) => partitionOf.get(k) === p && round >= 10)).toBe(true);
+      for (const k of keys)
+        expect(after.filter(([, key]) => key === k).map(([, , round]) => round)).toEqual([
+          10, 11, 12, 13, 14,
+        ]);
       await conn.close();
     } finally {
       await b.close();
