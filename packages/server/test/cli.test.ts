@@ -55,7 +55,9 @@ describe('junction CLI', () => {
       ...['--tls-cert', '/nonexistent/cert.pem', '--tls-key', '/nonexistent/key.pem'],
     ]);
     expect(await missing.exited).toBe(1);
-    expect(missing.stderr()).toMatch(/cannot read the TLS (certificate|key) file \/nonexistent\/(cert|key)\.pem/);
+    expect(missing.stderr()).toMatch(
+      /cannot read the TLS (certificate|key) file \/nonexistent\/(cert|key)\.pem/,
+    );
   });
 });
 

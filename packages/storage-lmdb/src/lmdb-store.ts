@@ -425,7 +425,8 @@ export class LmdbStore implements Store {
       this.segments = new SegmentFiles(segmentDir, this.options.segmentBytes ?? 64 * 2 ** 20);
       this.segments.open();
     } catch (err) {
-      this.root?.close().catch(() => {});
+      // A close failure after a failed open is reported as the store's failure, not dropped.
+      this.root?.close().catch((closeErr: unknown) => this.fail(closeErr));
       void this.segments?.close();
       this.segments = undefined;
       this.streams = undefined;
