@@ -150,6 +150,9 @@ describe('a full disk', () => {
       )
         .filter((c) => c.state === 'blocked')
         .map((c) => c.protocol.split(' ')[0]!)
+        // The AMQP flood may have had one more publish on the wire when connection.blocked
+        // arrived, which blocks its connection too; only MQTT and STOMP are watched here.
+        .filter((protocol) => protocol !== 'AMQP')
         .sort();
     const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${b.ports['mqtt']}`, {
       username: 'guest',
@@ -157,7 +160,6 @@ describe('a full disk', () => {
       reconnectPeriod: 0,
     });
     await device.publishAsync('disk/full', 'finds the alarm', { qos: 1 });
-    // (The AMQP publisher heard connection.blocked; it shows as blocked once it publishes again.)
     await until(
       async () => (await blockedProtocols()).join() === 'MQTT',
       'the MQTT publisher blocked',
