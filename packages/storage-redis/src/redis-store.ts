@@ -7,7 +7,10 @@
  * config. With `appendonly yes` and `appendfsync always` Redis fsyncs the AOF before it
  * replies; with `everysec` (the Redis default) up to a second of confirmed messages can be
  * lost on a crash, and without AOF or RDB nothing survives a Redis restart. Replication to
- * Redis replicas is asynchronous and not waited for (no WAIT).
+ * Redis replicas is asynchronous and not waited for, except for the queues the `mirrored`
+ * type registers (requireReplication): on a `redis-sentinel://` group their enqueues settle
+ * only once the replication gate (replication-gate.ts) has them on every replica Sentinel
+ * could promote.
  *
  * Atomicity: every multi-key write is one Lua script (see scripts.ts), so an entry, its
  * shared body and the body's reference count change together or not at all.
@@ -41,7 +44,16 @@ import { pack, toBuffer, unpack } from './codec.js';
 import { RedisStreamLog, StreamKeys, streamKeysOf } from './redis-stream-log.js';
 import { SCRIPTS, type ScriptName } from './scripts.js';
 import { defineStreamScripts } from './stream-scripts.js';
-import { maskRedisUrl, reconnectWhenEnded, redisConnectionTarget, RedisUrlError } from './connection.js';
+import {
+  isSentinelUrl,
+  maskRedisUrl,
+  reconnectWhenEnded,
+  redisConnectionTarget,
+  RedisUrlError,
+  type RedisConnectionTarget,
+} from './connection.js';
+import { ReplicationGate } from './replication-gate.js';
+import type { ReplicationInfo } from './replication-info.js';
 
 /** Bumped on any incompatible change of the layout in scripts.ts. */
 export const FORMAT_VERSION = 1;
@@ -56,6 +68,8 @@ export interface RedisStoreOptions {
   url: string;
   /** Prefix of every key this store writes; default 'junction:'. */
   keyPrefix?: string;
+  /** How long a mirrored queue's write may wait for its replicas before it fails; default 10 s. */
+  replicationBoundMs?: number;
 }
 
 interface StoredBody {
@@ -75,8 +89,8 @@ interface Deferred {
 
 /** One queued write: a script call (mergeable with its neighbours) or a plain command. */
 type OpBody =
-  | { script: ScriptName; args: Arg[]; mergeable: boolean }
-  | { script?: undefined; add(p: ChainableCommander): void };
+  | { script: ScriptName; args: Arg[]; mergeable: boolean; replicate?: boolean }
+  | { script?: undefined; replicate?: undefined; add(p: ChainableCommander): void };
 type Op = OpBody & { done: Deferred };
 
 /** Most arguments one merged script call carries; a single call's records are never split. */
@@ -87,8 +101,11 @@ const PAGE = 500;
 type ScriptCaller = Record<ScriptName, (...args: Arg[]) => unknown>;
 
 export class RedisStore implements Store {
-  readonly capabilities: StoreCapabilities = { durable: true };
+  readonly capabilities: StoreCapabilities;
   private redis: Redis | undefined;
+  /** On a replication group: holds the enqueues into `replicatedQueues` until replicated. */
+  private gate: ReplicationGate | undefined;
+  private readonly replicatedQueues = new Set<string>();
   private readonly prefix: string;
   private pending: Op[] = [];
   private flushScheduled = false;
@@ -100,6 +117,12 @@ export class RedisStore implements Store {
 
   constructor(private readonly options: RedisStoreOptions) {
     this.prefix = options.keyPrefix ?? 'junction:';
+    this.capabilities = { durable: true, replicated: isSentinelUrl(options.url) };
+  }
+
+  requireReplication(queue: QueueRef, required: boolean): void {
+    if (required) this.replicatedQueues.add(queueTag(queue));
+    else this.replicatedQueues.delete(queueTag(queue));
   }
 
   /** The URL without its passwords, for error messages. */
@@ -139,8 +162,9 @@ export class RedisStore implements Store {
 
   private async doConnect(): Promise<Redis> {
     let redis: Redis;
+    let target: RedisConnectionTarget;
     try {
-      const target = redisConnectionTarget(this.options.url);
+      target = redisConnectionTarget(this.options.url);
       const options = { ...target.options, lazyConnect: true, connectTimeout: 5_000 };
       redis = target.url === undefined ? new Redis(options) : new Redis(target.url, options);
     } catch (err) {
@@ -166,12 +190,29 @@ export class RedisStore implements Store {
       throw new RedisStoreError(`cannot connect to Redis at ${this.safeUrl}: ${reason}`, { cause: err });
     }
     this.redis = redis;
+    this.gate = target.options.sentinels ? this.replicationGate(target) : undefined;
     reconnectWhenEnded(
       redis,
       () => this.redis === redis && !this.closing,
       (err) => (this.lastError = err as Error),
     );
     return redis;
+  }
+
+  private replicationGate({ options }: RedisConnectionTarget): ReplicationGate {
+    return new ReplicationGate({
+      sentinels: (options.sentinels ?? []).map((s) => ({
+        host: s.host ?? '127.0.0.1',
+        port: s.port ?? 26379,
+      })),
+      masterName: options.name ?? '',
+      sentinelUsername: options.sentinelUsername,
+      sentinelPassword: options.sentinelPassword,
+      username: options.username,
+      password: options.password,
+      markerKey: this.key('replication-mark'),
+      boundMs: this.options.replicationBoundMs,
+    });
   }
 
   async close(): Promise<void> {
@@ -197,6 +238,8 @@ export class RedisStore implements Store {
     // unreachable) before the connection goes.
     for (const log of streams) await log.close();
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight.keys()]);
+    this.gate?.close();
+    this.gate = undefined;
     this.redis = undefined;
     this.closing = false;
     if (!reachable) return;
@@ -227,8 +270,8 @@ export class RedisStore implements Store {
     });
   }
 
-  private script(script: ScriptName, args: Arg[], mergeable = true): Promise<void> {
-    return this.submit({ script, args, mergeable });
+  private script(script: ScriptName, args: Arg[], mergeable = true, replicate = false): Promise<void> {
+    return this.submit({ script, args, mergeable, replicate });
   }
 
   /** Sends every queued write as one pipeline; each op settles with its command's reply. */
@@ -268,9 +311,13 @@ export class RedisStore implements Store {
       caller[op.script](...args);
       groups.push(group);
     }
+    // Where the writes went and how far they reach, for the gate (the pipeline's last reply).
+    const gate = this.gate && ops.some((op) => op.replicate) ? this.gate : undefined;
+    if (gate) pipeline.call('INFO', 'server', 'replication');
     const done = pipeline
       .exec()
       .then((replies) => {
+        const at = gate && replies ? positionOf(replies[groups.length]) : undefined;
         groups.forEach((group, i) => {
           const err = replies?.[i]?.[0] ?? (replies ? null : new Error('pipeline discarded'));
           for (const op of group) {
@@ -278,6 +325,7 @@ export class RedisStore implements Store {
               op.done.reject(
                 new RedisStoreError(`Redis write failed (${this.safeUrl}): ${err.message}`, { cause: err }),
               );
+            else if (gate && op.replicate) settleReplicated(op.done, gate, at);
             else op.done.resolve();
           }
         });
@@ -337,7 +385,9 @@ export class RedisStore implements Store {
         body,
       );
     }
-    await this.script('junctionEnqueue', args);
+    const replicate =
+      this.replicatedQueues.size > 0 && records.some((r) => this.replicatedQueues.has(queueTag(r)));
+    await this.script('junctionEnqueue', args, true, replicate);
   }
 
   async remove(entries: readonly (QueueRef & { messageId: number })[]): Promise<void> {
@@ -501,6 +551,33 @@ export class RedisStore implements Store {
       }
     } while (cursor !== '0');
   }
+}
+
+/** The gate's position from the pipeline's INFO reply, or why there is none. */
+function positionOf(reply: [Error | null, unknown] | undefined): ReplicationInfo | Error {
+  if (!reply) return new Error('no INFO reply');
+  if (reply[0]) return reply[0];
+  try {
+    return ReplicationGate.position(reply[1]);
+  } catch (err) {
+    return err as Error;
+  }
+}
+
+function settleReplicated(
+  done: Deferred,
+  gate: ReplicationGate,
+  at: ReplicationInfo | Error | undefined,
+): void {
+  if (at === undefined || at instanceof Error) {
+    done.reject(
+      new RedisStoreError(`cannot tell where the write went: ${at?.message ?? 'pipeline discarded'}`),
+    );
+    return;
+  }
+  gate
+    .wait(at)
+    .then(done.resolve, (err: Error) => done.reject(new RedisStoreError(err.message, { cause: err })));
 }
 
 function describe(err: unknown): string | undefined {
