@@ -1,4 +1,5 @@
 export { until, untilResolves } from './until.js';
+export { closeAll } from './teardown.js';
 export { seededRandom } from './random.js';
 export {
   listenLoopback,
