@@ -32,3 +32,11 @@ export { tempDirs, type TempDirs } from './temp-dirs.js';
 export { stompitClient, type StompitClient, type StompitOptions } from './stompit.js';
 export { makeTestPki, type CertFiles, type TestPki } from './certs.js';
 export { withOwnKey } from './own-key.js';
+export {
+  startJunctionNodes,
+  freePort,
+  TEST_CLUSTER_SECRET,
+  type JunctionNode,
+  type JunctionNodes,
+  type JunctionNodesOptions,
+} from './junction-nodes.js';
