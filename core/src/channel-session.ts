@@ -29,6 +29,7 @@ import { checkName } from './names.js';
 import { randomToken } from './random-token.js';
 import { publish } from './publish.js';
 import { SmallMap } from './small-map.js';
+import { SESSION_OWNED_ARG } from './queues/queue-settings.js';
 import { serverQueueName, type Vhost } from './vhost.js';
 import type { PublisherFlow } from './flow.js';
 
@@ -136,6 +137,10 @@ export class ChannelSession implements Session, ConsumerOwner {
     // like on any other (RabbitMQ: 403 without configure on amq.gen-*).
     const named = !d.passive && d.name === '' ? { ...d, name: serverQueueName() } : d;
     if (!d.passive) {
+      if (!d.brokerOwned && d.arguments && Object.hasOwn(d.arguments, SESSION_OWNED_ARG))
+        throw preconditionFailed(
+          `invalid arg '${SESSION_OWNED_ARG}': reserved for the queues of MQTT shared subscriptions`,
+        );
       this.authorize('configure', 'queue', named.name);
       const dlx = d.arguments?.['x-dead-letter-exchange'];
       if (typeof dlx === 'string') {

@@ -92,7 +92,8 @@ describe('AMQPS client certificates', () => {
     const ch = await c.createChannel();
     await ch.assertQueue('alice.q', { exclusive: true });
     const closed = new Promise<Error>((r) => ch.once('error', r));
-    ch.assertQueue('bob.q').catch(() => {});
+    const refused = ch.assertQueue('bob.q');
+    await expect(refused).rejects.toThrow(/403/);
     expect((await closed).message).toMatch(/403 \(ACCESS-REFUSED\).*queue 'bob\.q'.*user 'alice'/);
     await c.close();
   });

@@ -492,7 +492,7 @@ export class Subscriptions {
       exclusive: !this.persistent && !shared,
       autoDelete: !this.persistent && !shared,
       // So recovery removes it when no stored session lists it (its members were clean ones).
-      ...(shared ? { arguments: GROUP_QUEUE_ARGUMENTS } : {}),
+      ...(shared ? { arguments: GROUP_QUEUE_ARGUMENTS, brokerOwned: true } : {}),
     });
     await this.session.bindQueue(queue, 'amq.topic', filterToPattern(matched));
     const sub = this.subscription(filter, qos, queue, matched, options, shared);
