@@ -8,7 +8,7 @@ import amqp from 'amqplib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryStore } from '@junction/core';
 import { NodePeer, RemoteQueue, inProcessChannels, type ChannelPair } from '@junction/core/internal';
-import { startAmqpServer, testLog, until, type TestServer } from '@junction/testkit';
+import { closeAll, startAmqpServer, testLog, until, type TestServer } from '@junction/testkit';
 
 /** Durable, so persistent messages are written; writes wait while the gate is shut. */
 class GatedStore extends MemoryStore {
@@ -48,7 +48,7 @@ const opened: { close(): Promise<void> }[] = [];
 const connections: amqp.ChannelModel[] = [];
 
 afterEach(async () => {
-  for (const c of connections.splice(0)) await c.close();
+  await closeAll(connections.splice(0).map((c) => () => c.close()));
   for (const s of opened.splice(0)) await s.close();
 });
 
