@@ -488,12 +488,7 @@ export class Subscriptions {
       : filter;
     if (!this.persistent && !shared) {
       const sub = this.subscription(filter, qos, queue, matched, options, shared);
-      sub.direct = this.session.subscribeDirect(
-        'amq.topic',
-        filterToPattern(matched),
-        queue,
-        sub,
-      );
+      sub.direct = this.session.subscribeDirect('amq.topic', filterToPattern(matched), queue, sub);
       if (sub.direct) {
         this.active.set(filter, sub);
         return sub;
