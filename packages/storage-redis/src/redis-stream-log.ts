@@ -27,7 +27,7 @@ import {
   type StreamSettings,
   type StreamWrite,
 } from '@junction/core';
-import { pack, toBuffer, unpack } from './codec.js';
+import { pack, toBuffer, unpack } from '@junction/core';
 import type { StreamScriptName } from './stream-scripts.js';
 
 /** Bytes Redis keeps per stream entry beside its payload (id, field name, listpack overhead), roughly. */

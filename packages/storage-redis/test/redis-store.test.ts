@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { EnqueueRecord, Store, StoredMessage } from '@junction/core';
 import { RedisStore, RedisStoreError } from '../src/index.js';
-import { startRedis, type RedisServer } from '@junction/testkit';
+import { closeAll, startRedis, type RedisServer } from '@junction/testkit';
 
 const message = (id: number, body: Buffer | string = `body-${id}`): StoredMessage => ({
   id,
@@ -53,7 +53,7 @@ afterAll(async () => {
   await server.cleanup();
 });
 afterEach(async () => {
-  for (const s of stores.splice(0)) await s.close().catch(() => {});
+  await closeAll(stores.splice(0).map((s) => () => s.close()));
 });
 
 describe('RedisStore', () => {
