@@ -10,7 +10,8 @@
  * CONFIG SET is not persisted: a replica that restarts comes back with its configured priority,
  * is promotable again, and the gate waits for it again (and lowers it again if it lags).
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { serverConnection, type ServerAuth } from './server-connection.js';
 
 const ANSWER_MS = 1000;
 /**
@@ -37,11 +38,6 @@ export interface PrimaryAddress {
   readonly host: string;
   readonly port: number;
 }
-export interface ServerAuth {
-  readonly username?: string | undefined;
-  readonly password?: string | undefined;
-}
-
 export class ReplicaPriorities {
   /** Replicas this gate lowered. */
   private readonly lowered = new Map<string, Lowered>();
@@ -136,19 +132,7 @@ export class ReplicaPriorities {
 
   private async change(address: string, what: (conn: Redis) => Promise<void>): Promise<void> {
     this.busy.add(address);
-    const colon = address.lastIndexOf(':');
-    const conn = new Redis({
-      host: address.slice(0, colon),
-      port: Number(address.slice(colon + 1)),
-      ...(this.auth.username !== undefined ? { username: this.auth.username } : {}),
-      ...(this.auth.password !== undefined ? { password: this.auth.password } : {}),
-      lazyConnect: true,
-      connectTimeout: ANSWER_MS,
-      commandTimeout: ANSWER_MS,
-      maxRetriesPerRequest: 0,
-      enableOfflineQueue: false,
-      retryStrategy: () => null,
-    });
+    const conn = serverConnection(address, this.auth, ANSWER_MS);
     conn.on('error', (err: Error) => this.onProblem(`replica ${address}: ${err.message}`));
     try {
       await conn.connect();

@@ -30,7 +30,8 @@
  * WAIT blocks its connection, so the gate has one connection of its own and one round at a
  * time: writes answered during a round wait for the next, which covers all of them.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { serverConnection } from './server-connection.js';
 import { ReplicaPriorities } from './replica-priorities.js';
 import { parseReplicationInfo, type ReplicationInfo } from './replication-info.js';
 import { POLL_MS, SentinelPoller, type SentinelAddress, type SentinelView } from './sentinel-view.js';
@@ -280,18 +281,12 @@ export class ReplicationGate {
   private async connection(address: string): Promise<GateConnection> {
     if (this.conn?.address === address && this.conn.redis.status === 'ready') return this.conn;
     this.dropConnection();
-    const colon = address.lastIndexOf(':');
-    const redis = new Redis({
-      host: address.slice(0, colon),
-      port: Number(address.slice(colon + 1)),
-      ...(this.options.username !== undefined ? { username: this.options.username } : {}),
-      ...(this.options.password !== undefined ? { password: this.options.password } : {}),
-      lazyConnect: true,
-      connectTimeout: 1000,
-      maxRetriesPerRequest: 0,
-      enableOfflineQueue: false,
-      retryStrategy: () => null,
-    });
+    const redis = serverConnection(
+      address,
+      { username: this.options.username, password: this.options.password },
+      1000,
+      false,
+    );
     const conn: GateConnection = { redis, address, waitAof: undefined };
     redis.on('error', (err: Error) => {
       this.reason = `gate connection to ${address}: ${err.message}`;
