@@ -29,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { until } from '@junction/testkit';
+import { closeAll, until } from '@junction/testkit';
 
 const MiB = 1024 * 1024;
 const MARGIN = 64 * MiB;
@@ -49,9 +49,10 @@ interface Flooded {
   idle: { protocol: string; closedAfter: Promise<number> }[];
 }
 
-const running: (() => void)[] = [];
-afterEach(() => {
-  for (const stop of running.splice(0)) stop();
+/** What a test started, stopped in order after it (the broker first: clients' closes then fail fast). */
+const running: (() => unknown)[] = [];
+afterEach(async () => {
+  await closeAll(running.splice(0), 1000);
 });
 
 function rssOf(pid: number): number {
@@ -156,7 +157,7 @@ async function expectStalled(b: Flooded, q: string, stillSending: () => boolean)
 /** Declares `flood` (bound to amq.topic flood.#) and `side` holding 20 messages, over AMQP. */
 async function prepare(b: Flooded): Promise<amqp.ChannelModel> {
   const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${b.ports.amqp}`);
-  running.push(() => void conn.close().catch(() => {}));
+  running.push(() => conn.close());
   const ch = await conn.createChannel();
   await ch.assertQueue('flood');
   await ch.bindQueue('flood', 'amq.topic', 'flood.#');
@@ -169,7 +170,7 @@ async function prepare(b: Flooded): Promise<amqp.ChannelModel> {
 /** A consumer on `side` gets all 20 messages while the alarm is on (the consuming connection publishes nothing). */
 async function expectSideServed(b: Flooded): Promise<void> {
   const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${b.ports.amqp}`);
-  running.push(() => void conn.close().catch(() => {}));
+  running.push(() => conn.close());
   const alarmHeld = await whileAlarmHolds(
     b,
     async () => {
@@ -210,28 +211,48 @@ async function expectBoundedAndIdleClosed(b: Flooded): Promise<void> {
   }
 }
 
+/**
+ * A publisher that honours backpressure: writes until `write` says the socket is full, waits
+ * for `drained`, and again, until the test's teardown stops it. `failed` is the error that
+ * ended it early, if any.
+ */
+function floodUntilTeardown(
+  write: () => boolean,
+  drained: () => Promise<unknown>,
+): { waiting: () => boolean; failed: () => unknown } {
+  let waiting = false;
+  let stopped = false;
+  let failed: unknown;
+  running.push(() => (stopped = true));
+  const flood = async () => {
+    while (!stopped) {
+      if (!write()) {
+        waiting = true;
+        await drained();
+        waiting = false;
+      }
+    }
+  };
+  void flood().catch((e: unknown) => (failed = e));
+  return { waiting: () => waiting, failed: () => failed };
+}
+
 describe('publishers flooding a queue without consumers', () => {
   it('AMQP: connection.blocked, no more publishes read, a consumer still served, RSS bounded', async () => {
     const b = await startFlooded();
     await prepare(b);
     const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${b.ports.amqp}`);
-    running.push(() => void conn.close().catch(() => {}));
+    running.push(() => conn.close());
     let blocked = false;
     conn.on('blocked', () => (blocked = true));
     const ch = await conn.createChannel();
-    let waiting = false;
-    const flood = async () => {
-      for (;;) {
-        if (!ch.publish('', 'flood', BODY)) {
-          waiting = true;
-          await new Promise((r) => ch.once('drain', r));
-          waiting = false;
-        }
-      }
-    };
-    void flood().catch(() => {});
+    const flood = floodUntilTeardown(
+      () => ch.publish('', 'flood', BODY),
+      () => new Promise((r) => ch.once('drain', r)),
+    );
     await until(() => blocked, 'connection.blocked', 30_000);
-    await expectHeldAndServed(b, () => waiting, 'the publisher held back by the socket');
+    await expectHeldAndServed(b, flood.waiting, 'the publisher held back by the socket');
+    expect(flood.failed()).toBeUndefined();
   });
 
   it('MQTT: publishes stop being read, a consumer still served, RSS bounded', async () => {
@@ -245,16 +266,20 @@ describe('publishers flooding a queue without consumers', () => {
     });
     running.push(() => c.end(true));
     let pending = 0;
+    let stopped = false;
+    running.push(() => (stopped = true));
     const loop = async () => {
-      for (;;) {
+      while (!stopped) {
         pending++;
         await c.publishAsync('flood/x', BODY, { qos: 0 });
         pending--;
       }
     };
-    for (let i = 0; i < 4; i++) void loop().catch(() => {});
+    let floodFailed: unknown;
+    for (let i = 0; i < 4; i++) void loop().catch((e: unknown) => (floodFailed = e));
     await until(alarmOn.bind(null, b), 'the memory alarm', 30_000);
     await expectHeldAndServed(b, () => pending === 4, 'every publish loop waiting on the socket');
+    expect(floodFailed).toBeUndefined();
   });
 
   it('STOMP: SENDs stop being read, a consumer still served, RSS bounded', async () => {
@@ -272,18 +297,12 @@ describe('publishers flooding a queue without consumers', () => {
       BODY,
       Buffer.from('\0'),
     ]);
-    let waiting = false;
-    const flood = async () => {
-      for (;;) {
-        if (!s.write(frame)) {
-          waiting = true;
-          await new Promise((r) => s.once('drain', r));
-          waiting = false;
-        }
-      }
-    };
-    void flood().catch(() => {});
+    const flood = floodUntilTeardown(
+      () => s.write(frame),
+      () => new Promise((r) => s.once('drain', r)),
+    );
     await until(alarmOn.bind(null, b), 'the memory alarm', 30_000);
-    await expectHeldAndServed(b, () => waiting, 'the publisher held back by the socket');
+    await expectHeldAndServed(b, flood.waiting, 'the publisher held back by the socket');
+    expect(flood.failed()).toBeUndefined();
   });
 });

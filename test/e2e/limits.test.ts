@@ -7,7 +7,7 @@ import amqp from 'amqplib';
 import mqtt from 'mqtt';
 import type Client from 'stompit/lib/Client.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { rawClient, stompitClient, until } from '@junction/testkit';
+import { closeAll, rawClient, stompitClient, until } from '@junction/testkit';
 import { defaults, startBroker, type BrokerHandle } from '@junction/server';
 
 let broker: BrokerHandle;
@@ -30,7 +30,7 @@ beforeAll(async () => {
   await broker.broker.setPermission('tenant', 'guest', { configure: '.*', write: '.*', read: '.*' });
 });
 afterEach(async () => {
-  for (const c of cleanups.splice(0)) await Promise.resolve(c()).catch(() => {});
+  await closeAll(cleanups.splice(0));
   for (const v of ['/', 'tenant']) {
     await broker.broker.setVhostLimit(v, 'max-connections', null);
     await broker.broker.setVhostLimit(v, 'max-queues', null);

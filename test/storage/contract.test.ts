@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DefinitionChange, EnqueueRecord, Store, StoredMessage } from '@junction/core';
 import { backends, type BackendFixture } from './backends.js';
+import { closeAll } from '@junction/testkit';
 
 const message = (id: number, body = `body-${id}`, priority?: number): StoredMessage => ({
   id,
@@ -112,7 +113,7 @@ for (const backend of backends) {
       return open();
     };
     afterEach(async () => {
-      for (const s of stores.splice(0)) await s.close().catch(() => {});
+      await closeAll(stores.splice(0).map((s) => () => s.close()));
       await fx?.cleanup();
     });
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
-import { stompitClient, until } from '@junction/testkit';
+import { closeAll, stompitClient, until } from '@junction/testkit';
 import { startBrokerProcess, type Running } from './crash-harness.js';
 import { smallDisk } from './small-disk.js';
 
@@ -101,7 +101,7 @@ describe('a full disk', () => {
     const { messageCount } = await och.checkQueue('big');
     expect(messageCount).toBeGreaterThanOrEqual(f.acked);
     await other.close();
-    await conn.close().catch(() => {});
+    await closeAll([() => conn.close()]);
     b.child.kill('SIGKILL');
     await b.exited;
   }, 120_000);

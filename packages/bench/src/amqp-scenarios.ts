@@ -8,7 +8,7 @@
  */
 import amqp from 'amqplib';
 import { percentile } from './stats.js';
-import { rate as deliveryRate, sleep, startWorker, stopAll, type Scenario } from './workers.js';
+import { cleanUp, rate as deliveryRate, sleep, startWorker, stopAll, type Scenario } from './workers.js';
 
 let uniq = 0;
 
@@ -62,9 +62,12 @@ export function throughput(
         return [{ scenario: name, metric: 'msg/s delivered', better: 'higher' as const, value: rate }];
       } finally {
         await stopAll([producer, ...consumers]);
-        for (const q of names) await ch.deleteQueue(q).catch(() => {});
-        if (exchange) await ch.deleteExchange(exchange).catch(() => {});
-        await conn.close().catch(() => {});
+        await cleanUp(
+          name,
+          ...names.map((q) => () => ch.deleteQueue(q)),
+          ...(exchange ? [() => ch.deleteExchange(exchange)] : []),
+          () => conn.close(),
+        );
       }
     },
   };
@@ -105,8 +108,11 @@ function latency(rate: number, size: number): Scenario {
         }));
       } finally {
         await stopAll([producer, consumer]);
-        await ch.deleteQueue(queue).catch(() => {});
-        await conn.close().catch(() => {});
+        await cleanUp(
+          queue,
+          () => ch.deleteQueue(queue),
+          () => conn.close(),
+        );
       }
     },
   };

@@ -10,6 +10,7 @@
 import amqp from 'amqplib';
 import { cpuSeconds } from './cpu.js';
 import {
+  cleanUp,
   deliveredRow,
   rate,
   sleep,
@@ -127,8 +128,11 @@ const mqttToAmqp: Scenario = {
       return await deliveredRow(mqttToAmqp.name, [consumer], seconds, warmup);
     } finally {
       await stopAll([pub, consumer]);
-      await ch.deleteQueue(queue).catch(() => {});
-      await conn.close().catch(() => {});
+      await cleanUp(
+        queue,
+        () => ch.deleteQueue(queue),
+        () => conn.close(),
+      );
     }
   },
 };

@@ -6,7 +6,7 @@
  */
 import amqp from 'amqplib';
 import { throughput } from './amqp-scenarios.js';
-import { sleep, startWorker, stopAll, type Measurement, type Scenario } from './workers.js';
+import { cleanUp, sleep, startWorker, stopAll, type Measurement, type Scenario } from './workers.js';
 
 let uniq = 0;
 
@@ -79,8 +79,11 @@ export function backlog(total: number): Scenario {
         }
         return out;
       } finally {
-        await ch.deleteQueue(queue).catch(() => {});
-        await conn.close().catch(() => {});
+        await cleanUp(
+          queue,
+          () => ch.deleteQueue(queue),
+          () => conn.close(),
+        );
       }
     },
   };

@@ -148,6 +148,20 @@ export async function startWorker(
   return worker;
 }
 
+/**
+ * A scenario's cleanup (delete its queues, close its connection), step by step: a step that
+ * fails is reported on stderr and the next one still runs, since the row was already measured.
+ */
+export async function cleanUp(what: string, ...steps: (() => Promise<unknown>)[]): Promise<void> {
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (err) {
+      process.stderr.write(`bench: cleanup of ${what} failed: ${(err as Error).message}\n`);
+    }
+  }
+}
+
 export async function stopAll(workers: Worker[]): Promise<void> {
   await Promise.all(
     workers.map(

@@ -4,6 +4,7 @@
  * off from Redis) drops out of the live list on the Redis server's clock, whatever the
  * nodes' clocks say.
  */
+import { performance } from 'node:perf_hooks';
 import { checkNodeId, type ClusterKeys } from './keys.js';
 import { clusterScripts, type RedisConnection, type ScriptCalls } from './scripts.js';
 import { Ticker } from './ticker.js';
@@ -35,7 +36,9 @@ export class NodeRegistry {
   readonly nodeId: string;
   private readonly scripts: ScriptCalls;
   private readonly ticker: Ticker;
-  private readonly leaseMs: number;
+  readonly leaseMs: number;
+  /** performance.now() when the last heartbeat that Redis answered was sent; undefined before one. */
+  private renewedAt: number | undefined;
 
   constructor(
     redis: RedisConnection,
@@ -55,6 +58,7 @@ export class NodeRegistry {
 
   async heartbeat(): Promise<void> {
     const { keys, address, ownedQueues } = this.options;
+    const sentAt = performance.now();
     await this.scripts.junctionClusterHeartbeat(
       keys.node(this.nodeId),
       keys.nodes,
@@ -63,6 +67,15 @@ export class NodeRegistry {
       address,
       ownedQueues?.() ?? 0,
     );
+    this.renewedAt = Math.max(this.renewedAt ?? sentAt, sentAt);
+  }
+
+  /**
+   * How long ago (this node's monotonic clock) the last answered heartbeat was sent: past the
+   * lease, Redis has dropped this node from the live list. Infinity before the first one.
+   */
+  heartbeatAgeMs(): number {
+    return this.renewedAt === undefined ? Infinity : performance.now() - this.renewedAt;
   }
 
   /** By id. */

@@ -8,14 +8,20 @@ import type { MessageStats } from './stats.js';
 
 export const NODE_NAME = `junction@${hostname()}`;
 
-export function queueJson(v: Vhost, q: Queue, stats: MessageStats): Record<string, unknown> {
+/** @param node the queue's owner in a cluster; this node's name otherwise. */
+export function queueJson(
+  v: Vhost,
+  q: Queue,
+  stats: MessageStats,
+  node: string = NODE_NAME,
+): Record<string, unknown> {
   const policy = v.policies.match('queues', q.name);
   const s = q.stats();
   return {
     name: q.name,
     vhost: v.name,
     type: q.type.name,
-    node: NODE_NAME,
+    node,
     durable: q.options.durable,
     auto_delete: q.options.autoDelete,
     exclusive: q.options.exclusiveOwner !== null,

@@ -14,6 +14,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Broker, ClientCertMode, ProtocolAdapter, TlsSettings } from '@junction/core';
 import { acceptsPeer, clientCertMode, secureContextOptions, serverOptions } from '@junction/net';
 import { createApi } from './api.js';
+import type { ClusterView } from './cluster-view.js';
 import type { VhostMeta } from './definitions.js';
 import {
   checkDeclaredLength,
@@ -46,6 +47,10 @@ export interface ManagementOptions {
   uiDir?: string | null;
   /** Readiness beyond the management listener itself (e.g. the protocol listeners are up). Default: ready. */
   ready?: () => boolean;
+  /** Why the node cannot serve right now (e.g. cut off from the cluster's Redis), or null: /readyz says it with a 503. */
+  unreadyReason?: () => string | null;
+  /** Cluster mode: /api/nodes lists every node, /api/queues each queue's owner. */
+  cluster?: ClusterView;
   /** Protocol listener addresses shown in /api/overview. */
   listeners?: () => { protocol: string; port: number; ip_address: string }[];
   /** Memory and disk readings behind the resource alarms, for /api/nodes and /metrics. */
@@ -87,6 +92,7 @@ export function createManagementServer(opts: ManagementOptions): ManagementServe
     ...(opts.resources ? { resources: opts.resources } : {}),
     port: () => address?.port ?? 0,
     log,
+    ...(opts.cluster ? { cluster: opts.cluster } : {}),
   });
 
   const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
@@ -102,7 +108,8 @@ export function createManagementServer(opts: ManagementOptions): ManagementServe
     checkDeclaredLength(req, limits);
     setBodyLimit(req, limits.maxBodyBytes);
 
-    if (rawPath === '/healthz') return sendJson(res, 200, { status: 'ok' });
+    // Liveness: the process answers (its event loop turns); nothing else is checked.
+    if (rawPath === '/healthz' || rawPath === '/livez') return sendJson(res, 200, { status: 'ok' });
     if (rawPath === '/readyz') {
       // A failed store refuses every write until a restart: not ready, and say why.
       const storeFailure = broker.storeFailure;
@@ -111,6 +118,8 @@ export function createManagementServer(opts: ManagementOptions): ManagementServe
           status: 'unavailable',
           reason: `store failed and is read-only: ${storeFailure.message}`,
         });
+      const unready = opts.unreadyReason?.() ?? null;
+      if (unready !== null) return sendJson(res, 503, { status: 'unavailable', reason: unready });
       const ready = isReady();
       return sendJson(res, ready ? 200 : 503, { status: ready ? 'ok' : 'unavailable' });
     }
@@ -268,3 +277,4 @@ export { MessageStats } from './stats.js';
 export type { StatsOptions } from './stats.js';
 export type { VhostMeta, RabbitDefinitions } from './definitions.js';
 export { exportDefinitions } from './definitions.js';
+export type { ClusterView, ClusterNodeInfo } from './cluster-view.js';

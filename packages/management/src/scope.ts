@@ -6,10 +6,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { Broker, ConnectionSnapshot, Principal, ProtocolAdapter, Session } from '@junction/core';
-import type { Vhost } from '@junction/core/internal';
+import type { Queue, Vhost } from '@junction/core/internal';
+import type { ClusterView } from './cluster-view.js';
 import type { VhostMeta } from './definitions.js';
 import { forbidden, notFound, sendJson, sendStatus, unauthorized, type Ctx, type Router } from './http.js';
 import { listQuery } from './list.js';
+import { NODE_NAME } from './format.js';
 import type { MessageStats } from './stats.js';
 
 /** What the resource alarms watch: bytes used and allowed (memory), free and the free limit (disk). */
@@ -31,6 +33,8 @@ export interface ApiContext {
   /** The management listener's port, for /api/overview contexts. */
   port: () => number;
   log: Logger;
+  /** In cluster mode: the nodes and queue owners. */
+  cluster?: ClusterView;
 }
 
 /** A route module: registers its routes on the router. */
@@ -88,6 +92,12 @@ export class Scope {
   }
 
   /** The vhost named in the path: 404 if unknown, 403 if the user may not see it. */
+  /** The node a queue lives on: its owner in a cluster (empty while it has none), else this one. */
+  queueNode(v: Vhost, q: Queue): string {
+    const cluster = this.ctx.cluster;
+    return cluster ? (cluster.queueOwner(v.name, q.name) ?? '') : NODE_NAME;
+  }
+
   vhostOf(c: Ctx, name = c.params['vhost']!): Vhost {
     const v = this.broker.vhosts.get(name);
     if (!v) throw notFound(`vhost '${name}' not found`);

@@ -1,6 +1,6 @@
 import amqp, { type ChannelModel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { until } from '@junction/testkit';
+import { closeAll, until } from '@junction/testkit';
 import { enc, type Harness, start } from './helpers.js';
 
 let h: Harness;
@@ -11,7 +11,7 @@ beforeAll(async () => {
   await h.broker.setPermission('/', 'mgr', { configure: '.*', write: '.*', read: '.*' });
 });
 afterAll(async () => {
-  await conn?.close().catch(() => {});
+  await closeAll([() => conn?.close()]);
   await h.close();
 });
 

@@ -9,7 +9,7 @@ import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerHandle } from '@junction/server';
-import { launchChromium, makeTestPki, openPage, type Browser, type Page } from '@junction/testkit';
+import { closeAll, launchChromium, makeTestPki, openPage, type Browser, type Page } from '@junction/testkit';
 
 let b: BrokerHandle;
 let browser: Browser;
@@ -41,8 +41,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await device?.endAsync().catch(() => {});
-  await conn?.close().catch(() => {});
+  await closeAll([() => device?.endAsync(), () => conn?.close()]);
   await browser?.close();
   await b?.close();
   pki.remove();

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { envName, loadConfig, settings } from './config.js';
 import { createLogger } from './logger.js';
 import { startBroker, type BrokerHandle } from './start-broker.js';
+import { maskRedisUrl } from '@junction/storage-redis';
 
 const usage = `Usage: junction start [options]
 
@@ -97,7 +98,15 @@ export async function main(argv: string[]): Promise<number> {
     void handle.reloadTls(); // never rejects: a failed reload is logged and changes nothing
   };
   process.on('SIGHUP', onHangup);
-  log.info({ ports: handle.ports, storage: config.storage, pid: process.pid }, 'Junction started');
+  log.info(
+    {
+      ports: handle.ports,
+      storage: maskRedisUrl(config.storage),
+      pid: process.pid,
+      ...(handle.cluster ? { node: handle.cluster.nodeId } : {}),
+    },
+    'Junction started',
+  );
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       log.info({ signal }, 'shutting down');

@@ -11,6 +11,7 @@ import {
   connectionLimitSettings,
   type ConnectionLimits,
 } from './connection-limits.js';
+import { checkCluster, clusterDefaults, clusterSettings, type ClusterConfig } from './cluster-config.js';
 
 export interface ListenerConfig {
   /** The plain (TCP or HTTP) listener's port; null = off. */
@@ -133,6 +134,8 @@ export interface JunctionConfig {
   queueMemory: { messages: number; bytes: number };
   /** Per-connection limits (connection-limits.ts). */
   limits: ConnectionLimits;
+  /** Cluster mode (cluster-config.ts): on when `nodeName` is set. */
+  cluster: ClusterConfig;
 }
 
 export const defaults: JunctionConfig = {
@@ -196,6 +199,7 @@ export const defaults: JunctionConfig = {
   diskFreeLimit: 50_000_000, // RabbitMQ's default, 50 MB
   queueMemory: { messages: 50_000, bytes: 64 * 1024 * 1024 },
   limits: connectionLimitDefaults,
+  cluster: clusterDefaults,
 };
 
 /** A flat key -> setter table shared by env vars and flags, so both stay in step with the docs. */
@@ -410,6 +414,7 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
     apply: (c, v) => (c.queueMemory = { ...c.queueMemory, bytes: int(v) }),
   },
   ...connectionLimitSettings,
+  ...clusterSettings,
 };
 
 type Sections = 'amqp' | 'mqtt' | 'stomp' | 'http';
@@ -520,6 +525,7 @@ export function loadConfig(
     applyOne(key, s, config, v, `--${key}`);
   }
   checkTls(config);
+  checkCluster(config.cluster, config.storage);
   return config;
 }
 

@@ -19,6 +19,9 @@ import { DiskMonitor } from './disk-monitor.js';
 import { availableMemory } from './memory-limit.js';
 import { MemoryWatermark } from './memory-watermark.js';
 import { Waiters } from './waiters.js';
+import { isRedisStorage } from './cluster-config.js';
+import { ClusterNode } from './cluster/cluster-node.js';
+import { hostname } from 'node:os';
 
 export interface StartOptions {
   /**
@@ -56,6 +59,8 @@ export interface BrokerHandle {
   readonly httpsUrl: string | undefined;
   readonly waitFor: Waiters;
   readonly adapters: readonly ProtocolAdapter[];
+  /** In cluster mode (config.cluster.nodeName set): this node's membership. */
+  readonly cluster: ClusterNode | undefined;
   /**
    * Re-reads the TLS certificate, key and CA files and swaps them into every TLS listener:
    * new connections get the new certificate, open ones keep their session. A file that cannot
@@ -92,6 +97,9 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
   const log = options.logger ?? pino({ level: 'silent' });
   const hostOf = (l: ListenerName): string => options.hosts?.[l] ?? options.host ?? '127.0.0.1';
   const spec = options.storage ?? options.config?.storage ?? 'memory';
+  const clusterName = config.cluster.nodeName;
+  if (clusterName !== null && !(typeof spec === 'string' && isRedisStorage(spec)))
+    throw new Error('cluster mode needs the Redis store (a redis:// or redis-sentinel:// storage URL)');
   const store =
     typeof spec === 'object' ? spec : createStore(spec, config.dataDir, log.child({ component: 'store' }));
   const broker = await Broker.start({
@@ -112,6 +120,22 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
       ? new DiskMonitor(broker, config.dataDir, config.diskFreeLimit, log)
       : undefined;
   await disk?.check(); // a disk that is already low blocks publishers from the first one
+  let cluster: ClusterNode | undefined;
+  if (clusterName !== null) {
+    try {
+      cluster = await ClusterNode.start({
+        url: spec as string,
+        nodeName: clusterName,
+        linkAddress: `${config.cluster.linkHost || hostname()}:${config.cluster.linkPort}`,
+        log: log.child({ component: 'cluster' }),
+      });
+    } catch (err) {
+      watermark?.stop();
+      disk?.stop();
+      await broker.close();
+      throw err;
+    }
+  }
   const adapters: ProtocolAdapter[] = [];
   const ports: Partial<Record<ListenerName, number>> = {};
   let management: ManagementServer | undefined;
@@ -226,6 +250,16 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
             ...(d ? { diskFree: d.free, diskFreeLimit: d.limit } : {}),
           };
         },
+        ...(cluster
+          ? {
+              unreadyReason: () => cluster.unreadyReason(),
+              cluster: {
+                nodeId: cluster.nodeId,
+                nodes: () => cluster.nodes(),
+                queueOwner: () => undefined,
+              },
+            }
+          : {}),
       });
       management = m;
       const httpPort = portOf('http');
@@ -241,6 +275,7 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
     disk?.stop();
     await management?.close();
     await Promise.allSettled(adapters.map((a) => a.close({ drainMs: 0 })));
+    await cluster?.close();
     await broker.close();
     throw err;
   }
@@ -255,6 +290,7 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
     httpsUrl: ports.https === undefined ? undefined : `https://localhost:${ports.https}`,
     waitFor: new Waiters(broker),
     adapters,
+    cluster,
     async reloadTls() {
       const sections = [...tlsTakers.entries()];
       let fresh: TlsSettings[];
@@ -276,6 +312,8 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
         management?.setReady(false);
         await Promise.allSettled(adapters.map((a) => a.close({ drainMs: opts.drainMs ?? 0 })));
         await management?.close();
+        // Leaves the registry and gives its leases back: the other nodes take over now.
+        await cluster?.close();
         await broker.close();
       })();
       return closing;

@@ -165,4 +165,25 @@ describe('the README configuration table', () => {
     expect(documented.map(([flag]) => flag).sort()).toEqual(wired.sort());
     for (const [flag, env] of documented) expect(env).toBe(envName(flag!));
   });
+  it('cluster mode: a node name, the Redis store and a secret (flag, env or file); refused clearly otherwise', () => {
+    const redis = { storage: 'redis-sentinel://127.0.0.1:26379/junction', 'cluster-node-name': 'n1' };
+    const c = loadConfig({ flags: redis, env: { JUNCTION_CLUSTER_SECRET: 'a-secret-of-16-chars' } });
+    expect(c.cluster).toMatchObject({ nodeName: 'n1', secret: 'a-secret-of-16-chars', linkPort: 25672 });
+    expect(() =>
+      loadConfig({ flags: { 'cluster-node-name': 'n1', 'cluster-secret': 'x'.repeat(16) } }),
+    ).toThrow(/cluster mode needs the Redis store.*not 'embedded'/);
+    expect(() => loadConfig({ flags: redis })).toThrow(/cluster mode needs a secret/);
+    expect(() => loadConfig({ flags: { ...redis, 'cluster-secret': 'short' } })).toThrow(/at least 16/);
+    expect(() => loadConfig({ flags: { 'cluster-secret': 'x'.repeat(16) } })).toThrow(/cluster mode is off/);
+    expect(() => loadConfig({ flags: { ...redis, 'cluster-node-name': 'a b' } })).toThrow(/is not 1-55/);
+    expect(() => loadConfig({ flags: { ...redis, 'cluster-link-port': '70000' } })).toThrow(
+      /--cluster-link-port: expected a port/,
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'junction-config-'));
+    writeFileSync(join(dir, 'secret'), 'from-a-file-0123456789\n');
+    const f = loadConfig({ flags: { ...redis, 'cluster-secret-file': join(dir, 'secret') } });
+    expect(f.cluster.secret).toBe('from-a-file-0123456789');
+    // Without cluster flags nothing changes.
+    expect(loadConfig({}).cluster.nodeName).toBeNull();
+  });
 });

@@ -250,7 +250,8 @@ export class SegmentFiles {
     // Every append of this turn of the event loop joins the flush (all I/O callbacks of the
     // poll phase: several socket reads and the acks they carry share one write).
     await new Promise((resolve) => setImmediate(resolve));
-    while (this.writing.length >= MAX_WRITES) await this.writing[0]!.written.catch(() => {});
+    // Only waiting for a slot: a failed write is reported to its own flush's awaiters.
+    while (this.writing.length >= MAX_WRITES) await Promise.allSettled([this.writing[0]!.written]);
     this.queued = undefined;
     const w = { batch: this.pending, written: Promise.resolve() };
     this.pending = [];
@@ -295,7 +296,8 @@ export class SegmentFiles {
 
   /** Waits for the flush in progress, then closes every file. */
   async close(): Promise<void> {
-    await this.durable().catch(() => {});
+    // A failed flush was reported to the appends it carried; closing only waits for it.
+    await Promise.allSettled([this.durable()]);
     for (const seg of this.segments.values()) closeSync(seg.fd);
     this.segments.clear();
   }

@@ -42,7 +42,7 @@ import type {
   StreamSettings,
 } from '@junction/core';
 import { definitionIdentity as identity, emptyDefinitions } from '@junction/core';
-import { pack, toBuffer, unpack } from './codec.js';
+import { pack, toBuffer, unpack } from '@junction/core';
 import { dropStreamKeys, RedisStreamLog, StreamKeys } from './redis-stream-log.js';
 import { SCRIPTS } from './scripts.js';
 import { defineStreamScripts } from './stream-scripts.js';

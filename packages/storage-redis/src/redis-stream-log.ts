@@ -29,8 +29,7 @@ import {
   type StreamSettings,
   type StreamWrite,
 } from '@junction/core';
-import { QueueFencedError } from '@junction/core';
-import { pack, toBuffer, unpack } from './codec.js';
+import { pack, QueueFencedError, toBuffer, unpack } from '@junction/core';
 import { isFenced } from './fence.js';
 import type { QueueKeys } from './keys.js';
 import { retryRefused } from './refused.js';

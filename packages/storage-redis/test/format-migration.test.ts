@@ -17,7 +17,7 @@ import {
 import { spawnLogged } from '@junction/testkit';
 import { sharedRedis } from './shared-redis.js';
 import { RedisStore } from '../src/index.js';
-import { pack } from '../src/codec.js';
+import { pack } from '@junction/core';
 import type { QueueKeys } from '../src/keys.js';
 import { RedisStreamLog, StreamKeys } from '../src/redis-stream-log.js';
 

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { EnqueueRecord, Store, StoredMessage } from '@junction/core';
 import { QueueKeys, RedisStore, RedisStoreError } from '../src/index.js';
-import { startRedis } from '@junction/testkit';
+import { closeAll, startRedis } from '@junction/testkit';
 import { sharedRedis } from './shared-redis.js';
 
 const message = (id: number, body: Buffer | string = `body-${id}`): StoredMessage => ({
@@ -49,7 +49,7 @@ const store = (keyPrefix = prefix, url = shared.server.url): RedisStore => {
 };
 
 afterEach(async () => {
-  for (const s of stores.splice(0)) await s.close().catch(() => {});
+  await closeAll(stores.splice(0).map((s) => () => s.close()));
 });
 
 describe('RedisStore', () => {

@@ -1,4 +1,5 @@
 export { until, untilResolves } from './until.js';
+export { closeAll } from './teardown.js';
 export { seededRandom } from './random.js';
 export {
   listenLoopback,
@@ -31,3 +32,11 @@ export { tempDirs, type TempDirs } from './temp-dirs.js';
 export { stompitClient, type StompitClient, type StompitOptions } from './stompit.js';
 export { makeTestPki, type CertFiles, type TestPki } from './certs.js';
 export { withOwnKey } from './own-key.js';
+export {
+  startJunctionNodes,
+  freePort,
+  TEST_CLUSTER_SECRET,
+  type JunctionNode,
+  type JunctionNodes,
+  type JunctionNodesOptions,
+} from './junction-nodes.js';

@@ -5,6 +5,7 @@
  * so the client reconnects on a clean stream, and lets new ones through.
  */
 import { createConnection, createServer, type Socket } from 'node:net';
+import { listenOnFreePort } from './loopback-port.js';
 
 export interface TcpProxy {
   port: number;
@@ -36,13 +37,9 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       s.on('close', end);
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const addr = server.address();
+  const port = await listenOnFreePort(server);
   return {
-    port: typeof addr === 'object' && addr ? addr.port : 0,
+    port,
     cut: () => (cut = true),
     heal: () => {
       cut = false;

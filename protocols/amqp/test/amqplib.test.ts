@@ -289,8 +289,9 @@ describe('AMQP 0-9-1 with amqplib (promise API)', () => {
     expect(m && m.fields.messageCount).toBe(1);
     const ch2 = await c.createChannel();
     const err = closedWith(ch2);
-    ch2.deleteQueue(q, { ifEmpty: true }).catch(() => {});
+    const refused = ch2.deleteQueue(q, { ifEmpty: true });
     expect((await err).message).toMatch(/406/);
+    await expect(refused).rejects.toThrow(/406/);
     expect(await ch.purgeQueue(q)).toEqual({ messageCount: 1 });
     expect(await ch.deleteQueue(q, { ifEmpty: true, ifUnused: true })).toEqual({ messageCount: 0 });
   });
@@ -316,8 +317,9 @@ describe('AMQP 0-9-1 with amqplib (promise API)', () => {
     expect(queue).toMatch(/^amq\.gen-/);
     const other = await (await connect()).createChannel();
     const err = closedWith(other);
-    other.consume(queue, () => {}).catch(() => {});
+    const refused = other.consume(queue, () => {});
     expect((await err).message).toMatch(/405/);
+    await expect(refused).rejects.toThrow(/405/);
     await owner.close();
     await until(() => !fx.server.broker.vhost('/').queues.has(queue), 'exclusive queue deletion');
   });
@@ -350,15 +352,17 @@ describe('AMQP 0-9-1 errors with amqplib', () => {
     const ch = await c.createChannel();
     await ch.assertQueue('equiv', { durable: false });
     const err = closedWith(ch);
-    ch.assertQueue('equiv', { durable: true }).catch(() => {});
+    const refused = ch.assertQueue('equiv', { durable: true });
     expect((await err).message).toMatch(/406.*inequivalent arg 'durable'/);
+    await expect(refused).rejects.toThrow(/406/);
 
     const c2 = await connect();
     const connErr = new Promise<Error>((r) => c2.once('error', r));
     const ch2 = await c2.createChannel();
     ch2.on('error', () => {});
-    ch2.assertExchange('bad-type', 'no-such-type').catch(() => {});
+    const refusedExchange = ch2.assertExchange('bad-type', 'no-such-type');
     expect((await connErr).message).toMatch(/503/);
+    await expect(refusedExchange).rejects.toThrow(/Channel ended/);
   });
 
   it('resolves x-queue-type through the queue types: classic declares, an unknown type is a 406 naming it', async () => {
@@ -376,6 +380,17 @@ describe('AMQP 0-9-1 errors with amqplib', () => {
     // Only the channel closed: the connection declares on.
     const ch2 = await c.createChannel();
     expect((await ch2.checkQueue(q)).queue).toBe(q);
+  });
+
+  it('refuses x-session-owned from a client with 406: the broker marks MQTT shared-subscription queues with it', async () => {
+    const c = await connect();
+    const ch = await c.createChannel();
+    const err = closedWith(ch);
+    const q = qname('owned');
+    const refused = ch.assertQueue(q, { durable: true, arguments: { 'x-session-owned': true } });
+    await expect(refused).rejects.toThrow(/406/);
+    expect((await err).message).toMatch(/406.*invalid arg 'x-session-owned': reserved/);
+    expect(fx.server.broker.vhost('/').queues.has(q)).toBe(false);
   });
 
   it('rejects bad credentials (403) and unknown vhosts (530)', async () => {

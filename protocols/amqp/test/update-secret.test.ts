@@ -35,8 +35,15 @@ describe('connection.update-secret', () => {
   it('closes the connection with 530 NOT_ALLOWED when the new secret is refused', async () => {
     const c = await connectRotator();
     const closed = new Promise<Error>((resolve) => c.once('error', resolve));
-    void c.updateSecret(Buffer.from('not-the-token'), 'bad rotation').catch(() => {});
+    // amqplib leaves the call pending when the server answers with a connection close; what
+    // matters is that it never reports the rotation as accepted.
+    const outcome = c.updateSecret(Buffer.from('not-the-token'), 'bad rotation').then(
+      () => 'accepted',
+      () => 'refused',
+    );
     const err = await closed;
+    const pending = new Promise<string>((resolve) => setTimeout(() => resolve('pending'), 100));
+    expect(await Promise.race([outcome, pending])).not.toBe('accepted');
     expect(err.message).toMatch(/530/);
     expect(err.message).toMatch(/NOT_ALLOWED/);
   });

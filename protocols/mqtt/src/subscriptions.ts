@@ -141,8 +141,9 @@ export function messageQos(msg: Message): number {
   return msg.properties.deliveryMode === 2 ? 1 : 0;
 }
 
+/** 16 hex digits of the SHA-1: a string of its own, where slicing the 40 would keep them all. */
 function shortHash(s: string): string {
-  return createHash('sha1').update(s).digest('hex').slice(0, 16);
+  return createHash('sha1').update(s).digest().toString('hex', 0, 8);
 }
 
 /** A direct subscription's client side, as methods. */
@@ -241,7 +242,9 @@ export class Subscriptions {
       return groupQueueName(shared);
     }
     const id = this.conn.clientId.length <= 128 ? this.conn.clientId : shortHash(this.conn.clientId);
-    return `mqtt-subscription-${id}-${shortHash(filter)}`;
+    // Joined, not a template: a template's result is a rope (a string object per part), and
+    // the name lives as long as the subscription (~100 bytes per device).
+    return ['mqtt-subscription-', id, '-', shortHash(filter)].join('');
   }
 
   // ---- persistent sessions ------------------------------------------------------------------
@@ -492,7 +495,7 @@ export class Subscriptions {
       exclusive: !this.persistent && !shared,
       autoDelete: !this.persistent && !shared,
       // So recovery removes it when no stored session lists it (its members were clean ones).
-      ...(shared ? { arguments: GROUP_QUEUE_ARGUMENTS } : {}),
+      ...(shared ? { arguments: GROUP_QUEUE_ARGUMENTS, brokerOwned: true } : {}),
     });
     await this.session.bindQueue(queue, 'amq.topic', filterToPattern(matched));
     const sub = this.subscription(filter, qos, queue, matched, options, shared);

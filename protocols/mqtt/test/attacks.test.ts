@@ -14,14 +14,14 @@ import type { Socket } from 'node:net';
 import mqttPacket from 'mqtt-packet';
 import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { rawClient, startMqttServer, until, type WsTestServer } from '@junction/testkit';
+import { closeAll, rawClient, startMqttServer, until, type WsTestServer } from '@junction/testkit';
 import { client, collect, connectPacket } from './helpers.js';
 import { filterToPattern, keyToTopic, topicToKey } from '../src/topics.js';
 
 let server: WsTestServer | undefined;
 const clients: MqttClient[] = [];
 afterEach(async () => {
-  for (const c of clients.splice(0)) await c.endAsync(true).catch(() => {});
+  await closeAll(clients.splice(0).map((c) => () => c.endAsync(true)));
   await server?.close();
   server = undefined;
 });

@@ -59,15 +59,33 @@ export const overviewRoutes: Routes = (router, api) => {
     });
   });
 
-  router.on('GET', '/api/nodes', (c) => {
+  router.on('GET', '/api/nodes', async (c) => {
     api.requireMonitor(c);
-    json(c, [nodeJson()]);
+    json(c, await allNodes());
   });
-  router.on('GET', '/api/nodes/:name', (c) => {
+  router.on('GET', '/api/nodes/:name', async (c) => {
     api.requireMonitor(c);
-    if (c.params['name'] !== NODE_NAME) throw notFound(`node '${c.params['name']}' not found`);
-    json(c, nodeJson());
+    const found = (await allNodes()).find((n) => n['name'] === c.params['name']);
+    if (!found) throw notFound(`node '${c.params['name']}' not found`);
+    json(c, found);
   });
+  /** This node alone; in a cluster every node of the registry, by id, this one with its own readings. */
+  async function allNodes(): Promise<Record<string, unknown>[]> {
+    const cluster = api.ctx.cluster;
+    if (!cluster) return [nodeJson()];
+    return (await cluster.nodes()).map((n) => ({
+      ...(n.self ? nodeJson() : { type: 'disc' }),
+      name: n.id,
+      node_name: n.name,
+      running: n.state === 'running',
+      state: n.state,
+      link_address: n.address,
+      queues_owned: n.queues,
+      lease_left_ms: n.leaseLeftMs,
+      self: n.self,
+      link: n.self ? null : (n.link ?? 'unknown'),
+    }));
+  }
   function nodeJson(): Record<string, unknown> {
     const mem = process.memoryUsage();
     const r = api.ctx.resources?.() ?? {};

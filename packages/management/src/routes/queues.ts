@@ -10,7 +10,11 @@ export const queuesRoutes: Routes = (router, api) => {
   const listQueues = (c: Ctx): void =>
     list(
       c,
-      api.vhostsFor(c).flatMap((v) => [...v.queues.values()].map((q) => queueJson(v, q, api.ctx.stats))),
+      api
+        .vhostsFor(c)
+        .flatMap((v) =>
+          [...v.queues.values()].map((q) => queueJson(v, q, api.ctx.stats, api.queueNode(v, q))),
+        ),
     );
   router.on('GET', '/api/queues', listQueues);
   router.on('GET', '/api/queues/:vhost', listQueues);
@@ -22,7 +26,8 @@ export const queuesRoutes: Routes = (router, api) => {
   };
   router.on('GET', '/api/queues/:vhost/:name', (c) => {
     const { v, name } = queueOf(c);
-    json(c, queueJson(v, v.queues.get(name)!, api.ctx.stats));
+    const q = v.queues.get(name)!;
+    json(c, queueJson(v, q, api.ctx.stats, api.queueNode(v, q)));
   });
   router.on('PUT', '/api/queues/:vhost/:name', async (c) => {
     const v = api.vhostOf(c);
