@@ -19,6 +19,7 @@ export {
   type NodeLinkOptions,
   type PeerStatus,
 } from './link/node-link.js';
+export { PeerChannel } from './link/channel.js';
 export type { Handler, HandlerResult } from './link/connection.js';
 export { LinkError, type LinkErrorCode } from './link/errors.js';
 export { LINK_PROTOCOL_VERSION } from './link/handshake.js';
