@@ -1,6 +1,6 @@
 /** @junction/cluster: what lets several Junction nodes share one Redis (issue 17's foundation). */
 export { ClusterKeys, queueHashTag, checkNodeId } from './keys.js';
-export { FENCE_CHECK_LUA, fencedScript, isFenced } from './fence.js';
+export { FENCE_CHECK_LUA, fencedScript, isFenced } from '@junction/storage-redis';
 export { NodeRegistry, type LiveNode, type NodeRegistryOptions } from './node-registry.js';
 export {
   QueueLeases,
