@@ -20,11 +20,13 @@ export function throughput(
   queues: number,
   persistent = false,
   overTls = false,
+  queueType?: 'mirrored',
 ): Scenario {
   return {
     name,
     protocols: overTls ? ['amqp', 'amqps'] : ['amqp'],
     ...(persistent ? { persistent: true } : {}),
+    ...(queueType === 'mirrored' ? { replicated: true } : {}),
     async run(target, { seconds, warmup }) {
       // Queues are declared over plain AMQP (this process does not trust the bench certificate);
       // the load workers publish and consume over TLS when overTls.
@@ -41,7 +43,10 @@ export function throughput(
         await ch.assertExchange(exchange, 'fanout', { autoDelete: false });
       }
       for (const q of names) {
-        await ch.assertQueue(q, { durable: persistent });
+        await ch.assertQueue(q, {
+          durable: persistent,
+          ...(queueType ? { arguments: { 'x-queue-type': queueType } } : {}),
+        });
         if (exchange) await ch.bindQueue(q, exchange, '');
       }
       const consumers = await Promise.all(

@@ -122,6 +122,8 @@ async function main(): Promise<void> {
       targets.push(await startJunction('embedded'));
       if (values.baseline) targets.push(await startBaseline(values.baseline, 'embedded'));
       if (existsSync('/usr/bin/redis-server')) targets.push(await startJunction('redis'));
+      if (existsSync('/usr/bin/redis-server') && allScenarios.some((s) => s.replicated && wanted(s.name)))
+        targets.push(await startJunction('redis-group'));
     }
     targets.push(...peers.splice(0));
     for (const t of values.target ?? []) {
@@ -155,6 +157,7 @@ async function main(): Promise<void> {
         for (const t of targets) {
           if (!s.protocols.every((p) => t.urls[p])) continue;
           if (t.storage && t.storage !== (s.persistent ? 'persistent' : 'transient')) continue;
+          if (s.replicated && !t.replicated) continue;
           const waited = await waitForQuiet(0.15, Number(values.quiet));
           runContext.label = `${s.name.replace(/[^A-Za-z0-9]+/g, '_')}-${t.name}-r${round}`;
           runContext.broker = t.pid ? { name: t.name, pid: t.pid } : undefined;

@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { durableRedisArgs } from '@junction/storage-redis';
+import { startRedisGroup } from './redis-group.js';
 
 export interface RunningPeer {
   name: string;
@@ -36,6 +37,8 @@ export interface RunningPeer {
    * storage), or both (RabbitMQ, a --target URL). Default: both.
    */
   storage?: 'transient' | 'persistent';
+  /** On a store that replicates (a Redis group): it also takes the mirrored-queue scenarios. */
+  replicated?: true;
 }
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
@@ -51,7 +54,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitForPort(port: number, timeoutMs: number, what: string): Promise<void> {
+export async function waitForPort(port: number, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((r) => {
@@ -93,7 +96,7 @@ function descendant(root: number | undefined, pattern: RegExp): number | undefin
   return procs.find((p) => p.pid !== root && below.has(p.pid) && pattern.test(p.args))?.pid;
 }
 
-function stopChild(child: ChildProcess, group: boolean): Promise<void> {
+export function stopChild(child: ChildProcess, group: boolean): Promise<void> {
   return new Promise((r) => {
     if (child.exitCode !== null) return r();
     child.once('exit', () => r());
@@ -180,11 +183,10 @@ export function junctionCommand(
 /**
  * This checkout's broker: in memory for the transient scenarios (`junction`), or on a durable
  * store for the persistent ones (`junction-embedded` in a temp data dir, `junction-redis` on a
- * private redis-server with AOF and appendfsync always).
+ * private redis-server with AOF and appendfsync always, `junction-redis-group` on a primary, two
+ * replicas and three Sentinels (redis-group.ts), which also takes the mirrored-queue rows).
  */
-export async function startJunction(
-  storage: 'memory' | 'embedded' | 'redis' = 'memory',
-): Promise<RunningPeer> {
+export async function startJunction(storage: Storage = 'memory'): Promise<RunningPeer> {
   return startJunctionFrom(repoRoot, storage === 'memory' ? 'junction' : `junction-${storage}`, storage, {
     tls: storage === 'memory',
   });
@@ -213,7 +215,7 @@ export async function startBaseline(
 async function startJunctionFrom(
   root: string,
   name: string,
-  storage: 'memory' | 'embedded' | 'redis',
+  storage: Storage,
   opts: { tls: boolean },
 ): Promise<RunningPeer> {
   const ports = {
@@ -223,12 +225,17 @@ async function startJunctionFrom(
     ...(opts.tls ? { amqps: await freePort(), mqtts: await freePort() } : {}),
   };
   const dir = storage === 'memory' ? undefined : mkdtempSync(join(tmpdir(), 'junction-bench-store-'));
-  const redis = storage === 'redis' ? await startRedisServer(dir!) : undefined;
+  const redis =
+    storage === 'redis'
+      ? await startRedisServer(dir!)
+      : storage === 'redis-group'
+        ? await startRedisGroup(dir!)
+        : undefined;
   const spec =
     storage === 'embedded'
       ? ['--storage', 'embedded', '--data-dir', dir!]
-      : storage === 'redis'
-        ? ['--storage', redis!.url]
+      : redis
+        ? ['--storage', redis.url]
         : [];
   const command = [
     ...junctionNodeFlags.map((f) => f.replace('{name}', name)),
@@ -244,6 +251,7 @@ async function startJunctionFrom(
   return {
     name,
     storage: storage === 'memory' ? 'transient' : 'persistent',
+    ...(storage === 'redis-group' ? { replicated: true as const } : {}),
     urls: {
       amqp: `amqp://guest:guest@127.0.0.1:${ports.amqp}`,
       mqtt: `mqtt://127.0.0.1:${ports.mqtt}`,
@@ -260,6 +268,8 @@ async function startJunctionFrom(
     },
   };
 }
+
+type Storage = 'memory' | 'embedded' | 'redis' | 'redis-group';
 
 /** redis-server on a free port, AOF with fsync per write (what the storage tests use too). */
 export async function startRedisServer(dir: string): Promise<{ url: string; stop(): Promise<void> }> {

@@ -2,7 +2,8 @@
  * Persistent scenarios: 1 KiB persistent messages into durable queues with publisher
  * confirms (a confirm means the message is on disk), and the drain of a deep backlog.
  * They run against targets with durable storage: Junction on its embedded store, Junction
- * on Redis, RabbitMQ.
+ * on Redis (one server; a group of a primary, 2 replicas and 3 Sentinels), RabbitMQ. The
+ * mirrored-queue row runs only on the group.
  */
 import amqp from 'amqplib';
 import { throughput } from './amqp-scenarios.js';
@@ -92,5 +93,7 @@ export function backlog(total: number): Scenario {
 export const persistentScenarios: Scenario[] = [
   throughput('persistent 1->1 confirms, 1 KiB', 1024, true, 1, true),
   throughput('persistent fanout 1->4 confirms, 1 KiB', 1024, true, 4, true),
+  // Only on a Redis group (junction-redis-group), beside that target's classic 1->1 row above.
+  throughput('persistent 1->1 confirms, 1 KiB, mirrored queue', 1024, true, 1, true, false, 'mirrored'),
   backlog(Number(process.env['JUNCTION_BENCH_BACKLOG'] ?? 1_000_000)),
 ];

@@ -33,6 +33,8 @@ export interface Scenario {
   rounds?: number;
   /** Needs durable storage: runs only against targets that have it (see cli.ts). */
   persistent?: boolean;
+  /** Declares mirrored queues: runs only against targets whose store replicates. */
+  replicated?: boolean;
   run(target: RunningPeer, opts: RunOptions): Promise<Measurement[]>;
 }
 

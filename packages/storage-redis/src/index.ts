@@ -14,3 +14,4 @@ export {
   type RedisConnectionTarget,
 } from './connection.js';
 export { sentinelFields } from './sentinel-view.js';
+export { askOnce } from './server-connection.js';

@@ -31,3 +31,25 @@ export function serverConnection(
     retryStrategy: () => null,
   });
 }
+
+/**
+ * One command on a short-lived connection to `address`; undefined when the server does not
+ * answer within `timeoutMs` (or refuses the command). For fixtures that poll a group's state.
+ */
+export async function askOnce(
+  address: string,
+  args: readonly string[],
+  auth: ServerAuth = {},
+  timeoutMs = 1000,
+): Promise<unknown> {
+  const conn = serverConnection(address, auth, timeoutMs);
+  conn.on('error', () => undefined); // an unreachable server is an answer here: undefined
+  try {
+    await conn.connect();
+    return await conn.call(args[0]!, ...args.slice(1));
+  } catch {
+    return undefined;
+  } finally {
+    conn.disconnect();
+  }
+}

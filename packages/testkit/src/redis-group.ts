@@ -11,8 +11,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { durableRedisArgs, sentinelFields as fields } from '@junction/storage-redis';
+import { askOnce, durableRedisArgs, sentinelFields as fields } from '@junction/storage-redis';
 import { REDIS_SENTINEL, REDIS_SERVER, spawnRedisProcess, type RedisProcess } from './redis-process.js';
 import { until } from './until.js';
 
@@ -62,28 +61,8 @@ export interface RedisGroup {
 const QUORUM = 2;
 
 /** One command on a short-lived connection; undefined when the server does not answer within 1 s. */
-async function ask(port: number, args: string[], password?: string): Promise<unknown> {
-  const conn = new Redis({
-    host: '127.0.0.1',
-    port,
-    ...(password ? { password } : {}),
-    lazyConnect: true,
-    connectTimeout: 1000,
-    commandTimeout: 1000,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-  });
-  conn.on('error', () => undefined); // an unreachable server is an answer here: undefined
-  try {
-    await conn.connect();
-    return await conn.call(args[0]!, ...args.slice(1));
-  } catch {
-    return undefined;
-  } finally {
-    conn.disconnect();
-  }
-}
+const ask = (port: number, args: string[], password?: string): Promise<unknown> =>
+  askOnce(`127.0.0.1:${port}`, args, password ? { password } : {});
 
 export async function startRedisGroup(opts: RedisGroupOptions = {}): Promise<RedisGroup> {
   const masterName = opts.masterName ?? 'junction';
