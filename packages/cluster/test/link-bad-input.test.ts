@@ -84,6 +84,20 @@ describe('node link bad input', () => {
     await othersUnaffected();
   });
 
+  it('drops connections past the bound of handshakes in progress, and accepts again after', async () => {
+    const h = await startLink('h', { maxHandshakes: 2, handshakeTimeoutMs: 400 });
+    const silent = [rawPeer(h.port, 'x', { handshake: false }), rawPeer(h.port, 'x', { handshake: false })];
+    await until(() => silent.every((p) => p.frames.length === 1), 'two HELLOs from h');
+    const third = rawPeer(h.port, 'x', { handshake: false });
+    await third.closed;
+    expect(third.frames).toEqual([]);
+    await h.logged('node link connection dropped: too many handshakes in progress', { limit: 2 });
+    for (const p of silent) await p.closed; // their deadline
+    const late = rawPeer(h.port, 'y');
+    await late.authenticated;
+    await until(() => h.link.peer('y').up, 'y up');
+  });
+
   it('closes an authenticated connection that sends an oversize frame, and only that one', async () => {
     const p = rawPeer(a.port, 'x');
     await p.authenticated;
