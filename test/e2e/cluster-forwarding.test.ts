@@ -7,7 +7,13 @@
 import amqp from 'amqplib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryStore } from '@junction/core';
-import { NodePeer, RemoteQueue, inProcessChannels, type ChannelPair } from '@junction/core/internal';
+import {
+  NodePeer,
+  RemoteQueue,
+  inProcessChannels,
+  type ChannelPair,
+  type NodePeerOptions,
+} from '@junction/core/internal';
 import { closeAll, startAmqpServer, testLog, until, type TestServer } from '@junction/testkit';
 
 /** Durable, so persistent messages are written; writes wait while the gate is shut. */
@@ -52,7 +58,7 @@ afterEach(async () => {
   for (const s of opened.splice(0)) await s.close();
 });
 
-async function twoNodes(): Promise<Nodes> {
+async function twoNodes(limits: NodePeerOptions['limits'] = {}): Promise<Nodes> {
   const storeA = new GatedStore();
   const a = await startAmqpServer({}, { store: storeA, logger: testLog() });
   opened.push(a);
@@ -61,7 +67,7 @@ async function twoNodes(): Promise<Nodes> {
   const log = testLog();
   const link = (): { pair: ChannelPair; onB: NodePeer } => {
     const pair = inProcessChannels('A', 'B');
-    new NodePeer(pair.a, { vhost: (n) => a.broker.vhosts.get(n), log });
+    new NodePeer(pair.a, { vhost: (n) => a.broker.vhosts.get(n), log, limits });
     const onB = new NodePeer(pair.b, { vhost: (n) => b.broker.vhosts.get(n), log });
     return { pair, onB };
   };
@@ -322,5 +328,69 @@ describe('the channel to the owner goes down', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     expect(rq.heldCount).toBe(0);
     expect((await chA.checkQueue('lonely')).messageCount).toBe(0);
+  });
+});
+
+describe('ownership moves and bounds', () => {
+  it('publishes what B held into its own queue when B becomes the owner, and moves its consumers there', async () => {
+    const n = await twoNodes();
+    const chA = await (await connect(n.a)).createChannel();
+    await chA.assertQueue('moving', { durable: true });
+    const rq = n.remote('moving');
+    const c = await (await connect(n.b)).createChannel();
+    const got: string[] = [];
+    await c.consume('moving', (m) => m && got.push(m.content.toString()), { noAck: true });
+    n.pair.cut('owner lost');
+    const chB = await (await connect(n.b)).createConfirmChannel();
+    const sent = Promise.all(['t0', 't1'].map((b) => publishConfirmed(chB, 'moving', b)));
+    await until(() => rq.heldCount === 2, 'two held publishes');
+    // B takes the queue over (as after a lease takeover): a local queue in the remote one's place.
+    const vb = n.b.broker.vhost('/');
+    const local = vb.buildQueue('moving', rq.options, false);
+    await local.open();
+    vb.replaceQueue(local);
+    expect(await sent).toEqual([true, true]);
+    await until(() => got.length === 2, "the held publishes at B's consumer, now local");
+    expect(got).toEqual(['t0', 't1']);
+  });
+
+  it("refuses a publish past maxPending at once, and a consumer past the owner's maxProxyConsumers", async () => {
+    const n = await twoNodes({ maxProxyConsumers: 1 });
+    const chA = await (await connect(n.a)).createChannel();
+    await chA.assertQueue('bounded', { durable: true });
+    const rq = n.remote('bounded', { maxPending: 2 });
+    const c = await (await connect(n.b)).createChannel();
+    await c.consume('bounded', () => undefined);
+    await until(async () => (await chA.checkQueue('bounded')).consumerCount === 1, 'the first proxy on A');
+    let cancelled = false;
+    await c.consume('bounded', (m) => {
+      if (m === null) cancelled = true;
+    });
+    await until(() => cancelled, 'basic.cancel for the consumer over the limit');
+
+    n.pair.cut('owner lost');
+    const chB = await (await connect(n.b)).createConfirmChannel();
+    const held = [publishConfirmed(chB, 'bounded', 'p0'), publishConfirmed(chB, 'bounded', 'p1')];
+    await until(() => rq.heldCount === 2, 'two held publishes');
+    // On a channel of its own: confirms of one channel go out in publish order.
+    const other = await (await connect(n.b)).createConfirmChannel();
+    expect(await publishConfirmed(other, 'bounded', 'p2')).toBe(false);
+    rq.setOwner(n.relink());
+    expect(await Promise.all(held)).toEqual([true, true]);
+  });
+
+  it('cancels a consumer on B (basic.cancel) when the queue is deleted on its owner', async () => {
+    const n = await twoNodes();
+    const chA = await (await connect(n.a)).createChannel();
+    await chA.assertQueue('doomed');
+    n.remote('doomed');
+    const c = await (await connect(n.b)).createChannel();
+    let cancelled = false;
+    await c.consume('doomed', (m) => {
+      if (m === null) cancelled = true;
+    });
+    await until(async () => (await chA.checkQueue('doomed')).consumerCount === 1, "B's proxy on A");
+    await chA.deleteQueue('doomed');
+    await until(() => cancelled, 'basic.cancel on B');
   });
 });

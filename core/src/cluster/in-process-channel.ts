@@ -4,6 +4,7 @@
  * socket. `cut()` takes both ends down like a lost link: requests in flight reject, frames
  * not yet delivered are lost.
  */
+import { MAX_FRAME_BYTES } from './frames.js';
 import type { ChannelHandlers, OwnerChannel } from './owner-channel.js';
 
 export interface ChannelPair {
@@ -20,6 +21,7 @@ type Item =
 
 class End implements OwnerChannel {
   open = true;
+  readonly maxFrameBytes = MAX_FRAME_BYTES;
   other!: End;
   private handlers: ChannelHandlers | undefined;
   private readonly inbox: Item[] = [];

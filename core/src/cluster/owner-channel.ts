@@ -19,6 +19,8 @@ export interface OwnerChannel {
   readonly peer: string;
   /** False once down, for good. */
   readonly open: boolean;
+  /** Largest frame it carries (at least frames.ts MAX_FRAME_BYTES). */
+  readonly maxFrameBytes: number;
   /** Rejects if the channel goes down before the answer arrives (the outcome is then unknown). */
   request(frame: Buffer): Promise<Buffer>;
   /** Fire and forget; false (and nothing sent) once the channel is down. */
