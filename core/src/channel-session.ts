@@ -69,7 +69,8 @@ let sessionCounter = 0;
 const NO_CONSUMERS = new SmallMap<string, Consumer>();
 
 export class ChannelSession implements Session, ConsumerOwner {
-  readonly id = `s${++sessionCounter}`;
+  /** Its number; the id is made when asked for (a string per idle device's session is 24 bytes). */
+  private readonly n = ++sessionCounter;
   private nextTag = 0;
   /**
    * Created by the first delivery that waits for an ack, like `writable` by the first publish:
@@ -95,6 +96,10 @@ export class ChannelSession implements Session, ConsumerOwner {
   private directs: DirectSubscription[] | undefined;
 
   constructor(private readonly parent: SessionParent) {}
+
+  get id(): string {
+    return `s${this.n}`;
+  }
 
   get connectionId(): string {
     return this.parent.id;

@@ -37,7 +37,7 @@ export class BrokerConnection implements Connection, SessionParent {
   /** Created by the first exclusive queue (an MQTT clean session's subscription is one). */
   private exclusive: Set<Queue> | undefined;
   private closed = false;
-  readonly flow: PublisherFlow;
+  private publisherFlow: PublisherFlow | undefined;
 
   constructor(
     readonly info: ConnectionInfo,
@@ -47,8 +47,11 @@ export class BrokerConnection implements Connection, SessionParent {
     readonly control: ConnectionControl,
     private readonly onClosed: (c: BrokerConnection) => void,
     private readonly gate: SessionGate = UNGATED,
-  ) {
-    this.flow = new PublisherFlow(control);
+  ) {}
+
+  /** Made by the first publish held back (an idle device's connection never is: 48 bytes less). */
+  get flow(): PublisherFlow {
+    return (this.publisherFlow ??= new PublisherFlow(this.control));
   }
 
   get id(): string {

@@ -11,3 +11,14 @@ export {
 } from './queue-leases.js';
 export { placeQueue, type NodeLoad } from './placement.js';
 export type { RedisConnection } from './scripts.js';
+export {
+  NodeLink,
+  PeerHandle,
+  LINK_DEFAULTS,
+  type NodeLinkEvents,
+  type NodeLinkOptions,
+  type PeerStatus,
+} from './link/node-link.js';
+export type { Handler, HandlerResult } from './link/connection.js';
+export { LinkError, type LinkErrorCode } from './link/errors.js';
+export { LINK_PROTOCOL_VERSION } from './link/handshake.js';

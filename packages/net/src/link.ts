@@ -55,7 +55,8 @@ const ignoreDrain = (): void => {};
  * three per connection. After 24 days of uptime they are boxed numbers again, and still right.
  */
 const EPOCH = Date.now();
-const sinceEpoch = (): number => Date.now() - EPOCH;
+/** Math.floor: a plain difference of two doubles is a boxed number, even when it is an integer. */
+const sinceEpoch = (): number => Math.floor(Date.now() - EPOCH);
 
 /** The one setImmediate callback of every Link (a bound flush per Link would be a closure each). */
 const flushLink = (link: Link): void => link.flush();
@@ -105,7 +106,7 @@ export class Link implements PipeEvents {
     this.deadline = init.deadline;
     this.messagePerSend = init.messagePerSend;
     this.transport = init.pipe.kind;
-    this.acceptedAt = init.deadline.acceptedAt - EPOCH;
+    this.acceptedAt = Math.floor(init.deadline.acceptedAt - EPOCH);
     init.deadline.describe = () => ({ conn: this.id, remoteAddress: this.peer.remoteAddress });
     this.pipe.bind(this);
   }
