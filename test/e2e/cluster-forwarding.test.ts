@@ -2,10 +2,12 @@
  * Forwarding and proxy consumers (core/src/cluster): two brokers in one process, each with its
  * own vhost and memory store and an AMQP listener, connected by the in-process node channel.
  * A queue declared on A is put in B's vhost as a RemoteQueue owned by A; amqplib publishes and
- * consumes on B (and on A) as it would on a local queue.
+ * consumes on B (and on A) as it would on a local queue. The last test runs over the
+ * authenticated node link (@junction/cluster) on loopback instead.
  */
 import amqp from 'amqplib';
 import { afterEach, describe, expect, it } from 'vitest';
+import { LinkChannels, NodeLink } from '@junction/cluster';
 import { MemoryStore } from '@junction/core';
 import {
   NodePeer,
@@ -58,12 +60,18 @@ afterEach(async () => {
   for (const s of opened.splice(0)) await s.close();
 });
 
-async function twoNodes(limits: NodePeerOptions['limits'] = {}): Promise<Nodes> {
-  const storeA = new GatedStore();
+/** Two brokers with AMQP listeners, closed after the test; A's store is `storeA`. */
+async function twoBrokers(storeA: MemoryStore): Promise<{ a: TestServer; b: TestServer }> {
   const a = await startAmqpServer({}, { store: storeA, logger: testLog() });
   opened.push(a);
   const b = await startAmqpServer({}, { logger: testLog() });
   opened.push(b);
+  return { a, b };
+}
+
+async function twoNodes(limits: NodePeerOptions['limits'] = {}): Promise<Nodes> {
+  const storeA = new GatedStore();
+  const { a, b } = await twoBrokers(storeA);
   const log = testLog();
   const link = (): { pair: ChannelPair; onB: NodePeer } => {
     const pair = inProcessChannels('A', 'B');
@@ -392,5 +400,54 @@ describe('ownership moves and bounds', () => {
     await until(async () => (await chA.checkQueue('doomed')).consumerCount === 1, "B's proxy on A");
     await chA.deleteQueue('doomed');
     await until(() => cancelled, 'basic.cancel on B');
+  });
+});
+
+describe('over the node link', () => {
+  it('forwards confirmed publishes and serves a consumer on B through a TCP node link, and requeues on link loss', async () => {
+    const { a, b } = await twoBrokers(new MemoryStore());
+    const log = testLog();
+    const secret = 'forwarding test secret, 32 bytes';
+    const linkA = new NodeLink({ nodeId: 'a', secret, log });
+    const linkB = new NodeLink({ nodeId: 'b', secret, log });
+    opened.push({ close: () => linkA.close() }, { close: () => linkB.close() });
+    const portA = (await linkA.listen('127.0.0.1', 0)).port;
+    const portB = (await linkB.listen('127.0.0.1', 0)).port;
+    new LinkChannels(linkA).onChannel(
+      (ch) => new NodePeer(ch, { vhost: (v) => a.broker.vhosts.get(v), log }),
+    );
+    const peersOnB = new Map<string, NodePeer>();
+    new LinkChannels(linkB).onChannel((ch) =>
+      peersOnB.set(ch.peer, new NodePeer(ch, { vhost: (v) => b.broker.vhosts.get(v), log })),
+    );
+    linkA.connect('b', '127.0.0.1', portB);
+    linkB.connect('a', '127.0.0.1', portA);
+    const peerA = await until(() => peersOnB.get('a')?.open && peersOnB.get('a'), "B's channel to A");
+
+    const chA = await (await connect(a)).createChannel();
+    await chA.assertQueue('linked', { durable: true, arguments: { 'x-max-priority': 5 } });
+    const q = a.broker.vhost('/').queues.get('linked')!;
+    const rq = new RemoteQueue({ vhost: '/', name: 'linked', options: q.options, type: q.type, log });
+    b.broker.vhost('/').replaceQueue(rq);
+    rq.setOwner(peerA);
+
+    const chB = await (await connect(b)).createConfirmChannel();
+    const bodies = Array.from({ length: 50 }, (_, i) => `l${i}`);
+    expect(await Promise.all(bodies.map((x) => publishConfirmed(chB, 'linked', x)))).toEqual(
+      bodies.map(() => true),
+    );
+    expect((await chA.checkQueue('linked')).messageCount).toBe(50);
+    const c = await (await connect(b)).createChannel();
+    await c.prefetch(10);
+    const got: amqp.ConsumeMessage[] = [];
+    await c.consume('linked', (m) => m && got.push(m));
+    await until(() => got.length === 10, 'ten deliveries on B over the link');
+    expect(got.map((m) => m.content.toString())).toEqual(bodies.slice(0, 10));
+
+    // The link goes (A's node link closes): A requeues B's ten, flagged redelivered.
+    await linkA.close();
+    await until(() => q.messageCount === 50, "B's unacked requeued on A");
+    const first = await chA.get('linked', { noAck: true });
+    expect(first && [first.content.toString(), first.fields.redelivered]).toEqual(['l0', true]);
   });
 });

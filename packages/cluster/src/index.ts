@@ -22,3 +22,9 @@ export {
 export type { Handler, HandlerResult } from './link/connection.js';
 export { LinkError, type LinkErrorCode } from './link/errors.js';
 export { LINK_PROTOCOL_VERSION } from './link/handshake.js';
+export {
+  LinkChannels,
+  MSG_QUEUE_MESSAGE,
+  MSG_QUEUE_REQUEST,
+  type LinkChannelsOptions,
+} from './link-channels.js';
