@@ -364,8 +364,8 @@ export class Vhost implements QueueContext, PublishScope {
    * that takes a queue over builds it, recovers it from the store, then replaceQueue()s it.
    */
   buildQueue(name: string, options: QueueOptions, recovering: boolean): Queue {
-    const type = this.ctx.queueTypes.forArguments(options.arguments);
     const policy = this.policies.match('queues', name)?.definition;
+    const type = this.ctx.queueTypes.forArguments(options.arguments, policy);
     return type.create({ context: this, name, options, policy, recovering });
   }
 

@@ -12,6 +12,11 @@ import type { StreamLog, StreamSettings } from './stream-log.js';
 export interface StoreCapabilities {
   /** false: nothing survives a restart (memory); the core then skips message writes entirely. */
   readonly durable: boolean;
+  /**
+   * true: the store can hold a confirm until a write is on the replicas a failover may promote
+   * (`requireReplication`); the `mirrored` queue type is refused on a store without it.
+   */
+  readonly replicated?: boolean;
 }
 
 export interface StoredMessage {
@@ -168,6 +173,15 @@ export interface Store {
    * Entries enqueued later with lower ids do not exist (ids only grow).
    */
   markDeliveredThrough?(queue: QueueRef, messageId: number): Promise<void>;
+  /**
+   * Optional (cluster mode): the fencing epoch under which this node owns `queue`, or undefined
+   * to write unfenced again (single node; the default). While an epoch is set, every write to
+   * the queue (enqueue, remove, markDelivered, dropQueue, its stream's appends and trims) runs
+   * only if the store's epoch for the queue is still this one, and fails with
+   * QueueFencedError (errors.ts) otherwise, having changed nothing. Stores without a shared
+   * backend (memory, embedded) have no other writer and leave it out.
+   */
+  setQueueEpoch?(queue: QueueRef, epoch: number | undefined): void;
   /** Drops every entry of a queue (purge, delete). */
   dropQueue(queue: QueueRef): Promise<void>;
   /**
@@ -196,4 +210,11 @@ export interface Store {
    * stream queue type calls it when the queue is deleted.
    */
   dropStream(ref: QueueRef): Promise<void>;
+  /**
+   * Only on a store with `capabilities.replicated`: from now on (`required` true) an enqueue
+   * into `queue` settles only once its write is on the replicas a failover may promote, or
+   * fails with the reason it could not be within the store's bound. The `mirrored` queue
+   * type calls it for each of its queues (false when the queue is deleted).
+   */
+  requireReplication?(queue: QueueRef, required: boolean): void;
 }

@@ -1,6 +1,6 @@
 /** @junction/cluster: what lets several Junction nodes share one Redis (issue 17's foundation). */
 export { ClusterKeys, queueHashTag, checkNodeId } from './keys.js';
-export { FENCE_CHECK_LUA, fencedScript, isFenced } from './fence.js';
+export { FENCE_CHECK_LUA, fencedScript, isFenced } from '@junction/storage-redis';
 export { NodeRegistry, type LiveNode, type NodeRegistryOptions } from './node-registry.js';
 export {
   QueueLeases,
@@ -19,6 +19,7 @@ export {
   type NodeLinkOptions,
   type PeerStatus,
 } from './link/node-link.js';
+export { PeerChannel } from './link/channel.js';
 export type { Handler, HandlerResult } from './link/connection.js';
 export { LinkError, type LinkErrorCode } from './link/errors.js';
 export { LINK_PROTOCOL_VERSION } from './link/handshake.js';

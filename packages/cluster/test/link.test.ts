@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { until } from '@junction/testkit';
-import { LinkError, LINK_PROTOCOL_VERSION } from '../src/index.js';
+import { LinkError, LINK_PROTOCOL_VERSION, type PeerChannel } from '../src/index.js';
 import { encodeFrame, FrameKind } from '../src/link/frame.js';
 import { encodeHello } from '../src/link/handshake.js';
 import { closeLinks, linkUp, rawPeer, startLink } from './link-fixture.js';
@@ -214,5 +214,96 @@ describe('node link', () => {
     await until(() => a.link.peer('b').up, 'b up again', 10_000);
     expect((await a.link.peer('b').request(ECHO, Buffer.alloc(0), 5000)).toString()).toBe('again');
     expect(a.ups).toEqual(['b', 'b']);
+  });
+});
+
+describe('node link channels and flow', () => {
+  it('gives each incarnation its own channel, down for good when it ends', async () => {
+    const a = await startLink('a', { reconnect: { minMs: 20, maxMs: 100 } });
+    const b = await startLink('b');
+    b.link.handle(ECHO, (_p, body) => body);
+    b.link.handle(NEVER, () => new Promise<Buffer>(() => undefined));
+    const channels: PeerChannel[] = [];
+    a.link.on('peer-up', (_peer, ch) => void channels.push(ch));
+    await linkUp(a, b);
+    const first = a.link.channel('b')!;
+    expect(channels).toEqual([first]);
+    expect(first.maxBodyBytes).toBe(16 * 1024 * 1024 - 11);
+    // timeoutMs 0: no timer; the link's end still settles it.
+    const unbounded = rejection(first.request(NEVER, Buffer.alloc(0), 0));
+    const reasons: string[] = [];
+    first.onDown((r) => reasons.push(r));
+    b.link.channel('a')!.close('test cut');
+    expect((await unbounded).code).toBe('PEER_DOWN');
+    await until(() => reasons.length === 1, 'first channel down');
+    expect(first.open).toBe(false);
+    expect(() => first.send(ECHO, Buffer.alloc(0))).toThrow(LinkError);
+    // The dialer comes back with a new channel; the old one stays down.
+    await until(() => channels.length === 2 && a.link.channel('b')?.open, 'a second channel');
+    expect(channels[1]).not.toBe(first);
+    expect(first.open).toBe(false);
+    expect((await channels[1]!.request(ECHO, Buffer.from('2'), 5000)).toString()).toBe('2');
+    first.onDown((r) => reasons.push(`late: ${r}`));
+    expect(reasons).toEqual([expect.any(String), `late: ${reasons[0]}`]);
+  });
+
+  it('replaces an older connection from the same node with a newer one', async () => {
+    const a = await startLink('a');
+    const old = rawPeer(a.port, 'x');
+    await old.authenticated;
+    await until(() => a.ups.length === 1, 'x up');
+    const newer = rawPeer(a.port, 'x');
+    await newer.authenticated;
+    await old.closed;
+    await until(() => a.ups.length === 2, 'x up again');
+    expect(a.downs).toEqual([{ peer: 'x', reason: 'replaced by a newer connection from the same node' }]);
+    expect(newer.isClosed()).toBe(false);
+    expect(a.link.upPeers()).toEqual(['x']);
+  });
+
+  it('stops reading from a peer while its handler calls in flight are at the bound', async () => {
+    const a = await startLink('a');
+    const b = await startLink('b', { maxPendingRequests: 10 });
+    const held: (() => void)[] = [];
+    const seen: number[] = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    b.link.handle(NOTE, (_p, body) => {
+      seen.push(body.readUInt32BE(0));
+      maxInFlight = Math.max(maxInFlight, ++inFlight);
+      return new Promise<void>((resolve) =>
+        held.push(() => {
+          inFlight--;
+          resolve();
+        }),
+      );
+    });
+    await linkUp(a, b);
+    const total = 100;
+    for (let i = 0; i < total; i++) {
+      const body = Buffer.alloc(4);
+      body.writeUInt32BE(i);
+      a.link.peer('b').send(NOTE, body);
+    }
+    // Release the held calls one at a time: b reads on as they finish, never past the bound.
+    for (let released = 0; released < total; released++) {
+      await until(() => held.length > 0, `call ${released}`);
+      held.shift()!();
+    }
+    expect(seen).toEqual(Array.from({ length: total }, (_, i) => i));
+    expect(maxInFlight).toBe(10);
+    expect(a.downs).toEqual([]);
+  });
+
+  it('logs a listener that throws and carries on', async () => {
+    const a = await startLink('a');
+    const b = await startLink('b');
+    a.link.on('peer-up', () => {
+      throw new Error('listener bug');
+    });
+    b.link.handle(ECHO, (_p, body) => body);
+    await linkUp(a, b);
+    await a.logged('node link listener threw', { event: 'peer-up' });
+    expect((await a.link.peer('b').request(ECHO, Buffer.from('ok'), 5000)).toString()).toBe('ok');
   });
 });

@@ -8,12 +8,14 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { LinkError, type LinkErrorCode } from './errors.js';
 import {
+  checkMessageType,
   EMPTY,
   FrameDecoder,
   FrameError,
   FrameKind,
   frameBytes,
   frameHeader,
+  HEADER_BYTES,
   kindName,
   type Frame,
 } from './frame.js';
@@ -53,7 +55,7 @@ export interface ConnectionEvents {
 interface Pending {
   resolve(body: Buffer): void;
   reject(err: LinkError): void;
-  timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout | undefined;
 }
 
 type Phase = 'handshake' | 'open' | 'closed';
@@ -85,6 +87,8 @@ export class PeerConnection {
   rttMs: number | undefined;
   bytesIn = 0;
   bytesOut = 0;
+  private readonly downListeners: ((reason: string) => void)[] = [];
+  private downReason = '';
 
   constructor(
     readonly socket: Socket,
@@ -132,6 +136,7 @@ export class PeerConnection {
   // ---- the API the NodeLink's peer handle uses ---------------------------------------------
 
   request(type: number, body: Buffer, timeoutMs: number): Promise<Buffer> {
+    checkMessageType(type);
     const peer = this.peerId ?? '?';
     if (this.phase !== 'open') return Promise.reject(linkError('NOT_CONNECTED', peer, 'not connected'));
     if (this.pending.size >= this.settings.maxPendingRequests) {
@@ -143,10 +148,13 @@ export class PeerConnection {
     if (tooLarge) return Promise.reject(tooLarge);
     const corr = this.allocateCorr();
     return new Promise<Buffer>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(corr);
-        reject(linkError('TIMEOUT', peer, `no reply within ${timeoutMs} ms`));
-      }, timeoutMs);
+      const timer =
+        timeoutMs > 0
+          ? setTimeout(() => {
+              this.pending.delete(corr);
+              reject(linkError('TIMEOUT', peer, `no reply within ${timeoutMs} ms`));
+            }, timeoutMs)
+          : undefined;
       this.pending.set(corr, { resolve, reject, timer });
       this.writeFrame(FrameKind.REQUEST, type, corr, body);
     });
@@ -154,6 +162,7 @@ export class PeerConnection {
 
   /** false: buffered above the high-water mark, wait for drained(). Throws LinkError. */
   send(type: number, body: Buffer): boolean {
+    checkMessageType(type);
     const peer = this.peerId ?? '?';
     if (this.phase !== 'open') throw linkError('NOT_CONNECTED', peer, 'not connected');
     const tooLarge = this.checkSize(body);
@@ -164,19 +173,27 @@ export class PeerConnection {
     return false;
   }
 
-  /** Called every heartbeat interval by the NodeLink: send a PING, or give up on a silent peer. */
-  heartbeat(now: number): void {
+  /** Called every heartbeat interval by the NodeLink. */
+  ping(now: number): void {
     if (this.phase !== 'open') return;
-    const silentMs = now - this.lastReadAt;
-    const limit = this.settings.heartbeatMs * this.settings.heartbeatMisses;
-    // While we hold reading paused, the peer's heartbeats wait unread: that silence is ours.
-    if (!this.readPaused && silentMs > limit) {
-      this.close(`no heartbeat for ${silentMs} ms (limit ${limit} ms)`);
-      return;
-    }
     this.pingCorr = this.allocateCorr();
     this.pingSentAt = now;
     this.writeFrame(FrameKind.PING, 0, this.pingCorr, EMPTY);
+  }
+
+  /**
+   * Gives up on a peer silent for `heartbeatMisses` intervals. The NodeLink calls it after the
+   * event loop's poll phase that follows the heartbeat timer, so bytes that arrived while this
+   * process itself was stalled (GC, a busy loop, SIGSTOP) are read first and do not count as
+   * the peer's silence.
+   */
+  checkSilence(): void {
+    if (this.phase !== 'open') return;
+    const silentMs = Date.now() - this.lastReadAt;
+    const limit = this.settings.heartbeatMs * this.settings.heartbeatMisses;
+    // While we hold reading paused, the peer's heartbeats wait unread: that silence is ours.
+    if (!this.readPaused && silentMs > limit)
+      this.close(`no heartbeat for ${silentMs} ms (limit ${limit} ms)`);
   }
 
   /** Ends this connection now: pending requests reject, the socket is destroyed. */
@@ -192,6 +209,10 @@ export class PeerConnection {
     if (this.phase === 'closed') return;
     this.bytesIn += chunk.length;
     this.lastReadAt = Date.now();
+    this.parse(chunk);
+  }
+
+  private parse(chunk: Buffer): void {
     try {
       this.decoder.push(chunk, this.onFrame);
     } catch (err) {
@@ -205,7 +226,8 @@ export class PeerConnection {
   private readonly onFrame = (frame: Frame): boolean => {
     if (this.phase === 'handshake') this.onHandshakeFrame(frame);
     else this.onOpenFrame(frame);
-    return this.phase !== 'closed';
+    // Paused: the frames after this one in the same chunk wait too.
+    return this.phase !== 'closed' && !this.readPaused;
   };
 
   private onHandshakeFrame(frame: Frame): void {
@@ -356,6 +378,7 @@ export class PeerConnection {
     else {
       this.lastReadAt = Date.now();
       this.socket.resume();
+      this.parse(EMPTY); // the frames held back when reading paused
     }
   }
 
@@ -436,7 +459,27 @@ export class PeerConnection {
       p.reject(linkError('PEER_DOWN', peer, `connection closed while the request was pending: ${reason}`));
     }
     this.pending.clear();
+    this.downReason = reason;
+    const listeners = this.downListeners.splice(0);
     this.events.closed(this, reason, wasOpen);
+    for (const listener of listeners) {
+      try {
+        listener(reason);
+      } catch (err) {
+        this.settings.log.error({ err, peer }, 'node link down listener threw');
+      }
+    }
+  }
+
+  /** Called once when this connection ends (at once if it has). */
+  onDown(listener: (reason: string) => void): void {
+    if (this.phase === 'closed') listener(this.downReason);
+    else this.downListeners.push(listener);
+  }
+
+  /** Largest body the peer accepts in one frame. */
+  get maxBodyBytes(): number {
+    return this.peerMaxFrameBytes - HEADER_BYTES;
   }
 }
 

@@ -42,6 +42,14 @@ export const HEADER_BYTES = 11;
 const HEADER_REST = HEADER_BYTES - 4;
 export const MAX_MESSAGE_TYPE = 0xffff;
 
+/** A message type of the layers above: an integer 0..65535 (throws otherwise: a caller's bug). */
+export function checkMessageType(type: number): number {
+  if (!Number.isInteger(type) || type < 0 || type > MAX_MESSAGE_TYPE) {
+    throw new Error(`node link message type ${type} is not an integer 0..${MAX_MESSAGE_TYPE}`);
+  }
+  return type;
+}
+
 export interface Frame {
   kind: number;
   type: number;
@@ -76,7 +84,8 @@ export class FrameError extends Error {}
  * Splits a byte stream into frames, across any chunking. `maxFrameBytes` (whole frame,
  * header included) is checked from the length field, before the body is buffered, and may be
  * changed between frames (it is small until the handshake is done). `onFrame` returning false
- * stops the parse (the connection closed while handling a frame).
+ * stops the parse there (reading paused, or the connection closed); the rest is kept for the
+ * next push (an empty one resumes it).
  */
 export class FrameDecoder {
   /** Received bytes not parsed yet, kept as chunks until a whole frame is there (no copy per chunk). */
@@ -114,7 +123,7 @@ export class FrameDecoder {
         body: buf.subarray(off + HEADER_BYTES, off + 4 + length),
       };
       off += 4 + length;
-      if (!onFrame(frame)) return;
+      if (!onFrame(frame)) break;
     }
     if (off < buf.length) {
       // The incomplete tail, copied so it does not hold a large consumed buffer alive.

@@ -6,12 +6,14 @@
  *   const { port } = await link.listen('0.0.0.0', 25672);
  *   link.handle(MSG_FORWARD, async (peerId, body) => replyBody);    // a request's reply; void: empty
  *   link.handle(MSG_NOTICE, (peerId, body) => { ... });             // one-way: the result is ignored
- *   link.on('peer-up', (peerId) => ...);
+ *   link.on('peer-up', (peerId, channel) => ...);                   // channel: this incarnation
  *   link.on('peer-down', (peerId, reason) => ...);                  // the first failover signal
  *   link.connect('b', host, port);          // wanted: dialed (lower id) and redialed until disconnect('b')
  *   const b = link.peer('b');
  *   const reply = await b.request(MSG_FORWARD, body, 5000);         // rejects with LinkError
  *   if (!b.send(MSG_NOTICE, body)) b.onDrain(() => ...);            // false: above the high-water mark
+ *   const ch = link.channel('b');           // PeerChannel | undefined: the link to b as it is now,
+ *   ch?.onDown((reason) => ...);            // down for good when it ends (a reconnect is a new one)
  *   await link.close();
  *
  * - Who dials: the node whose id sorts lower (JS string order) dials; on the other node
@@ -43,7 +45,8 @@ import {
 import { Redialer, type BackOff } from './dialer.js';
 import { LinkError } from './errors.js';
 import { HANDSHAKE_MAX_FRAME_BYTES } from './handshake.js';
-import { MAX_MESSAGE_TYPE } from './frame.js';
+import { checkMessageType } from './frame.js';
+import { PeerChannel } from './channel.js';
 
 export interface NodeLinkOptions {
   /** This node's id (1-64 of A-Z a-z 0-9 . _ -), as in the node registry. */
@@ -67,6 +70,8 @@ export interface NodeLinkOptions {
   maxPendingRequests?: number;
   /** Redial delays. Default 50 ms doubling to 2 s. */
   reconnect?: BackOff;
+  /** Accepted connections still in their handshake at once; more are dropped at accept. Default 64. */
+  maxHandshakes?: number;
 }
 
 export const LINK_DEFAULTS = {
@@ -78,10 +83,15 @@ export const LINK_DEFAULTS = {
   maxBufferedBytes: 64 * 1024 * 1024,
   maxPendingRequests: 10_000,
   reconnect: { minMs: 50, maxMs: 2000 },
+  maxHandshakes: 64,
 } as const;
 
+/** At most one log line per this, for connections dropped at accept (a flood must not flood the log). */
+const DROP_LOG_EVERY_MS = 10_000;
+
 export interface NodeLinkEvents {
-  'peer-up': (peerId: string) => void;
+  /** `channel`: this incarnation of the link, down for good when it ends. */
+  'peer-up': (peerId: string, channel: PeerChannel) => void;
   'peer-down': (peerId: string, reason: string) => void;
 }
 
@@ -114,14 +124,14 @@ export class PeerHandle {
   request(type: number, body: Buffer, timeoutMs: number): Promise<Buffer> {
     const conn = this.link.connectionTo(this.nodeId);
     if (!conn) return Promise.reject(this.link.notConnected(this.nodeId));
-    return conn.request(checkType(type), body, timeoutMs);
+    return conn.request(type, body, timeoutMs);
   }
 
   /** One-way. false: buffered above the high-water mark, wait for onDrain. Throws LinkError when not up. */
   send(type: number, body: Buffer): boolean {
     const conn = this.link.connectionTo(this.nodeId);
     if (!conn) throw this.link.notConnected(this.nodeId);
-    return conn.send(checkType(type), body);
+    return conn.send(type, body);
   }
 
   /** Called each time a send() that returned false may go on. Returns the unsubscribe. */
@@ -136,8 +146,9 @@ export class NodeLink {
   private readonly settings: ConnectionSettings;
   private readonly backOff: BackOff;
   private readonly handlers = new Map<number, Handler>();
-  /** Authenticated connections, by peer id. */
+  /** Authenticated connections, by peer id, and their channels. */
   private readonly active = new Map<string, PeerConnection>();
+  private readonly channels = new Map<string, PeerChannel>();
   /** Every connection, in handshake or open. */
   private readonly connections = new Set<PeerConnection>();
   /** Peers this node dials, and the attempt in progress for each. */
@@ -151,6 +162,11 @@ export class NodeLink {
   private readonly heartbeatTimer: NodeJS.Timeout;
   private server: Server | undefined;
   private closed = false;
+  private readonly maxHandshakes: number;
+  /** Accepted connections in their handshake. */
+  private handshaking = 0;
+  private dropped = 0;
+  private droppedLoggedAt = 0;
 
   constructor(opts: NodeLinkOptions) {
     this.nodeId = checkNodeId(opts.nodeId);
@@ -179,6 +195,7 @@ export class NodeLink {
       log: opts.log,
     };
     this.backOff = opts.reconnect ?? LINK_DEFAULTS.reconnect;
+    this.maxHandshakes = opts.maxHandshakes ?? LINK_DEFAULTS.maxHandshakes;
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.settings.heartbeatMs);
     this.heartbeatTimer.unref();
   }
@@ -223,6 +240,11 @@ export class NodeLink {
     return new PeerHandle(this, nodeId);
   }
 
+  /** The current incarnation of the link to the peer, if it is up. */
+  channel(nodeId: string): PeerChannel | undefined {
+    return this.channels.get(nodeId);
+  }
+
   /** Ids of the peers up now. */
   upPeers(): string[] {
     return [...this.active.keys()];
@@ -243,7 +265,8 @@ export class NodeLink {
 
   /** The handler of one message type, for requests and one-way messages alike. */
   handle(type: number, handler: Handler): void {
-    if (this.handlers.has(checkType(type))) throw new Error(`node link: type ${type} has a handler already`);
+    if (this.handlers.has(checkMessageType(type)))
+      throw new Error(`node link: type ${type} has a handler already`);
     this.handlers.set(type, handler);
   }
 
@@ -295,7 +318,28 @@ export class NodeLink {
 
   private accept(socket: Socket): void {
     if (this.closed) return void socket.destroy();
+    if (this.handshaking >= this.maxHandshakes) return this.drop(socket);
+    this.handshaking++;
     this.connections.add(new PeerConnection(socket, 'accepted', this.settings, this.events));
+  }
+
+  /** Unauthenticated connections are bounded: each holds a socket until its handshake deadline. */
+  private drop(socket: Socket): void {
+    this.dropped++;
+    const now = Date.now();
+    if (now - this.droppedLoggedAt >= DROP_LOG_EVERY_MS) {
+      this.log.warn(
+        {
+          remote: `${socket.remoteAddress}:${socket.remotePort}`,
+          dropped: this.dropped,
+          limit: this.maxHandshakes,
+        },
+        'node link connection dropped: too many handshakes in progress',
+      );
+      this.droppedLoggedAt = now;
+      this.dropped = 0;
+    }
+    socket.destroy();
   }
 
   private dial(nodeId: string): void {
@@ -309,28 +353,33 @@ export class NodeLink {
 
   private readonly events: ConnectionEvents = {
     opened: (conn) => {
+      if (conn.direction === 'accepted') this.handshaking--;
       const peerId = conn.peerId!;
       if (this.dialing.get(peerId) === conn) {
         this.dialing.delete(peerId);
         this.dialers.get(peerId)?.succeeded();
       }
       const before = this.active.get(peerId);
+      const channel = new PeerChannel(conn, (id, listener) => this.onDrain(id, listener));
       this.active.set(peerId, conn);
+      this.channels.set(peerId, channel);
       this.log.info({ peer: peerId, direction: conn.direction, remote: conn.remote }, 'node link up');
       if (before) {
         const reason = 'replaced by a newer connection from the same node';
         before.close(reason);
         this.emit('peer-down', peerId, reason);
       }
-      this.emit('peer-up', peerId);
+      this.emit('peer-up', peerId, channel);
     },
     closed: (conn, reason, wasOpen) => {
       this.connections.delete(conn);
+      if (conn.direction === 'accepted' && !wasOpen) this.handshaking--;
       const target = conn.expectPeer;
       if (target !== undefined && this.dialing.get(target) === conn) this.dialing.delete(target);
       const peerId = conn.peerId;
       if (wasOpen && peerId !== undefined && this.active.get(peerId) === conn) {
         this.active.delete(peerId);
+        this.channels.delete(peerId);
         // At this node's own close() every link goes down by intent: not a warning.
         this.log[this.closed ? 'info' : 'warn'](
           { peer: peerId, remote: conn.remote, reason },
@@ -352,7 +401,12 @@ export class NodeLink {
 
   private heartbeat(): void {
     const now = Date.now();
-    for (const c of [...this.active.values()]) c.heartbeat(now);
+    const open = [...this.active.values()];
+    for (const c of open) c.ping(now);
+    // setImmediate runs after the poll phase: what peers sent meanwhile is read before judging.
+    setImmediate(() => {
+      for (const c of open) c.checkSilence();
+    });
   }
 
   private emit<E extends keyof NodeLinkEvents>(event: E, ...args: Parameters<NodeLinkEvents[E]>): void {
@@ -368,11 +422,4 @@ export class NodeLink {
       this.log.error({ err, event: what }, 'node link listener threw');
     }
   }
-}
-
-function checkType(type: number): number {
-  if (!Number.isInteger(type) || type < 0 || type > MAX_MESSAGE_TYPE) {
-    throw new Error(`node link message type ${type} is not an integer 0..${MAX_MESSAGE_TYPE}`);
-  }
-  return type;
 }
