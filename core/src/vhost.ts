@@ -344,8 +344,8 @@ export class Vhost implements QueueContext, PublishScope {
 
   /** A queue of the type its arguments name (406 for an unknown one), registered at once. */
   private createQueue(name: string, options: QueueOptions, recovering: boolean): Queue {
-    const type = this.ctx.queueTypes.forArguments(options.arguments);
     const policy = this.policies.match('queues', name)?.definition;
+    const type = this.ctx.queueTypes.forArguments(options.arguments, policy);
     const q = type.create({ context: this, name, options, policy, recovering });
     this.queues.set(name, q);
     return q;

@@ -14,3 +14,4 @@ export {
   RedisUrlError,
   type RedisConnectionTarget,
 } from './connection.js';
+export { sentinelFields } from './sentinel-view.js';
