@@ -92,7 +92,8 @@ return 1
 `;
 
 /**
- * KEYS: defs, meta, then key pairs of the queues whose definitions are deleted. ARGV triples:
+ * KEYS: defs, meta (absent on Redis Cluster: another slot, marked after), then key pairs of the
+ * queues whose definitions are deleted (single server only: other slots). ARGV triples:
  * op ('p' put / 'd' delete), field, value. For a put the value is the packed definition; for a
  * delete it is the index of the queue whose entries go too, or '' for any other kind.
  */
@@ -107,7 +108,7 @@ const WRITE_DEFINITIONS = `${WRITE_SCRIPT}for i = 1, #ARGV, 3 do
     end
   end
 end
-redis.call('HSET', KEYS[2], 'defs', '1')
+if KEYS[2] then redis.call('HSET', KEYS[2], 'defs', '1') end
 return #ARGV / 3
 `;
 
