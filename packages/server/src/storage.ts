@@ -7,8 +7,14 @@ import { isSentinelUrl, maskRedisUrl, RedisStore } from '@junction/storage-redis
  * Storage backends by name or URL: `memory` (nothing survives a restart), `embedded` (LMDB
  * in `dataDir`, the default of `junction start`), `redis://[:password@]host:port[/db]`, or
  * `redis-sentinel://[:password@]host:port,host:port/<master-name>` (a replication group).
+ * `feedOrigin` names a cluster node's definitions writes on the Redis store's change feed.
  */
-export function createStore(spec: string, dataDir: string, log?: Logger): Store {
+export function createStore(
+  spec: string,
+  dataDir: string,
+  log?: Logger,
+  opts: { feedOrigin?: string } = {},
+): Store {
   if (spec === 'memory') return new MemoryStore();
   if (spec === 'embedded' || spec === 'lmdb')
     return new LmdbStore({
@@ -16,7 +22,7 @@ export function createStore(spec: string, dataDir: string, log?: Logger): Store 
       onCommitFailure: (err) => log?.error({ err }, 'store write failed (is the disk full?)'),
     });
   if (spec.startsWith('redis://') || spec.startsWith('rediss://') || isSentinelUrl(spec))
-    return new RedisStore({ url: spec });
+    return new RedisStore({ url: spec, ...opts });
   throw new Error(
     `unknown storage '${maskRedisUrl(spec)}': supported: embedded, memory, redis://host:port, redis-sentinel://host:port,host:port/<master-name>`,
   );

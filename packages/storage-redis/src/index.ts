@@ -9,3 +9,4 @@ export {
   RedisUrlError,
   type RedisConnectionTarget,
 } from './connection.js';
+export { RedisDefinitionsFeed, type DefinitionsFeedOptions } from './definitions-feed.js';

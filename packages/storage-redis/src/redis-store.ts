@@ -23,7 +23,6 @@
 import { Redis, type ChainableCommander } from 'ioredis';
 import type {
   DefinitionChange,
-  Definitions,
   EnqueueRecord,
   MessageProperties,
   MqttSessionState,
@@ -36,8 +35,9 @@ import type {
   StreamLog,
   StreamSettings,
 } from '@junction/core';
-import { definitionIdentity as identity, emptyDefinitions } from '@junction/core';
+import { definitionIdentity as identity } from '@junction/core';
 import { pack, toBuffer, unpack } from './codec.js';
+import { feedPayload, readStoredDefinitions, scanHash } from './stored-definitions.js';
 import { RedisStreamLog, StreamKeys, streamKeysOf } from './redis-stream-log.js';
 import { SCRIPTS, type ScriptName } from './scripts.js';
 import { defineStreamScripts } from './stream-scripts.js';
@@ -56,6 +56,8 @@ export interface RedisStoreOptions {
   url: string;
   /** Prefix of every key this store writes; default 'junction:'. */
   keyPrefix?: string;
+  /** Names this store's definitions writes on the change feed (a cluster node's id), so its node can skip them. */
+  feedOrigin?: string;
 }
 
 interface StoredBody {
@@ -122,7 +124,7 @@ export class RedisStore implements Store {
       );
     }
     return {
-      definitions: defsWritten === null ? null : await this.readDefinitions(redis),
+      definitions: defsWritten === null ? null : await readStoredDefinitions(redis, this.prefix),
       maxMessageId: max === null ? 0 : Number(max),
       messages: (q) => this.iterate(q),
     };
@@ -295,15 +297,6 @@ export class RedisStore implements Store {
 
   // ---- definitions ---------------------------------------------------------------------------
 
-  private async readDefinitions(redis: Redis): Promise<Definitions> {
-    const d: Definitions = emptyDefinitions();
-    for await (const [field, value] of this.scanHash(redis, this.key('defs'))) {
-      const kind = field.slice(0, field.indexOf('\u0000')) as Kind;
-      (d[listOf(kind)] as unknown[]).push(unpack(value));
-    }
-    return d;
-  }
-
   async writeDefinitions(changes: readonly DefinitionChange[]): Promise<void> {
     const args: Arg[] = [];
     for (const c of changes) {
@@ -314,8 +307,13 @@ export class RedisStore implements Store {
         args.push('d', defField(c.kind, c.key as Record<string, unknown>), drop);
       }
     }
-    // One script: a batch of definition changes is all-or-nothing.
-    await this.script('junctionWriteDefinitions', args, false);
+    // One script: a batch of definition changes is all-or-nothing, and its notice on the
+    // change feed (stored-definitions.ts) goes out with it.
+    await this.script(
+      'junctionWriteDefinitions',
+      [feedPayload(this.options.feedOrigin ?? '', changes), ...args],
+      false,
+    );
   }
 
   // ---- messages ------------------------------------------------------------------------------
@@ -434,7 +432,7 @@ export class RedisStore implements Store {
   async *retained(vhost: string): AsyncIterable<RetainedMessage> {
     const redis = this.redis;
     if (!redis) throw new RedisStoreError('the Redis store is not open');
-    for await (const [topic, value] of this.scanHash(redis, this.key(`ret:${vhost}`))) {
+    for await (const [topic, value] of scanHash(redis, this.key(`ret:${vhost}`))) {
       const m = unpack(value) as StoredMessage;
       yield { topic, message: { ...m, body: toBuffer(m.body) } };
     }
@@ -449,7 +447,7 @@ export class RedisStore implements Store {
   async *mqttSessions(vhost: string): AsyncIterable<{ clientId: string; state: MqttSessionState }> {
     const redis = this.redis;
     if (!redis) throw new RedisStoreError('the Redis store is not open');
-    for await (const [clientId, value] of this.scanHash(redis, this.key(`sess:${vhost}`))) {
+    for await (const [clientId, value] of scanHash(redis, this.key(`sess:${vhost}`))) {
       yield { clientId, state: unpack(value) as MqttSessionState };
     }
   }
@@ -485,22 +483,6 @@ export class RedisStore implements Store {
     if (open) await (await open).close();
     await redis.del(...(await streamKeysOf(redis, keys)));
   }
-
-  /** Every field of a hash, HSCAN-paged (a field may repeat if the hash is rehashed meanwhile). */
-  private async *scanHash(redis: Redis, key: string): AsyncIterable<[string, Buffer]> {
-    const seen = new Set<string>();
-    let cursor = '0';
-    do {
-      const [next, flat] = await redis.hscanBuffer(key, cursor, 'COUNT', PAGE);
-      cursor = next.toString();
-      for (let i = 0; i + 1 < flat.length; i += 2) {
-        const field = flat[i]!.toString('utf8');
-        if (seen.has(field)) continue;
-        seen.add(field);
-        yield [field, flat[i + 1]!];
-      }
-    } while (cursor !== '0');
-  }
 }
 
 function describe(err: unknown): string | undefined {
@@ -521,8 +503,4 @@ function defField(kind: Kind, v: Record<string, unknown>): string {
 function packBody(m: StoredMessage): Buffer {
   const body: StoredBody = { x: m.exchange, k: m.routingKey, p: m.properties, b: m.body };
   return pack(body);
-}
-
-function listOf(kind: Kind): keyof Definitions {
-  return kind === 'policy' ? 'policies' : (`${kind}s` as keyof Definitions);
 }

@@ -15,6 +15,7 @@
  *   P meta                hash: format, defs ('1' once definitions were written)
  *   P maxid               string: highest message id ever enqueued
  *   P defs                hash: kind NUL identity -> msgpack definition
+ *   P defs:version        counter: definitions writes so far (the change feed's version)
  *   P qz:<tag>            sorted set: member and score = messageId (enqueue order)
  *   P qh:<tag>            hash: e:<id> -> expiresAt, d:<id> -> deliveryCount
  *   P m:<id>              hash: v -> msgpack { x, k, p, b }, r -> refcount
@@ -95,13 +96,14 @@ return drop(ARGV[2])
 `;
 
 /**
- * ARGV: prefix, then triples: op ('p' put / 'd' delete), field, value. For a put the value
- * is the packed definition; for a delete it is the tag of a queue whose entries go too,
- * or '' for any other kind.
+ * ARGV: prefix, the change feed's payload, then triples: op ('p' put / 'd' delete), field,
+ * value. For a put the value is the packed definition; for a delete it is the tag of a queue
+ * whose entries go too, or '' for any other kind. Increments the definitions version and
+ * publishes '<version> <payload>' on the feed (stored-definitions.ts); returns the version.
  */
 export const WRITE_DEFINITIONS = `${HELPERS}
 local dk = p .. 'defs'
-for i = 2, #ARGV, 3 do
+for i = 3, #ARGV, 3 do
   if ARGV[i] == 'p' then
     redis.call('HSET', dk, ARGV[i + 1], ARGV[i + 2])
   else
@@ -110,7 +112,9 @@ for i = 2, #ARGV, 3 do
   end
 end
 redis.call('HSET', p .. 'meta', 'defs', '1')
-return (#ARGV - 1) / 3
+local version = redis.call('INCR', p .. 'defs:version')
+redis.call('PUBLISH', p .. 'defs:feed', version .. ' ' .. ARGV[2])
+return version
 `;
 
 export const SCRIPTS = {
