@@ -383,8 +383,19 @@ export class Broker implements BrokerApi {
         },
       );
     }
-    return { username: user.name, tags: user.tags };
+    let principal = this.principals.get(user);
+    if (!principal) {
+      principal = { username: user.name, tags: user.tags };
+      this.principals.set(user, principal);
+    }
+    return principal;
   }
+
+  /**
+   * One Principal per user record (a User is replaced, never changed, when its password or tags
+   * are): a fleet's devices that log in as one user share it instead of holding one each.
+   */
+  private readonly principals = new WeakMap<User, Principal>();
 
   /** One function for every connection (a closure each cost ~110 bytes per MQTT device). */
   private readonly connectionClosed = (c: BrokerConnection): void => {

@@ -29,6 +29,7 @@ import { checkName } from './names.js';
 import { randomToken } from './random-token.js';
 import { publish } from './publish.js';
 import { SmallMap } from './small-map.js';
+import { SESSION_OWNED_ARG } from './queues/queue-settings.js';
 import { serverQueueName, type Vhost } from './vhost.js';
 import type { PublisherFlow } from './flow.js';
 
@@ -64,17 +65,23 @@ export interface SessionParent {
 const NO_ROUTE = { replyCode: 312, replyText: 'NO_ROUTE' };
 
 let sessionCounter = 0;
+/** Every consumer-less session's table (ChannelSession.consumers): nothing is ever set in it. */
+const NO_CONSUMERS = new SmallMap<string, Consumer>();
 
 export class ChannelSession implements Session, ConsumerOwner {
-  readonly id = `s${++sessionCounter}`;
+  /** Its number; the id is made when asked for (a string per idle device's session is 24 bytes). */
+  private readonly n = ++sessionCounter;
   private nextTag = 0;
   /**
    * Created by the first delivery that waits for an ack, like `writable` by the first publish:
    * an idle MQTT device's session holds neither (two empty tables are ~300 bytes per device).
    */
   private unacked: Map<number, Unacked> | undefined;
-  /** Usually none or one (an MQTT device's subscription): fields until a second. */
-  readonly consumers = new SmallMap<string, Consumer>();
+  /**
+   * Usually none or one (an MQTT device's subscription): fields until a second. The shared empty
+   * one until the first consumer (a direct subscription's session has none): read, never set.
+   */
+  private consumers: SmallMap<string, Consumer> = NO_CONSUMERS;
   private defaultPrefetch = 0;
   private globalPrefetch = 0;
   private consumerUnacked = 0;
@@ -89,6 +96,10 @@ export class ChannelSession implements Session, ConsumerOwner {
   private directs: DirectSubscription[] | undefined;
 
   constructor(private readonly parent: SessionParent) {}
+
+  get id(): string {
+    return `s${this.n}`;
+  }
 
   get connectionId(): string {
     return this.parent.id;
@@ -136,6 +147,10 @@ export class ChannelSession implements Session, ConsumerOwner {
     // like on any other (RabbitMQ: 403 without configure on amq.gen-*).
     const named = !d.passive && d.name === '' ? { ...d, name: serverQueueName() } : d;
     if (!d.passive) {
+      if (!d.brokerOwned && d.arguments && Object.hasOwn(d.arguments, SESSION_OWNED_ARG))
+        throw preconditionFailed(
+          `invalid arg '${SESSION_OWNED_ARG}': reserved for the queues of MQTT shared subscriptions`,
+        );
       this.authorize('configure', 'queue', named.name);
       const dlx = d.arguments?.['x-dead-letter-exchange'];
       if (typeof dlx === 'string') {
@@ -312,6 +327,7 @@ export class ChannelSession implements Session, ConsumerOwner {
       sink,
     );
     q.addConsumer(c);
+    if (this.consumers === NO_CONSUMERS) this.consumers = new SmallMap();
     this.consumers.set(tag, c);
     // Deliveries start on the next turn, after the adapter has answered consume-ok
     // (AMQP 0-9-1: basic.consume-ok precedes the first basic.deliver).

@@ -73,3 +73,21 @@ export const unknownVhost = (name: string): BrokerError =>
   new BrokerError('NOT_ALLOWED', `NOT_ALLOWED - vhost '${name}' not found`, { subject: 'unknown-vhost' });
 export const resourceLocked = (why: string): BrokerError =>
   new BrokerError('RESOURCE_LOCKED', `RESOURCE_LOCKED - ${why}`);
+
+/**
+ * A store refused a write to a queue because another node owns it now: the queue's fencing
+ * epoch in the store has moved past the one this node was given (Store.setQueueEpoch). Nothing
+ * of the refused write happened; the broker drops the queue, and whatever waited on the write
+ * (a publisher confirm) is not confirmed.
+ */
+export class QueueFencedError extends Error {
+  constructor(
+    readonly vhost: string,
+    readonly queue: string,
+    readonly epoch: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`queue '${queue}' in vhost '${vhost}' is fenced: epoch ${epoch} is no longer the queue's`, options);
+    this.name = 'QueueFencedError';
+  }
+}

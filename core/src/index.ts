@@ -30,6 +30,7 @@ export {
 } from './storage/segmented-stream-log.js';
 export { definitionIdentity } from './storage/identity.js';
 export { escapeStoredKeys, unescapeStoredKeys } from './storage/stored-keys.js';
+export { pack, unpack, toBuffer } from './storage/packed.js';
 export { MAX_TIMER_MS } from './timers.js';
 export type {
   ExchangeType,

@@ -6,3 +6,14 @@ export { Exchange } from './exchanges/exchange.js';
 export { ChannelSession } from './channel-session.js';
 export { BrokerConnection } from './connection.js';
 export { UserStore } from './auth/users.js';
+export { NodePeer, DEFAULT_PEER_LIMITS, type NodePeerOptions, type PeerLimits } from './cluster/node-peer.js';
+export {
+  RemoteQueue,
+  isRemoteQueue,
+  DEFAULT_REMOTE_QUEUE_LIMITS,
+  type RemoteQueueInit,
+  type RemoteQueueLimits,
+} from './cluster/remote-queue.js';
+export type { OwnerChannel, ChannelHandlers } from './cluster/owner-channel.js';
+export { inProcessChannels, type ChannelPair } from './cluster/in-process-channel.js';
+export { classicQueueType } from './queues/classic.js';

@@ -50,6 +50,12 @@ export interface QueueDeclaration {
   autoDelete?: boolean;
   passive?: boolean;
   arguments?: FieldTable;
+  /**
+   * The adapter declares a queue the broker keeps for a protocol feature (an MQTT shared
+   * subscription's group queue), so broker-reserved arguments such as `x-session-owned` are
+   * allowed. Never set from a client's request.
+   */
+  brokerOwned?: boolean;
 }
 
 export interface QueueDeclared {

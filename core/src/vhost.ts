@@ -320,6 +320,48 @@ export class Vhost implements QueueContext, PublishScope {
     return { queue: name, messageCount: 0, consumerCount: 0 };
   }
 
+  /**
+   * Cluster: puts `q` where the queue of its name is (a local queue whose ownership moved to
+   * another node, replaced by a RemoteQueue, or the other way round). Bindings and consumers
+   * move to `q`; a consumer `q` refuses is cancelled. The old queue is destroyed in memory
+   * only: its stored entries are the owner's, and deliveries still unacked from it settle
+   * there as no-ops (a destroyed queue writes no more marks; the owner redelivers them).
+   */
+  replaceQueue(q: Queue): void {
+    const old = this.queues.get(q.name);
+    this.queues.set(q.name, q);
+    if (!old || old === q) return;
+    const consumers = [...old.consumers.all()];
+    old.destroy();
+    const bindings = this.bindingsTo.get(old);
+    this.bindingsTo.delete(old);
+    if (bindings) {
+      const moved = new Set<Binding>();
+      for (const b of bindings) {
+        const x = this.exchanges.get(b.source);
+        if (!x) continue;
+        x.removeBinding(b.id);
+        const nb: Binding = { ...b, destination: q };
+        x.addBinding(nb);
+        moved.add(nb);
+      }
+      this.bindingsTo.set(q, moved);
+    }
+    for (const c of consumers) {
+      c.queue = q;
+      try {
+        q.addConsumer(c);
+      } catch (err) {
+        const reason =
+          err instanceof BrokerError
+            ? err
+            : new BrokerError('INTERNAL_ERROR', `INTERNAL_ERROR - ${String(err)}`);
+        c.owner.consumerCancelled(c, reason);
+      }
+    }
+    q.dispatch();
+  }
+
   /** Recovery: a durable queue from the store (its entries follow through recover()). */
   restoreQueue(name: string, autoDelete: boolean, args: FieldTable): Queue {
     return this.createQueue(name, { durable: true, autoDelete, exclusiveOwner: null, arguments: args }, true);

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { NAME_MAX_BYTES, type MqttSessionState, type Store } from '@junction/core';
 import { startBroker, type BrokerHandle } from '@junction/server';
 import { LmdbStore } from '@junction/storage-lmdb';
-import { tempDirs } from '@junction/testkit';
+import { closeAll, tempDirs } from '@junction/testkit';
 
 const ROUND_TRIP_BOUND_MS = 2000;
 const dirs = tempDirs();
@@ -20,7 +20,7 @@ const dirs = tempDirs();
 let b: BrokerHandle | undefined;
 const clients: MqttClient[] = [];
 afterEach(async () => {
-  for (const c of clients.splice(0)) await c.endAsync(true).catch(() => undefined);
+  await closeAll(clients.splice(0).map((c) => () => c.endAsync(true)));
   await b?.close();
   b = undefined;
 });
@@ -161,7 +161,7 @@ describe.each(stores)('a persistent session keyed by dangerous filters, on %s', 
     const publisher = await mqttClient(b, { clientId: 'publisher' });
     for (const f of filters) await publisher.publishAsync(f, `to ${f}`, { qos: 1 });
     if (typeof store !== 'string') {
-      for (const c of clients.splice(0)) await c.endAsync(true).catch(() => undefined);
+      await closeAll(clients.splice(0).map((c) => () => c.endAsync(true)));
       await b.close();
       b = await startBroker({ ports: { mqtt: 0 }, storage: new LmdbStore({ dir: dirs.latest() }) });
     }

@@ -9,7 +9,7 @@ import mqtt from 'mqtt';
 import type Client from 'stompit/lib/Client.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerHandle } from '@junction/server';
-import { rawClient, stompitClient, tempDirs, until, withOwnKey as own } from '@junction/testkit';
+import { closeAll, rawClient, stompitClient, tempDirs, until, withOwnKey as own } from '@junction/testkit';
 import { LmdbStore } from '@junction/storage-lmdb';
 
 /** Generous: the machine is shared and loaded; a frozen broker takes seconds. */
@@ -38,7 +38,7 @@ beforeEach(async () => {
 });
 /** Closes the test's clients, then the broker. */
 async function stopAll(): Promise<void> {
-  for (const c of closers.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
+  await closeAll(closers.splice(0).reverse());
   await b.close();
 }
 /** A clean stop and a start again on the same data directory. */

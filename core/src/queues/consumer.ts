@@ -34,7 +34,8 @@ export class Consumer {
   filterSeen: number[] | undefined;
 
   constructor(
-    readonly queue: Queue,
+    /** Changes only when the vhost puts another queue in its place (vhost.replaceQueue). */
+    public queue: Queue,
     readonly owner: ConsumerOwner,
     readonly spec: ConsumerSpec,
     readonly sink: DeliverySink,

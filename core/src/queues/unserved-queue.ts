@@ -7,18 +7,10 @@
 import { resourceLocked } from '../errors.js';
 import { noCounts } from './queue.js';
 import type { Consumer } from './consumer.js';
-import type {
-  ConsumerView,
-  EnqueueOutcome,
-  Queue,
-  QueueOptions,
-  QueueStats,
-  QueueType,
-  StoredEntries,
-} from './queue-type.js';
+import type { EnqueueOutcome, Queue, QueueOptions, QueueStats, QueueType } from './queue-type.js';
 import type { QueuedMessage } from './queued-message.js';
 
-const NO_CONSUMERS: ConsumerView = { size: 0, all: () => [], active: undefined };
+const NO_CONSUMERS: Queue['consumers'] = { size: 0, all: () => [], active: undefined };
 
 export class UnservedQueue implements Queue {
   readonly kind = 'queue';
@@ -56,12 +48,11 @@ export class UnservedQueue implements Queue {
     return resourceLocked(`queue '${this.name}' is served by ${where}; connect to it`);
   }
 
-  async open(): Promise<void> {}
-  async recover(_stored: StoredEntries): Promise<number> {
+  /** Nothing of its own to open or load: the owner has the entries. */
+  async recover(): Promise<number> {
     return 0;
   }
-  touch(): void {}
-  applyPolicy(): void {}
+  async open(): Promise<void> {}
   enqueue(): EnqueueOutcome {
     return 'rejected';
   }
@@ -75,6 +66,8 @@ export class UnservedQueue implements Queue {
     throw this.elsewhere();
   }
   settle(): void {}
+  touch(): void {}
+  applyPolicy(): void {}
   purge(): number {
     throw this.elsewhere();
   }

@@ -169,10 +169,24 @@ export abstract class SegmentedStreamLog<E extends EncodedStreamEntry> implement
     return this.consumers.get(name);
   }
 
+  /**
+   * Queued behind the writes before it, so close() waits for it too: a consumer that leaves
+   * while the broker shuts down (its connection closed first) still has its offset stored.
+   */
   async storeConsumerOffset(name: string, offset: number): Promise<void> {
     checkStreamName(name);
-    await this.writeConsumerOffset(name, offset);
-    this.consumers.set(name, offset);
+    if (this.closed) throw new Error(`stream log closed: offset of '${name}' not stored`);
+    await new Promise<void>((resolve, reject) =>
+      this.serial(async () => {
+        try {
+          await this.writeConsumerOffset(name, offset);
+          this.consumers.set(name, offset);
+          resolve();
+        } catch (err) {
+          reject(err as Error);
+        }
+      }),
+    );
   }
 
   stats(): StreamStats {

@@ -168,6 +168,15 @@ export interface Store {
    * Entries enqueued later with lower ids do not exist (ids only grow).
    */
   markDeliveredThrough?(queue: QueueRef, messageId: number): Promise<void>;
+  /**
+   * Optional (cluster mode): the fencing epoch under which this node owns `queue`, or undefined
+   * to write unfenced again (single node; the default). While an epoch is set, every write to
+   * the queue (enqueue, remove, markDelivered, dropQueue, its stream's appends and trims) runs
+   * only if the store's epoch for the queue is still this one, and fails with
+   * QueueFencedError (errors.ts) otherwise, having changed nothing. Stores without a shared
+   * backend (memory, embedded) have no other writer and leave it out.
+   */
+  setQueueEpoch?(queue: QueueRef, epoch: number | undefined): void;
   /** Drops every entry of a queue (purge, delete). */
   dropQueue(queue: QueueRef): Promise<void>;
   /**

@@ -1,6 +1,6 @@
 /** @junction/cluster: what lets several Junction nodes share one Redis (issue 17's foundation). */
 export { ClusterKeys, queueHashTag, checkNodeId } from './keys.js';
-export { FENCE_CHECK_LUA, fencedScript, isFenced } from './fence.js';
+export { FENCE_CHECK_LUA, fencedScript, isFenced } from '@junction/storage-redis';
 export { NodeRegistry, type LiveNode, type NodeRegistryOptions } from './node-registry.js';
 export {
   QueueLeases,
@@ -11,3 +11,15 @@ export {
 } from './queue-leases.js';
 export { placeQueue, type NodeLoad } from './placement.js';
 export type { RedisConnection } from './scripts.js';
+export {
+  NodeLink,
+  PeerHandle,
+  LINK_DEFAULTS,
+  type NodeLinkEvents,
+  type NodeLinkOptions,
+  type PeerStatus,
+} from './link/node-link.js';
+export { PeerChannel } from './link/channel.js';
+export type { Handler, HandlerResult } from './link/connection.js';
+export { LinkError, type LinkErrorCode } from './link/errors.js';
+export { LINK_PROTOCOL_VERSION } from './link/handshake.js';

@@ -1,20 +1,14 @@
 /**
  * Where the cluster's records live in Redis. Every record of one queue sits under the hash
  * tag `{<vhost>/<queue>}`, so on Redis Cluster they share one hash slot with each other and
- * with the queue's data (once the store moves its queue keys under the same tag), and one
+ * with the queue's data (the Redis store's keys.ts, where the tag is built), and one
  * script can touch them all. The node registry is small and shared: it lives under
  * `{cluster}`, one slot of its own.
  */
 
-/** `%`, `/`, `{` and `}` percent-encoded: the tag is unique per queue and is all one hash tag. */
-function escapeTagPart(s: string): string {
-  return s.replace(/[%/{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
+import { checkKeyPrefix, queueHashTag } from '@junction/storage-redis';
 
-/** `{<vhost>/<queue>}`: the hash tag of every key of one queue. */
-export function queueHashTag(vhost: string, queue: string): string {
-  return `{${escapeTagPart(vhost)}/${escapeTagPart(queue)}}`;
-}
+export { queueHashTag };
 
 const NODE_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -26,7 +20,7 @@ export function checkNodeId(id: string): string {
 export class ClusterKeys {
   /** e.g. 'junction:'; must not hold a brace, which would become the hash tag. */
   constructor(readonly prefix = 'junction:') {
-    if (/[{}]/.test(prefix)) throw new Error(`key prefix '${prefix}' must not contain { or }`);
+    checkKeyPrefix(prefix);
   }
 
   /** Hash `address`, `queues`; expires (PX) unless its node renews it. */

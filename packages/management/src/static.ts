@@ -28,7 +28,11 @@ export async function serveStatic(res: ServerResponse, root: string, rel: string
   const base = resolve(root);
   const file = resolve(base, decoded.replace(/^\/+/, ''));
   if (file !== base && !file.startsWith(base + sep)) return false;
-  const st = await stat(file).catch(() => null);
+  // Not there (or a path through a file): not ours to serve; anything else is a real failure.
+  const st = await stat(file).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return null;
+    throw err;
+  });
   if (!st?.isFile()) return false;
   res.writeHead(200, {
     'content-type': TYPES[extname(file)] ?? 'application/octet-stream',

@@ -49,13 +49,20 @@ export interface LinkHandler {
 const ignoreData = (_chunk: Buffer): void => {};
 const ignoreDrain = (): void => {};
 
+/**
+ * A Link keeps its times as ms since this module loaded: integers that small are Smis, held in
+ * the object itself, where an epoch-ms field (past 2^31) holds a 16-byte number box of its own,
+ * three per connection. After 24 days of uptime they are boxed numbers again, and still right.
+ */
+const EPOCH = Date.now();
+/** Math.floor: a plain difference of two doubles is a boxed number, even when it is an integer. */
+const sinceEpoch = (): number => Math.floor(Date.now() - EPOCH);
+
 /** The one setImmediate callback of every Link (a bound flush per Link would be a closure each). */
 const flushLink = (link: Link): void => link.flush();
 
 export class Link implements PipeEvents {
   readonly id: string;
-  /** When the TCP connection was accepted. */
-  readonly connectedAt: number;
   readonly transport: 'tcp' | 'ws';
   readonly peer: Peer;
   readonly tls: TlsSnapshot | undefined;
@@ -66,8 +73,10 @@ export class Link implements PipeEvents {
   readonly certificateLogin: CertificateLogin | undefined;
   bytesIn = 0;
   bytesOut = 0;
-  lastReadAt = Date.now();
-  lastWriteAt = Date.now();
+  /** Since EPOCH, ms. */
+  private readonly acceptedAt: number;
+  private readAt = sinceEpoch();
+  private writeAt = this.readAt;
 
   private readonly pipe: Pipe;
   /** Until the handshake is done; then dropped, with what it holds. */
@@ -97,15 +106,30 @@ export class Link implements PipeEvents {
     this.deadline = init.deadline;
     this.messagePerSend = init.messagePerSend;
     this.transport = init.pipe.kind;
-    this.connectedAt = init.deadline.acceptedAt;
+    this.acceptedAt = Math.floor(init.deadline.acceptedAt - EPOCH);
     init.deadline.describe = () => ({ conn: this.id, remoteAddress: this.peer.remoteAddress });
     this.pipe.bind(this);
+  }
+
+  /** When the TCP connection was accepted, epoch ms. */
+  get connectedAt(): number {
+    return EPOCH + this.acceptedAt;
+  }
+
+  /** When the peer last sent something (or reading resumed), epoch ms. */
+  get lastReadAt(): number {
+    return EPOCH + this.readAt;
+  }
+
+  /** When bytes last went out, epoch ms. */
+  get lastWriteAt(): number {
+    return EPOCH + this.writeAt;
   }
 
   /** From the pipe: bytes in. */
   pipeData(chunk: Buffer): void {
     this.bytesIn += chunk.length;
-    this.lastReadAt = Date.now();
+    this.readAt = sinceEpoch();
     if (this.handler) this.handler.linkData(chunk);
     else this.dataHandler(chunk);
   }
@@ -210,7 +234,7 @@ export class Link implements PipeEvents {
     const chunks = this.chunks;
     this.chunks = [];
     this.bytesOut += this.pendingBytes;
-    this.lastWriteAt = Date.now();
+    this.writeAt = sinceEpoch();
     let ok = true;
     if (this.messagePerSend) {
       for (const c of chunks) ok = this.pipe.write(c) && ok;
@@ -242,7 +266,7 @@ export class Link implements PipeEvents {
     } else if (this.pausedBy?.delete(reason) && this.pausedBy.size === 0) {
       this.pausedBy = undefined;
       // Silence while we did not read was ours, not the peer's.
-      this.lastReadAt = Date.now();
+      this.readAt = sinceEpoch();
       if (!this.closed) this.pipe.resume();
     }
   }
@@ -261,7 +285,7 @@ export class Link implements PipeEvents {
    * broker itself holds reading paused: the peer's heartbeats are waiting unread in the socket.
    */
   isSilentFor(ms: number, now = Date.now()): boolean {
-    return (this.pausedBy?.size ?? 0) === 0 && now - this.lastReadAt > ms;
+    return (this.pausedBy?.size ?? 0) === 0 && now - EPOCH - this.readAt > ms;
   }
 
   // ---- resource alarms -----------------------------------------------------------------------

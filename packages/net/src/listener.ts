@@ -17,6 +17,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Endpoint, OriginPolicy, TlsSettings } from '@junction/core';
 import { HandshakeDeadline } from './deadline.js';
 import { Link, type Peer } from './link.js';
+import { LogSampler } from './log-sampler.js';
 import { SocketPipe, WebSocketPipe, type Pipe } from './pipe.js';
 import {
   acceptsPeer,
@@ -83,16 +84,25 @@ export class Listener {
       );
       this.server = http;
     } else if (tls) {
-      const server = createTlsServer(serverOptions(tls), (socket) => this.secured(socket));
-      server.on('tlsClientError', (err, socket) => {
-        opts.log.debug({ err: err.message, remoteAddress: socket.remoteAddress }, 'TLS handshake failed');
-      });
-      this.server = server;
+      this.server = createTlsServer(serverOptions(tls), (socket) => this.secured(socket));
     } else {
       // The Link exists at once and owns the socket: no tracking, no listeners of our own
       // (each costs a few hundred bytes per held connection).
       this.server = createTcpServer({ noDelay: true }, (socket) => {
         this.open(new SocketPipe(socket), socket, this.deadline(socket), undefined);
+      });
+    }
+    if (tls) {
+      // A refused client certificate or a client that speaks no TLS: warn (RabbitMQ logs these
+      // too), sampled, since anyone who can reach the port can cause one.
+      const sampler = new LogSampler(10_000);
+      this.server.on('tlsClientError', (err: Error, socket: Socket) => {
+        const sample = sampler.take();
+        if (sample)
+          opts.log.warn(
+            { err: err.message, remoteAddress: socket.remoteAddress, skipped: sample.skipped },
+            `${opts.label}: TLS handshake failed`,
+          );
       });
     }
     if (tls || endpoint.transport === 'ws') {

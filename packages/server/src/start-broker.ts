@@ -118,6 +118,7 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
       : await startCluster({
           url: spec as string,
           nodeId,
+          store,
           linkAddress: `${config.cluster.linkHost || hostname()}:${config.cluster.linkPort}`,
           log: log.child({ component: 'cluster' }),
         });

@@ -427,7 +427,7 @@ export class LmdbStore implements Store {
     } catch (err) {
       // A close failure after a failed open is reported as the store's failure, not dropped.
       this.root?.close().catch((closeErr: unknown) => this.fail(closeErr));
-      void this.segments?.close();
+      this.segments?.close().catch((closeErr: unknown) => this.fail(closeErr));
       this.segments = undefined;
       this.streams = undefined;
       this.root = undefined;
@@ -507,7 +507,9 @@ export class LmdbStore implements Store {
    * changes) and settles when that transaction is durable. Every such write of one
    * event-loop turn shares one callback: the broker removes per message, and a callback and
    * a promise per call would cost more than the removal. `released` collects the segments
-   * of removed entries; they are released once the removal is durable.
+   * of removed entries; they are released once the removal is durable. Inside `op`, lmdb-js's
+   * put/remove apply to the open transaction at once; the promises they return settle with
+   * it, so `void` on them drops nothing: this method's promise is their outcome.
    *
    * Writes that need no read (enqueue, delivery marks) are plain asynchronous puts instead:
    * lmdb-js runs those on its write thread, off the broker's event loop. lmdb-js keeps

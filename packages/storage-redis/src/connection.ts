@@ -138,3 +138,10 @@ export function reconnectWhenEnded(
     }, delay).unref();
   });
 }
+
+/** Redis 7.0 first ran scripts with flags (`#!lua`, fence.ts WRITE_SCRIPT), which the store's writes are. */
+export async function checkRedisVersion(redis: Redis): Promise<void> {
+  const version = /redis_version:(\d+)\.(\d+)/.exec(await redis.info('server'));
+  if (version && Number(version[1]) < 7)
+    throw new Error(`Redis ${version[1]}.${version[2]} is too old: the Redis store needs Redis 7.0 or later`);
+}

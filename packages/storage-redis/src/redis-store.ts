@@ -9,16 +9,21 @@
  * lost on a crash, and without AOF or RDB nothing survives a Redis restart. Replication to
  * Redis replicas is asynchronous and not waited for (no WAIT).
  *
- * Atomicity: every multi-key write is one Lua script (see scripts.ts), so an entry, its
- * shared body and the body's reference count change together or not at all.
+ * Atomicity: every multi-key write is one Lua script (see scripts.ts), so an entry and its
+ * body change together or not at all.
  *
- * Group commit: writes issued within one event-loop turn are queued and sent together on
- * the next setImmediate as one pipeline (one round trip); consecutive enqueue, remove and
- * markDelivered calls are merged into one script call each. Order is kept: a remove issued
- * after an enqueue runs after it. Redis itself then shares one AOF fsync between them.
+ * Group commit (group-commit.ts): writes issued within one event-loop turn go as one pipeline,
+ * consecutive enqueue, remove and markDelivered calls merged; Redis shares one AOF fsync between
+ * them. Writes Redis refuses before running them (NOREPLICAS during a failover, ...) are held
+ * and retried for `holdMs` (refused.ts), not failed.
  *
- * Layout: see scripts.ts. Bodies and definitions are msgpack (msgpackr), so Buffers,
- * nested field tables and other values round-trip byte-exact.
+ * Fencing (cluster mode): setQueueEpoch gives a queue the epoch this node owns it under; from
+ * then on every write to it runs behind the fence (fence.ts) and a FENCED refusal fails it with
+ * QueueFencedError.
+ *
+ * Layout: store format 2, every key of a queue under its hash tag (scripts.ts, keys.ts); a store
+ * opened on format-1 data converts it once (migrate-format.ts). Bodies and definitions are
+ * msgpack (msgpackr), so Buffers, nested field tables and other values round-trip byte-exact.
  */
 import { Redis, type ChainableCommander } from 'ioredis';
 import type {
@@ -36,15 +41,28 @@ import type {
   StreamSettings,
 } from '@junction/core';
 import { definitionIdentity as identity } from '@junction/core';
-import { pack, toBuffer, unpack } from './codec.js';
-import { feedPayload, readStoredDefinitions, scanHash } from './stored-definitions.js';
-import { RedisStreamLog, StreamKeys, streamKeysOf } from './redis-stream-log.js';
-import { SCRIPTS, type ScriptName } from './scripts.js';
+import {
+  definitionsFeedChannel,
+  definitionsVersionKey,
+  feedPayload,
+  readStoredDefinitions,
+  scanHash,
+} from './stored-definitions.js';
+import { pack, toBuffer, unpack } from '@junction/core';
+import { dropStreamKeys, RedisStreamLog, StreamKeys } from './redis-stream-log.js';
+import { SCRIPTS } from './scripts.js';
 import { defineStreamScripts } from './stream-scripts.js';
-import { maskRedisUrl, reconnectWhenEnded, redisConnectionTarget, RedisUrlError } from './connection.js';
-
-/** Bumped on any incompatible change of the layout in scripts.ts. */
-export const FORMAT_VERSION = 1;
+import {
+  checkRedisVersion,
+  maskRedisUrl,
+  reconnectWhenEnded,
+  redisConnectionTarget,
+  RedisUrlError,
+} from './connection.js';
+import { GroupCommit, type Arg, type QueueTarget, type Write } from './group-commit.js';
+import { checkKeyPrefix, QueueKeys } from './keys.js';
+import { DEFAULT_HOLD_MS } from './refused.js';
+import { migrateFormat, type MigrationStep } from './migrate-format.js';
 
 export class RedisStoreError extends Error {}
 
@@ -54,8 +72,15 @@ export interface RedisStoreOptions {
    * replication group: redis-sentinel://:pass@10.0.0.1:26379,10.0.0.2:26379/mymaster (connection.ts)
    */
   url: string;
-  /** Prefix of every key this store writes; default 'junction:'. */
+  /** Prefix of every key this store writes; default 'junction:'. No { or } (keys.ts). */
   keyPrefix?: string;
+  /**
+   * How long a write Redis refused before running it (NOREPLICAS, READONLY, LOADING during a
+   * failover) is held and retried before it fails; default 10 s.
+   */
+  holdMs?: number;
+  /** Called at each step of a format migration (migrate-format.ts): for the log. */
+  onMigrationStep?: (step: MigrationStep) => void;
   /** Names this store's definitions writes on the change feed (a cluster node's id), so its node can skip them. */
   feedOrigin?: string;
 }
@@ -68,41 +93,35 @@ interface StoredBody {
 }
 
 type Kind = DefinitionChange['kind'];
-type Arg = string | Buffer;
 
-interface Deferred {
-  resolve(): void;
-  reject(err: Error): void;
-}
-
-/** One queued write: a script call (mergeable with its neighbours) or a plain command. */
-type OpBody =
-  | { script: ScriptName; args: Arg[]; mergeable: boolean }
-  | { script?: undefined; add(p: ChainableCommander): void };
-type Op = OpBody & { done: Deferred };
-
-/** Most arguments one merged script call carries; a single call's records are never split. */
-const MAX_MERGED_ARGS = 24_000;
 /** Page size when reading entries and hashes back. */
 const PAGE = 500;
-
-type ScriptCaller = Record<ScriptName, (...args: Arg[]) => unknown>;
 
 export class RedisStore implements Store {
   readonly capabilities: StoreCapabilities = { durable: true };
   private redis: Redis | undefined;
   private readonly prefix: string;
-  private pending: Op[] = [];
-  private flushScheduled = false;
-  /** Pipelines sent and not yet answered, with the writes they settle. */
-  private readonly inflight = new Map<Promise<void>, Op[]>();
+  private readonly commits: GroupCommit;
+  /** Queue keys by vhost, then queue name (built once per queue, not per write). */
+  private readonly queueKeys = new Map<string, Map<string, QueueKeys>>();
+  /** Epochs given by setQueueEpoch, by QueueKeys.base: those queues are written fenced. */
+  private readonly epochs = new Map<string, number>();
   private lastError: Error | undefined;
   private connecting: Promise<Redis> | undefined;
   private closing = false;
 
   constructor(private readonly options: RedisStoreOptions) {
-    this.prefix = options.keyPrefix ?? 'junction:';
+    this.prefix = checkKeyPrefix(options.keyPrefix ?? 'junction:');
+    this.holdMs = options.holdMs ?? DEFAULT_HOLD_MS;
+    this.commits = new GroupCommit(() => this.redis, {
+      maxIdKey: this.key('maxid'),
+      holdMs: this.holdMs,
+      describe: (err) =>
+        new RedisStoreError(`Redis write failed (${this.safeUrl}): ${err.message}`, { cause: err }),
+    });
   }
+
+  private readonly holdMs: number;
 
   /** The URL without its passwords, for error messages. */
   private get safeUrl(): string {
@@ -111,18 +130,21 @@ export class RedisStore implements Store {
 
   async open(): Promise<RecoveredState> {
     const redis = await this.connect();
-    const [format, defsWritten, max] = await Promise.all([
-      redis.hget(this.key('meta'), 'format'),
+    try {
+      await checkRedisVersion(redis);
+      await migrateFormat(redis, this.prefix, this.options.onMigrationStep);
+    } catch (err) {
+      throw new RedisStoreError(
+        `Redis at ${this.safeUrl} (prefix '${this.prefix}'): ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    const [defsWritten, max] = await Promise.all([
       redis.hget(this.key('meta'), 'defs'),
       redis.get(this.key('maxid')),
     ]);
-    if (format === null) {
-      await redis.hsetnx(this.key('meta'), 'format', String(FORMAT_VERSION));
-    } else if (!(Number(format) <= FORMAT_VERSION)) {
-      throw new RedisStoreError(
-        `Redis at ${this.safeUrl} (prefix '${this.prefix}') was written by a newer Junction (store format ${format}; this version reads up to ${FORMAT_VERSION})`,
-      );
-    }
     return {
       definitions: defsWritten === null ? null : await readStoredDefinitions(redis, this.prefix),
       maxMessageId: max === null ? 0 : Number(max),
@@ -156,7 +178,7 @@ export class RedisStore implements Store {
     redis.on('error', (err: Error) => {
       this.lastError = err;
     });
-    for (const [name, lua] of Object.entries(SCRIPTS)) redis.defineCommand(name, { numberOfKeys: 0, lua });
+    for (const [name, lua] of Object.entries(SCRIPTS)) redis.defineCommand(name, { lua });
     defineStreamScripts(redis);
     try {
       await redis.connect();
@@ -180,7 +202,7 @@ export class RedisStore implements Store {
     const redis = this.redis;
     if (!redis || this.closing) return;
     this.closing = true; // writes from now on are refused, so none is left behind
-    if (this.pending.length > 0) this.flush();
+    this.commits.flush();
     // While the server is unreachable, ioredis would hold the writes for its reconnect
     // attempts; a closing store fails them at once instead.
     const reachable = redis.status === 'ready';
@@ -191,14 +213,17 @@ export class RedisStore implements Store {
     if (!reachable) {
       redis.disconnect();
       const err = new RedisStoreError(`the Redis store was closed while ${this.safeUrl} was unreachable`);
-      for (const ops of this.inflight.values()) for (const op of ops) op.done.reject(err);
-      this.inflight.clear();
+      this.commits.failAll(err);
       for (const log of streams) log.abort(err);
     }
     // Stream logs wait for their appends in flight (failed at once above when the server is
     // unreachable) before the connection goes.
     for (const log of streams) await log.close();
-    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight.keys()]);
+    // Held writes end within holdMs: sent, or failed with the reason.
+    while (this.commits.busy) {
+      if (this.commits.inflight.size > 0) await Promise.allSettled([...this.commits.inflight.keys()]);
+      else await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     this.redis = undefined;
     this.closing = false;
     if (!reachable) return;
@@ -213,149 +238,102 @@ export class RedisStore implements Store {
     return this.prefix + name;
   }
 
-  // ---- group commit --------------------------------------------------------------------------
+  // ---- writes (group-commit.ts) -------------------------------------------------------------
 
-  private submit(op: OpBody): Promise<void> {
+  private submit(write: Write): Promise<void> {
     if (!this.redis || this.closing)
       return Promise.reject(
         new RedisStoreError(`the Redis store is ${this.closing ? 'closing' : 'not open'}`),
       );
-    return new Promise<void>((resolve, reject) => {
-      this.pending.push({ ...op, done: { resolve, reject } });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+    return this.commits.submit(write);
   }
 
-  private script(script: ScriptName, args: Arg[], mergeable = true): Promise<void> {
-    return this.submit({ script, args, mergeable });
+  private command(add: (p: ChainableCommander) => void): Promise<void> {
+    return this.submit({ kind: 'command', add });
   }
 
-  /** Sends every queued write as one pipeline; each op settles with its command's reply. */
-  private flush(): void {
-    this.flushScheduled = false;
-    const ops = this.pending;
-    this.pending = [];
-    if (ops.length === 0) return;
-    const redis = this.redis;
-    if (!redis) {
-      for (const op of ops) op.done.reject(new RedisStoreError('the Redis store is closed'));
-      return;
-    }
-    const pipeline = redis.pipeline();
-    const caller = pipeline as unknown as ScriptCaller;
-    /** groups[i]: the ops settled by the pipeline's i-th reply. */
-    const groups: Op[][] = [];
-    for (let i = 0; i < ops.length;) {
-      const op = ops[i]!;
-      if (op.script === undefined) {
-        op.add(pipeline);
-        groups.push([op]);
-        i++;
-        continue;
-      }
-      const group = [op];
-      const args: Arg[] = [this.prefix, ...op.args];
-      i++;
-      while (op.mergeable && i < ops.length) {
-        const next = ops[i]!;
-        if (next.script !== op.script || !next.mergeable || args.length + next.args.length > MAX_MERGED_ARGS)
-          break;
-        for (const a of next.args) args.push(a);
-        group.push(next);
-        i++;
-      }
-      caller[op.script](...args);
-      groups.push(group);
-    }
-    const done = pipeline
-      .exec()
-      .then((replies) => {
-        groups.forEach((group, i) => {
-          const err = replies?.[i]?.[0] ?? (replies ? null : new Error('pipeline discarded'));
-          for (const op of group) {
-            if (err)
-              op.done.reject(
-                new RedisStoreError(`Redis write failed (${this.safeUrl}): ${err.message}`, { cause: err }),
-              );
-            else op.done.resolve();
-          }
-        });
-      })
-      .catch((err: Error) => {
-        for (const group of groups)
-          for (const op of group)
-            op.done.reject(
-              new RedisStoreError(`Redis write failed (${this.safeUrl}): ${err.message}`, { cause: err }),
-            );
-      })
-      .finally(() => this.inflight.delete(done));
-    this.inflight.set(done, ops);
+  private keysOf(ref: QueueRef): QueueKeys {
+    let byName = this.queueKeys.get(ref.vhost);
+    if (!byName) this.queueKeys.set(ref.vhost, (byName = new Map()));
+    let keys = byName.get(ref.queue);
+    if (!keys) byName.set(ref.queue, (keys = new QueueKeys(this.prefix, ref)));
+    return keys;
+  }
+
+  /** The queue as a write names it, with the epoch it is owned under now. */
+  private target(ref: QueueRef): QueueTarget {
+    const keys = this.keysOf(ref);
+    return { keys, epoch: this.epochs.get(keys.base), vhost: ref.vhost, queue: ref.queue };
+  }
+
+  setQueueEpoch(queue: QueueRef, epoch: number | undefined): void {
+    const base = this.keysOf(queue).base;
+    if (epoch === undefined) this.epochs.delete(base);
+    else this.epochs.set(base, epoch);
   }
 
   // ---- definitions ---------------------------------------------------------------------------
 
   async writeDefinitions(changes: readonly DefinitionChange[]): Promise<void> {
+    const keys = [this.key('defs'), this.key('meta'), definitionsVersionKey(this.prefix)];
     const args: Arg[] = [];
     for (const c of changes) {
       if (c.op === 'put') {
         args.push('p', defField(c.kind, c.value as unknown as Record<string, unknown>), pack(c.value));
       } else {
-        const drop = c.kind === 'queue' ? queueTag({ vhost: c.key.vhost, queue: c.key.name }) : '';
+        let drop = '';
+        if (c.kind === 'queue') {
+          const q = this.keysOf({ vhost: c.key.vhost, queue: c.key.name });
+          drop = String((keys.length - 3) / 2);
+          keys.push(q.entries, q.records);
+        }
         args.push('d', defField(c.kind, c.key as Record<string, unknown>), drop);
       }
     }
     // One script: a batch of definition changes is all-or-nothing, and its notice on the
     // change feed (stored-definitions.ts) goes out with it.
-    await this.script(
-      'junctionWriteDefinitions',
-      [feedPayload(this.options.feedOrigin ?? '', changes), ...args],
-      false,
-    );
+    const feed = [definitionsFeedChannel(this.prefix), feedPayload(this.options.feedOrigin ?? '', changes)];
+    await this.submit({ kind: 'script', script: 'junctionWriteDefinitions', keys, args: [...feed, ...args] });
   }
 
   // ---- messages ------------------------------------------------------------------------------
 
   async enqueue(records: readonly EnqueueRecord[]): Promise<void> {
     if (records.length === 0) return;
-    const args: Arg[] = [];
-    const sent = new Set<number>();
-    for (const r of records) {
-      const first = !sent.has(r.messageId);
-      sent.add(r.messageId);
-      const body = first ? packBody(r.message) : '';
-      args.push(
-        queueTag(r),
-        String(r.messageId),
-        String(r.expiresAt),
-        String(r.deliveryCount),
-        first ? '1' : '0',
+    // A fanned-out message is packed once; each queue's call carries it (group-commit.ts).
+    const bodies = new Map<number, Buffer>();
+    const items = records.map((r) => {
+      let body = bodies.get(r.messageId);
+      if (!body) bodies.set(r.messageId, (body = packBody(r.message)));
+      return {
+        q: this.target(r),
+        id: r.messageId,
+        expiresAt: r.expiresAt,
+        deliveryCount: r.deliveryCount,
         body,
-      );
-    }
-    await this.script('junctionEnqueue', args);
+      };
+    });
+    await this.submit({ kind: 'junctionEnqueue', items });
   }
 
   async remove(entries: readonly (QueueRef & { messageId: number })[]): Promise<void> {
     if (entries.length === 0) return;
-    await this.script(
-      'junctionRemove',
-      entries.flatMap((e) => [queueTag(e), String(e.messageId)]),
-    );
+    await this.submit({
+      kind: 'junctionRemove',
+      items: entries.map((e) => ({ q: this.target(e), id: e.messageId })),
+    });
   }
 
   async markDelivered(entries: readonly (QueueRef & { messageId: number })[]): Promise<void> {
     if (entries.length === 0) return;
-    await this.script(
-      'junctionMarkDelivered',
-      entries.flatMap((e) => [queueTag(e), String(e.messageId)]),
-    );
+    await this.submit({
+      kind: 'junctionMarkDelivered',
+      items: entries.map((e) => ({ q: this.target(e), id: e.messageId })),
+    });
   }
 
   async dropQueue(queue: QueueRef): Promise<void> {
-    await this.script('junctionDropQueue', [queueTag(queue)], false);
+    await this.submit({ kind: 'junctionDropQueue', q: this.target(queue) });
   }
 
   /** Pages through the queue's sorted set by score, so concurrent writes cannot skip entries. */
@@ -377,7 +355,7 @@ export class RedisStore implements Store {
   async countEntries(q: QueueRef): Promise<number> {
     const redis = this.redis;
     if (!redis) throw new RedisStoreError('the Redis store is not open');
-    return redis.zcard(this.key(`qz:${queueTag(q)}`));
+    return redis.zcard(this.keysOf(q).entries);
   }
 
   /** Up to `limit` entries scored above `after` (a ZRANGEBYSCORE min), with their bodies. */
@@ -388,24 +366,23 @@ export class RedisStore implements Store {
   ): Promise<{ ids: string[]; records: EnqueueRecord[] }> {
     const redis = this.redis;
     if (!redis) throw new RedisStoreError('the Redis store is not open');
-    const tag = queueTag(q);
-    const zk = this.key(`qz:${tag}`);
-    const hk = this.key(`qh:${tag}`);
-    const ids = await redis.zrangebyscore(zk, after, '+inf', 'LIMIT', 0, limit);
+    const keys = this.keysOf(q);
+    const ids = await redis.zrangebyscore(keys.entries, after, '+inf', 'LIMIT', 0, limit);
     const records: EnqueueRecord[] = [];
     if (ids.length === 0) return { ids, records };
-    const pipeline = redis.pipeline();
-    pipeline.hmget(hk, ...ids.flatMap((id) => [`e:${id}`, `d:${id}`]));
-    for (const id of ids) pipeline.hgetBuffer(this.key(`m:${id}`), 'v');
-    const replies = (await pipeline.exec()) ?? [];
-    const failed = replies.find(([err]) => err);
-    if (failed)
-      throw new RedisStoreError(`Redis read failed (${this.safeUrl}): ${failed[0]!.message}`, {
-        cause: failed[0],
+    let fields: (Buffer | null)[];
+    try {
+      fields = await redis.hmgetBuffer(
+        keys.records,
+        ...ids.flatMap((id) => [`e:${id}`, `d:${id}`, `b:${id}`]),
+      );
+    } catch (err) {
+      throw new RedisStoreError(`Redis read failed (${this.safeUrl}): ${(err as Error).message}`, {
+        cause: err,
       });
-    const fields = replies[0]![1] as (string | null)[];
+    }
     for (let i = 0; i < ids.length; i++) {
-      const packed = replies[i + 1]![1] as Buffer | null;
+      const packed = fields[3 * i + 2];
       if (!packed) continue; // an entry without its body cannot be delivered
       const messageId = Number(ids[i]);
       const b = unpack(packed) as StoredBody;
@@ -413,8 +390,8 @@ export class RedisStore implements Store {
         vhost: q.vhost,
         queue: q.queue,
         messageId,
-        expiresAt: Number(fields[2 * i] ?? 0),
-        deliveryCount: Number(fields[2 * i + 1] ?? 0),
+        expiresAt: Number(fields[3 * i]?.toString() ?? 0),
+        deliveryCount: Number(fields[3 * i + 1]?.toString() ?? 0),
         message: { id: messageId, exchange: b.x, routingKey: b.k, properties: b.p, body: toBuffer(b.b) },
       });
     }
@@ -425,8 +402,8 @@ export class RedisStore implements Store {
 
   async putRetained(vhost: string, topic: string, msg: StoredMessage | null): Promise<void> {
     const key = this.key(`ret:${vhost}`);
-    if (msg) await this.submit({ add: (p) => p.hset(key, topic, pack(msg)) });
-    else await this.submit({ add: (p) => p.hdel(key, topic) });
+    if (msg) await this.command((p) => p.hset(key, topic, pack(msg)));
+    else await this.command((p) => p.hdel(key, topic));
   }
 
   async *retained(vhost: string): AsyncIterable<RetainedMessage> {
@@ -440,8 +417,8 @@ export class RedisStore implements Store {
 
   async putMqttSession(vhost: string, clientId: string, state: MqttSessionState | null): Promise<void> {
     const key = this.key(`sess:${vhost}`);
-    if (state) await this.submit({ add: (p) => p.hset(key, clientId, pack(state)) });
-    else await this.submit({ add: (p) => p.hdel(key, clientId) });
+    if (state) await this.command((p) => p.hset(key, clientId, pack(state)));
+    else await this.command((p) => p.hdel(key, clientId));
   }
 
   async *mqttSessions(vhost: string): AsyncIterable<{ clientId: string; state: MqttSessionState }> {
@@ -460,10 +437,12 @@ export class RedisStore implements Store {
   openStream(ref: QueueRef, settings: StreamSettings): Promise<StreamLog> {
     const redis = this.redis;
     if (!redis || this.closing) return Promise.reject(new RedisStoreError('the Redis store is not open'));
-    const keys = new StreamKeys(this.prefix, ref);
+    const queue = this.keysOf(ref);
+    const keys = new StreamKeys(queue);
     let log = this.streams.get(keys.base);
     if (!log) {
-      log = RedisStreamLog.open(settings, redis, keys, () => this.streams.delete(keys.base)).then(
+      const fence = { epoch: () => this.epochs.get(queue.base), holdMs: this.holdMs, ref };
+      log = RedisStreamLog.open(settings, redis, keys, fence, () => this.streams.delete(keys.base)).then(
         undefined,
         (err: unknown) => {
           this.streams.delete(keys.base);
@@ -478,10 +457,11 @@ export class RedisStore implements Store {
   async dropStream(ref: QueueRef): Promise<void> {
     const redis = this.redis;
     if (!redis) throw new RedisStoreError('the Redis store is not open');
-    const keys = new StreamKeys(this.prefix, ref);
+    const queue = this.keysOf(ref);
+    const keys = new StreamKeys(queue);
     const open = this.streams.get(keys.base);
     if (open) await (await open).close();
-    await redis.del(...(await streamKeysOf(redis, keys)));
+    await dropStreamKeys(redis, keys, { epoch: () => this.epochs.get(queue.base), holdMs: this.holdMs, ref });
   }
 }
 
@@ -489,11 +469,6 @@ function describe(err: unknown): string | undefined {
   if (!err) return undefined;
   const e = err as NodeJS.ErrnoException;
   return e.message || e.code || String(err);
-}
-
-/** Unambiguous for any vhost and queue name. */
-function queueTag(q: QueueRef): string {
-  return JSON.stringify([q.vhost, q.queue]);
 }
 
 function defField(kind: Kind, v: Record<string, unknown>): string {

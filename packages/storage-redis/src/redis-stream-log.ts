@@ -12,8 +12,10 @@
  * search over segment rows, then over one segment with single-entry XRANGEs.
  *
  * Durability is the store's: an append settles when Redis answered its script, as durable
- * as the server's AOF settings (README). Every key of a stream is under one hash tag and
- * every script names its keys in KEYS, so a stream lives in one Cluster slot.
+ * as the server's AOF settings (README). Every key of a stream is under its queue's hash tag
+ * (keys.ts) and every script names its keys in KEYS, so a stream lives in one Cluster slot.
+ * Like the store's queue writes, every write runs fenced while the queue has an epoch
+ * (fence.ts), and is held and retried while Redis refuses it before running (refused.ts).
  */
 import type { Cluster, Redis } from 'ioredis';
 import {
@@ -27,7 +29,10 @@ import {
   type StreamSettings,
   type StreamWrite,
 } from '@junction/core';
-import { pack, toBuffer, unpack } from './codec.js';
+import { pack, QueueFencedError, toBuffer, unpack } from '@junction/core';
+import { isFenced } from './fence.js';
+import type { QueueKeys } from './keys.js';
+import { retryRefused } from './refused.js';
 import type { StreamScriptName } from './stream-scripts.js';
 
 /** Bytes Redis keeps per stream entry beside its payload (id, field name, listpack overhead), roughly. */
@@ -52,15 +57,46 @@ type ScriptCaller = Record<
   (numKeys: number, ...args: (string | Buffer)[]) => Promise<unknown>
 >;
 
-/** The keys of one stream, all under its hash tag. */
+/** How a stream's writes are fenced and held (the store's settings for its queue). */
+export interface StreamFence {
+  readonly ref: QueueRef;
+  /** The epoch the queue is owned under now; undefined: unfenced. */
+  epoch(): number | undefined;
+  /** How long a write Redis refused before running is retried (refused.ts). */
+  readonly holdMs: number;
+}
+
+/** Runs a stream script, fenced if the queue has an epoch, held while Redis refuses it. */
+async function runStreamScript(
+  redis: Redis | Cluster,
+  fence: StreamFence,
+  epochKey: string,
+  name: Exclude<StreamScriptName, `${string}Fenced`>,
+  keys: string[],
+  args: (string | Buffer)[],
+): Promise<unknown> {
+  const scripts = redis as unknown as ScriptCaller;
+  const epoch = fence.epoch();
+  const run = (): Promise<unknown> =>
+    epoch === undefined
+      ? scripts[name](keys.length, ...keys, ...args)
+      : scripts[`${name}Fenced`](keys.length + 1, epochKey, ...keys, String(epoch), ...args);
+  try {
+    return await retryRefused(run, fence.holdMs);
+  } catch (err) {
+    if (epoch !== undefined && isFenced(err))
+      throw new QueueFencedError(fence.ref.vhost, fence.ref.queue, epoch, { cause: err });
+    throw err;
+  }
+}
+
+/** The keys of one stream, under its queue's hash tag. */
 export class StreamKeys {
   readonly base: string;
-  constructor(prefix: string, ref: QueueRef) {
-    // JSON as the queue keys (scripts.ts), braces escaped so the tag is the whole of it.
-    const tag = JSON.stringify([ref.vhost, ref.queue]).replace(/[{}]/g, (c) =>
-      c === '{' ? '\\u007b' : '\\u007d',
-    );
-    this.base = `${prefix}st{${tag}}`;
+  readonly epoch: string;
+  constructor(queue: QueueKeys) {
+    this.base = queue.stream;
+    this.epoch = queue.epoch;
   }
   get segs(): string {
     return `${this.base}:segs`;
@@ -82,6 +118,7 @@ export class RedisStreamLog extends SegmentedStreamLog<EncodedEntry> {
     recovered: RecoveredStream,
     private readonly redis: Redis | Cluster,
     private readonly keys: StreamKeys,
+    private readonly fence: StreamFence,
     private readonly onClose: () => void,
   ) {
     super(settings, recovered);
@@ -91,6 +128,7 @@ export class RedisStreamLog extends SegmentedStreamLog<EncodedEntry> {
     settings: StreamSettings,
     redis: Redis | Cluster,
     keys: StreamKeys,
+    fence: StreamFence,
     onClose: () => void,
   ): Promise<RedisStreamLog> {
     const [segs, prod, cons] = await Promise.all([
@@ -109,11 +147,15 @@ export class RedisStreamLog extends SegmentedStreamLog<EncodedEntry> {
       producers: numbers(prod),
       consumers: numbers(cons),
     };
-    return new RedisStreamLog(settings, recovered, redis, keys, onClose);
+    return new RedisStreamLog(settings, recovered, redis, keys, fence, onClose);
   }
 
-  private get scripts(): ScriptCaller {
-    return this.redis as unknown as ScriptCaller;
+  private script(
+    name: Exclude<StreamScriptName, `${string}Fenced`>,
+    keys: string[],
+    args: (string | Buffer)[],
+  ): Promise<unknown> {
+    return this.call(() => runStreamScript(this.redis, this.fence, this.keys.epoch, name, keys, args));
   }
 
   /** Set by abort(): every call fails with it. */
@@ -158,7 +200,7 @@ export class RedisStreamLog extends SegmentedStreamLog<EncodedEntry> {
       for (const e of p.entries) args.push(String(e.offset), e.payload);
     }
     for (const [name, seq] of w.producers) args.push(name, String(seq));
-    await this.call(() => this.scripts.junctionStreamAppend(keys.length, ...keys, ...args));
+    await this.script('junctionStreamAppend', keys, args);
   }
 
   protected async readSegment(
@@ -190,24 +232,19 @@ export class RedisStreamLog extends SegmentedStreamLog<EncodedEntry> {
   protected async deleteSegments(segments: readonly StreamSegment[]): Promise<void> {
     const keys = [this.keys.segs, ...segments.map((s) => this.keys.seg(s.id))];
     const ids = segments.map((s) => String(s.id));
-    await this.call(() => this.scripts.junctionStreamDeleteSegments(keys.length, ...keys, ...ids));
+    await this.script('junctionStreamDeleteSegments', keys, ids);
   }
 
   protected async dropEntries(segment: StreamSegment, offsets: readonly number[]): Promise<void> {
-    await this.call(() =>
-      this.scripts.junctionStreamDropEntries(
-        2,
-        this.keys.segs,
-        this.keys.seg(segment.id),
-        String(segment.id),
-        formatRow(segment),
-        ...offsets.map(String),
-      ),
+    await this.script(
+      'junctionStreamDropEntries',
+      [this.keys.segs, this.keys.seg(segment.id)],
+      [String(segment.id), formatRow(segment), ...offsets.map(String)],
     );
   }
 
   protected async writeConsumerOffset(name: string, offset: number): Promise<void> {
-    await this.call(() => this.redis.hset(this.keys.cons, name, String(offset)));
+    await this.script('junctionStreamConsumerOffset', [this.keys.cons], [name, String(offset)]);
   }
 
   protected async release(): Promise<void> {
@@ -215,10 +252,19 @@ export class RedisStreamLog extends SegmentedStreamLog<EncodedEntry> {
   }
 }
 
-/** Every key of a stream, for dropStream (one DEL: the keys share a slot). */
+/** Every key of a stream (the keys share a slot). */
 export async function streamKeysOf(redis: Redis | Cluster, keys: StreamKeys): Promise<string[]> {
   const ids = await redis.hkeys(keys.segs);
   return [keys.segs, keys.prod, keys.cons, ...ids.map((id) => keys.seg(Number(id)))];
+}
+
+/** Deletes every key of a stream (dropStream): one script, fenced like the stream's writes. */
+export async function dropStreamKeys(
+  redis: Redis | Cluster,
+  keys: StreamKeys,
+  fence: StreamFence,
+): Promise<void> {
+  await runStreamScript(redis, fence, keys.epoch, 'junctionStreamDrop', await streamKeysOf(redis, keys), []);
 }
 
 function formatRow(s: StreamSegment): string {

@@ -1,128 +1,136 @@
 /**
  * The Lua scripts behind every multi-key write. Redis runs a script atomically (no other
  * command interleaves, and the AOF holds it as one unit), so a queue's state is never
- * half-written: an entry, its body and the body's reference count change together.
+ * half-written: an entry and its body change together.
  *
- * Every script takes no KEYS; ARGV[1] is the key prefix and the rest is a flat list of
- * fixed-size groups. Keys are built inside the script from the prefix, which is fine
- * for a single Redis server (or a primary with replicas) but not for Redis Cluster.
+ * Every script names its keys in KEYS. A queue script takes key pairs (entries, records) of
+ * one or more queues and a flat list of fixed-size groups whose first field is the index of
+ * the group's queue among those pairs. Unfenced (single node) one call may span queues: on one
+ * Redis server or primary that is one round trip for a whole fan-out. Fenced (fence.ts) a call
+ * holds one queue, behind that queue's epoch check, and all its keys are in one hash slot.
  *
  * Numbers (message ids, expiresAt) arrive as decimal strings and are stored as given:
  * Lua 5.1 would print a large number in exponent form, so a script never turns one
- * back into a string. Only refcounts and delivery counts go through HINCRBY.
+ * back into a string. Only delivery counts go through HINCRBY.
  *
- * Layout (P = prefix; tag = JSON [vhost, queue]):
- *   P meta                hash: format, defs ('1' once definitions were written)
+ * Layout, store format 2 (P = prefix; T = P + `{<vhost>/<queue>}`, keys.ts):
+ *   P meta                hash: format, defs ('1' once definitions were written), and during a
+ *                         migration from format 1 (migrate-format.ts) legacy ('1': old keys left)
  *   P maxid               string: highest message id ever enqueued
  *   P defs                hash: kind NUL identity -> msgpack definition
  *   P defs:version        counter: definitions writes so far (the change feed's version)
- *   P qz:<tag>            sorted set: member and score = messageId (enqueue order)
- *   P qh:<tag>            hash: e:<id> -> expiresAt, d:<id> -> deliveryCount
- *   P m:<id>              hash: v -> msgpack { x, k, p, b }, r -> refcount
+ *   T:z                   sorted set: member and score = messageId (enqueue order)
+ *   T:h                   hash: e:<id> -> expiresAt, d:<id> -> deliveryCount, b:<id> -> msgpack
+ *                         body { x, k, p, b }: each queue holds its own copy of a fanned-out body
+ *   T:epoch               counter: the queue's fencing epoch (packages/cluster)
+ *   T:st:...              the queue's stream, if it is one (stream-scripts.ts)
  *   P ret:<vhost>         hash: topic -> msgpack StoredMessage
  *   P sess:<vhost>        hash: clientId -> msgpack state
  */
+import { withFencedVariants, WRITE_SCRIPT } from './fence.js';
 
-/** Shared Lua helpers, prepended to the scripts that need them. */
-const HELPERS = `
-local p = ARGV[1]
-local function release(id)
-  local mk = p .. 'm:' .. id
-  if redis.call('HINCRBY', mk, 'r', -1) <= 0 then redis.call('DEL', mk) end
-end
-local function drop(tag)
-  local zk = p .. 'qz:' .. tag
-  local ids = redis.call('ZRANGE', zk, 0, -1)
-  for _, id in ipairs(ids) do release(id) end
-  redis.call('DEL', zk, p .. 'qh:' .. tag)
-  return #ids
-end
+/** Lua: the entries and records keys of group queue index q (0-based). */
+const QUEUE_KEYS = `
+local function zkey(q) return KEYS[K + 2 * q + 1] end
+local function hkey(q) return KEYS[K + 2 * q + 2] end
 `;
 
 /**
- * ARGV: prefix, then groups of 6: tag, id, expiresAt, deliveryCount, hasBody ('1'/'0'), body.
- * A body travels once per batch (with the id's first record); an entry that already exists
- * is overwritten without counting its body again, so a resent batch is harmless.
+ * ARGV groups of 6: queue index, id, expiresAt, deliveryCount, hasBody ('1'/'0'), body. A body
+ * travels once per call (with the id's first record) and is copied into each queue's records.
+ * An entry that exists already is overwritten with the same values, so a resent call is harmless.
  */
-export const ENQUEUE = `${HELPERS}
-local maxKey = p .. 'maxid'
-local max = redis.call('GET', maxKey)
-local maxNum = tonumber(max or '0')
-local newMax = nil
-for i = 2, #ARGV, 6 do
-  local tag, id = ARGV[i], ARGV[i + 1]
-  local mk = p .. 'm:' .. id
-  if redis.call('ZADD', p .. 'qz:' .. tag, id, id) == 1 then redis.call('HINCRBY', mk, 'r', 1) end
-  redis.call('HSET', p .. 'qh:' .. tag, 'e:' .. id, ARGV[i + 2], 'd:' .. id, ARGV[i + 3])
-  if ARGV[i + 4] == '1' and redis.call('HEXISTS', mk, 'v') == 0 then redis.call('HSET', mk, 'v', ARGV[i + 5]) end
-  local n = tonumber(id)
-  if n > maxNum then maxNum = n; newMax = id end
+const ENQUEUE = `${QUEUE_KEYS}
+local bodies = {}
+local n = 0
+for i = A + 1, #ARGV, 6 do
+  local q, id, body = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 5]
+  if ARGV[i + 4] == '1' then bodies[id] = body else body = bodies[id] end
+  redis.call('ZADD', zkey(q), id, id)
+  redis.call('HSET', hkey(q), 'e:' .. id, ARGV[i + 2], 'd:' .. id, ARGV[i + 3], 'b:' .. id, body)
+  n = n + 1
 end
-if newMax then redis.call('SET', maxKey, newMax) end
-return (#ARGV - 1) / 6
+return n
 `;
 
-/** ARGV: prefix, then pairs: tag, id. The body goes with its last entry. */
-export const REMOVE = `${HELPERS}
+/** ARGV pairs: queue index, id. The entry goes with its body. */
+const REMOVE = `${QUEUE_KEYS}
 local removed = 0
-for i = 2, #ARGV, 2 do
-  local tag, id = ARGV[i], ARGV[i + 1]
-  if redis.call('ZREM', p .. 'qz:' .. tag, id) == 1 then
-    redis.call('HDEL', p .. 'qh:' .. tag, 'e:' .. id, 'd:' .. id)
-    release(id)
+for i = A + 1, #ARGV, 2 do
+  local q, id = tonumber(ARGV[i]), ARGV[i + 1]
+  if redis.call('ZREM', zkey(q), id) == 1 then
+    redis.call('HDEL', hkey(q), 'e:' .. id, 'd:' .. id, 'b:' .. id)
     removed = removed + 1
   end
 end
 return removed
 `;
 
-/** ARGV: prefix, then pairs: tag, id. Counts a delivery of each entry that still exists. */
-export const MARK_DELIVERED = `
-local p = ARGV[1]
+/** ARGV pairs: queue index, id. Counts a delivery of each entry that still exists. */
+const MARK_DELIVERED = `${QUEUE_KEYS}
 local marked = 0
-for i = 2, #ARGV, 2 do
-  local tag, id = ARGV[i], ARGV[i + 1]
-  if redis.call('ZSCORE', p .. 'qz:' .. tag, id) then
-    redis.call('HINCRBY', p .. 'qh:' .. tag, 'd:' .. id, 1)
+for i = A + 1, #ARGV, 2 do
+  local q, id = tonumber(ARGV[i]), ARGV[i + 1]
+  if redis.call('ZSCORE', zkey(q), id) then
+    redis.call('HINCRBY', hkey(q), 'd:' .. id, 1)
     marked = marked + 1
   end
 end
 return marked
 `;
 
-/** ARGV: prefix, tag. Drops every entry of the queue, releasing their bodies. */
-export const DROP_QUEUE = `${HELPERS}
-return drop(ARGV[2])
+/** One queue's keys; no ARGV. Drops every entry of the queue with its body. */
+const DROP_QUEUE = `
+local n = redis.call('ZCARD', KEYS[K + 1])
+redis.call('DEL', KEYS[K + 1], KEYS[K + 2])
+return n
+`;
+
+/** KEYS: maxid. ARGV: a message id. Raises the highest id ever enqueued, never lowers it. */
+const RAISE_MAX_ID = `${WRITE_SCRIPT}local cur = redis.call('GET', KEYS[1])
+if not cur or tonumber(ARGV[1]) > tonumber(cur) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
 `;
 
 /**
- * ARGV: prefix, the change feed's payload, then triples: op ('p' put / 'd' delete), field,
- * value. For a put the value is the packed definition; for a delete it is the tag of a queue
- * whose entries go too, or '' for any other kind. Increments the definitions version and
- * publishes '<version> <payload>' on the feed (stored-definitions.ts); returns the version.
+ * KEYS: defs, meta, the definitions version, then key pairs of the queues whose definitions are
+ * deleted. ARGV: the change feed's channel and payload, then triples: op ('p' put / 'd' delete),
+ * field, value. For a put the value is the packed definition; for a delete it is the index of
+ * the queue whose entries go too, or '' for any other kind. Increments the version and publishes
+ * '<version> <payload>' on the feed (stored-definitions.ts); returns the version.
  */
-export const WRITE_DEFINITIONS = `${HELPERS}
-local dk = p .. 'defs'
-for i = 3, #ARGV, 3 do
+const WRITE_DEFINITIONS = `${WRITE_SCRIPT}for i = 3, #ARGV, 3 do
   if ARGV[i] == 'p' then
-    redis.call('HSET', dk, ARGV[i + 1], ARGV[i + 2])
+    redis.call('HSET', KEYS[1], ARGV[i + 1], ARGV[i + 2])
   else
-    redis.call('HDEL', dk, ARGV[i + 1])
-    if ARGV[i + 2] ~= '' then drop(ARGV[i + 2]) end
+    redis.call('HDEL', KEYS[1], ARGV[i + 1])
+    if ARGV[i + 2] ~= '' then
+      local q = tonumber(ARGV[i + 2])
+      redis.call('DEL', KEYS[4 + 2 * q], KEYS[5 + 2 * q])
+    end
   end
 end
-redis.call('HSET', p .. 'meta', 'defs', '1')
-local version = redis.call('INCR', p .. 'defs:version')
-redis.call('PUBLISH', p .. 'defs:feed', version .. ' ' .. ARGV[2])
+redis.call('HSET', KEYS[2], 'defs', '1')
+local version = redis.call('INCR', KEYS[3])
+redis.call('PUBLISH', ARGV[1], version .. ' ' .. ARGV[2])
 return version
 `;
 
-export const SCRIPTS = {
+/** The queue scripts, each unfenced and fenced (withFencedVariants). */
+export const QUEUE_SCRIPTS = withFencedVariants({
   junctionEnqueue: ENQUEUE,
   junctionRemove: REMOVE,
   junctionMarkDelivered: MARK_DELIVERED,
   junctionDropQueue: DROP_QUEUE,
+});
+
+export const SCRIPTS = {
+  ...QUEUE_SCRIPTS,
+  junctionRaiseMaxId: RAISE_MAX_ID,
   junctionWriteDefinitions: WRITE_DEFINITIONS,
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
+/** A queue script's name without the Fenced suffix. */
+export type QueueScript =
+  'junctionEnqueue' | 'junctionRemove' | 'junctionMarkDelivered' | 'junctionDropQueue';

@@ -6,8 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { DefinitionChange, Definitions } from '@junction/core';
-import { emptyDefinitions } from '@junction/core';
-import { pack, unpack } from './codec.js';
+import { emptyDefinitions, pack, unpack } from '@junction/core';
 
 type Kind = DefinitionChange['kind'];
 

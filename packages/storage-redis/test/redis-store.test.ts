@@ -4,11 +4,12 @@
  * errors, and durability across a redis-server restart or crash (AOF, fsync always).
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { EnqueueRecord, Store, StoredMessage } from '@junction/core';
-import { RedisStore, RedisStoreError } from '../src/index.js';
-import { closeAll, startRedis, type RedisServer } from '@junction/testkit';
+import { QueueKeys, RedisStore, RedisStoreError } from '../src/index.js';
+import { closeAll, startRedis } from '@junction/testkit';
+import { sharedRedis } from './shared-redis.js';
 
 const message = (id: number, body: Buffer | string = `body-${id}`): StoredMessage => ({
   id,
@@ -33,25 +34,20 @@ async function collect(store: Store, queue: string, vhost = '/'): Promise<Enqueu
   return out;
 }
 
-let server: RedisServer;
-let raw: Redis;
+/** The keys of queue `q` in vhost '/'. */
+const qk = (q: string, keyPrefix: string = prefix): QueueKeys =>
+  new QueueKeys(keyPrefix, { vhost: '/', queue: q });
+
+const shared = sharedRedis();
 let prefixSeq = 0;
 let prefix: string;
 const stores: RedisStore[] = [];
-const store = (keyPrefix = prefix, url = server.url): RedisStore => {
+const store = (keyPrefix = prefix, url = shared.server.url): RedisStore => {
   const s = new RedisStore({ url, keyPrefix });
   stores.push(s);
   return s;
 };
 
-beforeAll(async () => {
-  server = await startRedis();
-  raw = new Redis(server.url);
-});
-afterAll(async () => {
-  raw.disconnect();
-  await server.cleanup();
-});
 afterEach(async () => {
   await closeAll(stores.splice(0).map((s) => () => s.close()));
 });
@@ -145,11 +141,11 @@ describe('RedisStore', () => {
     const snapshots: number[][] = [];
     const reader = (async () => {
       while (!stop) {
-        const r = (await raw
+        const r = (await shared.raw
           .multi()
-          .zcard(`${prefix}qz:["/","a"]`)
-          .zcard(`${prefix}qz:["/","b"]`)
-          .zcard(`${prefix}qz:["/","c"]`)
+          .zcard(qk('a').entries)
+          .zcard(qk('b').entries)
+          .zcard(qk('c').entries)
           .exec())!;
         snapshots.push(r.map(([, n]) => n as number));
         await new Promise((res) => setImmediate(res));
@@ -173,11 +169,12 @@ describe('RedisStore', () => {
       expect(b).toBe(a);
       expect(c).toBe(a);
     }
-    for (let id = 1; id <= 400; id++) expect(await raw.hget(`${prefix}m:${id}`, 'r')).toBe('3');
-    expect(await raw.get(`${prefix}maxid`)).toBe('400');
+    // Each queue holds its own copy of the body (store format 2).
+    for (const q of ['a', 'b', 'c']) expect(await shared.raw.hlen(qk(q).records)).toBe(400 * 3);
+    expect(await shared.raw.get(`${prefix}maxid`)).toBe('400');
   });
 
-  it('keeps body refcounts right under concurrent removes from two stores', async () => {
+  it("removes each queue's copy of a body with its entry under concurrent removes from two stores", async () => {
     fresh();
     const s1 = store();
     const s2 = store();
@@ -196,28 +193,28 @@ describe('RedisStore', () => {
         s2.remove(Array.from({ length: 10 }, (_, k) => ref('b', j * 10 + k + 1))),
       ),
     ]);
-    for (let id = 1; id <= n; id++) expect(await raw.hget(`${prefix}m:${id}`, 'r')).toBe('1');
+    expect(await shared.raw.exists(qk('a').records, qk('b').records)).toBe(0);
+    expect(await shared.raw.hlen(qk('c').records)).toBe(n * 3);
     expect((await collect(s2, 'c')).length).toBe(n);
     await Promise.all([
       s2.remove(Array.from({ length: n / 2 }, (_, i) => ref('c', i + 1))),
       s1.remove(Array.from({ length: n / 2 }, (_, i) => ref('c', n / 2 + i + 1))),
       s1.remove([ref('c', 1)]),
     ]);
-    expect(await raw.keys(`${prefix}m:*`)).toEqual([]);
-    expect(await raw.keys(`${prefix}q*`)).toEqual([]);
+    expect(await shared.raw.keys(`${prefix}{*`)).toEqual([]);
   });
 
-  it('counts a body once when the same entry is enqueued twice (a resent batch)', async () => {
+  it('stores an entry enqueued twice (a resent batch) once, and forgets it with one remove', async () => {
     fresh();
     const s = store();
     await s.open();
     const m = message(1);
     await s.enqueue([entry('a', m), entry('b', m)]);
     await s.enqueue([entry('a', m)]);
-    expect(await raw.hget(`${prefix}m:1`, 'r')).toBe('2');
+    expect(await shared.raw.zcard(qk('a').entries)).toBe(1);
     await s.remove([{ vhost: '/', queue: 'a', messageId: 1 }]);
     await s.dropQueue({ vhost: '/', queue: 'b' });
-    expect(await raw.exists(`${prefix}m:1`)).toBe(0);
+    expect(await shared.raw.keys(`${prefix}{*`)).toEqual([]);
   });
 
   it('group-commits concurrent writes into a few script calls and keeps their order', async () => {
@@ -231,7 +228,8 @@ describe('RedisStore', () => {
     writes.push(s.remove([{ vhost: '/', queue: 'bulk', messageId: 1 }]));
     writes.push(s.markDelivered([{ vhost: '/', queue: 'bulk', messageId: 2 }]));
     await Promise.all(writes);
-    expect((await evalshaCalls()) - before).toBeLessThanOrEqual(6);
+    // Per flush: the max id, the merged enqueues, the remove, the mark.
+    expect((await evalshaCalls()) - before).toBeLessThanOrEqual(8);
     const got = await collect(s, 'bulk');
     expect(got.length).toBe(n - 1);
     expect(got[0]).toMatchObject({ messageId: 2, deliveryCount: 1 });
@@ -250,7 +248,7 @@ describe('RedisStore', () => {
 
   it('refuses data written by a newer format', async () => {
     fresh();
-    await raw.hset(`${prefix}meta`, 'format', '99');
+    await shared.raw.hset(`${prefix}meta`, 'format', '99');
     await expect(store().open()).rejects.toThrow(/newer Junction/);
   });
 
@@ -367,16 +365,20 @@ describe('RedisStore atomicity across a redis-server crash', () => {
       const second = await startRedis({ dir: first.dir });
       const r = new Redis(second.url);
       try {
-        const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((q) => r.zrange(`c:qz:["/","${q}"]`, 0, -1)));
+        const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((q) => r.zrange(qk(q, 'c:').entries, 0, -1)));
         expect(b).toEqual(a);
         expect(c).toEqual(a);
         const present = new Set(a!.map(Number));
         for (const id of confirmed) expect(present.has(id)).toBe(true);
-        const bodies = (await r.keys('c:m:*'))
-          .map((k) => Number(k.slice('c:m:'.length)))
-          .sort((x, y) => x - y);
-        expect(bodies).toEqual([...present].sort((x, y) => x - y));
-        for (const id of present) expect(await r.hget(`c:m:${id}`, 'r')).toBe('3');
+        // Each entry with its body and nothing else: no body without its entry.
+        const ids = [...present].sort((x, y) => x - y);
+        for (const q of ['a', 'b', 'c']) {
+          const bodies = (await r.hkeys(qk(q, 'c:').records))
+            .filter((f) => f.startsWith('b:'))
+            .map((f) => Number(f.slice(2)))
+            .sort((x, y) => x - y);
+          expect(bodies).toEqual(ids);
+        }
         expect(Number(await r.get('c:maxid'))).toBeGreaterThanOrEqual(Math.max(0, ...present));
       } finally {
         r.disconnect();
@@ -389,7 +391,7 @@ describe('RedisStore atomicity across a redis-server crash', () => {
 });
 
 async function evalshaCalls(): Promise<number> {
-  const info = await raw.info('commandstats');
+  const info = await shared.raw.info('commandstats');
   const calls = (name: string): number =>
     Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
   return calls('evalsha') + calls('eval');

@@ -9,6 +9,7 @@ import { Cluster } from 'ioredis';
 import type { StreamAppend } from '@junction/core';
 import { startRedisCluster, type RedisCluster } from '@junction/testkit';
 import { RedisStreamLog, StreamKeys, streamKeysOf } from '../src/redis-stream-log.js';
+import { QueueKeys } from '../src/keys.js';
 import { defineStreamScripts } from '../src/stream-scripts.js';
 
 let cluster: RedisCluster;
@@ -38,13 +39,16 @@ const entry = (i: number): StreamAppend => ({
   },
 });
 const settings = { maxSegmentBytes: 600, maxBytes: 2_000, compact: true };
+const keysOf = (ref: { vhost: string; queue: string }): StreamKeys =>
+  new StreamKeys(new QueueKeys('cs:', ref));
+const unfenced = (ref: { vhost: string; queue: string }) => ({ ref, epoch: () => undefined, holdMs: 1_000 });
 const refs = Array.from({ length: 12 }, (_, i) => ({ vhost: i % 2 ? '/' : 'iot', queue: `stream-${i}` }));
 
 describe('streams on Redis Cluster', () => {
   it('append, read, retention, compaction, offsets and drop run on a sharded Redis, with streams on every shard', async () => {
     const writer = client();
     for (const ref of refs) {
-      const log = await RedisStreamLog.open(settings, writer, new StreamKeys('cs:', ref), () => {});
+      const log = await RedisStreamLog.open(settings, writer, keysOf(ref), unfenced(ref), () => {});
       for (let i = 0; i < 30; i++) await log.append([entry(i)], { name: 'p', firstSequence: i + 1 });
       await log.storeConsumerOffset('reader', 7);
       expect(await log.enforceRetention(10_000)).toBeGreaterThan(0);
@@ -57,8 +61,8 @@ describe('streams on Redis Cluster', () => {
     // Another client (a restarted broker) finds each stream as it was left.
     const reader = client();
     for (const ref of refs) {
-      const keys = new StreamKeys('cs:', ref);
-      const log = await RedisStreamLog.open(settings, reader, keys, () => {});
+      const keys = keysOf(ref);
+      const log = await RedisStreamLog.open(settings, reader, keys, unfenced(ref), () => {});
       expect(log.nextOffset).toBe(30);
       expect(log.consumerOffset('reader')).toBe(7);
       expect(log.lastProducerSequence('p')).toBe(30);

@@ -382,6 +382,17 @@ describe('AMQP 0-9-1 errors with amqplib', () => {
     expect((await ch2.checkQueue(q)).queue).toBe(q);
   });
 
+  it('refuses x-session-owned from a client with 406: the broker marks MQTT shared-subscription queues with it', async () => {
+    const c = await connect();
+    const ch = await c.createChannel();
+    const err = closedWith(ch);
+    const q = qname('owned');
+    const refused = ch.assertQueue(q, { durable: true, arguments: { 'x-session-owned': true } });
+    await expect(refused).rejects.toThrow(/406/);
+    expect((await err).message).toMatch(/406.*invalid arg 'x-session-owned': reserved/);
+    expect(fx.server.broker.vhost('/').queues.has(q)).toBe(false);
+  });
+
   it('rejects bad credentials (403) and unknown vhosts (530)', async () => {
     await expect(amqp.connect(`amqp://guest:wrong@127.0.0.1:${fx.server.port}`)).rejects.toThrow(
       /ACCESS_REFUSED|403/,

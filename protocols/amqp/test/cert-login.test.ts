@@ -7,6 +7,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   makeTestPki,
@@ -22,12 +23,19 @@ const { valid: alice, unknownUser: nobody, expired, untrusted } = pki.loginCerts
 const byEmail = pki.client('device-7', { san: 'email:carol@example.com' });
 
 let server: EndpointServer<ReturnType<typeof createAmqpAdapter>>;
+/** The adapter's warnings and errors, one JSON line each. */
+const warnings: string[] = [];
 /** Ports by listener: optional and required client certificates, SAN email login, plain TCP. */
 const port = { optional: 0, required: 0, sanEmail: 0, plain: 0 };
 
 beforeAll(async () => {
   server = await startOnEndpoints(
-    (broker, log) => createAmqpAdapter(broker, {}, log),
+    (broker) =>
+      createAmqpAdapter(
+        broker,
+        {},
+        pino({ level: 'warn' }, { write: (line: string) => warnings.push(line) }),
+      ),
     [
       pki.endpoint({ clientCert: 'optional' }),
       pki.endpoint({ clientCert: 'required' }),
@@ -128,6 +136,10 @@ describe('AMQPS client certificates', () => {
 
   it("'required' refuses a client without a certificate; 'optional' lets a password login in without one", async () => {
     await expect(plainLogin(port.required)).rejects.toThrow();
+    // The operator hears of it (sampled: at most one line per 10 s and listener).
+    expect(warnings.map((l) => JSON.parse(l) as { msg: string; level: number })).toContainEqual(
+      expect.objectContaining({ msg: 'AMQP 0-9-1: TLS handshake failed', level: 40 }),
+    );
     const c = await plainLogin(port.optional);
     expect([...server.adapter.connections()][0]!.tls?.peerCertificate).toBeUndefined();
     await c.close();

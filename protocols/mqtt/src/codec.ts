@@ -60,8 +60,14 @@ export class RawPacket {
 }
 
 /** Splits a byte stream into packets; never buffers more than one packet of at most maxSize. */
+/**
+ * The chunks of a reader with nothing left over: shared, never pushed to (push replaces it), so
+ * an idle connection's reader holds no array of its own (~56 bytes per device).
+ */
+const NO_CHUNKS: Buffer[] = [];
+
 export class PacketReader {
-  private chunks: Buffer[] = [];
+  private chunks: Buffer[] = NO_CHUNKS;
   /**
    * Bytes of chunks[0] already read: several packets in one chunk move this instead of
    * making a view of the rest after each one.
@@ -112,7 +118,8 @@ export class PacketReader {
       const byte0 = head[start]!;
       const packet = new RawPacket(byte0 >> 4, byte0 & 0x0f, head.subarray(start + i, start + total), i);
       if (head.length === start + total) {
-        this.chunks.shift();
+        if (this.chunks.length === 1) this.chunks = NO_CHUNKS;
+        else this.chunks.shift();
         this.offset = 0;
       } else this.offset = start + total;
       this.buffered -= total;

@@ -78,6 +78,8 @@ const responseInformation = (clientId: string): string => `reply/${clientId}/`;
 
 /** Reason strings are for people reading logs; a long error message is cut, never the packet. */
 const MAX_REASON_STRING = 256;
+/** The largest MQTT packet: a 4-byte remaining length (268,435,455) and its header. */
+const LARGEST_PACKET = 268_435_455 + 5;
 /** MQTT 5 defaults when CONNECT leaves them out (3.1.2.11). */
 const DEFAULT_RECEIVE_MAXIMUM = 65535;
 
@@ -143,8 +145,11 @@ export class MqttConnection implements ServedConnection, LinkHandler {
   private ownMessages: WeakSet<Message> | undefined;
   /** A newer connection with this client id took the session over (or ended it: Clean Start). */
   private takenOver: 'session ended' | 'session continues' | undefined;
-  /** MQTT 5: the largest packet the client accepts (its Maximum Packet Size). */
-  private clientMaxPacket = Infinity;
+  /**
+   * MQTT 5: the largest packet the client accepts (its Maximum Packet Size); by default the
+   * largest any packet can be (an integer field: Infinity is a 16-byte number box per connection).
+   */
+  private clientMaxPacket = LARGEST_PACKET;
   /** MQTT 5 topic aliases the client sets (up to ours) and ours (up to the client's maximum); made on first use. */
   private inAliases: InboundAliases | undefined;
   private outAliases: OutboundAliases | undefined;
@@ -452,7 +457,7 @@ export class MqttConnection implements ServedConnection, LinkHandler {
     } catch (err) {
       return this.refuse(reasonFor(err, true), errorText(err));
     }
-    return this.established(pending, principal, vhost, username, undefined);
+    return this.established(pending, principal, vhost, undefined);
   }
 
   /**
@@ -502,7 +507,7 @@ export class MqttConnection implements ServedConnection, LinkHandler {
         Reason.NotAuthorized,
         `User Name '${username}' is not the user '${done.principal.username}' SCRAM authenticated`,
       );
-    return this.established(pending, done.principal, vhost, username, done.properties);
+    return this.established(pending, done.principal, vhost, done.properties);
   }
 
   /** The client is who it says: its core connection, session, and CONNACK. */
@@ -510,7 +515,6 @@ export class MqttConnection implements ServedConnection, LinkHandler {
     pending: PendingConnect,
     principal: Principal,
     vhost: string,
-    username: string,
     /** Enhanced authentication's CONNACK properties (method and server-final). */
     authProps: Properties | undefined,
   ): Promise<void> {
@@ -525,7 +529,9 @@ export class MqttConnection implements ServedConnection, LinkHandler {
       return this.refuse(reasonFor(err), errorText(err));
     }
     this.vhost = vhost;
-    this.user = username;
+    // The login's user name as the user store holds it: one string for every connection of
+    // the user instead of one decoded from each CONNECT.
+    this.user = principal.username;
     const will = packet.will;
     if (will) {
       const problem = topicNameProblem(will.topic, cfg.maxTopicLevels);

@@ -62,20 +62,6 @@ const DEFAULT_OPTIONS: SubscriptionOptions = {
   subscriptionId: 0,
 };
 
-interface Subscription extends SubscriptionOptions {
-  filter: string;
-  qos: number;
-  queue: string;
-  consumerTag: string;
-  /** QoS 0 subscriptions consume without acknowledgements. */
-  noAck: boolean;
-  skipDollar: boolean;
-  /** A `$share/...` subscription: its queue is the group's, shared with the other members. */
-  shared: boolean;
-  /** Bound without a queue (no consumer tag, no delivery tags). */
-  direct: DirectSubscription | undefined;
-}
-
 /** Options as stored with a session: [filter, no local | retain as published << 1 | retain handling << 2, id]. */
 type StoredOptions = [string, number, number];
 const packOptions = (s: Subscription): StoredOptions => [
@@ -141,23 +127,50 @@ export function messageQos(msg: Message): number {
   return msg.properties.deliveryMode === 2 ? 1 : 0;
 }
 
+/** 16 hex digits of the SHA-1: a string of its own, where slicing the 40 would keep them all. */
 function shortHash(s: string): string {
-  return createHash('sha1').update(s).digest('hex').slice(0, 16);
+  return createHash('sha1').update(s).digest().toString('hex', 0, 8);
 }
 
-/** A direct subscription's client side, as methods. */
-class DirectSubscriptionSink implements DirectSink {
+/**
+ * One subscription of the client. A direct one's client side (the core's DirectSink) is the
+ * subscription itself, as methods: a sink object beside it cost 40 bytes per device.
+ */
+class Subscription implements SubscriptionOptions, DirectSink {
+  /** The consumer of its queue; '' for a direct one. */
+  consumerTag = '';
+  /** QoS 0 subscriptions consume without acknowledgements. */
+  noAck: boolean;
+  noLocal: boolean;
+  retainAsPublished: boolean;
+  retainHandling: number;
+  subscriptionId: number;
+  /** Bound without a queue (no consumer tag, no delivery tags). */
+  direct: DirectSubscription | undefined = undefined;
+
   constructor(
     private readonly owner: Subscriptions,
-    private readonly sub: Subscription,
-  ) {}
+    readonly filter: string,
+    public qos: number,
+    readonly queue: string,
+    readonly skipDollar: boolean,
+    options: SubscriptionOptions,
+    /** A `$share/...` subscription: its queue is the group's, shared with the other members. */
+    readonly shared: boolean,
+  ) {
+    this.noAck = qos === 0;
+    this.noLocal = options.noLocal;
+    this.retainAsPublished = options.retainAsPublished;
+    this.retainHandling = options.retainHandling;
+    this.subscriptionId = options.subscriptionId;
+  }
 
   hasRoom(): boolean {
-    return this.owner.hasRoom(this.sub);
+    return this.owner.hasRoom(this);
   }
 
   deliver(msg: Message, expiresAt: number): boolean {
-    return this.owner.deliverDirect(this.sub, msg, expiresAt);
+    return this.owner.deliverDirect(this, msg, expiresAt);
   }
 }
 
@@ -241,7 +254,9 @@ export class Subscriptions {
       return groupQueueName(shared);
     }
     const id = this.conn.clientId.length <= 128 ? this.conn.clientId : shortHash(this.conn.clientId);
-    return `mqtt-subscription-${id}-${shortHash(filter)}`;
+    // Joined, not a template: a template's result is a rope (a string object per part), and
+    // the name lives as long as the subscription (~100 bytes per device).
+    return ['mqtt-subscription-', id, '-', shortHash(filter)].join('');
   }
 
   // ---- persistent sessions ------------------------------------------------------------------
@@ -473,12 +488,7 @@ export class Subscriptions {
       : filter;
     if (!this.persistent && !shared) {
       const sub = this.subscription(filter, qos, queue, matched, options, shared);
-      sub.direct = this.session.subscribeDirect(
-        'amq.topic',
-        filterToPattern(matched),
-        queue,
-        new DirectSubscriptionSink(this, sub),
-      );
+      sub.direct = this.session.subscribeDirect('amq.topic', filterToPattern(matched), queue, sub);
       if (sub.direct) {
         this.active.set(filter, sub);
         return sub;
@@ -492,7 +502,7 @@ export class Subscriptions {
       exclusive: !this.persistent && !shared,
       autoDelete: !this.persistent && !shared,
       // So recovery removes it when no stored session lists it (its members were clean ones).
-      ...(shared ? { arguments: GROUP_QUEUE_ARGUMENTS } : {}),
+      ...(shared ? { arguments: GROUP_QUEUE_ARGUMENTS, brokerOwned: true } : {}),
     });
     await this.session.bindQueue(queue, 'amq.topic', filterToPattern(matched));
     const sub = this.subscription(filter, qos, queue, matched, options, shared);
@@ -513,22 +523,7 @@ export class Subscriptions {
     options: SubscriptionOptions,
     shared: boolean,
   ): Subscription {
-    // Every field named, in one order: a spread of `options` gave each subscription a hidden
-    // class of its own (~240 bytes per device).
-    return {
-      filter,
-      qos,
-      queue,
-      consumerTag: '',
-      noAck: qos === 0,
-      skipDollar: skipsDollarTopics(matched),
-      noLocal: options.noLocal,
-      retainAsPublished: options.retainAsPublished,
-      retainHandling: options.retainHandling,
-      subscriptionId: options.subscriptionId,
-      shared,
-      direct: undefined,
-    };
+    return new Subscription(this, filter, qos, queue, skipsDollarTopics(matched), options, shared);
   }
 
   // ---- outbound PUBLISH ----------------------------------------------------------------------

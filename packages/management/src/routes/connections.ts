@@ -30,7 +30,7 @@ export const connectionsRoutes: Routes = (router, api) => {
           node: NODE_NAME,
           user: conn.username,
           vhost: conn.vhost,
-          consumer_count: s.consumers.size,
+          consumer_count: s.consumerCount,
           messages_unacknowledged: s.unackedCount,
           state: 'running',
           connection_details: { name: connName, peer_host: snap.remoteAddress, peer_port: snap.remotePort },

@@ -18,6 +18,7 @@ import {
   type QueueHosting,
   type QueueOptions,
   type QueueType,
+  type Store,
 } from '@junction/core';
 import type { ClusterNode } from './cluster-node.js';
 import type { MessageIdBlocks } from './message-id-blocks.js';
@@ -34,6 +35,8 @@ export class QueueOwnership implements QueueHosting {
   constructor(
     private readonly node: ClusterNode,
     private readonly ids: MessageIdBlocks,
+    /** The store's writes to a queue run behind its fencing epoch from the moment it is taken. */
+    private readonly store: Store,
     private readonly log: Logger,
   ) {
     node.onLeaseLost = (lease) => this.lost(lease);
@@ -73,6 +76,7 @@ export class QueueOwnership implements QueueHosting {
 
   removed(vhost: string, queue: string): void {
     this.owners.delete(queueHashTag(vhost, queue));
+    this.store.setQueueEpoch?.({ vhost, queue }, undefined);
     if (this.node.leases.epochOf(vhost, queue) === undefined) return;
     this.node.leases.release(vhost, queue).then(
       () => undefined,
@@ -151,6 +155,8 @@ export class QueueOwnership implements QueueHosting {
       if (r.owner !== undefined) this.owners.set(queueHashTag(vhost, queue), r.owner);
       return false;
     }
+    // A lost lease leaves its epoch set: any write still on its way after the loss is fenced.
+    this.store.setQueueEpoch?.({ vhost, queue }, r.epoch);
     await this.ids.jump();
     this.log.info({ vhost, queue, epoch: r.epoch }, 'queue owned here');
     return true;

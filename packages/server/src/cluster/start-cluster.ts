@@ -4,7 +4,7 @@
  * definitions feed and the claim passes. What management is shown of it comes from here too.
  */
 import type { Logger } from 'pino';
-import type { Broker } from '@junction/core';
+import type { Broker, Store } from '@junction/core';
 import type { ClusterView } from '@junction/management';
 import { isSentinelUrl } from '@junction/storage-redis';
 import { ClusterNode } from './cluster-node.js';
@@ -29,6 +29,8 @@ export async function startCluster(opts: {
   log: Logger;
   /** The store's key prefix; default 'junction:'. */
   keyPrefix?: string;
+  /** The Redis store: queue writes are fenced by the epochs this node owns them under. */
+  store: Store;
 }): Promise<ClusterRuntime> {
   const { log } = opts;
   const node = await ClusterNode.start({
@@ -47,7 +49,7 @@ export async function startCluster(opts: {
     ids = await MessageIdBlocks.start(node.redis, `${opts.keyPrefix ?? 'junction:'}maxid`, (err) =>
       log.warn({ err }, 'reserving the next message id block failed; retried before this one runs out'),
     );
-    ownership = new QueueOwnership(node, ids, log);
+    ownership = new QueueOwnership(node, ids, opts.store, log);
   } catch (err) {
     await node.close();
     throw err;

@@ -27,3 +27,29 @@ export function fencedScript(body: string): string {
 export function isFenced(err: unknown): boolean {
   return err instanceof Error && err.message.startsWith('FENCED');
 }
+
+/**
+ * A write script's first line: with it (Redis 7) Redis checks min-replicas-to-write, a read-only
+ * replica and maxmemory before the script runs, for every call; without it, only at the first
+ * write command inside, so a call that happens to write nothing (a remove of an entry whose
+ * enqueue was refused a moment before) would run while the calls around it are refused, out of
+ * order with them (refused.ts holds and retries the refused ones).
+ */
+export const WRITE_SCRIPT = '#!lua\n';
+
+/**
+ * Each script of `bodies` in two forms: `name` runs unfenced (single node: no epoch key, no
+ * epoch argument, nothing extra to run), `name + 'Fenced'` runs the fence first. A body finds its
+ * own keys at KEYS[K + 1...] and arguments at ARGV[A + 1...]: K and A are 0 unfenced and 1 fenced
+ * (the epoch key and the caller's epoch in front). Both are write scripts (WRITE_SCRIPT).
+ */
+export function withFencedVariants<N extends string>(
+  bodies: Record<N, string>,
+): Record<N | `${N}Fenced`, string> {
+  const out = {} as Record<N | `${N}Fenced`, string>;
+  for (const [name, body] of Object.entries(bodies) as [N, string][]) {
+    out[name] = `${WRITE_SCRIPT}local K, A = 0, 0\n${body}`;
+    out[`${name}Fenced`] = WRITE_SCRIPT + fencedScript(`local K, A = 1, 1\n${body}`);
+  }
+  return out;
+}
