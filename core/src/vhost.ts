@@ -372,12 +372,16 @@ export class Vhost implements QueueContext, PublishScope {
    * cluster a stored queue another node serves is its stand-in instead (queue-hosting.ts).
    */
   private createQueue(name: string, options: QueueOptions, recovering: boolean): Queue {
-    const type = this.ctx.queueTypes.forArguments(options.arguments);
-    const standIn = isStored(options) ? this.ctx.queueHosting?.standIn(this, name, options, type) : undefined;
-    const policy = this.policies.match('queues', name)?.definition;
-    const q = standIn ?? type.create({ context: this, name, options, policy, recovering });
+    const q = this.makeQueue(name, options, recovering);
     this.queues.set(name, q);
     return q;
+  }
+
+  private makeQueue(name: string, options: QueueOptions, recovering: boolean): Queue {
+    const policy = this.policies.match('queues', name)?.definition;
+    const type = this.ctx.queueTypes.forArguments(options.arguments, policy);
+    const standIn = isStored(options) ? this.ctx.queueHosting?.standIn(this, name, options, type) : undefined;
+    return standIn ?? type.create({ context: this, name, options, policy, recovering });
   }
 
   /**
@@ -393,36 +397,15 @@ export class Vhost implements QueueContext, PublishScope {
   /**
    * This node starts or stops serving a stored queue (cluster ownership): the queue object is
    * replaced by a fresh one made by the hosting's current answer (the queue itself, loaded
-   * from the store, or a stand-in), keeping its bindings. The old one's consumers are
-   * cancelled and its messages dropped from memory only: the store keeps them for the next
-   * owner.
+   * from the store, or a stand-in), keeping its bindings and consumers (replaceQueue: a
+   * stand-in refuses them, so they are cancelled). The old one's messages are dropped from
+   * memory only: the store keeps them for the next owner.
    */
   async rehost(name: string): Promise<Queue | undefined> {
     const old = this.queues.get(name);
     if (!old?.stored) return undefined;
-    const consumers = [...old.consumers.all()];
-    old.destroy();
-    const fresh = this.restoreQueue(name, old.options.autoDelete, old.options.arguments);
-    const bound = [...(this.bindingsTo.get(old) ?? [])];
-    this.bindingsTo.delete(old);
-    for (const b of bound) {
-      const x = this.exchanges.get(b.source);
-      if (!x) continue;
-      x.removeBinding(b.id);
-      const moved: Binding = { ...b, destination: fresh, id: bindingId(fresh, b.routingKey, b.args) };
-      x.addBinding(moved);
-      let set = this.bindingsTo.get(fresh);
-      if (!set) this.bindingsTo.set(fresh, (set = new Set()));
-      set.add(moved);
-    }
-    let moved: BrokerError | undefined;
-    for (const c of consumers) {
-      moved ??= new BrokerError(
-        'NOT_FOUND',
-        `NOT_FOUND - queue '${name}' in vhost '${this.name}' moved to another node; consume again`,
-      );
-      c.owner.consumerCancelled(c, moved);
-    }
+    const fresh = this.makeQueue(name, old.options, true);
+    this.replaceQueue(fresh);
     await this.loadStored(fresh);
     return fresh;
   }

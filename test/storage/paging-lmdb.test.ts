@@ -24,8 +24,21 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-async function start(dir: string): Promise<{ broker: Broker; s: Session }> {
-  const broker = await Broker.start({ store: new LmdbStore({ dir }), queuePaging: { maxMessages: 100 } });
+/**
+ * As if the store's checkpoint timer fired just before every page-in read: the read comes
+ * while the checkpoint's LMDB commit of the queue's entries is still running.
+ */
+class CheckpointBeforeReads extends LmdbStore {
+  override async readEntries(...args: Parameters<LmdbStore['readEntries']>) {
+    const running = this.checkpoint();
+    const entries = await super.readEntries(...args);
+    await running;
+    return entries;
+  }
+}
+
+async function start(dir: string, store = new LmdbStore({ dir })): Promise<{ broker: Broker; s: Session }> {
+  const broker = await Broker.start({ store, queuePaging: { maxMessages: 100 } });
   brokers.push(broker);
   const p = await broker.authenticate({ username: 'guest', password: 'guest' }, info('c'));
   return { broker, s: broker.connect(p, '/', info('c'), { close: async () => {} }).openSession() };
@@ -97,6 +110,25 @@ describe('deep-queue paging on LMDB', () => {
     expect(q2.inMemoryCount).toBe(100);
     expect(q2.messageCount).toBe(500);
     expect(await consume(b.s, 500)).toEqual(range(2000, 2500));
+  });
+
+  it('pages in the entries a checkpoint is committing at the moment of the read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'junction-paging-'));
+    dirs.push(dir);
+    const a = await start(dir, new CheckpointBeforeReads({ dir }));
+    await a.s.declareQueue({ name: 'deep', durable: true });
+    await publish(a.s, 0, 300);
+    const q = a.broker.vhost('/').queue('deep') as ClassicQueue;
+    expect(q.pagedCount).toBe(200);
+    // basic.get waits for each page-in: before the fix the first read found an empty index,
+    // the queue took that for a hole and dropped its 200 paged messages (get-empty at 100).
+    const got: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      const r = await a.s.get('deep', { noAck: true });
+      if (!r) break;
+      got.push(r.message.body.toString());
+    }
+    expect(got).toEqual(range(0, 300));
   });
 
   it('brings back exactly the messages handed out before a restart flagged redelivered (one mark per turn for a FIFO queue)', async () => {

@@ -9,7 +9,7 @@
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerHandle } from '@junction/server';
-import { startRedisGroup, until, type RedisGroup } from '@junction/testkit';
+import { ConfirmingPublisher, startRedisGroup, until, type RedisGroup } from '@junction/testkit';
 
 let group: RedisGroup;
 const brokers: BrokerHandle[] = [];
@@ -47,36 +47,11 @@ async function publishThroughFailover(
   await ch.assertQueue('orders', { durable: true });
   await ch.purgeQueue('orders');
 
-  const confirmed = new Set<number>();
-  const confirmTimes: number[] = [];
-  let nacked = 0;
-  let inFlight = 0;
-  let next = 0;
+  const pub = new ConfirmingPublisher(ch, 'orders', WINDOW);
+  const { confirmed, confirmTimes, publishedAt } = pub;
   let killedAt = 0;
   let newPrimaryAt = 0;
   let confirmsAtNewPrimary = 0;
-  let wake: (() => void) | undefined;
-  const publishedAt: number[] = [];
-  const publishOne = (): void => {
-    const id = next++;
-    publishedAt.push(Date.now());
-    inFlight++;
-    ch.publish(
-      '',
-      'orders',
-      Buffer.from(`order ${id}`),
-      { persistent: true, messageId: String(id) },
-      (err) => {
-        inFlight--;
-        if (err) nacked++;
-        else {
-          confirmed.add(id);
-          confirmTimes.push(Date.now());
-        }
-        wake?.();
-      },
-    );
-  };
   const failover = (async () => {
     await until(() => confirmed.size >= BEFORE, 'confirms before the fault', 20_000);
     killedAt = Date.now();
@@ -88,27 +63,18 @@ async function publishThroughFailover(
   })();
   let failed: unknown;
   failover.catch((err: unknown) => (failed = err));
-  const deadline = Date.now() + 60_000;
-  while (
-    !failed &&
-    Date.now() < deadline &&
-    !(newPrimaryAt && confirmed.size >= confirmsAtNewPrimary + AFTER)
-  ) {
-    while (inFlight < WINDOW) publishOne();
-    await new Promise<void>((r) => {
-      wake = r;
-      setTimeout(r, 200);
-    });
-  }
+  await pub.runUntil(
+    () => !!failed || (newPrimaryAt > 0 && confirmed.size >= confirmsAtNewPrimary + AFTER),
+    60_000,
+  );
   await failover;
-  await until(() => inFlight === 0, 'the last confirms', 20_000);
+  await until(() => pub.inFlight === 0, 'the last confirms', 20_000);
   await conn.close();
 
-  let gap = 0;
-  for (let i = 1; i < confirmTimes.length; i++) gap = Math.max(gap, confirmTimes[i]! - confirmTimes[i - 1]!);
+  const gap = pub.longestGap();
   const resumed = confirmTimes.find((t) => t > newPrimaryAt) ?? Infinity;
   console.log(
-    `sentinel failover (${what}): ${next} published, ${confirmed.size} confirmed, ${nacked} nacked; ` +
+    `sentinel failover (${what}): ${pub.published} published, ${confirmed.size} confirmed, ${pub.nacked} nacked; ` +
       `failover ${newPrimaryAt - killedAt} ms, longest confirm gap ${gap} ms, first confirm ${resumed - newPrimaryAt} ms after the new primary`,
   );
   expect(confirmed.size).toBeGreaterThanOrEqual(BEFORE + AFTER);

@@ -12,6 +12,11 @@ import type { StreamLog, StreamSettings } from './stream-log.js';
 export interface StoreCapabilities {
   /** false: nothing survives a restart (memory); the core then skips message writes entirely. */
   readonly durable: boolean;
+  /**
+   * true: the store can hold a confirm until a write is on the replicas a failover may promote
+   * (`requireReplication`); the `mirrored` queue type is refused on a store without it.
+   */
+  readonly replicated?: boolean;
 }
 
 export interface StoredMessage {
@@ -205,4 +210,11 @@ export interface Store {
    * stream queue type calls it when the queue is deleted.
    */
   dropStream(ref: QueueRef): Promise<void>;
+  /**
+   * Only on a store with `capabilities.replicated`: from now on (`required` true) an enqueue
+   * into `queue` settles only once its write is on the replicas a failover may promote, or
+   * fails with the reason it could not be within the store's bound. The `mirrored` queue
+   * type calls it for each of its queues (false when the queue is deleted).
+   */
+  requireReplication?(queue: QueueRef, required: boolean): void;
 }

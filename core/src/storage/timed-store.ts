@@ -56,5 +56,8 @@ export function timedStore(store: Store, events: BrokerEvents): Store {
     mqttSessions: (vhost) => store.mqttSessions(vhost),
     openStream: (ref, settings) => store.openStream(ref, settings),
     dropStream: (ref) => store.dropStream(ref),
+    ...(store.requireReplication
+      ? { requireReplication: (ref, required) => store.requireReplication!(ref, required) }
+      : {}),
   };
 }

@@ -5,7 +5,7 @@
  * connection with a logged reason; a link between two real nodes carries on beside it.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { until } from '@junction/testkit';
+import { seededRandom, until } from '@junction/testkit';
 import { encodeFrame, FrameKind } from '../src/link/frame.js';
 import { Handshake } from '../src/link/handshake.js';
 import { closeLinks, linkUp, rawPeer, startLink, type TestLink } from './link-fixture.js';
@@ -84,6 +84,20 @@ describe('node link bad input', () => {
     await othersUnaffected();
   });
 
+  it('drops connections past the bound of handshakes in progress, and accepts again after', async () => {
+    const h = await startLink('h', { maxHandshakes: 2, handshakeTimeoutMs: 400 });
+    const silent = [rawPeer(h.port, 'x', { handshake: false }), rawPeer(h.port, 'x', { handshake: false })];
+    await until(() => silent.every((p) => p.frames.length === 1), 'two HELLOs from h');
+    const third = rawPeer(h.port, 'x', { handshake: false });
+    await third.closed;
+    expect(third.frames).toEqual([]);
+    await h.logged('node link connection dropped: too many handshakes in progress', { limit: 2 });
+    for (const p of silent) await p.closed; // their deadline
+    const late = rawPeer(h.port, 'y');
+    await late.authenticated;
+    await until(() => h.link.peer('y').up, 'y up');
+  });
+
   it('closes an authenticated connection that sends an oversize frame, and only that one', async () => {
     const p = rawPeer(a.port, 'x');
     await p.authenticated;
@@ -120,6 +134,29 @@ describe('node link bad input', () => {
     a.downs.length = 0;
     await othersUnaffected();
   });
+
+  it('survives random bytes before and after authentication (seeded)', async () => {
+    const seed = 17;
+    const random = seededRandom(seed);
+    const bytes = (n: number): Buffer =>
+      Buffer.from(Array.from({ length: n }, () => Math.floor(random() * 256)));
+    for (let round = 0; round < 20; round++) {
+      const p = rawPeer(a.port, `f${round}`, { handshake: round % 2 === 1 });
+      if (round % 2 === 1) await p.authenticated;
+      // A plausible header first half the time (a small length, a known kind), then noise.
+      const header = encodeFrame(FrameKind.REQUEST, ECHO, 1, bytes(8)).subarray(0, 11);
+      p.socket.write(
+        Buffer.concat([random() < 0.5 ? header : Buffer.alloc(0), bytes(1 + Math.floor(random() * 600))]),
+      );
+      p.socket.end();
+      await p.closed;
+    }
+    // Each authenticated one went down on its own, for a reason the link names; none is a bug.
+    expect(a.downs.map((d) => d.peer)).toEqual(Array.from({ length: 10 }, (_, i) => `f${2 * i + 1}`));
+    expect(a.logs.filter((l) => /internal error/.test(String(l['reason'])))).toEqual([]);
+    a.downs.length = 0;
+    await othersUnaffected();
+  }, 30_000);
 
   it('closes a peer that stops reading before its buffer grows past the limit', async () => {
     const limit = 4 * 1024 * 1024;

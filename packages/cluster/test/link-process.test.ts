@@ -69,6 +69,26 @@ describe('node link to another process', () => {
     );
   });
 
+  it('does not take its own stalled event loop for a silent peer', async () => {
+    const heartbeatMs = 200;
+    const a = await startLink('a', { heartbeatMs, heartbeatMisses: 3 });
+    // b pings every 200 ms too but bears a's silence longer: what is under test is a's judgment.
+    const { port } = await startNode('b', {
+      LINK_HEARTBEAT_MS: String(heartbeatMs),
+      LINK_HEARTBEAT_MISSES: '50',
+    });
+    a.link.connect('b', '127.0.0.1', port);
+    await until(() => a.link.peer('b').up, 'b up', 15_000);
+    // Block this process (a long GC, a synchronous job) past the silence limit while b, in its
+    // own process, goes on sending heartbeats: they wait in the socket, unread.
+    const until0 = Date.now() + heartbeatMs * 6;
+    while (Date.now() < until0) {
+      /* busy */
+    }
+    expect((await a.link.peer('b').request(ECHO, Buffer.from('alive'), 5000)).toString()).toBe('b:alive');
+    expect(a.downs).toEqual([]);
+  });
+
   it('redials a peer killed and restarted on the same port', async () => {
     const a = await startLink('a', { reconnect: { minMs: 20, maxMs: 200 } });
     const first = await startNode('b');

@@ -720,10 +720,23 @@ export class LmdbStore implements Store {
     void this.through.remove([q.vhost, q.queue]);
   }
 
+  /**
+   * Settles once every entry of `q` logged so far can be read from the index. Entries still
+   * held in `unindexed` need a checkpoint; but a checkpoint in progress has taken its entries
+   * out of `unindexed` already and their puts may not be committed yet, so a read waits for
+   * it too. (Without that wait, a page-in read that came while the checkpoint timer's commit
+   * ran found none of the queue's entries, and the queue dropped its whole paged tail as a
+   * hole left by failed writes.)
+   */
+  private async indexed(q: QueueRef): Promise<void> {
+    if (this.unindexed.has(q.vhost, q.queue)) await this.checkpoint();
+    else if (this.checkpointRunning) await this.checkpointRunning;
+  }
+
   async readEntries(q: QueueRef, afterMessageId: number, limit: number): Promise<EnqueueRecord[]> {
     const out: EnqueueRecord[] = [];
     if (limit <= 0) return out;
-    if (this.unindexed.has(q.vhost, q.queue)) await this.checkpoint();
+    await this.indexed(q);
     const through = this.deliveredThrough(q);
     for (const { key, value } of this.entries.getRange({
       start: [q.vhost, q.queue, Math.floor(afterMessageId) + 1],
@@ -738,7 +751,7 @@ export class LmdbStore implements Store {
   }
 
   async countEntries(q: QueueRef): Promise<number> {
-    if (this.unindexed.has(q.vhost, q.queue)) await this.checkpoint();
+    await this.indexed(q);
     return this.entries.getKeysCount({ start: [q.vhost, q.queue], end: [q.vhost, q.queue, MAX_ID] });
   }
 

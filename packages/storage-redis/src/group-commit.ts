@@ -10,6 +10,10 @@
  * failed: every later write waits behind them, so per-queue order holds, and they are sent
  * again after a back-off until they run or `holdMs` has passed. A FENCED reply fails the writes
  * of that call with QueueFencedError.
+ *
+ * An enqueue into a mirrored queue (`replicate`) settles only once the replication gate has the
+ * writes of every pipeline that ran one of its calls on the replicas Sentinel could promote: such
+ * a pipeline ends with `INFO server replication`, which says where it ran and how far it reaches.
  */
 import type { ChainableCommander, Redis } from 'ioredis';
 import { QueueFencedError } from '@junction/core';
@@ -17,6 +21,8 @@ import { isFenced } from './fence.js';
 import type { QueueKeys } from './keys.js';
 import { backoff, HeldTooLongError, isRefusedBeforeRun } from './refused.js';
 import type { QueueScript, ScriptName } from './scripts.js';
+import { ReplicationGate } from './replication-gate.js';
+import type { ReplicationInfo } from './replication-info.js';
 
 export type Arg = string | Buffer;
 
@@ -43,7 +49,7 @@ export interface EntryItem {
 
 /** One write as the store submits it. */
 export type Write =
-  | { kind: 'junctionEnqueue'; items: readonly EnqueueItem[] }
+  | { kind: 'junctionEnqueue'; items: readonly EnqueueItem[]; replicate?: boolean }
   | { kind: 'junctionRemove' | 'junctionMarkDelivered'; items: readonly EntryItem[] }
   | { kind: 'junctionDropQueue'; q: QueueTarget }
   | { kind: 'script'; script: ScriptName; keys: string[]; args: Arg[] }
@@ -54,6 +60,8 @@ interface Op {
   /** Calls of this op not yet answered. */
   open: number;
   settled: boolean;
+  /** Where the pipelines that ran its calls ran (only for a write that waits for the gate). */
+  positions?: (ReplicationInfo | Error)[];
   resolve(): void;
   reject(err: Error): void;
 }
@@ -79,6 +87,8 @@ const MAX_MERGED_ARGS = 24_000;
 type ScriptCaller = Record<ScriptName, (numKeys: number, ...args: Arg[]) => unknown>;
 
 export interface GroupCommitOptions {
+  /** The replication gate (on a replication group): what `replicate` writes wait for. */
+  gate(): ReplicationGate | undefined;
   /** The Redis key of the highest message id (raised before each enqueue call). */
   maxIdKey: string;
   /** How long a write Redis refused before running is held and retried (refused.ts). */
@@ -106,7 +116,13 @@ export class GroupCommit {
 
   submit(write: Write): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ write, open: 0, settled: false, resolve, reject });
+      const gate = write.kind === 'junctionEnqueue' && write.replicate ? this.options.gate() : undefined;
+      const op: Op = { write, open: 0, settled: false, resolve, reject };
+      if (gate) {
+        op.positions = [];
+        op.resolve = () => replicated(op.positions!, gate).then(resolve, reject);
+      }
+      this.pending.push(op);
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
@@ -159,14 +175,17 @@ export class GroupCommit {
       if (c.add) c.add(pipeline);
       else caller[c.script!](c.keys.length, ...c.keys, ...c.args);
     }
+    const gated = ops.some((op) => op.positions);
+    if (gated) pipeline.call('INFO', 'server', 'replication');
     if (retry) this.retrying = true;
     const done = pipeline
       .exec()
       .then(
         (replies) => {
+          const at = gated ? positionOf(replies?.[calls.length]) : undefined;
           calls.forEach((c, i) => {
             const err = replies?.[i]?.[0] ?? (replies ? null : new Error('pipeline discarded'));
-            this.answer(c, err);
+            this.answer(c, err, at);
           });
         },
         (err: Error) => {
@@ -181,9 +200,13 @@ export class GroupCommit {
     this.inflight.set(done, ops);
   }
 
-  private answer(c: Call, err: Error | null): void {
+  private answer(c: Call, err: Error | null, at?: ReplicationInfo | Error): void {
     if (!err) {
-      for (const op of c.ops) if (--op.open === 0) settle(op);
+      for (const op of c.ops) {
+        // One per pipeline, however many of its calls the op has there.
+        if (op.positions && at && op.positions.at(-1) !== at) op.positions.push(at);
+        if (--op.open === 0) settle(op);
+      }
       return;
     }
     if (isRefusedBeforeRun(err)) {
@@ -366,6 +389,28 @@ export class GroupCommit {
       args.push(String(qi), String(e.id));
     });
   }
+}
+
+/** The position from a pipeline's closing INFO reply, or why there is none. */
+function positionOf(reply: [Error | null, unknown] | undefined): ReplicationInfo | Error {
+  if (!reply) return new Error('no INFO reply');
+  if (reply[0]) return reply[0];
+  try {
+    return ReplicationGate.position(reply[1]);
+  } catch (err) {
+    return err as Error;
+  }
+}
+
+/** Settles once the gate has every position on the replicas; fails with its reason. */
+async function replicated(
+  positions: readonly (ReplicationInfo | Error)[],
+  gate: ReplicationGate,
+): Promise<void> {
+  if (positions.length === 0) throw new Error('cannot tell where the write went (no INFO answered)');
+  for (const p of positions)
+    if (p instanceof Error) throw new Error(`cannot tell where the write went: ${p.message}`, { cause: p });
+  await Promise.all(positions.map((p) => gate.wait(p as ReplicationInfo)));
 }
 
 function settle(op: Op, err?: Error): void {

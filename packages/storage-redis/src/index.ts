@@ -14,3 +14,4 @@ export {
   type RedisConnectionTarget,
 } from './connection.js';
 export { RedisDefinitionsFeed, type DefinitionsFeedOptions } from './definitions-feed.js';
+export { sentinelFields } from './sentinel-view.js';

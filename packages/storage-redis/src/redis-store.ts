@@ -7,7 +7,10 @@
  * config. With `appendonly yes` and `appendfsync always` Redis fsyncs the AOF before it
  * replies; with `everysec` (the Redis default) up to a second of confirmed messages can be
  * lost on a crash, and without AOF or RDB nothing survives a Redis restart. Replication to
- * Redis replicas is asynchronous and not waited for (no WAIT).
+ * Redis replicas is asynchronous and not waited for, except for the queues the `mirrored`
+ * type registers (requireReplication): on a `redis-sentinel://` group their enqueues settle
+ * only once the replication gate (replication-gate.ts) has them on every replica Sentinel
+ * could promote.
  *
  * Atomicity: every multi-key write is one Lua script (see scripts.ts), so an entry and its
  * body change together or not at all.
@@ -54,11 +57,14 @@ import { SCRIPTS } from './scripts.js';
 import { defineStreamScripts } from './stream-scripts.js';
 import {
   checkRedisVersion,
+  isSentinelUrl,
   maskRedisUrl,
   reconnectWhenEnded,
   redisConnectionTarget,
   RedisUrlError,
+  type RedisConnectionTarget,
 } from './connection.js';
+import { ReplicationGate } from './replication-gate.js';
 import { GroupCommit, type Arg, type QueueTarget, type Write } from './group-commit.js';
 import { checkKeyPrefix, QueueKeys } from './keys.js';
 import { DEFAULT_HOLD_MS } from './refused.js';
@@ -83,6 +89,8 @@ export interface RedisStoreOptions {
   onMigrationStep?: (step: MigrationStep) => void;
   /** Names this store's definitions writes on the change feed (a cluster node's id), so its node can skip them. */
   feedOrigin?: string;
+  /** How long a mirrored queue's write may wait for its replicas before it fails; default 10 s. */
+  replicationBoundMs?: number;
 }
 
 interface StoredBody {
@@ -98,8 +106,12 @@ type Kind = DefinitionChange['kind'];
 const PAGE = 500;
 
 export class RedisStore implements Store {
-  readonly capabilities: StoreCapabilities = { durable: true };
+  readonly capabilities: StoreCapabilities;
   private redis: Redis | undefined;
+  /** On a replication group: holds the enqueues into `replicatedQueues` until replicated. */
+  private gate: ReplicationGate | undefined;
+  /** QueueKeys.base of the queues whose enqueues wait for the gate (mirrored queues). */
+  private readonly replicatedQueues = new Set<string>();
   private readonly prefix: string;
   private readonly commits: GroupCommit;
   /** Queue keys by vhost, then queue name (built once per queue, not per write). */
@@ -113,7 +125,9 @@ export class RedisStore implements Store {
   constructor(private readonly options: RedisStoreOptions) {
     this.prefix = checkKeyPrefix(options.keyPrefix ?? 'junction:');
     this.holdMs = options.holdMs ?? DEFAULT_HOLD_MS;
+    this.capabilities = { durable: true, replicated: isSentinelUrl(options.url) };
     this.commits = new GroupCommit(() => this.redis, {
+      gate: () => this.gate,
       maxIdKey: this.key('maxid'),
       holdMs: this.holdMs,
       describe: (err) =>
@@ -122,6 +136,11 @@ export class RedisStore implements Store {
   }
 
   private readonly holdMs: number;
+
+  requireReplication(queue: QueueRef, required: boolean): void {
+    if (required) this.replicatedQueues.add(this.keysOf(queue).base);
+    else this.replicatedQueues.delete(this.keysOf(queue).base);
+  }
 
   /** The URL without its passwords, for error messages. */
   private get safeUrl(): string {
@@ -163,8 +182,9 @@ export class RedisStore implements Store {
 
   private async doConnect(): Promise<Redis> {
     let redis: Redis;
+    let target: RedisConnectionTarget;
     try {
-      const target = redisConnectionTarget(this.options.url);
+      target = redisConnectionTarget(this.options.url);
       const options = { ...target.options, lazyConnect: true, connectTimeout: 5_000 };
       redis = target.url === undefined ? new Redis(options) : new Redis(target.url, options);
     } catch (err) {
@@ -190,12 +210,29 @@ export class RedisStore implements Store {
       throw new RedisStoreError(`cannot connect to Redis at ${this.safeUrl}: ${reason}`, { cause: err });
     }
     this.redis = redis;
+    this.gate = target.options.sentinels ? this.replicationGate(target) : undefined;
     reconnectWhenEnded(
       redis,
       () => this.redis === redis && !this.closing,
       (err) => (this.lastError = err as Error),
     );
     return redis;
+  }
+
+  private replicationGate({ options }: RedisConnectionTarget): ReplicationGate {
+    return new ReplicationGate({
+      sentinels: (options.sentinels ?? []).map((s) => ({
+        host: s.host ?? '127.0.0.1',
+        port: s.port ?? 26379,
+      })),
+      masterName: options.name ?? '',
+      sentinelUsername: options.sentinelUsername,
+      sentinelPassword: options.sentinelPassword,
+      username: options.username,
+      password: options.password,
+      markerKey: this.key('replication-mark'),
+      boundMs: this.options.replicationBoundMs,
+    });
   }
 
   async close(): Promise<void> {
@@ -224,6 +261,8 @@ export class RedisStore implements Store {
       if (this.commits.inflight.size > 0) await Promise.allSettled([...this.commits.inflight.keys()]);
       else await new Promise((resolve) => setTimeout(resolve, 10));
     }
+    this.gate?.close();
+    this.gate = undefined;
     this.redis = undefined;
     this.closing = false;
     if (!reachable) return;
@@ -313,7 +352,11 @@ export class RedisStore implements Store {
         body,
       };
     });
-    await this.submit({ kind: 'junctionEnqueue', items });
+    const replicate =
+      this.gate !== undefined &&
+      this.replicatedQueues.size > 0 &&
+      items.some((i) => this.replicatedQueues.has(i.q.keys.base));
+    await this.submit({ kind: 'junctionEnqueue', items, replicate });
   }
 
   async remove(entries: readonly (QueueRef & { messageId: number })[]): Promise<void> {

@@ -18,6 +18,7 @@ export { startRedis, type RedisServer } from './redis.js';
 export { startRedisGroup, type RedisGroup, type RedisGroupOptions } from './redis-group.js';
 export { startRedisCluster, type RedisCluster } from './redis-cluster.js';
 export { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
+export { ConfirmingPublisher, type ConfirmPublishChannel } from './confirming-publisher.js';
 export {
   CHROMIUM,
   launchChromium,

@@ -2,7 +2,8 @@
  * A Redis replication group for tests: a primary, two replicas and three Sentinels on free
  * loopback ports, with the settings ../shared/research/multinode.md §3.3 recommends and the
  * README documents for `redis-sentinel://` storage: every server `appendfsync always`
- * (durableRedisArgs), `min-replicas-to-write 1` with `min-replicas-max-lag 2`, Sentinels with
+ * (durableRedisArgs), `min-replicas-to-write 1` with `min-replicas-max-lag 2`,
+ * `repl-diskless-sync-delay 0`, Sentinels with
  * quorum 2, `down-after-milliseconds 1000` and `failover-timeout 3000`. Faults for failover
  * tests: kill -9, SIGSTOP and SIGCONT of the current primary, a wait until the Sentinels name
  * another one. Every wait is bounded; cleanup() ends every process and deletes the data dirs.
@@ -11,7 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { durableRedisArgs } from '@junction/storage-redis';
+import { durableRedisArgs, sentinelFields as fields } from '@junction/storage-redis';
 import { REDIS_SENTINEL, REDIS_SERVER, spawnRedisProcess, type RedisProcess } from './redis-process.js';
 import { until } from './until.js';
 
@@ -39,6 +40,14 @@ export interface RedisGroup {
   pausePrimary(): Promise<number>;
   /** SIGCONT of a server paused by pausePrimary. */
   resume(port: number): void;
+  /** kill -9 of one replica of the current primary; resolves with its port once it is gone. */
+  killReplica(): Promise<number>;
+  /**
+   * Waits (default up to 30 s) until the primary a majority names has `count` (default 2)
+   * replicas online and every Sentinel sees that many up (none `s_down`): the state a test
+   * starts from after a fault it healed.
+   */
+  waitForReplicas(count?: number, timeoutMs?: number): Promise<void>;
   /** Starts a killed server again on its port and data, as a replica of the current primary. */
   restart(port: number): Promise<void>;
   /**
@@ -76,14 +85,6 @@ async function ask(port: number, args: string[], password?: string): Promise<unk
   }
 }
 
-/** A flat [k1, v1, k2, v2, ...] reply (SENTINEL MASTER) as a Map. */
-function fields(reply: unknown): Map<string, string> {
-  const m = new Map<string, string>();
-  if (Array.isArray(reply))
-    for (let i = 0; i + 1 < reply.length; i += 2) m.set(String(reply[i]), String(reply[i + 1]));
-  return m;
-}
-
 export async function startRedisGroup(opts: RedisGroupOptions = {}): Promise<RedisGroup> {
   const masterName = opts.masterName ?? 'junction';
   const password = opts.password;
@@ -109,6 +110,9 @@ export async function startRedisGroup(opts: RedisGroupOptions = {}): Promise<Red
       argsFor: (p) => [
         ...durableRedisArgs(p, dir),
         ...['--min-replicas-to-write', '1', '--min-replicas-max-lag', '2'],
+        // A replica that needs a full sync (a restarted or demoted primary) gets it at once,
+        // not after Redis 7's default 5 s wait for more replicas to share the transfer.
+        ...['--repl-diskless-sync-delay', '0'],
         ...auth,
         ...(replicaOf === undefined ? [] : ['--replicaof', '127.0.0.1', String(replicaOf)]),
       ],
@@ -224,6 +228,35 @@ export async function startRedisGroup(opts: RedisGroupOptions = {}): Promise<Red
     },
     resume(port) {
       server(port).proc.signal('SIGCONT');
+    },
+    async killReplica() {
+      const primary = await primaryPort();
+      const port = [...servers.keys()].find((p) => p !== primary && !server(p).proc.exited);
+      if (port === undefined) throw new Error('the group has no replica left to kill');
+      const { proc } = server(port);
+      proc.signal('SIGKILL');
+      await proc.gone;
+      return port;
+    },
+    waitForReplicas: async (count = 2, timeoutMs = 30_000) => {
+      await until(
+        async () => {
+          const port = await majorityPrimary();
+          if (port === undefined) return false;
+          const info = String((await ask(port, ['INFO', 'replication'], password)) ?? '');
+          if ((info.match(/state=online/g) ?? []).length < count) return false;
+          const views = await Promise.all(
+            sentinels.map((s) => ask(s.port, ['SENTINEL', 'REPLICAS', masterName])),
+          );
+          return views.every(
+            (v) =>
+              Array.isArray(v) &&
+              v.map(fields).filter((r) => !(r.get('flags') ?? '').includes('_down')).length >= count,
+          );
+        },
+        `the primary to have ${count} replicas online that every Sentinel sees up`,
+        timeoutMs,
+      );
     },
     async restart(port) {
       const s = server(port);

@@ -375,7 +375,7 @@ describe('AMQP 0-9-1 errors with amqplib', () => {
     const refused = ch.assertQueue(qname('quorum'), { arguments: { 'x-queue-type': 'quorum' } });
     await expect(refused).rejects.toThrow(/406/);
     expect((await err).message).toMatch(
-      /406.*invalid arg 'x-queue-type': 'quorum' is not a queue type of this broker \(classic, stream\)/,
+      /406.*invalid arg 'x-queue-type': 'quorum' is not a queue type of this broker \(classic, stream, mirrored\)/,
     );
     // Only the channel closed: the connection declares on.
     const ch2 = await c.createChannel();

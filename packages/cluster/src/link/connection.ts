@@ -173,19 +173,27 @@ export class PeerConnection {
     return false;
   }
 
-  /** Called every heartbeat interval by the NodeLink: send a PING, or give up on a silent peer. */
-  heartbeat(now: number): void {
+  /** Called every heartbeat interval by the NodeLink. */
+  ping(now: number): void {
     if (this.phase !== 'open') return;
-    const silentMs = now - this.lastReadAt;
-    const limit = this.settings.heartbeatMs * this.settings.heartbeatMisses;
-    // While we hold reading paused, the peer's heartbeats wait unread: that silence is ours.
-    if (!this.readPaused && silentMs > limit) {
-      this.close(`no heartbeat for ${silentMs} ms (limit ${limit} ms)`);
-      return;
-    }
     this.pingCorr = this.allocateCorr();
     this.pingSentAt = now;
     this.writeFrame(FrameKind.PING, 0, this.pingCorr, EMPTY);
+  }
+
+  /**
+   * Gives up on a peer silent for `heartbeatMisses` intervals. The NodeLink calls it after the
+   * event loop's poll phase that follows the heartbeat timer, so bytes that arrived while this
+   * process itself was stalled (GC, a busy loop, SIGSTOP) are read first and do not count as
+   * the peer's silence.
+   */
+  checkSilence(): void {
+    if (this.phase !== 'open') return;
+    const silentMs = Date.now() - this.lastReadAt;
+    const limit = this.settings.heartbeatMs * this.settings.heartbeatMisses;
+    // While we hold reading paused, the peer's heartbeats wait unread: that silence is ours.
+    if (!this.readPaused && silentMs > limit)
+      this.close(`no heartbeat for ${silentMs} ms (limit ${limit} ms)`);
   }
 
   /** Ends this connection now: pending requests reject, the socket is destroyed. */

@@ -70,6 +70,8 @@ export interface NodeLinkOptions {
   maxPendingRequests?: number;
   /** Redial delays. Default 50 ms doubling to 2 s. */
   reconnect?: BackOff;
+  /** Accepted connections still in their handshake at once; more are dropped at accept. Default 64. */
+  maxHandshakes?: number;
 }
 
 export const LINK_DEFAULTS = {
@@ -81,7 +83,11 @@ export const LINK_DEFAULTS = {
   maxBufferedBytes: 64 * 1024 * 1024,
   maxPendingRequests: 10_000,
   reconnect: { minMs: 50, maxMs: 2000 },
+  maxHandshakes: 64,
 } as const;
+
+/** At most one log line per this, for connections dropped at accept (a flood must not flood the log). */
+const DROP_LOG_EVERY_MS = 10_000;
 
 export interface NodeLinkEvents {
   /** `channel`: this incarnation of the link, down for good when it ends. */
@@ -156,6 +162,11 @@ export class NodeLink {
   private readonly heartbeatTimer: NodeJS.Timeout;
   private server: Server | undefined;
   private closed = false;
+  private readonly maxHandshakes: number;
+  /** Accepted connections in their handshake. */
+  private handshaking = 0;
+  private dropped = 0;
+  private droppedLoggedAt = 0;
 
   constructor(opts: NodeLinkOptions) {
     this.nodeId = checkNodeId(opts.nodeId);
@@ -184,6 +195,7 @@ export class NodeLink {
       log: opts.log,
     };
     this.backOff = opts.reconnect ?? LINK_DEFAULTS.reconnect;
+    this.maxHandshakes = opts.maxHandshakes ?? LINK_DEFAULTS.maxHandshakes;
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.settings.heartbeatMs);
     this.heartbeatTimer.unref();
   }
@@ -306,7 +318,28 @@ export class NodeLink {
 
   private accept(socket: Socket): void {
     if (this.closed) return void socket.destroy();
+    if (this.handshaking >= this.maxHandshakes) return this.drop(socket);
+    this.handshaking++;
     this.connections.add(new PeerConnection(socket, 'accepted', this.settings, this.events));
+  }
+
+  /** Unauthenticated connections are bounded: each holds a socket until its handshake deadline. */
+  private drop(socket: Socket): void {
+    this.dropped++;
+    const now = Date.now();
+    if (now - this.droppedLoggedAt >= DROP_LOG_EVERY_MS) {
+      this.log.warn(
+        {
+          remote: `${socket.remoteAddress}:${socket.remotePort}`,
+          dropped: this.dropped,
+          limit: this.maxHandshakes,
+        },
+        'node link connection dropped: too many handshakes in progress',
+      );
+      this.droppedLoggedAt = now;
+      this.dropped = 0;
+    }
+    socket.destroy();
   }
 
   private dial(nodeId: string): void {
@@ -320,6 +353,7 @@ export class NodeLink {
 
   private readonly events: ConnectionEvents = {
     opened: (conn) => {
+      if (conn.direction === 'accepted') this.handshaking--;
       const peerId = conn.peerId!;
       if (this.dialing.get(peerId) === conn) {
         this.dialing.delete(peerId);
@@ -339,6 +373,7 @@ export class NodeLink {
     },
     closed: (conn, reason, wasOpen) => {
       this.connections.delete(conn);
+      if (conn.direction === 'accepted' && !wasOpen) this.handshaking--;
       const target = conn.expectPeer;
       if (target !== undefined && this.dialing.get(target) === conn) this.dialing.delete(target);
       const peerId = conn.peerId;
@@ -366,7 +401,12 @@ export class NodeLink {
 
   private heartbeat(): void {
     const now = Date.now();
-    for (const c of [...this.active.values()]) c.heartbeat(now);
+    const open = [...this.active.values()];
+    for (const c of open) c.ping(now);
+    // setImmediate runs after the poll phase: what peers sent meanwhile is read before judging.
+    setImmediate(() => {
+      for (const c of open) c.checkSilence();
+    });
   }
 
   private emit<E extends keyof NodeLinkEvents>(event: E, ...args: Parameters<NodeLinkEvents[E]>): void {
