@@ -14,6 +14,6 @@ export {
   type RemoteQueueInit,
   type RemoteQueueLimits,
 } from './cluster/remote-queue.js';
-export type { OwnerChannel, ChannelHandlers } from './cluster/owner-channel.js';
+export { ChannelEnd, type OwnerChannel, type ChannelHandlers } from './cluster/owner-channel.js';
 export { inProcessChannels, type ChannelPair } from './cluster/in-process-channel.js';
 export { classicQueueType } from './queues/classic.js';

@@ -13,6 +13,7 @@ import type { ExchangeTypeRegistry } from './exchanges/registry.js';
 import { route } from './exchanges/route.js';
 import type { DirectSubscription } from './direct-subscription.js';
 import { deliverTo, type PublishScope } from './publish.js';
+import { isRemoteQueue } from './cluster/remote-queue.js';
 import { NO_ARGUMENTS, type FieldTable } from './message.js';
 import { checkName } from './names.js';
 import { randomToken } from './random-token.js';
@@ -323,14 +324,17 @@ export class Vhost implements QueueContext, PublishScope {
   /**
    * Cluster: puts `q` where the queue of its name is (a local queue whose ownership moved to
    * another node, replaced by a RemoteQueue, or the other way round). Bindings and consumers
-   * move to `q`; a consumer `q` refuses is cancelled. The old queue is destroyed in memory
-   * only: its stored entries are the owner's, and deliveries still unacked from it settle
-   * there as no-ops (a destroyed queue writes no more marks; the owner redelivers them).
+   * move to `q`; a consumer `q` refuses is cancelled; publishes a RemoteQueue held for want of
+   * an owner are published into `q` (their confirms follow its commit). The old queue is
+   * destroyed in memory only: its stored entries are the owner's, and deliveries still
+   * unacked from it settle there as no-ops (a destroyed queue writes no more marks; the owner
+   * redelivers them).
    */
   replaceQueue(q: Queue): void {
     const old = this.queues.get(q.name);
     this.queues.set(q.name, q);
     if (!old || old === q) return;
+    const held = isRemoteQueue(old) ? old.takeHeld() : [];
     const consumers = [...old.consumers.all()];
     old.destroy();
     const bindings = this.bindingsTo.get(old);
@@ -359,6 +363,12 @@ export class Vhost implements QueueContext, PublishScope {
         c.owner.consumerCancelled(c, reason);
       }
     }
+    for (const h of held) {
+      const r = deliverTo(this, [q], h.msg, h.ttl);
+      if (r.rejected) h.reject(new Error(`queue '${q.name}' in vhost '${this.name}' refused the message`));
+      else if (r.persisted) r.persisted.then(h.resolve, h.reject);
+      else h.resolve();
+    }
     q.dispatch();
   }
 
@@ -372,16 +382,9 @@ export class Vhost implements QueueContext, PublishScope {
    * cluster a stored queue another node serves is its stand-in instead (queue-hosting.ts).
    */
   private createQueue(name: string, options: QueueOptions, recovering: boolean): Queue {
-    const q = this.makeQueue(name, options, recovering);
+    const q = this.buildQueue(name, options, recovering);
     this.queues.set(name, q);
     return q;
-  }
-
-  private makeQueue(name: string, options: QueueOptions, recovering: boolean): Queue {
-    const policy = this.policies.match('queues', name)?.definition;
-    const type = this.ctx.queueTypes.forArguments(options.arguments, policy);
-    const standIn = isStored(options) ? this.ctx.queueHosting?.standIn(this, name, options, type) : undefined;
-    return standIn ?? type.create({ context: this, name, options, policy, recovering });
   }
 
   /**
@@ -404,9 +407,15 @@ export class Vhost implements QueueContext, PublishScope {
   async rehost(name: string): Promise<Queue | undefined> {
     const old = this.queues.get(name);
     if (!old?.stored) return undefined;
-    const fresh = this.makeQueue(name, old.options, true);
-    this.replaceQueue(fresh);
+    const fresh = this.buildQueue(name, old.options, true);
+    // Recovered before it takes the old one's place: replaceQueue publishes held messages
+    // into it, which a later recovery would read back from the store a second time.
     await this.loadStored(fresh);
+    if (this.queues.get(name) !== old) {
+      fresh.destroy();
+      return this.queues.get(name);
+    }
+    this.replaceQueue(fresh);
     return fresh;
   }
 
@@ -419,6 +428,18 @@ export class Vhost implements QueueContext, PublishScope {
       count: () => store.countEntries(ref),
       maxMessageId: this.ctx.lastMessageId(),
     });
+  }
+
+  /**
+   * A queue of the type its arguments name (406 for an unknown one), not registered: a node
+   * that takes a queue over builds it, recovers it from the store, then replaceQueue()s it.
+   * In a cluster, a stored queue another node serves is built as its stand-in (queue-hosting.ts).
+   */
+  buildQueue(name: string, options: QueueOptions, recovering: boolean): Queue {
+    const policy = this.policies.match('queues', name)?.definition;
+    const type = this.ctx.queueTypes.forArguments(options.arguments, policy);
+    const standIn = isStored(options) ? this.ctx.queueHosting?.standIn(this, name, options, type) : undefined;
+    return standIn ?? type.create({ context: this, name, options, policy, recovering });
   }
 
   /**

@@ -2,12 +2,20 @@
  * Forwarding and proxy consumers (core/src/cluster): two brokers in one process, each with its
  * own vhost and memory store and an AMQP listener, connected by the in-process node channel.
  * A queue declared on A is put in B's vhost as a RemoteQueue owned by A; amqplib publishes and
- * consumes on B (and on A) as it would on a local queue.
+ * consumes on B (and on A) as it would on a local queue. The last test runs over the
+ * authenticated node link (@junction/cluster) on loopback instead.
  */
 import amqp from 'amqplib';
 import { afterEach, describe, expect, it } from 'vitest';
+import { LinkChannels, NodeLink } from '@junction/cluster';
 import { MemoryStore } from '@junction/core';
-import { NodePeer, RemoteQueue, inProcessChannels, type ChannelPair } from '@junction/core/internal';
+import {
+  NodePeer,
+  RemoteQueue,
+  inProcessChannels,
+  type ChannelPair,
+  type NodePeerOptions,
+} from '@junction/core/internal';
 import { closeAll, startAmqpServer, testLog, until, type TestServer } from '@junction/testkit';
 
 /** Durable, so persistent messages are written; writes wait while the gate is shut. */
@@ -52,16 +60,22 @@ afterEach(async () => {
   for (const s of opened.splice(0)) await s.close();
 });
 
-async function twoNodes(): Promise<Nodes> {
-  const storeA = new GatedStore();
+/** Two brokers with AMQP listeners, closed after the test; A's store is `storeA`. */
+async function twoBrokers(storeA: MemoryStore): Promise<{ a: TestServer; b: TestServer }> {
   const a = await startAmqpServer({}, { store: storeA, logger: testLog() });
   opened.push(a);
   const b = await startAmqpServer({}, { logger: testLog() });
   opened.push(b);
+  return { a, b };
+}
+
+async function twoNodes(limits: NodePeerOptions['limits'] = {}): Promise<Nodes> {
+  const storeA = new GatedStore();
+  const { a, b } = await twoBrokers(storeA);
   const log = testLog();
   const link = (): { pair: ChannelPair; onB: NodePeer } => {
     const pair = inProcessChannels('A', 'B');
-    new NodePeer(pair.a, { vhost: (n) => a.broker.vhosts.get(n), log });
+    new NodePeer(pair.a, { vhost: (n) => a.broker.vhosts.get(n), log, limits });
     const onB = new NodePeer(pair.b, { vhost: (n) => b.broker.vhosts.get(n), log });
     return { pair, onB };
   };
@@ -322,5 +336,118 @@ describe('the channel to the owner goes down', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     expect(rq.heldCount).toBe(0);
     expect((await chA.checkQueue('lonely')).messageCount).toBe(0);
+  });
+});
+
+describe('ownership moves and bounds', () => {
+  it('publishes what B held into its own queue when B becomes the owner, and moves its consumers there', async () => {
+    const n = await twoNodes();
+    const chA = await (await connect(n.a)).createChannel();
+    await chA.assertQueue('moving', { durable: true });
+    const rq = n.remote('moving');
+    const c = await (await connect(n.b)).createChannel();
+    const got: string[] = [];
+    await c.consume('moving', (m) => m && got.push(m.content.toString()), { noAck: true });
+    n.pair.cut('owner lost');
+    const chB = await (await connect(n.b)).createConfirmChannel();
+    const sent = Promise.all(['t0', 't1'].map((b) => publishConfirmed(chB, 'moving', b)));
+    await until(() => rq.heldCount === 2, 'two held publishes');
+    // B takes the queue over (as after a lease takeover): a local queue in the remote one's place.
+    const vb = n.b.broker.vhost('/');
+    const local = vb.buildQueue('moving', rq.options, false);
+    await local.open();
+    vb.replaceQueue(local);
+    expect(await sent).toEqual([true, true]);
+    await until(() => got.length === 2, "the held publishes at B's consumer, now local");
+    expect(got).toEqual(['t0', 't1']);
+  });
+
+  it("refuses a publish past maxPending at once, and a consumer past the owner's maxProxyConsumers", async () => {
+    const n = await twoNodes({ maxProxyConsumers: 1 });
+    const chA = await (await connect(n.a)).createChannel();
+    await chA.assertQueue('bounded', { durable: true });
+    const rq = n.remote('bounded', { maxPending: 2 });
+    const c = await (await connect(n.b)).createChannel();
+    await c.consume('bounded', () => undefined);
+    await until(async () => (await chA.checkQueue('bounded')).consumerCount === 1, 'the first proxy on A');
+    let cancelled = false;
+    await c.consume('bounded', (m) => {
+      if (m === null) cancelled = true;
+    });
+    await until(() => cancelled, 'basic.cancel for the consumer over the limit');
+
+    n.pair.cut('owner lost');
+    const chB = await (await connect(n.b)).createConfirmChannel();
+    const held = [publishConfirmed(chB, 'bounded', 'p0'), publishConfirmed(chB, 'bounded', 'p1')];
+    await until(() => rq.heldCount === 2, 'two held publishes');
+    // On a channel of its own: confirms of one channel go out in publish order.
+    const other = await (await connect(n.b)).createConfirmChannel();
+    expect(await publishConfirmed(other, 'bounded', 'p2')).toBe(false);
+    rq.setOwner(n.relink());
+    expect(await Promise.all(held)).toEqual([true, true]);
+  });
+
+  it('cancels a consumer on B (basic.cancel) when the queue is deleted on its owner', async () => {
+    const n = await twoNodes();
+    const chA = await (await connect(n.a)).createChannel();
+    await chA.assertQueue('doomed');
+    n.remote('doomed');
+    const c = await (await connect(n.b)).createChannel();
+    let cancelled = false;
+    await c.consume('doomed', (m) => {
+      if (m === null) cancelled = true;
+    });
+    await until(async () => (await chA.checkQueue('doomed')).consumerCount === 1, "B's proxy on A");
+    await chA.deleteQueue('doomed');
+    await until(() => cancelled, 'basic.cancel on B');
+  });
+});
+
+describe('over the node link', () => {
+  it('forwards confirmed publishes and serves a consumer on B through a TCP node link, and requeues on link loss', async () => {
+    const { a, b } = await twoBrokers(new MemoryStore());
+    const log = testLog();
+    const secret = 'forwarding test secret, 32 bytes';
+    const linkA = new NodeLink({ nodeId: 'a', secret, log });
+    const linkB = new NodeLink({ nodeId: 'b', secret, log });
+    opened.push({ close: () => linkA.close() }, { close: () => linkB.close() });
+    const portA = (await linkA.listen('127.0.0.1', 0)).port;
+    const portB = (await linkB.listen('127.0.0.1', 0)).port;
+    new LinkChannels(linkA).onChannel(
+      (ch) => new NodePeer(ch, { vhost: (v) => a.broker.vhosts.get(v), log }),
+    );
+    const peersOnB = new Map<string, NodePeer>();
+    new LinkChannels(linkB).onChannel((ch) =>
+      peersOnB.set(ch.peer, new NodePeer(ch, { vhost: (v) => b.broker.vhosts.get(v), log })),
+    );
+    linkA.connect('b', '127.0.0.1', portB);
+    linkB.connect('a', '127.0.0.1', portA);
+    const peerA = await until(() => peersOnB.get('a')?.open && peersOnB.get('a'), "B's channel to A");
+
+    const chA = await (await connect(a)).createChannel();
+    await chA.assertQueue('linked', { durable: true, arguments: { 'x-max-priority': 5 } });
+    const q = a.broker.vhost('/').queues.get('linked')!;
+    const rq = new RemoteQueue({ vhost: '/', name: 'linked', options: q.options, type: q.type, log });
+    b.broker.vhost('/').replaceQueue(rq);
+    rq.setOwner(peerA);
+
+    const chB = await (await connect(b)).createConfirmChannel();
+    const bodies = Array.from({ length: 50 }, (_, i) => `l${i}`);
+    expect(await Promise.all(bodies.map((x) => publishConfirmed(chB, 'linked', x)))).toEqual(
+      bodies.map(() => true),
+    );
+    expect((await chA.checkQueue('linked')).messageCount).toBe(50);
+    const c = await (await connect(b)).createChannel();
+    await c.prefetch(10);
+    const got: amqp.ConsumeMessage[] = [];
+    await c.consume('linked', (m) => m && got.push(m));
+    await until(() => got.length === 10, 'ten deliveries on B over the link');
+    expect(got.map((m) => m.content.toString())).toEqual(bodies.slice(0, 10));
+
+    // The link goes (A's node link closes): A requeues B's ten, flagged redelivered.
+    await linkA.close();
+    await until(() => q.messageCount === 50, "B's unacked requeued on A");
+    const first = await chA.get('linked', { noAck: true });
+    expect(first && [first.content.toString(), first.fields.redelivered]).toEqual(['l0', true]);
   });
 });

@@ -4,7 +4,8 @@
  * body, headers and typed field values cross the channel exactly as they are stored.
  *
  * Requests (answered with a `Reply`), from the node that uses a queue to its owner:
- *   enq    a publish into queue `q` of vhost `v`; answered once the owner's store committed it
+ *   enq    publishes into queue `q` of vhost `v` (a batch: those of one turn), answered with one
+ *          result each once the owner's store committed them
  *   sub    a proxy consumer `id` (the id is the remote node's, unique on this channel)
  *   unsub  its cancel (its unacked deliveries stay until settled or the channel goes)
  *   get    basic.get; the entry is settled with proxy id 0
@@ -30,8 +31,14 @@ export interface WireMessage {
   readonly b: Buffer;
 }
 
+/** One publish of an `enq` batch: the message and its own expiration (ms, null: none). */
+export interface WirePublish {
+  readonly m: WireMessage;
+  readonly ttl: number | null;
+}
+
 export type Frame =
-  | { t: 'enq'; v: string; q: string; m: WireMessage; ttl: number | null }
+  | { t: 'enq'; v: string; q: string; ps: WirePublish[] }
   | {
       t: 'sub';
       v: string;
@@ -65,15 +72,32 @@ export type Failure =
   | { ok: false; why: 'refused'; code: ErrorCode; text: string }
   | { ok: false; why: 'rejected' | 'failed'; text: string };
 
+/** What became of one publish: taken (and the queue's consumers falling behind, or not), or why not. */
+export type PublishResult = { ok: true; congested?: boolean } | Failure;
+
 export type Reply =
-  | { ok: true; congested?: boolean }
+  | { ok: true }
+  | { ok: true; each: PublishResult[] }
   | { ok: true; stats: QueueStats }
   | { ok: true; count: number }
   | { ok: true; got: { d: number; m: WireMessage; n: number; e: number; left: number } | null }
   | Failure;
 
-/** Largest message body a node forwards or accepts (AMQP's default frame-max for a message too). */
-export const MAX_WIRE_BODY_BYTES = 128 * 1024 * 1024;
+/** Largest frame an OwnerChannel must carry (the node link's default frame limit). */
+export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
+/** Largest message body that crosses a channel: a frame's worth, less room for its properties. */
+export const MAX_WIRE_BODY_BYTES = MAX_FRAME_BYTES - 1024 * 1024;
+/** Publishes one `enq` batch carries at most, and the body bytes after which a batch ends. */
+export const MAX_BATCH_PUBLISHES = 1024;
+export const BATCH_BODY_BYTES = 1024 * 1024;
+
+/** A frame larger than the channel carries: it is not sent (the request fails with this). */
+export class FrameTooLarge extends Error {
+  constructor(bytes: number, limit: number) {
+    super(`a frame of ${bytes} bytes is over the node channel's limit of ${limit}`);
+    this.name = 'FrameTooLarge';
+  }
+}
 
 export function toWire(msg: Message): WireMessage {
   return { x: msg.exchange, k: msg.routingKey, p: msg.properties, b: msg.body };

@@ -4,7 +4,8 @@
  * socket. `cut()` takes both ends down like a lost link: requests in flight reject, frames
  * not yet delivered are lost.
  */
-import type { ChannelHandlers, OwnerChannel } from './owner-channel.js';
+import { MAX_FRAME_BYTES } from './frames.js';
+import { ChannelEnd, type OwnerChannel } from './owner-channel.js';
 
 export interface ChannelPair {
   /** Node `a`'s end (its peer is `b`). */
@@ -18,21 +19,19 @@ type Item =
   | { kind: 'reply'; id: number; frame: Buffer | null; error: string | null }
   | { kind: 'message'; frame: Buffer };
 
-class End implements OwnerChannel {
-  open = true;
+class End extends ChannelEnd {
+  readonly maxFrameBytes = MAX_FRAME_BYTES;
   other!: End;
-  private handlers: ChannelHandlers | undefined;
   private readonly inbox: Item[] = [];
   private scheduled = false;
   private nextId = 0;
   private readonly waiting = new Map<number, { resolve(b: Buffer): void; reject(e: Error): void }>();
-  private readonly downListeners: ((reason: string) => void)[] = [];
-  private downReason = '';
 
-  constructor(readonly peer: string) {}
+  constructor(readonly peer: string) {
+    super();
+  }
 
-  request(frame: Buffer): Promise<Buffer> {
-    if (!this.open) return Promise.reject(new Error(`channel to ${this.peer} is down: ${this.downReason}`));
+  protected transmitRequest(frame: Buffer): Promise<Buffer> {
     const id = ++this.nextId;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
@@ -40,19 +39,9 @@ class End implements OwnerChannel {
     });
   }
 
-  send(frame: Buffer): boolean {
-    if (!this.open) return false;
+  protected transmit(frame: Buffer): boolean {
     this.other.post({ kind: 'message', frame });
     return true;
-  }
-
-  serve(handlers: ChannelHandlers): void {
-    this.handlers = handlers;
-  }
-
-  onDown(listener: (reason: string) => void): void {
-    if (!this.open) listener(this.downReason);
-    else this.downListeners.push(listener);
   }
 
   close(reason: string): void {
@@ -78,14 +67,11 @@ class End implements OwnerChannel {
         this.waiting.delete(item.id);
         if (item.frame) w?.resolve(item.frame);
         else w?.reject(new Error(item.error ?? 'request failed'));
-      } else if (!this.handlers) {
-        if (item.kind === 'request')
-          this.other.post({ kind: 'reply', id: item.id, frame: null, error: 'nothing serves this channel' });
       } else if (item.kind === 'message') {
-        this.handlers.message(item.frame);
+        this.received(item.frame);
       } else {
         const id = item.id;
-        this.handlers.request(item.frame).then(
+        this.receivedRequest(item.frame).then(
           (frame) => this.other.post({ kind: 'reply', id, frame, error: null }),
           (err: unknown) => this.other.post({ kind: 'reply', id, frame: null, error: String(err) }),
         );
@@ -95,13 +81,11 @@ class End implements OwnerChannel {
 
   down(reason: string): void {
     if (!this.open) return;
-    this.open = false;
-    this.downReason = reason;
     this.inbox.length = 0;
-    for (const w of this.waiting.values())
-      w.reject(new Error(`channel to ${this.peer} went down: ${reason}`));
+    const waiting = [...this.waiting.values()];
     this.waiting.clear();
-    for (const l of this.downListeners.splice(0)) l(reason);
+    for (const w of waiting) w.reject(new Error(`channel to ${this.peer} went down: ${reason}`));
+    this.goDown(reason);
   }
 }
 

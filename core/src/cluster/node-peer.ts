@@ -13,6 +13,7 @@ import {
   decodeFrame,
   decodeReply,
   encodeFrame,
+  FrameTooLarge,
   type Frame,
   type MessageFrame,
   type Reply,
@@ -89,12 +90,20 @@ export class NodePeer {
     this.channel.onDown(listener);
   }
 
+  /** Rejects with FrameTooLarge (nothing sent) for a frame over the channel's limit. */
   async request(f: RequestFrame): Promise<Reply> {
-    return decodeReply(await this.channel.request(encodeFrame(f)));
+    return decodeReply(await this.channel.request(this.encode(f)));
   }
 
+  /** False when the channel is down; throws FrameTooLarge (nothing sent) for a frame over its limit. */
   send(f: Frame): boolean {
-    return this.channel.send(encodeFrame(f));
+    return this.channel.send(this.encode(f));
+  }
+
+  private encode(f: Frame): Buffer {
+    const b = encodeFrame(f);
+    if (b.length > this.channel.maxFrameBytes) throw new FrameTooLarge(b.length, this.channel.maxFrameBytes);
+    return b;
   }
 
   /** A new proxy id on this channel, routed to `h` until detach(). */

@@ -18,7 +18,16 @@ import type { QueuedMessage } from '../queues/queued-message.js';
 import { deliverTo } from '../publish.js';
 import type { Delivery } from '../session.js';
 import type { Vhost } from '../vhost.js';
-import { MAX_WIRE_BODY_BYTES, fromWire, toWire, type Frame, type Reply } from './frames.js';
+import {
+  MAX_BATCH_PUBLISHES,
+  MAX_WIRE_BODY_BYTES,
+  fromWire,
+  toWire,
+  type Frame,
+  type PublishResult,
+  type Reply,
+  type WirePublish,
+} from './frames.js';
 import type { PeerLimits } from './node-peer.js';
 import { isRemoteQueue } from './remote-queue.js';
 
@@ -30,6 +39,8 @@ class Proxy implements ConsumerOwner {
   /** Deliveries not settled yet, by delivery id, in delivery order. */
   readonly unacked = new Map<number, QueuedMessage>();
   subscribed = true;
+  /** No more deliveries: a message could not go out (tooLarge). */
+  private stopped = false;
 
   constructor(
     private readonly exp: QueueExport,
@@ -61,10 +72,31 @@ class Proxy implements ConsumerOwner {
   }
 
   hasCredit(): boolean {
-    return this.exp.open;
+    return this.exp.open && !this.stopped;
+  }
+
+  /**
+   * A message too large for the channel: it goes back to the queue (no loss) and this proxy
+   * is cancelled with the reason, after the queue's dispatch that offered it has returned.
+   */
+  private tooLarge(c: Consumer, q: Queue, e: QueuedMessage): void {
+    this.stopped = true;
+    setImmediate(() => {
+      q.settle(e, 'requeue', true);
+      const text = `PRECONDITION_FAILED - a message of ${e.msg.body.length} bytes in queue '${q.name}' is over the node channel's limit (${MAX_WIRE_BODY_BYTES})`;
+      if (this.subscribed) {
+        q.removeConsumer(c);
+        this.consumerCancelled(c, new BrokerError('PRECONDITION_FAILED', text));
+      }
+      q.dispatch();
+    });
   }
 
   deliver(c: Consumer, q: Queue, e: QueuedMessage): void {
+    if (e.msg.body.length > MAX_WIRE_BODY_BYTES) {
+      this.tooLarge(c, q, e);
+      return;
+    }
     const d = this.exp.nextDelivery();
     const n = e.deliveryCount;
     e.deliveryCount++;
@@ -148,17 +180,23 @@ export class QueueExport {
   private async enqueue(f: Extract<Frame, { t: 'enq' }>): Promise<Reply> {
     const l = this.local(f.v, f.q);
     if (!('queue' in l)) return l;
-    const body: unknown = f.m?.b;
+    if (!Array.isArray(f.ps) || f.ps.length > MAX_BATCH_PUBLISHES)
+      return { ok: false, why: 'refused', code: 'SYNTAX_ERROR', text: 'malformed publish batch' };
+    // In order, each through the local publish path; answered together once all are settled.
+    const each = f.ps.map((p) => this.enqueueOne(l.vhost, l.queue, p));
+    return { ok: true, each: await Promise.all(each) };
+  }
+
+  private async enqueueOne(vhost: Vhost, queue: Queue, p: WirePublish): Promise<PublishResult> {
+    const body: unknown = p?.m?.b;
     if (!(body instanceof Uint8Array))
       return { ok: false, why: 'refused', code: 'SYNTAX_ERROR', text: 'message without a body' };
-    if (f.m.b.length > MAX_WIRE_BODY_BYTES)
-      return { ok: false, why: 'refused', code: 'PRECONDITION_FAILED', text: 'message too large' };
-    const r = deliverTo(l.vhost, [l.queue], fromWire(f.m), f.ttl ?? undefined);
-    if (r.rejected) return { ok: false, why: 'rejected', text: `queue '${f.q}' refused the message` };
+    const r = deliverTo(vhost, [queue], fromWire(p.m), p.ttl ?? undefined);
+    if (r.rejected) return { ok: false, why: 'rejected', text: `queue '${queue.name}' refused the message` };
     try {
       await r.persisted;
     } catch (err) {
-      this.log.warn({ err, peer: this.peer, queue: f.q }, 'a forwarded publish was not stored');
+      this.log.warn({ err, peer: this.peer, queue: queue.name }, 'a forwarded publish was not stored');
       return { ok: false, why: 'failed', text: `the owner's store failed: ${(err as Error).message}` };
     }
     return r.congested ? { ok: true, congested: true } : { ok: true };
@@ -200,12 +238,19 @@ export class QueueExport {
   private async get(f: Extract<Frame, { t: 'get' }>): Promise<Reply> {
     const l = this.local(f.v, f.q);
     if (!('queue' in l)) return l;
-    const e = await l.queue.get(f.noAck);
+    // Taken unacked even for a no-ack get, so a message that cannot go out stays in the queue.
+    const e = await l.queue.get(false);
     if (!e) return { ok: true, got: null };
+    if (e.msg.body.length > MAX_WIRE_BODY_BYTES) {
+      l.queue.settle(e, 'requeue', true);
+      const text = `PRECONDITION_FAILED - the next message of queue '${f.q}' is over the node channel's limit (${MAX_WIRE_BODY_BYTES} bytes)`;
+      return { ok: false, why: 'refused', code: 'PRECONDITION_FAILED', text };
+    }
     const d = this.nextDelivery();
     const n = e.deliveryCount;
     e.deliveryCount++;
-    if (!f.noAck) this.gets.set(d, { queue: l.queue, entry: e });
+    if (f.noAck) l.queue.settle(e, 'ack', true);
+    else this.gets.set(d, { queue: l.queue, entry: e });
     return { ok: true, got: { d, m: toWire(e.msg), n, e: e.expiresAt, left: l.queue.messageCount } };
   }
 

@@ -40,7 +40,18 @@ import type {
 } from '../queues/queue-type.js';
 import type { SettleOutcome } from '../session.js';
 import { Deque } from '../queues/deque.js';
-import { MAX_WIRE_BODY_BYTES, fromWire, toWire, type Frame, type Reply } from './frames.js';
+import {
+  BATCH_BODY_BYTES,
+  FrameTooLarge,
+  MAX_BATCH_PUBLISHES,
+  MAX_WIRE_BODY_BYTES,
+  fromWire,
+  toWire,
+  type Frame,
+  type PublishResult,
+  type Reply,
+  type WirePublish,
+} from './frames.js';
 import type { AttachmentHandler, NodePeer } from './node-peer.js';
 
 export interface RemoteQueueLimits {
@@ -79,12 +90,23 @@ interface RemoteEntry extends QueuedMessage {
   readonly delivery: number;
 }
 
-interface Pending {
-  readonly seq: number;
-  readonly frame: Extract<Frame, { t: 'enq' }>;
+/** A publish waiting for an owner, handed to the queue that takes this one's place. */
+export interface HeldPublish {
+  readonly msg: Message;
+  readonly ttl: number | undefined;
   resolve(): void;
   reject(err: Error): void;
-  /** When it started waiting for an owner (0: in flight). */
+}
+
+interface Pending {
+  readonly seq: number;
+  readonly publish: WirePublish;
+  resolve(): void;
+  reject(err: Error): void;
+  /**
+   * When it first had to wait for an owner (0: never yet). The bound counts from there, not
+   * from its last retry, so a publish an owner keeps answering "not served here" ends too.
+   */
   heldSince: number;
 }
 
@@ -101,6 +123,8 @@ const EMPTY_STATS: QueueStats = {
   deadLettered: 0,
   dropped: 0,
 };
+
+const MALFORMED: PublishResult = { ok: false, why: 'failed', text: 'malformed answer from the owner' };
 
 /** A queue is remote (owned by another node). */
 export function isRemoteQueue(q: Queue): q is RemoteQueue {
@@ -175,6 +199,8 @@ export class RemoteQueue implements Queue {
   /** Channels whose down event this queue listens to already. */
   private readonly watched = new WeakSet<NodePeer>();
   private readonly inFlight = new Set<Pending>();
+  /** Publishes of this turn, sent as one batch at its end. */
+  private outbox: Pending[] = [];
   /** Waiting for an owner, in publish order. */
   private held: Pending[] = [];
   private seq = 0;
@@ -273,12 +299,12 @@ export class RemoteQueue implements Queue {
     });
     const p: Pending = {
       seq: ++this.seq,
-      frame: { t: 'enq', v: this.vhost, q: this.name, m: toWire(msg), ttl: a.ttl ?? null },
+      publish: { m: toWire(msg), ttl: a.ttl ?? null },
       resolve,
       reject,
       heldSince: 0,
     };
-    if (this.owner && this.held.length === 0) this.forward(this.owner, p);
+    if (this.owner && this.held.length === 0) this.forward(p);
     else this.hold(p);
     return { persisted };
   }
@@ -296,25 +322,64 @@ export class RemoteQueue implements Queue {
     this.flowHolders.clear();
   }
 
-  private forward(peer: NodePeer, p: Pending): void {
-    p.heldSince = 0;
+  /** Sends `p` to the owner with the others of this turn (one `enq` batch per turn). */
+  private forward(p: Pending): void {
     this.inFlight.add(p);
-    peer.request(p.frame).then(
-      (r) => this.answered(p, r),
+    this.outbox.push(p);
+    if (this.outbox.length > 1) return;
+    queueMicrotask(() => this.sendOutbox());
+  }
+
+  private sendOutbox(): void {
+    const out = this.outbox;
+    this.outbox = [];
+    const peer = this.owner;
+    if (!peer) {
+      for (const p of out) this.rehold(p);
+      return;
+    }
+    let start = 0;
+    while (start < out.length) {
+      let end = start;
+      let bytes = 0;
+      while (
+        end < out.length &&
+        end - start < MAX_BATCH_PUBLISHES &&
+        (end === start || bytes < BATCH_BODY_BYTES)
+      )
+        bytes += out[end++]!.publish.m.b.length;
+      this.sendBatch(peer, out.slice(start, end));
+      start = end;
+    }
+  }
+
+  private sendBatch(peer: NodePeer, batch: Pending[]): void {
+    const frame: Frame = { t: 'enq', v: this.vhost, q: this.name, ps: batch.map((p) => p.publish) };
+    peer.request(frame).then(
+      (r) => {
+        const each = r.ok && 'each' in r && r.each.length === batch.length ? r.each : undefined;
+        for (let i = 0; i < batch.length; i++)
+          this.answered(batch[i]!, each ? each[i]! : r.ok ? MALFORMED : r);
+      },
       (err: unknown) => {
-        // The channel went down before the answer: the outcome is unknown, so send it again.
-        if (!this.inFlight.has(p)) return;
-        this.log.debug({ err, queue: this.name }, 'forwarded publish not answered');
+        if (err instanceof FrameTooLarge) {
+          for (const p of batch) this.answered(p, { ok: false, why: 'failed', text: err.message });
+          return;
+        }
+        // The channel went down (or the request timed out) before the answer: the outcome is
+        // unknown, so they are sent again.
+        this.log.debug({ err, queue: this.name }, 'forwarded publishes not answered');
         if (this.owner === peer && !peer.open) this.ownerLost();
-        else this.rehold(p);
+        for (const p of batch) if (this.inFlight.has(p)) this.rehold(p);
+        this.retrySoon();
       },
     );
   }
 
-  private answered(p: Pending, r: Reply): void {
+  private answered(p: Pending, r: PublishResult): void {
     if (!this.inFlight.delete(p)) return;
     if (r.ok) {
-      this.ownerCongested = 'congested' in r && r.congested === true;
+      this.ownerCongested = r.congested === true;
       p.resolve();
       this.releaseFlow();
       return;
@@ -330,7 +395,7 @@ export class RemoteQueue implements Queue {
   }
 
   private hold(p: Pending): void {
-    p.heldSince = Date.now();
+    if (p.heldSince === 0) p.heldSince = Date.now();
     this.held.push(p);
     this.armHoldTimer();
   }
@@ -338,7 +403,7 @@ export class RemoteQueue implements Queue {
   /** Back to waiting, in its publish order among the held ones. */
   private rehold(p: Pending): void {
     this.inFlight.delete(p);
-    p.heldSince = Date.now();
+    if (p.heldSince === 0) p.heldSince = Date.now();
     let i = this.held.length;
     while (i > 0 && this.held[i - 1]!.seq > p.seq) i--;
     this.held.splice(i, 0, p);
@@ -351,7 +416,7 @@ export class RemoteQueue implements Queue {
     if (!owner || this.held.length === 0) return;
     const held = this.held;
     this.held = [];
-    for (const p of held) this.forward(owner, p);
+    for (const p of held) this.forward(p);
   }
 
   private retrySoon(): void {
@@ -552,6 +617,23 @@ export class RemoteQueue implements Queue {
         (err: unknown) => this.log.warn({ err, queue: this.name }, 'purge of a remote queue not answered'),
       );
     return n;
+  }
+
+  /**
+   * The publishes held for want of an owner, taken out (this node became the owner:
+   * vhost.replaceQueue publishes them into the local queue and settles them with its commit).
+   */
+  takeHeld(): HeldPublish[] {
+    clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
+    const held = this.held.splice(0);
+    this.releaseFlow();
+    return held.map((p) => ({
+      msg: fromWire(p.publish.m),
+      ttl: p.publish.ttl ?? undefined,
+      resolve: p.resolve,
+      reject: p.reject,
+    }));
   }
 
   /** Gone from this node's vhost: consumers leave the owner, held publishes are nacked. */

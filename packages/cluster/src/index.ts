@@ -23,3 +23,9 @@ export { PeerChannel } from './link/channel.js';
 export type { Handler, HandlerResult } from './link/connection.js';
 export { LinkError, type LinkErrorCode } from './link/errors.js';
 export { LINK_PROTOCOL_VERSION } from './link/handshake.js';
+export {
+  LinkChannels,
+  MSG_QUEUE_MESSAGE,
+  MSG_QUEUE_REQUEST,
+  type LinkChannelsOptions,
+} from './link-channels.js';
