@@ -16,4 +16,5 @@ export {
 } from './cluster/remote-queue.js';
 export { ChannelEnd, type OwnerChannel, type ChannelHandlers } from './cluster/owner-channel.js';
 export { inProcessChannels, type ChannelPair } from './cluster/in-process-channel.js';
+export { encodeFrame, decodeReply, type Frame, type Reply } from './cluster/frames.js';
 export { classicQueueType } from './queues/classic.js';

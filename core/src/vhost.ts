@@ -325,7 +325,9 @@ export class Vhost implements QueueContext, PublishScope {
    * Cluster: puts `q` where the queue of its name is (a local queue whose ownership moved to
    * another node, replaced by a RemoteQueue, or the other way round). Bindings and consumers
    * move to `q`; a consumer `q` refuses is cancelled; publishes a RemoteQueue held for want of
-   * an owner are published into `q` (their confirms follow its commit). The old queue is
+   * an owner are published into `q` (their confirms follow its commit), so `q` must have
+   * recovered its stored entries first (else it would read them back from the store a second
+   * time: buildQueue, open or recover, then replaceQueue). The old queue is
    * destroyed in memory only: its stored entries are the owner's, and deliveries still
    * unacked from it settle there as no-ops (a destroyed queue writes no more marks; the owner
    * redelivers them).

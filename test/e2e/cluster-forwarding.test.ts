@@ -12,6 +12,8 @@ import { MemoryStore } from '@junction/core';
 import {
   NodePeer,
   RemoteQueue,
+  decodeReply,
+  encodeFrame,
   inProcessChannels,
   type ChannelPair,
   type NodePeerOptions,
@@ -400,6 +402,35 @@ describe('ownership moves and bounds', () => {
     await until(async () => (await chA.checkQueue('doomed')).consumerCount === 1, "B's proxy on A");
     await chA.deleteQueue('doomed');
     await until(() => cancelled, 'basic.cancel on B');
+  });
+});
+
+describe('bad input from a node', () => {
+  it('answers a malformed request with an error and drops a malformed message, and keeps serving', async () => {
+    const n = await twoNodes();
+    const chA = await (await connect(n.a)).createChannel();
+    await chA.assertQueue('sturdy');
+    const rq = n.remote('sturdy');
+    // B's raw end of the channel, bypassing its NodePeer: bytes that are no frame, and frames
+    // of no known kind or with fields of the wrong type.
+    const raw = n.pair.b;
+    const refused = async (bytes: Buffer) => decodeReply(await raw.request(bytes)).ok === false;
+    expect(await refused(Buffer.from([0xc1, 0xff, 0x00]))).toBe(true);
+    expect(await refused(encodeFrame({ t: 'nonsense' } as never))).toBe(true);
+    expect(await refused(encodeFrame({ t: 'enq', v: '/', q: 'sturdy', ps: 'many' } as never))).toBe(true);
+    expect(await refused(encodeFrame({ t: 'sub', v: '/', q: 'sturdy', id: 'x' } as never))).toBe(true);
+    const bodyless = decodeReply(
+      await raw.request(
+        encodeFrame({ t: 'enq', v: '/', q: 'sturdy', ps: [{ m: { b: 42 }, ttl: null }] } as never),
+      ),
+    );
+    expect(bodyless.ok && 'each' in bodyless && bodyless.each.map((e) => e.ok)).toEqual([false]);
+    raw.send(Buffer.from('not msgpack at all'));
+    raw.send(encodeFrame({ t: 'stl', id: 99, o: 'ack', d: 'x' } as never));
+    const chB = await (await connect(n.b)).createConfirmChannel();
+    expect(await publishConfirmed(chB, 'sturdy', 'still fine')).toBe(true);
+    expect(rq.ownerNode).toBe('A');
+    expect((await chA.checkQueue('sturdy')).messageCount).toBe(1);
   });
 });
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { MemoryStore, type Store } from '@junction/core';
 import { LmdbStore } from '@junction/storage-lmdb';
 import { RedisStore } from '@junction/storage-redis';
-import { startRedis } from '@junction/testkit';
+import { startRedis, startRedisCluster } from '@junction/testkit';
 
 export interface BackendFixture {
   /** A new Store on the same data: what a restarted broker opens. */
@@ -58,7 +58,26 @@ export const redis: Backend = {
   },
 };
 
-export const backends: Backend[] = [memory, lmdb, redis];
-
 /** The backends the stream log contract runs over (stream-contract.test.ts). */
 export const streamBackends: Backend[] = [memory, lmdb, redis];
+
+/**
+ * A Redis Cluster of 3 primaries per fixture (`redis-cluster://`): every queue call in one
+ * slot. Queue records only (the contract suite); streams have their own Cluster test in
+ * packages/storage-redis.
+ */
+export const redisCluster: Backend = {
+  name: 'redis-cluster',
+  durable: true,
+  async fresh() {
+    const cluster = await startRedisCluster();
+    const url = `redis-cluster://${cluster.ports.map((p) => `127.0.0.1:${p}`).join(',')}`;
+    return {
+      reopen: () => new RedisStore({ url, keyPrefix: 'test:' }),
+      cleanup: () => cluster.cleanup(),
+    };
+  },
+};
+
+/** The backends the store contract runs over (contract.test.ts, names-property.test.ts). */
+export const backends: Backend[] = [memory, lmdb, redis, redisCluster];

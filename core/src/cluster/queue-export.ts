@@ -205,6 +205,8 @@ export class QueueExport {
   private subscribe(f: Sub): Reply {
     const l = this.local(f.v, f.q);
     if (!('queue' in l)) return l;
+    if (!wellFormedSub(f))
+      return { ok: false, why: 'refused', code: 'SYNTAX_ERROR', text: 'malformed consumer' };
     if (this.proxies.has(f.id))
       return { ok: false, why: 'refused', code: 'NOT_ALLOWED', text: `proxy consumer ${f.id} exists` };
     if (this.proxies.size >= this.limits.maxProxyConsumers) {
@@ -318,4 +320,19 @@ export class QueueExport {
         'node channel down: its consumers removed, unacked requeued',
       );
   }
+}
+
+/** The fields a `sub` frame must have, of the right types (the sender is a node, but a bug is a bug). */
+function wellFormedSub(f: Sub): boolean {
+  return (
+    Number.isSafeInteger(f.id) &&
+    f.id > 0 &&
+    typeof f.tag === 'string' &&
+    Number.isFinite(f.prio) &&
+    typeof f.excl === 'boolean' &&
+    Number.isFinite(f.credit) &&
+    typeof f.args === 'object' &&
+    f.args !== null &&
+    !Array.isArray(f.args)
+  );
 }

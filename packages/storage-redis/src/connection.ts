@@ -12,12 +12,14 @@
  * their `+switch-master` and drops its connection to the old primary at once, instead of
  * writing on until that connection fails (a paused old primary may never fail it).
  */
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 
 export interface RedisConnectionTarget {
-  /** For ioredis `new Redis(url, options)`; absent for Sentinel targets. */
+  /** For ioredis `new Redis(url, options)`; absent for Sentinel and Cluster targets. */
   url?: string;
   options: RedisOptions;
+  /** A Redis Cluster's seed nodes (`redis-cluster://`): ioredis `new Cluster(nodes, { redisOptions: options })`. */
+  clusterNodes?: { host: string; port: number }[];
   /** The URL with its passwords masked, for logs and error messages. */
   display: string;
 }
@@ -25,21 +27,57 @@ export interface RedisConnectionTarget {
 export class RedisUrlError extends Error {}
 
 const SENTINEL_SCHEME = 'redis-sentinel://';
+const CLUSTER_SCHEME = 'redis-cluster://';
 const SENTINEL_QUERY = new Set(['sentinelUsername', 'sentinelPassword']);
 
 export function isSentinelUrl(url: string): boolean {
   return url.startsWith(SENTINEL_SCHEME);
 }
 
+export function isClusterUrl(url: string): boolean {
+  return url.startsWith(CLUSTER_SCHEME);
+}
+
 /** The ioredis connection of a storage URL; throws RedisUrlError on a malformed one. */
 export function redisConnectionTarget(url: string): RedisConnectionTarget {
+  if (isClusterUrl(url)) return clusterTarget(url);
   if (!isSentinelUrl(url)) return { url, options: {}, display: maskRedisUrl(url) };
   return sentinelTarget(url);
 }
 
 /** The URL with its passwords masked (also when it is malformed). */
 export function maskRedisUrl(url: string): string {
-  return isSentinelUrl(url) ? maskedSentinelUrl(url) : maskedServerUrl(url);
+  return isSentinelUrl(url) || isClusterUrl(url) ? maskedSentinelUrl(url) : maskedServerUrl(url);
+}
+
+/**
+ * `redis-cluster://[[user]:password@]host:port[,host:port...]`: seed nodes of a Redis Cluster;
+ * the store then writes every queue's keys with calls of one hash slot each (group-commit.ts).
+ */
+function clusterTarget(url: string): RedisConnectionTarget {
+  const display = maskedSentinelUrl(url);
+  const rest = url.slice(CLUSTER_SCHEME.length).replace(/\/$/, '');
+  const at = rest.lastIndexOf('@');
+  const options: RedisOptions = {};
+  if (at >= 0) {
+    const [user = '', password] = splitOnce(rest.slice(0, at), ':');
+    if (user) options.username = decode(user, 'the username', url);
+    if (password !== undefined) options.password = decode(password, 'the password', url);
+  }
+  const clusterNodes = hostPorts(at < 0 ? rest : rest.slice(at + 1), (why) => {
+    throw new RedisUrlError(`invalid Redis Cluster URL ${display}: ${why}`);
+  });
+  return { options, clusterNodes, display };
+}
+
+/** `host:port,host:port` (or `[v6]:port`). */
+function hostPorts(hosts: string, fail: (why: string) => never): { host: string; port: number }[] {
+  return hosts.split(',').map((hp) => {
+    const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(hp);
+    const port = Number(m?.[3]);
+    if (!m || !(port > 0 && port < 65536)) return fail(`'${hp}' is not host:port`);
+    return { host: m[1] ?? m[2]!, port };
+  });
 }
 
 function maskedServerUrl(url: string): string {
@@ -62,7 +100,7 @@ function decode(part: string, what: string, url: string): string {
 
 function maskedSentinelUrl(url: string): string {
   return url
-    .replace(/^(redis-sentinel:\/\/)([^@/]*:)[^@/]*@/, '$1$2***@')
+    .replace(/^(redis-(?:sentinel|cluster):\/\/)([^@/]*:)[^@/]*@/, '$1$2***@')
     .replace(/([?&]sentinelPassword=)[^&]*/, '$1***');
 }
 
@@ -85,13 +123,7 @@ function sentinelTarget(url: string): RedisConnectionTarget {
     if (password !== undefined) options.password = decode(password, 'the password', url);
   }
 
-  options.sentinels = hosts.split(',').map((hp) => {
-    // host:port, or [v6]:port
-    const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(hp);
-    const port = Number(m?.[3]);
-    if (!m || !(port > 0 && port < 65536)) return fail(`'${hp}' is not host:port`);
-    return { host: m[1] ?? m[2]!, port };
-  });
+  options.sentinels = hostPorts(hosts, fail);
 
   const [name = '', db, extra] = path.split('/');
   if (!name) fail('no master name (redis-sentinel://host:port,host:port/<master-name>)');
@@ -140,7 +172,7 @@ export function reconnectWhenEnded(
 }
 
 /** Redis 7.0 first ran scripts with flags (`#!lua`, fence.ts WRITE_SCRIPT), which the store's writes are. */
-export async function checkRedisVersion(redis: Redis): Promise<void> {
+export async function checkRedisVersion(redis: Redis | Cluster): Promise<void> {
   const version = /redis_version:(\d+)\.(\d+)/.exec(await redis.info('server'));
   if (version && Number(version[1]) < 7)
     throw new Error(`Redis ${version[1]}.${version[2]} is too old: the Redis store needs Redis 7.0 or later`);

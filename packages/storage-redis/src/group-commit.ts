@@ -15,7 +15,7 @@
  * writes of every pipeline that ran one of its calls on the replicas Sentinel could promote: such
  * a pipeline ends with `INFO server replication`, which says where it ran and how far it reaches.
  */
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { QueueFencedError } from '@junction/core';
 import { isFenced } from './fence.js';
 import type { QueueKeys } from './keys.js';
@@ -91,6 +91,12 @@ export interface GroupCommitOptions {
   gate(): ReplicationGate | undefined;
   /** The Redis key of the highest message id (raised before each enqueue call). */
   maxIdKey: string;
+  /**
+   * Redis Cluster: every call holds the keys of one hash slot (one queue per call, fenced or
+   * not), each goes as a pipeline of its own to its slot's shard, and the max id is raised
+   * before the calls that store the ids are sent (the shards answer in no common order).
+   */
+  slotted: boolean;
   /** How long a write Redis refused before running is held and retried (refused.ts). */
   holdMs: number;
   /** Wraps a Redis failure for the caller (names the server). */
@@ -110,7 +116,7 @@ export class GroupCommit {
   readonly inflight = new Map<Promise<void>, Op[]>();
 
   constructor(
-    private readonly redis: () => Redis | undefined,
+    private readonly redis: () => Redis | Cluster | undefined,
     private readonly options: GroupCommitOptions,
   ) {}
 
@@ -169,35 +175,45 @@ export class GroupCommit {
       for (const op of ops) settle(op, err);
       return;
     }
+    if (retry) this.retrying = true;
+    const sent = this.options.slotted ? this.sendSlotted(redis, calls) : this.exec(redis, calls);
+    const done = sent.finally(() => {
+      this.inflight.delete(done);
+      if (retry) this.retrying = false;
+      this.scheduleRetry(retry);
+    });
+    this.inflight.set(done, ops);
+  }
+
+  /** One pipeline with every call; each call answered with its reply. */
+  private exec(redis: Redis | Cluster, calls: Call[]): Promise<void> {
     const pipeline = redis.pipeline();
     const caller = pipeline as unknown as ScriptCaller;
     for (const c of calls) {
       if (c.add) c.add(pipeline);
       else caller[c.script!](c.keys.length, ...c.keys, ...c.args);
     }
-    const gated = ops.some((op) => op.positions);
+    const gated = calls.some((c) => c.ops.some((op) => op.positions));
     if (gated) pipeline.call('INFO', 'server', 'replication');
-    if (retry) this.retrying = true;
-    const done = pipeline
-      .exec()
-      .then(
-        (replies) => {
-          const at = gated ? positionOf(replies?.[calls.length]) : undefined;
-          calls.forEach((c, i) => {
-            const err = replies?.[i]?.[0] ?? (replies ? null : new Error('pipeline discarded'));
-            this.answer(c, err, at);
-          });
-        },
-        (err: Error) => {
-          for (const c of calls) this.answer(c, err);
-        },
-      )
-      .finally(() => {
-        this.inflight.delete(done);
-        if (retry) this.retrying = false;
-        this.scheduleRetry(retry);
-      });
-    this.inflight.set(done, ops);
+    return pipeline.exec().then(
+      (replies) => {
+        const at = gated ? positionOf(replies?.[calls.length]) : undefined;
+        calls.forEach((c, i) => {
+          const err = replies?.[i]?.[0] ?? (replies ? null : new Error('pipeline discarded'));
+          this.answer(c, err, at);
+        });
+      },
+      (err: Error) => {
+        for (const c of calls) this.answer(c, err);
+      },
+    );
+  }
+
+  /** Redis Cluster: the max id first, then every other call on its own (each in one slot). */
+  private async sendSlotted(redis: Redis | Cluster, calls: Call[]): Promise<void> {
+    const maxIds = calls.filter((c) => c.script === 'junctionRaiseMaxId');
+    await Promise.all(maxIds.map((c) => this.exec(redis, [c])));
+    await Promise.all(calls.filter((c) => !maxIds.includes(c)).map((c) => this.exec(redis, [c])));
   }
 
   private answer(c: Call, err: Error | null, at?: ReplicationInfo | Error): void {
@@ -328,8 +344,8 @@ export class GroupCommit {
     };
     for (const op of run) {
       for (const item of items(op.write)) {
-        const fenced = item.q.epoch !== undefined;
-        const slot = fenced ? item.q.keys.base : '';
+        const perQueue = item.q.epoch !== undefined || this.options.slotted;
+        const slot = perQueue ? item.q.keys.base : '';
         let b = open.get(slot);
         if (b && b.args.length >= MAX_MERGED_ARGS) {
           finish(b);
@@ -337,7 +353,7 @@ export class GroupCommit {
         }
         if (!b) {
           b = {
-            q: fenced ? item.q : undefined,
+            q: perQueue ? item.q : undefined,
             keys: [],
             index: new Map(),
             args: [],

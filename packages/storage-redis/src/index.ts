@@ -6,6 +6,7 @@ export { FENCE_CHECK_LUA, fencedScript, isFenced } from './fence.js';
 export { DEFAULT_HOLD_MS, isRefusedBeforeRun } from './refused.js';
 export { durableRedisArgs } from './server-args.js';
 export {
+  isClusterUrl,
   isSentinelUrl,
   maskRedisUrl,
   reconnectWhenEnded,

@@ -21,7 +21,7 @@
  * naming it (it checks the format). Back up (BGSAVE, or copy the AOF) before upgrading.
  */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { QueueKeys } from './keys.js';
 
 /** Bumped on any incompatible change of the layout in scripts.ts. */
@@ -59,7 +59,7 @@ class MigrationLostLockError extends Error {}
 
 /** Brings the data under `prefix` to FORMAT_VERSION (a fresh store just gets the marker). */
 export async function migrateFormat(
-  redis: Redis,
+  redis: Redis | Cluster,
   prefix: string,
   onStep: (step: MigrationStep) => void = () => {},
 ): Promise<void> {
@@ -104,7 +104,7 @@ export async function migrateFormat(
 
 /** Steps 2 and 3. */
 async function copyToFormat2(
-  redis: Redis,
+  redis: Redis | Cluster,
   prefix: string,
   token: string,
   onStep: (step: MigrationStep) => void,
@@ -153,7 +153,7 @@ async function copyToFormat2(
 
 /** One queue's entries, paged by score, with the bodies they reference; returns how many. */
 async function copyQueue(
-  redis: Redis,
+  redis: Redis | Cluster,
   prefix: string,
   zk: string,
   to: QueueKeys,
@@ -198,7 +198,11 @@ async function copyQueue(
 }
 
 /** Step 4: deletes the format-1 keys, then the legacy mark. */
-async function cleanUp(redis: Redis, prefix: string, onStep: (step: MigrationStep) => void): Promise<void> {
+async function cleanUp(
+  redis: Redis | Cluster,
+  prefix: string,
+  onStep: (step: MigrationStep) => void,
+): Promise<void> {
   for (const pattern of ['qz:*', 'qh:*', 'm:*', 'st{*'])
     for await (const keys of scan(redis, glob(prefix) + pattern)) {
       if (keys.length === 0) continue;
@@ -210,7 +214,7 @@ async function cleanUp(redis: Redis, prefix: string, onStep: (step: MigrationSte
 }
 
 /** SCAN MATCH pattern, a batch of keys at a time (a key may come twice; every use is idempotent). */
-async function* scan(redis: Redis, pattern: string): AsyncIterable<string[]> {
+async function* scan(redis: Redis | Cluster, pattern: string): AsyncIterable<string[]> {
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', PAGE);

@@ -28,7 +28,7 @@
  * opened on format-1 data converts it once (migrate-format.ts). Bodies and definitions are
  * msgpack (msgpackr), so Buffers, nested field tables and other values round-trip byte-exact.
  */
-import { Redis, type ChainableCommander } from 'ioredis';
+import { Cluster, Redis, type ChainableCommander } from 'ioredis';
 import type {
   DefinitionChange,
   EnqueueRecord,
@@ -107,7 +107,7 @@ const PAGE = 500;
 
 export class RedisStore implements Store {
   readonly capabilities: StoreCapabilities;
-  private redis: Redis | undefined;
+  private redis: Redis | Cluster | undefined;
   /** On a replication group: holds the enqueues into `replicatedQueues` until replicated. */
   private gate: ReplicationGate | undefined;
   /** QueueKeys.base of the queues whose enqueues wait for the gate (mirrored queues). */
@@ -119,7 +119,7 @@ export class RedisStore implements Store {
   /** Epochs given by setQueueEpoch, by QueueKeys.base: those queues are written fenced. */
   private readonly epochs = new Map<string, number>();
   private lastError: Error | undefined;
-  private connecting: Promise<Redis> | undefined;
+  private connecting: Promise<Redis | Cluster> | undefined;
   private closing = false;
 
   constructor(private readonly options: RedisStoreOptions) {
@@ -129,6 +129,7 @@ export class RedisStore implements Store {
     this.commits = new GroupCommit(() => this.redis, {
       gate: () => this.gate,
       maxIdKey: this.key('maxid'),
+      slotted: options.url.startsWith('redis-cluster://'),
       holdMs: this.holdMs,
       describe: (err) =>
         new RedisStoreError(`Redis write failed (${this.safeUrl}): ${err.message}`, { cause: err }),
@@ -172,7 +173,7 @@ export class RedisStore implements Store {
   }
 
   /** One connection per store; concurrent open() calls share the attempt. */
-  private connect(): Promise<Redis> {
+  private connect(): Promise<Redis | Cluster> {
     if (this.redis) return Promise.resolve(this.redis);
     this.connecting ??= this.doConnect().finally(() => {
       this.connecting = undefined;
@@ -180,13 +181,15 @@ export class RedisStore implements Store {
     return this.connecting;
   }
 
-  private async doConnect(): Promise<Redis> {
-    let redis: Redis;
+  private async doConnect(): Promise<Redis | Cluster> {
+    let redis: Redis | Cluster;
     let target: RedisConnectionTarget;
     try {
       target = redisConnectionTarget(this.options.url);
       const options = { ...target.options, lazyConnect: true, connectTimeout: 5_000 };
-      redis = target.url === undefined ? new Redis(options) : new Redis(target.url, options);
+      if (target.clusterNodes) {
+        redis = new Cluster(target.clusterNodes, { lazyConnect: true, redisOptions: target.options });
+      } else redis = target.url === undefined ? new Redis(options) : new Redis(target.url, options);
     } catch (err) {
       const why =
         err instanceof RedisUrlError
@@ -211,11 +214,12 @@ export class RedisStore implements Store {
     }
     this.redis = redis;
     this.gate = target.options.sentinels ? this.replicationGate(target) : undefined;
-    reconnectWhenEnded(
-      redis,
-      () => this.redis === redis && !this.closing,
-      (err) => (this.lastError = err as Error),
-    );
+    if (redis instanceof Redis)
+      reconnectWhenEnded(
+        redis,
+        () => this.redis === redis && !this.closing,
+        (err) => (this.lastError = err as Error),
+      );
     return redis;
   }
 
@@ -314,25 +318,44 @@ export class RedisStore implements Store {
   // ---- definitions ---------------------------------------------------------------------------
 
   async writeDefinitions(changes: readonly DefinitionChange[]): Promise<void> {
-    const keys = [this.key('defs'), this.key('meta'), definitionsVersionKey(this.prefix)];
+    const slotted = this.redis instanceof Cluster;
+    // On Redis Cluster meta and the version are in other slots: meta is marked after, and the
+    // change feed (one version across slots) is not kept.
+    const keys = slotted
+      ? [this.key('defs')]
+      : [this.key('defs'), this.key('meta'), definitionsVersionKey(this.prefix)];
     const args: Arg[] = [];
+    const drops: QueueRef[] = [];
     for (const c of changes) {
       if (c.op === 'put') {
         args.push('p', defField(c.kind, c.value as unknown as Record<string, unknown>), pack(c.value));
       } else {
         let drop = '';
         if (c.kind === 'queue') {
-          const q = this.keysOf({ vhost: c.key.vhost, queue: c.key.name });
-          drop = String((keys.length - 3) / 2);
-          keys.push(q.entries, q.records);
+          const ref = { vhost: c.key.vhost, queue: c.key.name };
+          if (slotted) {
+            // The queue's keys are in another slot: dropped by a call of their own, after.
+            drops.push(ref);
+          } else {
+            const q = this.keysOf(ref);
+            drop = String((keys.length - 3) / 2);
+            keys.push(q.entries, q.records);
+          }
         }
         args.push('d', defField(c.kind, c.key as Record<string, unknown>), drop);
       }
     }
     // One script: a batch of definition changes is all-or-nothing, and its notice on the
-    // change feed (stored-definitions.ts) goes out with it.
+    // change feed (stored-definitions.ts) goes out with it (on Redis Cluster, but for the
+    // entries of deleted queues, which go in their own slots' calls right after).
     const feed = [definitionsFeedChannel(this.prefix), feedPayload(this.options.feedOrigin ?? '', changes)];
-    await this.submit({ kind: 'script', script: 'junctionWriteDefinitions', keys, args: [...feed, ...args] });
+    await Promise.all([
+      this.submit({ kind: 'script', script: 'junctionWriteDefinitions', keys, args: [...feed, ...args] }),
+      ...drops.map((ref) => this.submit({ kind: 'junctionDropQueue', q: this.target(ref) })),
+    ]);
+    // After the definitions, never before: a crash between leaves them unmarked, and the
+    // broker then writes its defaults again (puts), rather than finding a marked empty set.
+    if (slotted) await this.command((p) => p.hset(this.key('meta'), 'defs', '1'));
   }
 
   // ---- messages ------------------------------------------------------------------------------

@@ -93,11 +93,12 @@ return 1
 `;
 
 /**
- * KEYS: defs, meta, the definitions version, then key pairs of the queues whose definitions are
- * deleted. ARGV: the change feed's channel and payload, then triples: op ('p' put / 'd' delete),
- * field, value. For a put the value is the packed definition; for a delete it is the index of
- * the queue whose entries go too, or '' for any other kind. Increments the version and publishes
- * '<version> <payload>' on the feed (stored-definitions.ts); returns the version.
+ * KEYS: defs, then (single server only: other slots on Redis Cluster) meta, the definitions
+ * version and key pairs of the queues whose definitions are deleted. ARGV: the change feed's
+ * channel and payload, then triples: op ('p' put / 'd' delete), field, value. For a put the
+ * value is the packed definition; for a delete it is the index of the queue whose entries go
+ * too, or '' for any other kind. With a version key, increments it and publishes
+ * '<version> <payload>' on the feed (stored-definitions.ts); returns the version (0 without).
  */
 const WRITE_DEFINITIONS = `${WRITE_SCRIPT}for i = 3, #ARGV, 3 do
   if ARGV[i] == 'p' then
@@ -110,7 +111,8 @@ const WRITE_DEFINITIONS = `${WRITE_SCRIPT}for i = 3, #ARGV, 3 do
     end
   end
 end
-redis.call('HSET', KEYS[2], 'defs', '1')
+if KEYS[2] then redis.call('HSET', KEYS[2], 'defs', '1') end
+if not KEYS[3] then return 0 end
 local version = redis.call('INCR', KEYS[3])
 redis.call('PUBLISH', ARGV[1], version .. ' ' .. ARGV[2])
 return version

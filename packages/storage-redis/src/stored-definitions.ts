@@ -4,7 +4,7 @@
  * `<version> <packed { o: origin, c: changes }>` on `P defs:feed`, in the same script, so a
  * version is never published without its write nor written without its notice.
  */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { DefinitionChange, Definitions } from '@junction/core';
 import { emptyDefinitions, pack, unpack } from '@junction/core';
 
@@ -45,7 +45,7 @@ export function parseFeedNotice(message: Buffer): FeedNotice {
 }
 
 /** Every field of a hash, HSCAN-paged (a field may repeat if the hash is rehashed meanwhile). */
-export async function* scanHash(redis: Redis, key: string): AsyncIterable<[string, Buffer]> {
+export async function* scanHash(redis: Redis | Cluster, key: string): AsyncIterable<[string, Buffer]> {
   const seen = new Set<string>();
   let cursor = '0';
   do {
@@ -60,7 +60,7 @@ export async function* scanHash(redis: Redis, key: string): AsyncIterable<[strin
   } while (cursor !== '0');
 }
 
-export async function readStoredDefinitions(redis: Redis, prefix: string): Promise<Definitions> {
+export async function readStoredDefinitions(redis: Redis | Cluster, prefix: string): Promise<Definitions> {
   const d: Definitions = emptyDefinitions();
   for await (const [field, value] of scanHash(redis, `${prefix}defs`)) {
     const kind = field.slice(0, field.indexOf('\u0000')) as Kind;
