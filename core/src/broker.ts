@@ -4,7 +4,7 @@
  */
 import { isIP } from 'node:net';
 import { pino, type Logger } from 'pino';
-import { UserStore, type User } from './auth/users.js';
+import { storedUser, UserStore, type User } from './auth/users.js';
 import { randomBytes } from 'node:crypto';
 import { ScramExchange, ScramRefused, scramCredentials } from './auth/scram.js';
 import { BrokerConnection, type SessionGate } from './connection.js';
@@ -29,6 +29,8 @@ import { MemoryStore } from './storage/memory-store.js';
 import { timedStore } from './storage/timed-store.js';
 import { Vhost } from './vhost.js';
 import { checkName } from './names.js';
+import { applyStoredChanges, reconcileChanges, type MirrorAccess } from './definitions-mirror.js';
+import type { QueueHosting } from './queues/queue-hosting.js';
 
 export interface BrokerOptions {
   store?: Store;
@@ -51,6 +53,25 @@ export interface BrokerOptions {
    * its client set no session-wide prefetch. Default 0: unlimited, as RabbitMQ.
    */
   maxUnackedPerSession?: number;
+  /**
+   * Where message ids come from, given the highest id the store holds. Default: a counter from
+   * there. A cluster hands out blocks reserved in the shared store, so no two nodes use one id.
+   */
+  messageIds?: (maxStoredId: number) => MessageIds;
+  /** Cluster mode: which node serves each stored queue (queues/queue-hosting.ts). */
+  queueHosting?: QueueHosting;
+}
+
+/** Broker-wide message ids: only ever growing, never handed out twice. */
+export interface MessageIds {
+  next(): number;
+  /** No id handed out so far, nor any in the store, is above it. */
+  last(): number;
+}
+
+function counterFrom(max: number): MessageIds {
+  let id = max;
+  return { next: () => ++id, last: () => id };
 }
 
 /**
@@ -80,7 +101,9 @@ export class Broker implements BrokerApi {
   private willConnections = 0;
   /** Keys the made-up SCRAM salts of unknown users (stable for the process's life). */
   private readonly scramUnknownUserKey = randomBytes(32);
-  private messageId = 0;
+  private ids: MessageIds = counterFrom(0);
+  readonly queueHosting: QueueHosting | undefined;
+  private readonly messageIdSource: BrokerOptions['messageIds'];
   private closing = false;
   /** RabbitMQ's resource alarms that are on, by kind, with their reasons: publishers are blocked while any is. */
   private readonly alarms = new Map<AlarmKind, string>();
@@ -97,6 +120,8 @@ export class Broker implements BrokerApi {
     this.exchangeTypes = new ExchangeTypeRegistry(options.exchangeTypes);
     this.queueTypes = new QueueTypeRegistry(options.queueTypes);
     this.loopbackUsers = new Set(options.loopbackUsers ?? ['guest']);
+    this.messageIdSource = options.messageIds;
+    this.queueHosting = options.queueHosting;
     const paging = options.queuePaging;
     this.paging =
       paging === false
@@ -130,7 +155,7 @@ export class Broker implements BrokerApi {
       broker.log.error({ err }, 'the store failed: it is read-only, writes are refused until a restart'),
     );
     const state = await broker.store.open();
-    broker.messageId = state.maxMessageId;
+    broker.ids = (broker.messageIdSource ?? counterFrom)(state.maxMessageId);
     if (state.definitions) {
       await broker.recover(state.definitions, state.messages.bind(state));
     } else {
@@ -155,12 +180,7 @@ export class Broker implements BrokerApi {
       this.vhosts.set(v.name, vhost);
     }
     for (const u of defs.users) {
-      this.users.put({
-        name: u.name,
-        passwordHash: u.passwordHash,
-        tags: u.tags,
-        ...(u.scram ? { scram: u.scram } : {}),
-      });
+      this.users.put(storedUser(u));
       if (u.limits) this.userLimitsOf(u.name).restore(u.limits);
     }
     for (const p of defs.permissions) this.users.setPermission(p.vhost, p.user, p);
@@ -182,7 +202,7 @@ export class Broker implements BrokerApi {
       restored += await queue.recover({
         records: messages(ref),
         count: () => this.store.countEntries(ref),
-        maxMessageId: this.messageId,
+        maxMessageId: this.ids.last(),
       });
     }
     for (const b of defs.bindings) {
@@ -219,7 +239,47 @@ export class Broker implements BrokerApi {
   }
 
   nextMessageId(): number {
-    return ++this.messageId;
+    return this.ids.next();
+  }
+
+  lastMessageId(): number {
+    return this.ids.last();
+  }
+
+  /** Definitions another node stored (the change feed): memory only (definitions-mirror.ts). */
+  applyStoredDefinitions(changes: readonly DefinitionChange[]): Promise<void> {
+    return applyStoredChanges(this.mirrorAccess(), changes);
+  }
+
+  /** Makes memory match the stored definitions in full (a reload after a gap in the feed). */
+  reconcileDefinitions(defs: Definitions): Promise<void> {
+    const access = this.mirrorAccess();
+    return applyStoredChanges(access, reconcileChanges(access, defs));
+  }
+
+  private mirrorAccess(): MirrorAccess {
+    return {
+      broker: this,
+      vhostFor: (name) => {
+        let v = this.vhosts.get(name);
+        if (!v) this.vhosts.set(name, (v = this.newVhost(name)));
+        return v;
+      },
+      forgetVhost: async (name) => {
+        const v = this.vhosts.get(name);
+        if (!v) return;
+        for (const c of [...this.connections.values()])
+          if (c.vhost === name) await c.control.close(`vhost '${name}' is deleted`);
+        for (const q of [...v.queues.values()]) await v.removeQueue(q, { alreadyStored: true });
+        v.clientSessions.stop();
+        this.vhosts.delete(name);
+        this.users.clearVhost(name);
+      },
+      setUserLimits: (user, limits) => {
+        if (limits === undefined) this.userLimitSets.delete(user);
+        else this.userLimitsOf(user).replace(limits);
+      },
+    };
   }
 
   private newVhost(name: string): Vhost {

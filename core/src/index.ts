@@ -82,3 +82,6 @@ export type {
   StoredEntries,
   ConsumerView,
 } from './queues/queue-type.js';
+export type { QueueHosting } from './queues/queue-hosting.js';
+export { UnservedQueue } from './queues/unserved-queue.js';
+export type { MessageIds } from './broker.js';

@@ -51,6 +51,12 @@ export class Limits<N extends string> {
     }
   }
 
+  /** Exactly `values` from now on (another node's stored limits). */
+  replace(values: LimitValues | undefined): void {
+    this.values.clear();
+    this.restore(values);
+  }
+
   get size(): number {
     return this.values.size;
   }

@@ -37,6 +37,10 @@ export class PolicySet {
     return this.policies.delete(name);
   }
 
+  get(name: string): Policy | undefined {
+    return this.policies.get(name)?.policy;
+  }
+
   list(): Policy[] {
     return [...this.policies.values()].map((p) => p.policy);
   }

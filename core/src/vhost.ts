@@ -26,7 +26,14 @@ import { ClientSessions, RetainedMessages } from './retained.js';
 import type { QueuedMessage } from './queues/queued-message.js';
 import { SESSION_OWNED_ARG, equivalenceArgs } from './queues/queue-settings.js';
 import type { ExchangeDeclaration, QueueDeclaration, QueueDeclared, StoredWill } from './session.js';
-import type { DefinitionChange, Store } from './storage/store.js';
+import type {
+  BindingDefinition,
+  DefinitionChange,
+  EnqueueRecord,
+  QueueDefinition,
+  Store,
+} from './storage/store.js';
+import type { QueueHosting } from './queues/queue-hosting.js';
 
 /** What a vhost needs from its broker. */
 export interface VhostContext {
@@ -38,8 +45,12 @@ export interface VhostContext {
   /** Deep-queue paging window (messages, body bytes); null: queues keep every body in memory. */
   readonly paging: { readonly maxMessages: number; readonly maxBytes: number } | null;
   nextMessageId(): number;
+  /** No message id handed out so far, nor any in the store, is above it. */
+  lastMessageId(): number;
   /** Publishes a client's stored will in this vhost as the will's user. */
   publishWill(vhost: string, clientId: string, will: StoredWill): Promise<void>;
+  /** Cluster mode: which node serves each stored queue (queue-hosting.ts); absent on a single node. */
+  readonly queueHosting?: QueueHosting | undefined;
 }
 
 const builtinExchanges: [string, string][] = [
@@ -191,7 +202,17 @@ export class Vhost implements QueueContext, PublishScope {
     await this.removeExchange(x);
   }
 
-  private async removeExchange(x: Exchange): Promise<void> {
+  isBuiltinExchange(name: string): boolean {
+    return builtinExchanges.some(([n]) => n === name);
+  }
+
+  /** Another node deleted it: memory only (definitions-mirror.ts). */
+  async forgetExchange(name: string): Promise<void> {
+    const x = this.exchanges.get(name);
+    if (x && !this.isBuiltinExchange(name)) await this.removeExchange(x, { alreadyStored: true });
+  }
+
+  private async removeExchange(x: Exchange, opts: { alreadyStored?: boolean } = {}): Promise<void> {
     this.exchanges.delete(x.name);
     const changes: DefinitionChange[] = [];
     for (const b of [...x.bindings.values()]) this.dropBinding(x, b, changes);
@@ -201,7 +222,7 @@ export class Vhost implements QueueContext, PublishScope {
     }
     this.bindingsTo.delete(x);
     if (x.durable) changes.push({ op: 'delete', kind: 'exchange', key: { vhost: this.name, name: x.name } });
-    await this.persist(changes);
+    if (!opts.alreadyStored) await this.persist(changes);
     if (this.events.observed) this.events.emit('exchangeDeleted', { vhost: this.name, exchange: x.name });
   }
 
@@ -266,16 +287,20 @@ export class Vhost implements QueueContext, PublishScope {
         `cannot declare queue '${name}': queue limit in virtual host '${this.name}' (${maxQueues}) is reached`,
       );
     }
-    const q = this.createQueue(
-      name,
-      {
-        durable: d.durable ?? false,
-        autoDelete: d.autoDelete ?? false,
-        exclusiveOwner: d.exclusive ? connectionId : null,
-        arguments: args,
-      },
-      false,
-    );
+    const options: QueueOptions = {
+      durable: d.durable ?? false,
+      autoDelete: d.autoDelete ?? false,
+      exclusiveOwner: d.exclusive ? connectionId : null,
+      arguments: args,
+    };
+    // A cluster places a stored queue (and takes its lease when it lands here) before it exists.
+    const hosting = this.ctx.queueHosting;
+    if (hosting && isStored(options)) {
+      await hosting.place(this.name, name);
+      const raced = this.queues.get(name);
+      if (raced) return { queue: name, messageCount: raced.messageCount, consumerCount: raced.consumerCount };
+    }
+    const q = this.createQueue(name, options, false);
     try {
       await q.open();
       // An exclusive queue dies with its connection, so it is never stored, durable or not.
@@ -354,7 +379,10 @@ export class Vhost implements QueueContext, PublishScope {
     return this.createQueue(name, { durable: true, autoDelete, exclusiveOwner: null, arguments: args }, true);
   }
 
-  /** A queue of the type its arguments name (406 for an unknown one), registered at once. */
+  /**
+   * A queue of the type its arguments name (406 for an unknown one), registered at once; in a
+   * cluster a stored queue another node serves is its stand-in instead (queue-hosting.ts).
+   */
   private createQueue(name: string, options: QueueOptions, recovering: boolean): Queue {
     const q = this.buildQueue(name, options, recovering);
     this.queues.set(name, q);
@@ -362,13 +390,58 @@ export class Vhost implements QueueContext, PublishScope {
   }
 
   /**
+   * Another node stored this queue (definitions-mirror.ts): its stand-in here, or, when this
+   * node serves it, the queue with its stored entries (paged: a deep queue loads its head).
+   */
+  async adoptStoredQueue(def: QueueDefinition): Promise<Queue> {
+    const q = this.restoreQueue(def.name, def.autoDelete, def.arguments);
+    await this.loadStored(q);
+    return q;
+  }
+
+  /**
+   * This node starts or stops serving a stored queue (cluster ownership): the queue object is
+   * replaced by a fresh one made by the hosting's current answer (the queue itself, loaded
+   * from the store, or a stand-in), keeping its bindings and consumers (replaceQueue: a
+   * stand-in refuses them, so they are cancelled). The old one's messages are dropped from
+   * memory only: the store keeps them for the next owner.
+   */
+  async rehost(name: string): Promise<Queue | undefined> {
+    const old = this.queues.get(name);
+    if (!old?.stored) return undefined;
+    const fresh = this.buildQueue(name, old.options, true);
+    // Recovered before it takes the old one's place: replaceQueue publishes held messages
+    // into it, which a later recovery would read back from the store a second time.
+    await this.loadStored(fresh);
+    if (this.queues.get(name) !== old) {
+      fresh.destroy();
+      return this.queues.get(name);
+    }
+    this.replaceQueue(fresh);
+    return fresh;
+  }
+
+  /** A freshly made stored queue takes its entries from the store (nothing for a stand-in). */
+  private async loadStored(q: Queue): Promise<void> {
+    const ref = { vhost: this.name, queue: q.name };
+    const store = this.ctx.store;
+    await q.recover({
+      records: storedPages(store, ref),
+      count: () => store.countEntries(ref),
+      maxMessageId: this.ctx.lastMessageId(),
+    });
+  }
+
+  /**
    * A queue of the type its arguments name (406 for an unknown one), not registered: a node
    * that takes a queue over builds it, recovers it from the store, then replaceQueue()s it.
+   * In a cluster, a stored queue another node serves is built as its stand-in (queue-hosting.ts).
    */
   buildQueue(name: string, options: QueueOptions, recovering: boolean): Queue {
     const policy = this.policies.match('queues', name)?.definition;
     const type = this.ctx.queueTypes.forArguments(options.arguments, policy);
-    return type.create({ context: this, name, options, policy, recovering });
+    const standIn = isStored(options) ? this.ctx.queueHosting?.standIn(this, name, options, type) : undefined;
+    return standIn ?? type.create({ context: this, name, options, policy, recovering });
   }
 
   /**
@@ -403,7 +476,8 @@ export class Vhost implements QueueContext, PublishScope {
     return this.removeQueue(q);
   }
 
-  async removeQueue(q: Queue): Promise<number> {
+  /** `alreadyStored`: another node deleted it, and the store with it; memory only. */
+  async removeQueue(q: Queue, opts: { alreadyStored?: boolean } = {}): Promise<number> {
     if (this.queues.get(q.name) !== q) return 0;
     this.queues.delete(q.name);
     const consumers = [...q.consumers.all()];
@@ -424,11 +498,16 @@ export class Vhost implements QueueContext, PublishScope {
       );
       c.owner.consumerCancelled(c, gone);
     }
-    if (q.stored) {
-      changes.push({ op: 'delete', kind: 'queue', key: { vhost: this.name, name: q.name } });
-      await q.dropStored();
+    if (opts.alreadyStored) {
+      this.ctx.queueHosting?.removed(this.name, q.name);
+    } else {
+      if (q.stored) {
+        changes.push({ op: 'delete', kind: 'queue', key: { vhost: this.name, name: q.name } });
+        await q.dropStored();
+        this.ctx.queueHosting?.removed(this.name, q.name);
+      }
+      await this.persist(changes);
     }
-    await this.persist(changes);
     if (this.events.observed) this.events.emit('queueDeleted', { vhost: this.name, queue: q.name });
     return count;
   }
@@ -445,11 +524,13 @@ export class Vhost implements QueueContext, PublishScope {
     return this.exchange(source);
   }
 
+  /** `alreadyStored`: another node stored it (definitions-mirror.ts); memory only. */
   async bind(
     source: string,
     destination: BoundDestination,
     routingKey: string,
     args: FieldTable,
+    opts: { alreadyStored?: boolean } = {},
   ): Promise<void> {
     const x = this.bindingSource(source);
     checkName('routing key', routingKey);
@@ -467,7 +548,7 @@ export class Vhost implements QueueContext, PublishScope {
     set.add(b);
     const destDurable =
       destination.kind === 'queue' ? (destination as Queue).stored : (destination as Exchange).durable;
-    if (x.durable && destDurable) {
+    if (x.durable && destDurable && !opts.alreadyStored) {
       try {
         await this.persist([{ op: 'put', kind: 'binding', value: this.bindingDefinition(b) }]);
       } catch (err) {
@@ -493,6 +574,26 @@ export class Vhost implements QueueContext, PublishScope {
     const changes: DefinitionChange[] = [];
     this.dropBinding(x, b, changes);
     await this.persist(changes);
+  }
+
+  /** Another node deleted a binding: memory only (definitions-mirror.ts). */
+  forgetBinding(d: BindingDefinition): void {
+    const x = this.exchanges.get(d.source);
+    const dest =
+      d.destinationType === 'queue' ? this.queues.get(d.destination) : this.exchanges.get(d.destination);
+    const b = x && dest ? x.bindings.get(bindingId(dest, d.routingKey, d.arguments)) : undefined;
+    if (x && b) this.dropBinding(x, b, []);
+  }
+
+  /** The bindings the store holds: a durable source and a stored destination. */
+  storedBindings(): Binding[] {
+    return this.bindings().filter((b) => {
+      const d = b.destination;
+      return (
+        this.exchanges.get(b.source)?.durable &&
+        (d.kind === 'queue' ? (d as Queue).stored : (d as Exchange).durable)
+      );
+    });
   }
 
   private dropBinding(x: Exchange, b: Binding, changes: DefinitionChange[]): void {
@@ -653,6 +754,27 @@ export class Vhost implements QueueContext, PublishScope {
     }
   }
 }
+
+/** Kept in the store: durable and not exclusive (as Queue.stored). */
+function isStored(o: QueueOptions): boolean {
+  return o.durable && o.exclusiveOwner === null;
+}
+
+/** A queue's stored entries, read a page at a time as the queue asks for them. */
+async function* storedPages(
+  store: Store,
+  ref: { vhost: string; queue: string },
+): AsyncIterable<EnqueueRecord> {
+  let after = 0;
+  for (;;) {
+    const page = await store.readEntries(ref, after, STORED_PAGE);
+    for (const r of page) yield r;
+    if (page.length < STORED_PAGE) return;
+    after = page[page.length - 1]!.messageId;
+  }
+}
+
+const STORED_PAGE = 500;
 
 /** A name for a queue declared with an empty name (AMQP server-named queues). */
 export function serverQueueName(): string {

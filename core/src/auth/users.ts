@@ -6,6 +6,7 @@
 import { BrokerError } from '../errors.js';
 import { hashPassword, verifyPassword } from './password.js';
 import type { ScramCredentials } from './scram.js';
+import type { UserDefinition } from '../storage/store.js';
 import { linearRegex, type LinearRegex } from '../linear-regex.js';
 
 export interface User {
@@ -14,6 +15,11 @@ export interface User {
   readonly tags: readonly string[];
   /** SCRAM-SHA-256 keys, derived when the password itself was set (not a hash import). */
   readonly scram?: ScramCredentials;
+}
+
+/** A user as the store keeps it, back in memory (recovery, another node's change). */
+export function storedUser(u: UserDefinition): User {
+  return { name: u.name, passwordHash: u.passwordHash, tags: u.tags, ...(u.scram ? { scram: u.scram } : {}) };
 }
 
 export interface Permission {

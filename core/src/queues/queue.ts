@@ -35,6 +35,11 @@ type Counters = {
   -readonly [K in 'published' | 'delivered' | 'acked' | 'redelivered' | 'deadLettered' | 'dropped']: number;
 };
 
+/** Every counter at 0: a new queue's, or a stand-in's that counts nothing (unserved-queue.ts). */
+export function noCounts(): Counters {
+  return { published: 0, delivered: 0, acked: 0, redelivered: 0, deadLettered: 0, dropped: 0 };
+}
+
 /** enqueue() took the message and wrote nothing of its own (its store copy, if any, is staged). */
 const TAKEN: EnqueueOutcome = { persisted: null };
 
@@ -96,14 +101,7 @@ export class ClassicQueue implements Queue {
   /** Delivered, not yet settled. */
   unacked = 0;
   readonly consumers: ConsumerSet;
-  private readonly counters: Counters = {
-    published: 0,
-    delivered: 0,
-    acked: 0,
-    redelivered: 0,
-    deadLettered: 0,
-    dropped: 0,
-  };
+  private readonly counters: Counters = noCounts();
   deleted = false;
   /** Publishers held back by this queue's backlog (flow.ts); created by the first. */
   flowHolders: Set<FlowHolder> | undefined;

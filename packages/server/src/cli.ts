@@ -103,7 +103,7 @@ export async function main(argv: string[]): Promise<number> {
       ports: handle.ports,
       storage: maskRedisUrl(config.storage),
       pid: process.pid,
-      ...(handle.cluster ? { node: handle.cluster.nodeId } : {}),
+      ...(handle.cluster ? { node: handle.cluster.node.nodeId } : {}),
     },
     'Junction started',
   );

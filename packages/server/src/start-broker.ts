@@ -20,7 +20,8 @@ import { availableMemory } from './memory-limit.js';
 import { MemoryWatermark } from './memory-watermark.js';
 import { Waiters } from './waiters.js';
 import { isRedisStorage } from './cluster-config.js';
-import { ClusterNode } from './cluster/cluster-node.js';
+import { newNodeId } from './cluster/cluster-node.js';
+import { startCluster, type ClusterRuntime } from './cluster/start-cluster.js';
 import { hostname } from 'node:os';
 
 export interface StartOptions {
@@ -59,8 +60,8 @@ export interface BrokerHandle {
   readonly httpsUrl: string | undefined;
   readonly waitFor: Waiters;
   readonly adapters: readonly ProtocolAdapter[];
-  /** In cluster mode (config.cluster.nodeName set): this node's membership. */
-  readonly cluster: ClusterNode | undefined;
+  /** In cluster mode (config.cluster.nodeName set): membership, ownership, definitions feed. */
+  readonly cluster: ClusterRuntime | undefined;
   /**
    * Re-reads the TLS certificate, key and CA files and swaps them into every TLS listener:
    * new connections get the new certificate, open ones keep their session. A file that cannot
@@ -100,16 +101,49 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
   const clusterName = config.cluster.nodeName;
   if (clusterName !== null && !(typeof spec === 'string' && isRedisStorage(spec)))
     throw new Error('cluster mode needs the Redis store (a redis:// or redis-sentinel:// storage URL)');
+  const nodeId = clusterName === null ? undefined : newNodeId(clusterName);
   const store =
-    typeof spec === 'object' ? spec : createStore(spec, config.dataDir, log.child({ component: 'store' }));
-  const broker = await Broker.start({
-    store,
-    logger: log.child({ component: 'core' }),
-    defaultUser: config.defaultUser,
-    loopbackUsers: config.loopbackUsers,
-    queuePaging: { maxMessages: config.queueMemory.messages, maxBytes: config.queueMemory.bytes },
-    maxUnackedPerSession: config.limits.maxUnackedPerChannel,
-  });
+    typeof spec === 'object'
+      ? spec
+      : createStore(
+          spec,
+          config.dataDir,
+          log.child({ component: 'store' }),
+          nodeId ? { feedOrigin: nodeId } : {},
+        );
+  // Before the broker: its message ids and queue hosting come from the cluster.
+  const cluster =
+    nodeId === undefined
+      ? undefined
+      : await startCluster({
+          url: spec as string,
+          nodeId,
+          store,
+          linkAddress: `${config.cluster.linkHost || hostname()}:${config.cluster.linkPort}`,
+          log: log.child({ component: 'cluster' }),
+        });
+  let broker: Broker;
+  try {
+    broker = await Broker.start({
+      store,
+      logger: log.child({ component: 'core' }),
+      defaultUser: config.defaultUser,
+      loopbackUsers: config.loopbackUsers,
+      queuePaging: { maxMessages: config.queueMemory.messages, maxBytes: config.queueMemory.bytes },
+      maxUnackedPerSession: config.limits.maxUnackedPerChannel,
+      ...(cluster ? { messageIds: () => cluster.ids, queueHosting: cluster.ownership } : {}),
+    });
+  } catch (err) {
+    await cluster?.close();
+    throw err;
+  }
+  try {
+    await cluster?.attach(broker);
+  } catch (err) {
+    await cluster?.close();
+    await broker.close();
+    throw err;
+  }
   const watermark =
     config.memoryHighWatermark > 0
       ? new MemoryWatermark(broker, resolveAmount(config.memoryHighWatermark, availableMemory()), log)
@@ -120,22 +154,6 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
       ? new DiskMonitor(broker, config.dataDir, config.diskFreeLimit, log)
       : undefined;
   await disk?.check(); // a disk that is already low blocks publishers from the first one
-  let cluster: ClusterNode | undefined;
-  if (clusterName !== null) {
-    try {
-      cluster = await ClusterNode.start({
-        url: spec as string,
-        nodeName: clusterName,
-        linkAddress: `${config.cluster.linkHost || hostname()}:${config.cluster.linkPort}`,
-        log: log.child({ component: 'cluster' }),
-      });
-    } catch (err) {
-      watermark?.stop();
-      disk?.stop();
-      await broker.close();
-      throw err;
-    }
-  }
   const adapters: ProtocolAdapter[] = [];
   const ports: Partial<Record<ListenerName, number>> = {};
   let management: ManagementServer | undefined;
@@ -252,12 +270,8 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
         },
         ...(cluster
           ? {
-              unreadyReason: () => cluster.unreadyReason(),
-              cluster: {
-                nodeId: cluster.nodeId,
-                nodes: () => cluster.nodes(),
-                queueOwner: () => undefined,
-              },
+              unreadyReason: () => cluster.node.unreadyReason(),
+              cluster: cluster.view,
             }
           : {}),
       });
@@ -275,8 +289,8 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
     disk?.stop();
     await management?.close();
     await Promise.allSettled(adapters.map((a) => a.close({ drainMs: 0 })));
-    await cluster?.close();
     await broker.close();
+    await cluster?.close();
     throw err;
   }
 
@@ -312,9 +326,11 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
         management?.setReady(false);
         await Promise.allSettled(adapters.map((a) => a.close({ drainMs: opts.drainMs ?? 0 })));
         await management?.close();
-        // Leaves the registry and gives its leases back: the other nodes take over now.
-        await cluster?.close();
+        cluster?.ownership.stop();
         await broker.close();
+        // After the store's last writes: leaves the registry and gives the leases back, so
+        // the other nodes take over now rather than when the leases lapse.
+        await cluster?.close();
       })();
       return closing;
     },

@@ -7,9 +7,15 @@ import { isClusterUrl, isSentinelUrl, maskRedisUrl, RedisStore } from '@junction
  * Storage backends by name or URL: `memory` (nothing survives a restart), `embedded` (LMDB
  * in `dataDir`, the default of `junction start`), `redis://[:password@]host:port[/db]`, or
  * `redis-sentinel://[:password@]host:port,host:port/<master-name>` (a replication group), or
- * `redis-cluster://[:password@]host:port,host:port` (a Redis Cluster).
+ * `redis-cluster://[:password@]host:port,host:port` (a Redis Cluster). `feedOrigin` names a
+ * cluster node's definitions writes on the Redis store's change feed.
  */
-export function createStore(spec: string, dataDir: string, log?: Logger): Store {
+export function createStore(
+  spec: string,
+  dataDir: string,
+  log?: Logger,
+  opts: { feedOrigin?: string } = {},
+): Store {
   if (spec === 'memory') return new MemoryStore();
   if (spec === 'embedded' || spec === 'lmdb')
     return new LmdbStore({
@@ -24,6 +30,7 @@ export function createStore(spec: string, dataDir: string, log?: Logger): Store 
   )
     return new RedisStore({
       url: spec,
+      ...opts,
       // A one-time conversion of an earlier store format (migrate-format.ts): each step logged.
       onMigrationStep: (step) => log?.info(step, 'store format migration'),
     });

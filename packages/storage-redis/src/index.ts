@@ -14,5 +14,6 @@ export {
   RedisUrlError,
   type RedisConnectionTarget,
 } from './connection.js';
+export { RedisDefinitionsFeed, type DefinitionsFeedOptions } from './definitions-feed.js';
 export { sentinelFields } from './sentinel-view.js';
 export { askOnce } from './server-connection.js';

@@ -31,7 +31,6 @@
 import { Cluster, Redis, type ChainableCommander } from 'ioredis';
 import type {
   DefinitionChange,
-  Definitions,
   EnqueueRecord,
   MessageProperties,
   MqttSessionState,
@@ -44,7 +43,14 @@ import type {
   StreamLog,
   StreamSettings,
 } from '@junction/core';
-import { definitionIdentity as identity, emptyDefinitions } from '@junction/core';
+import { definitionIdentity as identity } from '@junction/core';
+import {
+  definitionsFeedChannel,
+  definitionsVersionKey,
+  feedPayload,
+  readStoredDefinitions,
+  scanHash,
+} from './stored-definitions.js';
 import { pack, toBuffer, unpack } from '@junction/core';
 import { dropStreamKeys, RedisStreamLog, StreamKeys } from './redis-stream-log.js';
 import { SCRIPTS } from './scripts.js';
@@ -81,6 +87,8 @@ export interface RedisStoreOptions {
   holdMs?: number;
   /** Called at each step of a format migration (migrate-format.ts): for the log. */
   onMigrationStep?: (step: MigrationStep) => void;
+  /** Names this store's definitions writes on the change feed (a cluster node's id), so its node can skip them. */
+  feedOrigin?: string;
   /** How long a mirrored queue's write may wait for its replicas before it fails; default 10 s. */
   replicationBoundMs?: number;
 }
@@ -158,7 +166,7 @@ export class RedisStore implements Store {
       redis.get(this.key('maxid')),
     ]);
     return {
-      definitions: defsWritten === null ? null : await this.readDefinitions(redis),
+      definitions: defsWritten === null ? null : await readStoredDefinitions(redis, this.prefix),
       maxMessageId: max === null ? 0 : Number(max),
       messages: (q) => this.iterate(q),
     };
@@ -309,18 +317,13 @@ export class RedisStore implements Store {
 
   // ---- definitions ---------------------------------------------------------------------------
 
-  private async readDefinitions(redis: Redis | Cluster): Promise<Definitions> {
-    const d: Definitions = emptyDefinitions();
-    for await (const [field, value] of this.scanHash(redis, this.key('defs'))) {
-      const kind = field.slice(0, field.indexOf('\u0000')) as Kind;
-      (d[listOf(kind)] as unknown[]).push(unpack(value));
-    }
-    return d;
-  }
-
   async writeDefinitions(changes: readonly DefinitionChange[]): Promise<void> {
     const slotted = this.redis instanceof Cluster;
-    const keys = slotted ? [this.key('defs')] : [this.key('defs'), this.key('meta')];
+    // On Redis Cluster meta and the version are in other slots: meta is marked after, and the
+    // change feed (one version across slots) is not kept.
+    const keys = slotted
+      ? [this.key('defs')]
+      : [this.key('defs'), this.key('meta'), definitionsVersionKey(this.prefix)];
     const args: Arg[] = [];
     const drops: QueueRef[] = [];
     for (const c of changes) {
@@ -335,17 +338,19 @@ export class RedisStore implements Store {
             drops.push(ref);
           } else {
             const q = this.keysOf(ref);
-            drop = String((keys.length - 2) / 2);
+            drop = String((keys.length - 3) / 2);
             keys.push(q.entries, q.records);
           }
         }
         args.push('d', defField(c.kind, c.key as Record<string, unknown>), drop);
       }
     }
-    // One script: a batch of definition changes is all-or-nothing (on Redis Cluster, but for
-    // the entries of deleted queues, which go in their own slots' calls right after).
+    // One script: a batch of definition changes is all-or-nothing, and its notice on the
+    // change feed (stored-definitions.ts) goes out with it (on Redis Cluster, but for the
+    // entries of deleted queues, which go in their own slots' calls right after).
+    const feed = [definitionsFeedChannel(this.prefix), feedPayload(this.options.feedOrigin ?? '', changes)];
     await Promise.all([
-      this.submit({ kind: 'script', script: 'junctionWriteDefinitions', keys, args }),
+      this.submit({ kind: 'script', script: 'junctionWriteDefinitions', keys, args: [...feed, ...args] }),
       ...drops.map((ref) => this.submit({ kind: 'junctionDropQueue', q: this.target(ref) })),
     ]);
     // After the definitions, never before: a crash between leaves them unmarked, and the
@@ -470,7 +475,7 @@ export class RedisStore implements Store {
   async *retained(vhost: string): AsyncIterable<RetainedMessage> {
     const redis = this.redis;
     if (!redis) throw new RedisStoreError('the Redis store is not open');
-    for await (const [topic, value] of this.scanHash(redis, this.key(`ret:${vhost}`))) {
+    for await (const [topic, value] of scanHash(redis, this.key(`ret:${vhost}`))) {
       const m = unpack(value) as StoredMessage;
       yield { topic, message: { ...m, body: toBuffer(m.body) } };
     }
@@ -485,7 +490,7 @@ export class RedisStore implements Store {
   async *mqttSessions(vhost: string): AsyncIterable<{ clientId: string; state: MqttSessionState }> {
     const redis = this.redis;
     if (!redis) throw new RedisStoreError('the Redis store is not open');
-    for await (const [clientId, value] of this.scanHash(redis, this.key(`sess:${vhost}`))) {
+    for await (const [clientId, value] of scanHash(redis, this.key(`sess:${vhost}`))) {
       yield { clientId, state: unpack(value) as MqttSessionState };
     }
   }
@@ -524,22 +529,6 @@ export class RedisStore implements Store {
     if (open) await (await open).close();
     await dropStreamKeys(redis, keys, { epoch: () => this.epochs.get(queue.base), holdMs: this.holdMs, ref });
   }
-
-  /** Every field of a hash, HSCAN-paged (a field may repeat if the hash is rehashed meanwhile). */
-  private async *scanHash(redis: Redis | Cluster, key: string): AsyncIterable<[string, Buffer]> {
-    const seen = new Set<string>();
-    let cursor = '0';
-    do {
-      const [next, flat] = await redis.hscanBuffer(key, cursor, 'COUNT', PAGE);
-      cursor = next.toString();
-      for (let i = 0; i + 1 < flat.length; i += 2) {
-        const field = flat[i]!.toString('utf8');
-        if (seen.has(field)) continue;
-        seen.add(field);
-        yield [field, flat[i + 1]!];
-      }
-    } while (cursor !== '0');
-  }
 }
 
 function describe(err: unknown): string | undefined {
@@ -555,8 +544,4 @@ function defField(kind: Kind, v: Record<string, unknown>): string {
 function packBody(m: StoredMessage): Buffer {
   const body: StoredBody = { x: m.exchange, k: m.routingKey, p: m.properties, b: m.body };
   return pack(body);
-}
-
-function listOf(kind: Kind): keyof Definitions {
-  return kind === 'policy' ? 'policies' : (`${kind}s` as keyof Definitions);
 }

@@ -18,6 +18,7 @@
  *                         migration from format 1 (migrate-format.ts) legacy ('1': old keys left)
  *   P maxid               string: highest message id ever enqueued
  *   P defs                hash: kind NUL identity -> msgpack definition
+ *   P defs:version        counter: definitions writes so far (the change feed's version)
  *   T:z                   sorted set: member and score = messageId (enqueue order)
  *   T:h                   hash: e:<id> -> expiresAt, d:<id> -> deliveryCount, b:<id> -> msgpack
  *                         body { x, k, p, b }: each queue holds its own copy of a fanned-out body
@@ -92,24 +93,29 @@ return 1
 `;
 
 /**
- * KEYS: defs, meta (absent on Redis Cluster: another slot, marked after), then key pairs of the
- * queues whose definitions are deleted (single server only: other slots). ARGV triples:
- * op ('p' put / 'd' delete), field, value. For a put the value is the packed definition; for a
- * delete it is the index of the queue whose entries go too, or '' for any other kind.
+ * KEYS: defs, then (single server only: other slots on Redis Cluster) meta, the definitions
+ * version and key pairs of the queues whose definitions are deleted. ARGV: the change feed's
+ * channel and payload, then triples: op ('p' put / 'd' delete), field, value. For a put the
+ * value is the packed definition; for a delete it is the index of the queue whose entries go
+ * too, or '' for any other kind. With a version key, increments it and publishes
+ * '<version> <payload>' on the feed (stored-definitions.ts); returns the version (0 without).
  */
-const WRITE_DEFINITIONS = `${WRITE_SCRIPT}for i = 1, #ARGV, 3 do
+const WRITE_DEFINITIONS = `${WRITE_SCRIPT}for i = 3, #ARGV, 3 do
   if ARGV[i] == 'p' then
     redis.call('HSET', KEYS[1], ARGV[i + 1], ARGV[i + 2])
   else
     redis.call('HDEL', KEYS[1], ARGV[i + 1])
     if ARGV[i + 2] ~= '' then
       local q = tonumber(ARGV[i + 2])
-      redis.call('DEL', KEYS[3 + 2 * q], KEYS[4 + 2 * q])
+      redis.call('DEL', KEYS[4 + 2 * q], KEYS[5 + 2 * q])
     end
   end
 end
 if KEYS[2] then redis.call('HSET', KEYS[2], 'defs', '1') end
-return #ARGV / 3
+if not KEYS[3] then return 0 end
+local version = redis.call('INCR', KEYS[3])
+redis.call('PUBLISH', ARGV[1], version .. ' ' .. ARGV[2])
+return version
 `;
 
 /** The queue scripts, each unfenced and fenced (withFencedVariants). */

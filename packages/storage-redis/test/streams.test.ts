@@ -3,26 +3,19 @@
  * every key of a stream under one hash tag, whatever the queue's name (so a stream lives in
  * one Cluster slot), and an append resent after a dropped connection stored once.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
 import type { StreamAppend } from '@junction/core';
 import { startRedis, until, type RedisServer } from '@junction/testkit';
 import { RedisStore } from '../src/index.js';
 import { STREAM_SCRIPTS } from '../src/stream-scripts.js';
 import { queueHashTag } from '../src/keys.js';
+import { sharedRedis } from './shared-redis.js';
 
 /** A redis-server of its own for the suite, and a plain connection to look at its keys. */
-const redis: { server?: RedisServer; raw?: Redis } = {};
-const server = (): RedisServer => redis.server!;
-const raw = (): Redis => redis.raw!;
-beforeAll(async () => {
-  redis.server = await startRedis();
-  redis.raw = new Redis(redis.server.url);
-});
-afterAll(async () => {
-  redis.raw?.disconnect();
-  await redis.server?.cleanup();
-});
+const shared = sharedRedis();
+const server = (): RedisServer => shared.server;
+const raw = (): Redis => shared.raw;
 
 const entry = (i: number, key = 'k'): StreamAppend => ({
   timestamp: 1000 + i,

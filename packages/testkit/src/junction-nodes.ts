@@ -25,8 +25,8 @@ export interface JunctionNode {
   readonly amqpUrl: string;
   /** http://127.0.0.1:PORT */
   readonly httpUrl: string;
-  /** GET on its management API as guest; the parsed JSON and the status. */
-  api(path: string): Promise<{ status: number; body: unknown }>;
+  /** A request to its management API as guest (GET unless told); the status and the parsed JSON. */
+  api(path: string, method?: string, body?: unknown): Promise<{ status: number; body: unknown }>;
 }
 
 export interface JunctionNodesOptions {
@@ -101,19 +101,24 @@ async function startNode(index: number, opts: JunctionNodesOptions): Promise<Jun
     linkPort,
     amqpUrl: `amqp://guest:guest@127.0.0.1:${ports.amqp}`,
     httpUrl,
-    async api(path) {
+    async api(path, method = 'GET', body) {
       const res = await fetch(`${httpUrl}${path}`, {
-        headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` },
+        method,
+        headers: {
+          authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(10_000),
       });
       const text = await res.text();
-      let body: unknown = text;
+      let parsed: unknown = text;
       try {
-        body = JSON.parse(text);
+        parsed = JSON.parse(text);
       } catch {
         // not JSON: the text itself is the answer
       }
-      return { status: res.status, body };
+      return { status: res.status, body: parsed };
     },
   };
 }

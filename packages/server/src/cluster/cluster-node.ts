@@ -6,25 +6,26 @@
  * commit does not delay a heartbeat.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ClusterKeys, NodeRegistry, QueueLeases, type LiveNode, type QueueLease } from '@junction/cluster';
 import type { ClusterNodeInfo } from '@junction/management';
-import { reconnectWhenEnded, redisConnectionTarget } from '@junction/storage-redis';
+import { openRedis } from './redis-connection.js';
 
 export interface ClusterNodeOptions {
   /** The storage URL: the cluster's records live beside the store's. */
   url: string;
-  nodeName: string;
+  /** This incarnation's id (newNodeId). */
+  nodeId: string;
   /** host:port where the other nodes reach this one's link. */
   linkAddress: string;
   log: Logger;
+  /** Replicas that must have a new queue epoch before an acquire counts (WAIT); default 0. */
+  minReplicas?: number;
   /** Default 5000 (registry and queue leases). */
   leaseMs?: number;
   /** Default 1000. */
   renewEveryMs?: number;
-  /** Called when a queue lease is lost: the queue must stop being served here at once. */
-  onLeaseLost?: (lease: QueueLease, reason: 'revoked' | 'expired') => void;
 }
 
 /** Nodes seen and since gone that /api/nodes keeps showing as down, at most. */
@@ -46,6 +47,8 @@ export class ClusterNode {
   readonly keys = new ClusterKeys();
   readonly registry: NodeRegistry;
   readonly leases: QueueLeases;
+  /** Set by the queue ownership: a lost queue must stop being served here at once. */
+  onLeaseLost: ((lease: QueueLease, reason: 'revoked' | 'expired') => void) | undefined;
   private readonly seen = new Map<string, LiveNode>();
   private readonly healthTimer: NodeJS.Timeout;
   private reachable = true;
@@ -56,7 +59,7 @@ export class ClusterNode {
     readonly redis: Redis,
     private readonly options: ClusterNodeOptions,
   ) {
-    this.nodeId = newNodeId(options.nodeName);
+    this.nodeId = options.nodeId;
     const { log } = options;
     const leaseMs = options.leaseMs ?? 5000;
     const renewEveryMs = options.renewEveryMs ?? 1000;
@@ -78,9 +81,10 @@ export class ClusterNode {
       nodeId: this.nodeId,
       leaseMs,
       renewEveryMs,
+      minReplicas: options.minReplicas ?? 0,
       onLost: (lease, reason) => {
         log.warn({ vhost: lease.vhost, queue: lease.queue, epoch: lease.epoch, reason }, 'queue lease lost');
-        options.onLeaseLost?.(lease, reason);
+        this.onLeaseLost?.(lease, reason);
       },
       onError: remember,
     });
@@ -90,30 +94,28 @@ export class ClusterNode {
 
   /** Connects, registers (rejects when Redis cannot be reached) and starts the heartbeats. */
   static async start(options: ClusterNodeOptions): Promise<ClusterNode> {
-    const target = redisConnectionTarget(options.url);
-    // A command that hangs on a silent connection fails after a while, so the next
-    // heartbeat is sent (and the log says why) rather than queued behind it.
-    const redisOptions = { ...target.options, lazyConnect: true, connectTimeout: 5000, commandTimeout: 3000 };
-    const redis = target.url === undefined ? new Redis(redisOptions) : new Redis(target.url, redisOptions);
-    const node = new ClusterNode(redis, options);
-    redis.on('error', (err: Error) => (node.lastError = err));
-    reconnectWhenEnded(
-      redis,
-      () => !node.closed,
-      (err) => (node.lastError = err),
+    const box: { node?: ClusterNode } = {};
+    const { redis, display } = openRedis(
+      options.url,
+      () => box.node !== undefined && !box.node.closed,
+      (err) => {
+        if (box.node) box.node.lastError = err;
+      },
+      { commandTimeout: 3000 },
     );
+    const node = (box.node = new ClusterNode(redis, options));
     try {
       await redis.connect();
       await node.registry.start();
     } catch (err) {
       await node.close();
-      throw new Error(`cannot join the cluster on ${target.display}: ${(err as Error).message}`, {
+      throw new Error(`cannot join the cluster on ${display}: ${(err as Error).message}`, {
         cause: err,
       });
     }
     node.leases.start();
     options.log.info(
-      { node: node.nodeId, link: options.linkAddress, storage: target.display },
+      { node: node.nodeId, link: options.linkAddress, storage: display },
       'joined the cluster',
     );
     return node;
