@@ -83,5 +83,4 @@ export type {
   ConsumerView,
 } from './queues/queue-type.js';
 export type { QueueHosting } from './queues/queue-hosting.js';
-export { UnservedQueue } from './queues/unserved-queue.js';
 export type { MessageIds } from './broker.js';

@@ -35,7 +35,7 @@ type Counters = {
   -readonly [K in 'published' | 'delivered' | 'acked' | 'redelivered' | 'deadLettered' | 'dropped']: number;
 };
 
-/** Every counter at 0: a new queue's, or a stand-in's that counts nothing (unserved-queue.ts). */
+/** Every counter at 0: a new queue's, or a stand-in's that counts nothing. */
 export function noCounts(): Counters {
   return { published: 0, delivered: 0, acked: 0, redelivered: 0, deadLettered: 0, dropped: 0 };
 }
