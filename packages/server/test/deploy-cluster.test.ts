@@ -64,8 +64,10 @@ describe('deploy/compose.cluster.yaml', () => {
   });
 
   it('the storage URL names the 3 Sentinels and the master name they monitor, quorum 2 of 3', () => {
-    const url = parseStartArgs(nodes[0]![1].command!.map((a) => a.replace('/run/secrets', secretDir)), {})!
-      .storage;
+    const url = parseStartArgs(
+      nodes[0]![1].command!.map((a) => a.replace('/run/secrets', secretDir)),
+      {},
+    )!.storage;
     const target = redisConnectionTarget(url).options;
     expect(sentinels).toHaveLength(3);
     expect(target.sentinels!.map((s) => `${s.host}:${s.port}`).sort()).toEqual(
@@ -82,7 +84,9 @@ describe('deploy/compose.cluster.yaml', () => {
   it('a durable Redis primary and 2 replicas of it', () => {
     expect(redis.map(([n]) => n).sort()).toEqual(['redis-0', 'redis-1', 'redis-2']);
     // durableRedisArgs minus what is per-process (port, bind, dir, daemonize).
-    const durable = durableRedisArgs(0, '').join(' ').replace(/^.*?--appendonly/, '--appendonly');
+    const durable = durableRedisArgs(0, '')
+      .join(' ')
+      .replace(/^.*?--appendonly/, '--appendonly');
     for (const [name, svc] of redis) {
       const cmd = svc.command!.join(' ');
       expect(cmd, name).toContain(durable.replace(' --daemonize no', ''));
