@@ -120,6 +120,8 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
           nodeId,
           store,
           linkAddress: `${config.cluster.linkHost || hostname()}:${config.cluster.linkPort}`,
+          linkListen: { host: config.cluster.linkHost || '0.0.0.0', port: config.cluster.linkPort },
+          secret: config.cluster.secret ?? '',
           log: log.child({ component: 'cluster' }),
         });
   let broker: Broker;

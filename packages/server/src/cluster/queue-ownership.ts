@@ -4,14 +4,16 @@
  * unless this node would own more than its share, else the live node with the fewest); every
  * second, and whenever definitions arrive, each node looks for stored queues with no owner
  * (new ones placed elsewhere, or their owner's lease lapsed: dead, paused, cut off) and takes
- * those placement gives it, loading them from the store. A lost lease makes the queue a
- * stand-in at once (its consumers cancelled). Every node computes placement from the same
- * registry, and the lease settles any race.
+ * those placement gives it, loading them from the store. A queue another node owns is a
+ * RemoteQueue here, pointed at its owner's node link (publishes forwarded, consumers proxied);
+ * each pass re-points it to the owner the lease records name. A lost lease makes the queue a
+ * RemoteQueue at once (its consumers re-attach to the next owner). Every node computes
+ * placement from the same registry, and the lease settles any race.
  */
 import type { Logger } from 'pino';
 import { placeQueue, queueHashTag, type NodeLoad, type QueueLease } from '@junction/cluster';
+import { RemoteQueue, isRemoteQueue } from '@junction/core/internal';
 import {
-  UnservedQueue,
   type Broker,
   type Queue,
   type QueueContext,
@@ -22,6 +24,7 @@ import {
 } from '@junction/core';
 import type { ClusterNode } from './cluster-node.js';
 import type { MessageIdBlocks } from './message-id-blocks.js';
+import type { NodePeers } from './node-peers.js';
 
 export class QueueOwnership implements QueueHosting {
   private broker: Broker | undefined;
@@ -38,8 +41,10 @@ export class QueueOwnership implements QueueHosting {
     /** The store's writes to a queue run behind its fencing epoch from the moment it is taken. */
     private readonly store: Store,
     private readonly log: Logger,
+    private readonly peers: NodePeers,
   ) {
     node.onLeaseLost = (lease) => this.lost(lease);
+    peers.onChange = () => this.kick();
   }
 
   /** Starts the claim passes over `broker`'s stored queues. */
@@ -68,10 +73,13 @@ export class QueueOwnership implements QueueHosting {
     if (placeQueue(this.node.nodeId, loads) === this.node.nodeId) await this.take(vhost, queue);
   }
 
-  standIn(_ctx: QueueContext, name: string, options: QueueOptions, type: QueueType): Queue | undefined {
-    const vhost = _ctx.vhost;
+  standIn(ctx: QueueContext, name: string, options: QueueOptions, type: QueueType): Queue | undefined {
+    const vhost = ctx.vhost;
     if (this.node.leases.epochOf(vhost, name) !== undefined) return undefined;
-    return new UnservedQueue({ name, type, options, owner: () => this.ownerOf(vhost, name) });
+    const q = new RemoteQueue({ vhost, name, options, type, log: this.log });
+    const owner = this.ownerOf(vhost, name);
+    if (owner !== undefined) q.setOwner(this.peers.peer(owner) ?? null);
+    return q;
   }
 
   removed(vhost: string, queue: string): void {
@@ -113,19 +121,24 @@ export class QueueOwnership implements QueueHosting {
     const broker = this.broker!;
     // Nothing to claim while this node is cut off: its heartbeat is stale, others take over.
     if (this.node.unreadyReason() !== null) return;
-    const unserved: [string, string][] = [];
+    const live = await this.node.registry.liveNodes();
+    this.peers.track(live);
+    const remote: [string, RemoteQueue][] = [];
     for (const v of broker.vhosts.values())
-      for (const q of v.queues.values()) if (q instanceof UnservedQueue) unserved.push([v.name, q.name]);
-    if (unserved.length === 0) return;
-    const records = await Promise.all(unserved.map(([v, q]) => this.node.leases.read(v, q)));
-    const loads = await this.loads();
-    for (let i = 0; i < unserved.length; i++) {
-      const [vhost, queue] = unserved[i]!;
+      for (const q of v.queues.values()) if (isRemoteQueue(q)) remote.push([v.name, q]);
+    if (remote.length === 0) return;
+    const records = await Promise.all(remote.map(([v, q]) => this.node.leases.read(v, q.name)));
+    const loads = this.loadsOf(live);
+    for (let i = 0; i < remote.length; i++) {
+      const [vhost, rq] = remote[i]!;
+      const queue = rq.name;
       const owner = records[i]!.owner;
-      if (owner !== undefined) {
+      if (owner !== undefined && owner !== this.node.nodeId) {
         this.owners.set(queueHashTag(vhost, queue), owner);
+        rq.setOwner(this.peers.peer(owner) ?? null);
         continue;
       }
+      rq.setOwner(null);
       this.owners.delete(queueHashTag(vhost, queue));
       if (placeQueue('', loads) !== this.node.nodeId) continue;
       if (await this.take(vhost, queue)) {
@@ -137,7 +150,10 @@ export class QueueOwnership implements QueueHosting {
 
   /** Live nodes and their queues; this node's own count is what it holds now. */
   private async loads(): Promise<NodeLoad[]> {
-    const live = await this.node.registry.liveNodes();
+    return this.loadsOf(await this.node.registry.liveNodes());
+  }
+
+  private loadsOf(live: readonly { id: string; queues: number }[]): NodeLoad[] {
     const loads = live.map((n) => ({ id: n.id, queues: n.queues }));
     const self = loads.find((l) => l.id === this.node.nodeId);
     if (self) self.queues = this.node.leases.leases().length;
@@ -176,7 +192,7 @@ export class QueueOwnership implements QueueHosting {
   private lost(lease: QueueLease): void {
     const v = this.broker?.vhosts.get(lease.vhost);
     if (!v) return;
-    // The queue becomes a stand-in now: its consumers are cancelled, publishes into it refused.
+    // The queue becomes a RemoteQueue now: publishes are held and consumers wait for the next owner.
     v.rehost(lease.queue).then(
       () => this.kick(),
       (err: unknown) => this.log.error({ err, queue: lease.queue }, 'dropping a lost queue failed'),

@@ -10,6 +10,7 @@ import { isSentinelUrl } from '@junction/storage-redis';
 import { ClusterNode } from './cluster-node.js';
 import { startDefinitionsSync } from './definitions-sync.js';
 import { MessageIdBlocks } from './message-id-blocks.js';
+import { NodePeers } from './node-peers.js';
 import { QueueOwnership } from './queue-ownership.js';
 
 export interface ClusterRuntime {
@@ -26,6 +27,10 @@ export async function startCluster(opts: {
   url: string;
   nodeId: string;
   linkAddress: string;
+  /** Where the node link listens. */
+  linkListen: { host: string; port: number };
+  /** The cluster secret: authenticates the node link. */
+  secret: string;
   log: Logger;
   /** The store's key prefix; default 'junction:'. */
   keyPrefix?: string;
@@ -45,12 +50,15 @@ export async function startCluster(opts: {
   let sync: Awaited<ReturnType<typeof startDefinitionsSync>> | undefined;
   let ownership: QueueOwnership;
   let ids: MessageIdBlocks;
+  const peers = new NodePeers(node.nodeId, opts.secret, log.child({ component: 'node-link' }));
   try {
+    await peers.listen(opts.linkListen.host, opts.linkListen.port);
     ids = await MessageIdBlocks.start(node.redis, `${opts.keyPrefix ?? 'junction:'}maxid`, (err) =>
       log.warn({ err }, 'reserving the next message id block failed; retried before this one runs out'),
     );
-    ownership = new QueueOwnership(node, ids, opts.store, log);
+    ownership = new QueueOwnership(node, ids, opts.store, log, peers);
   } catch (err) {
+    await peers.close();
     await node.close();
     throw err;
   }
@@ -64,6 +72,7 @@ export async function startCluster(opts: {
       queueOwner: (vhost, queue) => ownership.ownerOf(vhost, queue),
     },
     async attach(broker) {
+      peers.serve(broker);
       sync = await startDefinitionsSync({ url: opts.url, broker, node, ownership, log });
       ownership.start(broker);
     },
@@ -71,6 +80,7 @@ export async function startCluster(opts: {
       ownership.stop();
       sync?.stop();
       await node.close();
+      await peers.close();
     },
   };
 }
