@@ -4,7 +4,7 @@
  * queues, flush the store). SIGHUP re-reads the TLS certificate files.
  */
 import { parseArgs } from 'node:util';
-import { envName, loadConfig, settings } from './config.js';
+import { envName, loadConfig, settings, type JunctionConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { startBroker, type BrokerHandle } from './start-broker.js';
 import { maskRedisUrl } from '@junction/storage-redis';
@@ -19,6 +19,25 @@ ${Object.entries(settings)
   -h, --help                 this text
 `;
 
+/**
+ * The configuration `junction start <args>` runs with (null for --help); throws on bad input.
+ * Exported so deploy/ manifests can be checked against the parser the image runs.
+ */
+export function parseStartArgs(args: string[], env: NodeJS.ProcessEnv): JunctionConfig | null {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      ...Object.fromEntries(Object.keys(settings).map((k) => [k, { type: 'string' as const }])),
+    },
+    strict: true,
+  });
+  if (values.help) return null;
+  const { config: file, help: _help, ...flags } = values;
+  return loadConfig({ file, env, flags: flags as Record<string, string> });
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
@@ -31,24 +50,14 @@ export async function main(argv: string[]): Promise<number> {
   }
   let config;
   try {
-    const { values } = parseArgs({
-      args: rest,
-      options: {
-        config: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-        ...Object.fromEntries(Object.keys(settings).map((k) => [k, { type: 'string' as const }])),
-      },
-      strict: true,
-    });
-    if (values.help) {
-      process.stdout.write(usage);
-      return 0;
-    }
-    const { config: file, help: _help, ...flags } = values;
-    config = loadConfig({ file, env: process.env, flags: flags as Record<string, string> });
+    config = parseStartArgs(rest, process.env);
   } catch (err) {
     process.stderr.write(`junction: ${(err as Error).message}\n\n${usage}`);
     return 1;
+  }
+  if (config === null) {
+    process.stdout.write(usage);
+    return 0;
   }
   const log = createLogger(config.logLevel);
   let handle: BrokerHandle;
