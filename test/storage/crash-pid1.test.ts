@@ -6,10 +6,9 @@
  * SIGKILL at a random moment; the next life starts on the same data directory and keeps
  * every confirmed message. A second live broker on the directory is refused.
  */
-import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { lmdbCrash } from './crash-backends.js';
-import { seededRandom } from '@junction/testkit';
+import { onlyChildPid, seededRandom } from '@junction/testkit';
 import { freshLedger, oneLife, startBrokerProcess, verify, type Running } from './crash-harness.js';
 
 const PID1 = ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child=SIGKILL'];
@@ -17,10 +16,7 @@ const LIVES = 5;
 
 /** The broker's pid outside its namespace: unshare's only child. */
 function hostPid(b: Running): number {
-  const pid = b.child.pid!;
-  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/);
-  expect(children).toHaveLength(1);
-  return Number(children[0]);
+  return onlyChildPid(b.child.pid!);
 }
 
 describe('crash recovery as PID 1 of a pid namespace (embedded store)', () => {

@@ -16,7 +16,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
 import { describe, expect, it } from 'vitest';
-import { makeTestPki, spawnLogged } from '@junction/testkit';
+import { makeTestPki, onlyChildPid, spawnLogged } from '@junction/testkit';
 import { defaults, loadConfig, tlsListeners } from '../src/config.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -231,9 +231,7 @@ describe('deploy/', () => {
         expect(authorized, l).toBe(true);
       }
       // SIGTERM, as the container runtime sends it, to the broker (unshare passes none on).
-      const pid = child.pid!;
-      const broker = Number(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim());
-      process.kill(broker, 'SIGTERM');
+      process.kill(onlyChildPid(child.pid!), 'SIGTERM');
       expect(await exited).toBe(0);
     } finally {
       // unshare's --kill-child takes the broker with it.

@@ -28,7 +28,7 @@ export {
   type Page,
 } from './chromium.js';
 export { PYTHON, runPython } from './python.js';
-export { spawnLogged, type LoggedProcess } from './process.js';
+export { onlyChildPid, spawnLogged, type LoggedProcess } from './process.js';
 export { tempDirs, type TempDirs } from './temp-dirs.js';
 export { stompitClient, type StompitClient, type StompitOptions } from './stompit.js';
 export { makeTestPki, type CertFiles, type TestPki } from './certs.js';

@@ -5,6 +5,7 @@
  * caller's (each suite knows when its processes must be gone).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { until } from './until.js';
 
@@ -64,4 +65,17 @@ export function spawnLogged(
         timeoutMs,
       ),
   };
+}
+
+/**
+ * The pid of `pid`'s only child (a broker under `unshare --pid --fork`, which passes no signal
+ * on). Throws unless there is exactly one: a pid of 0 given to `process.kill` would signal this
+ * whole process group, test workers included.
+ */
+export function onlyChildPid(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+  const children = text === '' ? [] : text.split(/\s+/).map(Number);
+  if (children.length !== 1 || !Number.isInteger(children[0]) || children[0]! <= 0)
+    throw new Error(`expected one child of pid ${pid}, found ${JSON.stringify(text)}`);
+  return children[0]!;
 }
