@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { CERT_LOGIN_FROM, type CertLoginFrom, type ClientCertMode } from '@junction/core';
 import { AUTH_MECHANISMS, type AuthMechanism } from '@junction/amqp';
+import { DEFAULT_HOLD_MS } from '@junction/storage-redis';
 import { parseAmount } from './amount.js';
 import {
   connectionLimitDefaults,
@@ -132,6 +133,11 @@ export interface JunctionConfig {
    * the store ahead of consumers. Whichever limit is reached first applies.
    */
   queueMemory: { messages: number; bytes: number };
+  /**
+   * How long the Redis store holds a write Redis refused before running it (no primary during a
+   * failover, too few replicas) before failing it with the reason; ms.
+   */
+  redisHoldMs: number;
   /** Per-connection limits (connection-limits.ts). */
   limits: ConnectionLimits;
   /** Cluster mode (cluster-config.ts): on when `nodeName` is set. */
@@ -198,6 +204,7 @@ export const defaults: JunctionConfig = {
   memoryHighWatermark: 0.4, // RabbitMQ's default
   diskFreeLimit: 50_000_000, // RabbitMQ's default, 50 MB
   queueMemory: { messages: 50_000, bytes: 64 * 1024 * 1024 },
+  redisHoldMs: DEFAULT_HOLD_MS,
   limits: connectionLimitDefaults,
   cluster: clusterDefaults,
 };
@@ -412,6 +419,11 @@ export const settings: Record<string, { describe: string; apply: (c: JunctionCon
   'queue-memory-bytes': {
     describe: 'body bytes of a durable queue kept in memory; deeper ones page to the store',
     apply: (c, v) => (c.queueMemory = { ...c.queueMemory, bytes: int(v) }),
+  },
+  'redis-hold-ms': {
+    describe:
+      'Redis store: how long a write Redis refused before running (failover, too few replicas) is held and retried before it fails, ms',
+    apply: (c, v) => (c.redisHoldMs = int(v)),
   },
   ...connectionLimitSettings,
   ...clusterSettings,

@@ -105,12 +105,10 @@ export async function startBroker(options: StartOptions = {}): Promise<BrokerHan
   const store =
     typeof spec === 'object'
       ? spec
-      : createStore(
-          spec,
-          config.dataDir,
-          log.child({ component: 'store' }),
-          nodeId ? { feedOrigin: nodeId } : {},
-        );
+      : createStore(spec, config.dataDir, log.child({ component: 'store' }), {
+          holdMs: config.redisHoldMs,
+          ...(nodeId ? { feedOrigin: nodeId } : {}),
+        });
   // Before the broker: its message ids and queue hosting come from the cluster.
   const cluster =
     nodeId === undefined

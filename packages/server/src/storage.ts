@@ -14,7 +14,7 @@ export function createStore(
   spec: string,
   dataDir: string,
   log?: Logger,
-  opts: { feedOrigin?: string } = {},
+  opts: { feedOrigin?: string; holdMs?: number } = {},
 ): Store {
   if (spec === 'memory') return new MemoryStore();
   if (spec === 'embedded' || spec === 'lmdb')

@@ -18,6 +18,13 @@ describe('configuration', () => {
     expect(c.defaultUser).toEqual({ username: 'admin', password: 's3cret' });
   });
 
+  it('--redis-hold-ms / JUNCTION_REDIS_HOLD_MS: the Redis store holds refused writes, 10 s by default', () => {
+    expect(loadConfig().redisHoldMs).toBe(10_000);
+    expect(loadConfig({ env: { JUNCTION_REDIS_HOLD_MS: '2500' } }).redisHoldMs).toBe(2500);
+    expect(loadConfig({ flags: { 'redis-hold-ms': '0' } }).redisHoldMs).toBe(0);
+    expect(() => loadConfig({ flags: { 'redis-hold-ms': '-1' } })).toThrow(/--redis-hold-ms/);
+  });
+
   it('says which setting is wrong', () => {
     expect(() => loadConfig({ flags: { 'amqp-port': 'abc' } })).toThrow(
       /--amqp-port: expected a non-negative integer/,
